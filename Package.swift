@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+//
+// The target graph is the architecture (ARCHITECTURE.md §4):
+//
+//   C libraries     CLibPQ   CCurl + CCurlShims   COpenSSL + COpenSSLShims   (system libraries, pkg-config)
+//   thin wrappers   Postgres  HTTP                 Crypto                     (no C type leaks above here)
+//   core            OnboarderConfig (configuration, logging)   Store (migrations, later the queue)
+//   executables     onboarder (CLI + daemon)
+import PackageDescription
+
+let package = Package(
+    name: "Onboarder",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "onboarder", targets: ["onboarder"])
+    ],
+    dependencies: [
+        // Command-line parsing for `onboarder` and its subcommands: the de-facto standard, small to build.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The logging API every Swift server library speaks; our own JSON/human handler plugs into it.
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // MARK: C libraries
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        ),
+        .target(name: "CCurlShims", dependencies: ["CCurl"]),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+        .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
+
+        // MARK: Thin Swift wrappers
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "HTTP", dependencies: ["CCurl", "CCurlShims"]),
+        .target(name: "Crypto", dependencies: ["COpenSSL", "COpenSSLShims"]),
+
+        // MARK: Core
+        .target(
+            name: "OnboarderConfig",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Store",
+            dependencies: ["Postgres", "Crypto", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "onboarder",
+            dependencies: [
+                "OnboarderConfig", "Store", "Postgres", "HTTP", "Crypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: Tests (Tests/<Module>Tests mirrors Sources/<Module>)
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,267 @@
+import Foundation
+
+/// One configuration key: its type, default and documentation. `ConfigKey.all` is the single list that
+/// the loader validates against, `config check` prints, and `config/onboarder.example.toml` documents
+/// (a test keeps the example file and this list in step).
+public struct ConfigKey: Sendable, Hashable {
+    public enum Kind: Sendable, Hashable {
+        case string
+        case integer(ClosedRange<Int>)
+        case bool
+        case choice([String])
+    }
+
+    public let name: String
+    public let kind: Kind
+    public let defaultValue: ConfigValue
+    /// Printed redacted by `config check`.
+    public let isSecret: Bool
+    public let summary: String
+
+    /// Keys are identified by name.
+    public static func == (lhs: ConfigKey, rhs: ConfigKey) -> Bool { lhs.name == rhs.name }
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+
+    /// `database.pool_size` → `ONBOARDER_DATABASE_POOL_SIZE`.
+    public var environmentVariable: String {
+        "ONBOARDER_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    public static let databaseURL = ConfigKey(
+        name: "database.url", kind: .string, defaultValue: .string(""), isSecret: true,
+        summary: "libpq connection URI or keyword string; empty means libpq's PG* environment and defaults")
+    public static let databasePoolSize = ConfigKey(
+        name: "database.pool_size", kind: .integer(1...200), defaultValue: .integer(8), isSecret: false,
+        summary: "connections per process")
+    public static let databaseConnectTimeout = ConfigKey(
+        name: "database.connect_timeout", kind: .integer(1...600), defaultValue: .integer(10), isSecret: false,
+        summary: "seconds to wait for a connection (PGCONNECT_TIMEOUT wins when set)")
+    public static let databaseMigrationsDirectory = ConfigKey(
+        name: "database.migrations_dir", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "folder of NNNN_name.sql files; empty means beside the binary (../share/onboarder/migrations), then ./sql/migrations")
+    public static let logLevel = ConfigKey(
+        name: "log.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+        defaultValue: .string("info"), isSecret: false, summary: "least severe level written")
+    public static let logFormat = ConfigKey(
+        name: "log.format", kind: .choice(["auto", "json", "human"]), defaultValue: .string("auto"), isSecret: false,
+        summary: "json: one JSON object per line; human: for terminals; auto: human on a TTY, else json")
+
+    public static let all: [ConfigKey] = [
+        databaseURL, databasePoolSize, databaseConnectTimeout, databaseMigrationsDirectory, logLevel, logFormat,
+    ]
+}
+
+/// Where a setting's effective value came from.
+public enum ConfigSource: Sendable, Equatable, CustomStringConvertible {
+    case defaultValue
+    case file(path: String, line: Int)
+    case environment(String)
+    case commandLine(String)
+
+    public var description: String {
+        switch self {
+        case .defaultValue: "default"
+        case .file(let path, let line): "\(path):\(line)"
+        case .environment(let name): "environment \(name)"
+        case .commandLine(let flag): "command line \(flag)"
+        }
+    }
+}
+
+/// The effective configuration: every key's value and where it came from, validated once at start-up.
+public struct ResolvedConfiguration: Sendable {
+    public struct Setting: Sendable {
+        public let key: ConfigKey
+        public let value: ConfigValue
+        public let source: ConfigSource
+    }
+
+    public let settings: [Setting]
+    /// The file read, if any.
+    public let file: String?
+
+    /// Reads `file` (if given), then applies `ONBOARDER_*` variables from `environment`, then `overrides`
+    /// (command-line flags). Every problem is reported, not just the first.
+    public static func load(
+        file: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        overrides: [(key: ConfigKey, value: String, flag: String)] = []
+    ) throws(ConfigErrors) -> ResolvedConfiguration {
+        var errors = [ConfigError]()
+        var fileEntries = [String: TOMLParser.Entry]()
+        if let file {
+            do {
+                let text = try String(contentsOfFile: file, encoding: .utf8)
+                fileEntries = try TOMLParser.parse(text, file: file)
+            } catch let error as ConfigError {
+                throw ConfigErrors([error])
+            } catch {
+                throw ConfigErrors([ConfigError(file: file, key: nil, message: "cannot read the file: \(error.localizedDescription)")])
+            }
+            let known = Set(ConfigKey.all.map(\.name))
+            for (name, entry) in fileEntries.sorted(by: { $0.value.line < $1.value.line }) where !known.contains(name) {
+                var message = "unknown key"
+                if let suggestion = closest(to: name, in: known) { message += " (did you mean \(suggestion)?)" }
+                errors.append(ConfigError(file: file, line: entry.line, key: name, message: message))
+            }
+        }
+        var settings = [Setting]()
+        for key in ConfigKey.all {
+            var value = key.defaultValue
+            var source = ConfigSource.defaultValue
+            if let entry = fileEntries[key.name], let file {
+                do throws(ConfigError) {
+                    value = try validate(entry.value, for: key)
+                    source = .file(path: file, line: entry.line)
+                } catch {
+                    errors.append(ConfigError(file: file, line: entry.line, key: key.name, message: error.message))
+                }
+            }
+            if let text = environment[key.environmentVariable] {
+                do throws(ConfigError) {
+                    value = try validate(parseText(text, for: key), for: key)
+                    source = .environment(key.environmentVariable)
+                } catch {
+                    errors.append(ConfigError(environmentVariable: key.environmentVariable, key: key.name, message: error.message))
+                }
+            }
+            for override in overrides where override.key == key {
+                do throws(ConfigError) {
+                    value = try validate(parseText(override.value, for: key), for: key)
+                    source = .commandLine(override.flag)
+                } catch {
+                    errors.append(ConfigError(key: key.name, message: "\(override.flag): \(error.message)"))
+                }
+            }
+            settings.append(Setting(key: key, value: value, source: source))
+        }
+        guard errors.isEmpty else { throw ConfigErrors(errors) }
+        return ResolvedConfiguration(settings: settings, file: file)
+    }
+
+    public func setting(_ key: ConfigKey) -> Setting {
+        guard let setting = settings.first(where: { $0.key == key }) else {
+            preconditionFailure("\(key.name) is missing from ConfigKey.all")
+        }
+        return setting
+    }
+
+    public func string(_ key: ConfigKey) -> String {
+        if case .string(let value) = setting(key).value { return value }
+        preconditionFailure("\(key.name) is not a string")
+    }
+
+    public func integer(_ key: ConfigKey) -> Int {
+        if case .integer(let value) = setting(key).value { return value }
+        preconditionFailure("\(key.name) is not an integer")
+    }
+
+    public func bool(_ key: ConfigKey) -> Bool {
+        if case .bool(let value) = setting(key).value { return value }
+        preconditionFailure("\(key.name) is not a boolean")
+    }
+
+    /// The value as `config check` shows it: secrets redacted (a database URL keeps everything but its
+    /// password, so an operator can still see which server is meant).
+    public func displayValue(_ setting: Setting) -> String {
+        guard setting.key.isSecret, case .string(let text) = setting.value, !text.isEmpty else {
+            return setting.value.description
+        }
+        if setting.key == .databaseURL { return "\"\(Redaction.connectionString(text))\"" }
+        return "<redacted>"
+    }
+
+    // MARK: Validation
+
+    private static func parseText(_ text: String, for key: ConfigKey) throws(ConfigError) -> ConfigValue {
+        switch key.kind {
+        case .string, .choice: return .string(text)
+        case .integer:
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ConfigError(key: key.name, message: "expected an integer, got '\(text)'")
+            }
+            return .integer(value)
+        case .bool:
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": return .bool(true)
+            case "false", "0", "no", "off": return .bool(false)
+            default: throw ConfigError(key: key.name, message: "expected true or false, got '\(text)'")
+            }
+        }
+    }
+
+    private static func validate(_ value: ConfigValue, for key: ConfigKey) throws(ConfigError) -> ConfigValue {
+        switch (key.kind, value) {
+        case (.string, .string): return value
+        case (.integer(let range), .integer(let number)):
+            guard range.contains(number) else {
+                throw ConfigError(key: key.name, message: "\(number) is outside \(range.lowerBound)…\(range.upperBound)")
+            }
+            return value
+        case (.bool, .bool): return value
+        case (.choice(let choices), .string(let text)):
+            guard choices.contains(text) else {
+                throw ConfigError(key: key.name, message: "'\(text)' is not one of \(choices.joined(separator: ", "))")
+            }
+            return value
+        case (.string, _), (.choice, _): throw ConfigError(key: key.name, message: "expected a string, got \(value)")
+        case (.integer, _): throw ConfigError(key: key.name, message: "expected an integer, got \(value)")
+        case (.bool, _): throw ConfigError(key: key.name, message: "expected true or false, got \(value)")
+        }
+    }
+
+    private static func closest(to name: String, in candidates: Set<String>) -> String? {
+        let scored = candidates.map { ($0, editDistance(Array(name), Array($0))) }
+        guard let best = scored.min(by: { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }), best.1 <= 3 else { return nil }
+        return best.0
+    }
+
+    private static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}
+
+/// All the problems found in one load, in the order met.
+public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
+    public let errors: [ConfigError]
+    public init(_ errors: [ConfigError]) { self.errors = errors }
+    public var description: String { errors.map(\.description).joined(separator: "\n") }
+}
+
+/// Hiding secrets in text meant for people and logs.
+public enum Redaction {
+    /// Replaces the password in a libpq URI (`postgresql://user:pw@host/db`) or keyword string
+    /// (`password=pw`) with `***`.
+    public static func connectionString(_ text: String) -> String {
+        if let scheme = text.range(of: "://") {
+            let rest = text[scheme.upperBound...]
+            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            var redacted = text
+            if let at = rest[..<authorityEnd].lastIndex(of: "@"),
+                let colon = rest[..<at].firstIndex(of: ":")
+            {
+                redacted = String(text[..<rest.index(after: colon)]) + "***" + String(text[at...])
+            }
+            // Parameters can carry a password too: ?password=…
+            return redacted.replacing(/([?&]password=)[^&]*/) { "\($0.output.1)***" }
+        }
+        return text.replacing(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)/) { "\($0.output.1)***" }
+    }
+}
+
+/// A value that must never be printed or logged: its description is redacted.
+public struct Secret<Value: Sendable>: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The value itself, for the one place that needs it (an HTTP body, an encryption call).
+    public let exposedValue: Value
+    public init(_ value: Value) { self.exposedValue = value }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+}

@@ -1,0 +1,341 @@
+import CLibPQ
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How to reach the database.
+///
+/// `connectionString` is a libpq URI (`postgresql://user@host:5432/db?sslmode=verify-full`) or keyword
+/// string (`host=… dbname=…`). Anything it leaves out comes from libpq's own environment (`PGHOST`,
+/// `PGPORT`, `PGUSER`, `PGDATABASE`, `PGPASSWORD`, `PGSSLMODE`, `PGPASSFILE`, …) and defaults, exactly as
+/// for `psql`. Prefer `PGPASSWORD` or a `.pgpass` file over a password in the URI.
+public struct PostgresConfiguration: Sendable {
+    public var connectionString: String?
+    /// Sent as `fallback_application_name`: visible in `pg_stat_activity`, overridable by `PGAPPNAME`.
+    public var applicationName: String
+    /// Seconds; used unless `PGCONNECT_TIMEOUT` or the connection string sets one.
+    public var connectTimeout: Int
+
+    public init(connectionString: String? = nil, applicationName: String = "onboarder", connectTimeout: Int = 10) {
+        self.connectionString = connectionString
+        self.applicationName = applicationName
+        self.connectTimeout = connectTimeout
+    }
+}
+
+/// libpq calls shared by `PostgresConnection` and `PostgresListener`. Blocking: callers run them on
+/// their own `BlockingThread` or dedicated thread.
+enum LibPQ {
+    /// Session settings that fix the text formats the decoders parse.
+    static let sessionDefaults = "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = iso_8601; SET extra_float_digits = 3; SET client_min_messages = warning"
+
+    static func connect(_ configuration: PostgresConfiguration) throws(PostgresError) -> OpaquePointer {
+        // Keywords are processed in order and later ones win, so the connection string goes last: what
+        // the operator wrote overrides our defaults. Keywords we leave out fall back to PG* variables.
+        var pairs: [(String, String)] = [
+            ("fallback_application_name", configuration.applicationName),
+            ("client_encoding", "UTF8"),
+        ]
+        if ProcessInfo.processInfo.environment["PGCONNECT_TIMEOUT"] == nil {
+            pairs.append(("connect_timeout", String(configuration.connectTimeout)))
+        }
+        if let connectionString = configuration.connectionString, !connectionString.isEmpty {
+            pairs.append(("dbname", connectionString))
+        }
+        let keys = pairs.map { strdup($0.0) }
+        let values = pairs.map { strdup($0.1) }
+        defer {
+            keys.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let keyPointers = keys.map { UnsafePointer($0) } + [nil]
+        let valuePointers = values.map { UnsafePointer($0) } + [nil]
+        guard let conn = PQconnectdbParams(keyPointers, valuePointers, 1) else {
+            throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = errorMessage(conn)
+            PQfinish(conn)
+            throw PostgresError(code: .connectionFailed, message: message)
+        }
+        do {
+            try applySessionDefaults(conn)
+        } catch {
+            PQfinish(conn)
+            throw error
+        }
+        return conn
+    }
+
+    static func applySessionDefaults(_ conn: OpaquePointer) throws(PostgresError) {
+        let result = PQexec(conn, sessionDefaults)
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COMMAND_OK else { throw error(conn: conn, result: result, query: nil) }
+    }
+
+    /// Re-opens a broken connection with the same parameters.
+    static func reset(_ conn: OpaquePointer) throws(PostgresError) {
+        PQreset(conn)
+        guard PQstatus(conn) == CONNECTION_OK else {
+            throw PostgresError(code: .connectionFailed, message: errorMessage(conn))
+        }
+        try applySessionDefaults(conn)
+    }
+
+    /// Whether the connection is still usable, without a round trip: an idle connection whose socket is
+    /// readable has been closed by the server (restart, idle timeout, `pg_terminate_backend`) or carries a
+    /// notification; `PQconsumeInput` tells which.
+    static func isHealthy(_ conn: OpaquePointer) -> Bool {
+        guard PQstatus(conn) == CONNECTION_OK else { return false }
+        var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+        if poll(&descriptor, 1, 0) > 0 {
+            if PQconsumeInput(conn) == 0 { return false }
+            while let notification = PQnotifies(conn) { PQfreemem(notification) }  // stale on a pooled connection
+        }
+        return PQstatus(conn) == CONNECTION_OK
+    }
+
+    static func errorMessage(_ conn: OpaquePointer) -> String {
+        String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Turns a failed result into a `PostgresError` with the server's diagnostic fields.
+    static func error(conn: OpaquePointer, result: OpaquePointer?, query: String?) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            guard let result, let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            return String(cString: value)
+        }
+        let connectionBroken = PQstatus(conn) != CONNECTION_OK
+        let message = field("M") ?? errorMessage(conn)
+        var error = PostgresError(code: connectionBroken ? .connectionClosed : .server, message: message)
+        error.sqlState = field("C")
+        if !connectionBroken && error.sqlState == nil { error.code = .unexpectedResponse }
+        if error.sqlState == SQLState.adminShutdown { error.code = .connectionClosed }
+        error.severity = field("V")
+        error.detail = field("D")
+        error.hint = field("H")
+        error.position = field("P").flatMap { Int($0) }
+        error.schemaName = field("s")
+        error.tableName = field("t")
+        error.columnName = field("c")
+        error.constraintName = field("n")
+        error.query = query
+        return error
+    }
+
+    /// Copies a result out of libpq.
+    static func rows(conn: OpaquePointer, result: OpaquePointer?, query: String) throws(PostgresError) -> PostgresRows {
+        guard let result else { throw error(conn: conn, result: nil, query: query) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            break
+        case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+            throw PostgresError(code: .unexpectedResponse, message: "COPY is not supported through query()")
+        default:
+            throw error(conn: conn, result: result, query: query)
+        }
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        var columns = [PostgresColumn]()
+        columns.reserveCapacity(columnCount)
+        for column in 0..<columnCount {
+            columns.append(
+                PostgresColumn(
+                    name: String(cString: PQfname(result, Int32(column))),
+                    type: PostgresType(oid: UInt32(PQftype(result, Int32(column))))))
+        }
+        var values = [String?]()
+        values.reserveCapacity(rowCount * columnCount)
+        for row in 0..<Int32(rowCount) {
+            for column in 0..<Int32(columnCount) {
+                if PQgetisnull(result, row, column) == 1 {
+                    values.append(nil)
+                } else {
+                    let length = Int(PQgetlength(result, row, column))
+                    let bytes = UnsafeRawBufferPointer(start: PQgetvalue(result, row, column), count: length)
+                    values.append(String(decoding: bytes, as: UTF8.self))
+                }
+            }
+        }
+        let tag = String(cString: PQcmdStatus(result))
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? rowCount
+        return PostgresRows(columns: columns, values: values, commandTag: tag, affectedRows: affected)
+    }
+}
+
+/// One libpq connection.
+///
+/// Every libpq call for it runs on the connection's own `BlockingThread` (a dedicated OS thread, never
+/// Swift's cooperative pool): async callers suspend, the thread blocks in libpq. Calls from several tasks
+/// are serialised in arrival order, but interleaving statements of different logical transactions is the
+/// caller's problem: check connections out of a `PostgresPool` so each has one user at a time.
+///
+/// Sendable: the libpq handle is touched only on the connection's thread (or in `deinit`, when no job
+/// can be pending, since every job holds a strong reference).
+public final class PostgresConnection: @unchecked Sendable {
+    public let configuration: PostgresConfiguration
+    private let thread: BlockingThread
+    private var raw: OpaquePointer?  // confined to `thread`
+
+    private init(configuration: PostgresConfiguration) {
+        self.configuration = configuration
+        self.thread = BlockingThread(name: "onboarder.postgres")
+    }
+
+    deinit {
+        if let raw { PQfinish(raw) }
+        thread.stop()
+    }
+
+    /// Opens a connection (on its own thread: connecting blocks for DNS, TCP, TLS and authentication).
+    public static func connect(_ configuration: PostgresConfiguration) async throws(PostgresError) -> PostgresConnection {
+        let connection = PostgresConnection(configuration: configuration)
+        try await connection.onThread { () throws(PostgresError) in
+            connection.raw = try LibPQ.connect(configuration)
+        }
+        return connection
+    }
+
+    /// Runs a statement and returns its rows.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws(PostgresError) -> PostgresRows {
+        try await onThread { () throws(PostgresError) in try self.run(query) }
+    }
+
+    /// Runs several `;`-separated statements with no parameters (migration files). Runs them in one
+    /// implicit transaction unless the text has its own BEGIN/COMMIT.
+    public func executeScript(unsafeSQL script: String) async throws(PostgresError) {
+        try await onThread { () throws(PostgresError) in
+            let conn = try self.handle()
+            let result = PQexec(conn, script)
+            defer { PQclear(result) }
+            _ = try LibPQ.rows(conn: conn, result: result, query: "(script)")
+        }
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT, rolling back if it throws (the error is rethrown).
+    public func transaction<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await query("BEGIN")
+        let value: T
+        do {
+            value = try await body(self)
+        } catch {
+            // A broken connection has no transaction left to roll back.
+            _ = try? await query("ROLLBACK")
+            throw error
+        }
+        try await query("COMMIT")
+        return value
+    }
+
+    /// Sends a notification on `channel` (delivered when the surrounding transaction commits).
+    public func notify(channel: String, payload: String = "") async throws(PostgresError) {
+        try await query("SELECT pg_notify(\(channel), \(payload))")
+    }
+
+    /// Closes the connection. Later calls fail with `connectionClosed`.
+    public func close() async {
+        _ = try? await onThread { () throws(PostgresError) in
+            if let raw = self.raw { PQfinish(raw) }
+            self.raw = nil
+        }
+    }
+
+    // MARK: Pool support
+
+    /// Makes a pooled connection ready for its next user: reconnects if the server closed it (restart,
+    /// failover, idle timeout). Throws `connectionFailed` when the server cannot be reached.
+    func prepareForUse() async throws(PostgresError) {
+        try await onThread { () throws(PostgresError) in
+            guard let raw = self.raw else {
+                self.raw = try LibPQ.connect(self.configuration)
+                return
+            }
+            if !LibPQ.isHealthy(raw) { try LibPQ.reset(raw) }
+        }
+    }
+
+    /// Ends whatever transaction a previous user left open. Returns false if the connection is unusable.
+    func cleanUpAfterUse() async -> Bool {
+        (try? await onThread { () throws(PostgresError) -> Bool in
+            guard let raw = self.raw, PQstatus(raw) == CONNECTION_OK else { return false }
+            switch PQtransactionStatus(raw) {
+            case PQTRANS_IDLE: return true
+            case PQTRANS_INTRANS, PQTRANS_INERROR:
+                _ = try self.run("ROLLBACK")
+                return true
+            default: return false
+            }
+        }) ?? false
+    }
+
+    // MARK: Thread confinement
+
+    private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T) async throws(PostgresError) -> T {
+        do {
+            return try await thread.run { try body() }
+        } catch let error as PostgresError {
+            throw error
+        } catch {
+            throw PostgresError(code: .unexpectedResponse, message: "\(error)")
+        }
+    }
+
+    private func handle() throws(PostgresError) -> OpaquePointer {
+        guard let raw else { throw PostgresError(code: .connectionClosed, message: "the connection is closed") }
+        return raw
+    }
+
+    /// Binds and runs one statement. On the connection's thread only.
+    private func run(_ query: PostgresQuery) throws(PostgresError) -> PostgresRows {
+        let conn = try handle()
+        let binds = query.binds
+        let types = binds.map { Oid($0.type.oid) }
+        var formats = [Int32]()
+        var lengths = [Int32]()
+        var buffers = [UnsafeMutablePointer<CChar>?]()
+        formats.reserveCapacity(binds.count)
+        lengths.reserveCapacity(binds.count)
+        buffers.reserveCapacity(binds.count)
+        defer { buffers.forEach { free($0) } }
+        for bind in binds {
+            switch bind.value {
+            case .null:
+                buffers.append(nil)
+                lengths.append(0)
+                formats.append(0)
+            case .text(let text):
+                buffers.append(strdup(text))
+                lengths.append(0)
+                formats.append(0)
+            case .binary(let bytes):
+                // malloc, like strdup above: every buffer is released with free().
+                let buffer = malloc(max(bytes.count, 1))!.assumingMemoryBound(to: CChar.self)
+                bytes.withUnsafeBytes { source in
+                    if let base = source.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count) }
+                }
+                buffers.append(buffer)
+                lengths.append(Int32(bytes.count))
+                formats.append(1)
+            }
+        }
+        let values = buffers.map { UnsafePointer($0) }
+        let result = PQexecParams(
+            conn, query.sql, Int32(binds.count), types, values, lengths, formats, 0)
+        defer { PQclear(result) }
+        return try LibPQ.rows(conn: conn, result: result, query: query.sql)
+    }
+}
+
+/// Reports libpq's version, e.g. for `onboarder version`.
+public enum PostgresLibrary {
+    public static var version: String {
+        let number = Int(PQlibVersion())
+        return "\(number / 10000).\(number % 10000)"
+    }
+}
