@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "COpenSSLShims", dependencies: ["COpenSSL"]),
 
         // MARK: Thin Swift wrappers
-        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")]),
         .target(name: "HTTP", dependencies: ["CCurl", "CCurlShims"]),
         .target(name: "Crypto", dependencies: ["COpenSSL", "COpenSSLShims"]),
 

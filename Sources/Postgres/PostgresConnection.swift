@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -18,10 +19,17 @@ public struct PostgresConfiguration: Sendable {
     /// Seconds; used unless `PGCONNECT_TIMEOUT` or the connection string sets one.
     public var connectTimeout: Int
 
-    public init(connectionString: String? = nil, applicationName: String = "onboarder", connectTimeout: Int = 10) {
+    /// Where the server's notices and warnings go (instead of libpq's default, raw text on stderr).
+    public var logger: Logger
+
+    public init(
+        connectionString: String? = nil, applicationName: String = "onboarder", connectTimeout: Int = 10,
+        logger: Logger = Logger(label: "onboarder.postgres")
+    ) {
         self.connectionString = connectionString
         self.applicationName = applicationName
         self.connectTimeout = connectTimeout
+        self.logger = logger
     }
 }
 
@@ -31,7 +39,8 @@ enum LibPQ {
     /// Session settings that fix the text formats the decoders parse.
     static let sessionDefaults = "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = iso_8601; SET extra_float_digits = 3; SET client_min_messages = warning"
 
-    static func connect(_ configuration: PostgresConfiguration) throws(PostgresError) -> OpaquePointer {
+    /// Opens a connection whose server notices go to `notices` (which must outlive the connection).
+    static func connect(_ configuration: PostgresConfiguration, notices: NoticeSink) throws(PostgresError) -> OpaquePointer {
         // Keywords are processed in order and later ones win, so the connection string goes last: what
         // the operator wrote overrides our defaults. Keywords we leave out fall back to PG* variables.
         var pairs: [(String, String)] = [
@@ -60,6 +69,10 @@ enum LibPQ {
             PQfinish(conn)
             throw PostgresError(code: .connectionFailed, message: message)
         }
+        PQsetNoticeReceiver(conn, { context, result in
+            guard let context, let result else { return }
+            Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue().receive(result)
+        }, Unmanaged.passUnretained(notices).toOpaque())
         do {
             try applySessionDefaults(conn)
         } catch {
@@ -84,17 +97,20 @@ enum LibPQ {
         try applySessionDefaults(conn)
     }
 
-    /// Whether the connection is still usable, without a round trip: an idle connection whose socket is
-    /// readable has been closed by the server (restart, idle timeout, `pg_terminate_backend`) or carries a
-    /// notification; `PQconsumeInput` tells which.
+    /// Whether an idle connection is still usable, without a round trip. Input on an idle connection is
+    /// either a notification or the server saying goodbye (restart, failover, `pg_terminate_backend`: a
+    /// FATAL message, then EOF, which may not have arrived yet). Anything but notifications counts as dead.
     static func isHealthy(_ conn: OpaquePointer) -> Bool {
         guard PQstatus(conn) == CONNECTION_OK else { return false }
         var descriptor = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
-        if poll(&descriptor, 1, 0) > 0 {
-            if PQconsumeInput(conn) == 0 { return false }
-            while let notification = PQnotifies(conn) { PQfreemem(notification) }  // stale on a pooled connection
+        guard poll(&descriptor, 1, 0) > 0 else { return true }
+        if PQconsumeInput(conn) == 0 { return false }
+        var notifications = 0
+        while let notification = PQnotifies(conn) {  // stale on a pooled connection: drop
+            PQfreemem(notification)
+            notifications += 1
         }
-        return PQstatus(conn) == CONNECTION_OK
+        return notifications > 0 && PQstatus(conn) == CONNECTION_OK
     }
 
     static func errorMessage(_ conn: OpaquePointer) -> String {
@@ -165,6 +181,27 @@ enum LibPQ {
     }
 }
 
+/// Receives the server's notices and warnings (libpq's notice receiver) and logs them.
+/// Sendable: immutable.
+final class NoticeSink: Sendable {
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
+
+    func receive(_ result: OpaquePointer) {
+        func field(_ code: Character) -> String? {
+            PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
+        }
+        let severity = field("V") ?? "NOTICE"
+        let level: Logger.Level = severity == "WARNING" || severity == "FATAL" || severity == "PANIC" ? .warning : .notice
+        logger.log(
+            level: level, "postgres server message",
+            metadata: [
+                "postgres.severity": "\(severity)", "postgres.sqlstate": "\(field("C") ?? "")",
+                "postgres.message": "\(field("M") ?? "")",
+            ])
+    }
+}
+
 /// One libpq connection.
 ///
 /// Every libpq call for it runs on the connection's own `BlockingThread` (a dedicated OS thread, never
@@ -178,10 +215,12 @@ public final class PostgresConnection: @unchecked Sendable {
     public let configuration: PostgresConfiguration
     private let thread: BlockingThread
     private var raw: OpaquePointer?  // confined to `thread`
+    private let notices: NoticeSink
 
     private init(configuration: PostgresConfiguration) {
         self.configuration = configuration
         self.thread = BlockingThread(name: "onboarder.postgres")
+        self.notices = NoticeSink(logger: configuration.logger)
     }
 
     deinit {
@@ -193,7 +232,7 @@ public final class PostgresConnection: @unchecked Sendable {
     public static func connect(_ configuration: PostgresConfiguration) async throws(PostgresError) -> PostgresConnection {
         let connection = PostgresConnection(configuration: configuration)
         try await connection.onThread { () throws(PostgresError) in
-            connection.raw = try LibPQ.connect(configuration)
+            connection.raw = try LibPQ.connect(configuration, notices: connection.notices)
         }
         return connection
     }
@@ -216,6 +255,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `body` inside BEGIN … COMMIT, rolling back if it throws (the error is rethrown).
+    @discardableResult
     public func transaction<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> T
@@ -253,7 +293,7 @@ public final class PostgresConnection: @unchecked Sendable {
     func prepareForUse() async throws(PostgresError) {
         try await onThread { () throws(PostgresError) in
             guard let raw = self.raw else {
-                self.raw = try LibPQ.connect(self.configuration)
+                self.raw = try LibPQ.connect(self.configuration, notices: self.notices)
                 return
             }
             if !LibPQ.isHealthy(raw) { try LibPQ.reset(raw) }

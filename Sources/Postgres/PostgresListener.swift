@@ -51,11 +51,12 @@ public final class PostgresListener: Sendable {
 
     private func run(configuration: PostgresConfiguration, channels: [String], pollMilliseconds: Int32) {
         var conn: OpaquePointer?
+        let notices = NoticeSink(logger: configuration.logger)
         var backoff = 0.05
         while !stopping.load(ordering: .relaxed) {
             if conn == nil {
                 do {
-                    let candidate = try LibPQ.connect(configuration)
+                    let candidate = try LibPQ.connect(configuration, notices: notices)
                     for channel in channels {
                         let result = PQexec(candidate, "LISTEN \(PostgresQuery.quoteIdentifier(channel))")
                         defer { PQclear(result) }
@@ -94,6 +95,7 @@ public final class PostgresListener: Sendable {
             }
         }
         if let conn { PQfinish(conn) }
+        withExtendedLifetime(notices) {}
         continuation.finish()
         let waiters = finished.withLock { waiters in
             defer { waiters = nil }

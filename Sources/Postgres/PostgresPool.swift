@@ -53,6 +53,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// Runs `body` in a transaction on one pooled connection; rolls back and rethrows if `body` throws.
+    @discardableResult
     public func transaction<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> T

@@ -44,6 +44,12 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql += "$\(binds.count)"
         }
 
+        /// Binds `value` as the next `$n` parameter, NULL when nil.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            binds.append(PostgresBind(type: Value.postgresType, value: value.postgresValue))
+            sql += "$\(binds.count)"
+        }
+
         /// Inserts an identifier (table, column, channel name), double-quoted and escaped.
         public mutating func appendInterpolation(identifier: String) {
             sql += PostgresQuery.quoteIdentifier(identifier)
