@@ -43,7 +43,8 @@ public struct MigrationReport: Sendable {
 /// - Any number of `migrate` runs at once (several hosts deploying together) are safe: each holds the
 ///   session advisory lock `Migrator.advisoryLockKey` for its whole run, so they apply one after another
 ///   and the later ones find nothing to do.
-/// - Migration files must not contain BEGIN/COMMIT: the migrator wraps each one in a transaction.
+/// - Migration files must not contain BEGIN/COMMIT: the migrator wraps each one in a transaction, with
+///   `search_path` set to `public` (qualify names: `onboarder.jobs`).
 public struct Migrator: Sendable {
     /// `pg_advisory_lock` key: the ASCII bytes of "onbmigr8".
     public static let advisoryLockKey: Int64 = 0x6F6E_626D_6967_7238
@@ -187,6 +188,9 @@ public struct Migrator: Sendable {
             let started = ContinuousClock.now
             do {
                 try await connection.transaction { connection in
+                    // Pinned, so an unqualified name means the same whatever the role is called (the default
+                    // "$user", public would put tables in a schema named like the role, e.g. onboarder).
+                    try await connection.query("SET LOCAL search_path TO public")
                     try await connection.executeScript(unsafeSQL: migration.sql)
                     let elapsed = started.duration(to: .now)
                     let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
