@@ -68,8 +68,8 @@ let package = Package(
         // MARK: Tests (Tests/<Module>Tests mirrors Sources/<Module>)
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
     ],

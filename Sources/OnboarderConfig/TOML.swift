@@ -150,6 +150,7 @@ public enum TOMLParser {
                 }
                 return .array(items)
             default:
+                let start = index
                 var token = ""
                 while let c = peek, !(c == " " || c == "\t" || c == "," || c == "]" || c == "#") {
                     token.append(c)
@@ -162,6 +163,7 @@ public enum TOMLParser {
                 if let float = Double(digits), digits.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) {
                     return .float(float)
                 }
+                index = start  // point at the value, not past it
                 throw error("cannot read \(token.isEmpty ? "the value" : "'\(token)'") (strings need quotes)")
             }
         }
