@@ -38,7 +38,9 @@ public struct ConfigKey: Sendable, Hashable {
         summary: "seconds to wait for a connection (PGCONNECT_TIMEOUT wins when set)")
     public static let databaseMigrationsDirectory = ConfigKey(
         name: "database.migrations_dir", kind: .string, defaultValue: .string(""), isSecret: false,
-        summary: "folder of NNNN_name.sql files; empty means beside the binary (../share/onboarder/migrations), then ./sql/migrations")
+        summary:
+            "folder of NNNN_name.sql files; empty means beside the binary (../share/onboarder/migrations), then ./sql/migrations"
+    )
     public static let logLevel = ConfigKey(
         name: "log.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         defaultValue: .string("info"), isSecret: false, summary: "least severe level written")
@@ -96,7 +98,9 @@ public struct ResolvedConfiguration: Sendable {
             } catch let error as ConfigError {
                 throw ConfigErrors([error])
             } catch {
-                throw ConfigErrors([ConfigError(file: file, key: nil, message: "cannot read the file: \(error.localizedDescription)")])
+                throw ConfigErrors([
+                    ConfigError(file: file, key: nil, message: "cannot read the file: \(error.localizedDescription)")
+                ])
             }
             let known = Set(ConfigKey.all.map(\.name))
             for (name, entry) in fileEntries.sorted(by: { $0.value.line < $1.value.line }) where !known.contains(name) {
@@ -122,7 +126,9 @@ public struct ResolvedConfiguration: Sendable {
                     value = try validate(parseText(text, for: key), for: key)
                     source = .environment(key.environmentVariable)
                 } catch {
-                    errors.append(ConfigError(environmentVariable: key.environmentVariable, key: key.name, message: error.message))
+                    errors.append(
+                        ConfigError(environmentVariable: key.environmentVariable, key: key.name, message: error.message)
+                    )
                 }
             }
             for override in overrides where override.key == key {
@@ -195,7 +201,8 @@ public struct ResolvedConfiguration: Sendable {
         case (.string, .string): return value
         case (.integer(let range), .integer(let number)):
             guard range.contains(number) else {
-                throw ConfigError(key: key.name, message: "\(number) is outside \(range.lowerBound)…\(range.upperBound)")
+                throw ConfigError(
+                    key: key.name, message: "\(number) is outside \(range.lowerBound)…\(range.upperBound)")
             }
             return value
         case (.bool, .bool): return value
@@ -212,7 +219,9 @@ public struct ResolvedConfiguration: Sendable {
 
     private static func closest(to name: String, in candidates: Set<String>) -> String? {
         let scored = candidates.map { ($0, editDistance(Array(name), Array($0))) }
-        guard let best = scored.min(by: { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }), best.1 <= 3 else { return nil }
+        guard let best = scored.min(by: { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }), best.1 <= 3 else {
+            return nil
+        }
         return best.0
     }
 

@@ -3,7 +3,7 @@ import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Onboarder's log output: one JSON object per line (for journald, Loki, files) or a compact human
@@ -99,7 +99,9 @@ public struct OnboarderLogHandler: LogHandler {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             case let s where s.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(s.value, radix: 16).count) + String(s.value, radix: 16)
+                out +=
+                    "\\u" + String(repeating: "0", count: 4 - String(s.value, radix: 16).count)
+                    + String(s.value, radix: 16)
             default: out.unicodeScalars.append(scalar)
             }
         }

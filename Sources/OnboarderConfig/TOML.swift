@@ -35,7 +35,8 @@ public enum TOMLParser {
         let body = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
         for rawLine in body.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
-            var cursor = Cursor(Array(rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine), file: file, line: lineNumber)
+            var cursor = Cursor(
+                Array(rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine), file: file, line: lineNumber)
             cursor.skipWhitespace()
             if cursor.atEndOrComment { continue }
             if cursor.peek == "[" {
@@ -59,8 +60,9 @@ public enum TOMLParser {
             guard cursor.atEndOrComment else { throw cursor.error("unexpected text after the value") }
             let fullKey = (table + key).joined(separator: ".")
             if let previous = entries[fullKey] {
-                throw ConfigError(file: file, line: lineNumber, key: fullKey,
-                                  message: "duplicate key (first set on line \(previous.line))")
+                throw ConfigError(
+                    file: file, line: lineNumber, key: fullKey,
+                    message: "duplicate key (first set on line \(previous.line))")
             }
             entries[fullKey] = Entry(value: value, line: lineNumber)
         }
@@ -121,10 +123,14 @@ public enum TOMLParser {
             guard let c = peek else { throw error("expected a value") }
             switch c {
             case "\"":
-                if chars[index...].starts(with: ["\"", "\"", "\""]) { throw error("multi-line strings are not supported") }
+                if chars[index...].starts(with: ["\"", "\"", "\""]) {
+                    throw error("multi-line strings are not supported")
+                }
                 return .string(try basicString())
             case "'":
-                if chars[index...].starts(with: ["'", "'", "'"]) { throw error("multi-line strings are not supported") }
+                if chars[index...].starts(with: ["'", "'", "'"]) {
+                    throw error("multi-line strings are not supported")
+                }
                 advance()
                 var text = ""
                 while let c = peek, c != "'" {
@@ -145,7 +151,9 @@ public enum TOMLParser {
                         continue
                     }
                     skipWhitespace()
-                    guard consume("]") else { throw error("expected , or ] in the array (arrays must fit on one line)") }
+                    guard consume("]") else {
+                        throw error("expected , or ] in the array (arrays must fit on one line)")
+                    }
                     break
                 }
                 return .array(items)
@@ -211,8 +219,10 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     public var key: String?
     public var message: String
 
-    public init(file: String? = nil, line: Int? = nil, column: Int? = nil, environmentVariable: String? = nil,
-                key: String?, message: String) {
+    public init(
+        file: String? = nil, line: Int? = nil, column: Int? = nil, environmentVariable: String? = nil,
+        key: String?, message: String
+    ) {
         self.file = file
         self.line = line
         self.column = column

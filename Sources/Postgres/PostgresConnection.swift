@@ -3,7 +3,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How to reach the database.
@@ -37,10 +37,13 @@ public struct PostgresConfiguration: Sendable {
 /// their own `BlockingThread` or dedicated thread.
 enum LibPQ {
     /// Session settings that fix the text formats the decoders parse.
-    static let sessionDefaults = "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = iso_8601; SET extra_float_digits = 3; SET client_min_messages = warning"
+    static let sessionDefaults =
+        "SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = iso_8601; SET extra_float_digits = 3; SET client_min_messages = warning"
 
     /// Opens a connection whose server notices go to `notices` (which must outlive the connection).
-    static func connect(_ configuration: PostgresConfiguration, notices: NoticeSink) throws(PostgresError) -> OpaquePointer {
+    static func connect(_ configuration: PostgresConfiguration, notices: NoticeSink) throws(PostgresError)
+        -> OpaquePointer
+    {
         // Keywords are processed in order and later ones win, so the connection string goes last: what
         // the operator wrote overrides our defaults. Keywords we leave out fall back to PG* variables.
         var pairs: [(String, String)] = [
@@ -69,10 +72,12 @@ enum LibPQ {
             PQfinish(conn)
             throw PostgresError(code: .connectionFailed, message: message)
         }
-        PQsetNoticeReceiver(conn, { context, result in
-            guard let context, let result else { return }
-            Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue().receive(result)
-        }, Unmanaged.passUnretained(notices).toOpaque())
+        PQsetNoticeReceiver(
+            conn,
+            { context, result in
+                guard let context, let result else { return }
+                Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue().receive(result)
+            }, Unmanaged.passUnretained(notices).toOpaque())
         do {
             try applySessionDefaults(conn)
         } catch {
@@ -192,7 +197,8 @@ final class NoticeSink: Sendable {
             PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
         }
         let severity = field("V") ?? "NOTICE"
-        let level: Logger.Level = severity == "WARNING" || severity == "FATAL" || severity == "PANIC" ? .warning : .notice
+        let level: Logger.Level =
+            severity == "WARNING" || severity == "FATAL" || severity == "PANIC" ? .warning : .notice
         logger.log(
             level: level, "postgres server message",
             metadata: [
@@ -229,7 +235,8 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Opens a connection (on its own thread: connecting blocks for DNS, TCP, TLS and authentication).
-    public static func connect(_ configuration: PostgresConfiguration) async throws(PostgresError) -> PostgresConnection {
+    public static func connect(_ configuration: PostgresConfiguration) async throws(PostgresError) -> PostgresConnection
+    {
         let connection = PostgresConnection(configuration: configuration)
         try await connection.onThread { () throws(PostgresError) in
             connection.raw = try LibPQ.connect(configuration, notices: connection.notices)
@@ -316,7 +323,9 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Thread confinement
 
-    private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T) async throws(PostgresError) -> T {
+    private func onThread<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T)
+        async throws(PostgresError) -> T
+    {
         do {
             return try await thread.run { try body() }
         } catch let error as PostgresError {
@@ -357,7 +366,9 @@ public final class PostgresConnection: @unchecked Sendable {
                 // malloc, like strdup above: every buffer is released with free().
                 let buffer = malloc(max(bytes.count, 1))!.assumingMemoryBound(to: CChar.self)
                 bytes.withUnsafeBytes { source in
-                    if let base = source.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count) }
+                    if let base = source.baseAddress {
+                        UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count)
+                    }
                 }
                 buffers.append(buffer)
                 lengths.append(Int32(bytes.count))

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `LISTEN` on a dedicated connection, delivered as an `AsyncStream`.
@@ -30,7 +30,8 @@ public final class PostgresListener: Sendable {
     public init(configuration: PostgresConfiguration, channels: [String], pollInterval: Duration = .milliseconds(200)) {
         (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(10_000))
         let thread = Thread { [self] in
-            self.run(configuration: configuration, channels: channels, pollMilliseconds: Int32(pollInterval.milliseconds))
+            self.run(
+                configuration: configuration, channels: channels, pollMilliseconds: Int32(pollInterval.milliseconds))
         }
         thread.name = "onboarder.listener"
         thread.start()

@@ -58,7 +58,9 @@ public struct PostgresRow: Sendable {
     }
 
     /// Decodes the columns, in order, into a tuple: `let (id, name) = try row.decode((UUID, String?).self)`.
-    public func decode<each T: PostgresDecodable>(_ types: (repeat each T).Type) throws(PostgresError) -> (repeat each T) {
+    public func decode<each T: PostgresDecodable>(_ types: (repeat each T).Type) throws(PostgresError) -> (
+        repeat each T
+    ) {
         var column = 0
         func next<U: PostgresDecodable>(_ type: U.Type) throws(PostgresError) -> U {
             defer { column += 1 }
@@ -85,7 +87,9 @@ public struct PostgresCell: Sendable {
             return try T(postgresText: text, type: column.type)
         } catch {
             var error = error
-            if !error.message.contains("\"\(column.name)\"") { error.message = "column \"\(column.name)\": \(error.message)" }
+            if !error.message.contains("\"\(column.name)\"") {
+                error.message = "column \"\(column.name)\": \(error.message)"
+            }
             throw error
         }
     }

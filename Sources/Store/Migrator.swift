@@ -68,8 +68,10 @@ public struct Migrator: Sendable {
         var problems = [String]()
         for name in names.sorted() where name.hasSuffix(".sql") {
             let path = (directory as NSString).appendingPathComponent(name)
-            guard let match = name.wholeMatch(of: /(\d{4,})_([A-Za-z0-9_]+)\.sql/), let version = Int(match.output.1) else {
-                problems.append("\(path): migration files are named NNNN_name.sql (digits, underscore, letters/digits/underscores)")
+            guard let match = name.wholeMatch(of: /(\d{4,})_([A-Za-z0-9_]+)\.sql/), let version = Int(match.output.1)
+            else {
+                problems.append(
+                    "\(path): migration files are named NNNN_name.sql (digits, underscore, letters/digits/underscores)")
                 continue
             }
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -86,7 +88,8 @@ public struct Migrator: Sendable {
             }
             let checksum: String
             do { checksum = try Digest.sha256(data).hexString } catch { throw MigrationError("\(path): \(error)") }
-            migrations.append(Migration(version: version, name: String(match.output.2), path: path, sql: sql, checksum: checksum))
+            migrations.append(
+                Migration(version: version, name: String(match.output.2), path: path, sql: sql, checksum: checksum))
         }
         guard problems.isEmpty else { throw MigrationError(problems.joined(separator: "\n")) }
         return Migrator(migrations: migrations.sorted { $0.version < $1.version })
@@ -94,23 +97,29 @@ public struct Migrator: Sendable {
 
     /// The first folder that exists of: `configured` (when set, it must exist), the install location
     /// beside the binary (`<bin>/../share/onboarder/migrations`), and `./sql/migrations`.
-    public static func locateDirectory(configured: String, executablePath: String = CommandLine.arguments[0]) throws(MigrationError) -> String {
+    public static func locateDirectory(configured: String, executablePath: String = CommandLine.arguments[0])
+        throws(MigrationError) -> String
+    {
         var isDirectory: ObjCBool = false
         if !configured.isEmpty {
-            guard FileManager.default.fileExists(atPath: configured, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: configured, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
                 throw MigrationError("database.migrations_dir is \(configured), which is not a folder")
             }
             return configured
         }
         let executable = URL(fileURLWithPath: executablePath).resolvingSymlinksInPath()
         let candidates = [
-            executable.deletingLastPathComponent().appendingPathComponent("../share/onboarder/migrations").standardized.path,
+            executable.deletingLastPathComponent().appendingPathComponent("../share/onboarder/migrations").standardized
+                .path,
             "sql/migrations",
         ]
-        for candidate in candidates where FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory) && isDirectory.boolValue {
+        for candidate in candidates
+        where FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory) && isDirectory.boolValue {
             return candidate
         }
-        throw MigrationError("no migrations folder found (looked in \(candidates.joined(separator: ", "))); set database.migrations_dir")
+        throw MigrationError(
+            "no migrations folder found (looked in \(candidates.joined(separator: ", "))); set database.migrations_dir")
     }
 
     /// Applies what is pending. See the type's documentation for the guarantees.
@@ -134,9 +143,13 @@ public struct Migrator: Sendable {
     }
 
     /// Applied migrations as recorded: version → (checksum, applied at).
-    public static func applied(_ connection: PostgresConnection) async throws -> [Int: (checksum: String, appliedAt: Date)] {
-        let exists = try await connection.query("SELECT to_regclass('onboarder.schema_migrations') IS NOT NULL AS present")
-            .single().decode(Bool.self, column: "present")
+    public static func applied(_ connection: PostgresConnection) async throws -> [Int: (
+        checksum: String, appliedAt: Date
+    )] {
+        let exists = try await connection.query(
+            "SELECT to_regclass('onboarder.schema_migrations') IS NOT NULL AS present"
+        )
+        .single().decode(Bool.self, column: "present")
         guard exists else { return [:] }
         var applied = [Int: (checksum: String, appliedAt: Date)]()
         for row in try await connection.query("SELECT version, checksum, applied_at FROM onboarder.schema_migrations") {
@@ -148,17 +161,18 @@ public struct Migrator: Sendable {
 
     private func migrateHoldingLock(_ connection: PostgresConnection, logger: Logger) async throws -> MigrationReport {
         // The ledger itself: created here, under the lock, because it must exist to record migration 1.
-        try await connection.executeScript(unsafeSQL: """
-            CREATE SCHEMA IF NOT EXISTS onboarder;
-            CREATE TABLE IF NOT EXISTS onboarder.schema_migrations (
-                version      integer     PRIMARY KEY,
-                name         text        NOT NULL,
-                checksum     text        NOT NULL,
-                applied_at   timestamptz NOT NULL DEFAULT now(),
-                applied_by   text        NOT NULL DEFAULT current_user,
-                duration_ms  integer     NOT NULL
-            );
-            """)
+        try await connection.executeScript(
+            unsafeSQL: """
+                CREATE SCHEMA IF NOT EXISTS onboarder;
+                CREATE TABLE IF NOT EXISTS onboarder.schema_migrations (
+                    version      integer     PRIMARY KEY,
+                    name         text        NOT NULL,
+                    checksum     text        NOT NULL,
+                    applied_at   timestamptz NOT NULL DEFAULT now(),
+                    applied_by   text        NOT NULL DEFAULT current_user,
+                    duration_ms  integer     NOT NULL
+                );
+                """)
         let applied = try await Self.applied(connection)
         var report = MigrationReport()
         var changed = [String]()
@@ -169,13 +183,15 @@ public struct Migrator: Sendable {
             } else {
                 changed.append(
                     "\(migration.path) was changed after it was applied (on \(record.appliedAt)): "
-                        + "recorded checksum \(record.checksum.prefix(12))…, the file's is now \(migration.checksum.prefix(12))…")
+                        + "recorded checksum \(record.checksum.prefix(12))…, the file's is now \(migration.checksum.prefix(12))…"
+                )
             }
         }
         if !changed.isEmpty {
             throw MigrationError(
                 changed.joined(separator: "\n")
-                    + "\nApplied migrations are history: restore the file and put the change in a new migration. Nothing was applied.")
+                    + "\nApplied migrations are history: restore the file and put the change in a new migration. Nothing was applied."
+            )
         }
         let known = Set(migrations.map(\.version))
         report.unknownVersions = applied.keys.filter { !known.contains($0) }.sorted()
@@ -193,16 +209,22 @@ public struct Migrator: Sendable {
                     try await connection.query("SET LOCAL search_path TO public")
                     try await connection.executeScript(unsafeSQL: migration.sql)
                     let elapsed = started.duration(to: .now)
-                    let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-                    try await connection.query("""
+                    let milliseconds = Int(
+                        elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+                    try await connection.query(
+                        """
                         INSERT INTO onboarder.schema_migrations (version, name, checksum, duration_ms)
                         VALUES (\(migration.version), \(migration.name), \(migration.checksum), \(milliseconds))
                         """)
                 }
             } catch let error as PostgresError {
-                throw MigrationError("\(Self.place(of: error, in: migration)): \(error.message) (nothing of this file was applied)", underlying: error)
+                throw MigrationError(
+                    "\(Self.place(of: error, in: migration)): \(error.message) (nothing of this file was applied)",
+                    underlying: error)
             }
-            logger.info("applied migration", metadata: ["migration.version": "\(migration.version)", "migration.name": "\(migration.name)"])
+            logger.info(
+                "applied migration",
+                metadata: ["migration.version": "\(migration.version)", "migration.name": "\(migration.name)"])
             report.applied.append(migration)
         }
         return report

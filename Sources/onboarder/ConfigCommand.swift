@@ -25,8 +25,10 @@ struct ConfigCommand: AsyncParsableCommand {
                 }
                 // libpq reads these itself when database.url leaves a part out.
                 let environment = ProcessInfo.processInfo.environment
-                let libpq = ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE", "PGSSLMODE",
-                             "PGSSLROOTCERT", "PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSERVICE", "PGOPTIONS"]
+                let libpq = [
+                    "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGPASSFILE", "PGSSLMODE",
+                    "PGSSLROOTCERT", "PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSERVICE", "PGOPTIONS",
+                ]
                 let present = libpq.filter { environment[$0] != nil }
                 if !present.isEmpty {
                     print("libpq environment (used where database.url leaves a part out):")

@@ -27,7 +27,8 @@ struct Migrate: AsyncParsableCommand {
             let (config, logger) = try global.load()
             let migrator: Migrator
             do {
-                let folder = try directory ?? Migrator.locateDirectory(configured: config.string(.databaseMigrationsDirectory))
+                let folder =
+                    try directory ?? Migrator.locateDirectory(configured: config.string(.databaseMigrationsDirectory))
                 migrator = try Migrator.load(directory: folder)
             } catch let error as MigrationError {
                 throw CleanExit.message("migrate: \(error)")
@@ -42,7 +43,8 @@ struct Migrate: AsyncParsableCommand {
                     print("migrate: up to date (\(report.alreadyApplied.count) migrations applied earlier)")
                 } else {
                     for migration in report.applied { print("applied \(migration.version) \(migration.name)") }
-                    print("migrate: applied \(report.applied.count), \(report.alreadyApplied.count) were applied earlier")
+                    print(
+                        "migrate: applied \(report.applied.count), \(report.alreadyApplied.count) were applied earlier")
                 }
             } catch let error as MigrationError {
                 throw CleanExit.message("migrate: \(error)")

@@ -60,7 +60,9 @@ extension ResolvedConfiguration {
 struct CleanExit: Error, CustomStringConvertible {
     let description: String
     let code: ExitCode
-    static func message(_ text: String, code: ExitCode = .failure) -> CleanExit { CleanExit(description: text, code: code) }
+    static func message(_ text: String, code: ExitCode = .failure) -> CleanExit {
+        CleanExit(description: text, code: code)
+    }
 }
 
 extension AsyncParsableCommand {
@@ -80,7 +82,8 @@ enum OnboarderVersion {
 }
 
 struct Version: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the version of onboarder and of the C libraries it runs with.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print the version of onboarder and of the C libraries it runs with.")
 
     func run() async throws {
         print("onboarder \(OnboarderVersion.string)")

@@ -6,7 +6,9 @@ import Testing
 @Suite("Crypto basics")
 struct DigestTests {
     @Test func sha256MatchesTheStandardVectorAndTheOpenSSLTool() async throws {
-        #expect(try Digest.sha256(Array("abc".utf8)).hexString == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            try Digest.sha256(Array("abc".utf8)).hexString
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(try Digest.sha1(Array("abc".utf8)).hexString == "a9993e364706816aba3e25717850c26c9cd0d89d")
         let text = "Grüße 🎉 \(UUID())"
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("digest-\(UUID().uuidString)").path

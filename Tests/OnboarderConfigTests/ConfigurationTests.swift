@@ -7,7 +7,8 @@ import Testing
 @Suite("Configuration")
 struct ConfigurationTests {
     func writeTemporary(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("onboarder-\(UUID().uuidString).toml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("onboarder-\(UUID().uuidString).toml")
+            .path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -38,16 +39,21 @@ struct ConfigurationTests {
     }
 
     @Test func tomlErrorsNameFileLineAndColumn() {
-        let unquoted = #expect(throws: ConfigError.self) { try TOMLParser.parse("[database]\nurl = postgres://x\n", file: "c.toml") }
+        let unquoted = #expect(throws: ConfigError.self) {
+            try TOMLParser.parse("[database]\nurl = postgres://x\n", file: "c.toml")
+        }
         #expect(unquoted?.description == "c.toml:2:7: cannot read 'postgres://x' (strings need quotes)")
         let duplicate = #expect(throws: ConfigError.self) { try TOMLParser.parse("a = 1\na = 2\n", file: "c.toml") }
         #expect(duplicate?.description == "c.toml:2 (a): duplicate key (first set on line 1)")
-        let unterminated = #expect(throws: ConfigError.self) { try TOMLParser.parse("\n\nname = \"open\n", file: "c.toml") }
+        let unterminated = #expect(throws: ConfigError.self) {
+            try TOMLParser.parse("\n\nname = \"open\n", file: "c.toml")
+        }
         #expect(unterminated?.line == 3)
     }
 
     @Test func layersAndSourcesDefaultsFileEnvironmentFlags() throws {
-        let path = try writeTemporary("[database]\npool_size = 4\nurl = \"postgresql://file/db\"\n[log]\nlevel = \"debug\"\n")
+        let path = try writeTemporary(
+            "[database]\npool_size = 4\nurl = \"postgresql://file/db\"\n[log]\nlevel = \"debug\"\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let config = try ResolvedConfiguration.load(
             file: path,
@@ -64,7 +70,8 @@ struct ConfigurationTests {
     }
 
     @Test func everyProblemIsReportedWithItsPlace() throws {
-        let path = try writeTemporary("[database]\npool_sise = 4\nconnect_timeout = \"soon\"\n[log]\nformat = \"xml\"\n")
+        let path = try writeTemporary(
+            "[database]\npool_sise = 4\nconnect_timeout = \"soon\"\n[log]\nformat = \"xml\"\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let errors = #expect(throws: ConfigErrors.self) {
             try ResolvedConfiguration.load(file: path, environment: ["ONBOARDER_DATABASE_POOL_SIZE": "many"])
@@ -73,7 +80,10 @@ struct ConfigurationTests {
         #expect(lines.contains("\(path):2 (database.pool_sise): unknown key (did you mean database.pool_size?)"))
         #expect(lines.contains("\(path):3 (database.connect_timeout): expected an integer, got \"soon\""))
         #expect(lines.contains("\(path):5 (log.format): 'xml' is not one of auto, json, human"))
-        #expect(lines.contains("environment variable ONBOARDER_DATABASE_POOL_SIZE (database.pool_size): expected an integer, got 'many'"))
+        #expect(
+            lines.contains(
+                "environment variable ONBOARDER_DATABASE_POOL_SIZE (database.pool_size): expected an integer, got 'many'"
+            ))
         #expect(lines.count == 4)
     }
 
@@ -88,11 +98,14 @@ struct ConfigurationTests {
     }
 
     @Test func redaction() {
-        #expect(Redaction.connectionString("postgresql://app:s3cr%40t@db.example.com:5432/onboarder?sslmode=verify-full")
-            == "postgresql://app:***@db.example.com:5432/onboarder?sslmode=verify-full")
-        #expect(Redaction.connectionString("postgresql://db/x?user=a&password=hunter2&sslmode=require")
-            == "postgresql://db/x?user=a&password=***&sslmode=require")
-        #expect(Redaction.connectionString("host=db password='it\\'s secret' user=app") == "host=db password=*** user=app")
+        #expect(
+            Redaction.connectionString("postgresql://app:s3cr%40t@db.example.com:5432/onboarder?sslmode=verify-full")
+                == "postgresql://app:***@db.example.com:5432/onboarder?sslmode=verify-full")
+        #expect(
+            Redaction.connectionString("postgresql://db/x?user=a&password=hunter2&sslmode=require")
+                == "postgresql://db/x?user=a&password=***&sslmode=require")
+        #expect(
+            Redaction.connectionString("host=db password='it\\'s secret' user=app") == "host=db password=*** user=app")
         #expect(Redaction.connectionString("host=db password=hunter2 user=app") == "host=db password=*** user=app")
         #expect(Redaction.connectionString("postgresql://app@db/x") == "postgresql://app@db/x")
         let secret = Secret("hunter2")
@@ -106,7 +119,9 @@ struct ConfigurationTests {
         }
         let capture = Capture()
         let sink = LogSink { capture.lines.append($0) }
-        var logger = Logger(label: "test") { label in OnboarderLogHandler(label: label, level: .debug, format: .json, sink: sink) }
+        var logger = Logger(label: "test") { label in
+            OnboarderLogHandler(label: label, level: .debug, format: .json, sink: sink)
+        }
         logger[metadataKey: "worker"] = "w1"
         logger.info("step finished", metadata: ["job": ["id": "42"], "note": "quote \" and\nnewline"])
         logger.trace("below the level")

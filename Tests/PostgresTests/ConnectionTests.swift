@@ -28,7 +28,9 @@ struct ConnectionTests {
     @Test func syntaxErrorNamesThePosition() async throws {
         let connection = try await PostgresConnection.connect(TestDatabase.configuration)
         let sql = "SELECT 1 FROM pg_class WHER relname = 'x'"
-        let error = await #expect(throws: PostgresError.self) { try await connection.query(PostgresQuery(unsafeSQL: sql)) }
+        let error = await #expect(throws: PostgresError.self) {
+            try await connection.query(PostgresQuery(unsafeSQL: sql))
+        }
         #expect(error?.sqlState == SQLState.syntaxError)
         let expected = sql.distance(from: sql.startIndex, to: sql.range(of: "relname")!.lowerBound) + 1
         #expect(error?.position == expected)
@@ -54,7 +56,8 @@ struct ConnectionTests {
         let odd = "we\"ird table"
         try await connection.query("CREATE TEMP TABLE \(identifier: odd) (v int)")
         try await connection.query("INSERT INTO \(identifier: odd) VALUES (\(7))")
-        #expect(try await connection.query("SELECT v FROM \(identifier: odd)").single().decode(Int.self, column: "v") == 7)
+        #expect(
+            try await connection.query("SELECT v FROM \(identifier: odd)").single().decode(Int.self, column: "v") == 7)
         await connection.close()
     }
 
@@ -72,7 +75,9 @@ struct ConnectionTests {
         try await pool.transaction { connection in
             try await connection.query("INSERT INTO \(identifier: table) VALUES (2)")
         }
-        let values = try await pool.query("SELECT v FROM \(identifier: table)").map { try $0.decode(Int.self, column: "v") }
+        let values = try await pool.query("SELECT v FROM \(identifier: table)").map {
+            try $0.decode(Int.self, column: "v")
+        }
         #expect(values == [2])
         try await pool.query("DROP TABLE \(identifier: table)")
         await pool.close()
@@ -83,7 +88,8 @@ struct ConnectionTests {
         let backends = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<40 {
                 group.addTask {
-                    try await pool.query("SELECT pg_backend_pid() AS pid, pg_sleep(0.01)").single().decode(Int.self, column: "pid")
+                    try await pool.query("SELECT pg_backend_pid() AS pid, pg_sleep(0.01)").single().decode(
+                        Int.self, column: "pid")
                 }
             }
             return try await group.reduce(into: Set<Int>()) { $0.insert($1) }
@@ -106,7 +112,8 @@ struct ConnectionTests {
     }
 
     @Test func badCredentialsFailWithAConnectionError() async throws {
-        let configuration = PostgresConfiguration(connectionString: TestDatabase.urlNaming(database: "no_such_database_here"))
+        let configuration = PostgresConfiguration(
+            connectionString: TestDatabase.urlNaming(database: "no_such_database_here"))
         let error = await #expect(throws: PostgresError.self) { try await PostgresConnection.connect(configuration) }
         #expect(error?.code == .connectionFailed)
         #expect(error?.message.contains("no_such_database_here") == true)

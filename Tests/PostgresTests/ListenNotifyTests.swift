@@ -42,7 +42,8 @@ struct ListenNotifyTests {
         }
         #expect(gotChannel == channel)
         #expect(payload == "job 42 ready, Zürich")
-        let senderPID = try await sender.query("SELECT pg_backend_pid() AS pid").single().decode(Int32.self, column: "pid")
+        let senderPID = try await sender.query("SELECT pg_backend_pid() AS pid").single().decode(
+            Int32.self, column: "pid")
         #expect(pid == senderPID)
         await sender.close()
         await listener.stop()

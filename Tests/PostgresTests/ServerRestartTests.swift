@@ -9,7 +9,8 @@ struct PrivateCluster {
     let port: Int
 
     init() {
-        directory = TestDatabase.repositoryRoot.appendingPathComponent(".local/pg-restart-\(UUID().uuidString.prefix(8))").path
+        directory =
+            TestDatabase.repositoryRoot.appendingPathComponent(".local/pg-restart-\(UUID().uuidString.prefix(8))").path
         port = 55_000 + Int.random(in: 0..<5_000)
     }
 
@@ -17,9 +18,11 @@ struct PrivateCluster {
     func devDB(_ command: String) async throws -> String {
         let script = TestDatabase.repositoryRoot.appendingPathComponent("scripts/dev-db").path
         let (status, output) = try await runCommand(
-            ["/bin/bash", script, command], environment: ["ONBOARDER_PG_DIR": directory, "ONBOARDER_PG_PORT": String(port)])
+            ["/bin/bash", script, command],
+            environment: ["ONBOARDER_PG_DIR": directory, "ONBOARDER_PG_PORT": String(port)])
         guard status == 0 else {
-            throw PostgresError(code: .connectionFailed, message: "scripts/dev-db \(command) exited \(status): \(output)")
+            throw PostgresError(
+                code: .connectionFailed, message: "scripts/dev-db \(command) exited \(status): \(output)")
         }
         return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }

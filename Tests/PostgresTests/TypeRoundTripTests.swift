@@ -1,7 +1,8 @@
 import Foundation
-@testable import Postgres
 import TestSupport
 import Testing
+
+@testable import Postgres
 
 /// Every supported type goes into a real table column and comes back equal, NULL included.
 @Suite("Postgres types round-trip through a real table")
@@ -70,7 +71,8 @@ struct TypeRoundTripTests {
     }
 
     @Test func interval() async throws {
-        try await roundTrip(PostgresInterval(months: 14, days: 3, microseconds: 4 * 3_600_000_000 + 5_500_000), as: "interval")
+        try await roundTrip(
+            PostgresInterval(months: 14, days: 3, microseconds: 4 * 3_600_000_000 + 5_500_000), as: "interval")
         try await roundTrip(PostgresInterval(months: -1, days: 2, microseconds: -3_000_001), as: "interval")
         try await roundTrip(PostgresInterval(), as: "interval")
         try await roundTrip(Duration.seconds(90) + .microseconds(7), as: "interval")
@@ -104,7 +106,9 @@ struct TypeRoundTripTests {
     }
 
     @Test func arrays() async throws {
-        try await roundTrip(["a", "with,comma", "with \"quotes\"", "back\\slash", "{braces}", "NULL", "", "Zürich 🎉", " spaced "], as: "text[]")
+        try await roundTrip(
+            ["a", "with,comma", "with \"quotes\"", "back\\slash", "{braces}", "NULL", "", "Zürich 🎉", " spaced "],
+            as: "text[]")
         try await roundTrip([String](), as: "text[]")
         try await roundTrip([UUID(), UUID()], as: "uuid[]")
         try await roundTrip([1, -2, Int.max], as: "int8[]")
@@ -122,7 +126,8 @@ struct TypeRoundTripTests {
 
     @Test func arrayLiteralParser() {
         #expect(PostgresArrayLiteral.parse("{}") == [])
-        #expect(PostgresArrayLiteral.parse("{a,NULL,\"NULL\",\"b c\",\"d\\\"e\"}") == ["a", nil, "NULL", "b c", "d\"e"])
+        #expect(
+            PostgresArrayLiteral.parse("{a,NULL,\"NULL\",\"b c\",\"d\\\"e\"}") == ["a", nil, "NULL", "b c", "d\"e"])
         #expect(PostgresArrayLiteral.parse("[0:1]={x,y}") == ["x", "y"])
         #expect(PostgresArrayLiteral.parse("{{1,2},{3,4}}") == nil)
         #expect(PostgresArrayLiteral.parse("not an array") == nil)

@@ -44,7 +44,9 @@ struct MigratorTests {
     @Test func applyingTwiceIsANoOp() async throws {
         let sandbox = try await MigrationSandbox.make("twice")
         try sandbox.write("0001_people.sql", "CREATE TABLE people (id int PRIMARY KEY);")
-        try sandbox.write("0002_pets.sql", "CREATE TABLE pets (id int PRIMARY KEY, owner int REFERENCES people);\nINSERT INTO people VALUES (1);")
+        try sandbox.write(
+            "0002_pets.sql",
+            "CREATE TABLE pets (id int PRIMARY KEY, owner int REFERENCES people);\nINSERT INTO people VALUES (1);")
 
         let first = try await sandbox.migrator().migrate(configuration: sandbox.configuration, logger: quietLogger)
         #expect(first.applied.map(\.version) == [1, 2])
@@ -52,8 +54,11 @@ struct MigratorTests {
         #expect(second.applied.isEmpty)
         #expect(second.alreadyApplied.map(\.version) == [1, 2])
         // The INSERT ran once.
-        #expect(try await sandbox.query("SELECT count(*)::int AS n FROM people").single().decode(Int.self, column: "n") == 1)
-        let ledger = try await sandbox.query("SELECT version, name, checksum FROM onboarder.schema_migrations ORDER BY version")
+        #expect(
+            try await sandbox.query("SELECT count(*)::int AS n FROM people").single().decode(Int.self, column: "n") == 1
+        )
+        let ledger = try await sandbox.query(
+            "SELECT version, name, checksum FROM onboarder.schema_migrations ORDER BY version")
         #expect(try ledger.map { try $0.decode(String.self, column: "name") } == ["people", "pets"])
         #expect(try ledger[0].decode(String.self, column: "checksum") == sandbox.migrator().migrations[0].checksum)
         try await sandbox.cleanUp()
@@ -79,7 +84,9 @@ struct MigratorTests {
     @Test func concurrentMigrateRunsApplyEachFileOnce() async throws {
         let sandbox = try await MigrationSandbox.make("concurrent")
         // No IF NOT EXISTS: a second application would fail. The sleep widens the race window.
-        try sandbox.write("0001_log.sql", "CREATE TABLE applied (file text);\nINSERT INTO applied VALUES ('0001');\nSELECT pg_sleep(0.3);")
+        try sandbox.write(
+            "0001_log.sql",
+            "CREATE TABLE applied (file text);\nINSERT INTO applied VALUES ('0001');\nSELECT pg_sleep(0.3);")
         try sandbox.write("0002_more.sql", "CREATE TABLE more (id int);\nINSERT INTO applied VALUES ('0002');")
         let migrator = try sandbox.migrator()
         let reports = try await withThrowingTaskGroup(of: MigrationReport.self) { group in
@@ -89,7 +96,9 @@ struct MigratorTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(reports.flatMap(\.applied).map(\.version).sorted() == [1, 2])
-        let log = try await sandbox.query("SELECT file FROM applied ORDER BY file").map { try $0.decode(String.self, column: "file") }
+        let log = try await sandbox.query("SELECT file FROM applied ORDER BY file").map {
+            try $0.decode(String.self, column: "file")
+        }
         #expect(log == ["0001", "0002"])
         let ledger = try await sandbox.query("SELECT count(*)::int AS n FROM onboarder.schema_migrations").single()
         #expect(try ledger.decode(Int.self, column: "n") == 2)
@@ -105,10 +114,14 @@ struct MigratorTests {
         }
         #expect(error?.message.contains("0002_broken.sql:3:") == true)
         #expect(error?.underlying?.sqlState == SQLState.syntaxError)
-        let tables = try await sandbox.query("SELECT to_regclass('public.ok') IS NOT NULL AS ok, to_regclass('public.half') IS NOT NULL AS half").single()
+        let tables = try await sandbox.query(
+            "SELECT to_regclass('public.ok') IS NOT NULL AS ok, to_regclass('public.half') IS NOT NULL AS half"
+        ).single()
         #expect(try tables.decode(Bool.self, column: "ok"))
         #expect(try tables.decode(Bool.self, column: "half") == false)  // rolled back with its file
-        let versions = try await sandbox.query("SELECT version FROM onboarder.schema_migrations").map { try $0.decode(Int.self, column: "version") }
+        let versions = try await sandbox.query("SELECT version FROM onboarder.schema_migrations").map {
+            try $0.decode(Int.self, column: "version")
+        }
         #expect(versions == [1])
         try await sandbox.cleanUp()
     }
@@ -127,7 +140,8 @@ struct MigratorTests {
 
     @Test func theShippedMigrationsApplyCleanlyTwice() async throws {
         let (configuration, name) = try await TestDatabase.makeScratchDatabase("shipped")
-        let migrator = try Migrator.load(directory: TestDatabase.repositoryRoot.appendingPathComponent("sql/migrations").path)
+        let migrator = try Migrator.load(
+            directory: TestDatabase.repositoryRoot.appendingPathComponent("sql/migrations").path)
         #expect(!migrator.migrations.isEmpty)
         let first = try await migrator.migrate(configuration: configuration, logger: quietLogger)
         #expect(first.applied.count == migrator.migrations.count)

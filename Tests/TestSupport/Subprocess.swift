@@ -1,14 +1,16 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a command to completion and returns its exit status and combined output.
 ///
 /// posix_spawn + waitpid on a thread of its own, instead of Foundation's `Process`, whose
 /// `waitUntilExit` was seen here to hang forever on Linux when called from a Swift concurrency thread.
-public func runCommand(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+public func runCommand(_ arguments: [String], environment: [String: String] = [:]) async throws -> (
+    status: Int32, output: String
+) {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
             continuation.resume(with: Result { try runCommandBlocking(arguments, environment: environment) })
@@ -21,7 +23,9 @@ struct SpawnError: Error, CustomStringConvertible {
     let description: String
 }
 
-private func runCommandBlocking(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
+private func runCommandBlocking(_ arguments: [String], environment: [String: String]) throws -> (
+    status: Int32, output: String
+) {
     let outputPath = NSTemporaryDirectory() + "onboarder-cmd-\(UUID().uuidString)"
     defer { unlink(outputPath) }
     var actions = posix_spawn_file_actions_t()
@@ -41,7 +45,9 @@ private func runCommandBlocking(_ arguments: [String], environment: [String: Str
     }
     var pid: pid_t = 0
     let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
-    guard spawned == 0 else { throw SpawnError(description: "cannot start \(arguments[0]): \(String(cString: strerror(spawned)))") }
+    guard spawned == 0 else {
+        throw SpawnError(description: "cannot start \(arguments[0]): \(String(cString: strerror(spawned)))")
+    }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""

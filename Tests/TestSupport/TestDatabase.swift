@@ -6,7 +6,8 @@ public enum TestDatabase {
     /// `ONBOARDER_TEST_DATABASE_URL`, which `scripts/test` exports.
     public static var url: String {
         guard let url = ProcessInfo.processInfo.environment["ONBOARDER_TEST_DATABASE_URL"], !url.isEmpty else {
-            fatalError("integration tests need ONBOARDER_TEST_DATABASE_URL: run scripts/test, or export $(scripts/dev-db url)")
+            fatalError(
+                "integration tests need ONBOARDER_TEST_DATABASE_URL: run scripts/test, or export $(scripts/dev-db url)")
         }
         return url
     }
@@ -21,7 +22,9 @@ public enum TestDatabase {
         let admin = try await PostgresConnection.connect(configuration)
         try await admin.query("CREATE DATABASE \(identifier: name)")
         await admin.close()
-        return (PostgresConfiguration(connectionString: urlNaming(database: name), applicationName: "onboarder-tests"), name)
+        return (
+            PostgresConfiguration(connectionString: urlNaming(database: name), applicationName: "onboarder-tests"), name
+        )
     }
 
     public static func dropScratchDatabase(_ name: String) async throws {
@@ -32,7 +35,8 @@ public enum TestDatabase {
 
     /// The repository's root, found from this source file's path.
     public static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
     }
 
     /// The test URL with its database name replaced: works for `postgresql://…/db?…` URIs and keyword strings.
@@ -44,4 +48,3 @@ public enum TestDatabase {
         return url + " dbname=\(name)"
     }
 }
-
