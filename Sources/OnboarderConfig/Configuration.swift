@@ -22,7 +22,7 @@ public struct ConfigKey: Sendable, Hashable {
     public static func == (lhs: ConfigKey, rhs: ConfigKey) -> Bool { lhs.name == rhs.name }
     public func hash(into hasher: inout Hasher) { hasher.combine(name) }
 
-    /// `database.pool_size` → `ONBOARDER_DATABASE_POOL_SIZE`.
+    /// `database.connect_timeout` → `ONBOARDER_DATABASE_CONNECT_TIMEOUT`.
     public var environmentVariable: String {
         "ONBOARDER_" + name.uppercased().replacingOccurrences(of: ".", with: "_")
     }
@@ -30,9 +30,6 @@ public struct ConfigKey: Sendable, Hashable {
     public static let databaseURL = ConfigKey(
         name: "database.url", kind: .string, defaultValue: .string(""), isSecret: true,
         summary: "libpq connection URI or keyword string; empty means libpq's PG* environment and defaults")
-    public static let databasePoolSize = ConfigKey(
-        name: "database.pool_size", kind: .integer(1...200), defaultValue: .integer(8), isSecret: false,
-        summary: "connections per process")
     public static let databaseConnectTimeout = ConfigKey(
         name: "database.connect_timeout", kind: .integer(1...600), defaultValue: .integer(10), isSecret: false,
         summary: "seconds to wait for a connection (PGCONNECT_TIMEOUT wins when set)")
@@ -49,7 +46,7 @@ public struct ConfigKey: Sendable, Hashable {
         summary: "json: one JSON object per line; human: for terminals; auto: human on a TTY, else json")
 
     public static let all: [ConfigKey] = [
-        databaseURL, databasePoolSize, databaseConnectTimeout, databaseMigrationsDirectory, logLevel, logFormat,
+        databaseURL, databaseConnectTimeout, databaseMigrationsDirectory, logLevel, logFormat,
     ]
 }
 

@@ -53,36 +53,36 @@ struct ConfigurationTests {
 
     @Test func layersAndSourcesDefaultsFileEnvironmentFlags() throws {
         let path = try writeTemporary(
-            "[database]\npool_size = 4\nurl = \"postgresql://file/db\"\n[log]\nlevel = \"debug\"\n")
+            "[database]\nconnect_timeout = 4\nurl = \"postgresql://file/db\"\n[log]\nlevel = \"debug\"\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let config = try ResolvedConfiguration.load(
             file: path,
             environment: ["ONBOARDER_DATABASE_URL": "postgresql://env/db"],
             overrides: [(key: .logLevel, value: "error", flag: "--log-level")])
-        #expect(config.integer(.databasePoolSize) == 4)
-        #expect(config.setting(.databasePoolSize).source == .file(path: path, line: 2))
+        #expect(config.integer(.databaseConnectTimeout) == 4)
+        #expect(config.setting(.databaseConnectTimeout).source == .file(path: path, line: 2))
         #expect(config.string(.databaseURL) == "postgresql://env/db")
         #expect(config.setting(.databaseURL).source == .environment("ONBOARDER_DATABASE_URL"))
         #expect(config.string(.logLevel) == "error")
         #expect(config.setting(.logLevel).source == .commandLine("--log-level"))
-        #expect(config.integer(.databaseConnectTimeout) == 10)
-        #expect(config.setting(.databaseConnectTimeout).source == .defaultValue)
+        #expect(config.string(.logFormat) == "auto")
+        #expect(config.setting(.logFormat).source == .defaultValue)
     }
 
     @Test func everyProblemIsReportedWithItsPlace() throws {
         let path = try writeTemporary(
-            "[database]\npool_sise = 4\nconnect_timeout = \"soon\"\n[log]\nformat = \"xml\"\n")
+            "[database]\nconnect_timout = 4\nconnect_timeout = \"soon\"\n[log]\nformat = \"xml\"\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let errors = #expect(throws: ConfigErrors.self) {
-            try ResolvedConfiguration.load(file: path, environment: ["ONBOARDER_DATABASE_POOL_SIZE": "many"])
+            try ResolvedConfiguration.load(file: path, environment: ["ONBOARDER_DATABASE_CONNECT_TIMEOUT": "many"])
         }
         let lines = errors?.errors.map(\.description) ?? []
-        #expect(lines.contains("\(path):2 (database.pool_sise): unknown key (did you mean database.pool_size?)"))
+        #expect(lines.contains("\(path):2 (database.connect_timout): unknown key (did you mean database.connect_timeout?)"))
         #expect(lines.contains("\(path):3 (database.connect_timeout): expected an integer, got \"soon\""))
         #expect(lines.contains("\(path):5 (log.format): 'xml' is not one of auto, json, human"))
         #expect(
             lines.contains(
-                "environment variable ONBOARDER_DATABASE_POOL_SIZE (database.pool_size): expected an integer, got 'many'"
+                "environment variable ONBOARDER_DATABASE_CONNECT_TIMEOUT (database.connect_timeout): expected an integer, got 'many'"
             ))
         #expect(lines.count == 4)
     }
