@@ -276,7 +276,15 @@ public final class PostgresConnection: @unchecked Sendable {
             _ = try? await query("ROLLBACK")
             throw error
         }
-        try await query("COMMIT")
+        // COMMIT of a transaction that had a failed statement (one the body caught and ignored) "succeeds"
+        // with the tag ROLLBACK: nothing was committed, and the caller must not believe otherwise.
+        let commit = try await query("COMMIT")
+        if commit.commandTag == "ROLLBACK" {
+            var error = PostgresError(
+                code: .server, message: "the transaction was rolled back: a statement in it failed earlier")
+            error.sqlState = "25P02"  // in_failed_sql_transaction
+            throw error
+        }
         return value
     }
 

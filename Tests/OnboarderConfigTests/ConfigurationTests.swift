@@ -77,7 +77,8 @@ struct ConfigurationTests {
             try ResolvedConfiguration.load(file: path, environment: ["ONBOARDER_DATABASE_CONNECT_TIMEOUT": "many"])
         }
         let lines = errors?.errors.map(\.description) ?? []
-        #expect(lines.contains("\(path):2 (database.connect_timout): unknown key (did you mean database.connect_timeout?)"))
+        #expect(
+            lines.contains("\(path):2 (database.connect_timout): unknown key (did you mean database.connect_timeout?)"))
         #expect(lines.contains("\(path):3 (database.connect_timeout): expected an integer, got \"soon\""))
         #expect(lines.contains("\(path):5 (log.format): 'xml' is not one of auto, json, human"))
         #expect(

@@ -83,6 +83,22 @@ struct ConnectionTests {
         await pool.close()
     }
 
+    @Test func aTransactionWithACaughtFailureDoesNotReportACommit() async throws {
+        let connection = try await PostgresConnection.connect(TestDatabase.configuration)
+        try await connection.query("CREATE TEMP TABLE kept (v int)")
+        let error = await #expect(throws: PostgresError.self) {
+            try await connection.transaction { connection in
+                try await connection.query("INSERT INTO kept VALUES (1)")
+                _ = try? await connection.query("SELECT 1/0")  // fails; the body swallows it
+            }
+        }
+        #expect(error?.sqlState == "25P02")
+        #expect(
+            try await connection.query("SELECT count(*)::int AS n FROM kept").single().decode(Int.self, column: "n")
+                == 0)
+        await connection.close()
+    }
+
     @Test func poolBoundsConnectionsAndCleansUpLeftoverTransactions() async throws {
         let pool = PostgresPool(configuration: TestDatabase.configuration, maxConnections: 3)
         let backends = try await withThrowingTaskGroup(of: Int.self) { group in
