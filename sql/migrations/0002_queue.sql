@@ -1,0 +1,430 @@
+-- The queue: MSPs, tenants, jobs and their steps, the event log, workers, and concurrency limits.
+--
+-- States an operator understands:
+--   queued            waiting for a worker
+--   running           a worker holds it (worker_id); the lease is the worker's heartbeat
+--   waiting           rescheduled for run_at; wait_reason says why: retry | throttled | replication | input
+--   succeeded         done
+--   succeeded_with_warnings  done, with warnings an operator should read (jobs.warnings)
+--   needs_attention   stopped until an operator acts (onboarder retry / cancel); attention says what to do
+--   failed            gave up (attempts exhausted or a permanent error)
+--   cancelled         an operator cancelled it
+--
+-- Concurrency limits (global, per MSP, per tenant) are semaphore counters (`running` beside
+-- `max_running`), changed only by the functions below, always locked in the order
+-- queue_limits → msps → tenants, so they hold across any number of worker processes without
+-- deadlocks. `count(*) < limit` inside a claim would over-admit: two claimers each see room for one.
+
+CREATE TABLE onboarder.queue_limits (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    max_running integer CHECK (max_running > 0),          -- NULL: no global limit
+    running     integer NOT NULL DEFAULT 0 CHECK (running >= 0)
+);
+INSERT INTO onboarder.queue_limits (singleton) VALUES (true);
+COMMENT ON TABLE onboarder.queue_limits IS 'The global concurrency limit (one row) and how many jobs run now.';
+
+CREATE TABLE onboarder.msps (
+    id           text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    display_name text NOT NULL,
+    max_running  integer CHECK (max_running > 0),          -- NULL: no per-MSP limit
+    running      integer NOT NULL DEFAULT 0 CHECK (running >= 0),
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE onboarder.msps IS 'Managed service providers: each owns its customers (tenants).';
+
+CREATE TABLE onboarder.tenants (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    msp_id       text NOT NULL REFERENCES onboarder.msps,
+    -- The customer as the MSP named it: the Entra tenant id (GUID) or a verified domain.
+    tenant_key   text NOT NULL CHECK (length(tenant_key) BETWEEN 1 AND 255),
+    display_name text,
+    max_running  integer DEFAULT 1 CHECK (max_running > 0), -- NULL: no per-tenant limit
+    running      integer NOT NULL DEFAULT 0 CHECK (running >= 0),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (msp_id, tenant_key)
+);
+COMMENT ON TABLE onboarder.tenants IS 'Customer Microsoft 365 tenants, one row per MSP and tenant.';
+
+CREATE TABLE onboarder.jobs (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind             text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_-]*$'),
+    msp_id           text NOT NULL REFERENCES onboarder.msps,
+    tenant_id        bigint NOT NULL REFERENCES onboarder.tenants,
+    state            text NOT NULL DEFAULT 'queued' CHECK (state IN (
+                         'queued', 'running', 'waiting', 'succeeded', 'succeeded_with_warnings',
+                         'needs_attention', 'failed', 'cancelled')),
+    wait_reason      text CHECK (wait_reason IN ('retry', 'throttled', 'replication', 'input')),
+    priority         integer NOT NULL DEFAULT 0,
+    run_at           timestamptz NOT NULL DEFAULT now(),
+    idempotency_key  text UNIQUE,
+    payload          jsonb NOT NULL DEFAULT '{}',
+    attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),   -- times claimed
+    rescues          integer NOT NULL DEFAULT 0 CHECK (rescues >= 0),    -- times taken back from a dead worker
+    worker_id        text,             -- the worker running it; its lease is that worker's heartbeat
+    current_step     text,
+    last_error_class text,
+    last_error       text,
+    attention        text,             -- for needs_attention: what an operator should do
+    warnings         jsonb NOT NULL DEFAULT '[]',
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    started_at       timestamptz,      -- first claim
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    finished_at      timestamptz,
+    CONSTRAINT jobs_waiting_has_reason CHECK ((state = 'waiting') = (wait_reason IS NOT NULL)),
+    CONSTRAINT jobs_running_has_worker CHECK ((state = 'running') = (worker_id IS NOT NULL)),
+    CONSTRAINT jobs_finished_at CHECK (
+        (state IN ('succeeded', 'succeeded_with_warnings', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
+    CONSTRAINT jobs_attention_explained CHECK (state <> 'needs_attention' OR attention IS NOT NULL)
+)
+-- Finished jobs stay (dashboards and history read them); the hot part is small and churns, so vacuum
+-- early and leave room on each page for HOT updates (state changes touch no indexed column but state).
+WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+      autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
+COMMENT ON TABLE onboarder.jobs IS 'One row per onboarding or rotation run.';
+
+-- At most one active job of a kind per tenant; a second enqueue reports the existing one.
+CREATE UNIQUE INDEX jobs_one_active_per_tenant ON onboarder.jobs (tenant_id, kind)
+    WHERE state IN ('queued', 'running', 'waiting', 'needs_attention');
+-- The claim's scan: only claimable rows are in it, so finished jobs cost it nothing.
+CREATE INDEX jobs_claimable ON onboarder.jobs (priority DESC, run_at, id) WHERE state IN ('queued', 'waiting');
+CREATE INDEX jobs_by_worker ON onboarder.jobs (worker_id) WHERE state = 'running';
+CREATE INDEX jobs_by_msp_state ON onboarder.jobs (msp_id, state);
+
+CREATE TABLE onboarder.job_steps (
+    job_id           bigint NOT NULL REFERENCES onboarder.jobs ON DELETE CASCADE,
+    step             text NOT NULL,
+    state            text NOT NULL DEFAULT 'pending' CHECK (state IN (
+                         'pending', 'running', 'waiting', 'done', 'skipped', 'failed', 'needs_attention')),
+    attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_run_at      timestamptz,
+    last_error_class text,
+    last_error       text,
+    output           jsonb,            -- external object ids etc., recorded the moment they are known
+    started_at       timestamptz,
+    finished_at      timestamptz,
+    PRIMARY KEY (job_id, step)
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02);
+COMMENT ON TABLE onboarder.job_steps IS 'Per-step state of each job: attempts, next run, last error, outputs.';
+
+CREATE TABLE onboarder.events (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id    bigint REFERENCES onboarder.jobs ON DELETE CASCADE,
+    at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    kind      text NOT NULL,   -- enqueued, claimed, step_done, rescheduled, succeeded, failed, rescued, released, …
+    step      text,
+    worker_id text,
+    detail    jsonb
+);
+CREATE INDEX events_by_job ON onboarder.events (job_id, id);
+COMMENT ON TABLE onboarder.events IS 'Append-only history of every job: never updated or deleted by Onboarder.';
+
+CREATE FUNCTION onboarder.events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'onboarder.events is append-only' USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER events_append_only BEFORE UPDATE ON onboarder.events
+    FOR EACH ROW EXECUTE FUNCTION onboarder.events_append_only();
+
+CREATE TABLE onboarder.workers (
+    id           text PRIMARY KEY,
+    host         text NOT NULL,
+    pid          integer NOT NULL,
+    concurrency  integer NOT NULL,
+    version      text NOT NULL,
+    state        text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'draining', 'stopped', 'dead')),
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    stopped_at   timestamptz
+);
+COMMENT ON TABLE onboarder.workers IS 'Worker processes and their last heartbeat.';
+
+-- MARK: slots
+
+-- Takes one slot in each scope for a job, in the fixed order. Returns false (taking nothing) when any
+-- scope is full. Callers hold no other counter locks.
+CREATE FUNCTION onboarder.take_slots(p_msp text, p_tenant bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE onboarder.queue_limits SET running = running + 1
+     WHERE singleton AND (max_running IS NULL OR running < max_running);
+    IF NOT FOUND THEN RETURN false; END IF;
+    UPDATE onboarder.msps SET running = running + 1
+     WHERE id = p_msp AND (max_running IS NULL OR running < max_running);
+    IF NOT FOUND THEN
+        UPDATE onboarder.queue_limits SET running = running - 1 WHERE singleton;
+        RETURN false;
+    END IF;
+    UPDATE onboarder.tenants SET running = running + 1
+     WHERE id = p_tenant AND (max_running IS NULL OR running < max_running);
+    IF NOT FOUND THEN
+        UPDATE onboarder.queue_limits SET running = running - 1 WHERE singleton;
+        UPDATE onboarder.msps SET running = running - 1 WHERE id = p_msp;
+        RETURN false;
+    END IF;
+    RETURN true;
+END $$;
+
+-- Gives back the slots of the given jobs (which the caller has just moved out of 'running'), in the
+-- fixed order, one statement per scope.
+CREATE FUNCTION onboarder.release_slots(p_msps text[], p_tenants bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(cardinality(p_msps), 0) = 0 THEN RETURN; END IF;
+    UPDATE onboarder.queue_limits SET running = greatest(running - cardinality(p_msps), 0) WHERE singleton;
+    UPDATE onboarder.msps m SET running = greatest(m.running - x.n, 0)
+      FROM (SELECT msp, count(*)::int AS n FROM unnest(p_msps) AS msp GROUP BY msp ORDER BY msp) x
+     WHERE m.id = x.msp;
+    UPDATE onboarder.tenants t SET running = greatest(t.running - x.n, 0)
+      FROM (SELECT tenant, count(*)::int AS n FROM unnest(p_tenants) AS tenant GROUP BY tenant ORDER BY tenant) x
+     WHERE t.id = x.tenant;
+END $$;
+
+-- Recomputes every counter from the running jobs. Locks the global row first, so no claim or release
+-- runs meanwhile, and the counts it reads are exact.
+CREATE FUNCTION onboarder.reconcile_limits() RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    fixed integer := 0;
+    n integer;
+BEGIN
+    PERFORM 1 FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
+    UPDATE onboarder.queue_limits SET running = (SELECT count(*) FROM onboarder.jobs WHERE state = 'running')
+     WHERE singleton AND running <> (SELECT count(*) FROM onboarder.jobs WHERE state = 'running');
+    GET DIAGNOSTICS n = ROW_COUNT; fixed := fixed + n;
+    UPDATE onboarder.msps m SET running = coalesce(r.n, 0)
+      FROM onboarder.msps m2
+      LEFT JOIN (SELECT msp_id, count(*)::int AS n FROM onboarder.jobs WHERE state = 'running' GROUP BY msp_id) r
+        ON r.msp_id = m2.id
+     WHERE m.id = m2.id AND m.running <> coalesce(r.n, 0);
+    GET DIAGNOSTICS n = ROW_COUNT; fixed := fixed + n;
+    UPDATE onboarder.tenants t SET running = coalesce(r.n, 0)
+      FROM onboarder.tenants t2
+      LEFT JOIN (SELECT tenant_id, count(*)::int AS n FROM onboarder.jobs WHERE state = 'running' GROUP BY tenant_id) r
+        ON r.tenant_id = t2.id
+     WHERE t.id = t2.id AND t.running <> coalesce(r.n, 0);
+    GET DIAGNOSTICS n = ROW_COUNT; fixed := fixed + n;
+    RETURN fixed;
+END $$;
+
+-- MARK: enqueue
+
+-- Enqueues many jobs in one statement. Rows whose tenant already has an active job of that kind, or
+-- whose idempotency key was used before, are not duplicated: the existing job is reported with
+-- created = false. MSPs and tenants are created on first mention. One NOTIFY per call.
+CREATE FUNCTION onboarder.enqueue_many(
+    p_msps text[], p_tenant_keys text[], p_kinds text[], p_payloads jsonb[] DEFAULT NULL,
+    p_priorities integer[] DEFAULT NULL, p_run_ats timestamptz[] DEFAULT NULL, p_idempotency_keys text[] DEFAULT NULL
+) RETURNS TABLE (ordinal integer, job_id bigint, created boolean, state text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    IF to_regclass('pg_temp.enqueue_input') IS NULL THEN
+        CREATE TEMP TABLE enqueue_input (
+            ordinal integer, msp_id text, tenant_key text, kind text, payload jsonb, priority integer,
+            run_at timestamptz, idempotency_key text, tenant_id bigint) ON COMMIT DELETE ROWS;
+    END IF;
+    TRUNCATE pg_temp.enqueue_input;
+    INSERT INTO pg_temp.enqueue_input
+    SELECT i.ord::integer, i.msp, i.tenant_key, i.kind, coalesce(i.payload, '{}'), coalesce(i.priority, 0),
+           coalesce(i.run_at, now()), i.idem, NULL
+      FROM unnest(p_msps, p_tenant_keys, p_kinds, p_payloads, p_priorities, p_run_ats, p_idempotency_keys)
+           WITH ORDINALITY AS i(msp, tenant_key, kind, payload, priority, run_at, idem, ord);
+
+    INSERT INTO onboarder.msps (id, display_name)
+    SELECT DISTINCT msp_id, msp_id FROM pg_temp.enqueue_input ORDER BY 1
+    ON CONFLICT (id) DO NOTHING;
+    INSERT INTO onboarder.tenants (msp_id, tenant_key)
+    SELECT DISTINCT msp_id, tenant_key FROM pg_temp.enqueue_input ORDER BY 1, 2
+    ON CONFLICT (msp_id, tenant_key) DO NOTHING;
+    UPDATE pg_temp.enqueue_input i SET tenant_id = t.id
+      FROM onboarder.tenants t WHERE t.msp_id = i.msp_id AND t.tenant_key = i.tenant_key;
+
+    RETURN QUERY
+    WITH inserted AS (
+        INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, payload, priority, run_at, idempotency_key)
+        SELECT kind, msp_id, tenant_id, payload, priority, run_at, idempotency_key
+          FROM pg_temp.enqueue_input ORDER BY ordinal
+        ON CONFLICT DO NOTHING
+        RETURNING id, jobs.tenant_id, jobs.kind, jobs.idempotency_key, jobs.state
+    ), events AS (
+        INSERT INTO onboarder.events (job_id, kind) SELECT id, 'enqueued' FROM inserted
+    )
+    SELECT r.ordinal, r.job_id,
+           r.inserted AND row_number() OVER (PARTITION BY r.job_id ORDER BY r.ordinal) = 1, r.state
+      FROM (
+    SELECT i.ordinal, coalesce(ins.id, existing.id) AS job_id, ins.id IS NOT NULL AS inserted,
+           coalesce(ins.state, existing.state) AS state
+      FROM pg_temp.enqueue_input i
+      LEFT JOIN LATERAL (
+          SELECT n.id, n.state FROM inserted n
+           WHERE (i.idempotency_key IS NOT NULL AND n.idempotency_key = i.idempotency_key)
+              OR (i.idempotency_key IS NULL AND n.tenant_id = i.tenant_id AND n.kind = i.kind)
+           LIMIT 1) ins ON true
+      LEFT JOIN LATERAL (
+          SELECT j.id, j.state FROM onboarder.jobs j
+           WHERE ins.id IS NULL
+             AND ((i.idempotency_key IS NOT NULL AND j.idempotency_key = i.idempotency_key)
+               OR (j.tenant_id = i.tenant_id AND j.kind = i.kind
+                   AND j.state IN ('queued', 'running', 'waiting', 'needs_attention')))
+           ORDER BY (j.idempotency_key IS NOT DISTINCT FROM i.idempotency_key) DESC, j.id DESC
+           LIMIT 1) existing ON true
+      ) r
+     ORDER BY r.ordinal;
+
+    PERFORM pg_notify('onboarder_jobs', '');
+END $$;
+
+-- One job, for any SQL client: SELECT * FROM onboarder.enqueue('acme', 'contoso.onmicrosoft.com', 'onboard');
+CREATE FUNCTION onboarder.enqueue(
+    p_msp text, p_tenant_key text, p_kind text, p_payload jsonb DEFAULT '{}', p_priority integer DEFAULT 0,
+    p_run_at timestamptz DEFAULT now(), p_idempotency_key text DEFAULT NULL
+) RETURNS TABLE (job_id bigint, created boolean, state text)
+LANGUAGE sql AS $$
+    SELECT e.job_id, e.created, e.state
+      FROM onboarder.enqueue_many(ARRAY[p_msp], ARRAY[p_tenant_key], ARRAY[p_kind], ARRAY[p_payload],
+                                  ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_idempotency_key]) e
+$$;
+
+-- MARK: claim
+
+-- Claims up to p_limit ready jobs of the given kinds for a worker, taking a slot in every scope for
+-- each, in one statement. Jobs whose MSP or tenant is full are skipped (others behind them still run);
+-- when the global limit is full the claim stops.
+CREATE FUNCTION onboarder.claim(p_worker text, p_limit integer, p_kinds text[])
+RETURNS SETOF onboarder.jobs LANGUAGE plpgsql AS $$
+DECLARE
+    candidate record;
+    claimed integer := 0;
+    global_room integer;
+    claimed_row onboarder.jobs;
+BEGIN
+    -- A worker that was declared dead (it could not heartbeat) must not claim.
+    PERFORM 1 FROM onboarder.workers WHERE id = p_worker AND state = 'running';
+    IF NOT FOUND THEN RETURN; END IF;
+    -- Cheap early exit without taking the global lock: nothing fits anyway.
+    SELECT CASE WHEN max_running IS NULL THEN p_limit ELSE max_running - running END
+      INTO global_room FROM onboarder.queue_limits WHERE singleton;
+    IF global_room <= 0 THEN RETURN; END IF;
+    FOR candidate IN
+        SELECT j.id, j.msp_id, j.tenant_id FROM onboarder.jobs j
+         WHERE j.state IN ('queued', 'waiting') AND j.run_at <= now() AND j.kind = ANY (p_kinds)
+         ORDER BY j.priority DESC, j.run_at, j.id
+         LIMIT p_limit * 4
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        IF NOT onboarder.take_slots(candidate.msp_id, candidate.tenant_id) THEN
+            -- Global full: stop. MSP or tenant full: try the next candidate.
+            PERFORM 1 FROM onboarder.queue_limits
+             WHERE singleton AND max_running IS NOT NULL AND running >= max_running;
+            IF FOUND THEN EXIT; END IF;
+            CONTINUE;
+        END IF;
+        UPDATE onboarder.jobs
+           SET state = 'running', wait_reason = NULL, worker_id = p_worker,
+               attempts = attempts + 1, started_at = coalesce(started_at, now()), updated_at = now()
+         WHERE id = candidate.id
+        RETURNING * INTO claimed_row;
+        RETURN NEXT claimed_row;
+        claimed := claimed + 1;
+        EXIT WHEN claimed >= p_limit;
+    END LOOP;
+END $$;
+
+-- MARK: finish
+
+-- Moves jobs a worker holds out of 'running' and gives their slots back; returns the ids it moved.
+-- Ownership is checked: a job the reaper already took back (its worker was declared dead) is left alone.
+-- p_items is a JSON array of objects:
+--   id          the job
+--   state       succeeded | succeeded_with_warnings | needs_attention | failed | waiting | queued (released)
+--   run_at      when waiting: the next run
+--   wait_reason when waiting: retry | throttled | replication | input
+--   error_class, error, attention, warnings (a JSON array of strings)
+--   uncount     true: this claim does not count as an attempt (released at shutdown)
+CREATE FUNCTION onboarder.finish(p_worker text, p_items jsonb) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+DECLARE
+    ids bigint[];
+    msps text[];
+    tenants bigint[];
+BEGIN
+    -- The fixed lock order: the global counter first, then the jobs.
+    PERFORM 1 FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
+    WITH input AS (
+        SELECT * FROM jsonb_to_recordset(p_items)
+                 AS i(id bigint, state text, run_at timestamptz, wait_reason text, error_class text, error text,
+                      attention text, warnings jsonb, uncount boolean)
+    ), done AS (
+        UPDATE onboarder.jobs j
+           SET state = i.state,
+               wait_reason = CASE WHEN i.state = 'waiting' THEN i.wait_reason END,
+               run_at = coalesce(i.run_at, j.run_at),
+               worker_id = NULL,
+               attempts = CASE WHEN i.uncount THEN greatest(j.attempts - 1, 0) ELSE j.attempts END,
+               last_error_class = coalesce(i.error_class, j.last_error_class),
+               last_error = coalesce(i.error, j.last_error),
+               attention = CASE WHEN i.state = 'needs_attention' THEN i.attention END,
+               warnings = j.warnings || coalesce(i.warnings, '[]'),
+               finished_at = CASE WHEN i.state IN ('succeeded', 'succeeded_with_warnings', 'failed', 'cancelled')
+                                  THEN now() END,
+               updated_at = now()
+          FROM input i
+         WHERE j.id = i.id AND j.state = 'running' AND j.worker_id = p_worker
+        RETURNING j.id, j.msp_id, j.tenant_id, j.state
+    ), logged AS (
+        INSERT INTO onboarder.events (job_id, kind, worker_id)
+        SELECT id, CASE state WHEN 'queued' THEN 'released' WHEN 'waiting' THEN 'rescheduled' ELSE state END, p_worker
+          FROM done
+    )
+    SELECT array_agg(id), array_agg(msp_id), array_agg(tenant_id) INTO ids, msps, tenants FROM done;
+    PERFORM onboarder.release_slots(msps, tenants);
+    -- Freed slots may let other jobs start: wake the workers.
+    IF cardinality(ids) > 0 THEN PERFORM pg_notify('onboarder_jobs', ''); END IF;
+    RETURN QUERY SELECT unnest(ids);
+END $$;
+
+-- MARK: workers, leases, rescue
+
+-- Records a heartbeat, which is the lease of every job the worker runs. Returns false when the worker
+-- was declared dead meanwhile: it must stop claiming and abandon what it runs (the jobs went back to
+-- the queue; finish() will refuse its results).
+CREATE FUNCTION onboarder.heartbeat(p_worker text) RETURNS boolean LANGUAGE sql AS $$
+    WITH beat AS (
+        UPDATE onboarder.workers SET heartbeat_at = now()
+         WHERE id = p_worker AND state IN ('running', 'draining') RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM beat)
+$$;
+
+-- Declares workers without a heartbeat for p_lease dead and puts their jobs back in the queue, counting
+-- the rescue and freeing the slots. Safe to run from every worker at once.
+CREATE FUNCTION onboarder.reap(p_lease interval) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    msps text[];
+    tenants bigint[];
+    rescued integer;
+BEGIN
+    UPDATE onboarder.workers SET state = 'dead', stopped_at = now()
+     WHERE state IN ('running', 'draining') AND heartbeat_at < now() - p_lease;
+    -- Cheap exit, without the global lock, when no job belongs to a worker that is not alive.
+    PERFORM 1 FROM onboarder.jobs j JOIN onboarder.workers w ON w.id = j.worker_id
+     WHERE j.state = 'running' AND w.state IN ('dead', 'stopped') LIMIT 1;
+    IF NOT FOUND THEN
+        PERFORM 1 FROM onboarder.jobs j WHERE j.state = 'running'
+           AND NOT EXISTS (SELECT 1 FROM onboarder.workers w WHERE w.id = j.worker_id) LIMIT 1;
+        IF NOT FOUND THEN RETURN 0; END IF;
+    END IF;
+    PERFORM 1 FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
+    WITH orphaned AS (
+        SELECT j.id FROM onboarder.jobs j
+          LEFT JOIN onboarder.workers w ON w.id = j.worker_id
+         WHERE j.state = 'running' AND (w.id IS NULL OR w.state IN ('dead', 'stopped'))
+           FOR UPDATE OF j SKIP LOCKED
+    ), rescued_jobs AS (
+        UPDATE onboarder.jobs j
+           SET state = 'queued', worker_id = NULL, rescues = rescues + 1, updated_at = now()
+          FROM orphaned o WHERE j.id = o.id
+        RETURNING j.id, j.msp_id, j.tenant_id
+    ), logged AS (
+        INSERT INTO onboarder.events (job_id, kind) SELECT id, 'rescued' FROM rescued_jobs
+    )
+    SELECT array_agg(msp_id), array_agg(tenant_id), count(*) INTO msps, tenants, rescued FROM rescued_jobs;
+    PERFORM onboarder.release_slots(msps, tenants);
+    IF rescued > 0 THEN PERFORM pg_notify('onboarder_jobs', ''); END IF;
+    RETURN rescued;
+END $$;
