@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // The logging API every Swift server library speaks; our own JSON/human handler plugs into it.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // Runs the worker daemon as a Service: SIGTERM/SIGINT become a graceful shutdown we can drain on.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -55,11 +57,23 @@ let package = Package(
             dependencies: ["Postgres", "Crypto", .product(name: "Logging", package: "swift-log")]
         ),
 
+        .target(name: "Queue", dependencies: ["Postgres"]),
+
+        // MARK: Services
+        .target(
+            name: "Worker",
+            dependencies: [
+                "Queue", "Postgres", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "onboarder",
             dependencies: [
-                "OnboarderConfig", "Store", "Postgres", "HTTP", "Crypto",
+                "OnboarderConfig", "Store", "Postgres", "HTTP", "Crypto", "Queue", "Worker",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -72,6 +86,9 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
         .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport"]),
+        .testTarget(
+            name: "WorkerTests", dependencies: ["Worker", "Queue", "Store", "Postgres", "TestSupport", "onboarder"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,6 +30,9 @@ public struct ConfigKey: Sendable, Hashable {
     public static let databaseURL = ConfigKey(
         name: "database.url", kind: .string, defaultValue: .string(""), isSecret: true,
         summary: "libpq connection URI or keyword string; empty means libpq's PG* environment and defaults")
+    public static let databasePoolSize = ConfigKey(
+        name: "database.pool_size", kind: .integer(1...200), defaultValue: .integer(8), isSecret: false,
+        summary: "connections per worker process (plus one for LISTEN)")
     public static let databaseConnectTimeout = ConfigKey(
         name: "database.connect_timeout", kind: .integer(1...600), defaultValue: .integer(10), isSecret: false,
         summary: "seconds to wait for a connection (PGCONNECT_TIMEOUT wins when set)")
@@ -38,6 +41,36 @@ public struct ConfigKey: Sendable, Hashable {
         summary:
             "folder of NNNN_name.sql files; empty means beside the binary (../share/onboarder/migrations), then ./sql/migrations"
     )
+    public static let workerConcurrency = ConfigKey(
+        name: "worker.concurrency", kind: .integer(1...10_000), defaultValue: .integer(50), isSecret: false,
+        summary: "jobs in flight at once per worker process")
+    public static let workerClaimBatch = ConfigKey(
+        name: "worker.claim_batch", kind: .integer(1...1000), defaultValue: .integer(100), isSecret: false,
+        summary: "most jobs one claim statement takes")
+    public static let workerPollInterval = ConfigKey(
+        name: "worker.poll_interval_ms", kind: .integer(10...600_000), defaultValue: .integer(2000), isSecret: false,
+        summary: "fallback poll for new work when no NOTIFY arrives")
+    public static let workerHeartbeatInterval = ConfigKey(
+        name: "worker.heartbeat_interval_ms", kind: .integer(10...600_000), defaultValue: .integer(2000),
+        isSecret: false, summary: "how often a worker proves it is alive")
+    public static let workerLease = ConfigKey(
+        name: "worker.lease_seconds", kind: .integer(1...3600), defaultValue: .integer(30), isSecret: false,
+        summary: "a worker silent this long is declared dead and its jobs are requeued")
+    public static let workerReapInterval = ConfigKey(
+        name: "worker.reap_interval_seconds", kind: .integer(1...3600), defaultValue: .integer(10), isSecret: false,
+        summary: "how often each worker looks for dead workers' jobs")
+    public static let workerShutdownDeadline = ConfigKey(
+        name: "worker.shutdown_deadline_seconds", kind: .integer(0...3600), defaultValue: .integer(30),
+        isSecret: false, summary: "on SIGTERM, how long running jobs may finish before they are released")
+    public static let retryBaseDelay = ConfigKey(
+        name: "retry.base_delay_ms", kind: .integer(1...3_600_000), defaultValue: .integer(2000), isSecret: false,
+        summary: "first retry waits up to this (full jitter), doubling per failure of the step")
+    public static let retryMaxDelay = ConfigKey(
+        name: "retry.max_delay_seconds", kind: .integer(1...86_400), defaultValue: .integer(300), isSecret: false,
+        summary: "cap of the backoff (a server's Retry-After still wins)")
+    public static let retryMaxAttempts = ConfigKey(
+        name: "retry.max_attempts", kind: .integer(1...1000), defaultValue: .integer(10), isSecret: false,
+        summary: "failures of one step before the job fails")
     public static let logLevel = ConfigKey(
         name: "log.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         defaultValue: .string("info"), isSecret: false, summary: "least severe level written")
@@ -46,7 +79,10 @@ public struct ConfigKey: Sendable, Hashable {
         summary: "json: one JSON object per line; human: for terminals; auto: human on a TTY, else json")
 
     public static let all: [ConfigKey] = [
-        databaseURL, databaseConnectTimeout, databaseMigrationsDirectory, logLevel, logFormat,
+        databaseURL, databasePoolSize, databaseConnectTimeout, databaseMigrationsDirectory,
+        workerConcurrency, workerClaimBatch, workerPollInterval, workerHeartbeatInterval, workerLease,
+        workerReapInterval, workerShutdownDeadline, retryBaseDelay, retryMaxDelay, retryMaxAttempts,
+        logLevel, logFormat,
     ]
 }
 

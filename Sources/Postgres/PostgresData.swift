@@ -16,6 +16,8 @@ public struct PostgresType: Hashable, Sendable, CustomStringConvertible {
     public static let json = PostgresType(oid: 114)
     public static let float8 = PostgresType(oid: 701)
     public static let int8Array = PostgresType(oid: 1016)
+    public static let boolArray = PostgresType(oid: 1000)
+    public static let timestamptzArray = PostgresType(oid: 1185)
     public static let textArray = PostgresType(oid: 1009)
     public static let varchar = PostgresType(oid: 1043)
     public static let timestamp = PostgresType(oid: 1114)
@@ -36,6 +38,8 @@ public struct PostgresType: Hashable, Sendable, CustomStringConvertible {
         case .json: "json"
         case .float8: "float8"
         case .int8Array: "int8[]"
+        case .boolArray: "bool[]"
+        case .timestamptzArray: "timestamptz[]"
         case .textArray: "text[]"
         case .varchar: "varchar"
         case .timestamp: "timestamp"
@@ -224,6 +228,13 @@ public protocol PostgresArrayElement: PostgresEncodable, PostgresDecodable {
 extension String: PostgresArrayElement { public static var postgresArrayType: PostgresType { .textArray } }
 extension UUID: PostgresArrayElement { public static var postgresArrayType: PostgresType { .uuidArray } }
 extension Int: PostgresArrayElement { public static var postgresArrayType: PostgresType { .int8Array } }
+extension Int64: PostgresArrayElement { public static var postgresArrayType: PostgresType { .int8Array } }
+extension Bool: PostgresArrayElement { public static var postgresArrayType: PostgresType { .boolArray } }
+extension Date: PostgresArrayElement { public static var postgresArrayType: PostgresType { .timestamptzArray } }
+/// Arrays with NULL elements (`[String?]` → `text[]`).
+extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
+    public static var postgresArrayType: PostgresType { Wrapped.postgresArrayType }
+}
 
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
     public static var postgresType: PostgresType { Element.postgresArrayType }
@@ -231,7 +242,10 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
         var literal = "{"
         for (index, element) in enumerated() {
             if index > 0 { literal += "," }
-            guard case .text(let text) = element.postgresValue else { continue }  // text-format elements only
+            guard case .text(let text) = element.postgresValue else {
+                literal += "NULL"  // .null; array elements are always text-format types
+                continue
+            }
             literal += "\""
             for character in text {
                 if character == "\"" || character == "\\" { literal += "\\" }
@@ -250,7 +264,8 @@ extension Array: PostgresDecodable where Element: PostgresArrayElement {
         result.reserveCapacity(items.count)
         for item in items {
             guard let item else {
-                throw PostgresError(code: .decoding, message: "array of \(type) holds NULL; \(Element.self) cannot")
+                result.append(try Element.postgresNull(column: "array element"))
+                continue
             }
             result.append(try Element(postgresText: item, type: type))
         }

@@ -13,7 +13,7 @@ struct Onboarder: AsyncParsableCommand {
         commandName: "onboarder",
         abstract: "Onboards many customer Microsoft 365 tenants into the PBX's Teams / Microsoft 365 integration.",
         version: OnboarderVersion.string,
-        subcommands: [Migrate.self, ConfigCommand.self, Version.self]
+        subcommands: [Migrate.self, WorkerCommand.self, ConfigCommand.self, Version.self]
     )
 }
 
@@ -29,10 +29,12 @@ struct GlobalOptions: ParsableArguments {
     var logFormat: String?
 
     /// Loads the configuration and sets up logging. Exits with a readable message on bad configuration.
-    func load() throws -> (ResolvedConfiguration, Logger) {
+    func load(overrides extra: [(key: ConfigKey, value: String, flag: String)] = []) throws -> (
+        ResolvedConfiguration, Logger
+    ) {
         let environment = ProcessInfo.processInfo.environment
         let file = config ?? environment["ONBOARDER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-        var overrides = [(key: ConfigKey, value: String, flag: String)]()
+        var overrides = extra
         if let logLevel { overrides.append((.logLevel, logLevel, "--log-level")) }
         if let logFormat { overrides.append((.logFormat, logFormat, "--log-format")) }
         let resolved: ResolvedConfiguration

@@ -334,7 +334,8 @@ END $$;
 -- p_items is a JSON array of objects:
 --   id          the job
 --   state       succeeded | succeeded_with_warnings | needs_attention | failed | waiting | queued (released)
---   run_at      when waiting: the next run
+--   run_at      when waiting: the next run, or
+--   delay_ms    when waiting: the next run, counted from the database's clock (no host clock skew)
 --   wait_reason when waiting: retry | throttled | replication | input
 --   error_class, error, attention, warnings (a JSON array of strings)
 --   uncount     true: this claim does not count as an attempt (released at shutdown)
@@ -348,13 +349,13 @@ BEGIN
     PERFORM 1 FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
     WITH input AS (
         SELECT * FROM jsonb_to_recordset(p_items)
-                 AS i(id bigint, state text, run_at timestamptz, wait_reason text, error_class text, error text,
-                      attention text, warnings jsonb, uncount boolean)
+                 AS i(id bigint, state text, run_at timestamptz, delay_ms bigint, wait_reason text,
+                      error_class text, error text, attention text, warnings jsonb, uncount boolean)
     ), done AS (
         UPDATE onboarder.jobs j
            SET state = i.state,
                wait_reason = CASE WHEN i.state = 'waiting' THEN i.wait_reason END,
-               run_at = coalesce(i.run_at, j.run_at),
+               run_at = coalesce(i.run_at, now() + i.delay_ms * interval '1 millisecond', j.run_at),
                worker_id = NULL,
                attempts = CASE WHEN i.uncount THEN greatest(j.attempts - 1, 0) ELSE j.attempts END,
                last_error_class = coalesce(i.error_class, j.last_error_class),

@@ -1,0 +1,151 @@
+import Foundation
+import Postgres
+
+/// The queue's SQL operations. Every one is a single statement calling a function of
+/// `sql/migrations/0002_queue.sql`, where the guarantees live (limits, ownership, lock order), so any
+/// SQL client gets the same behaviour as this type.
+public struct JobQueue: Sendable {
+    public let pool: PostgresPool
+    /// The NOTIFY channel enqueue and finish signal on.
+    public static let channel = "onboarder_jobs"
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    /// Enqueues many jobs in one statement (one NOTIFY). Results come back in request order.
+    public func enqueue(_ requests: [EnqueueRequest]) async throws -> [EnqueueResult] {
+        guard !requests.isEmpty else { return [] }
+        let rows = try await pool.query(
+            """
+            SELECT ordinal, job_id, created, state FROM onboarder.enqueue_many(
+                \(requests.map(\.msp)), \(requests.map(\.tenantKey)), \(requests.map(\.kind)),
+                \(requests.map(\.payload.text))::jsonb[], \(requests.map(\.priority))::integer[],
+                \(requests.map(\.runAt))::timestamptz[], \(requests.map(\.idempotencyKey)))
+            """)
+        return try rows.map { row in
+            EnqueueResult(
+                jobID: try row.decode(Int64.self, column: "job_id"),
+                created: try row.decode(Bool.self, column: "created"),
+                state: try row.decode(String.self, column: "state"))
+        }
+    }
+
+    public func enqueue(_ request: EnqueueRequest) async throws -> EnqueueResult {
+        try await enqueue([request])[0]
+    }
+
+    /// Registers a worker (or revives a restarted one with the same id).
+    public func register(worker: String, host: String, pid: Int32, concurrency: Int, version: String) async throws {
+        try await pool.query(
+            """
+            INSERT INTO onboarder.workers (id, host, pid, concurrency, version)
+            VALUES (\(worker), \(host), \(Int(pid)), \(concurrency), \(version))
+            ON CONFLICT (id) DO UPDATE SET state = 'running', host = EXCLUDED.host, pid = EXCLUDED.pid,
+                concurrency = EXCLUDED.concurrency, version = EXCLUDED.version, started_at = now(),
+                heartbeat_at = now(), stopped_at = NULL
+            """)
+    }
+
+    /// Marks the worker draining (stops new claims from others' point of view) or stopped.
+    public func setWorkerState(_ worker: String, _ state: String) async throws {
+        try await pool.query(
+            """
+            UPDATE onboarder.workers SET state = \(state),
+                   stopped_at = CASE WHEN \(state) IN ('stopped', 'dead') THEN now() END
+             WHERE id = \(worker) AND state <> 'dead'
+            """)
+    }
+
+    /// Claims up to `limit` ready jobs of `kinds`, a slot taken in every scope for each.
+    public func claim(worker: String, limit: Int, kinds: [String]) async throws -> [ClaimedJob] {
+        let rows = try await pool.query(
+            """
+            SELECT c.id, c.kind, c.msp_id, c.tenant_id, t.tenant_key, c.payload, c.attempts, c.rescues
+              FROM onboarder.claim(\(worker), \(Int32(limit)), \(kinds)) c
+              JOIN onboarder.tenants t ON t.id = c.tenant_id
+            """)
+        return try rows.map { row in
+            let (id, kind, msp, tenant, tenantKey, payload, attempts, rescues) = try row.decode(
+                (Int64, String, String, Int64, String, PostgresJSON, Int, Int).self)
+            return ClaimedJob(
+                id: id, kind: kind, mspID: msp, tenantID: tenant, tenantKey: tenantKey, payload: payload,
+                attempts: attempts, rescues: rescues)
+        }
+    }
+
+    /// One job's new state, for `finish`.
+    public struct Completion: Sendable, Encodable, Equatable {
+        public var id: Int64
+        public var state: String
+        public var run_at: String?
+        public var delay_ms: Int64?
+        public var wait_reason: String?
+        public var error_class: String?
+        public var error: String?
+        public var attention: String?
+        public var warnings: [String]?
+        public var uncount: Bool?
+
+        public init(
+            id: Int64, state: String, runAt: Date? = nil, delay: Duration? = nil, waitReason: WaitReason? = nil,
+            errorClass: String? = nil,
+            error: String? = nil, attention: String? = nil, warnings: [String]? = nil, uncount: Bool = false
+        ) {
+            self.id = id
+            self.state = state
+            if let runAt, case .text(let text) = runAt.postgresValue { self.run_at = text }
+            if let delay {
+                self.delay_ms = delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000
+            }
+            self.wait_reason = waitReason?.rawValue
+            self.error_class = errorClass
+            self.error = error
+            self.attention = attention
+            self.warnings = warnings
+            self.uncount = uncount ? true : nil
+        }
+    }
+
+    /// Applies completions for jobs this worker holds; returns the ids that were still this worker's
+    /// (the others were taken back after it was declared dead, and their results are dropped).
+    @discardableResult
+    public func finish(worker: String, _ completions: [Completion]) async throws -> Set<Int64> {
+        guard !completions.isEmpty else { return [] }
+        let items = try PostgresJSON(encoding: completions)
+        let rows = try await pool.query("SELECT id FROM onboarder.finish(\(worker), \(items)) AS id")
+        return Set(try rows.map { try $0.decode(Int64.self, column: "id") })
+    }
+
+    /// Heartbeat; false means the worker was declared dead and must stop.
+    public func heartbeat(worker: String) async throws -> Bool {
+        try await pool.query("SELECT onboarder.heartbeat(\(worker)) AS alive").single().decode(
+            Bool.self, column: "alive")
+    }
+
+    /// Declares workers silent for `lease` dead and requeues their jobs. Returns how many were rescued.
+    @discardableResult
+    public func reap(lease: Duration) async throws -> Int {
+        try await pool.query("SELECT onboarder.reap(\(lease)) AS n").single().decode(Int.self, column: "n")
+    }
+
+    /// Recomputes the limit counters from the running jobs; returns how many counters were off.
+    @discardableResult
+    public func reconcileLimits() async throws -> Int {
+        try await pool.query("SELECT onboarder.reconcile_limits() AS n").single().decode(Int.self, column: "n")
+    }
+
+    /// Counts a failure of `step` and returns how many there have been.
+    public func recordStepFailure(job: Int64, step: String, errorClass: String, message: String) async throws -> Int {
+        try await pool.query(
+            """
+            INSERT INTO onboarder.job_steps AS s (job_id, step, state, attempts, last_error_class, last_error)
+            VALUES (\(job), \(step), 'waiting', 1, \(errorClass), \(message))
+            ON CONFLICT (job_id, step) DO UPDATE
+               SET attempts = s.attempts + 1, state = 'waiting', last_error_class = EXCLUDED.last_error_class,
+                   last_error = EXCLUDED.last_error
+            RETURNING attempts
+            """
+        ).single().decode(Int.self, column: "attempts")
+    }
+}

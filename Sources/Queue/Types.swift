@@ -1,0 +1,77 @@
+import Foundation
+import Postgres
+
+/// Why a job waits (the `wait_reason` of state `waiting`).
+public enum WaitReason: String, Sendable, Codable {
+    /// A transient failure (5xx, timeout, connection reset): retry with backoff.
+    case retry
+    /// The service asked us to slow down (429 + Retry-After).
+    case throttled
+    /// A new object is not visible everywhere yet (Entra / Graph replication).
+    case replication
+    /// An operator must supply something (a certificate file, a DNS record); not counted as a failure.
+    case input
+}
+
+/// What a job handler says happened. The engine turns it into the job's next state and gives the job's
+/// concurrency slots back in every case: nothing sleeps holding a slot.
+public enum JobOutcome: Sendable, Equatable {
+    /// Done. Warnings make it `succeeded_with_warnings` (shown on the dashboard).
+    case succeeded(warnings: [String] = [])
+    /// `step` failed in a way that may pass: retried with exponential backoff and full jitter, the server's
+    /// `Retry-After` winning, until the retry policy's attempts for that step run out (then `failed`).
+    case retry(step: String, reason: WaitReason, message: String, retryAfter: Duration? = nil)
+    /// Waits until `until` without counting a failure (e.g. waiting for operator input, a DNS TTL).
+    case wait(step: String, reason: WaitReason, until: Date, message: String? = nil)
+    /// Stops until an operator acts; `message` tells them what to do.
+    case needsAttention(step: String?, message: String)
+    /// Gives up for good.
+    case failed(step: String?, message: String)
+}
+
+/// A job a worker claimed.
+public struct ClaimedJob: Sendable, Identifiable {
+    public let id: Int64
+    public let kind: String
+    public let mspID: String
+    public let tenantID: Int64
+    public let tenantKey: String
+    public let payload: PostgresJSON
+    /// Times claimed, this claim included.
+    public let attempts: Int
+    /// Times taken back from a dead worker.
+    public let rescues: Int
+}
+
+/// One job to enqueue.
+public struct EnqueueRequest: Sendable {
+    public var msp: String
+    public var tenantKey: String
+    public var kind: String
+    public var payload: PostgresJSON
+    public var priority: Int
+    public var runAt: Date?
+    public var idempotencyKey: String?
+
+    public init(
+        msp: String, tenantKey: String, kind: String, payload: PostgresJSON = PostgresJSON(text: "{}"),
+        priority: Int = 0, runAt: Date? = nil, idempotencyKey: String? = nil
+    ) {
+        self.msp = msp
+        self.tenantKey = tenantKey
+        self.kind = kind
+        self.payload = payload
+        self.priority = priority
+        self.runAt = runAt
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// What became of one `EnqueueRequest`.
+public struct EnqueueResult: Sendable, Equatable {
+    public let jobID: Int64
+    /// False when the tenant already had an active job of that kind, or the idempotency key was used:
+    /// `jobID` is then that existing job.
+    public let created: Bool
+    public let state: String
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Postgres
+import Queue
+
+/// The trivial handler for tests and benchmarks (kind `sleep`). Payload, every key optional:
+///
+///     {"sleep_ms": 20,          how long the job "works"
+///      "record": true,          record start/end and the concurrency seen per scope in onboarder_test.*
+///      "retry_after_s": 2,      the first attempt asks to be retried after this many seconds (429-style)
+///      "fail": "message"}       end in failed
+///
+/// Recording inserts the job into `onboarder_test.running` (committed) before sleeping, then counts the
+/// running rows globally, for its MSP and for its tenant, and keeps the maxima in
+/// `onboarder_test.observed`; a job overlapping another is always seen by whichever starts second.
+public struct SleepHandler: JobHandler {
+    public let kind = "sleep"
+
+    public init() {}
+
+    struct Payload: Decodable {
+        var sleep_ms: Int?
+        var record: Bool?
+        var retry_after_s: Double?
+        var fail: String?
+    }
+
+    public func run(_ job: ClaimedJob, context: JobContext) async -> JobOutcome {
+        let payload = (try? job.payload.decode(Payload.self)) ?? Payload()
+        if let retryAfter = payload.retry_after_s, job.attempts == 1 {
+            return .retry(
+                step: "sleep", reason: .throttled, message: "429 Too Many Requests (test)",
+                retryAfter: .milliseconds(Int64(retryAfter * 1000)))
+        }
+        do {
+            if payload.record == true { try await Self.recordStart(job, context: context) }
+            if let milliseconds = payload.sleep_ms, milliseconds > 0 {
+                try await Task.sleep(for: .milliseconds(milliseconds))
+            }
+            if payload.record == true { try await Self.recordEnd(job, context: context) }
+        } catch is CancellationError {
+            return .retry(step: "sleep", reason: .retry, message: "cancelled")
+        } catch {
+            return .retry(step: "sleep", reason: .retry, message: "\(error)")
+        }
+        if let message = payload.fail { return .failed(step: "sleep", message: message) }
+        return .succeeded()
+    }
+
+    /// Creates the recording tables (idempotent; tests call it before starting workers).
+    public static func prepareRecording(_ pool: PostgresPool) async throws {
+        try await pool.withConnection { connection in
+            try await connection.executeScript(
+                unsafeSQL: """
+                    CREATE SCHEMA IF NOT EXISTS onboarder_test;
+                    CREATE TABLE IF NOT EXISTS onboarder_test.running (
+                        job_id bigint PRIMARY KEY, msp_id text NOT NULL, tenant_id bigint NOT NULL, worker_id text NOT NULL);
+                    CREATE TABLE IF NOT EXISTS onboarder_test.runs (
+                        job_id bigint NOT NULL, worker_id text NOT NULL, attempt integer NOT NULL,
+                        started_at timestamptz NOT NULL DEFAULT clock_timestamp(), ended_at timestamptz);
+                    CREATE TABLE IF NOT EXISTS onboarder_test.observed (
+                        scope text NOT NULL, key text NOT NULL, max_running integer NOT NULL, PRIMARY KEY (scope, key));
+                    """)
+        }
+    }
+
+    static func recordStart(_ job: ClaimedJob, context: JobContext) async throws {
+        try await context.pool.query(
+            """
+            WITH r AS (INSERT INTO onboarder_test.running VALUES (\(job.id), \(job.mspID), \(job.tenantID), \(context.workerID))
+                       ON CONFLICT (job_id) DO UPDATE SET worker_id = EXCLUDED.worker_id RETURNING 1)
+            INSERT INTO onboarder_test.runs (job_id, worker_id, attempt) SELECT \(job.id), \(context.workerID), \(job.attempts) FROM r
+            """)
+        try await context.pool.query(
+            """
+            INSERT INTO onboarder_test.observed (scope, key, max_running)
+            SELECT 'global', '', count(*) FROM onboarder_test.running
+            UNION ALL SELECT 'msp', \(job.mspID), count(*) FROM onboarder_test.running WHERE msp_id = \(job.mspID)
+            UNION ALL SELECT 'tenant', \(String(job.tenantID)), count(*) FROM onboarder_test.running WHERE tenant_id = \(job.tenantID)
+            ON CONFLICT (scope, key) DO UPDATE SET max_running = greatest(onboarder_test.observed.max_running, EXCLUDED.max_running)
+            """)
+    }
+
+    static func recordEnd(_ job: ClaimedJob, context: JobContext) async throws {
+        try await context.pool.query(
+            """
+            WITH d AS (DELETE FROM onboarder_test.running WHERE job_id = \(job.id) RETURNING 1)
+            UPDATE onboarder_test.runs SET ended_at = clock_timestamp()
+             WHERE job_id = \(job.id) AND worker_id = \(context.workerID) AND ended_at IS NULL
+            """)
+    }
+}

@@ -1,0 +1,276 @@
+import Foundation
+import Logging
+import Postgres
+import Queue
+import ServiceLifecycle
+import Synchronization
+
+/// How a worker runs. Defaults suit production; tests shorten the intervals.
+public struct WorkerConfiguration: Sendable {
+    /// Unique per process; shows in `onboarder.workers` and on every job it runs.
+    public var id: String
+    /// Jobs in flight at once in this process.
+    public var concurrency: Int = 50
+    /// Most jobs one claim statement takes.
+    public var claimBatch: Int = 100
+    /// Fallback poll for new work when no NOTIFY arrives.
+    public var pollInterval: Duration = .seconds(2)
+    /// How often the worker proves it is alive.
+    public var heartbeatInterval: Duration = .seconds(2)
+    /// A worker silent this long is declared dead and its jobs go back to the queue.
+    public var lease: Duration = .seconds(30)
+    /// How often this worker looks for dead workers' jobs (any worker may; it is idempotent).
+    public var reapInterval: Duration = .seconds(10)
+    /// How often the limit counters are recomputed from the running jobs.
+    public var reconcileInterval: Duration = .seconds(60)
+    /// On SIGTERM: how long running jobs may take to finish before they are released to the queue.
+    public var shutdownDeadline: Duration = .seconds(30)
+    public var retryPolicy = RetryPolicy()
+
+    public init(id: String = WorkerConfiguration.defaultID()) {
+        self.id = id
+    }
+
+    /// `host-pid-random`.
+    public static func defaultID() -> String {
+        "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt16.random(in: .min ... .max))"
+    }
+}
+
+/// Thrown when the worker must stop: it was declared dead (its jobs are someone else's now). The process
+/// exits non-zero and systemd restarts it with a new identity.
+public struct WorkerStopped: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The worker daemon: claims jobs within the limits, runs them with bounded parallelism, writes their
+/// outcomes, heartbeats, rescues dead workers' jobs, and drains on SIGTERM.
+public final class Worker: Service {
+    public let configuration: WorkerConfiguration
+    private let pool: PostgresPool
+    private let queue: JobQueue
+    private let handlers: [String: any JobHandler]
+    private let logger: Logger
+
+    private struct RunState {
+        var inFlight: [Int64: ClaimedJob] = [:]
+        var draining = false
+        /// False while heartbeats fail: a worker that cannot prove it is alive must not take more work.
+        var heartbeatHealthy = true
+    }
+    private let state = Mutex(RunState())
+    private let wake = WakeSignal()
+
+    public init(configuration: WorkerConfiguration, pool: PostgresPool, handlers: [any JobHandler], logger: Logger) {
+        self.configuration = configuration
+        self.pool = pool
+        self.queue = JobQueue(pool: pool)
+        self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { ($0.kind, $0) })
+        var logger = logger
+        logger[metadataKey: "worker.id"] = "\(configuration.id)"
+        self.logger = logger
+    }
+
+    /// Jobs running now (for tests and metrics).
+    public var inFlightCount: Int { state.withLock { $0.inFlight.count } }
+
+    public func run() async throws {
+        try await queue.register(
+            worker: configuration.id, host: ProcessInfo.processInfo.hostName, pid: getpid(),
+            concurrency: configuration.concurrency, version: "onboarder")
+        logger.info(
+            "worker started",
+            metadata: [
+                "worker.concurrency": "\(configuration.concurrency)", "worker.kinds": "\(handlers.keys.sorted())",
+            ])
+        let listener = PostgresListener(configuration: pool.configuration, channels: [JobQueue.channel])
+        let completer = Completer(queue: queue, workerID: configuration.id, logger: logger)
+        do {
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Void.self) { background in
+                    background.addTask { try await self.maintain() }
+                    background.addTask {
+                        for await _ in listener.events { self.wake.signal() }
+                    }
+                    try await self.claimAndRun(completer)
+                    background.cancelAll()
+                }
+            } onGracefulShutdown: {
+                self.state.withLock { $0.draining = true }
+                self.wake.signal()
+            }
+        } catch {
+            await listener.stop()
+            throw error
+        }
+        await listener.stop()
+        try? await queue.setWorkerState(configuration.id, "stopped")
+        logger.info("worker stopped")
+    }
+
+    // MARK: Claiming and running
+
+    private func claimAndRun(_ completer: Completer) async throws {
+        let kinds = Array(handlers.keys)
+        try await withThrowingDiscardingTaskGroup { jobs in
+            while true {
+                let (free, stop, healthy) = state.withLock {
+                    (configuration.concurrency - $0.inFlight.count, $0.draining, $0.heartbeatHealthy)
+                }
+                if stop { break }
+                if free > 0 && healthy {
+                    let wanted = min(free, configuration.claimBatch)
+                    var claimed: [ClaimedJob] = []
+                    do {
+                        claimed = try await queue.claim(worker: configuration.id, limit: wanted, kinds: kinds)
+                    } catch {
+                        logger.warning("claim failed", metadata: ["error": "\(error)"])
+                    }
+                    for job in claimed {
+                        state.withLock { $0.inFlight[job.id] = job }
+                        jobs.addTask {
+                            await self.execute(job, completer: completer)
+                            self.state.withLock { _ = $0.inFlight.removeValue(forKey: job.id) }
+                            self.wake.signal()
+                        }
+                    }
+                    if claimed.count == wanted { continue }  // there may be more ready right now
+                }
+                await wake.wait()
+            }
+            try await drain(&jobs)
+        }
+    }
+
+    /// SIGTERM: no more claims; running jobs get until the deadline, then go back to the queue without
+    /// counting an attempt.
+    private func drain(_ jobs: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
+        try? await queue.setWorkerState(configuration.id, "draining")
+        let deadline = ContinuousClock.now + configuration.shutdownDeadline
+        logger.notice("draining", metadata: ["jobs.in_flight": "\(inFlightCount)"])
+        while inFlightCount > 0 && ContinuousClock.now < deadline {
+            await wake.wait()
+        }
+        let left = state.withLock { Array($0.inFlight.keys) }
+        if !left.isEmpty {
+            let released = try await queue.finish(
+                worker: configuration.id,
+                left.map {
+                    JobQueue.Completion(id: $0, state: "queued", error: "released at worker shutdown", uncount: true)
+                })
+            logger.notice(
+                "released unfinished jobs at the shutdown deadline", metadata: ["jobs.released": "\(released.count)"])
+            jobs.cancelAll()
+        }
+    }
+
+    private func execute(_ job: ClaimedJob, completer: Completer) async {
+        var logger = self.logger
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "job.kind"] = "\(job.kind)"
+        logger[metadataKey: "tenant.id"] = "\(job.tenantID)"
+        guard let handler = handlers[job.kind] else { return }  // claim asks only for our kinds
+        let context = JobContext(pool: pool, logger: logger, workerID: configuration.id)
+        let outcome = await handler.run(job, context: context)
+        if Task.isCancelled { return }  // released at the shutdown deadline: the queue has it again
+        let completion = await completion(for: job, outcome: outcome, logger: logger)
+        if await !completer.complete(completion) {
+            logger.warning("job was taken back while it ran (this worker was declared dead); its result is dropped")
+        }
+    }
+
+    /// Turns a handler's outcome into the job's next state, applying the retry policy per step.
+    func completion(for job: ClaimedJob, outcome: JobOutcome, logger: Logger) async -> JobQueue.Completion {
+        switch outcome {
+        case .succeeded(let warnings):
+            return .init(
+                id: job.id, state: warnings.isEmpty ? "succeeded" : "succeeded_with_warnings", warnings: warnings)
+        case .wait(let step, let reason, let until, let message):
+            return .init(
+                id: job.id, state: "waiting", runAt: until, waitReason: reason, errorClass: reason.rawValue,
+                error: message.map { "\(step): \($0)" })
+        case .needsAttention(let step, let message):
+            return .init(
+                id: job.id, state: "needs_attention", errorClass: "needs_attention",
+                error: step.map { "\($0): \(message)" } ?? message, attention: message)
+        case .failed(let step, let message):
+            return .init(
+                id: job.id, state: "failed", errorClass: "failed", error: step.map { "\($0): \(message)" } ?? message)
+        case .retry(let step, let reason, let message, let retryAfter):
+            let failures: Int
+            do {
+                failures = try await queue.recordStepFailure(
+                    job: job.id, step: step, errorClass: reason.rawValue, message: message)
+            } catch {
+                failures = job.attempts  // the database is struggling; the job's claim count is a fair stand-in
+            }
+            switch configuration.retryPolicy.decide(failures: failures, retryAfter: retryAfter) {
+            case .retry(let delay):
+                logger.debug("step will be retried", metadata: ["step.name": "\(step)", "retry.delay": "\(delay)"])
+                return .init(
+                    id: job.id, state: "waiting", delay: delay, waitReason: reason, errorClass: reason.rawValue,
+                    error: "\(step): \(message)")
+            case .giveUp:
+                return .init(
+                    id: job.id, state: "failed", errorClass: reason.rawValue,
+                    error: "\(step) failed \(failures) times; last: \(message)")
+            }
+        }
+    }
+
+    // MARK: Heartbeat, rescue, reconcile, poll tick
+
+    private func maintain() async throws {
+        let clock = ContinuousClock()
+        var lastBeat = clock.now
+        var lastSuccess = clock.now
+        var lastReap = clock.now - configuration.reapInterval
+        var lastReconcile = clock.now
+        let tick = min(configuration.pollInterval, configuration.heartbeatInterval, .seconds(1))
+        while !Task.isCancelled {
+            let now = clock.now
+            if now - lastBeat >= configuration.heartbeatInterval {
+                lastBeat = now
+                do {
+                    guard try await queue.heartbeat(worker: configuration.id) else {
+                        logger.critical("declared dead by another worker (no heartbeat for the lease); stopping")
+                        throw WorkerStopped(description: "worker \(configuration.id) was declared dead")
+                    }
+                    lastSuccess = clock.now
+                } catch let error as WorkerStopped {
+                    throw error
+                } catch {
+                    logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+                }
+                // Without a heartbeat for half the lease, stop claiming: others may soon take our jobs.
+                let healthy = clock.now - lastSuccess < configuration.lease / 2
+                let changed = state.withLock { state in
+                    defer { state.heartbeatHealthy = healthy }
+                    return state.heartbeatHealthy != healthy
+                }
+                if changed {
+                    logger.notice(healthy ? "heartbeat restored; claiming again" : "cannot heartbeat; not claiming")
+                }
+            }
+            if now - lastReap >= configuration.reapInterval {
+                lastReap = now
+                do {
+                    let rescued = try await queue.reap(lease: configuration.lease)
+                    if rescued > 0 {
+                        logger.notice("rescued jobs of dead workers", metadata: ["jobs.rescued": "\(rescued)"])
+                    }
+                } catch {
+                    logger.warning("reap failed", metadata: ["error": "\(error)"])
+                }
+            }
+            if now - lastReconcile >= configuration.reconcileInterval {
+                lastReconcile = now
+                if let fixed = try? await queue.reconcileLimits(), fixed > 0 {
+                    logger.warning("limit counters were off; reconciled", metadata: ["limits.fixed": "\(fixed)"])
+                }
+            }
+            wake.signal()  // the poll fallback, and the drain's deadline check
+            try await Task.sleep(for: tick)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OnboarderConfig
+import Postgres
+import Queue
+import ServiceLifecycle
+import Worker
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run the worker daemon: claim jobs within the limits and run them until SIGTERM.",
+        discussion: """
+            On SIGTERM or SIGINT the worker stops claiming, lets running jobs finish until \
+            worker.shutdown_deadline_seconds, releases the rest to the queue (not counted as an attempt) and \
+            exits 0. It exits 1 when it cannot start or was declared dead (systemd: Restart=on-failure).
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Jobs in flight at once (overrides worker.concurrency).")
+    var concurrency: Int?
+
+    @Option(help: "Worker id (default: host-pid-random).")
+    var id: String?
+
+    @Option(help: "Job kinds to run, comma-separated (default: every kind this build handles).")
+    var kinds: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            var overrides = [(key: ConfigKey, value: String, flag: String)]()
+            if let concurrency { overrides.append((.workerConcurrency, String(concurrency), "--concurrency")) }
+            let (config, logger) = try global.load(overrides: overrides)
+            var settings = WorkerConfiguration(id: id ?? WorkerConfiguration.defaultID())
+            settings.concurrency = config.integer(.workerConcurrency)
+            settings.claimBatch = config.integer(.workerClaimBatch)
+            settings.pollInterval = .milliseconds(config.integer(.workerPollInterval))
+            settings.heartbeatInterval = .milliseconds(config.integer(.workerHeartbeatInterval))
+            settings.lease = .seconds(config.integer(.workerLease))
+            settings.reapInterval = .seconds(config.integer(.workerReapInterval))
+            settings.shutdownDeadline = .seconds(config.integer(.workerShutdownDeadline))
+            settings.retryPolicy = RetryPolicy(
+                baseDelay: .milliseconds(config.integer(.retryBaseDelay)),
+                maxDelay: .seconds(config.integer(.retryMaxDelay)),
+                maxAttempts: config.integer(.retryMaxAttempts))
+
+            var handlers: [any JobHandler] = [SleepHandler()]
+            if let kinds {
+                let wanted = Set(kinds.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                let unknown = wanted.subtracting(handlers.map(\.kind))
+                if !unknown.isEmpty {
+                    throw CleanExit.message(
+                        "worker: unknown job kinds \(unknown.sorted()); this build handles \(handlers.map(\.kind))")
+                }
+                handlers = handlers.filter { wanted.contains($0.kind) }
+            }
+            var postgres = config.postgres
+            postgres.applicationName = "onboarder-worker"
+            postgres.logger = logger
+            let pool = PostgresPool(configuration: postgres, maxConnections: config.integer(.databasePoolSize))
+            let worker = Worker(configuration: settings, pool: pool, handlers: handlers, logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            do {
+                try await group.run()
+            } catch {
+                await pool.close()
+                throw CleanExit.message("worker: \(error)")
+            }
+            await pool.close()
+        }
+    }
+}
