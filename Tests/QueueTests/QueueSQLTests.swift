@@ -1,0 +1,208 @@
+import Foundation
+import Postgres
+import Queue
+import Store
+import TestSupport
+import Testing
+import Logging
+
+/// A migrated scratch database for one test.
+struct QueueDatabase {
+    let name: String
+    let configuration: PostgresConfiguration
+    let pool: PostgresPool
+    var queue: JobQueue { JobQueue(pool: pool) }
+
+    static func make(_ label: String) async throws -> QueueDatabase {
+        let (configuration, name) = try await TestDatabase.makeScratchDatabase(label)
+        let migrator = try Migrator.load(directory: TestDatabase.repositoryRoot.appendingPathComponent("sql/migrations").path)
+        _ = try await migrator.migrate(configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        return QueueDatabase(name: name, configuration: configuration, pool: PostgresPool(configuration: configuration, maxConnections: 24))
+    }
+
+    func registerWorker(_ id: String) async throws {
+        try await queue.register(worker: id, host: "test", pid: 1, concurrency: 10, version: "test")
+    }
+
+    func count(_ query: PostgresQuery) async throws -> Int {
+        try await pool.query(query).single().decode(Int.self, at: 0)
+    }
+
+    func drop() async throws {
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+}
+
+extension PostgresRow {
+    func decode<T: PostgresDecodable>(_ type: T.Type, at column: Int) throws -> T { try self[column].decode(T.self) }
+}
+
+@Suite("Queue SQL")
+struct QueueSQLTests {
+    @Test func duplicateEnqueueReportsTheExistingJobAndIdempotencyKeysHold() async throws {
+        let db = try await QueueDatabase.make("dup")
+        let first = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "onboard"))
+        let again = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "onboard"))
+        #expect(first.created)
+        #expect(!again.created)
+        #expect(again.jobID == first.jobID)
+        // Another kind for the same tenant is a different job.
+        let rotation = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "rotate"))
+        #expect(rotation.created && rotation.jobID != first.jobID)
+        // Within one batch, the second mention of a tenant reports the first's job.
+        let batch = try await db.queue.enqueue([
+            EnqueueRequest(msp: "acme", tenantKey: "fabrikam", kind: "onboard"),
+            EnqueueRequest(msp: "acme", tenantKey: "fabrikam", kind: "onboard"),
+        ])
+        #expect(batch[0].created && !batch[1].created && batch[0].jobID == batch[1].jobID)
+        // An idempotency key returns its job even for a different request.
+        let keyed = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t1", kind: "onboard", idempotencyKey: "import-7"))
+        let replay = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t2", kind: "onboard", idempotencyKey: "import-7"))
+        #expect(keyed.created && !replay.created && replay.jobID == keyed.jobID)
+        #expect(try await db.count("SELECT count(*)::int FROM onboarder.jobs") == 4)
+        try await db.drop()
+    }
+
+    @Test func enqueueFromPlainSQLWithOneNotifyPerTransaction() async throws {
+        let db = try await QueueDatabase.make("sql")
+        let listener = PostgresListener(configuration: db.configuration, channels: [JobQueue.channel])
+        var events = listener.events.makeAsyncIterator()
+        #expect(await events.next() == .connected)
+        try await db.pool.transaction { connection in
+            let row = try await connection.query(
+                "SELECT job_id, created, state FROM onboarder.enqueue('acme', 'contoso.onmicrosoft.com', 'onboard', '{\"path\":\"teams\"}')"
+            ).single()
+            #expect(try row.decode(Bool.self, column: "created"))
+            #expect(try row.decode(String.self, column: "state") == "queued")
+            try await connection.query(
+                """
+                SELECT count(*) FROM onboarder.enqueue_many(
+                  array_fill('beta'::text, ARRAY[100]), ARRAY(SELECT 'tenant-' || g FROM generate_series(1, 100) g),
+                  array_fill('onboard'::text, ARRAY[100]))
+                """)
+        }
+        // A marker sent after the transaction: exactly one notification must arrive before it.
+        try await db.pool.query("SELECT pg_notify(\(JobQueue.channel), 'marker')")
+        var seen = 0
+        while let event = await events.next() {
+            if case .notification(_, let payload, _) = event {
+                if payload == "marker" { break }
+                seen += 1
+            }
+        }
+        #expect(seen == 1)
+        #expect(try await db.count("SELECT count(*)::int FROM onboarder.jobs") == 101)
+        let payload = try await db.pool.query("SELECT payload->>'path' FROM onboarder.jobs WHERE msp_id = 'acme'").single()
+        #expect(try payload.decode(String.self, at: 0) == "teams")
+        await listener.stop()
+        try await db.drop()
+    }
+
+    @Test func concurrentClaimersNeverExceedTheLimits() async throws {
+        let db = try await QueueDatabase.make("limits")
+        try await db.pool.query("UPDATE onboarder.queue_limits SET max_running = 12")
+        var requests: [EnqueueRequest] = []
+        for msp in ["a", "b", "c"] {
+            for tenant in 0..<20 {
+                for kind in ["one", "two", "three"] {
+                    requests.append(EnqueueRequest(msp: msp, tenantKey: "\(msp)-\(tenant)", kind: kind))
+                }
+            }
+        }
+        _ = try await db.queue.enqueue(requests)
+        try await db.pool.query("UPDATE onboarder.msps SET max_running = 5")
+        // 16 claimers at once, each asking for more than any limit allows.
+        let claimed = try await withThrowingTaskGroup(of: [ClaimedJob].self) { group in
+            for index in 0..<16 {
+                group.addTask {
+                    try await db.registerWorker("w\(index)")
+                    return try await db.queue.claim(worker: "w\(index)", limit: 10, kinds: ["one", "two", "three"])
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claimed.count == 12)  // global limit reached: 3 MSPs × 5 would allow 15
+        let perMSP = Dictionary(grouping: claimed, by: \.mspID).mapValues(\.count)
+        #expect(perMSP.values.allSatisfy { $0 <= 5 })
+        let perTenant = Dictionary(grouping: claimed, by: \.tenantID).mapValues(\.count)
+        #expect(perTenant.values.allSatisfy { $0 == 1 })
+        // The counters agree with the jobs.
+        #expect(try await db.count("SELECT running FROM onboarder.queue_limits") == 12)
+        #expect(try await db.queue.reconcileLimits() == 0)
+        try await db.drop()
+    }
+
+    @Test func finishChecksOwnershipAndReleasesSlots() async throws {
+        let db = try await QueueDatabase.make("finish")
+        try await db.registerWorker("w1")
+        try await db.registerWorker("w2")
+        _ = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t", kind: "k"))
+        let job = try #require(try await db.queue.claim(worker: "w1", limit: 5, kinds: ["k"]).first)
+        #expect(try await db.queue.finish(worker: "w2", [.init(id: job.id, state: "succeeded")]).isEmpty)
+        #expect(try await db.queue.finish(worker: "w1", [.init(id: job.id, state: "waiting", delay: .seconds(60), waitReason: .throttled, error: "429")]) == [job.id])
+        let row = try await db.pool.query("SELECT state, wait_reason, run_at > now() + interval '50 seconds' AS later FROM onboarder.jobs").single()
+        #expect(try row.decode((String, String, Bool).self) == ("waiting", "throttled", true))
+        #expect(try await db.count("SELECT running FROM onboarder.tenants") == 0)
+        #expect(try await db.count("SELECT running FROM onboarder.queue_limits") == 0)
+        // Not ready yet: nothing to claim.
+        #expect(try await db.queue.claim(worker: "w1", limit: 5, kinds: ["k"]).isEmpty)
+        try await db.drop()
+    }
+
+    @Test func reapRequeuesTheJobsOfDeadWorkers() async throws {
+        let db = try await QueueDatabase.make("reap")
+        try await db.registerWorker("alive")
+        try await db.registerWorker("silent")
+        _ = try await db.queue.enqueue((0..<4).map { EnqueueRequest(msp: "acme", tenantKey: "t\($0)", kind: "k") })
+        let silentJobs = try await db.queue.claim(worker: "silent", limit: 2, kinds: ["k"])
+        let aliveJobs = try await db.queue.claim(worker: "alive", limit: 2, kinds: ["k"])
+        try await db.pool.query("UPDATE onboarder.workers SET heartbeat_at = now() - interval '1 minute' WHERE id = 'silent'")
+        #expect(try await db.queue.reap(lease: .seconds(30)) == 2)
+        let states = try await db.pool.query("SELECT id, state, rescues FROM onboarder.jobs ORDER BY id")
+        for row in states {
+            let (id, state, rescues) = try row.decode((Int64, String, Int).self)
+            if silentJobs.contains(where: { $0.id == id }) {
+                #expect(state == "queued" && rescues == 1)
+            } else if aliveJobs.contains(where: { $0.id == id }) {
+                #expect(state == "running" && rescues == 0)
+            }
+        }
+        #expect(try await db.count("SELECT running FROM onboarder.queue_limits") == 2)
+        // The dead worker learns it is dead, cannot claim, and its late results are refused.
+        #expect(try await db.queue.heartbeat(worker: "silent") == false)
+        #expect(try await db.queue.claim(worker: "silent", limit: 5, kinds: ["k"]).isEmpty)
+        #expect(try await db.queue.finish(worker: "silent", silentJobs.map { .init(id: $0.id, state: "succeeded") }).isEmpty)
+        try await db.drop()
+    }
+
+    @Test func reconcileRepairsDriftedCounters() async throws {
+        let db = try await QueueDatabase.make("reconcile")
+        try await db.registerWorker("w")
+        _ = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t", kind: "k"))
+        _ = try await db.queue.claim(worker: "w", limit: 1, kinds: ["k"])
+        try await db.pool.query("UPDATE onboarder.msps SET running = 7")
+        try await db.pool.query("UPDATE onboarder.queue_limits SET running = 0")
+        #expect(try await db.queue.reconcileLimits() == 2)
+        #expect(try await db.count("SELECT running FROM onboarder.msps") == 1)
+        #expect(try await db.count("SELECT running FROM onboarder.queue_limits") == 1)
+        try await db.drop()
+    }
+
+    @Test func stateConstraintsRejectInconsistentRows() async throws {
+        let db = try await QueueDatabase.make("checks")
+        _ = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t", kind: "k"))
+        for (sql, constraint) in [
+            ("UPDATE onboarder.jobs SET state = 'waiting'", "jobs_waiting_has_reason"),
+            ("UPDATE onboarder.jobs SET state = 'running'", "jobs_running_has_worker"),
+            ("UPDATE onboarder.jobs SET state = 'succeeded'", "jobs_finished_at"),
+            ("UPDATE onboarder.jobs SET state = 'needs_attention'", "jobs_attention_explained"),
+        ] {
+            let error = await #expect(throws: PostgresError.self) { try await db.pool.query(PostgresQuery(unsafeSQL: sql)) }
+            #expect(error?.constraintName == constraint)
+        }
+        let appendOnly = await #expect(throws: PostgresError.self) { try await db.pool.query("UPDATE onboarder.events SET kind = 'x'") }
+        #expect(appendOnly?.message.contains("append-only") == true)
+        try await db.drop()
+    }
+}

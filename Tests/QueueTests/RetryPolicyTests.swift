@@ -1,0 +1,49 @@
+import Queue
+import Testing
+
+/// A deterministic generator for the jitter.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Retry policy")
+struct RetryPolicyTests {
+    let policy = RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(60), maxAttempts: 5)
+
+    @Test func ceilingDoublesUpToTheCap() {
+        #expect(policy.ceiling(failures: 1) == .seconds(1))
+        #expect(policy.ceiling(failures: 2) == .seconds(2))
+        #expect(policy.ceiling(failures: 4) == .seconds(8))
+        #expect(RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(60), maxAttempts: 50).ceiling(failures: 30) == .seconds(60))
+    }
+
+    @Test func fullJitterStaysWithinTheCeilingAndSpreads() {
+        var random = SeededGenerator(state: 42)
+        var delays: [Duration] = []
+        for _ in 0..<1000 {
+            guard case .retry(let delay) = policy.decide(failures: 3, retryAfter: nil, using: &random) else {
+                Issue.record("gave up too early")
+                return
+            }
+            delays.append(delay)
+        }
+        #expect(delays.allSatisfy { $0 >= .zero && $0 <= .seconds(4) })
+        // Full jitter: the whole range is used, not just near the ceiling.
+        #expect(delays.contains { $0 < .seconds(1) })
+        #expect(delays.contains { $0 > .seconds(3) })
+    }
+
+    @Test func retryAfterWinsAndAttemptsRunOut() {
+        var random = SeededGenerator(state: 7)
+        #expect(policy.decide(failures: 1, retryAfter: .seconds(120), using: &random) == .retry(after: .seconds(120)))
+        #expect(policy.decide(failures: 5, retryAfter: nil, using: &random) == .giveUp)
+        #expect(policy.decide(failures: 5, retryAfter: .seconds(1), using: &random) == .giveUp)
+    }
+}
