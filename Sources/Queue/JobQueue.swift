@@ -21,7 +21,8 @@ public struct JobQueue: Sendable {
             SELECT ordinal, job_id, created, state FROM onboarder.enqueue_many(
                 \(requests.map(\.msp)), \(requests.map(\.tenantKey)), \(requests.map(\.kind)),
                 \(requests.map(\.payload.text))::jsonb[], \(requests.map(\.priority))::integer[],
-                \(requests.map(\.runAt))::timestamptz[], \(requests.map(\.idempotencyKey)))
+                \(requests.map(\.runAt))::timestamptz[], \(requests.map(\.idempotencyKey)),
+                \(requests.map(\.subject)))
             """)
         return try rows.map { row in
             EnqueueResult(

@@ -52,11 +52,15 @@ public struct EnqueueRequest: Sendable {
     public var priority: Int
     public var runAt: Date?
     public var idempotencyKey: String?
+    /// What the job is about within the tenant, when a kind may have several active jobs (a rotation's
+    /// credential); at most one active job per (tenant, kind, subject).
+    public var subject: String
 
     public init(
         msp: String, tenantKey: String, kind: String, payload: PostgresJSON = PostgresJSON(text: "{}"),
-        priority: Int = 0, runAt: Date? = nil, idempotencyKey: String? = nil
+        priority: Int = 0, runAt: Date? = nil, idempotencyKey: String? = nil, subject: String = ""
     ) {
+        self.subject = subject
         self.msp = msp
         self.tenantKey = tenantKey
         self.kind = kind

@@ -1,10 +1,10 @@
 import Foundation
+import Logging
 import Postgres
 import Queue
 import Store
 import TestSupport
 import Testing
-import Logging
 
 /// A migrated scratch database for one test.
 struct QueueDatabase {
@@ -15,9 +15,13 @@ struct QueueDatabase {
 
     static func make(_ label: String) async throws -> QueueDatabase {
         let (configuration, name) = try await TestDatabase.makeScratchDatabase(label)
-        let migrator = try Migrator.load(directory: TestDatabase.repositoryRoot.appendingPathComponent("sql/migrations").path)
-        _ = try await migrator.migrate(configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        return QueueDatabase(name: name, configuration: configuration, pool: PostgresPool(configuration: configuration, maxConnections: 24))
+        let migrator = try Migrator.load(
+            directory: TestDatabase.repositoryRoot.appendingPathComponent("sql/migrations").path)
+        _ = try await migrator.migrate(
+            configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        return QueueDatabase(
+            name: name, configuration: configuration,
+            pool: PostgresPool(configuration: configuration, maxConnections: 24))
     }
 
     func registerWorker(_ id: String) async throws {
@@ -42,13 +46,16 @@ extension PostgresRow {
 struct QueueSQLTests {
     @Test func duplicateEnqueueReportsTheExistingJobAndIdempotencyKeysHold() async throws {
         let db = try await QueueDatabase.make("dup")
-        let first = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "onboard"))
-        let again = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "onboard"))
+        let first = try await db.queue.enqueue(
+            EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "onboard"))
+        let again = try await db.queue.enqueue(
+            EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "onboard"))
         #expect(first.created)
         #expect(!again.created)
         #expect(again.jobID == first.jobID)
         // Another kind for the same tenant is a different job.
-        let rotation = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "rotate"))
+        let rotation = try await db.queue.enqueue(
+            EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "rotate"))
         #expect(rotation.created && rotation.jobID != first.jobID)
         // Within one batch, the second mention of a tenant reports the first's job.
         let batch = try await db.queue.enqueue([
@@ -57,8 +64,10 @@ struct QueueSQLTests {
         ])
         #expect(batch[0].created && !batch[1].created && batch[0].jobID == batch[1].jobID)
         // An idempotency key returns its job even for a different request.
-        let keyed = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t1", kind: "onboard", idempotencyKey: "import-7"))
-        let replay = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t2", kind: "onboard", idempotencyKey: "import-7"))
+        let keyed = try await db.queue.enqueue(
+            EnqueueRequest(msp: "acme", tenantKey: "t1", kind: "onboard", idempotencyKey: "import-7"))
+        let replay = try await db.queue.enqueue(
+            EnqueueRequest(msp: "acme", tenantKey: "t2", kind: "onboard", idempotencyKey: "import-7"))
         #expect(keyed.created && !replay.created && replay.jobID == keyed.jobID)
         #expect(try await db.count("SELECT count(*)::int FROM onboarder.jobs") == 4)
         try await db.drop()
@@ -93,7 +102,8 @@ struct QueueSQLTests {
         }
         #expect(seen == 1)
         #expect(try await db.count("SELECT count(*)::int FROM onboarder.jobs") == 101)
-        let payload = try await db.pool.query("SELECT payload->>'path' FROM onboarder.jobs WHERE msp_id = 'acme'").single()
+        let payload = try await db.pool.query("SELECT payload->>'path' FROM onboarder.jobs WHERE msp_id = 'acme'")
+            .single()
         #expect(try payload.decode(String.self, at: 0) == "teams")
         await listener.stop()
         try await db.drop()
@@ -140,8 +150,15 @@ struct QueueSQLTests {
         _ = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t", kind: "k"))
         let job = try #require(try await db.queue.claim(worker: "w1", limit: 5, kinds: ["k"]).first)
         #expect(try await db.queue.finish(worker: "w2", [.init(id: job.id, state: "succeeded")]).isEmpty)
-        #expect(try await db.queue.finish(worker: "w1", [.init(id: job.id, state: "waiting", delay: .seconds(60), waitReason: .throttled, error: "429")]) == [job.id])
-        let row = try await db.pool.query("SELECT state, wait_reason, run_at > now() + interval '50 seconds' AS later FROM onboarder.jobs").single()
+        #expect(
+            try await db.queue.finish(
+                worker: "w1",
+                [.init(id: job.id, state: "waiting", delay: .seconds(60), waitReason: .throttled, error: "429")]) == [
+                    job.id
+                ])
+        let row = try await db.pool.query(
+            "SELECT state, wait_reason, run_at > now() + interval '50 seconds' AS later FROM onboarder.jobs"
+        ).single()
         #expect(try row.decode((String, String, Bool).self) == ("waiting", "throttled", true))
         #expect(try await db.count("SELECT running FROM onboarder.tenants") == 0)
         #expect(try await db.count("SELECT running FROM onboarder.queue_limits") == 0)
@@ -157,7 +174,8 @@ struct QueueSQLTests {
         _ = try await db.queue.enqueue((0..<4).map { EnqueueRequest(msp: "acme", tenantKey: "t\($0)", kind: "k") })
         let silentJobs = try await db.queue.claim(worker: "silent", limit: 2, kinds: ["k"])
         let aliveJobs = try await db.queue.claim(worker: "alive", limit: 2, kinds: ["k"])
-        try await db.pool.query("UPDATE onboarder.workers SET heartbeat_at = now() - interval '1 minute' WHERE id = 'silent'")
+        try await db.pool.query(
+            "UPDATE onboarder.workers SET heartbeat_at = now() - interval '1 minute' WHERE id = 'silent'")
         #expect(try await db.queue.reap(lease: .seconds(30)) == 2)
         let states = try await db.pool.query("SELECT id, state, rescues FROM onboarder.jobs ORDER BY id")
         for row in states {
@@ -172,7 +190,9 @@ struct QueueSQLTests {
         // The dead worker learns it is dead, cannot claim, and its late results are refused.
         #expect(try await db.queue.heartbeat(worker: "silent") == false)
         #expect(try await db.queue.claim(worker: "silent", limit: 5, kinds: ["k"]).isEmpty)
-        #expect(try await db.queue.finish(worker: "silent", silentJobs.map { .init(id: $0.id, state: "succeeded") }).isEmpty)
+        #expect(
+            try await db.queue.finish(worker: "silent", silentJobs.map { .init(id: $0.id, state: "succeeded") }).isEmpty
+        )
         try await db.drop()
     }
 
@@ -198,10 +218,14 @@ struct QueueSQLTests {
             ("UPDATE onboarder.jobs SET state = 'succeeded'", "jobs_finished_at"),
             ("UPDATE onboarder.jobs SET state = 'needs_attention'", "jobs_attention_explained"),
         ] {
-            let error = await #expect(throws: PostgresError.self) { try await db.pool.query(PostgresQuery(unsafeSQL: sql)) }
+            let error = await #expect(throws: PostgresError.self) {
+                try await db.pool.query(PostgresQuery(unsafeSQL: sql))
+            }
             #expect(error?.constraintName == constraint)
         }
-        let appendOnly = await #expect(throws: PostgresError.self) { try await db.pool.query("UPDATE onboarder.events SET kind = 'x'") }
+        let appendOnly = await #expect(throws: PostgresError.self) {
+            try await db.pool.query("UPDATE onboarder.events SET kind = 'x'")
+        }
         #expect(appendOnly?.message.contains("append-only") == true)
         try await db.drop()
     }

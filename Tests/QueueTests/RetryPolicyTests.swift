@@ -21,7 +21,9 @@ struct RetryPolicyTests {
         #expect(policy.ceiling(failures: 1) == .seconds(1))
         #expect(policy.ceiling(failures: 2) == .seconds(2))
         #expect(policy.ceiling(failures: 4) == .seconds(8))
-        #expect(RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(60), maxAttempts: 50).ceiling(failures: 30) == .seconds(60))
+        #expect(
+            RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(60), maxAttempts: 50).ceiling(failures: 30)
+                == .seconds(60))
     }
 
     @Test func fullJitterStaysWithinTheCeilingAndSpreads() {

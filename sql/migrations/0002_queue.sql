@@ -50,6 +50,9 @@ CREATE TABLE onboarder.jobs (
     kind             text NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_-]*$'),
     msp_id           text NOT NULL REFERENCES onboarder.msps,
     tenant_id        bigint NOT NULL REFERENCES onboarder.tenants,
+    -- What the job is about within the tenant when a kind can have several at once (a rotation's
+    -- credential id); empty otherwise. At most one active job per (tenant, kind, subject).
+    subject          text NOT NULL DEFAULT '',
     state            text NOT NULL DEFAULT 'queued' CHECK (state IN (
                          'queued', 'running', 'waiting', 'succeeded', 'succeeded_with_warnings',
                          'needs_attention', 'failed', 'cancelled')),
@@ -82,8 +85,8 @@ WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_
       autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
 COMMENT ON TABLE onboarder.jobs IS 'One row per onboarding or rotation run.';
 
--- At most one active job of a kind per tenant; a second enqueue reports the existing one.
-CREATE UNIQUE INDEX jobs_one_active_per_tenant ON onboarder.jobs (tenant_id, kind)
+-- At most one active job of a kind (and subject) per tenant; a second enqueue reports the existing one.
+CREATE UNIQUE INDEX jobs_one_active_per_tenant ON onboarder.jobs (tenant_id, kind, subject)
     WHERE state IN ('queued', 'running', 'waiting', 'needs_attention');
 -- The claim's scan: only claimable rows are in it, so finished jobs cost it nothing.
 CREATE INDEX jobs_claimable ON onboarder.jobs (priority DESC, run_at, id) WHERE state IN ('queued', 'waiting');
@@ -210,7 +213,8 @@ END $$;
 -- created = false. MSPs and tenants are created on first mention. One NOTIFY per call.
 CREATE FUNCTION onboarder.enqueue_many(
     p_msps text[], p_tenant_keys text[], p_kinds text[], p_payloads jsonb[] DEFAULT NULL,
-    p_priorities integer[] DEFAULT NULL, p_run_ats timestamptz[] DEFAULT NULL, p_idempotency_keys text[] DEFAULT NULL
+    p_priorities integer[] DEFAULT NULL, p_run_ats timestamptz[] DEFAULT NULL, p_idempotency_keys text[] DEFAULT NULL,
+    p_subjects text[] DEFAULT NULL
 ) RETURNS TABLE (ordinal integer, job_id bigint, created boolean, state text)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -218,14 +222,14 @@ BEGIN
     IF to_regclass('pg_temp.enqueue_input') IS NULL THEN
         CREATE TEMP TABLE enqueue_input (
             ordinal integer, msp_id text, tenant_key text, kind text, payload jsonb, priority integer,
-            run_at timestamptz, idempotency_key text, tenant_id bigint) ON COMMIT DELETE ROWS;
+            run_at timestamptz, idempotency_key text, subject text, tenant_id bigint) ON COMMIT DELETE ROWS;
     END IF;
     TRUNCATE pg_temp.enqueue_input;
     INSERT INTO pg_temp.enqueue_input
     SELECT i.ord::integer, i.msp, i.tenant_key, i.kind, coalesce(i.payload, '{}'), coalesce(i.priority, 0),
-           coalesce(i.run_at, now()), i.idem, NULL
-      FROM unnest(p_msps, p_tenant_keys, p_kinds, p_payloads, p_priorities, p_run_ats, p_idempotency_keys)
-           WITH ORDINALITY AS i(msp, tenant_key, kind, payload, priority, run_at, idem, ord);
+           coalesce(i.run_at, now()), i.idem, coalesce(i.subject, ''), NULL
+      FROM unnest(p_msps, p_tenant_keys, p_kinds, p_payloads, p_priorities, p_run_ats, p_idempotency_keys, p_subjects)
+           WITH ORDINALITY AS i(msp, tenant_key, kind, payload, priority, run_at, idem, subject, ord);
 
     INSERT INTO onboarder.msps (id, display_name)
     SELECT DISTINCT msp_id, msp_id FROM pg_temp.enqueue_input ORDER BY 1
@@ -238,11 +242,11 @@ BEGIN
 
     RETURN QUERY
     WITH inserted AS (
-        INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, payload, priority, run_at, idempotency_key)
-        SELECT kind, msp_id, tenant_id, payload, priority, run_at, idempotency_key
+        INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, subject, payload, priority, run_at, idempotency_key)
+        SELECT kind, msp_id, tenant_id, subject, payload, priority, run_at, idempotency_key
           FROM pg_temp.enqueue_input ORDER BY ordinal
         ON CONFLICT DO NOTHING
-        RETURNING id, jobs.tenant_id, jobs.kind, jobs.idempotency_key, jobs.state
+        RETURNING id, jobs.tenant_id, jobs.kind, jobs.subject, jobs.idempotency_key, jobs.state
     ), events AS (
         INSERT INTO onboarder.events (job_id, kind) SELECT id, 'enqueued' FROM inserted
     )
@@ -255,13 +259,14 @@ BEGIN
       LEFT JOIN LATERAL (
           SELECT n.id, n.state FROM inserted n
            WHERE (i.idempotency_key IS NOT NULL AND n.idempotency_key = i.idempotency_key)
-              OR (i.idempotency_key IS NULL AND n.tenant_id = i.tenant_id AND n.kind = i.kind)
+              OR (i.idempotency_key IS NULL AND n.tenant_id = i.tenant_id AND n.kind = i.kind
+                  AND n.subject = i.subject)
            LIMIT 1) ins ON true
       LEFT JOIN LATERAL (
           SELECT j.id, j.state FROM onboarder.jobs j
            WHERE ins.id IS NULL
              AND ((i.idempotency_key IS NOT NULL AND j.idempotency_key = i.idempotency_key)
-               OR (j.tenant_id = i.tenant_id AND j.kind = i.kind
+               OR (j.tenant_id = i.tenant_id AND j.kind = i.kind AND j.subject = i.subject
                    AND j.state IN ('queued', 'running', 'waiting', 'needs_attention')))
            ORDER BY (j.idempotency_key IS NOT DISTINCT FROM i.idempotency_key) DESC, j.id DESC
            LIMIT 1) existing ON true
@@ -274,12 +279,12 @@ END $$;
 -- One job, for any SQL client: SELECT * FROM onboarder.enqueue('acme', 'contoso.onmicrosoft.com', 'onboard');
 CREATE FUNCTION onboarder.enqueue(
     p_msp text, p_tenant_key text, p_kind text, p_payload jsonb DEFAULT '{}', p_priority integer DEFAULT 0,
-    p_run_at timestamptz DEFAULT now(), p_idempotency_key text DEFAULT NULL
+    p_run_at timestamptz DEFAULT now(), p_idempotency_key text DEFAULT NULL, p_subject text DEFAULT ''
 ) RETURNS TABLE (job_id bigint, created boolean, state text)
 LANGUAGE sql AS $$
     SELECT e.job_id, e.created, e.state
       FROM onboarder.enqueue_many(ARRAY[p_msp], ARRAY[p_tenant_key], ARRAY[p_kind], ARRAY[p_payload],
-                                  ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_idempotency_key]) e
+                                  ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_idempotency_key], ARRAY[p_subject]) e
 $$;
 
 -- MARK: claim

@@ -1,0 +1,267 @@
+import Foundation
+import Logging
+import Postgres
+import Queue
+import Store
+import TestSupport
+import Testing
+import Worker
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A migrated scratch database, and `onboarder worker` processes against it.
+struct WorkerLab {
+    let name: String
+    let url: String
+    let pool: PostgresPool
+    var queue: JobQueue { JobQueue(pool: pool) }
+
+    static func make(_ label: String) async throws -> WorkerLab {
+        let (configuration, name) = try await TestDatabase.makeScratchDatabase(label)
+        let migrator = try Migrator.load(
+            directory: TestDatabase.repositoryRoot.appendingPathComponent("sql/migrations").path)
+        _ = try await migrator.migrate(
+            configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let pool = PostgresPool(configuration: configuration, maxConnections: 8)
+        try await SleepHandler.prepareRecording(pool)
+        return WorkerLab(name: name, url: configuration.connectionString!, pool: pool)
+    }
+
+    /// Starts `onboarder worker`; settings are ONBOARDER_* overrides (short intervals for tests).
+    func startWorker(_ id: String, concurrency: Int, settings: [String: String] = [:]) throws -> ChildProcess {
+        var environment = [
+            "ONBOARDER_DATABASE_URL": url,
+            "ONBOARDER_WORKER_POLL_INTERVAL_MS": "200",
+            "ONBOARDER_WORKER_HEARTBEAT_INTERVAL_MS": "200",
+            "ONBOARDER_WORKER_LEASE_SECONDS": "2",
+            "ONBOARDER_WORKER_REAP_INTERVAL_SECONDS": "1",
+            "ONBOARDER_WORKER_SHUTDOWN_DEADLINE_SECONDS": "10",
+            "ONBOARDER_LOG_FORMAT": "json",
+        ]
+        environment.merge(settings) { $1 }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("worker-\(name)-\(id).log").path
+        return try ChildProcess(
+            [
+                builtProductsDirectory.appendingPathComponent("onboarder").path, "worker", "--id", id,
+                "--concurrency", String(concurrency),
+            ],
+            environment: environment, logPath: log)
+    }
+
+    func int(_ query: PostgresQuery) async throws -> Int {
+        try await pool.query(query).single()[0].decode(Int.self)
+    }
+
+    /// Polls until `condition` holds, failing after `seconds` (a bound, not a measurement).
+    func waitUntil(_ seconds: Double, _ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("timed out after \(seconds) s waiting for: \(what)")
+        throw CancellationError()
+    }
+
+    func drop() async throws {
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+}
+
+func sleepJobs(_ count: Int, msps: [String], tenants: Int, payload: String) -> [EnqueueRequest] {
+    (0..<count).map { index in
+        let msp = msps[index % msps.count]
+        return EnqueueRequest(
+            msp: msp, tenantKey: "\(msp)-tenant-\(index % tenants)", kind: "sleep",
+            payload: PostgresJSON(text: payload),
+            subject: "job-\(index)")
+    }
+}
+
+@Suite("Worker processes", .serialized)
+struct WorkerProcessTests {
+    @Test func threeWorkersRunEveryJobOnceWithinEveryLimit() async throws {
+        let lab = try await WorkerLab.make("fleet")
+        try await lab.pool.query("UPDATE onboarder.queue_limits SET max_running = 40")
+        // 50 tenants spread over 3 MSPs; tenants keep the default limit of 1.
+        _ = try await lab.queue.enqueue(
+            sleepJobs(2000, msps: ["m0", "m1", "m2"], tenants: 50, payload: #"{"sleep_ms": 5, "record": true}"#))
+        try await lab.pool.query("UPDATE onboarder.msps SET max_running = 10")
+        let workers = try (0..<3).map { try lab.startWorker("w\($0)", concurrency: 30) }
+        try await lab.waitUntil(240, "all 2000 jobs finished") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state <> 'succeeded'") == 0
+        }
+        for worker in workers { worker.signal(SIGTERM) }
+        for worker in workers { #expect(await worker.wait() == 0, "worker log:\n\(worker.output.suffix(2000))") }
+
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder_test.runs") == 2000)  // exactly once each
+        #expect(try await lab.int("SELECT count(DISTINCT job_id)::int FROM onboarder_test.runs") == 2000)
+        #expect(try await lab.int("SELECT count(DISTINCT worker_id)::int FROM onboarder_test.runs") == 3)
+        let observed = try await lab.pool.query(
+            "SELECT scope, max(max_running) AS peak FROM onboarder_test.observed GROUP BY scope")
+        let peaks = Dictionary(
+            uniqueKeysWithValues: try observed.map {
+                (try $0.decode(String.self, column: "scope"), try $0.decode(Int.self, column: "peak"))
+            })
+        #expect(peaks["global"].map { $0 <= 40 && $0 > 1 } == true, "global peak \(peaks)")
+        #expect(peaks["msp"].map { $0 <= 10 } == true, "MSP peak \(peaks)")
+        #expect(peaks["tenant"] == 1, "tenant peak \(peaks)")
+        #expect(try await lab.int("SELECT running FROM onboarder.queue_limits") == 0)
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE state = 'stopped'") == 3)
+        try await lab.drop()
+    }
+
+    @Test func aKilledWorkersJobsAreRescuedAndNeverRunTwiceAtOnce() async throws {
+        let lab = try await WorkerLab.make("kill")
+        _ = try await lab.queue.enqueue(
+            sleepJobs(6, msps: ["m"], tenants: 6, payload: #"{"sleep_ms": 1500, "record": true}"#))
+        let victim = try lab.startWorker("victim", concurrency: 10)
+        try await lab.waitUntil(30, "the victim runs all 6 jobs") {
+            try await lab.int("SELECT count(*)::int FROM onboarder_test.running WHERE worker_id = 'victim'") == 6
+        }
+        victim.signal(SIGKILL)
+        #expect(await victim.wait() == 128 + SIGKILL)
+        let killedAt = Date()
+        let rescuer = try lab.startWorker("rescuer", concurrency: 10)
+        try await lab.waitUntil(60, "the rescuer finishes every job") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded'") == 6
+        }
+        rescuer.signal(SIGTERM)
+        #expect(await rescuer.wait() == 0)
+        #expect(try await lab.int("SELECT sum(rescues)::int FROM onboarder.jobs") == 6)
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder.events WHERE kind = 'rescued'") == 6)
+        // Every job: one interrupted run by the victim, one complete run by the rescuer that began only after
+        // the victim was gone.
+        let runs = try await lab.pool.query(
+            "SELECT job_id, worker_id, started_at, ended_at FROM onboarder_test.runs ORDER BY job_id, started_at")
+        #expect(runs.count == 12)
+        for row in runs {
+            let (worker, started, ended) = (
+                try row.decode(String.self, column: "worker_id"),
+                try row.decode(Date.self, column: "started_at"), try row.decode(Date?.self, column: "ended_at")
+            )
+            if worker == "victim" { #expect(ended == nil) } else { #expect(ended != nil && started > killedAt) }
+        }
+        #expect(
+            try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE id = 'victim' AND state = 'dead'") == 1
+        )
+        try await lab.drop()
+    }
+
+    @Test func sigtermDrainsRunningJobsAndExitsZero() async throws {
+        let lab = try await WorkerLab.make("drain")
+        _ = try await lab.queue.enqueue(
+            sleepJobs(5, msps: ["m"], tenants: 5, payload: #"{"sleep_ms": 1000, "record": true}"#))
+        let worker = try lab.startWorker("drainer", concurrency: 10)
+        try await lab.waitUntil(30, "all 5 jobs started") {
+            try await lab.int("SELECT count(*)::int FROM onboarder_test.running") == 5
+        }
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        // Finished within the deadline: all succeeded, none released.
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded'") == 5)
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder.events WHERE kind = 'released'") == 0)
+        try await lab.drop()
+    }
+
+    @Test func sigtermReleasesWhatOutlivesTheDeadlineWithoutCountingAnAttempt() async throws {
+        let lab = try await WorkerLab.make("release")
+        _ = try await lab.queue.enqueue(
+            sleepJobs(3, msps: ["m"], tenants: 3, payload: #"{"sleep_ms": 60000, "record": true}"#))
+        let worker = try lab.startWorker(
+            "slow", concurrency: 10, settings: ["ONBOARDER_WORKER_SHUTDOWN_DEADLINE_SECONDS": "1"])
+        try await lab.waitUntil(30, "all 3 jobs started") {
+            try await lab.int("SELECT count(*)::int FROM onboarder_test.running") == 3
+        }
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        #expect(
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'queued' AND attempts = 0") == 3)
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder.events WHERE kind = 'released'") == 3)
+        #expect(try await lab.int("SELECT running FROM onboarder.queue_limits") == 0)
+        // Another worker picks them up (made short so the test ends).
+        try await lab.pool.query(#"UPDATE onboarder.jobs SET payload = '{"sleep_ms": 10}'"#)
+        let next = try lab.startWorker("next", concurrency: 10)
+        try await lab.waitUntil(30, "the released jobs ran elsewhere") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded' AND attempts = 1")
+                == 3
+        }
+        next.signal(SIGTERM)
+        #expect(await next.wait() == 0)
+        try await lab.drop()
+    }
+
+    @Test func aStepWaitingForRetryAfterGivesItsSlotBack() async throws {
+        let lab = try await WorkerLab.make("retryafter")
+        // One slot for the MSP. The throttled job is first in line; while it waits 2 s, the other one runs.
+        _ = try await lab.queue.enqueue([
+            EnqueueRequest(
+                msp: "m", tenantKey: "a", kind: "sleep",
+                payload: PostgresJSON(text: #"{"retry_after_s": 2, "record": true}"#), priority: 10),
+            EnqueueRequest(
+                msp: "m", tenantKey: "b", kind: "sleep",
+                payload: PostgresJSON(text: #"{"sleep_ms": 200, "record": true}"#)),
+        ])
+        try await lab.pool.query("UPDATE onboarder.msps SET max_running = 1")
+        let worker = try lab.startWorker("w", concurrency: 10)
+        try await lab.waitUntil(60, "both jobs succeeded") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded'") == 2
+        }
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        let rows = try await lab.pool.query(
+            """
+            SELECT t.tenant_key, r.started_at, r.ended_at FROM onboarder_test.runs r
+              JOIN onboarder.jobs j ON j.id = r.job_id JOIN onboarder.tenants t ON t.id = j.tenant_id
+            """)
+        var runs: [String: (Date, Date?)] = [:]
+        for row in rows {
+            runs[try row.decode(String.self, column: "tenant_key")] = (
+                try row.decode(Date.self, column: "started_at"), try row.decode(Date?.self, column: "ended_at")
+            )
+        }
+        let throttled = try #require(runs["a"])
+        let other = try #require(runs["b"])
+        // b ran to its end before a's second (recorded) attempt began.
+        #expect(try #require(other.1) < throttled.0)
+        let events = try await lab.pool.query(
+            "SELECT e.kind FROM onboarder.events e JOIN onboarder.jobs j ON j.id = e.job_id JOIN onboarder.tenants t ON t.id = j.tenant_id WHERE t.tenant_key = 'a' ORDER BY e.id"
+        )
+        #expect(
+            try events.map { try $0.decode(String.self, column: "kind") } == ["enqueued", "rescheduled", "succeeded"])
+        // The Retry-After was honoured: at least 2 s between the job's first claim and its second.
+        let gap = try await lab.pool.query(
+            """
+            SELECT extract(epoch FROM (SELECT r.started_at FROM onboarder_test.runs r WHERE r.job_id = j.id) - e.at) AS seconds
+              FROM onboarder.jobs j JOIN onboarder.events e ON e.job_id = j.id AND e.kind = 'rescheduled'
+            """
+        ).single().decode(Double.self, column: "seconds")
+        #expect(gap >= 1.9)
+        try await lab.drop()
+    }
+
+    @Test func anIdleWorkerWakesOnNotifyNotThePoll() async throws {
+        let lab = try await WorkerLab.make("wake")
+        let worker = try lab.startWorker(
+            "idle", concurrency: 5,
+            settings: [
+                "ONBOARDER_WORKER_POLL_INTERVAL_MS": "60000", "ONBOARDER_WORKER_HEARTBEAT_INTERVAL_MS": "60000",
+                "ONBOARDER_WORKER_LEASE_SECONDS": "600",
+            ])
+        try await lab.waitUntil(30, "the worker registered") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE state = 'running'") == 1
+        }
+        try await Task.sleep(for: .milliseconds(500))  // let it go idle, listening
+        _ = try await lab.queue.enqueue(EnqueueRequest(msp: "m", tenantKey: "t", kind: "sleep"))
+        // Far less than the 60 s poll interval: only the NOTIFY can have woken it.
+        try await lab.waitUntil(10, "the job ran") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded'") == 1
+        }
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        try await lab.drop()
+    }
+}
