@@ -11,9 +11,10 @@
 --   cancelled         an operator cancelled it
 --
 -- Concurrency limits (global, per MSP, per tenant) are semaphore counters (`running` beside
--- `max_running`), changed only by the functions below, always locked in the order
--- queue_limits → msps → tenants, so they hold across any number of worker processes without
--- deadlocks. `count(*) < limit` inside a claim would over-admit: two claimers each see room for one.
+-- `max_running`), changed only by the functions below (claim, finish, reap, reconcile), each of which
+-- first locks the global row: counter changes never interleave, so the limits hold across any number
+-- of worker processes, and the lock order (global → jobs → MSPs → tenants) rules out deadlocks.
+-- `count(*) < limit` inside an unserialised claim would over-admit: two claimers each see room for one.
 
 CREATE TABLE onboarder.queue_limits (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -59,7 +60,7 @@ CREATE TABLE onboarder.jobs (
     wait_reason      text CHECK (wait_reason IN ('retry', 'throttled', 'replication', 'input')),
     priority         integer NOT NULL DEFAULT 0,
     run_at           timestamptz NOT NULL DEFAULT now(),
-    idempotency_key  text UNIQUE,
+    idempotency_key  text,
     payload          jsonb NOT NULL DEFAULT '{}',
     attempts         integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),   -- times claimed
     rescues          integer NOT NULL DEFAULT 0 CHECK (rescues >= 0),    -- times taken back from a dead worker
@@ -88,10 +89,10 @@ COMMENT ON TABLE onboarder.jobs IS 'One row per onboarding or rotation run.';
 -- At most one active job of a kind (and subject) per tenant; a second enqueue reports the existing one.
 CREATE UNIQUE INDEX jobs_one_active_per_tenant ON onboarder.jobs (tenant_id, kind, subject)
     WHERE state IN ('queued', 'running', 'waiting', 'needs_attention');
+CREATE UNIQUE INDEX jobs_idempotency_key ON onboarder.jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
 -- The claim's scan: only claimable rows are in it, so finished jobs cost it nothing.
 CREATE INDEX jobs_claimable ON onboarder.jobs (priority DESC, run_at, id) WHERE state IN ('queued', 'waiting');
 CREATE INDEX jobs_by_worker ON onboarder.jobs (worker_id) WHERE state = 'running';
-CREATE INDEX jobs_by_msp_state ON onboarder.jobs (msp_id, state);
 
 CREATE TABLE onboarder.job_steps (
     job_id           bigint NOT NULL REFERENCES onboarder.jobs ON DELETE CASCADE,
@@ -142,29 +143,6 @@ CREATE TABLE onboarder.workers (
 COMMENT ON TABLE onboarder.workers IS 'Worker processes and their last heartbeat.';
 
 -- MARK: slots
-
--- Takes one slot in each scope for a job, in the fixed order. Returns false (taking nothing) when any
--- scope is full. Callers hold no other counter locks.
-CREATE FUNCTION onboarder.take_slots(p_msp text, p_tenant bigint) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE onboarder.queue_limits SET running = running + 1
-     WHERE singleton AND (max_running IS NULL OR running < max_running);
-    IF NOT FOUND THEN RETURN false; END IF;
-    UPDATE onboarder.msps SET running = running + 1
-     WHERE id = p_msp AND (max_running IS NULL OR running < max_running);
-    IF NOT FOUND THEN
-        UPDATE onboarder.queue_limits SET running = running - 1 WHERE singleton;
-        RETURN false;
-    END IF;
-    UPDATE onboarder.tenants SET running = running + 1
-     WHERE id = p_tenant AND (max_running IS NULL OR running < max_running);
-    IF NOT FOUND THEN
-        UPDATE onboarder.queue_limits SET running = running - 1 WHERE singleton;
-        UPDATE onboarder.msps SET running = running - 1 WHERE id = p_msp;
-        RETURN false;
-    END IF;
-    RETURN true;
-END $$;
 
 -- Gives back the slots of the given jobs (which the caller has just moved out of 'running'), in the
 -- fixed order, one statement per scope.
@@ -253,23 +231,19 @@ BEGIN
     SELECT r.ordinal, r.job_id,
            r.inserted AND row_number() OVER (PARTITION BY r.job_id ORDER BY r.ordinal) = 1, r.state
       FROM (
-    SELECT i.ordinal, coalesce(ins.id, existing.id) AS job_id, ins.id IS NOT NULL AS inserted,
-           coalesce(ins.state, existing.state) AS state
+    -- Equality joins only (hash joins and index lookups): a 100,000-row enqueue stays linear.
+    SELECT i.ordinal, coalesce(by_key.id, by_tenant.id, old_by_key.id, old_active.id) AS job_id,
+           coalesce(by_key.id, by_tenant.id) IS NOT NULL AS inserted,
+           coalesce(by_key.state, by_tenant.state, old_by_key.state, old_active.state) AS state
       FROM pg_temp.enqueue_input i
-      LEFT JOIN LATERAL (
-          SELECT n.id, n.state FROM inserted n
-           WHERE (i.idempotency_key IS NOT NULL AND n.idempotency_key = i.idempotency_key)
-              OR (i.idempotency_key IS NULL AND n.tenant_id = i.tenant_id AND n.kind = i.kind
-                  AND n.subject = i.subject)
-           LIMIT 1) ins ON true
-      LEFT JOIN LATERAL (
-          SELECT j.id, j.state FROM onboarder.jobs j
-           WHERE ins.id IS NULL
-             AND ((i.idempotency_key IS NOT NULL AND j.idempotency_key = i.idempotency_key)
-               OR (j.tenant_id = i.tenant_id AND j.kind = i.kind AND j.subject = i.subject
-                   AND j.state IN ('queued', 'running', 'waiting', 'needs_attention')))
-           ORDER BY (j.idempotency_key IS NOT DISTINCT FROM i.idempotency_key) DESC, j.id DESC
-           LIMIT 1) existing ON true
+      LEFT JOIN inserted by_key ON by_key.idempotency_key = i.idempotency_key
+      LEFT JOIN inserted by_tenant
+             ON i.idempotency_key IS NULL
+            AND by_tenant.tenant_id = i.tenant_id AND by_tenant.kind = i.kind AND by_tenant.subject = i.subject
+      LEFT JOIN onboarder.jobs old_by_key ON old_by_key.idempotency_key = i.idempotency_key
+      LEFT JOIN onboarder.jobs old_active
+             ON old_active.tenant_id = i.tenant_id AND old_active.kind = i.kind AND old_active.subject = i.subject
+            AND old_active.state IN ('queued', 'running', 'waiting', 'needs_attention')
       ) r
      ORDER BY r.ordinal;
 
@@ -290,46 +264,68 @@ $$;
 -- MARK: claim
 
 -- Claims up to p_limit ready jobs of the given kinds for a worker, taking a slot in every scope for
--- each, in one statement. Jobs whose MSP or tenant is full are skipped (others behind them still run);
--- when the global limit is full the claim stops.
+-- each, set-based in one statement call. Jobs whose tenant or MSP is full are passed over (those behind
+-- them still run); the global limit caps the batch. Priority order is kept within each limit.
 CREATE FUNCTION onboarder.claim(p_worker text, p_limit integer, p_kinds text[])
 RETURNS SETOF onboarder.jobs LANGUAGE plpgsql AS $$
 DECLARE
-    candidate record;
-    claimed integer := 0;
     global_room integer;
-    claimed_row onboarder.jobs;
+    claimed onboarder.jobs[];
 BEGIN
     -- A worker that was declared dead (it could not heartbeat) must not claim.
     PERFORM 1 FROM onboarder.workers WHERE id = p_worker AND state = 'running';
     IF NOT FOUND THEN RETURN; END IF;
-    -- Cheap early exit without taking the global lock: nothing fits anyway.
-    SELECT CASE WHEN max_running IS NULL THEN p_limit ELSE max_running - running END
-      INTO global_room FROM onboarder.queue_limits WHERE singleton;
+    -- Lock order, everywhere: the global counter, then jobs, then MSP counters, then tenant counters.
+    -- Holding the global row also makes every counter read below exact: all counter changes take it first.
+    SELECT CASE WHEN max_running IS NULL THEN p_limit ELSE least(p_limit, max_running - running) END
+      INTO global_room FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
     IF global_room <= 0 THEN RETURN; END IF;
-    FOR candidate IN
-        SELECT j.id, j.msp_id, j.tenant_id FROM onboarder.jobs j
+
+    WITH candidates AS MATERIALIZED (
+        SELECT j.id, j.msp_id, j.tenant_id, j.priority, j.run_at FROM onboarder.jobs j
          WHERE j.state IN ('queued', 'waiting') AND j.run_at <= now() AND j.kind = ANY (p_kinds)
          ORDER BY j.priority DESC, j.run_at, j.id
          LIMIT p_limit * 4
            FOR UPDATE SKIP LOCKED
-    LOOP
-        IF NOT onboarder.take_slots(candidate.msp_id, candidate.tenant_id) THEN
-            -- Global full: stop. MSP or tenant full: try the next candidate.
-            PERFORM 1 FROM onboarder.queue_limits
-             WHERE singleton AND max_running IS NOT NULL AND running >= max_running;
-            IF FOUND THEN EXIT; END IF;
-            CONTINUE;
-        END IF;
-        UPDATE onboarder.jobs
-           SET state = 'running', wait_reason = NULL, worker_id = p_worker,
-               attempts = attempts + 1, started_at = coalesce(started_at, now()), updated_at = now()
-         WHERE id = candidate.id
-        RETURNING * INTO claimed_row;
-        RETURN NEXT claimed_row;
-        claimed := claimed + 1;
-        EXIT WHEN claimed >= p_limit;
-    END LOOP;
+    ), tenant_room AS (
+        SELECT t.id, coalesce(t.max_running - t.running, 2147483647) AS room
+          FROM onboarder.tenants t WHERE t.id IN (SELECT tenant_id FROM candidates)
+    ), msp_room AS (
+        SELECT m.id, coalesce(m.max_running - m.running, 2147483647) AS room
+          FROM onboarder.msps m WHERE m.id IN (SELECT msp_id FROM candidates)
+    ), within_tenant AS (
+        SELECT c.*, row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.priority DESC, c.run_at, c.id) AS n
+          FROM candidates c
+    ), within_msp AS (
+        -- Only jobs that fit their tenant compete for their MSP's room.
+        SELECT w.id, w.msp_id, w.priority, w.run_at,
+               row_number() OVER (PARTITION BY w.msp_id ORDER BY w.priority DESC, w.run_at, w.id) AS n
+          FROM within_tenant w JOIN tenant_room r ON r.id = w.tenant_id
+         WHERE w.n <= r.room
+    ), chosen AS (
+        SELECT w.id FROM within_msp w JOIN msp_room r ON r.id = w.msp_id
+         WHERE w.n <= r.room
+         ORDER BY w.priority DESC, w.run_at, w.id
+         LIMIT global_room
+    ), taken AS (
+        UPDATE onboarder.jobs j
+           SET state = 'running', wait_reason = NULL, worker_id = p_worker, attempts = j.attempts + 1,
+               started_at = coalesce(j.started_at, now()), updated_at = now()
+          FROM chosen c WHERE j.id = c.id
+        RETURNING j.*
+    )
+    SELECT array_agg(taken) INTO claimed FROM taken;
+    IF claimed IS NULL THEN RETURN; END IF;
+
+    -- One update per counter row, in the fixed order (rows sorted by id).
+    UPDATE onboarder.queue_limits SET running = running + cardinality(claimed) WHERE singleton;
+    UPDATE onboarder.msps m SET running = m.running + x.n
+      FROM (SELECT c.msp_id, count(*)::int AS n FROM unnest(claimed) c GROUP BY c.msp_id ORDER BY c.msp_id) x
+     WHERE m.id = x.msp_id;
+    UPDATE onboarder.tenants t SET running = t.running + x.n
+      FROM (SELECT c.tenant_id, count(*)::int AS n FROM unnest(claimed) c GROUP BY c.tenant_id ORDER BY c.tenant_id) x
+     WHERE t.id = x.tenant_id;
+    RETURN QUERY SELECT * FROM unnest(claimed);
 END $$;
 
 -- MARK: finish
