@@ -230,3 +230,21 @@ struct QueueSQLTests {
         try await db.drop()
     }
 }
+
+@Suite("Queue fairness")
+struct QueueFairnessTests {
+    @Test func aFullMSPsBacklogDoesNotHideOtherMSPs() async throws {
+        let db = try await QueueDatabase.make("fair")
+        try await db.registerWorker("w")
+        // 500 jobs of one MSP ahead of 3 of another; the first MSP may run only 2 at once.
+        _ = try await db.queue.enqueue((0..<500).map { EnqueueRequest(msp: "big", tenantKey: "b\($0)", kind: "k") })
+        _ = try await db.queue.enqueue((0..<3).map { EnqueueRequest(msp: "small", tenantKey: "s\($0)", kind: "k") })
+        try await db.pool.query("UPDATE onboarder.msps SET max_running = 2 WHERE id = 'big'")
+        let first = try await db.queue.claim(worker: "w", limit: 10, kinds: ["k"])
+        let second = try await db.queue.claim(worker: "w", limit: 10, kinds: ["k"])
+        let claimed = first + second
+        #expect(claimed.filter { $0.mspID == "big" }.count == 2)
+        #expect(claimed.filter { $0.mspID == "small" }.count == 3)
+        try await db.drop()
+    }
+}

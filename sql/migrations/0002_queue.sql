@@ -270,6 +270,7 @@ CREATE FUNCTION onboarder.claim(p_worker text, p_limit integer, p_kinds text[])
 RETURNS SETOF onboarder.jobs LANGUAGE plpgsql AS $$
 DECLARE
     global_room integer;
+    full_msps text[];
     claimed onboarder.jobs[];
 BEGIN
     -- A worker that was declared dead (it could not heartbeat) must not claim.
@@ -280,13 +281,18 @@ BEGIN
     SELECT CASE WHEN max_running IS NULL THEN p_limit ELSE least(p_limit, max_running - running) END
       INTO global_room FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
     IF global_room <= 0 THEN RETURN; END IF;
+    -- Jobs of a full MSP or tenant are skipped in the scan itself, so a big backlog of one MSP at the head
+    -- of the queue cannot hide the jobs of others behind it.
+    SELECT coalesce(array_agg(id), '{}') INTO full_msps FROM onboarder.msps WHERE running >= max_running;
 
     WITH candidates AS MATERIALIZED (
         SELECT j.id, j.msp_id, j.tenant_id, j.priority, j.run_at FROM onboarder.jobs j
          WHERE j.state IN ('queued', 'waiting') AND j.run_at <= now() AND j.kind = ANY (p_kinds)
+           AND j.msp_id <> ALL (full_msps)
+           AND NOT EXISTS (SELECT 1 FROM onboarder.tenants t WHERE t.id = j.tenant_id AND t.running >= t.max_running)
          ORDER BY j.priority DESC, j.run_at, j.id
          LIMIT p_limit * 4
-           FOR UPDATE SKIP LOCKED
+           FOR UPDATE OF j SKIP LOCKED
     ), tenant_room AS (
         SELECT t.id, coalesce(t.max_running - t.running, 2147483647) AS room
           FROM onboarder.tenants t WHERE t.id IN (SELECT tenant_id FROM candidates)
