@@ -7,7 +7,8 @@ import Queue
 ///     {"sleep_ms": 20,          how long the job "works"
 ///      "record": true,          record start/end and the concurrency seen per scope in onboarder_test.*
 ///      "retry_after_s": 2,      the first attempt asks to be retried after this many seconds (429-style)
-///      "fail": "message"}       end in failed
+///      "fail": "message",       end in failed
+///      "always_retry": true}    fail transiently every time (until the retry policy gives up)
 ///
 /// Recording inserts the job into `onboarder_test.running` (committed) before sleeping, then counts the
 /// running rows globally, for its MSP and for its tenant, and keeps the maxima in
@@ -22,10 +23,14 @@ public struct SleepHandler: JobHandler {
         var record: Bool?
         var retry_after_s: Double?
         var fail: String?
+        var always_retry: Bool?
     }
 
     public func run(_ job: ClaimedJob, context: JobContext) async -> JobOutcome {
         let payload = (try? job.payload.decode(Payload.self)) ?? Payload()
+        if payload.always_retry == true {
+            return .retry(step: "sleep", reason: .retry, message: "503 Service Unavailable (test)")
+        }
         if let retryAfter = payload.retry_after_s, job.attempts == 1 {
             return .retry(
                 step: "sleep", reason: .throttled, message: "429 Too Many Requests (test)",

@@ -243,6 +243,44 @@ struct WorkerProcessTests {
         try await lab.drop()
     }
 
+    @Test func poisonJobsFailAloneAfterTheirRetriesAndOthersRun() async throws {
+        let lab = try await WorkerLab.make("poison")
+        var requests = sleepJobs(20, msps: ["m"], tenants: 20, payload: #"{"sleep_ms": 10}"#)
+        requests.append(
+            EnqueueRequest(
+                msp: "m", tenantKey: "bad-1", kind: "sleep",
+                payload: PostgresJSON(text: #"{"fail": "broken on purpose"}"#)))
+        requests.append(
+            EnqueueRequest(
+                msp: "m", tenantKey: "bad-2", kind: "sleep", payload: PostgresJSON(text: #"{"always_retry": true}"#)))
+        _ = try await lab.queue.enqueue(requests)
+        let worker = try lab.startWorker(
+            "w", concurrency: 4,
+            settings: [
+                "ONBOARDER_RETRY_BASE_DELAY_MS": "20", "ONBOARDER_RETRY_MAX_ATTEMPTS": "3",
+            ])
+        try await lab.waitUntil(60, "every job ended") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE finished_at IS NULL") == 0
+        }
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded'") == 20)
+        let failed = try await lab.pool.query(
+            """
+            SELECT t.tenant_key, j.attempts, j.last_error, s.attempts AS step_failures FROM onboarder.jobs j
+              JOIN onboarder.tenants t ON t.id = j.tenant_id LEFT JOIN onboarder.job_steps s ON s.job_id = j.id
+             WHERE j.state = 'failed' ORDER BY t.tenant_key
+            """)
+        #expect(failed.count == 2)
+        #expect(try failed[0].decode(String.self, column: "last_error") == "sleep: broken on purpose")
+        #expect(try failed[0].decode(Int.self, column: "attempts") == 1)
+        // Retried with backoff, then given up after retry.max_attempts failures of the step.
+        #expect(try failed[1].decode(Int.self, column: "attempts") == 3)
+        #expect(try failed[1].decode(Int.self, column: "step_failures") == 3)
+        #expect(try failed[1].decode(String.self, column: "last_error").hasPrefix("sleep failed 3 times"))
+        try await lab.drop()
+    }
+
     @Test func anIdleWorkerWakesOnNotifyNotThePoll() async throws {
         let lab = try await WorkerLab.make("wake")
         let worker = try lab.startWorker(
