@@ -21,7 +21,16 @@ final class WakeSignal: Sendable {
         waiter?.resume()
     }
 
+    /// Returns at the next signal, or at once if one came since the last wait, or when the task is cancelled.
     func wait() async {
+        await withTaskCancellationHandler {
+            await waitForSignal()
+        } onCancel: {
+            signal()
+        }
+    }
+
+    private func waitForSignal() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { state -> Bool in
                 if state.pending {

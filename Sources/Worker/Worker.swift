@@ -87,13 +87,16 @@ public final class Worker: Service {
         let completer = Completer(queue: queue, workerID: configuration.id, logger: logger)
         do {
             try await withGracefulShutdownHandler {
-                try await withThrowingTaskGroup(of: Void.self) { background in
-                    background.addTask { try await self.maintain() }
-                    background.addTask {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await self.maintain() }
+                    group.addTask {
                         for await _ in listener.events { self.wake.signal() }
                     }
-                    try await self.claimAndRun(completer)
-                    background.cancelAll()
+                    group.addTask { try await self.claimAndRun(completer) }
+                    // The claim loop returns after draining; maintain() throws when this worker was declared
+                    // dead. Either way the others stop.
+                    _ = try await group.next()
+                    group.cancelAll()
                 }
             } onGracefulShutdown: {
                 self.state.withLock { $0.draining = true }
@@ -117,7 +120,7 @@ public final class Worker: Service {
                 let (free, stop, healthy) = state.withLock {
                     (configuration.concurrency - $0.inFlight.count, $0.draining, $0.heartbeatHealthy)
                 }
-                if stop { break }
+                if stop || Task.isCancelled { break }
                 if free > 0 && healthy {
                     let wanted = min(free, configuration.claimBatch)
                     var claimed: [ClaimedJob] = []
@@ -137,6 +140,10 @@ public final class Worker: Service {
                     if claimed.count == wanted { continue }  // there may be more ready right now
                 }
                 await wake.wait()
+            }
+            if Task.isCancelled {
+                jobs.cancelAll()  // declared dead: the jobs are someone else's already
+                return
             }
             try await drain(&jobs)
         }

@@ -281,6 +281,23 @@ struct WorkerProcessTests {
         try await lab.drop()
     }
 
+    @Test func aWorkerDeclaredDeadStopsWithAFailureStatus() async throws {
+        let lab = try await WorkerLab.make("dead")
+        _ = try await lab.queue.enqueue(sleepJobs(2, msps: ["m"], tenants: 2, payload: #"{"sleep_ms": 60000}"#))
+        let worker = try lab.startWorker("zombie", concurrency: 5)
+        try await lab.waitUntil(30, "both jobs running") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'running'") == 2
+        }
+        // What the others do to a worker that went silent: declare it dead and take its jobs.
+        try await lab.pool.query("UPDATE onboarder.workers SET state = 'dead' WHERE id = 'zombie'")
+        try await lab.pool.query("SELECT onboarder.reap('1 hour')")
+        #expect(await worker.wait() == 1)  // systemd's Restart=on-failure brings it back under a new id
+        #expect(worker.output.contains("declared dead"))
+        #expect(
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'queued' AND rescues = 1") == 2)
+        try await lab.drop()
+    }
+
     @Test func anIdleWorkerWakesOnNotifyNotThePoll() async throws {
         let lab = try await WorkerLab.make("wake")
         let worker = try lab.startWorker(
