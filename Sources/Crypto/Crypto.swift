@@ -18,6 +18,12 @@ public struct CryptoError: Error, Sendable, CustomStringConvertible {
         self.reasons = reasons
     }
 
+    /// An error with reasons of our own (OpenSSL's queue is left alone).
+    public init(operation: String, reasons: [String]) {
+        self.operation = operation
+        self.reasons = reasons
+    }
+
     public var description: String {
         reasons.isEmpty ? "\(operation) failed" : "\(operation) failed: \(reasons.joined(separator: "; "))"
     }
