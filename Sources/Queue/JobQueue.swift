@@ -130,12 +130,6 @@ public struct JobQueue: Sendable {
         try await pool.query("SELECT onboarder.reap(\(lease)) AS n").single().decode(Int.self, column: "n")
     }
 
-    /// Recomputes the limit counters from the running jobs; returns how many counters were off.
-    @discardableResult
-    public func reconcileLimits() async throws -> Int {
-        try await pool.query("SELECT onboarder.reconcile_limits() AS n").single().decode(Int.self, column: "n")
-    }
-
     /// Counts a failure of `step` and returns how many there have been.
     public func recordStepFailure(job: Int64, step: String, errorClass: String, message: String) async throws -> Int {
         try await pool.query(

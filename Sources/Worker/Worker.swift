@@ -21,8 +21,6 @@ public struct WorkerConfiguration: Sendable {
     public var lease: Duration = .seconds(30)
     /// How often this worker looks for dead workers' jobs (any worker may; it is idempotent).
     public var reapInterval: Duration = .seconds(10)
-    /// How often the limit counters are recomputed from the running jobs.
-    public var reconcileInterval: Duration = .seconds(60)
     /// On SIGTERM: how long running jobs may take to finish before they are released to the queue.
     public var shutdownDeadline: Duration = .seconds(30)
     public var retryPolicy = RetryPolicy()
@@ -225,14 +223,13 @@ public final class Worker: Service {
         }
     }
 
-    // MARK: Heartbeat, rescue, reconcile, poll tick
+    // MARK: Heartbeat, rescue, poll tick
 
     private func maintain() async throws {
         let clock = ContinuousClock()
         var lastBeat = clock.now
         var lastSuccess = clock.now
         var lastReap = clock.now - configuration.reapInterval
-        var lastReconcile = clock.now
         let tick = min(configuration.pollInterval, configuration.heartbeatInterval, .seconds(1))
         while !Task.isCancelled {
             let now = clock.now
@@ -268,12 +265,6 @@ public final class Worker: Service {
                     }
                 } catch {
                     logger.warning("reap failed", metadata: ["error": "\(error)"])
-                }
-            }
-            if now - lastReconcile >= configuration.reconcileInterval {
-                lastReconcile = now
-                if let fixed = try? await queue.reconcileLimits(), fixed > 0 {
-                    logger.warning("limit counters were off; reconciled", metadata: ["limits.fixed": "\(fixed)"])
                 }
             }
             wake.signal()  // the poll fallback, and the drain's deadline check

@@ -137,9 +137,14 @@ struct QueueSQLTests {
         #expect(perMSP.values.allSatisfy { $0 <= 5 })
         let perTenant = Dictionary(grouping: claimed, by: \.tenantID).mapValues(\.count)
         #expect(perTenant.values.allSatisfy { $0 == 1 })
-        // The counters agree with the jobs.
-        #expect(try await db.count("SELECT running FROM onboarder.queue_limits") == 12)
-        #expect(try await db.queue.reconcileLimits() == 0)
+        #expect(try await db.count("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'running'") == 12)
+        // Finishing frees places: the next claim fills them, and no more.
+        let firstOfA = try #require(claimed.first { $0.mspID == "a" })
+        let owner = try await db.pool.query("SELECT worker_id FROM onboarder.jobs WHERE id = \(firstOfA.id)").single()
+            .decode(String.self, column: "worker_id")
+        #expect(try await db.queue.finish(worker: owner, [.init(id: firstOfA.id, state: "succeeded")]) == [firstOfA.id])
+        let refill = try await db.queue.claim(worker: "w0", limit: 10, kinds: ["one", "two", "three"])
+        #expect(refill.count == 1)
         try await db.drop()
     }
 
@@ -160,8 +165,6 @@ struct QueueSQLTests {
             "SELECT state, wait_reason, run_at > now() + interval '50 seconds' AS later FROM onboarder.jobs"
         ).single()
         #expect(try row.decode((String, String, Bool).self) == ("waiting", "throttled", true))
-        #expect(try await db.count("SELECT running FROM onboarder.tenants") == 0)
-        #expect(try await db.count("SELECT running FROM onboarder.queue_limits") == 0)
         // Not ready yet: nothing to claim.
         #expect(try await db.queue.claim(worker: "w1", limit: 5, kinds: ["k"]).isEmpty)
         try await db.drop()
@@ -186,26 +189,13 @@ struct QueueSQLTests {
                 #expect(state == "running" && rescues == 0)
             }
         }
-        #expect(try await db.count("SELECT running FROM onboarder.queue_limits") == 2)
+        #expect(try await db.count("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'running'") == 2)
         // The dead worker learns it is dead, cannot claim, and its late results are refused.
         #expect(try await db.queue.heartbeat(worker: "silent") == false)
         #expect(try await db.queue.claim(worker: "silent", limit: 5, kinds: ["k"]).isEmpty)
         #expect(
             try await db.queue.finish(worker: "silent", silentJobs.map { .init(id: $0.id, state: "succeeded") }).isEmpty
         )
-        try await db.drop()
-    }
-
-    @Test func reconcileRepairsDriftedCounters() async throws {
-        let db = try await QueueDatabase.make("reconcile")
-        try await db.registerWorker("w")
-        _ = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t", kind: "k"))
-        _ = try await db.queue.claim(worker: "w", limit: 1, kinds: ["k"])
-        try await db.pool.query("UPDATE onboarder.msps SET running = 7")
-        try await db.pool.query("UPDATE onboarder.queue_limits SET running = 0")
-        #expect(try await db.queue.reconcileLimits() == 2)
-        #expect(try await db.count("SELECT running FROM onboarder.msps") == 1)
-        #expect(try await db.count("SELECT running FROM onboarder.queue_limits") == 1)
         try await db.drop()
     }
 

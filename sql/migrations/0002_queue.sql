@@ -10,27 +10,28 @@
 --   failed            gave up (attempts exhausted or a permanent error)
 --   cancelled         an operator cancelled it
 --
--- Concurrency limits (global, per MSP, per tenant) are semaphore counters (`running` beside
--- `max_running`), changed only by the functions below (claim, finish, reap, reconcile), each of which
--- first locks the global row: counter changes never interleave, so the limits hold across any number
--- of worker processes, and the lock order (global → jobs → MSPs → tenants) rules out deadlocks.
--- `count(*) < limit` inside an unserialised claim would over-admit: two claimers each see room for one.
+-- Concurrency limits (global, per MSP, per tenant: `max_running`, NULL = none) hold across any number
+-- of worker processes on any number of hosts. `count(*) < limit` inside a claim over-admits when two
+-- claims run at once (each sees room for one), so claims are serialised: every claim() first locks the
+-- one queue_limits row, and counts the running jobs only after it holds it. Everything else that
+-- changes how many jobs run (finish, reap, an operator's cancel) can only lower the count, so it needs
+-- no lock: a claim that reads the count just before a finish commits sees one job too many, which is
+-- safe. There are no counters to drift, so nothing needs reconciling, and finishes (half of the queue's
+-- statements) never wait for claims. Claims are batched, so their serialisation costs little.
 
 CREATE TABLE onboarder.queue_limits (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    max_running integer CHECK (max_running > 0),          -- NULL: no global limit
-    running     integer NOT NULL DEFAULT 0 CHECK (running >= 0)
+    max_running integer CHECK (max_running > 0)           -- NULL: no global limit
 );
 INSERT INTO onboarder.queue_limits (singleton) VALUES (true);
-COMMENT ON TABLE onboarder.queue_limits IS 'The global concurrency limit (one row) and how many jobs run now.';
+COMMENT ON TABLE onboarder.queue_limits IS 'The global concurrency limit (one row; its lock serialises claims).';
 
 CREATE TABLE onboarder.msps (
     id           text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
     display_name text NOT NULL,
     max_running  integer CHECK (max_running > 0),          -- NULL: no per-MSP limit
-    running      integer NOT NULL DEFAULT 0 CHECK (running >= 0),
     created_at   timestamptz NOT NULL DEFAULT now()
-) WITH (fillfactor = 50);
+);
 COMMENT ON TABLE onboarder.msps IS 'Managed service providers: each owns its customers (tenants).';
 
 CREATE TABLE onboarder.tenants (
@@ -40,10 +41,9 @@ CREATE TABLE onboarder.tenants (
     tenant_key   text NOT NULL CHECK (length(tenant_key) BETWEEN 1 AND 255),
     display_name text,
     max_running  integer DEFAULT 1 CHECK (max_running > 0), -- NULL: no per-tenant limit
-    running      integer NOT NULL DEFAULT 0 CHECK (running >= 0),
     created_at   timestamptz NOT NULL DEFAULT now(),
     UNIQUE (msp_id, tenant_key)
-) WITH (fillfactor = 70);  -- room for HOT updates of `running`, which changes with every claim and finish
+);
 COMMENT ON TABLE onboarder.tenants IS 'Customer Microsoft 365 tenants, one row per MSP and tenant.';
 
 CREATE TABLE onboarder.jobs (
@@ -92,7 +92,8 @@ CREATE UNIQUE INDEX jobs_one_active_per_tenant ON onboarder.jobs (tenant_id, kin
 CREATE UNIQUE INDEX jobs_idempotency_key ON onboarder.jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
 -- The claim's scan: only claimable rows are in it, so finished jobs cost it nothing.
 CREATE INDEX jobs_claimable ON onboarder.jobs (priority DESC, run_at, id) WHERE state IN ('queued', 'waiting');
-CREATE INDEX jobs_by_worker ON onboarder.jobs (worker_id) WHERE state = 'running';
+-- The running jobs: counted by the claim per MSP and tenant, searched by the reaper per worker.
+CREATE INDEX jobs_running ON onboarder.jobs (msp_id, tenant_id, worker_id) WHERE state = 'running';
 
 CREATE TABLE onboarder.job_steps (
     job_id           bigint NOT NULL REFERENCES onboarder.jobs ON DELETE CASCADE,
@@ -143,48 +144,6 @@ CREATE TABLE onboarder.workers (
     stopped_at   timestamptz
 );
 COMMENT ON TABLE onboarder.workers IS 'Worker processes and their last heartbeat.';
-
--- MARK: slots
-
--- Gives back the slots of the given jobs (which the caller has just moved out of 'running'), in the
--- fixed order, one statement per scope.
-CREATE FUNCTION onboarder.release_slots(p_msps text[], p_tenants bigint[]) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    IF coalesce(cardinality(p_msps), 0) = 0 THEN RETURN; END IF;
-    UPDATE onboarder.queue_limits SET running = greatest(running - cardinality(p_msps), 0) WHERE singleton;
-    UPDATE onboarder.msps m SET running = greatest(m.running - x.n, 0)
-      FROM (SELECT msp, count(*)::int AS n FROM unnest(p_msps) AS msp GROUP BY msp ORDER BY msp) x
-     WHERE m.id = x.msp;
-    UPDATE onboarder.tenants t SET running = greatest(t.running - x.n, 0)
-      FROM (SELECT tenant, count(*)::int AS n FROM unnest(p_tenants) AS tenant GROUP BY tenant ORDER BY tenant) x
-     WHERE t.id = x.tenant;
-END $$;
-
--- Recomputes every counter from the running jobs. Locks the global row first, so no claim or release
--- runs meanwhile, and the counts it reads are exact.
-CREATE FUNCTION onboarder.reconcile_limits() RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE
-    fixed integer := 0;
-    n integer;
-BEGIN
-    PERFORM 1 FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
-    UPDATE onboarder.queue_limits SET running = (SELECT count(*) FROM onboarder.jobs WHERE state = 'running')
-     WHERE singleton AND running <> (SELECT count(*) FROM onboarder.jobs WHERE state = 'running');
-    GET DIAGNOSTICS n = ROW_COUNT; fixed := fixed + n;
-    UPDATE onboarder.msps m SET running = coalesce(r.n, 0)
-      FROM onboarder.msps m2
-      LEFT JOIN (SELECT msp_id, count(*)::int AS n FROM onboarder.jobs WHERE state = 'running' GROUP BY msp_id) r
-        ON r.msp_id = m2.id
-     WHERE m.id = m2.id AND m.running <> coalesce(r.n, 0);
-    GET DIAGNOSTICS n = ROW_COUNT; fixed := fixed + n;
-    UPDATE onboarder.tenants t SET running = coalesce(r.n, 0)
-      FROM onboarder.tenants t2
-      LEFT JOIN (SELECT tenant_id, count(*)::int AS n FROM onboarder.jobs WHERE state = 'running' GROUP BY tenant_id) r
-        ON r.tenant_id = t2.id
-     WHERE t.id = t2.id AND t.running <> coalesce(r.n, 0);
-    GET DIAGNOSTICS n = ROW_COUNT; fixed := fixed + n;
-    RETURN fixed;
-END $$;
 
 -- MARK: enqueue
 
@@ -265,43 +224,55 @@ $$;
 
 -- MARK: claim
 
--- Claims up to p_limit ready jobs of the given kinds for a worker, taking a slot in every scope for
--- each, set-based in one statement call. Jobs whose tenant or MSP is full are passed over (those behind
--- them still run); the global limit caps the batch. Priority order is kept within each limit.
+-- Claims up to p_limit ready jobs of the given kinds for a worker, within every limit, set-based. Jobs
+-- whose tenant or MSP is full are passed over in the scan (so one MSP's backlog cannot hide the others
+-- behind it); priority order is kept within each limit.
 CREATE FUNCTION onboarder.claim(p_worker text, p_limit integer, p_kinds text[])
 RETURNS SETOF onboarder.jobs LANGUAGE plpgsql AS $$
 DECLARE
-    global_room integer;
+    global_max integer;
+    global_room integer := p_limit;
     full_msps text[];
-    claimed onboarder.jobs[];
 BEGIN
     -- A worker that was declared dead (it could not heartbeat) must not claim.
     PERFORM 1 FROM onboarder.workers WHERE id = p_worker AND state = 'running';
     IF NOT FOUND THEN RETURN; END IF;
-    -- Lock order, everywhere: the global counter, then jobs, then MSP counters, then tenant counters.
-    -- Holding the global row also makes every counter read below exact: all counter changes take it first.
-    SELECT CASE WHEN max_running IS NULL THEN p_limit ELSE least(p_limit, max_running - running) END
-      INTO global_room FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
-    IF global_room <= 0 THEN RETURN; END IF;
-    -- Jobs of a full MSP or tenant are skipped in the scan itself, so a big backlog of one MSP at the head
-    -- of the queue cannot hide the jobs of others behind it.
-    SELECT coalesce(array_agg(id), '{}') INTO full_msps FROM onboarder.msps WHERE running >= max_running;
+    -- One claim at a time (see the top of this file). Each statement below takes a new snapshot, so
+    -- it sees every job the previous claim took.
+    SELECT max_running INTO global_max FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
+    IF global_max IS NOT NULL THEN
+        SELECT least(p_limit, global_max - count(*)) INTO global_room FROM onboarder.jobs WHERE state = 'running';
+        IF global_room <= 0 THEN RETURN; END IF;
+    END IF;
+    SELECT coalesce(array_agg(m.id), '{}') INTO full_msps FROM onboarder.msps m
+     WHERE m.max_running <= (SELECT count(*) FROM onboarder.jobs r WHERE r.state = 'running' AND r.msp_id = m.id);
 
+    RETURN QUERY
     WITH candidates AS MATERIALIZED (
         SELECT j.id, j.msp_id, j.tenant_id, j.priority, j.run_at FROM onboarder.jobs j
          WHERE j.state IN ('queued', 'waiting') AND j.run_at <= now() AND j.kind = ANY (p_kinds)
            AND j.msp_id <> ALL (full_msps)
-           AND NOT EXISTS (SELECT 1 FROM onboarder.tenants t WHERE t.id = j.tenant_id AND t.running >= t.max_running)
+           AND NOT EXISTS (
+               SELECT 1 FROM onboarder.tenants t
+                WHERE t.id = j.tenant_id
+                  AND t.max_running <= (SELECT count(*) FROM onboarder.jobs r
+                                         WHERE r.state = 'running' AND r.msp_id = j.msp_id AND r.tenant_id = j.tenant_id))
          ORDER BY j.priority DESC, j.run_at, j.id
          -- A little more than asked: some candidates may still not fit (several jobs of one tenant).
          -- Every candidate is locked, so the slack is kept small.
          LIMIT p_limit + p_limit / 4 + 4
            FOR UPDATE OF j SKIP LOCKED
+    ), running AS (
+        SELECT r.msp_id, r.tenant_id, count(*) AS n FROM onboarder.jobs r
+         WHERE r.state = 'running' AND (r.msp_id, r.tenant_id) IN (SELECT msp_id, tenant_id FROM candidates)
+         GROUP BY r.msp_id, r.tenant_id
     ), tenant_room AS (
-        SELECT t.id, coalesce(t.max_running - t.running, 2147483647) AS room
-          FROM onboarder.tenants t WHERE t.id IN (SELECT tenant_id FROM candidates)
+        SELECT t.id, coalesce(t.max_running - coalesce(r.n, 0), 2147483647) AS room
+          FROM onboarder.tenants t LEFT JOIN running r ON r.tenant_id = t.id
+         WHERE t.id IN (SELECT tenant_id FROM candidates)
     ), msp_room AS (
-        SELECT m.id, coalesce(m.max_running - m.running, 2147483647) AS room
+        SELECT m.id, coalesce(m.max_running - (SELECT count(*) FROM onboarder.jobs r
+                                                WHERE r.state = 'running' AND r.msp_id = m.id), 2147483647) AS room
           FROM onboarder.msps m WHERE m.id IN (SELECT msp_id FROM candidates)
     ), within_tenant AS (
         SELECT c.*, row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.priority DESC, c.run_at, c.id) AS n
@@ -317,30 +288,18 @@ BEGIN
          WHERE w.n <= r.room
          ORDER BY w.priority DESC, w.run_at, w.id
          LIMIT global_room
-    ), taken AS (
-        UPDATE onboarder.jobs j
-           SET state = 'running', wait_reason = NULL, worker_id = p_worker, attempts = j.attempts + 1,
-               started_at = coalesce(j.started_at, now()), updated_at = now()
-          FROM chosen c WHERE j.id = c.id
-        RETURNING j.*
     )
-    SELECT array_agg(taken) INTO claimed FROM taken;
-    IF claimed IS NULL THEN RETURN; END IF;
-
-    -- One update per counter row, in the fixed order (rows sorted by id).
-    UPDATE onboarder.queue_limits SET running = running + cardinality(claimed) WHERE singleton;
-    UPDATE onboarder.msps m SET running = m.running + x.n
-      FROM (SELECT c.msp_id, count(*)::int AS n FROM unnest(claimed) c GROUP BY c.msp_id ORDER BY c.msp_id) x
-     WHERE m.id = x.msp_id;
-    UPDATE onboarder.tenants t SET running = t.running + x.n
-      FROM (SELECT c.tenant_id, count(*)::int AS n FROM unnest(claimed) c GROUP BY c.tenant_id ORDER BY c.tenant_id) x
-     WHERE t.id = x.tenant_id;
-    RETURN QUERY SELECT * FROM unnest(claimed);
+    UPDATE onboarder.jobs j
+       SET state = 'running', wait_reason = NULL, worker_id = p_worker, attempts = j.attempts + 1,
+           started_at = coalesce(j.started_at, now()), updated_at = now()
+      FROM chosen c WHERE j.id = c.id
+    RETURNING j.*;
 END $$;
 
 -- MARK: finish
 
--- Moves jobs a worker holds out of 'running' and gives their slots back; returns the ids it moved.
+-- Moves jobs a worker holds out of 'running' (which frees their place in every limit); returns the ids
+-- it moved.
 -- Ownership is checked: a job the reaper already took back (its worker was declared dead) is left alone.
 -- p_items is a JSON array of objects:
 --   id          the job
@@ -353,11 +312,7 @@ END $$;
 CREATE FUNCTION onboarder.finish(p_worker text, p_items jsonb) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
 DECLARE
     ids bigint[];
-    msps text[];
-    tenants bigint[];
 BEGIN
-    -- The fixed lock order: the global counter first, then the jobs.
-    PERFORM 1 FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
     WITH input AS (
         SELECT * FROM jsonb_to_recordset(p_items)
                  AS i(id bigint, state text, run_at timestamptz, delay_ms bigint, wait_reason text,
@@ -384,9 +339,8 @@ BEGIN
         SELECT id, CASE state WHEN 'queued' THEN 'released' WHEN 'waiting' THEN 'rescheduled' ELSE state END, p_worker
           FROM done
     )
-    SELECT array_agg(id), array_agg(msp_id), array_agg(tenant_id) INTO ids, msps, tenants FROM done;
-    PERFORM onboarder.release_slots(msps, tenants);
-    -- Freed slots may let other jobs start: wake the workers.
+    SELECT array_agg(id) INTO ids FROM done;
+    -- Freed places may let other jobs start: wake the workers.
     IF cardinality(ids) > 0 THEN PERFORM pg_notify('onboarder_jobs', ''); END IF;
     RETURN QUERY SELECT unnest(ids);
 END $$;
@@ -404,11 +358,9 @@ CREATE FUNCTION onboarder.heartbeat(p_worker text) RETURNS boolean LANGUAGE sql 
 $$;
 
 -- Declares workers without a heartbeat for p_lease dead and puts their jobs back in the queue, counting
--- the rescue and freeing the slots. Safe to run from every worker at once.
+-- the rescue. Safe to run from every worker at once.
 CREATE FUNCTION onboarder.reap(p_lease interval) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    msps text[];
-    tenants bigint[];
     rescued integer;
 BEGIN
     UPDATE onboarder.workers SET state = 'dead', stopped_at = now()
@@ -421,7 +373,6 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM onboarder.workers w WHERE w.id = j.worker_id) LIMIT 1;
         IF NOT FOUND THEN RETURN 0; END IF;
     END IF;
-    PERFORM 1 FROM onboarder.queue_limits WHERE singleton FOR UPDATE;
     WITH orphaned AS (
         SELECT j.id FROM onboarder.jobs j
           LEFT JOIN onboarder.workers w ON w.id = j.worker_id
@@ -435,8 +386,7 @@ BEGIN
     ), logged AS (
         INSERT INTO onboarder.events (job_id, kind) SELECT id, 'rescued' FROM rescued_jobs
     )
-    SELECT array_agg(msp_id), array_agg(tenant_id), count(*) INTO msps, tenants, rescued FROM rescued_jobs;
-    PERFORM onboarder.release_slots(msps, tenants);
+    SELECT count(*) INTO rescued FROM rescued_jobs;
     IF rescued > 0 THEN PERFORM pg_notify('onboarder_jobs', ''); END IF;
     RETURN rescued;
 END $$;
