@@ -21,7 +21,8 @@ public final class PrivateKey: @unchecked Sendable {
     /// A new RSA key of `bits` (2048 or 3072; Entra ID requires at least 2048).
     public static func generateRSA(bits: Int = 2048) throws(CryptoError) -> PrivateKey {
         guard [2048, 3072, 4096].contains(bits) else {
-            throw CryptoError(operation: "RSA key generation", reasons: ["unsupported size \(bits); use 2048, 3072 or 4096"])
+            throw CryptoError(
+                operation: "RSA key generation", reasons: ["unsupported size \(bits); use 2048, 3072 or 4096"])
         }
         guard let key = COpenSSLShims_EVP_RSA_gen(UInt32(bits)) else { throw CryptoError(operation: "EVP_RSA_gen") }
         return PrivateKey(raw: key)
@@ -33,7 +34,9 @@ public final class PrivateKey: @unchecked Sendable {
         let bio = try MemoryBIO(bytes: Array(pem.utf8))
         let key: OpaquePointer? =
             if let passphrase {
-                passphrase.withCString { PEM_read_bio_PrivateKey(bio.raw, nil, nil, UnsafeMutableRawPointer(mutating: $0)) }
+                passphrase.withCString {
+                    PEM_read_bio_PrivateKey(bio.raw, nil, nil, UnsafeMutableRawPointer(mutating: $0))
+                }
             } else {
                 // An empty passphrase callback result: an encrypted key without a passphrase fails cleanly
                 // instead of prompting on the terminal.
@@ -62,7 +65,9 @@ public final class PrivateKey: @unchecked Sendable {
     public var publicKey: PublicKey {
         get throws(CryptoError) {
             let bio = try MemoryBIO()
-            guard PEM_write_bio_PUBKEY(bio.raw, raw) == 1 else { throw CryptoError(operation: "writing the public key") }
+            guard PEM_write_bio_PUBKEY(bio.raw, raw) == 1 else {
+                throw CryptoError(operation: "writing the public key")
+            }
             return try PublicKey(pem: bio.string)
         }
     }
@@ -82,11 +87,14 @@ public final class PrivateKey: @unchecked Sendable {
             else { throw CryptoError(operation: "setting PSS padding") }
         }
         var length = 0
-        guard message.withUnsafeBufferPointer({ EVP_DigestSign(context, nil, &length, $0.baseAddress, $0.count) }) == 1 else {
+        guard message.withUnsafeBufferPointer({ EVP_DigestSign(context, nil, &length, $0.baseAddress, $0.count) }) == 1
+        else {
             throw CryptoError(operation: "EVP_DigestSign")
         }
         var signature = [UInt8](repeating: 0, count: length)
-        guard message.withUnsafeBufferPointer({ EVP_DigestSign(context, &signature, &length, $0.baseAddress, $0.count) }) == 1
+        guard
+            message.withUnsafeBufferPointer({ EVP_DigestSign(context, &signature, &length, $0.baseAddress, $0.count) })
+                == 1
         else { throw CryptoError(operation: "EVP_DigestSign") }
         return Array(signature.prefix(length))
     }
@@ -102,14 +110,18 @@ public final class PublicKey: @unchecked Sendable {
     /// Reads `BEGIN PUBLIC KEY` PEM (SubjectPublicKeyInfo).
     public convenience init(pem: String) throws(CryptoError) {
         let bio = try MemoryBIO(bytes: Array(pem.utf8))
-        guard let key = PEM_read_bio_PUBKEY(bio.raw, nil, nil, nil) else { throw CryptoError(operation: "reading the public key") }
+        guard let key = PEM_read_bio_PUBKEY(bio.raw, nil, nil, nil) else {
+            throw CryptoError(operation: "reading the public key")
+        }
         self.init(raw: key)
     }
 
     public var pem: String {
         get throws(CryptoError) {
             let bio = try MemoryBIO()
-            guard PEM_write_bio_PUBKEY(bio.raw, raw) == 1 else { throw CryptoError(operation: "writing the public key") }
+            guard PEM_write_bio_PUBKEY(bio.raw, raw) == 1 else {
+                throw CryptoError(operation: "writing the public key")
+            }
             return bio.string
         }
     }
