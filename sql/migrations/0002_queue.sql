@@ -208,6 +208,14 @@ BEGIN
       ) r
      ORDER BY r.ordinal;
 
+    -- A bulk enqueue that grows the table a lot leaves the planner with stale (or, on a new install, no)
+    -- statistics until autovacuum gets to it, and the claim's plan was measured ten times slower then.
+    -- Refresh them here; small enqueues leave it to autovacuum.
+    IF cardinality(p_msps) >= 1000 AND cardinality(p_msps) > 0.2 * greatest(
+           (SELECT reltuples FROM pg_class WHERE oid = 'onboarder.jobs'::regclass), 0) THEN
+        ANALYZE onboarder.jobs;
+        ANALYZE onboarder.tenants;
+    END IF;
     PERFORM pg_notify('onboarder_jobs', '');
 END $$;
 
