@@ -44,7 +44,7 @@ let package = Package(
 
         // MARK: Thin Swift wrappers
         .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "HTTP", dependencies: ["CCurl", "CCurlShims"]),
+        .target(name: "HTTP", dependencies: ["CCurl", "CCurlShims", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Crypto", dependencies: ["COpenSSL", "COpenSSLShims"]),
 
         // MARK: Core
@@ -83,7 +83,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "TestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport"]),

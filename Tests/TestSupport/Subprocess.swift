@@ -43,8 +43,10 @@ private func runCommandBlocking(_ arguments: [String], environment: [String: Str
         argv.forEach { free($0) }
         envp.forEach { free($0) }
     }
+    var attributes = cleanSignalAttributes()
+    defer { posix_spawnattr_destroy(&attributes) }
     var pid: pid_t = 0
-    let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
+    let spawned = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
     guard spawned == 0 else {
         throw SpawnError(description: "cannot start \(arguments[0]): \(String(cString: strerror(spawned)))")
     }
@@ -53,6 +55,21 @@ private func runCommandBlocking(_ arguments: [String], environment: [String: Str
     let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
     let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     return (exitStatus, output)
+}
+
+/// Spawn attributes that give the child an empty signal mask and default handlers. Without them it
+/// inherits the spawning thread's mask, where the test runtime blocks SIGTERM: the child would ignore it.
+func cleanSignalAttributes() -> posix_spawnattr_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attributes, &empty)
+    posix_spawnattr_setsigdefault(&attributes, &all)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    return attributes
 }
 
 /// A child process started in the background (a worker under test), with its output in a file.
@@ -76,8 +93,10 @@ public final class ChildProcess: Sendable {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
+        var attributes = cleanSignalAttributes()
+        defer { posix_spawnattr_destroy(&attributes) }
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
         guard spawned == 0 else {
             throw SpawnError(description: "cannot start \(arguments[0]): \(String(cString: strerror(spawned)))")
         }
