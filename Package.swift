@@ -4,7 +4,9 @@
 //
 //   C libraries     CLibPQ   CCurl + CCurlShims   COpenSSL + COpenSSLShims   (system libraries, pkg-config)
 //   thin wrappers   Postgres  HTTP                 Crypto                     (no C type leaks above here)
-//   core            OnboarderConfig (configuration, logging)   Store (migrations, later the queue)
+//   API clients     Graph (tokens, error model)
+//   core            OnboarderConfig (configuration, logging)   Store (migrations)   Queue (the job queue's SQL)
+//   services        Worker (the worker daemon, job handlers)
 //   executables     onboarder (CLI + daemon)
 import PackageDescription
 
@@ -58,6 +60,7 @@ let package = Package(
         ),
 
         .target(name: "Queue", dependencies: ["Postgres"]),
+        .target(name: "Graph", dependencies: ["HTTP", "Crypto"]),
 
         // MARK: Services
         .target(
@@ -86,6 +89,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
+        .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport"]),
         .testTarget(
             name: "WorkerTests", dependencies: ["Worker", "Queue", "Store", "Postgres", "TestSupport", "onboarder"]),

@@ -34,6 +34,17 @@ public struct HTTPResponse: Sendable {
     /// Wall time from sending to the last byte.
     public let elapsed: Duration
 
+    public init(
+        status: Int, headers: [(name: String, value: String)], body: [UInt8], clientRequestID: UUID,
+        elapsed: Duration = .zero
+    ) {
+        self.status = status
+        self.headers = headers.map { (name: $0.name.lowercased(), value: $0.value) }
+        self.body = body
+        self.clientRequestID = clientRequestID
+        self.elapsed = elapsed
+    }
+
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()
         return headers.last { $0.name == lowered }?.value
@@ -68,6 +79,16 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public let url: String
     public let clientRequestID: UUID
     public let curlCode: Int32?
+
+    public init(code: Code, message: String, method: String, url: String, clientRequestID: UUID, curlCode: Int32? = nil)
+    {
+        self.code = code
+        self.message = message
+        self.method = method
+        self.url = url
+        self.clientRequestID = clientRequestID
+        self.curlCode = curlCode
+    }
 
     /// Worth retrying: the request may never have reached the server, or its answer was lost.
     public var isTransient: Bool {
