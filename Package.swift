@@ -7,14 +7,16 @@
 //   API clients     Graph (tokens, error model)
 //   core            OnboarderConfig (configuration, logging)   Store (migrations)   Queue (the job queue's SQL)
 //   services        Worker (the worker daemon, job handlers)
-//   executables     onboarder (CLI + daemon)
+//   simulator       Simulator (the local Entra ID / Graph / PBX, over its own epoll HTTP server; CLinux)
+//   executables     onboarder (CLI + daemon)   onboarder-sim
 import PackageDescription
 
 let package = Package(
     name: "Onboarder",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "onboarder", targets: ["onboarder"])
+        .executable(name: "onboarder", targets: ["onboarder"]),
+        .executable(name: "onboarder-sim", targets: ["onboarder-sim"]),
     ],
     dependencies: [
         // Command-line parsing for `onboarder` and its subcommands: the de-facto standard, small to build.
@@ -61,6 +63,8 @@ let package = Package(
 
         .target(name: "Queue", dependencies: ["Postgres"]),
         .target(name: "Graph", dependencies: ["HTTP", "Crypto"]),
+        .target(name: "CLinux"),
+        .target(name: "Simulator", dependencies: ["Crypto", "CLinux"]),
 
         // MARK: Services
         .target(
@@ -82,6 +86,11 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "onboarder-sim",
+            dependencies: ["Simulator", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
         // MARK: Tests (Tests/<Module>Tests mirrors Sources/<Module>)
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
@@ -89,7 +98,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
-        .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto"]),
+        .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto", "Simulator"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport"]),
         .testTarget(
             name: "WorkerTests", dependencies: ["Worker", "Queue", "Store", "Postgres", "TestSupport", "onboarder"]),

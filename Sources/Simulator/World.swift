@@ -1,0 +1,144 @@
+import Crypto
+import Foundation
+
+/// A deterministic pseudo-random generator (SplitMix64), so a seed replays the same world.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    public mutating func uuid() -> UUID {
+        let a = next()
+        let b = next()
+        var bytes = withUnsafeBytes(of: a.bigEndian) { Array($0) } + withUnsafeBytes(of: b.bigEndian) { Array($0) }
+        bytes[6] = bytes[6] & 0x0f | 0x40  // version 4
+        bytes[8] = bytes[8] & 0x3f | 0x80  // RFC 4122 variant
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
+    }
+}
+
+/// A client secret as Entra keeps it: only a hash of the text, which is shown once.
+public struct PasswordCredential: Sendable {
+    public var keyID: UUID
+    public var displayName: String
+    public var secretHash: [UInt8]
+    public var hint: String
+    public var start: Date
+    public var end: Date
+}
+
+/// An uploaded certificate (`keyCredentials` entry).
+public struct KeyCredential: Sendable {
+    public var keyID: UUID
+    public var displayName: String
+    public var certificate: Certificate
+    public var sha1Thumbprint: [UInt8]
+    public var sha256Thumbprint: [UInt8]
+}
+
+/// An application registration.
+public final class SimApplication: @unchecked Sendable {
+    public let id: UUID
+    public let appID: UUID
+    public var displayName: String
+    public var passwords: [PasswordCredential] = []
+    public var keys: [KeyCredential] = []
+    /// Multi-tenant apps (the MSP's partner app) sign in to other tenants where they have a service principal.
+    public var multiTenant = false
+
+    init(id: UUID, appID: UUID, displayName: String) {
+        self.id = id
+        self.appID = appID
+        self.displayName = displayName
+    }
+}
+
+/// One Entra tenant. Guarded by the world's lock.
+public final class SimTenant: @unchecked Sendable {
+    public let id: UUID
+    public let defaultDomain: String
+    public let displayName: String
+    public var applications: [UUID: SimApplication] = [:]  // by object id
+    /// App ids with a service principal here, and the Graph application roles granted to each.
+    public var servicePrincipals: [UUID: Set<String>] = [:]
+
+    init(id: UUID, defaultDomain: String, displayName: String) {
+        self.id = id
+        self.defaultDomain = defaultDomain
+        self.displayName = displayName
+    }
+
+    func application(appID: UUID) -> SimApplication? { applications.values.first { $0.appID == appID } }
+}
+
+/// Everything the simulator knows. Built from a seed; changed only under `Simulator`'s lock.
+public final class World: @unchecked Sendable {
+    /// The roles the partner app needs in a customer tenant (ARCHITECTURE §3).
+    public static let partnerRoles: Set<String> = [
+        "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All",
+        "Domain.ReadWrite.All", "User.ReadWrite.All", "Organization.Read.All",
+    ]
+
+    public let partnerTenant: SimTenant
+    public let partnerApp: SimApplication
+    /// The partner app's client secret, known to the operator who set the world up.
+    public let partnerSecret: String
+    public private(set) var tenants: [UUID: SimTenant] = [:]
+    private var byDomain: [String: UUID] = [:]
+
+    /// `customers` tenants from `seed`: a tenth without consent, a tenth with some roles missing.
+    public init(customers: Int, seed: UInt64) throws {
+        var random = SeededRandom(seed: seed)
+        partnerTenant = SimTenant(id: random.uuid(), defaultDomain: "msp.onmicrosoft.com", displayName: "The MSP")
+        partnerApp = SimApplication(id: random.uuid(), appID: random.uuid(), displayName: "MSP onboarding partner app")
+        partnerApp.multiTenant = true
+        partnerSecret = "sim~" + Base64URL.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &random) })
+        partnerApp.passwords.append(
+            PasswordCredential(
+                keyID: random.uuid(), displayName: "partner", secretHash: try Digest.sha256(Array(partnerSecret.utf8)),
+                hint: String(partnerSecret.prefix(3)), start: .distantPast, end: .distantFuture))
+        partnerTenant.applications[partnerApp.id] = partnerApp
+        partnerTenant.servicePrincipals[partnerApp.appID] = []
+        add(partnerTenant)
+        for index in 0..<customers {
+            let tenant = SimTenant(
+                id: random.uuid(), defaultDomain: "customer\(index + 1).onmicrosoft.com",
+                displayName: "Customer \(index + 1)")
+            switch index % 10 {
+            case 0: break  // not consented: no service principal for the partner app
+            case 1:
+                tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles.subtracting(["Domain.ReadWrite.All"])
+            default: tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles
+            }
+            add(tenant)
+        }
+    }
+
+    private func add(_ tenant: SimTenant) {
+        tenants[tenant.id] = tenant
+        byDomain[tenant.defaultDomain.lowercased()] = tenant.id
+    }
+
+    /// A tenant by id (GUID) or domain, as the token endpoint's path names it.
+    public func tenant(_ key: String) -> SimTenant? {
+        if let id = UUID(uuidString: key) { return tenants[id] }
+        return byDomain[key.lowercased()].flatMap { tenants[$0] }
+    }
+
+    /// The customers in creation order (for tests and the seed file).
+    public var customers: [SimTenant] {
+        tenants.values.filter { $0.id != partnerTenant.id }.sorted {
+            $0.defaultDomain.localizedStandardCompare($1.defaultDomain) == .orderedAscending
+        }
+    }
+}

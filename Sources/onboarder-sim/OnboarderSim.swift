@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Simulator
+
+/// `onboarder-sim`: the local stand-in for Entra ID (and, as later issues add them, Microsoft Graph and
+/// the PBX), for the demo, the tests and the benchmarks. Nothing here reaches Microsoft.
+@main
+struct OnboarderSim: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "onboarder-sim",
+        abstract: "Serve a simulated Microsoft cloud (Entra ID token endpoint so far) on loopback.")
+
+    @Option(help: "Port on 127.0.0.1 (0: any free port).")
+    var port: UInt16 = 8400
+
+    @Option(help: "Customer tenants to generate.")
+    var tenants: Int = 100
+
+    @Option(help: "Seed: the same seed gives the same world.")
+    var seed: UInt64 = 1
+
+    @Option(
+        help:
+            "Write the partner app's tenant, client id and secret here (JSON, mode 0600), for onboarder's configuration."
+    )
+    var credentials: String?
+
+    func run() async throws {
+        let world = try World(customers: tenants, seed: seed)
+        let simulator = try Simulator(world: world)
+        let base = try simulator.start(port: port)
+        if let credentials {
+            let document: [String: String] = [
+                "login_base_url": base, "partner_tenant_id": world.partnerTenant.id.uuidString.lowercased(),
+                "partner_client_id": world.partnerApp.appID.uuidString.lowercased(),
+                "partner_client_secret": world.partnerSecret,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+            FileManager.default.createFile(atPath: credentials, contents: data, attributes: [.posixPermissions: 0o600])
+        }
+        FileHandle.standardOutput.write(
+            Data("onboarder-sim: \(world.customers.count) customer tenants on \(base) (seed \(seed))\n".utf8))
+        // Serves until SIGTERM/SIGINT end the process.
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+}
