@@ -98,6 +98,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
+        .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Graph", "HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto", "Simulator"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport"]),
         .testTarget(

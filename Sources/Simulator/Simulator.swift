@@ -55,6 +55,9 @@ public final class Simulator: Sendable {
             count("POST token")
             return .respond(token(tenantKey: segments[0], request: request), delay: .zero)
         }
+        if request.path.hasPrefix("/v1.0/") {
+            return .respond(graph(request), delay: .zero)
+        }
         if request.method == "GET", request.path == "/_sim/stats" {
             let body = stats.withLock { counts in
                 "{" + counts.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
@@ -68,7 +71,14 @@ public final class Simulator: Sendable {
             ), delay: .zero)
     }
 
-    private func count(_ endpoint: String) {
+    /// Runs `body` with the world locked.
+    func withWorld<T>(_ body: (World) -> T) -> T {
+        lock.withLock { _ in body(world) }
+    }
+
+    func signingPublicKey() throws -> PublicKey { try signingKey.publicKey }
+
+    func count(_ endpoint: String) {
         stats.withLock { $0[endpoint, default: 0] += 1 }
     }
 

@@ -55,6 +55,9 @@ public final class SimApplication: @unchecked Sendable {
     public var keys: [KeyCredential] = []
     /// Multi-tenant apps (the MSP's partner app) sign in to other tenants where they have a service principal.
     public var multiTenant = false
+    /// Every other property as the client wrote it (signInAudience, web, requiredResourceAccess, …).
+    public var properties: [String: JSONValue] = [:]
+    public var createdDateTime = Date()
 
     init(id: UUID, appID: UUID, displayName: String) {
         self.id = id
