@@ -51,6 +51,10 @@ extension Simulator {
             let second = segments.count > 1 ? segments[1] : ""
             let third = segments.count > 2 ? segments[2] : ""
             switch (request.method, segments.count, first) {
+            case (_, _, let key) where key == "servicePrincipals" || key.hasPrefix("servicePrincipals("):
+                return servicePrincipals(request, segments: segments, caller: caller, error: error, require: require)
+            case (_, 1, "oauth2PermissionGrants"):
+                return permissionGrants(request, caller: caller, error: error, require: require)
             case ("GET", 1, "organization"):
                 if let denied = require(["Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All"]) {
                     return denied
@@ -178,6 +182,11 @@ extension Simulator {
             return error(400, "Request_BadRequest", "Required property 'displayName' is missing.")
         }
         if let problem = validate(body) { return error(400, "Request_BadRequest", problem) }
+        if let passwords = body["passwordCredentials"]?.array, !passwords.isEmpty {
+            return error(
+                400, "Request_BadRequest",
+                "Adding passwordCredentials when creating an application is not supported: use addPassword.")
+        }
         let app = SimApplication(id: UUID(), appID: UUID(), displayName: name)
         var properties = body
         properties["displayName"] = nil

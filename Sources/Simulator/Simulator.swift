@@ -151,7 +151,7 @@ public final class Simulator: Sendable {
                     401, "invalid_client", 7000218,
                     "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
             }
-            let roles = tenant.servicePrincipals[app.appID].map { Array($0).sorted() } ?? []
+            let roles = tenant.roles(appID: app.appID)
             let now = Int(Date().timeIntervalSince1970)
             let claims = AccessTokenClaims(
                 aud: String(scope.dropLast("/.default".count)),

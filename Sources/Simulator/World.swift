@@ -66,19 +66,76 @@ public final class SimApplication: @unchecked Sendable {
     }
 }
 
+/// A service principal: an app's presence in one tenant, and the app roles granted to it.
+public final class SimServicePrincipal: @unchecked Sendable {
+    public let id: UUID
+    public let appID: UUID
+    public var displayName: String
+    init(id: UUID, appID: UUID, displayName: String) {
+        self.id = id
+        self.appID = appID
+        self.displayName = displayName
+    }
+}
+
+/// An application-permission grant (`appRoleAssignment`): `principal` may use `appRoleID` of `resource`.
+public struct SimAppRoleAssignment: Sendable {
+    public let id: UUID
+    public let principalID: UUID
+    public let resourceID: UUID
+    public let appRoleID: UUID
+    public let created: Date
+}
+
+/// A delegated-permission grant (`oauth2PermissionGrant`).
+public struct SimPermissionGrant: Sendable {
+    public let id: String
+    public let clientID: UUID
+    public let resourceID: UUID
+    public let consentType: String
+    public var scope: String
+}
+
 /// One Entra tenant. Guarded by the world's lock.
 public final class SimTenant: @unchecked Sendable {
     public let id: UUID
     public let defaultDomain: String
     public let displayName: String
     public var applications: [UUID: SimApplication] = [:]  // by object id
-    /// App ids with a service principal here, and the Graph application roles granted to each.
+    /// App ids with a service principal here, and the Graph application roles granted to each, for apps
+    /// consented from outside (the MSP's partner app).
     public var servicePrincipals: [UUID: Set<String>] = [:]
+    /// Service principals created through Graph (and the Microsoft Graph one), by object id.
+    public var principals: [UUID: SimServicePrincipal] = [:]
+    public var appRoleAssignments: [SimAppRoleAssignment] = []
+    public var permissionGrants: [SimPermissionGrant] = []
+    /// Microsoft Graph's own service principal here: the resource of every permission.
+    public let graphPrincipal: SimServicePrincipal
 
-    init(id: UUID, defaultDomain: String, displayName: String) {
+    init(id: UUID, defaultDomain: String, displayName: String, graphPrincipalID: UUID) {
         self.id = id
         self.defaultDomain = defaultDomain
         self.displayName = displayName
+        graphPrincipal = SimServicePrincipal(
+            id: graphPrincipalID, appID: UUID(uuidString: GraphPermissions.resourceAppID)!,
+            displayName: "Microsoft Graph")
+        principals[graphPrincipal.id] = graphPrincipal
+    }
+
+    func principal(appID: UUID) -> SimServicePrincipal? { principals.values.first { $0.appID == appID } }
+
+    /// The Graph application roles an app holds here: consented from outside, or assigned to its service
+    /// principal through `appRoleAssignedTo`.
+    func roles(appID: UUID) -> [String] {
+        var names = servicePrincipals[appID] ?? []
+        if let principal = principal(appID: appID) {
+            let byID = Dictionary(uniqueKeysWithValues: GraphPermissions.appRoles.map { ($0.value, $0.key) })
+            for assignment in appRoleAssignments
+            where assignment.principalID == principal.id && assignment.resourceID == graphPrincipal.id {
+                if let name = byID[assignment.appRoleID.uuidString.lowercased()] { names.insert(name) }
+            }
+        }
+        return names.sorted()
     }
 
     func application(appID: UUID) -> SimApplication? { applications.values.first { $0.appID == appID } }
@@ -102,7 +159,9 @@ public final class World: @unchecked Sendable {
     /// `customers` tenants from `seed`: a tenth without consent, a tenth with some roles missing.
     public init(customers: Int, seed: UInt64) throws {
         var random = SeededRandom(seed: seed)
-        partnerTenant = SimTenant(id: random.uuid(), defaultDomain: "msp.onmicrosoft.com", displayName: "The MSP")
+        partnerTenant = SimTenant(
+            id: random.uuid(), defaultDomain: "msp.onmicrosoft.com", displayName: "The MSP",
+            graphPrincipalID: random.uuid())
         partnerApp = SimApplication(id: random.uuid(), appID: random.uuid(), displayName: "MSP onboarding partner app")
         partnerApp.multiTenant = true
         partnerSecret = "sim~" + Base64URL.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &random) })
@@ -116,7 +175,7 @@ public final class World: @unchecked Sendable {
         for index in 0..<customers {
             let tenant = SimTenant(
                 id: random.uuid(), defaultDomain: "customer\(index + 1).onmicrosoft.com",
-                displayName: "Customer \(index + 1)")
+                displayName: "Customer \(index + 1)", graphPrincipalID: random.uuid())
             switch index % 10 {
             case 0: break  // not consented: no service principal for the partner app
             case 1:

@@ -1,0 +1,93 @@
+import Crypto
+import Foundation
+import Graph
+import HTTP
+import Simulator
+import Testing
+
+@Suite("Simulated Graph: service principals and consent", .serialized)
+struct GraphConsentTests {
+    @Test func adminConsentAsAPIcallsGrantsTheRolesTheNewAppsTokensCarry() async throws {
+        let lab = try await GraphLab.start()
+        let (_, app, _) = try await lab.call(
+            "POST", "applications", json: sampleApplication, schema: "POST:/applications")
+        let appID = try #require(app?["appId"]?.string)
+        let objectID = try #require(app?["id"]?.string)
+
+        // The service principal, once.
+        let (created, principal, _) = try await lab.call(
+            "POST", "servicePrincipals", json: #"{"appId": "\#(appID)"}"#, schema: "POST:/servicePrincipals")
+        #expect(created == 201)
+        let principalID = try #require(principal?["id"]?.string)
+        let (again, conflict, _) = try await lab.call(
+            "POST", "servicePrincipals", json: #"{"appId": "\#(appID)"}"#, schema: "POST:/servicePrincipals")
+        #expect(again == 409 && conflict?["error"]?["code"]?.string == "Request_MultipleObjectsWithSameKeyValue")
+        let (invalid, unknownApp, _) = try await lab.call(
+            "POST", "servicePrincipals", json: #"{"appId": "\#(UUID().uuidString)"}"#, schema: "POST:/servicePrincipals"
+        )
+        #expect(
+            invalid == 400
+                && unknownApp?["error"]?["message"]?.string?.contains("does not reference a valid application object")
+                    == true
+        )
+
+        // Microsoft Graph's service principal, with the permission ids resolved by value.
+        let (_, graph, _) = try await lab.call("GET", "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")
+        let graphID = try #require(graph?["id"]?.string)
+        var roleIDs: [String: String] = [:]
+        for role in graph?["appRoles"]?.array ?? [] { roleIDs[role["value"]?.string ?? ""] = role["id"]?.string }
+        #expect(roleIDs["User.Read.All"] == "df021288-bdef-4463-88db-98f22de89214")
+        #expect(graph?["oauth2PermissionScopes"]?.array?.contains { $0["value"]?.string == "User.Read" } == true)
+
+        // One assignment per role; a repeat is refused as Graph words it.
+        for name in ["User.Read.All", "Domain.ReadWrite.All"] {
+            let body =
+                #"{"principalId": "\#(principalID)", "resourceId": "\#(graphID)", "appRoleId": "\#(roleIDs[name]!)"}"#
+            #expect(
+                try await lab.call(
+                    "POST", "servicePrincipals/\(graphID)/appRoleAssignedTo", json: body,
+                    schema: "POST:/servicePrincipals/{servicePrincipal-id}/appRoleAssignedTo"
+                ).0 == 201)
+        }
+        let repeatBody =
+            #"{"principalId": "\#(principalID)", "resourceId": "\#(graphID)", "appRoleId": "\#(roleIDs["User.Read.All"]!)"}"#
+        let (duplicate, duplicateError, _) = try await lab.call(
+            "POST", "servicePrincipals/\(graphID)/appRoleAssignedTo", json: repeatBody,
+            schema: "POST:/servicePrincipals/{servicePrincipal-id}/appRoleAssignedTo")
+        #expect(
+            duplicate == 400
+                && duplicateError?["error"]?["message"]?.string
+                    == "Permission being assigned already exists on the object"
+        )
+        let (_, assigned, _) = try await lab.call("GET", "servicePrincipals/\(graphID)/appRoleAssignedTo")
+        #expect(assigned?["value"]?.array?.filter { $0["principalId"]?.string == principalID }.count == 2)
+
+        // The delegated grant for User.Read.
+        let grant =
+            #"{"clientId": "\#(principalID)", "consentType": "AllPrincipals", "resourceId": "\#(graphID)", "scope": "User.Read"}"#
+        #expect(
+            try await lab.call("POST", "oauth2PermissionGrants", json: grant, schema: "POST:/oauth2PermissionGrants").0
+                == 201)
+        let (_, grants, _) = try await lab.call(
+            "GET", "oauth2PermissionGrants?$filter=clientId%20eq%20'\(principalID)'")
+        #expect(grants?["value"]?.array?.first?["scope"]?.string == "User.Read")
+        let badScope =
+            #"{"clientId": "\#(principalID)", "consentType": "AllPrincipals", "resourceId": "\#(graphID)", "scope": "UserReadWrite.All"}"#
+        #expect(
+            try await lab.call("POST", "oauth2PermissionGrants", json: badScope, schema: "POST:/oauth2PermissionGrants")
+                .0 == 400)
+
+        // The app's own token now carries exactly the granted roles.
+        let (_, password, _) = try await lab.call(
+            "POST", "applications/\(objectID)/addPassword",
+            json: #"{"passwordCredential": {"displayName": "PBX Secret"}}"#,
+            schema: "POST:/applications/{application-id}/addPassword")
+        let token = try await TokenClient(http: lab.http, loginBaseURL: lab.base).token(
+            tenant: lab.tenant.id.uuidString, clientID: appID,
+            credential: .secret(try #require(password?["secretText"]?.string)))
+        let payload = token.value.split(separator: ".")[1]
+        let claims = try JSONSerialization.jsonObject(with: Data(Base64URL.decode(String(payload))!)) as? [String: Any]
+        #expect(Set(claims?["roles"] as? [String] ?? []) == ["User.Read.All", "Domain.ReadWrite.All"])
+        await lab.stop()
+    }
+}
