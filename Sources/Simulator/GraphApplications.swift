@@ -117,7 +117,7 @@ extension Simulator {
                 guard let objectID = UUID(uuidString: id) else {
                     return error(400, "Request_BadRequest", "Invalid object identifier '\(id)'.")
                 }
-                guard let app = caller.tenant.applications[objectID] else {
+                guard let app = caller.tenant.applications[objectID], visible(app.createdDateTime) else {
                     return error(
                         404, "Request_ResourceNotFound",
                         "Resource '\(id)' does not exist or one of its queried reference-property objects are not present."
@@ -144,7 +144,9 @@ extension Simulator {
                 let id = second
                 let action = third
                 if let denied = require(write) { return denied }
-                guard let objectID = UUID(uuidString: id), let app = caller.tenant.applications[objectID] else {
+                guard let objectID = UUID(uuidString: id), let app = caller.tenant.applications[objectID],
+                    visible(app.createdDateTime)
+                else {
                     return error(
                         404, "Request_ResourceNotFound",
                         "Resource '\(id)' does not exist or one of its queried reference-property objects are not present."
@@ -268,7 +270,10 @@ extension Simulator {
     func listApplications(_ tenant: SimTenant, request: SimRequest, error: (Int, String, String) -> SimResponse)
         -> SimResponse
     {
-        var apps = tenant.applications.values.sorted { $0.createdDateTime < $1.createdDateTime }
+        // Lists omit what has not replicated yet.
+        var apps = tenant.applications.values.filter { visible($0.createdDateTime) }.sorted {
+            $0.createdDateTime < $1.createdDateTime
+        }
         if let filter = request.query["$filter"] {
             guard let match = filter.wholeMatch(of: /(displayName|appId|uniqueName) eq '((?:[^']|'')*)'/) else {
                 return error(

@@ -19,7 +19,9 @@ extension Simulator {
         if first.hasPrefix("servicePrincipals(appId=") {
             if let denied = require(readSP) { return denied }
             let text = String(first.dropFirst("servicePrincipals(appId='".count).dropLast(2))
-            guard let appID = UUID(uuidString: text), let principal = tenant.principal(appID: appID) else {
+            guard let appID = UUID(uuidString: text), let principal = tenant.principal(appID: appID),
+                isVisible(principal)
+            else {
                 return notFound(text)
             }
             return .json(200, representation(principal, in: tenant).text)
@@ -28,7 +30,7 @@ extension Simulator {
             switch request.method {
             case "GET":
                 if let denied = require(readSP) { return denied }
-                var principals = tenant.principals.values.sorted { $0.displayName < $1.displayName }
+                var principals = tenant.principals.values.filter(isVisible).sorted { $0.displayName < $1.displayName }
                 if let filter = request.query["$filter"] {
                     guard let match = filter.wholeMatch(of: /appId eq '([0-9a-fA-F-]+)'/) else {
                         return error(
@@ -47,7 +49,9 @@ extension Simulator {
                 guard let body = JSONValue.parse(request.body), let text = body["appId"]?.string else {
                     return error(400, "Request_BadRequest", "Required property 'appId' is missing.")
                 }
-                guard let appID = UUID(uuidString: text), let app = tenant.application(appID: appID) else {
+                guard let appID = UUID(uuidString: text), let app = tenant.application(appID: appID),
+                    visible(app.createdDateTime)
+                else {
                     return error(
                         400, "Request_BadRequest",
                         "The appId '\(text)' of the service principal does not reference a valid application object.")
@@ -64,7 +68,9 @@ extension Simulator {
                 return error(405, "Request_BadRequest", "Method not allowed.")
             }
         }
-        guard let principalID = UUID(uuidString: segments[1]), let principal = tenant.principals[principalID] else {
+        guard let principalID = UUID(uuidString: segments[1]), let principal = tenant.principals[principalID],
+            isVisible(principal)
+        else {
             return notFound(segments[1])
         }
         if segments.count == 2, request.method == "GET" {
@@ -92,7 +98,7 @@ extension Simulator {
         guard resource == principal.id else {
             return error(400, "Request_BadRequest", "resourceId must be the service principal the request addresses.")
         }
-        guard tenant.principals[client] != nil else {
+        guard let clientPrincipal = tenant.principals[client], isVisible(clientPrincipal) else {
             return error(400, "Request_BadRequest", "Not a valid reference update.")
         }
         guard
@@ -147,7 +153,9 @@ extension Simulator {
                     400, "Request_BadRequest",
                     "Invalid value specified for property 'consentType' of resource 'OAuth2PermissionGrant'.")
             }
-            guard tenant.principals[client] != nil, tenant.principals[resource] != nil else {
+            guard let clientPrincipal = tenant.principals[client], isVisible(clientPrincipal),
+                tenant.principals[resource] != nil
+            else {
                 return error(400, "Request_BadRequest", "Not a valid reference update.")
             }
             for value in scope.split(separator: " ")
@@ -169,6 +177,11 @@ extension Simulator {
         default:
             return error(405, "Request_BadRequest", "Method not allowed.")
         }
+    }
+
+    /// Service principals are subject to replication lag, except the ones every tenant always had.
+    func isVisible(_ principal: SimServicePrincipal) -> Bool {
+        principal.appID.uuidString.lowercased() == GraphPermissions.resourceAppID || visible(principal.created)
     }
 
     func representation(_ principal: SimServicePrincipal, in tenant: SimTenant) -> JSONValue {

@@ -13,10 +13,37 @@ public final class Simulator: Sendable {
     /// Signs the access tokens it issues (RS256), as Entra's own keys do.
     private let signingKey: PrivateKey
     private let server: Mutex<SimHTTPServer?> = Mutex(nil)
+    let faultState = Mutex(FaultState())
+    private let journal: Journal
 
-    public init(world: World) throws {
+    /// `journal`: a file to write every request and response to, as JSON lines (secrets redacted).
+    public init(world: World, journal: String? = nil) throws {
         self.world = world
         self.signingKey = try PrivateKey.generateRSA(bits: 2048)
+        self.journal = try Journal(path: journal)
+    }
+
+    /// Replaces the fault settings (and reseeds their generator).
+    public func setFaults(_ faults: Faults) {
+        faultState.withLock { state in
+            state.faults = faults
+            state.random = SeededRandom(seed: faults.seed)
+            state.windows = [:]
+        }
+    }
+
+    public var faults: Faults { faultState.withLock { $0.faults } }
+
+    /// Whether an object created at `created` is visible yet under the replication-lag setting.
+    func visible(_ created: Date) -> Bool {
+        let lag = faultState.withLock { $0.faults.replicationLag }
+        return lag <= 0 || Date().timeIntervalSince(created) >= lag
+    }
+
+    /// Whether a credential added at `added` is accepted yet under the propagation setting.
+    func propagated(_ added: Date) -> Bool {
+        let delay = faultState.withLock { $0.faults.propagation }
+        return delay <= 0 || Date().timeIntervalSince(added) >= delay
     }
 
     /// Serves on 127.0.0.1:`port` (0: any free port); returns the base URL.
@@ -48,27 +75,165 @@ public final class Simulator: Sendable {
     // MARK: Routing
 
     func handle(_ request: SimRequest) -> SimReply {
+        if request.path.hasPrefix("/_sim/") { return .respond(admin(request), delay: .zero) }
         let segments = request.path.split(separator: "/").map(String.init)
-        if request.method == "POST", segments.count == 4, segments[1] == "oauth2", segments[2] == "v2.0",
-            segments[3] == "token"
-        {
+        let isToken =
+            request.method == "POST" && segments.count == 4 && segments[1] == "oauth2" && segments[3] == "token"
+        let isGraph = request.path.hasPrefix("/v1.0/")
+        guard isToken || isGraph else {
+            return .respond(
+                .json(
+                    404,
+                    #"{"error":{"code":"UnknownEndpoint","message":"The simulator does not serve \#(request.method) \#(request.path)."}}"#
+                ), delay: .zero)
+        }
+        let started = Date()
+        let write = request.method != "GET"
+        let caller = isGraph ? Self.unverifiedCaller(request) : nil
+        // Every fault decision comes from one seeded generator, in request order: a run replays.
+        let (injected, lost, delay, throttled) = faultState.withLock { state -> (Int?, Bool, Duration, Int?) in
+            let f = state.faults
+            var injected: Int?
+            if f.errorRate > 0, state.roll() < f.errorRate {
+                let statuses = write && isGraph ? [429, 500, 502, 503, 504, 507] : [429, 500, 502, 503, 504]
+                injected = statuses[Int(state.random.next() % UInt64(statuses.count))]
+            }
+            var throttled: Int?
+            if injected == nil, isGraph, write, f.throttleWrites > 0, let caller {
+                let now = Date()
+                var window = state.windows[caller] ?? (start: now, writes: 0)
+                if now.timeIntervalSince(window.start) >= TimeInterval(f.throttleWindowS) { window = (now, 0) }
+                window.writes += 1
+                state.windows[caller] = window
+                if window.writes > f.throttleWrites {
+                    throttled = max(
+                        1, Int((TimeInterval(f.throttleWindowS) - now.timeIntervalSince(window.start)).rounded(.up)))
+                }
+            }
+            let lost = isGraph && write && f.lostResponseRate > 0 && state.roll() < f.lostResponseRate
+            let jitter = f.jitterMs > 0 ? Int(state.random.next() % UInt64(f.jitterMs + 1)) : 0
+            return (injected, lost, .milliseconds(f.latencyMs + jitter), throttled)
+        }
+        let clientRequestID = request.headers["client-request-id"] ?? UUID().uuidString.lowercased()
+        let response: SimResponse
+        if let status = injected {
+            count("injected \(status)")
+            let retryAfter = status == 429 || status == 503 ? [("Retry-After", "2")] : []
+            response =
+                isToken
+                ? entraError(
+                    status, "temporarily_unavailable", 50196, "The server is temporarily unavailable (injected fault).")
+                : withRetryAfter(
+                    odataError(
+                        status, status == 429 ? "TooManyRequests" : "ServiceUnavailable",
+                        status == 429
+                            ? "Too many requests (injected fault)."
+                            : "The service is temporarily unavailable (injected fault).",
+                        clientRequestID: clientRequestID), retryAfter)
+        } else if let seconds = throttled {
+            count("throttled")
+            response = withRetryAfter(
+                odataError(429, "TooManyRequests", "Too many requests", clientRequestID: clientRequestID),
+                [
+                    ("Retry-After", String(seconds)),
+                    ("x-ms-throttle-scope", "Tenant_Application/ReadWrite/\(caller ?? "")"),
+                ])
+        } else if isToken {
             count("POST token")
-            return .respond(token(tenantKey: segments[0], request: request), delay: .zero)
+            response = token(tenantKey: segments[0], request: request)
+        } else {
+            response = graph(request)
         }
-        if request.path.hasPrefix("/v1.0/") {
-            return .respond(graph(request), delay: .zero)
+        if lost && injected == nil && throttled == nil {
+            count("lost response")
+            journal.record(request, status: nil, response: response.body, latency: Date().timeIntervalSince(started))
+            return .drop
         }
-        if request.method == "GET", request.path == "/_sim/stats" {
+        journal.record(
+            request, status: response.status, response: response.body, latency: Date().timeIntervalSince(started))
+        return .respond(response, delay: delay)
+    }
+
+    private func withRetryAfter(_ response: SimResponse, _ headers: [(String, String)]) -> SimResponse {
+        var response = response
+        response.headers += headers
+        return response
+    }
+
+    /// "tenant/app" from a bearer token's claims, unverified: only a throttling bucket's key.
+    static func unverifiedCaller(_ request: SimRequest) -> String? {
+        guard let header = request.headers["authorization"], header.hasPrefix("Bearer ") else { return nil }
+        let parts = header.dropFirst(7).split(separator: ".")
+        guard parts.count == 3, let bytes = Base64URL.decode(String(parts[1])),
+            let claims = try? JSONDecoder().decode([String: JSONValue].self, from: Data(bytes)),
+            let tenant = claims["tid"]?.string, let app = claims["appid"]?.string
+        else { return nil }
+        return "\(tenant)/\(app)"
+    }
+
+    /// `/_sim/…`: statistics, faults, and a tenant's full state (never a secret).
+    func admin(_ request: SimRequest) -> SimResponse {
+        switch (request.method, request.path) {
+        case ("GET", "/_sim/stats"):
             let body = stats.withLock { counts in
                 "{" + counts.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
             }
-            return .respond(.json(200, body), delay: .zero)
+            return .json(200, body)
+        case ("GET", "/_sim/faults"):
+            return .json(200, String(decoding: (try? JSONEncoder().encode(faults)) ?? Data(), as: UTF8.self))
+        case ("PUT", "/_sim/faults"):
+            guard let faults = try? JSONDecoder().decode(Faults.self, from: Data(request.body)) else {
+                return .json(400, #"{"error":"the body is not a faults document"}"#)
+            }
+            setFaults(faults)
+            return .json(200, String(decoding: (try? JSONEncoder().encode(faults)) ?? Data(), as: UTF8.self))
+        default:
+            if request.method == "GET", request.path.hasPrefix("/_sim/tenants/") {
+                let key = String(request.path.dropFirst("/_sim/tenants/".count))
+                return withWorld { world in
+                    guard let tenant = world.tenant(key) else { return .json(404, #"{"error":"no such tenant"}"#) }
+                    return .json(200, inspection(tenant).text)
+                }
+            }
+            return .json(404, #"{"error":"unknown simulator endpoint"}"#)
         }
-        return .respond(
-            .json(
-                404,
-                #"{"error":{"code":"UnknownEndpoint","message":"The simulator does not serve \#(request.method) \#(request.path)."}}"#
-            ), delay: .zero)
+    }
+
+    /// Everything about a tenant a test or an operator may check: ids, key ids and thumbprints, never secrets.
+    func inspection(_ tenant: SimTenant) -> JSONValue {
+        .object([
+            "id": .string(tenant.id.uuidString.lowercased()), "defaultDomain": .string(tenant.defaultDomain),
+            "applications": .array(
+                tenant.applications.values.sorted { $0.createdDateTime < $1.createdDateTime }.map { app in
+                    .object([
+                        "id": .string(app.id.uuidString.lowercased()),
+                        "appId": .string(app.appID.uuidString.lowercased()),
+                        "displayName": .string(app.displayName), "uniqueName": app.properties["uniqueName"] ?? .null,
+                        "passwordKeyIds": .array(app.passwords.map { .string($0.keyID.uuidString.lowercased()) }),
+                        "certificateThumbprints": .array(
+                            app.keys.map { .string($0.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()) }),
+                    ])
+                }),
+            "servicePrincipals": .array(
+                tenant.principals.values.sorted { $0.displayName < $1.displayName }.map { principal in
+                    .object([
+                        "id": .string(principal.id.uuidString.lowercased()),
+                        "appId": .string(principal.appID.uuidString.lowercased()),
+                        "displayName": .string(principal.displayName),
+                    ])
+                }),
+            "appRoleAssignments": .array(
+                tenant.appRoleAssignments.map { assignment in
+                    .object([
+                        "principalId": .string(assignment.principalID.uuidString.lowercased()),
+                        "resourceId": .string(assignment.resourceID.uuidString.lowercased()),
+                        "appRoleId": .string(assignment.appRoleID.uuidString.lowercased()),
+                    ])
+                }),
+            "oauth2PermissionGrants": .array(tenant.permissionGrants.map(grantRepresentation)),
+            "partnerAppRoles": .array(
+                (tenant.servicePrincipals[world.partnerApp.appID].map { Array($0).sorted() } ?? []).map { .string($0) }),
+        ])
     }
 
     /// Runs `body` with the world locked.
@@ -131,6 +296,12 @@ public final class Simulator: Sendable {
                         "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(clientText)'."
                     )
                 }
+                if !propagated(password.start) {
+                    return entraError(
+                        401, "invalid_client", 7000215,
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(clientText)'."
+                    )
+                }
                 if password.end < Date() {
                     return entraError(
                         401, "invalid_client", 7000222,
@@ -180,7 +351,7 @@ public final class Simulator: Sendable {
             (header.x5tS256.map { Base64URL.decode($0) == key.sha256Thumbprint } ?? false)
                 || (header.x5t.map { Base64URL.decode($0) == key.sha1Thumbprint } ?? false)
         }
-        guard let key, let publicKey = try? key.certificate.publicKey,
+        guard let key, propagated(key.added), let publicKey = try? key.certificate.publicKey,
             let (_, claims) = try? JWT.verify(assertion, key: publicKey, as: AssertionClaims.self)
         else {
             let thumbprint = header.x5tS256 ?? header.x5t ?? "(none)"

@@ -44,6 +44,8 @@ public struct KeyCredential: Sendable {
     public var certificate: Certificate
     public var sha1Thumbprint: [UInt8]
     public var sha256Thumbprint: [UInt8]
+    /// When it was uploaded (credential propagation counts from here).
+    public var added = Date()
 }
 
 /// An application registration.
@@ -71,6 +73,7 @@ public final class SimServicePrincipal: @unchecked Sendable {
     public let id: UUID
     public let appID: UUID
     public var displayName: String
+    public let created = Date()
     init(id: UUID, appID: UUID, displayName: String) {
         self.id = id
         self.appID = appID

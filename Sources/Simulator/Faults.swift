@@ -1,0 +1,126 @@
+import Foundation
+import Synchronization
+
+/// The real services' failure modes, all off by default, each seeded so a run can be replayed.
+/// Read and changed at runtime with `GET` / `PUT /_sim/faults` (this JSON shape), or `--faults FILE`.
+public struct Faults: Codable, Sendable, Equatable {
+    public var seed: UInt64 = 1
+    /// Added to every Graph and token response.
+    public var latencyMs: Int = 0
+    public var jitterMs: Int = 0
+    /// Share of Graph and token requests answered with a random 429/500/502/503/504 (507 on writes) before
+    /// anything is applied, as Dev Proxy's Graph error plugin does.
+    public var errorRate: Double = 0
+    /// Share of Graph writes applied and then answered by closing the connection.
+    public var lostResponseRate: Double = 0
+    /// For this long after a create, the new object 404s, lists omit it, and references to it fail
+    /// ("does not reference a valid application object", "Not a valid reference update").
+    public var replicationLagMs: Int = 0
+    /// For this long after addPassword / a certificate upload, the token endpoint refuses the new
+    /// credential (AADSTS7000215 / AADSTS700027).
+    public var propagationMs: Int = 0
+    /// Writes allowed per app and tenant in `throttleWindowS` seconds (Graph's identity limit is 3,000 per
+    /// 150 s); 0 turns throttling off. Beyond it: 429 with Retry-After and x-ms-throttle-scope.
+    public var throttleWrites: Int = 0
+    public var throttleWindowS: Int = 150
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case seed, latencyMs = "latency_ms", jitterMs = "jitter_ms", errorRate = "error_rate"
+        case lostResponseRate = "lost_response_rate", replicationLagMs = "replication_lag_ms", propagationMs =
+            "propagation_ms"
+        case throttleWrites = "throttle_writes", throttleWindowS = "throttle_window_s"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = Faults()
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        latencyMs = try c.decodeIfPresent(Int.self, forKey: .latencyMs) ?? 0
+        jitterMs = try c.decodeIfPresent(Int.self, forKey: .jitterMs) ?? 0
+        errorRate = try c.decodeIfPresent(Double.self, forKey: .errorRate) ?? 0
+        lostResponseRate = try c.decodeIfPresent(Double.self, forKey: .lostResponseRate) ?? 0
+        replicationLagMs = try c.decodeIfPresent(Int.self, forKey: .replicationLagMs) ?? 0
+        propagationMs = try c.decodeIfPresent(Int.self, forKey: .propagationMs) ?? 0
+        throttleWrites = try c.decodeIfPresent(Int.self, forKey: .throttleWrites) ?? 0
+        throttleWindowS = try c.decodeIfPresent(Int.self, forKey: .throttleWindowS) ?? 150
+    }
+
+    var replicationLag: TimeInterval { TimeInterval(replicationLagMs) / 1000 }
+    var propagation: TimeInterval { TimeInterval(propagationMs) / 1000 }
+}
+
+/// The mutable side of fault injection: the seeded generator and the throttling windows.
+struct FaultState {
+    var faults = Faults()
+    var random = SeededRandom(seed: 1)
+    /// (tenant, app) → the start of its window and the writes in it.
+    var windows: [String: (start: Date, writes: Int)] = [:]
+
+    mutating func roll() -> Double { Double(random.next() >> 11) / Double(1 << 53) }
+}
+
+/// Every request and response as one JSON line, secrets redacted.
+final class Journal: Sendable {
+    private let handle: Mutex<FileHandle?>
+
+    init(path: String?) throws {
+        guard let path else {
+            handle = Mutex(nil)
+            return
+        }
+        FileManager.default.createFile(atPath: path, contents: nil)
+        guard let file = FileHandle(forWritingAtPath: path) else {
+            throw SimServerError("cannot write the journal \(path)")
+        }
+        handle = Mutex(file)
+    }
+
+    /// Fields whose values never reach the journal.
+    static let secretKeys: Set<String> = [
+        "secretText", "client_secret", "client_assertion", "access_token", "password", "clientSecret",
+    ]
+
+    func record(_ request: SimRequest, status: Int?, response: [UInt8], latency: TimeInterval) {
+        handle.withLock { file in
+            guard let file else { return }
+            var line: [String: Any] = [
+                "ts": ISO8601DateFormatter().string(from: Date()), "method": request.method, "path": request.path,
+                "query": request.query, "status": status.map { $0 as Any } ?? "dropped",
+                "latency_ms": Int(latency * 1000),
+                "request_body": Self.redact(
+                    request.body, form: request.headers["content-type"]?.contains("form") == true),
+                "response_body": Self.redact(response, form: false),
+            ]
+            if let id = request.headers["client-request-id"] { line["client_request_id"] = id }
+            guard var data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) else { return }
+            data.append(10)
+            file.write(data)
+        }
+    }
+
+    static func redact(_ body: [UInt8], form: Bool) -> Any {
+        if body.isEmpty { return NSNull() }
+        if form {
+            return String(decoding: body, as: UTF8.self).split(separator: "&").map { pair -> String in
+                let name = pair.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+                return secretKeys.contains(name) ? "\(name)=<redacted>" : String(pair)
+            }.joined(separator: "&")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: Data(body)) else { return "<\(body.count) bytes>" }
+        return scrub(json)
+    }
+
+    static func scrub(_ value: Any) -> Any {
+        if let object = value as? [String: Any] {
+            var out: [String: Any] = [:]
+            for (key, inner) in object {
+                out[key] = secretKeys.contains(key) && !(inner is NSNull) ? "<redacted>" : scrub(inner)
+            }
+            return out
+        }
+        if let array = value as? [Any] { return array.map(scrub) }
+        return value
+    }
+}
