@@ -86,7 +86,7 @@ final class Journal: Sendable {
         handle.withLock { file in
             guard let file else { return }
             var line: [String: Any] = [
-                "ts": ISO8601DateFormatter().string(from: Date()), "method": request.method, "path": request.path,
+                "ts": Simulator.iso8601.string(from: Date()), "method": request.method, "path": request.path,
                 "query": request.query, "status": status.map { $0 as Any } ?? "dropped",
                 "latency_ms": Int(latency * 1000),
                 "request_body": Self.redact(

@@ -164,8 +164,7 @@ extension Simulator {
     /// The caller's tenant and roles, from a token this simulator issued and that has not expired.
     func authenticate(_ request: SimRequest) -> Caller? {
         guard let header = request.headers["authorization"], header.hasPrefix("Bearer "),
-            let publicKey = try? signingPublicKey(),
-            let (_, claims) = try? JWT.verify(String(header.dropFirst(7)), key: publicKey, as: AccessClaims.self),
+            let claims = verifiedClaims(String(header.dropFirst(7))),
             claims.exp > Int(Date().timeIntervalSince1970), claims.aud.hasPrefix("https://graph.microsoft.com"),
             let tenantID = UUID(uuidString: claims.tid), let tenant = withWorld({ _ in world.tenants[tenantID] })
         else { return nil }
@@ -316,7 +315,7 @@ extension Simulator {
     {
         let credential = body?["passwordCredential"]
         let end =
-            credential?["endDateTime"]?.string.flatMap { ISO8601DateFormatter().date(from: $0) }
+            credential?["endDateTime"]?.string.flatMap { Simulator.iso8601.date(from: $0) }
             ?? Date(timeIntervalSinceNow: 2 * 365 * 86_400)
         var random = SystemRandomNumberGenerator()
         let secret = String(
@@ -354,7 +353,7 @@ extension Simulator {
         object["id"] = .string(app.id.uuidString.lowercased())
         object["appId"] = .string(app.appID.uuidString.lowercased())
         object["displayName"] = .string(app.displayName)
-        object["createdDateTime"] = .string(ISO8601DateFormatter().string(from: app.createdDateTime))
+        object["createdDateTime"] = .string(Simulator.iso8601.string(from: app.createdDateTime))
         object["passwordCredentials"] = .array(app.passwords.map { .object(passwordRepresentation($0)) })
         object["keyCredentials"] = .array(
             app.keys.map { key in
@@ -362,7 +361,7 @@ extension Simulator {
                     "keyId": .string(key.keyID.uuidString.lowercased()), "displayName": .string(key.displayName),
                     "type": .string("AsymmetricX509Cert"), "usage": .string("Verify"),
                     "customKeyIdentifier": .string(key.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()),
-                    "endDateTime": .string(ISO8601DateFormatter().string(from: key.certificate.notAfter)), "key": .null,
+                    "endDateTime": .string(Simulator.iso8601.string(from: key.certificate.notAfter)), "key": .null,
                 ])
             })
         return .object(object)
@@ -372,8 +371,8 @@ extension Simulator {
         [
             "keyId": .string(password.keyID.uuidString.lowercased()), "displayName": .string(password.displayName),
             "hint": .string(password.hint),
-            "startDateTime": .string(ISO8601DateFormatter().string(from: password.start)),
-            "endDateTime": .string(ISO8601DateFormatter().string(from: password.end)), "secretText": .null,
+            "startDateTime": .string(Simulator.iso8601.string(from: password.start)),
+            "endDateTime": .string(Simulator.iso8601.string(from: password.end)), "secretText": .null,
             "customKeyIdentifier": .null,
         ]
     }
@@ -384,7 +383,7 @@ extension Simulator {
             "error": .object([
                 "code": .string(code), "message": .string(message),
                 "innerError": .object([
-                    "date": .string(ISO8601DateFormatter().string(from: Date())),
+                    "date": .string(Simulator.iso8601.string(from: Date())),
                     "request-id": .string(UUID().uuidString.lowercased()),
                     "client-request-id": .string(clientRequestID),
                 ]),

@@ -218,7 +218,7 @@ extension Simulator {
             "principalType": .string("ServicePrincipal"),
             "principalDisplayName": .string(tenant.principals[assignment.principalID]?.displayName ?? ""),
             "resourceDisplayName": .string(tenant.principals[assignment.resourceID]?.displayName ?? ""),
-            "createdDateTime": .string(ISO8601DateFormatter().string(from: assignment.created)),
+            "createdDateTime": .string(Simulator.iso8601.string(from: assignment.created)),
         ])
     }
 

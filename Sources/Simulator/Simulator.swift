@@ -12,6 +12,13 @@ public final class Simulator: Sendable {
     private let stats = Mutex([String: Int]())
     /// Signs the access tokens it issues (RS256), as Entra's own keys do.
     private let signingKey: PrivateKey
+    private let verificationKey: PublicKey
+    /// Tokens already verified, with their claims: a client reuses its token for an hour, and an RSA
+    /// verification per request would make the simulator a benchmark's bottleneck.
+    private let verifiedTokens = Mutex([String: AccessClaims]())
+
+    /// One formatter for every timestamp (creating one costs more than most requests).
+    nonisolated(unsafe) static let iso8601 = ISO8601DateFormatter()
     private let server: Mutex<SimHTTPServer?> = Mutex(nil)
     let faultState = Mutex(FaultState())
     private let journal: Journal
@@ -20,6 +27,7 @@ public final class Simulator: Sendable {
     public init(world: World, journal: String? = nil) throws {
         self.world = world
         self.signingKey = try PrivateKey.generateRSA(bits: 2048)
+        self.verificationKey = try signingKey.publicKey
         self.journal = try Journal(path: journal)
     }
 
@@ -89,7 +97,8 @@ public final class Simulator: Sendable {
         }
         let started = Date()
         let write = request.method != "GET"
-        let caller = isGraph ? Self.unverifiedCaller(request) : nil
+        let throttling = isGraph && write && faultState.withLock { $0.faults.throttleWrites > 0 }
+        let caller = throttling ? Self.unverifiedCaller(request) : nil
         // Every fault decision comes from one seeded generator, in request order: a run replays.
         let (injected, lost, delay, throttled) = faultState.withLock { state -> (Int?, Bool, Duration, Int?) in
             let f = state.faults
@@ -241,7 +250,16 @@ public final class Simulator: Sendable {
         lock.withLock { _ in body(world) }
     }
 
-    func signingPublicKey() throws -> PublicKey { try signingKey.publicKey }
+    /// The claims of a token this simulator issued, verified once and then remembered.
+    func verifiedClaims(_ token: String) -> AccessClaims? {
+        if let known = verifiedTokens.withLock({ $0[token] }) { return known }
+        guard let (_, claims) = try? JWT.verify(token, key: verificationKey, as: AccessClaims.self) else { return nil }
+        verifiedTokens.withLock { cache in
+            if cache.count > 100_000 { cache.removeAll() }
+            cache[token] = claims
+        }
+        return claims
+    }
 
     func count(_ endpoint: String) {
         stats.withLock { $0[endpoint, default: 0] += 1 }
@@ -406,7 +424,7 @@ public final class Simulator: Sendable {
     func entraError(_ status: Int, _ error: String, _ code: Int, _ message: String) -> SimResponse {
         let trace = UUID().uuidString.lowercased()
         let correlation = UUID().uuidString.lowercased()
-        let timestamp = ISO8601DateFormatter().string(from: Date())
+        let timestamp = Simulator.iso8601.string(from: Date())
         let description =
             "AADSTS\(code): \(message)\r\nTrace ID: \(trace)\r\nCorrelation ID: \(correlation)\r\nTimestamp: \(timestamp)"
         let body: [String: Any] = [

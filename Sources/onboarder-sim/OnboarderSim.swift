@@ -8,7 +8,7 @@ import Simulator
 struct OnboarderSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "onboarder-sim",
-        abstract: "Serve a simulated Microsoft cloud (Entra ID token endpoint so far) on loopback.")
+        abstract: "Serve a simulated Microsoft cloud (Entra ID tokens, Graph applications and consent) on loopback.")
 
     @Option(help: "Port on 127.0.0.1 (0: any free port).")
     var port: UInt16 = 8400
@@ -25,9 +25,25 @@ struct OnboarderSim: AsyncParsableCommand {
     )
     var credentials: String?
 
+    @Option(help: "Append every request and response here as JSON lines (secrets redacted).")
+    var journal: String?
+
+    @Option(help: "Fault settings (the JSON of GET /_sim/faults); change them later with PUT /_sim/faults.")
+    var faults: String?
+
     func run() async throws {
         let world = try World(customers: tenants, seed: seed)
-        let simulator = try Simulator(world: world)
+        let simulator = try Simulator(world: world, journal: journal)
+        if let faults {
+            guard let data = FileManager.default.contents(atPath: faults) else {
+                throw ValidationError("cannot read the faults file \(faults)")
+            }
+            do {
+                simulator.setFaults(try JSONDecoder().decode(Faults.self, from: data))
+            } catch {
+                throw ValidationError("\(faults): not a faults document: \(error)")
+            }
+        }
         let base = try simulator.start(port: port)
         if let credentials {
             let document: [String: String] = [
