@@ -306,42 +306,87 @@ private struct EventLoop {
 /// HTTP/1.1 request parsing (Content-Length bodies) and response serialisation.
 enum HTTPParser {
     /// A complete request at the start of `buffer`, the bytes it used, and whether the client asked to close.
+    /// Works on bytes: String and Foundation text APIs cost more than the rest of a simulated request.
     static func parse(_ buffer: [UInt8]) -> (SimRequest, Int, Bool)? {
         guard let end = headerEnd(buffer) else { return nil }
-        let head = String(decoding: buffer[0..<end], as: UTF8.self)
-        var lines = head.components(separatedBy: "\r\n")
-        let requestLine = lines.removeFirst().split(separator: " ")
-        guard requestLine.count >= 2 else { return nil }
+        var lines: [Range<Int>] = []
+        var lineStart = 0
+        var index = 0
+        while index < end {
+            if buffer[index] == 13 && buffer[index + 1] == 10 {
+                lines.append(lineStart..<index)
+                index += 2
+                lineStart = index
+            } else {
+                index += 1
+            }
+        }
+        lines.append(lineStart..<end)
+        let requestLine = buffer[lines[0]]
+        guard let firstSpace = requestLine.firstIndex(of: 32) else { return nil }
+        let afterMethod = requestLine.index(after: firstSpace)
+        let secondSpace = requestLine[afterMethod...].firstIndex(of: 32) ?? requestLine.endIndex
+        let method = String(decoding: requestLine[..<firstSpace], as: UTF8.self)
+        let target = requestLine[afterMethod..<secondSpace]
         var headers: [String: String] = [:]
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
-                in: .whitespaces)
+        headers.reserveCapacity(lines.count)
+        for range in lines.dropFirst() {
+            let line = buffer[range]
+            guard let colon = line.firstIndex(of: 58) else { continue }
+            var valueStart = line.index(after: colon)
+            while valueStart < line.endIndex && (line[valueStart] == 32 || line[valueStart] == 9) { valueStart += 1 }
+            var valueEnd = line.endIndex
+            while valueEnd > valueStart && (line[valueEnd - 1] == 32 || line[valueEnd - 1] == 9) { valueEnd -= 1 }
+            let name = String(decoding: line[..<colon].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+            headers[name] = String(decoding: line[valueStart..<valueEnd], as: UTF8.self)
         }
         let length = Int(headers["content-length"] ?? "0") ?? 0
         let bodyStart = end + 4
         guard buffer.count >= bodyStart + length else { return nil }
-        let target = String(requestLine[1])
-        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let question = target.firstIndex(of: 63)
+        let path = decode(target[..<(question ?? target.endIndex)], plusIsSpace: false)
         var query: [String: String] = [:]
-        if parts.count == 2 {
-            for pair in parts[1].split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let name =
-                    String(kv[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(kv[0])
-                let value =
-                    kv.count > 1
-                    ? (String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(kv[1]))
-                    : ""
-                query[name] = value
+        if let question {
+            for pair in target[target.index(after: question)...].split(separator: 38) {
+                let equals = pair.firstIndex(of: 61)
+                let name = decode(pair[..<(equals ?? pair.endIndex)], plusIsSpace: true)
+                query[name] = equals.map { decode(pair[pair.index(after: $0)...], plusIsSpace: true) } ?? ""
             }
         }
-        let path = String(parts[0]).removingPercentEncoding ?? String(parts[0])
         let request = SimRequest(
-            method: String(requestLine[0]), path: path, query: query, headers: headers,
+            method: method, path: path, query: query, headers: headers,
             body: Array(buffer[bodyStart..<bodyStart + length]))
         let wantsClose = headers["connection"]?.lowercased() == "close"
         return (request, bodyStart + length, wantsClose)
+    }
+
+    /// Percent-decoding (and `+` as space in query strings), skipped when there is nothing to decode.
+    static func decode(_ bytes: ArraySlice<UInt8>, plusIsSpace: Bool) -> String {
+        guard bytes.contains(where: { $0 == 37 || (plusIsSpace && $0 == 43) }) else {
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 65...70: c - 55
+            case 97...102: c - 87
+            default: nil
+            }
+        }
+        while index < bytes.endIndex {
+            let c = bytes[index]
+            if c == 37, index + 2 < bytes.endIndex, let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) {
+                out.append(high << 4 | low)
+                index += 3
+            } else {
+                out.append(plusIsSpace && c == 43 ? 32 : c)
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func headerEnd(_ buffer: [UInt8]) -> Int? {
