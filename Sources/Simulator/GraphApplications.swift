@@ -43,7 +43,8 @@ extension Simulator {
         let read: Set<String> = ["Application.Read.All", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"]
         let write: Set<String> = ["Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"]
         count(
-            "\(request.method) \(segments.first.map { $0.hasPrefix("applications(") ? "applications(uniqueName)" : $0 } ?? "")"
+            // One key per collection: `servicePrincipals(appId='…')` counts as `servicePrincipals`.
+            "\(request.method) \(segments.first.map { $0.split(separator: "(").first.map(String.init) ?? $0 } ?? "")"
         )
 
         return withWorld { _ in
