@@ -1,0 +1,77 @@
+import Foundation
+import Graph
+import HTTP
+import Simulator
+import Testing
+
+extension SimulatedCloud {
+    func graph(for tenant: SimTenant) -> GraphClient {
+        GraphClient(
+            http: http, tokens: TokenClient(http: http, loginBaseURL: base), baseURL: "\(base)/v1.0",
+            tenant: tenant.id.uuidString, clientID: partnerClientID, credential: .secret(simulator.world.partnerSecret))
+    }
+}
+
+@Suite("Graph client against the simulator")
+struct GraphClientTests {
+    @Test func upsertIsIdempotentAndListsPageAndFilterSafely() async throws {
+        let cloud = try await SimulatedCloud.start()
+        let graph = cloud.graph(for: cloud.consented)
+        #expect(try await graph.organizationID() == cloud.consented.id.uuidString.lowercased())
+        let first = try await graph.upsertApplication(
+            uniqueName: "bvoip-1",
+            ["displayName": .string("bvoip-msteams-integration"), "signInAudience": .string("AzureADMyOrg")])
+        let again = try await graph.upsertApplication(
+            uniqueName: "bvoip-1", ["displayName": .string("bvoip-msteams-integration")])
+        #expect(first["id"] as? String != nil && first["id"] as? String == again["id"] as? String)
+        for index in 2...5 {
+            _ = try await graph.upsertApplication(
+                uniqueName: "bvoip-\(index)", ["displayName": .string(index == 5 ? "O'Brien's PBX" : "app \(index)")])
+        }
+        let before = cloud.simulator.requestCounts["GET applications"] ?? 0
+        let all = try await graph.list("/applications", top: 2)
+        #expect(all.count == 5)
+        #expect((cloud.simulator.requestCounts["GET applications"] ?? 0) - before == 3)  // three pages
+        let quoted = try await graph.list("/applications", filter: .equals("displayName", "O'Brien's PBX"))
+        #expect(quoted.count == 1)
+        #expect(ODataFilter.equals("displayName", "O'Brien").description == "displayName eq 'O''Brien'")
+        await cloud.stop()
+    }
+
+    @Test func passwordsServicePrincipalsAndPermissionIds() async throws {
+        let cloud = try await SimulatedCloud.start()
+        let graph = cloud.graph(for: cloud.consented)
+        let app = try await graph.upsertApplication(uniqueName: "bvoip-x", ["displayName": .string("bvoip")])
+        let id = try #require(app["id"] as? String)
+        let appID = try #require(app["appId"] as? String)
+        let password = try await graph.addPassword(
+            applicationID: id, displayName: "PBX Secret", end: Date(timeIntervalSinceNow: 86_400 * 700))
+        #expect(!password.secret.isEmpty)
+        try await graph.removePassword(applicationID: id, keyID: password.keyID)
+        let principal = try await graph.ensureServicePrincipal(appID: appID)
+        let same = try await graph.ensureServicePrincipal(appID: appID)
+        #expect(principal["id"] as? String == same["id"] as? String)
+        let graphSP = try await graph.graphServicePrincipal()
+        let roles = graphSP["appRoles"] as? [[String: Any]] ?? []
+        #expect(
+            roles.first { $0["value"] as? String == "User.ReadWrite.All" }?["id"] as? String
+                == "741f803b-c850-494e-b5df-cde7c675a1ca")
+        let missing = await #expect(throws: GraphError.self) { try await graph.application(id: UUID().uuidString) }
+        #expect(missing?.failure == .invalidRequest && missing?.code == "Request_ResourceNotFound")
+        let fresh = await #expect(throws: GraphError.self) {
+            try await graph.application(id: UUID().uuidString, context: FailureContext(recentlyCreatedObject: true))
+        }
+        #expect(fresh?.failure == .replication)
+        await cloud.stop()
+    }
+
+    @Test func aTenantMissingARoleIsRefusedWithTheConsentLink() async throws {
+        let cloud = try await SimulatedCloud.start()
+        // customers[1] consented without Domain.ReadWrite.All; role checks for applications still pass there,
+        // so use the not-consented tenant, where no token can be had at all.
+        let graph = cloud.graph(for: cloud.notConsented)
+        let refused = await #expect(throws: GraphError.self) { try await graph.organizationID() }
+        #expect(refused?.code == "AADSTS700016")
+        await cloud.stop()
+    }
+}
