@@ -23,6 +23,8 @@ public struct Faults: Codable, Sendable, Equatable {
     /// 150 s); 0 turns throttling off. Beyond it: 429 with Retry-After and x-ms-throttle-scope.
     public var throttleWrites: Int = 0
     public var throttleWindowS: Int = 150
+    /// How long a TXT record published through the DNS API takes to be seen by domain verification.
+    public var dnsPropagationMs: Int = 0
 
     public init() {}
 
@@ -31,6 +33,7 @@ public struct Faults: Codable, Sendable, Equatable {
         case lostResponseRate = "lost_response_rate", replicationLagMs = "replication_lag_ms", propagationMs =
             "propagation_ms"
         case throttleWrites = "throttle_writes", throttleWindowS = "throttle_window_s"
+        case dnsPropagationMs = "dns_propagation_ms"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -45,6 +48,7 @@ public struct Faults: Codable, Sendable, Equatable {
         propagationMs = try c.decodeIfPresent(Int.self, forKey: .propagationMs) ?? 0
         throttleWrites = try c.decodeIfPresent(Int.self, forKey: .throttleWrites) ?? 0
         throttleWindowS = try c.decodeIfPresent(Int.self, forKey: .throttleWindowS) ?? 150
+        dnsPropagationMs = try c.decodeIfPresent(Int.self, forKey: .dnsPropagationMs) ?? 0
     }
 
     var replicationLag: TimeInterval { TimeInterval(replicationLagMs) / 1000 }

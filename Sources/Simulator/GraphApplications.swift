@@ -52,6 +52,9 @@ extension Simulator {
             let second = segments.count > 1 ? segments[1] : ""
             let third = segments.count > 2 ? segments[2] : ""
             switch (request.method, segments.count, first) {
+            case (_, _, let key) where ["domains", "users", "subscribedSkus", "policies"].contains(key):
+                return directory(request, segments: segments, caller: caller, error: error, require: require)
+                    ?? error(400, "BadRequest", "Resource not found for the segment '\(key)'.")
             case (_, _, let key) where key == "servicePrincipals" || key.hasPrefix("servicePrincipals("):
                 return servicePrincipals(request, segments: segments, caller: caller, error: error, require: require)
             case (_, 1, "oauth2PermissionGrants"):
@@ -155,7 +158,8 @@ extension Simulator {
                 }
                 let body = JSONValue.parse(request.body)
                 return action == "addPassword"
-                    ? addPassword(app, body, error: error) : removePassword(app, body, error: error)
+                    ? addPassword(app, body, maxDays: caller.tenant.maxPasswordLifetimeDays, error: error)
+                    : removePassword(app, body, error: error)
             default:
                 return error(400, "BadRequest", "Resource not found for the segment '\(segments.first ?? "")'.")
             }
@@ -311,13 +315,18 @@ extension Simulator {
         return .json(200, JSONValue.object(document).text)
     }
 
-    func addPassword(_ app: SimApplication, _ body: JSONValue?, error: (Int, String, String) -> SimResponse)
-        -> SimResponse
-    {
+    func addPassword(
+        _ app: SimApplication, _ body: JSONValue?, maxDays: Int?, error: (Int, String, String) -> SimResponse
+    ) -> SimResponse {
         let credential = body?["passwordCredential"]
         let end =
             credential?["endDateTime"]?.string.flatMap { Simulator.iso8601.date(from: $0) }
             ?? Date(timeIntervalSinceNow: 2 * 365 * 86_400)
+        if let maxDays, end.timeIntervalSinceNow > TimeInterval(maxDays) * 86_400 + 60 {
+            // The tenant's app-management policy caps password lifetimes.
+            return error(
+                400, "Request_BadRequest", "Credential lifetime exceeds the max value allowed as per assigned policy.")
+        }
         var random = SystemRandomNumberGenerator()
         let secret = String(
             (0..<40).map { _ in

@@ -21,6 +21,7 @@ public final class Simulator: Sendable {
     nonisolated(unsafe) static let iso8601 = ISO8601DateFormatter()
     private let server: Mutex<SimHTTPServer?> = Mutex(nil)
     let faultState = Mutex(FaultState())
+    let dnsRecords = Mutex([DNSRecord]())
     private let journal: Journal
 
     /// `journal`: a file to write every request and response to, as JSON lines (secrets redacted).
@@ -84,6 +85,7 @@ public final class Simulator: Sendable {
 
     func handle(_ request: SimRequest) -> SimReply {
         if request.path.hasPrefix("/_sim/") { return .respond(admin(request), delay: .zero) }
+        if request.path.hasPrefix("/dns/v1/") { return .respond(dns(request), delay: .zero) }
         let segments = request.path.split(separator: "/").map(String.init)
         let isToken =
             request.method == "POST" && segments.count == 4 && segments[1] == "oauth2" && segments[3] == "token"

@@ -99,6 +99,60 @@ public struct SimPermissionGrant: Sendable {
     public var scope: String
 }
 
+/// A domain in a tenant.
+public struct SimDomain: Sendable {
+    public var name: String
+    public var isVerified: Bool
+    public var isDefault: Bool
+    public var isInitial: Bool
+    /// The `MS=ms########` TXT value that proves ownership.
+    public var verificationCode: String
+    public var created = Date()
+}
+
+/// A user.
+public final class SimUser: @unchecked Sendable {
+    public let id: UUID
+    public var userPrincipalName: String
+    public var displayName: String
+    public var usageLocation: String?
+    public var accountEnabled: Bool
+    public var skuIDs: [UUID] = []
+    public let created = Date()
+    init(id: UUID, userPrincipalName: String, displayName: String, usageLocation: String?, accountEnabled: Bool = true)
+    {
+        self.id = id
+        self.userPrincipalName = userPrincipalName
+        self.displayName = displayName
+        self.usageLocation = usageLocation
+        self.accountEnabled = accountEnabled
+    }
+}
+
+/// A licence the tenant bought.
+public struct SimSku: Sendable {
+    public var id: UUID
+    public var partNumber: String
+    public var servicePlans: [(id: UUID, name: String)]
+    public var enabledUnits: Int
+}
+
+/// The catalogue of SKUs the simulator hands out (ids as Microsoft publishes them).
+public enum SimCatalogue {
+    /// Phone System (Teams calling), the plan Direct Routing needs.
+    public static let phoneSystem = (id: UUID(uuidString: "4828c8ec-dc2e-4779-b502-87ac9ce28ab7")!, name: "MCOEV")
+    static let teams = (id: UUID(uuidString: "57ff2da0-773e-42df-b2af-ffb7a2317929")!, name: "TEAMS1")
+    static let exchange = (id: UUID(uuidString: "efb87545-963c-4e0d-99df-69c6916d9eb0")!, name: "EXCHANGE_S_ENTERPRISE")
+    /// Office 365 E5: includes Phone System.
+    public static let e5 = SimSku(
+        id: UUID(uuidString: "c7df2760-2c81-4ef7-b578-5b5392b571df")!, partNumber: "ENTERPRISEPREMIUM",
+        servicePlans: [teams, exchange, phoneSystem], enabledUnits: 25)
+    /// Office 365 E3: no Phone System.
+    public static let e3 = SimSku(
+        id: UUID(uuidString: "6fd2c87f-b296-42f0-b197-1e91e994b900")!, partNumber: "ENTERPRISEPACK",
+        servicePlans: [teams, exchange], enabledUnits: 25)
+}
+
 /// One Entra tenant. Guarded by the world's lock.
 public final class SimTenant: @unchecked Sendable {
     public let id: UUID
@@ -114,6 +168,11 @@ public final class SimTenant: @unchecked Sendable {
     public var permissionGrants: [SimPermissionGrant] = []
     /// Microsoft Graph's own service principal here: the resource of every permission.
     public let graphPrincipal: SimServicePrincipal
+    public var domains: [String: SimDomain] = [:]
+    public var users: [UUID: SimUser] = [:]
+    public var skus: [SimSku] = []
+    /// The default app-management policy's password lifetime cap, if the tenant set one.
+    public var maxPasswordLifetimeDays: Int?
 
     init(id: UUID, defaultDomain: String, displayName: String, graphPrincipalID: UUID) {
         self.id = id
@@ -123,6 +182,13 @@ public final class SimTenant: @unchecked Sendable {
             id: graphPrincipalID, appID: UUID(uuidString: GraphPermissions.resourceAppID)!,
             displayName: "Microsoft Graph")
         principals[graphPrincipal.id] = graphPrincipal
+        domains[defaultDomain] = SimDomain(
+            name: defaultDomain, isVerified: true, isDefault: true, isInitial: true, verificationCode: "")
+    }
+
+    func user(_ key: String) -> SimUser? {
+        if let id = UUID(uuidString: key) { return users[id] }
+        return users.values.first { $0.userPrincipalName.lowercased() == key.lowercased() }
     }
 
     func principal(appID: UUID) -> SimServicePrincipal? { principals.values.first { $0.appID == appID } }
@@ -179,6 +245,17 @@ public final class World: @unchecked Sendable {
             let tenant = SimTenant(
                 id: random.uuid(), defaultDomain: "customer\(index + 1).onmicrosoft.com",
                 displayName: "Customer \(index + 1)", graphPrincipalID: random.uuid())
+            // Licences: every third tenant has Office 365 E5 (with Phone System), the others E3 (without).
+            tenant.skus = [index % 3 == 0 ? SimCatalogue.e5 : SimCatalogue.e3]
+            // Every fifth tenant caps app passwords at a year.
+            if index % 5 == 2 { tenant.maxPasswordLifetimeDays = 365 }
+            for number in 1...3 {
+                let user = SimUser(
+                    id: random.uuid(), userPrincipalName: "user\(number)@\(tenant.defaultDomain)",
+                    displayName: "User \(number)", usageLocation: number == 3 ? nil : "US")
+                if number == 1 { user.skuIDs = [tenant.skus[0].id] }
+                tenant.users[user.id] = user
+            }
             switch index % 10 {
             case 0: break  // not consented: no service principal for the partner app
             case 1:

@@ -45,7 +45,7 @@ struct GraphClientTests {
         let id = try #require(app["id"] as? String)
         let appID = try #require(app["appId"] as? String)
         let password = try await graph.addPassword(
-            applicationID: id, displayName: "PBX Secret", end: Date(timeIntervalSinceNow: 86_400 * 700))
+            applicationID: id, displayName: "PBX Secret", end: Date(timeIntervalSinceNow: 86_400 * 300))
         #expect(!password.secret.isEmpty)
         try await graph.removePassword(applicationID: id, keyID: password.keyID)
         let principal = try await graph.ensureServicePrincipal(appID: appID)
