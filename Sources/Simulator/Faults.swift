@@ -83,7 +83,8 @@ final class Journal: Sendable {
 
     /// Fields whose values never reach the journal.
     static let secretKeys: Set<String> = [
-        "secretText", "client_secret", "client_assertion", "access_token", "password", "clientSecret",
+        "secretText", "client_secret", "client_assertion", "access_token", "refresh_token", "password", "clientSecret",
+        "SbcPrivateKey",
     ]
 
     func record(_ request: SimRequest, status: Int?, response: [UInt8], latency: TimeInterval) {

@@ -86,6 +86,11 @@ public final class Simulator: Sendable {
     func handle(_ request: SimRequest) -> SimReply {
         if request.path.hasPrefix("/_sim/") { return .respond(admin(request), delay: .zero) }
         if request.path.hasPrefix("/dns/v1/") { return .respond(dns(request), delay: .zero) }
+        if request.path.hasPrefix("/pbx/") {
+            let response = withWorld { world in pbx(request, world: world) }
+            journal.record(request, status: response.status, response: response.body, latency: 0)
+            return .respond(response, delay: .zero)
+        }
         let segments = request.path.split(separator: "/").map(String.init)
         let isToken =
             request.method == "POST" && segments.count == 4 && segments[1] == "oauth2" && segments[3] == "token"

@@ -223,6 +223,8 @@ public final class World: @unchecked Sendable {
     /// The partner app's client secret, known to the operator who set the world up.
     public let partnerSecret: String
     public private(set) var tenants: [UUID: SimTenant] = [:]
+    /// One PBX per customer, by name (`customer7`), served at `/pbx/{name}`.
+    public private(set) var pbxes: [String: SimPBX] = [:]
     private var byDomain: [String: UUID] = [:]
 
     /// `customers` tenants from `seed`: a tenth without consent, a tenth with some roles missing.
@@ -263,6 +265,11 @@ public final class World: @unchecked Sendable {
             default: tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles
             }
             add(tenant)
+            let pbxName = "customer\(index + 1)"
+            pbxes[pbxName] = SimPBX(
+                name: pbxName, tenantID: tenant.id,
+                clientSecret: "pbx~" + Base64URL.encode((0..<18).map { _ in UInt8.random(in: 0...255, using: &random) })
+            )
         }
     }
 
