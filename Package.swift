@@ -88,7 +88,7 @@ let package = Package(
 
         .executableTarget(
             name: "onboarder-sim",
-            dependencies: ["Simulator", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Simulator", "Crypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // MARK: Tests (Tests/<Module>Tests mirrors Sources/<Module>)

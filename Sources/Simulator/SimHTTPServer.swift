@@ -1,4 +1,5 @@
 import CLinux
+import Crypto
 import Foundation
 import Synchronization
 
@@ -62,7 +63,8 @@ public final class SimHTTPServer: Sendable {
     private let finished = Mutex<[CheckedContinuation<Void, Never>]?>([])
 
     /// Binds 127.0.0.1:`port` (0 picks a free port) and starts serving with `handler`.
-    public init(port: UInt16 = 0, handler: @escaping Handler) throws {
+    /// With `tls`, every connection speaks HTTPS.
+    public init(port: UInt16 = 0, tls: TLSServerContext? = nil, handler: @escaping Handler) throws {
         let fd = socket(
             AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SimServerError("socket: \(String(cString: strerror(errno)))") }
@@ -96,7 +98,7 @@ public final class SimHTTPServer: Sendable {
         var wakeEvent = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: wakeFD))
         epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &wakeEvent)
         let thread = Thread { [self] in
-            var loop = EventLoop(listenFD: fd, epollFD: epollFD, wakeFD: wakeFD, handler: handler)
+            var loop = EventLoop(listenFD: fd, epollFD: epollFD, wakeFD: wakeFD, tls: tls, handler: handler)
             loop.run(stopping: stopping)
             close(listenFD)
             close(epollFD)
@@ -140,7 +142,12 @@ private struct EventLoop {
         var output: [UInt8] = []
         var awaitingDelayedReply = false
         var closeAfterWrite = false
-        init(fd: Int32) { self.fd = fd }
+        /// HTTPS: the TLS session over `fd`.
+        let tls: TLSConnection?
+        init(fd: Int32, tls: TLSConnection?) {
+            self.fd = fd
+            self.tls = tls
+        }
     }
 
     struct Delayed {
@@ -154,13 +161,17 @@ private struct EventLoop {
     let epollFD: Int32
     let wakeFD: Int32
     let handler: SimHTTPServer.Handler
+    let tls: TLSServerContext?
     var connections: [Int32: Connection] = [:]
     var delayed: [Delayed] = []  // kept sorted by due time
 
-    init(listenFD: Int32, epollFD: Int32, wakeFD: Int32, handler: @escaping SimHTTPServer.Handler) {
+    init(
+        listenFD: Int32, epollFD: Int32, wakeFD: Int32, tls: TLSServerContext?, handler: @escaping SimHTTPServer.Handler
+    ) {
         self.listenFD = listenFD
         self.epollFD = epollFD
         self.wakeFD = wakeFD
+        self.tls = tls
         self.handler = handler
     }
 
@@ -192,7 +203,13 @@ private struct EventLoop {
                         var value: UInt64 = 0
                         _ = read(wakeFD, &value, 8)
                     } else if let connection = connections[fd] {
-                        if flags & EPOLLOUT.rawValue != 0 { flush(connection) }
+                        if flags & EPOLLOUT.rawValue != 0 {
+                            flush(connection)
+                            // A TLS handshake that wanted to write continues in the read path.
+                            if connection.tls != nil, connections[fd] != nil {
+                                readAvailable(connection, scratch: &scratch)
+                            }
+                        }
                         if flags & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
                         {
                             readAvailable(connection, scratch: &scratch)
@@ -215,12 +232,37 @@ private struct EventLoop {
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             var event = epoll_event(events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, data: epoll_data_t(fd: fd))
             epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
-            connections[fd] = Connection(fd: fd)
+            let session = tls.flatMap { try? TLSConnection(context: $0, socket: fd) }
+            if tls != nil && session == nil {
+                close(fd)
+                continue
+            }
+            connections[fd] = Connection(fd: fd, tls: session)
         }
     }
 
     mutating func readAvailable(_ connection: Connection, scratch: inout [UInt8]) {
         var sawEOF = false
+        if let session = connection.tls {
+            // TLS: the handshake runs inside SSL_read; it may also need to write (then EPOLLOUT).
+            reading: while true {
+                switch scratch.withUnsafeMutableBytes({ session.read(into: $0) }) {
+                case .done(let n): connection.input.append(contentsOf: scratch[0..<n])
+                case .wantRead: break reading
+                case .wantWrite:
+                    watchWritable(connection.fd)
+                    break reading
+                case .closed:
+                    sawEOF = true
+                    break reading
+                }
+            }
+            processRequests(connection)
+            if sawEOF && connection.output.isEmpty && !connection.awaitingDelayedReply {
+                closeConnection(connection.fd)
+            }
+            return
+        }
         while true {
             let n = scratch.withUnsafeMutableBytes { read(connection.fd, $0.baseAddress, $0.count) }
             if n > 0 {
@@ -275,7 +317,31 @@ private struct EventLoop {
         }
     }
 
+    mutating func watchWritable(_ fd: Int32) {
+        var event = epoll_event(
+            events: EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue, data: epoll_data_t(fd: fd))
+        epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event)
+    }
+
     mutating func flush(_ connection: Connection) {
+        if let session = connection.tls {
+            while !connection.output.isEmpty {
+                switch connection.output.withUnsafeBytes({ session.write($0) }) {
+                case .done(let n): connection.output.removeFirst(n)
+                case .wantWrite, .wantRead:
+                    watchWritable(connection.fd)
+                    return
+                case .closed:
+                    closeConnection(connection.fd)
+                    return
+                }
+            }
+            var event = epoll_event(
+                events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, data: epoll_data_t(fd: connection.fd))
+            epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, &event)
+            if connection.closeAfterWrite { closeConnection(connection.fd) }
+            return
+        }
         while !connection.output.isEmpty {
             let n = connection.output.withUnsafeBytes { write(connection.fd, $0.baseAddress, $0.count) }
             if n > 0 {

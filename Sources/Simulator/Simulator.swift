@@ -56,10 +56,12 @@ public final class Simulator: Sendable {
     }
 
     /// Serves on 127.0.0.1:`port` (0: any free port); returns the base URL.
-    public func start(port: UInt16 = 0) throws -> String {
-        let server = try SimHTTPServer(port: port) { [self] request in self.handle(request) }
+    /// Serves on 127.0.0.1:`port` (0: any free port), over HTTPS when `tls` is given; returns the base URL
+    /// (`https://localhost:…` with TLS, so the certificate's name matches).
+    public func start(port: UInt16 = 0, tls: TLSServerContext? = nil) throws -> String {
+        let server = try SimHTTPServer(port: port, tls: tls) { [self] request in self.handle(request) }
         self.server.withLock { $0 = server }
-        return "http://127.0.0.1:\(server.port)"
+        return tls == nil ? "http://127.0.0.1:\(server.port)" : "https://localhost:\(server.port)"
     }
 
     public func stop() async {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Simulator
 
@@ -31,6 +32,12 @@ struct OnboarderSim: AsyncParsableCommand {
     @Option(help: "Fault settings (the JSON of GET /_sim/faults); change them later with PUT /_sim/faults.")
     var faults: String?
 
+    @Option(help: "Serve HTTPS with this PEM certificate (needs --tls-key).")
+    var tlsCert: String?
+
+    @Option(help: "The certificate's PEM private key.")
+    var tlsKey: String?
+
     func run() async throws {
         let world = try World(customers: tenants, seed: seed)
         let simulator = try Simulator(world: world, journal: journal)
@@ -44,7 +51,19 @@ struct OnboarderSim: AsyncParsableCommand {
                 throw ValidationError("\(faults): not a faults document: \(error)")
             }
         }
-        let base = try simulator.start(port: port)
+        var tls: TLSServerContext?
+        if let tlsCert, let tlsKey {
+            do {
+                tls = try TLSServerContext(
+                    certificate: Certificate(pem: String(contentsOfFile: tlsCert, encoding: .utf8)),
+                    key: PrivateKey(pem: String(contentsOfFile: tlsKey, encoding: .utf8)))
+            } catch {
+                throw ValidationError("cannot use \(tlsCert) / \(tlsKey) for HTTPS: \(error)")
+            }
+        } else if tlsCert != nil || tlsKey != nil {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        let base = try simulator.start(port: port, tls: tls)
         if let credentials {
             let document: [String: String] = [
                 "login_base_url": base, "partner_tenant_id": world.partnerTenant.id.uuidString.lowercased(),

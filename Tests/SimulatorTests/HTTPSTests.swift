@@ -1,0 +1,49 @@
+import Crypto
+import Foundation
+import Graph
+import HTTP
+import Simulator
+import Testing
+
+@Suite("The simulator over HTTPS")
+struct HTTPSTests {
+    @Test func tokensAndGraphOverTLSVerifiedAgainstTheTestCA() async throws {
+        let caKey = try PrivateKey.generateRSA(bits: 2048)
+        var caOptions = Certificate.Options(commonName: "onboarder-sim test CA")
+        caOptions.isCertificateAuthority = true
+        let ca = try Certificate.issue(caOptions, for: caKey)
+        let key = try PrivateKey.generateRSA(bits: 2048)
+        var options = Certificate.Options(commonName: "localhost", validFor: 2)
+        options.subjectAlternativeNames = ["localhost", "127.0.0.1"]
+        let certificate = try Certificate.issue(options, for: key, issuer: (ca, caKey))
+        let caPath = FileManager.default.temporaryDirectory.appendingPathComponent("sim-ca-\(UUID().uuidString).pem")
+            .path
+        try ca.pem.write(toFile: caPath, atomically: true, encoding: .utf8)
+
+        let simulator = try Simulator(world: World(customers: 5, seed: 4))
+        let base = try simulator.start(tls: TLSServerContext(certificate: certificate, key: key))
+        #expect(base.hasPrefix("https://localhost:"))
+
+        var configuration = HTTPClientConfiguration()
+        configuration.caBundlePath = caPath
+        let trusting = HTTPClient(configuration: configuration)
+        let tenant = simulator.world.customers[3]
+        let graph = GraphClient(
+            http: trusting, tokens: TokenClient(http: trusting, loginBaseURL: base), baseURL: "\(base)/v1.0",
+            tenant: tenant.id.uuidString, clientID: simulator.world.partnerApp.appID.uuidString,
+            credential: .secret(simulator.world.partnerSecret))
+        #expect(try await graph.organizationID() == tenant.id.uuidString.lowercased())
+        // Many requests over kept-alive TLS connections.
+        for _ in 0..<20 { _ = try await graph.organizationID() }
+        #expect(trusting.statistics.connectionsOpened <= 3)
+
+        let untrusting = HTTPClient()
+        let refused = await #expect(throws: HTTPError.self) {
+            try await untrusting.execute(HTTPRequest(url: "\(base)/_sim/stats"))
+        }
+        #expect(refused?.code == .tls)
+        untrusting.shutdown()
+        trusting.shutdown()
+        await simulator.stop()
+    }
+}
