@@ -228,8 +228,14 @@ public final class World: @unchecked Sendable {
     private var byDomain: [String: UUID] = [:]
 
     /// `customers` tenants from `seed`: a tenth without consent, a tenth with some roles missing.
-    public init(customers: Int, seed: UInt64) throws {
-        var random = SeededRandom(seed: seed)
+    /// `customers` generated tenants from `seed` (see `WorldDescription.generated`).
+    public convenience init(customers: Int, seed: UInt64) throws {
+        try self.init(WorldDescription.generated(customers: customers, seed: seed))
+    }
+
+    /// The world a description gives; the seed fixes every id and secret.
+    public init(_ description: WorldDescription) throws {
+        var random = SeededRandom(seed: description.seed)
         partnerTenant = SimTenant(
             id: random.uuid(), defaultDomain: "msp.onmicrosoft.com", displayName: "The MSP",
             graphPrincipalID: random.uuid())
@@ -243,29 +249,28 @@ public final class World: @unchecked Sendable {
         partnerTenant.applications[partnerApp.id] = partnerApp
         partnerTenant.servicePrincipals[partnerApp.appID] = []
         add(partnerTenant)
-        for index in 0..<customers {
+        for spec in description.tenants {
             let tenant = SimTenant(
-                id: random.uuid(), defaultDomain: "customer\(index + 1).onmicrosoft.com",
-                displayName: "Customer \(index + 1)", graphPrincipalID: random.uuid())
-            // Licences: every third tenant has Office 365 E5 (with Phone System), the others E3 (without).
-            tenant.skus = [index % 3 == 0 ? SimCatalogue.e5 : SimCatalogue.e3]
-            // Every fifth tenant caps app passwords at a year.
-            if index % 5 == 2 { tenant.maxPasswordLifetimeDays = 365 }
-            for number in 1...3 {
+                id: spec.id ?? random.uuid(), defaultDomain: spec.domain.lowercased(),
+                displayName: spec.displayName ?? spec.domain,
+                graphPrincipalID: random.uuid())
+            tenant.skus = [spec.sku == .e5 ? SimCatalogue.e5 : SimCatalogue.e3]
+            tenant.maxPasswordLifetimeDays = spec.maxPasswordLifetimeDays
+            for (number, name) in (spec.users ?? ["user1", "user2", "user3"]).enumerated() {
                 let user = SimUser(
-                    id: random.uuid(), userPrincipalName: "user\(number)@\(tenant.defaultDomain)",
-                    displayName: "User \(number)", usageLocation: number == 3 ? nil : "US")
-                if number == 1 { user.skuIDs = [tenant.skus[0].id] }
+                    id: random.uuid(), userPrincipalName: "\(name)@\(tenant.defaultDomain)",
+                    displayName: name, usageLocation: number == 2 ? nil : "US")
+                if number == 0 { user.skuIDs = [tenant.skus[0].id] }
                 tenant.users[user.id] = user
             }
-            switch index % 10 {
-            case 0: break  // not consented: no service principal for the partner app
-            case 1:
+            switch spec.consent {
+            case .none: break  // no service principal for the partner app
+            case .partial:
                 tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles.subtracting(["Domain.ReadWrite.All"])
-            default: tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles
+            case .full: tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles
             }
             add(tenant)
-            let pbxName = "customer\(index + 1)"
+            let pbxName = spec.pbx ?? String(tenant.defaultDomain.prefix { $0 != "." })
             pbxes[pbxName] = SimPBX(
                 name: pbxName, tenantID: tenant.id,
                 clientSecret: "pbx~" + Base64URL.encode((0..<18).map { _ in UInt8.random(in: 0...255, using: &random) })
@@ -288,6 +293,91 @@ public final class World: @unchecked Sendable {
     public var customers: [SimTenant] {
         tenants.values.filter { $0.id != partnerTenant.id }.sorted {
             $0.defaultDomain.localizedStandardCompare($1.defaultDomain) == .orderedAscending
+        }
+    }
+}
+
+/// A world as a file (`onboarder-sim --world FILE`):
+///
+///     {"seed": 1,
+///      "tenants": [{"domain": "contoso.onmicrosoft.com", "display_name": "Contoso",
+///                   "consent": "full", "sku": "E5", "max_password_lifetime_days": 365,
+///                   "users": ["alice", "bob"], "pbx": "contoso"}]}
+///
+/// `consent`: full | partial (every role but Domain.ReadWrite.All) | none; `sku`: E5 (with Phone
+/// System) | E3; `id` (a GUID) is optional; users get `@domain`, the first one licensed, the third
+/// without a usage location; `pbx` names the PBX at `/pbx/{name}` (default: the domain's first label).
+public struct WorldDescription: Codable, Sendable {
+    public enum Consent: String, Codable, Sendable { case full, partial, none }
+    public enum Sku: String, Codable, Sendable {
+        case e5 = "E5"
+        case e3 = "E3"
+    }
+
+    public struct Tenant: Codable, Sendable {
+        public var id: UUID?
+        public var domain: String
+        public var displayName: String?
+        public var consent: Consent
+        public var sku: Sku
+        public var maxPasswordLifetimeDays: Int?
+        public var users: [String]?
+        public var pbx: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, domain, consent, sku, users, pbx
+            case displayName = "display_name", maxPasswordLifetimeDays = "max_password_lifetime_days"
+        }
+    }
+
+    public var seed: UInt64
+    public var tenants: [Tenant]
+
+    /// Every tenth customer not consented, the next one partly, the rest fully; every third with E5;
+    /// every fifth with a one-year password cap.
+    public static func generated(customers: Int, seed: UInt64) -> WorldDescription {
+        WorldDescription(
+            seed: seed,
+            tenants: (0..<customers).map { index in
+                Tenant(
+                    id: nil, domain: "customer\(index + 1).onmicrosoft.com", displayName: "Customer \(index + 1)",
+                    consent: index % 10 == 0 ? .none : index % 10 == 1 ? .partial : .full,
+                    sku: index % 3 == 0 ? .e5 : .e3,
+                    maxPasswordLifetimeDays: index % 5 == 2 ? 365 : nil, users: nil, pbx: "customer\(index + 1)")
+            })
+    }
+
+    /// `tenants[0].consent` from a decoding path.
+    static func place(_ path: [any CodingKey]) -> String {
+        path.reduce("") { text, key in
+            if let index = key.intValue { return text + "[\(index)]" }
+            return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+        }
+    }
+
+    /// Reads a world file; errors name the file and what is wrong.
+    public static func load(_ path: String) throws -> WorldDescription {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SimServerError("cannot read the world file \(path)")
+        }
+        do {
+            let description = try JSONDecoder().decode(WorldDescription.self, from: data)
+            var seen = Set<String>()
+            for (index, tenant) in description.tenants.enumerated() {
+                guard seen.insert(tenant.domain.lowercased()).inserted else {
+                    throw SimServerError("\(path): tenants[\(index)].domain \(tenant.domain) appears twice")
+                }
+            }
+            return description
+        } catch let error as DecodingError {
+            switch error {
+            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+                throw SimServerError("\(path): \(Self.place(context.codingPath)): \(context.debugDescription)")
+            case .keyNotFound(let key, let context):
+                throw SimServerError("\(path): \(Self.place(context.codingPath)) \(key.stringValue) is missing")
+            @unknown default:
+                throw SimServerError("\(path): \(error)")
+            }
         }
     }
 }

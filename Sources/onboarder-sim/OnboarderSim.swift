@@ -17,6 +17,9 @@ struct OnboarderSim: AsyncParsableCommand {
     @Option(help: "Customer tenants to generate.")
     var tenants: Int = 100
 
+    @Option(help: "A world file (JSON; see WorldDescription in the README) instead of --tenants/--seed.")
+    var world: String?
+
     @Option(help: "Seed: the same seed gives the same world.")
     var seed: UInt64 = 1
 
@@ -39,7 +42,13 @@ struct OnboarderSim: AsyncParsableCommand {
     var tlsKey: String?
 
     func run() async throws {
-        let world = try World(customers: tenants, seed: seed)
+        let description: WorldDescription
+        if let world {
+            do { description = try WorldDescription.load(world) } catch { throw ValidationError("\(error)") }
+        } else {
+            description = WorldDescription.generated(customers: tenants, seed: seed)
+        }
+        let world = try World(description)
         let simulator = try Simulator(world: world, journal: journal)
         if let faults {
             guard let data = FileManager.default.contents(atPath: faults) else {
@@ -65,16 +74,28 @@ struct OnboarderSim: AsyncParsableCommand {
         }
         let base = try simulator.start(port: port, tls: tls)
         if let credentials {
-            let document: [String: String] = [
+            var document: [String: Any] = [
                 "login_base_url": base, "partner_tenant_id": world.partnerTenant.id.uuidString.lowercased(),
                 "partner_client_id": world.partnerApp.appID.uuidString.lowercased(),
                 "partner_client_secret": world.partnerSecret,
             ]
+            document["pbx"] = Dictionary(
+                uniqueKeysWithValues: world.pbxes.values.map { pbx in
+                    (
+                        pbx.name,
+                        [
+                            "url": "\(base)/pbx/\(pbx.name)", "client_id": pbx.clientID,
+                            "client_secret": pbx.clientSecret,
+                        ]
+                    )
+                })
             let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
             FileManager.default.createFile(atPath: credentials, contents: data, attributes: [.posixPermissions: 0o600])
         }
         FileHandle.standardOutput.write(
-            Data("onboarder-sim: \(world.customers.count) customer tenants on \(base) (seed \(seed))\n".utf8))
+            Data(
+                "onboarder-sim: \(world.customers.count) customer tenants on \(base) (seed \(description.seed))\n".utf8)
+        )
         // Serves until SIGTERM/SIGINT end the process.
         while true { try await Task.sleep(for: .seconds(3600)) }
     }
