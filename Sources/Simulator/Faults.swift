@@ -23,6 +23,9 @@ public struct Faults: Codable, Sendable, Equatable {
     /// 150 s); 0 turns throttling off. Beyond it: 429 with Retry-After and x-ms-throttle-scope.
     public var throttleWrites: Int = 0
     public var throttleWindowS: Int = 150
+    /// Writes allowed per tenant, all apps together, in `throttleTenantWindowS` (Graph: 18,000 per 5 minutes).
+    public var throttleTenantWrites: Int = 0
+    public var throttleTenantWindowS: Int = 300
     /// How long a TXT record published through the DNS API takes to be seen by domain verification.
     public var dnsPropagationMs: Int = 0
 
@@ -34,6 +37,7 @@ public struct Faults: Codable, Sendable, Equatable {
             "propagation_ms"
         case throttleWrites = "throttle_writes", throttleWindowS = "throttle_window_s"
         case dnsPropagationMs = "dns_propagation_ms"
+        case throttleTenantWrites = "throttle_tenant_writes", throttleTenantWindowS = "throttle_tenant_window_s"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -49,6 +53,8 @@ public struct Faults: Codable, Sendable, Equatable {
         throttleWrites = try c.decodeIfPresent(Int.self, forKey: .throttleWrites) ?? 0
         throttleWindowS = try c.decodeIfPresent(Int.self, forKey: .throttleWindowS) ?? 150
         dnsPropagationMs = try c.decodeIfPresent(Int.self, forKey: .dnsPropagationMs) ?? 0
+        throttleTenantWrites = try c.decodeIfPresent(Int.self, forKey: .throttleTenantWrites) ?? 0
+        throttleTenantWindowS = try c.decodeIfPresent(Int.self, forKey: .throttleTenantWindowS) ?? 300
     }
 
     var replicationLag: TimeInterval { TimeInterval(replicationLagMs) / 1000 }

@@ -77,6 +77,14 @@ extension Simulator {
             if let denied = require(readSP) { return denied }
             return .json(200, representation(principal, in: tenant).text)
         }
+        if segments.count == 3, segments[2] == "appRoleAssignments", request.method == "GET" {
+            // The same grants seen from the client's side.
+            if let denied = require(readSP) { return denied }
+            let assignments = tenant.appRoleAssignments.filter { $0.principalID == principal.id }
+            return .json(
+                200,
+                JSONValue.object(["value": .array(assignments.map { assignmentRepresentation($0, in: tenant) })]).text)
+        }
         guard segments.count == 3, segments[2] == "appRoleAssignedTo" else {
             return error(
                 400, "BadRequest", "Resource not found for the segment '\(segments.dropFirst(2).first ?? "")'.")

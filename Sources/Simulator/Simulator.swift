@@ -106,26 +106,42 @@ public final class Simulator: Sendable {
         }
         let started = Date()
         let write = request.method != "GET"
-        let throttling = isGraph && write && faultState.withLock { $0.faults.throttleWrites > 0 }
+        let throttling =
+            isGraph && write
+            && faultState.withLock { $0.faults.throttleWrites > 0 || $0.faults.throttleTenantWrites > 0 }
         let caller = throttling ? Self.unverifiedCaller(request) : nil
         // Every fault decision comes from one seeded generator, in request order: a run replays.
-        let (injected, lost, delay, throttled) = faultState.withLock { state -> (Int?, Bool, Duration, Int?) in
+        let (injected, lost, delay, throttled) = faultState.withLock {
+            state -> (Int?, Bool, Duration, (Int, String)?) in
             let f = state.faults
             var injected: Int?
             if f.errorRate > 0, state.roll() < f.errorRate {
                 let statuses = write && isGraph ? [429, 500, 502, 503, 504, 507] : [429, 500, 502, 503, 504]
                 injected = statuses[Int(state.random.next() % UInt64(statuses.count))]
             }
-            var throttled: Int?
-            if injected == nil, isGraph, write, f.throttleWrites > 0, let caller {
+            var throttled: (Int, String)?
+            if injected == nil, isGraph, write, let caller {
+                // Two of Graph's identity limits: per app and tenant, and per tenant for all apps together.
                 let now = Date()
-                var window = state.windows[caller] ?? (start: now, writes: 0)
-                if now.timeIntervalSince(window.start) >= TimeInterval(f.throttleWindowS) { window = (now, 0) }
-                window.writes += 1
-                state.windows[caller] = window
-                if window.writes > f.throttleWrites {
-                    throttled = max(
-                        1, Int((TimeInterval(f.throttleWindowS) - now.timeIntervalSince(window.start)).rounded(.up)))
+                let tenantKey = String(caller.prefix { $0 != "/" })
+                let buckets = [
+                    (caller, f.throttleWrites, f.throttleWindowS, "Tenant_Application/ReadWrite/\(caller)"),
+                    (
+                        "tenant:" + tenantKey, f.throttleTenantWrites, f.throttleTenantWindowS,
+                        "Tenant/ReadWrite/\(tenantKey)"
+                    ),
+                ]
+                for (key, limit, window, scope) in buckets where limit > 0 && throttled == nil {
+                    var bucket = state.windows[key] ?? (start: now, writes: 0)
+                    if now.timeIntervalSince(bucket.start) >= TimeInterval(window) { bucket = (now, 0) }
+                    bucket.writes += 1
+                    state.windows[key] = bucket
+                    if bucket.writes > limit {
+                        throttled = (
+                            max(1, Int((TimeInterval(window) - now.timeIntervalSince(bucket.start)).rounded(.up))),
+                            scope
+                        )
+                    }
                 }
             }
             let lost = isGraph && write && f.lostResponseRate > 0 && state.roll() < f.lostResponseRate
@@ -148,13 +164,13 @@ public final class Simulator: Sendable {
                             ? "Too many requests (injected fault)."
                             : "The service is temporarily unavailable (injected fault).",
                         clientRequestID: clientRequestID), retryAfter)
-        } else if let seconds = throttled {
+        } else if let (seconds, scope) = throttled {
             count("throttled")
             response = withRetryAfter(
                 odataError(429, "TooManyRequests", "Too many requests", clientRequestID: clientRequestID),
                 [
                     ("Retry-After", String(seconds)),
-                    ("x-ms-throttle-scope", "Tenant_Application/ReadWrite/\(caller ?? "")"),
+                    ("x-ms-throttle-scope", scope),
                 ])
         } else if isToken {
             count("POST token")
@@ -249,6 +265,20 @@ public final class Simulator: Sendable {
                     ])
                 }),
             "oauth2PermissionGrants": .array(tenant.permissionGrants.map(grantRepresentation)),
+            "pbx": world.pbxes.values.first { $0.tenantID == tenant.id }.map { pbx in
+                .object([
+                    "name": .string(pbx.name), "microsoft365Integration": .object(pbx.microsoft365),
+                    "teamsIntegration": .object(pbx.teams.filter { $0.key != "SbcPrivateKey" }),
+                ])
+            } ?? .null,
+            "domains": .array(tenant.domains.values.sorted { $0.name < $1.name }.map(domainJSON)),
+            "users": .array(
+                tenant.users.values.sorted { $0.userPrincipalName < $1.userPrincipalName }.map { user in
+                    .object([
+                        "userPrincipalName": .string(user.userPrincipalName),
+                        "skuIds": .array(user.skuIDs.map { .string($0.uuidString.lowercased()) }),
+                    ])
+                }),
             "partnerAppRoles": .array(
                 (tenant.servicePrincipals[world.partnerApp.appID].map { Array($0).sorted() } ?? []).map { .string($0) }),
         ])
@@ -278,7 +308,16 @@ public final class Simulator: Sendable {
 
     /// `POST /{tenant}/oauth2/v2.0/token`, client credentials with a secret or a certificate assertion.
     func token(tenantKey: String, request: SimRequest) -> SimResponse {
-        let form = Self.parseForm(request.bodyText)
+        var form = Self.parseForm(request.bodyText)
+        // client_secret_basic: the client id and secret in an HTTP Basic header instead of the form.
+        if let header = request.headers["authorization"], header.hasPrefix("Basic "),
+            let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+            let colon = decoded.firstIndex(of: ":")
+        {
+            let decode = { (s: Substring) in String(s).removingPercentEncoding ?? String(s) }
+            form["client_id"] = form["client_id"] ?? decode(decoded[..<colon])
+            form["client_secret"] = decode(decoded[decoded.index(after: colon)...])
+        }
         return lock.withLock { _ in
             guard let tenant = world.tenant(tenantKey) else {
                 return entraError(

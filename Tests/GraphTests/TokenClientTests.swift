@@ -136,3 +136,71 @@ struct TokenClientTests {
         await cloud.stop()
     }
 }
+
+@Suite("Token endpoint edge cases")
+struct TokenEndpointTests {
+    struct Claims: Encodable {
+        var aud: String
+        var iss: String
+        var sub: String
+        var jti = UUID().uuidString
+        var nbf: Int
+        var exp: Int
+    }
+
+    func post(_ cloud: SimulatedCloud, _ tenant: String, _ fields: [(String, String)], basic: String? = nil)
+        async throws -> (Int, String?)
+    {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/x-www-form-urlencoded")]
+        if let basic { headers.append(("Authorization", "Basic \(Data(basic.utf8).base64EncodedString())")) }
+        let response = try await cloud.http.execute(
+            HTTPRequest(
+                method: "POST", url: "\(cloud.base)/\(tenant)/oauth2/v2.0/token",
+                headers: headers, body: FormEncoding.encode(fields)))
+        let body = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        return (response.status, (body?["error_codes"] as? [Int])?.first.map { "AADSTS\($0)" })
+    }
+
+    @Test func basicAuthBadAudienceExpiryAndScope() async throws {
+        let cloud = try await SimulatedCloud.start()
+        let tenant = cloud.consented.id.uuidString
+        let scope = ("scope", "https://graph.microsoft.com/.default")
+        // client_secret_basic.
+        let basic = try await post(
+            cloud, tenant, [("grant_type", "client_credentials"), scope],
+            basic: "\(cloud.partnerClientID):\(cloud.simulator.world.partnerSecret)")
+        #expect(basic.0 == 200)
+        // A scope without /.default.
+        let badScope = try await post(
+            cloud, tenant,
+            [
+                ("grant_type", "client_credentials"), ("scope", "User.Read"),
+                ("client_id", cloud.partnerClientID), ("client_secret", cloud.simulator.world.partnerSecret),
+            ])
+        #expect(badScope.0 == 400 && badScope.1 == "AADSTS1002012")
+        // Assertions: wrong audience, expired.
+        let key = try PrivateKey.generateRSA(bits: 2048)
+        let certificate = try Certificate.issue(.init(commonName: "partner"), for: key)
+        try cloud.simulator.addPartnerCertificate(certificate)
+        let now = Int(Date().timeIntervalSince1970)
+        let tokenURL = "\(cloud.base)/\(tenant)/oauth2/v2.0/token"
+        func assertion(aud: String, exp: Int) throws -> [(String, String)] {
+            let jwt = try JWT.sign(
+                claims: Claims(
+                    aud: aud, iss: cloud.partnerClientID, sub: cloud.partnerClientID, nbf: now - 60, exp: exp),
+                header: JWT.Header(alg: .ps256, certificate: certificate), key: key)
+            return [
+                ("grant_type", "client_credentials"), scope, ("client_id", cloud.partnerClientID),
+                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", jwt),
+            ]
+        }
+        #expect(try await post(cloud, tenant, assertion(aud: tokenURL, exp: now + 600)).0 == 200)
+        let wrongAudience = try await post(
+            cloud, tenant, assertion(aud: "https://login.microsoftonline.com/other/oauth2/v2.0/token", exp: now + 600))
+        #expect(wrongAudience.0 == 400 && wrongAudience.1 == "AADSTS700212")
+        let expired = try await post(cloud, tenant, assertion(aud: tokenURL, exp: now - 10))
+        #expect(expired.0 == 400 && expired.1 == "AADSTS700024")
+        await cloud.stop()
+    }
+}

@@ -120,6 +120,20 @@ struct FaultTests {
         await lab.stop()
     }
 
+    @Test func theTenantWideLimitCountsEveryApp() async throws {
+        let lab = try await GraphLab.start()
+        lab.faults {
+            $0.throttleTenantWrites = 3; $0.throttleTenantWindowS = 60
+        }
+        for index in 0..<3 {
+            #expect(try await lab.call("POST", "applications", json: #"{"displayName": "t\#(index)"}"#).0 == 201)
+        }
+        let (status, _, response) = try await lab.call("POST", "applications", json: #"{"displayName": "t4"}"#)
+        #expect(status == 429)
+        #expect(response.header("x-ms-throttle-scope") == "Tenant/ReadWrite/\(lab.tenant.id.uuidString.lowercased())")
+        await lab.stop()
+    }
+
     @Test func latencyIsAddedWithoutHoldingOtherRequests() async throws {
         let lab = try await GraphLab.start()
         lab.faults { $0.latencyMs = 300 }

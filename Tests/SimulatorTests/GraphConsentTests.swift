@@ -61,6 +61,8 @@ struct GraphConsentTests {
         )
         let (_, assigned, _) = try await lab.call("GET", "servicePrincipals/\(graphID)/appRoleAssignedTo")
         #expect(assigned?["value"]?.array?.filter { $0["principalId"]?.string == principalID }.count == 2)
+        let (_, fromClient, _) = try await lab.call("GET", "servicePrincipals/\(principalID)/appRoleAssignments")
+        #expect(fromClient?["value"]?.array?.count == 2)
 
         // The delegated grant for User.Read.
         let grant =
