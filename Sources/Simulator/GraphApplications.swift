@@ -294,14 +294,19 @@ extension Simulator {
                 }
             }
         }
-        let top = min(Int(request.query["$top"] ?? "100") ?? 100, 999)
+        return page(apps.map(representation), collection: "applications", request: request)
+    }
+
+    /// One page of a collection: `$top` (default 100, at most 999) and an `@odata.nextLink` carrying a
+    /// `$skiptoken` while more remain.
+    func page(_ items: [JSONValue], collection: String, request: SimRequest) -> SimResponse {
+        let top = max(1, min(Int(request.query["$top"] ?? "100") ?? 100, 999))
         let skip = Int(request.query["$skiptoken"] ?? "0") ?? 0
-        let page = apps.dropFirst(skip).prefix(top)
         var document: [String: JSONValue] = [
-            "@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#applications"),
-            "value": .array(page.map(representation)),
+            "@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#\(collection)"),
+            "value": .array(Array(items.dropFirst(skip).prefix(top))),
         ]
-        if skip + top < apps.count {
+        if skip + top < items.count {
             var query = request.query
             query["$skiptoken"] = String(skip + top)
             let queryText = query.sorted { $0.key < $1.key }
@@ -309,8 +314,8 @@ extension Simulator {
                     "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)"
                 }
                 .joined(separator: "&")
-            document["@odata.nextLink"] = .string(
-                "\(request.headers["host"].map { "http://\($0)" } ?? "")/v1.0/applications?\(queryText)")
+            let host = request.headers["host"].map { "\(scheme)://\($0)" } ?? ""
+            document["@odata.nextLink"] = .string("\(host)/v1.0/\(collection)?\(queryText)")
         }
         return .json(200, JSONValue.object(document).text)
     }

@@ -94,7 +94,7 @@ extension Simulator {
                     let upn = String(match.output.1).replacingOccurrences(of: "''", with: "'").lowercased()
                     users = users.filter { $0.userPrincipalName.lowercased() == upn }
                 }
-                return .json(200, JSONValue.object(["value": .array(users.map(userJSON))]).text)
+                return page(users.map(userJSON), collection: "users", request: request)
             }
             guard method == "POST" else { return error(405, "Request_BadRequest", "Method not allowed.") }
             if let denied = require(["User.ReadWrite.All", "Directory.ReadWrite.All"]) { return denied }

@@ -22,6 +22,9 @@ public final class Simulator: Sendable {
     private let server: Mutex<SimHTTPServer?> = Mutex(nil)
     let faultState = Mutex(FaultState())
     let dnsRecords = Mutex([DNSRecord]())
+    private let servingScheme = Mutex("http")
+    /// `https` when serving TLS: the scheme of the links the simulator hands out.
+    var scheme: String { servingScheme.withLock { $0 } }
     private let journal: Journal
 
     /// `journal`: a file to write every request and response to, as JSON lines (secrets redacted).
@@ -61,6 +64,7 @@ public final class Simulator: Sendable {
     public func start(port: UInt16 = 0, tls: TLSServerContext? = nil) throws -> String {
         let server = try SimHTTPServer(port: port, tls: tls) { [self] request in self.handle(request) }
         self.server.withLock { $0 = server }
+        servingScheme.withLock { $0 = tls == nil ? "http" : "https" }
         return tls == nil ? "http://127.0.0.1:\(server.port)" : "https://localhost:\(server.port)"
     }
 

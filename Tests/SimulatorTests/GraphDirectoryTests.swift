@@ -56,6 +56,14 @@ struct GraphDirectoryTests {
             try await lab.call(
                 "POST", "users/\(upn)/assignLicense", json: assign, schema: "POST:/users/{user-id}/assignLicense"
             ).0 == 200)
+        // Users page like every collection.
+        let (_, firstPage, _) = try await lab.call("GET", "users?$top=2")
+        #expect(firstPage?["value"]?.array?.count == 2 && firstPage?["@odata.nextLink"]?.string != nil)
+        let (_, found, _) = try await lab.call(
+            "GET",
+            "users?$filter=\("userPrincipalName eq '\(upn)'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+        )
+        #expect(found?["value"]?.array?.count == 1)
         let (_, details, _) = try await lab.call("GET", "users/\(upn)/licenseDetails")
         let plans =
             details?["value"]?.array?.first?["servicePlans"]?.array?.compactMap { $0["servicePlanName"]?.string } ?? []

@@ -36,6 +36,11 @@ struct HTTPSTests {
         // Many requests over kept-alive TLS connections.
         for _ in 0..<20 { _ = try await graph.organizationID() }
         #expect(trusting.statistics.connectionsOpened <= 3)
+        // Links the simulator hands out keep the https scheme, and paging works through them.
+        for index in 0..<3 {
+            _ = try await graph.upsertApplication(uniqueName: "tls-\(index)", ["displayName": .string("tls \(index)")])
+        }
+        #expect(try await graph.list("/applications", top: 1).count == 3)
 
         let untrusting = HTTPClient()
         let refused = await #expect(throws: HTTPError.self) {
