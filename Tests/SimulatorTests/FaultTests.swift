@@ -56,7 +56,8 @@ struct FaultTests {
 
     @Test func replicationLagHidesNewObjectsForItsWindow() async throws {
         let lab = try await GraphLab.start()
-        lab.faults { $0.replicationLagMs = 1500 }
+        // Long enough that the schema validation of each body (a Python process) cannot outlast it.
+        lab.faults { $0.replicationLagMs = 6000 }
         let (_, app, _) = try await lab.call("POST", "applications", json: #"{"displayName": "fresh"}"#)
         let id = try #require(app?["id"]?.string)
         let (status, _, response) = try await lab.call("GET", "applications/\(id)")
@@ -72,7 +73,7 @@ struct FaultTests {
                 && spError?["error"]?["message"]?.string?.contains("does not reference a valid application object")
                     == true
         )
-        try await Task.sleep(for: .milliseconds(1600))
+        try await Task.sleep(for: .milliseconds(6100))
         #expect(try await lab.call("GET", "applications/\(id)").0 == 200)
         #expect(
             try await lab.call("POST", "servicePrincipals", json: #"{"appId": "\#(app?["appId"]?.string ?? "")"}"#).0
@@ -82,7 +83,7 @@ struct FaultTests {
 
     @Test func aNewSecretIsRefusedUntilItPropagates() async throws {
         let lab = try await GraphLab.start()
-        lab.faults { $0.propagationMs = 1500 }
+        lab.faults { $0.propagationMs = 4000 }
         let (_, app, _) = try await lab.call("POST", "applications", json: #"{"displayName": "secretive"}"#)
         let (_, password, _) = try await lab.call(
             "POST", "applications/\(app?["id"]?.string ?? "")/addPassword",
@@ -96,7 +97,7 @@ struct FaultTests {
                 context: FailureContext(recentlyCreatedCredential: true))
         }
         #expect(early?.failure == .propagation)
-        try await Task.sleep(for: .milliseconds(1600))
+        try await Task.sleep(for: .milliseconds(4100))
         _ = try await TokenClient(http: lab.http, loginBaseURL: lab.base).token(
             tenant: tenant, clientID: appID, credential: .secret(secret))
         await lab.stop()
