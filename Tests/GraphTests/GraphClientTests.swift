@@ -75,3 +75,40 @@ struct GraphClientTests {
         await cloud.stop()
     }
 }
+
+@Suite("Permission names resolved by value")
+struct PermissionTests {
+    @Test func theVendorsListCorrectedResolvesAndItsSlipsAreNamed() async throws {
+        let cloud = try await SimulatedCloud.start()
+        let graph = cloud.graph(for: cloud.consented)
+        let resolved = try await graph.resolvePermissions(
+            roles: [
+                "User.Read.All", "User.ReadWrite.All", "Domain.ReadWrite.All", "Domain.Read.All", "Calendars.Read",
+                "Mail.Send", "Contacts.Read",
+            ],
+            scopes: ["User.Read"])
+        #expect(resolved.roles["User.ReadWrite.All"] == "741f803b-c850-494e-b5df-cde7c675a1ca")
+        #expect(resolved.scopes["User.Read"] == KnownGraphPermissions.scopes["User.Read"])
+        #expect(resolved.roles.count == 7)
+        // The vendor page's three slips.
+        let slips = await #expect(throws: PermissionError.self) {
+            try await graph.resolvePermissions(roles: ["User.Read", "Domain.Read", "UserReadWrite.All"], scopes: [])
+        }
+        #expect(
+            slips?.description.contains(
+                "no application role User.Read (it is a delegated scope, not an application role)") == true)
+        #expect(slips?.description.contains("no application role Domain.Read") == true)
+        #expect(slips?.description.contains("no application role UserReadWrite.All") == true)
+        await cloud.stop()
+    }
+
+    @Test func anIdThatDisagreesWithThePublishedOneIsReported() {
+        let error = #expect(throws: PermissionError.self) {
+            try GraphClient.resolve(
+                roles: ["User.Read.All"], scopes: [],
+                availableRoles: ["User.Read.All": "00000000-0000-0000-0000-000000000001"],
+                availableScopes: [:])
+        }
+        #expect(error?.description.contains("not the published df021288-bdef-4463-88db-98f22de89214") == true)
+    }
+}

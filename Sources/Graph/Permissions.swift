@@ -1,0 +1,82 @@
+import Foundation
+
+/// The Graph permissions an app registration asks for, by name (`User.Read.All` as an application role,
+/// `User.Read` as a delegated scope), resolved to ids.
+public struct ResolvedPermissions: Sendable, Equatable {
+    /// Application roles: name → id.
+    public var roles: [String: String]
+    /// Delegated scopes: name → id.
+    public var scopes: [String: String]
+
+    /// `requiredResourceAccess` for Microsoft Graph, roles as `Role` and scopes as `Scope`.
+    public var requiredResourceAccess: JSONBody {
+        let access =
+            roles.sorted { $0.key < $1.key }.map {
+                JSONBody.object(["id": .string($0.value), "type": .string("Role")])
+            }
+            + scopes.sorted { $0.key < $1.key }.map {
+                JSONBody.object(["id": .string($0.value), "type": .string("Scope")])
+            }
+        return .array([
+            .object([
+                "resourceAppId": .string("00000003-0000-0000-c000-000000000000"), "resourceAccess": .array(access),
+            ])
+        ])
+    }
+}
+
+public struct PermissionError: Error, Sendable, CustomStringConvertible, Equatable {
+    public let description: String
+}
+
+extension GraphClient {
+    /// Resolves `roles` and `scopes` by value against this tenant's Microsoft Graph service principal
+    /// (ARCHITECTURE §2), and checks the ids against the cross-checked list. A name the tenant does not
+    /// know — like the vendor page's `Domain.Read` or `UserReadWrite.All` — is an error that names it.
+    public func resolvePermissions(roles: [String], scopes: [String]) async throws -> ResolvedPermissions {
+        let graph = try await graphServicePrincipal()
+        let available = Dictionary(
+            ((graph["appRoles"] as? [[String: Any]]) ?? []).compactMap { role -> (String, String)? in
+                guard let value = role["value"] as? String, let id = role["id"] as? String else { return nil }
+                return (value, id)
+            }, uniquingKeysWith: { first, _ in first })
+        let availableScopes = Dictionary(
+            ((graph["oauth2PermissionScopes"] as? [[String: Any]]) ?? []).compactMap { scope -> (String, String)? in
+                guard let value = scope["value"] as? String, let id = scope["id"] as? String else { return nil }
+                return (value, id)
+            }, uniquingKeysWith: { first, _ in first })
+        return try Self.resolve(
+            roles: roles, scopes: scopes, availableRoles: available, availableScopes: availableScopes)
+    }
+
+    /// The pure part of `resolvePermissions`.
+    public static func resolve(
+        roles: [String], scopes: [String], availableRoles: [String: String], availableScopes: [String: String]
+    ) throws -> ResolvedPermissions {
+        var problems: [String] = []
+        var resolved = ResolvedPermissions(roles: [:], scopes: [:])
+        for name in roles {
+            guard let id = availableRoles[name] else {
+                let hint = availableScopes[name] != nil ? " (it is a delegated scope, not an application role)" : ""
+                problems.append("Microsoft Graph has no application role \(name)\(hint)")
+                continue
+            }
+            if let known = KnownGraphPermissions.appRoles[name], known != id.lowercased() {
+                problems.append("the tenant gives \(name) the id \(id), not the published \(known)")
+            }
+            resolved.roles[name] = id.lowercased()
+        }
+        for name in scopes {
+            guard let id = availableScopes[name] else {
+                problems.append("Microsoft Graph has no delegated scope \(name)")
+                continue
+            }
+            if let known = KnownGraphPermissions.scopes[name], known != id.lowercased() {
+                problems.append("the tenant gives scope \(name) the id \(id), not the published \(known)")
+            }
+            resolved.scopes[name] = id.lowercased()
+        }
+        guard problems.isEmpty else { throw PermissionError(description: problems.joined(separator: "; ")) }
+        return resolved
+    }
+}
