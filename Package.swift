@@ -64,7 +64,7 @@ let package = Package(
         .target(name: "Queue", dependencies: ["Postgres"]),
         .target(name: "Graph", dependencies: ["HTTP", "Crypto"]),
         .target(name: "CLinux"),
-        .target(name: "Simulator", dependencies: ["Crypto", "CLinux"]),
+        .target(name: "Simulator", dependencies: ["Crypto", "CLinux", "Graph"]),
 
         // MARK: Services
         .target(

@@ -2,6 +2,7 @@
 // independent dumps of the Graph service principal. The client resolves names from the tenant itself and
 // compares with these, so a tenant answering with different ids is noticed rather than trusted blindly.
 public enum KnownGraphPermissions {
+    public static let resourceAppID = "00000003-0000-0000-c000-000000000000"
     public static let appRoles: [String: String] = [
         "AppRoleAssignment.ReadWrite.All": "06b708a9-e830-4db3-a914-8e69da51d44f",
         "Application.ReadWrite.All": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",

@@ -1,4 +1,5 @@
 import Foundation
+import Graph
 
 /// Microsoft Graph v1.0: service principals, application-permission grants (`appRoleAssignedTo`) and
 /// delegated grants (`oauth2PermissionGrants`). Called with the world locked.
@@ -111,7 +112,7 @@ extension Simulator {
         }
         guard
             principal.id != tenant.graphPrincipal.id
-                || GraphPermissions.appRoles.values.contains(role.uuidString.lowercased())
+                || KnownGraphPermissions.appRoles.values.contains(role.uuidString.lowercased())
         else {
             return error(
                 400, "Request_BadRequest",
@@ -167,7 +168,7 @@ extension Simulator {
                 return error(400, "Request_BadRequest", "Not a valid reference update.")
             }
             for value in scope.split(separator: " ")
-            where resource == tenant.graphPrincipal.id && GraphPermissions.scopes[String(value)] == nil {
+            where resource == tenant.graphPrincipal.id && KnownGraphPermissions.scopes[String(value)] == nil {
                 return error(
                     400, "Request_BadRequest",
                     "Invalid value specified for property 'scope' of resource 'OAuth2PermissionGrant': '\(value)' is not a delegated permission of Microsoft Graph."
@@ -189,7 +190,7 @@ extension Simulator {
 
     /// Service principals are subject to replication lag, except the ones every tenant always had.
     func isVisible(_ principal: SimServicePrincipal) -> Bool {
-        principal.appID.uuidString.lowercased() == GraphPermissions.resourceAppID || visible(principal.created)
+        principal.appID.uuidString.lowercased() == KnownGraphPermissions.resourceAppID || visible(principal.created)
     }
 
     func representation(_ principal: SimServicePrincipal, in tenant: SimTenant) -> JSONValue {
@@ -201,7 +202,7 @@ extension Simulator {
         ]
         if principal.id == tenant.graphPrincipal.id {
             object["appRoles"] = .array(
-                GraphPermissions.appRoles.sorted { $0.key < $1.key }.map { name, id in
+                KnownGraphPermissions.appRoles.sorted { $0.key < $1.key }.map { name, id in
                     .object([
                         "id": .string(id), "value": .string(name),
                         "allowedMemberTypes": .array([.string("Application")]),
@@ -209,7 +210,7 @@ extension Simulator {
                     ])
                 })
             object["oauth2PermissionScopes"] = .array(
-                GraphPermissions.scopes.sorted { $0.key < $1.key }.map { name, id in
+                KnownGraphPermissions.scopes.sorted { $0.key < $1.key }.map { name, id in
                     .object([
                         "id": .string(id), "value": .string(name), "type": .string("User"), "isEnabled": .bool(true),
                     ])

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Graph
 
 /// A deterministic pseudo-random generator (SplitMix64), so a seed replays the same world.
 public struct SeededRandom: RandomNumberGenerator, Sendable {
@@ -179,7 +180,7 @@ public final class SimTenant: @unchecked Sendable {
         self.defaultDomain = defaultDomain
         self.displayName = displayName
         graphPrincipal = SimServicePrincipal(
-            id: graphPrincipalID, appID: UUID(uuidString: GraphPermissions.resourceAppID)!,
+            id: graphPrincipalID, appID: UUID(uuidString: KnownGraphPermissions.resourceAppID)!,
             displayName: "Microsoft Graph")
         principals[graphPrincipal.id] = graphPrincipal
         domains[defaultDomain] = SimDomain(
@@ -198,7 +199,7 @@ public final class SimTenant: @unchecked Sendable {
     func roles(appID: UUID) -> [String] {
         var names = servicePrincipals[appID] ?? []
         if let principal = principal(appID: appID) {
-            let byID = Dictionary(uniqueKeysWithValues: GraphPermissions.appRoles.map { ($0.value, $0.key) })
+            let byID = Dictionary(uniqueKeysWithValues: KnownGraphPermissions.appRoles.map { ($0.value, $0.key) })
             for assignment in appRoleAssignments
             where assignment.principalID == principal.id && assignment.resourceID == graphPrincipal.id {
                 if let name = byID[assignment.appRoleID.uuidString.lowercased()] { names.insert(name) }

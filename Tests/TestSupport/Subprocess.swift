@@ -11,78 +11,32 @@ import Foundation
 public func runCommand(_ arguments: [String], environment: [String: String] = [:]) async throws -> (
     status: Int32, output: String
 ) {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(with: Result { try runCommandBlocking(arguments, environment: environment) })
-        }
-        thread.start()
-    }
+    let outputPath = NSTemporaryDirectory() + "onboarder-cmd-\(UUID().uuidString)"
+    defer { unlink(outputPath) }
+    let child = try ChildProcess(arguments, environment: environment, logPath: outputPath, truncate: true)
+    let status = await child.wait()
+    return (status, child.output)
 }
 
 struct SpawnError: Error, CustomStringConvertible {
     let description: String
 }
 
-private func runCommandBlocking(_ arguments: [String], environment: [String: String]) throws -> (
-    status: Int32, output: String
-) {
-    let outputPath = NSTemporaryDirectory() + "onboarder-cmd-\(UUID().uuidString)"
-    defer { unlink(outputPath) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-
-    var merged = ProcessInfo.processInfo.environment
-    merged.merge(environment) { $1 }
-    let argv = arguments.map { strdup($0) } + [nil]
-    let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        argv.forEach { free($0) }
-        envp.forEach { free($0) }
-    }
-    var attributes = cleanSignalAttributes()
-    defer { posix_spawnattr_destroy(&attributes) }
-    var pid: pid_t = 0
-    let spawned = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
-    guard spawned == 0 else {
-        throw SpawnError(description: "cannot start \(arguments[0]): \(String(cString: strerror(spawned)))")
-    }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return (exitStatus, output)
-}
-
-/// Spawn attributes that give the child an empty signal mask and default handlers. Without them it
-/// inherits the spawning thread's mask, where the test runtime blocks SIGTERM: the child would ignore it.
-func cleanSignalAttributes() -> posix_spawnattr_t {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attributes, &empty)
-    posix_spawnattr_setsigdefault(&attributes, &all)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    return attributes
-}
-
-/// A child process started in the background (a worker under test), with its output in a file.
+/// A child process started in the background (a worker, a test server), with its output in a file.
 public final class ChildProcess: Sendable {
     public let pid: pid_t
     public let logPath: String
 
-    /// Starts `arguments` with `environment` merged into ours; standard output and error go to `logPath`.
-    public init(_ arguments: [String], environment: [String: String] = [:], logPath: String) throws {
+    /// Starts `arguments` with `environment` merged into ours; standard output and error go to `logPath`
+    /// (appended to, or replaced when `truncate`).
+    public init(_ arguments: [String], environment: [String: String] = [:], logPath: String, truncate: Bool = false)
+        throws
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_addopen(
+            &actions, 1, logPath, O_WRONLY | O_CREAT | (truncate ? O_TRUNC : O_APPEND), 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         var merged = ProcessInfo.processInfo.environment
@@ -93,8 +47,18 @@ public final class ChildProcess: Sendable {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
-        var attributes = cleanSignalAttributes()
+        // An empty signal mask and default handlers: otherwise the child inherits the spawning thread's
+        // mask, where the test runtime blocks SIGTERM, and would ignore it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         let spawned = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
         guard spawned == 0 else {
@@ -108,8 +72,8 @@ public final class ChildProcess: Sendable {
         kill(pid, signal)
     }
 
-    /// Waits for the process to end (on a thread of its own) and returns its exit status, or 128 + the
-    /// signal that killed it.
+    /// Waits for the process to end (on a thread of its own, never the cooperative pool) and returns its
+    /// exit status, or 128 + the signal that killed it.
     public func wait() async -> Int32 {
         let pid = self.pid
         return await withCheckedContinuation { continuation in
