@@ -216,3 +216,22 @@ public struct TokenClient: Sendable {
         return AccessToken(value: body.access_token, expiresAt: started + .seconds(body.expires_in))
     }
 }
+
+extension ClientCredential {
+    /// A certificate credential from one PEM file holding the certificate and its private key (the format
+    /// of Azure Identity's `AZURE_CLIENT_CERTIFICATE_PATH`).
+    public static func certificate(pemFile path: String, preferred: SignatureAlgorithm = .ps256) throws
+        -> ClientCredential
+    {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CryptoError(operation: "reading \(path)", reasons: [error.localizedDescription])
+        }
+        guard text.contains("PRIVATE KEY-----") else {
+            throw CryptoError(
+                operation: "reading \(path)",
+                reasons: ["the file holds no private key; it needs the certificate and its key"])
+        }
+        return .certificate(try Certificate(pem: text), try PrivateKey(pem: text), preferred: preferred)
+    }
+}

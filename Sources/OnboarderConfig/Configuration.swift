@@ -17,6 +17,8 @@ public struct ConfigKey: Sendable, Hashable {
     /// Printed redacted by `config check`.
     public let isSecret: Bool
     public let summary: String
+    /// A second, conventional variable read when `ONBOARDER_…` is not set (Azure Identity's `AZURE_CLIENT_ID`, …).
+    public var conventionalVariable: String? = nil
 
     /// Keys are identified by name.
     public static func == (lhs: ConfigKey, rhs: ConfigKey) -> Bool { lhs.name == rhs.name }
@@ -78,11 +80,36 @@ public struct ConfigKey: Sendable, Hashable {
         name: "log.format", kind: .choice(["auto", "json", "human"]), defaultValue: .string("auto"), isSecret: false,
         summary: "json: one JSON object per line; human: for terminals; auto: human on a TTY, else json")
 
+    public static let loginBaseURL = ConfigKey(
+        name: "microsoft.login_base_url", kind: .string, defaultValue: .string("https://login.microsoftonline.com"),
+        isSecret: false, summary: "Entra ID's authority (the simulator's URL for tests and the demo)")
+    public static let graphBaseURL = ConfigKey(
+        name: "microsoft.graph_base_url", kind: .string, defaultValue: .string("https://graph.microsoft.com/v1.0"),
+        isSecret: false, summary: "Microsoft Graph v1.0")
+    public static let partnerTenantID = ConfigKey(
+        name: "partner.tenant_id", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "the MSP's own tenant, where the partner app is registered", conventionalVariable: "AZURE_TENANT_ID")
+    public static let partnerClientID = ConfigKey(
+        name: "partner.client_id", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "the partner app's application (client) id", conventionalVariable: "AZURE_CLIENT_ID")
+    public static let partnerClientSecret = ConfigKey(
+        name: "partner.client_secret", kind: .string, defaultValue: .string(""), isSecret: true,
+        summary: "the partner app's client secret (prefer the certificate)", conventionalVariable: "AZURE_CLIENT_SECRET"
+    )
+    public static let partnerCertificatePath = ConfigKey(
+        name: "partner.certificate_path", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "PEM with the partner app's certificate and private key",
+        conventionalVariable: "AZURE_CLIENT_CERTIFICATE_PATH")
+    public static let httpCABundle = ConfigKey(
+        name: "http.ca_bundle", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "extra CA certificates (PEM) to trust; empty: the system store")
+
     public static let all: [ConfigKey] = [
         databaseURL, databasePoolSize, databaseConnectTimeout, databaseMigrationsDirectory,
         workerConcurrency, workerClaimBatch, workerPollInterval, workerHeartbeatInterval, workerLease,
         workerReapInterval, workerShutdownDeadline, retryBaseDelay, retryMaxDelay, retryMaxAttempts,
-        logLevel, logFormat,
+        loginBaseURL, graphBaseURL, partnerTenantID, partnerClientID, partnerClientSecret, partnerCertificatePath,
+        httpCABundle, logLevel, logFormat,
     ]
 }
 
@@ -154,14 +181,14 @@ public struct ResolvedConfiguration: Sendable {
                     errors.append(ConfigError(file: file, line: entry.line, key: key.name, message: error.message))
                 }
             }
-            if let text = environment[key.environmentVariable] {
+            let variable = [key.environmentVariable, key.conventionalVariable].compactMap { $0 }
+                .first { environment[$0] != nil }
+            if let variable, let text = environment[variable] {
                 do throws(ConfigError) {
                     value = try validate(parseText(text, for: key), for: key)
-                    source = .environment(key.environmentVariable)
+                    source = .environment(variable)
                 } catch {
-                    errors.append(
-                        ConfigError(environmentVariable: key.environmentVariable, key: key.name, message: error.message)
-                    )
+                    errors.append(ConfigError(environmentVariable: variable, key: key.name, message: error.message))
                 }
             }
             for override in overrides where override.key == key {

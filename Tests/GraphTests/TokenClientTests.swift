@@ -204,3 +204,25 @@ struct TokenEndpointTests {
         await cloud.stop()
     }
 }
+
+@Suite("Partner credential from a PEM file")
+struct PartnerCredentialTests {
+    @Test func oneFileWithCertificateAndKeySignsIn() async throws {
+        let cloud = try await SimulatedCloud.start()
+        let key = try PrivateKey.generateRSA(bits: 2048)
+        let certificate = try Certificate.issue(.init(commonName: "partner"), for: key)
+        try cloud.simulator.addPartnerCertificate(certificate)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("partner-\(UUID().uuidString).pem")
+            .path
+        try (try certificate.pem + key.pem()).write(toFile: path, atomically: true, encoding: .utf8)
+        let credential = try ClientCredential.certificate(pemFile: path)
+        _ = try await TokenClient(http: cloud.http, loginBaseURL: cloud.base).token(
+            tenant: cloud.consented.id.uuidString, clientID: cloud.partnerClientID, credential: credential)
+        let certOnly = FileManager.default.temporaryDirectory.appendingPathComponent("cert-\(UUID().uuidString).pem")
+            .path
+        try certificate.pem.write(toFile: certOnly, atomically: true, encoding: .utf8)
+        let error = #expect(throws: CryptoError.self) { try ClientCredential.certificate(pemFile: certOnly) }
+        #expect(error?.description.contains("no private key") == true)
+        await cloud.stop()
+    }
+}

@@ -69,6 +69,19 @@ struct ConfigurationTests {
         #expect(config.setting(.logFormat).source == .defaultValue)
     }
 
+    @Test func azureIdentityVariablesAreHonouredAndOursWin() throws {
+        let config = try ResolvedConfiguration.load(
+            file: nil,
+            environment: [
+                "AZURE_CLIENT_ID": "from-azure", "AZURE_CLIENT_SECRET": "s3cret", "AZURE_TENANT_ID": "t",
+                "ONBOARDER_PARTNER_TENANT_ID": "ours",
+            ])
+        #expect(config.string(.partnerClientID) == "from-azure")
+        #expect(config.setting(.partnerClientID).source == .environment("AZURE_CLIENT_ID"))
+        #expect(config.string(.partnerTenantID) == "ours")
+        #expect(config.displayValue(config.setting(.partnerClientSecret)) == "<redacted>")
+    }
+
     @Test func everyProblemIsReportedWithItsPlace() throws {
         let path = try writeTemporary(
             "[database]\nconnect_timout = 4\nconnect_timeout = \"soon\"\n[log]\nformat = \"xml\"\n")
