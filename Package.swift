@@ -91,6 +91,11 @@ let package = Package(
             dependencies: ["Simulator", "Crypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
+        .executableTarget(
+            name: "onboarder-bench",
+            dependencies: ["HTTP", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
         // MARK: Tests (Tests/<Module>Tests mirrors Sources/<Module>)
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),

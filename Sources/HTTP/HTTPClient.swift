@@ -257,6 +257,10 @@ final class CurlEngine: @unchecked Sendable {
         multi = curl_multi_init()
         _ = CCurlShims_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
         _ = CCurlShims_multi_setopt_long(multi, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
+        // The connection cache otherwise tracks the number of transfers in flight and closes connections
+        // whenever that number drops: keep enough for every host's connections (measured: 274 connections
+        // for 10,000 requests at concurrency 16 without this, 16 with it).
+        _ = CCurlShims_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(256, configuration.maxConnectionsPerHost * 4))
         let thread = Thread { [self] in self.run() }
         thread.name = "onboarder.http"
         thread.start()
