@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Graph", "HTTP", "Crypto", "TestSupport"]),
-        .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto", "Simulator"]),
+        .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto", "Simulator", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport"]),
         .testTarget(
             name: "WorkerTests", dependencies: ["Worker", "Queue", "Store", "Postgres", "TestSupport", "onboarder"]),

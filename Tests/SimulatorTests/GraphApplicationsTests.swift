@@ -32,7 +32,7 @@ struct GraphLab {
         _ method: String, _ path: String, json: String? = nil, schema: String? = nil, token: String? = nil,
         headers: [(name: String, value: String)] = [], invalidOnPurpose: Bool = false
     ) async throws -> (Int, JSONValue?, HTTPResponse) {
-        if let json, !invalidOnPurpose, let operation = schema ?? Self.operation(method, path) {
+        if let json, !invalidOnPurpose, let operation = schema ?? GraphSchema.operation(method, path) {
             try await validateAgainstGraphSchema(json, operation)
         }
         var allHeaders = headers + [("Authorization", "Bearer \(token ?? self.token)")]
@@ -47,54 +47,12 @@ struct GraphLab {
         http.shutdown()
         await simulator.stop()
     }
-
-    /// `POST:/applications/{application-id}/addPassword` for `POST applications/…/addPassword`: the key of the
-    /// operation in the Graph schema subset. Nil for operations the subset does not hold (PATCH /users).
-    static func operation(_ method: String, _ path: String) -> String? {
-        let parts = path.split(separator: "?")[0].split(separator: "/").map(String.init)
-        let placeholders = [
-            "applications": "{application-id}", "servicePrincipals": "{servicePrincipal-id}",
-            "domains": "{domain-id}", "users": "{user-id}",
-        ]
-        var template: [String] = []
-        for (index, part) in parts.enumerated() {
-            if part.hasPrefix("applications(uniqueName=") {
-                template.append("applications(uniqueName='{uniqueName}')")
-            } else if index == 1, let placeholder = placeholders[parts[0]] {
-                template.append(placeholder)
-            } else {
-                template.append(part)
-            }
-        }
-        let known: Set<String> = [
-            "POST:/applications", "PATCH:/applications/{application-id}",
-            "PATCH:/applications(uniqueName='{uniqueName}')",
-            "POST:/applications/{application-id}/addPassword", "POST:/applications/{application-id}/removePassword",
-            "POST:/servicePrincipals", "POST:/servicePrincipals/{servicePrincipal-id}/appRoleAssignedTo",
-            "POST:/oauth2PermissionGrants", "POST:/domains", "POST:/users", "POST:/users/{user-id}/assignLicense",
-        ]
-        let operation = "\(method):/" + template.joined(separator: "/")
-        return known.contains(operation) ? operation : nil
-    }
 }
 
 /// `../shared/reference/graph/validate_body.py --strict` on a request body.
 func validateAgainstGraphSchema(_ json: String, _ operation: String) async throws {
-    // ../shared beside the project (as on CI), or wherever ONBOARDER_SHARED_DIR says.
-    let shared =
-        ProcessInfo.processInfo.environment["ONBOARDER_SHARED_DIR"].map { URL(fileURLWithPath: $0) }
-        ?? TestDatabase.repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared")
-    let validator = shared.appendingPathComponent("reference/graph/validate_body.py").path
-    guard FileManager.default.fileExists(atPath: validator) else {
-        Issue.record(
-            "Graph's schema validator is missing at \(validator): set ONBOARDER_SHARED_DIR to the shared folder")
-        return
-    }
-    let file = FileManager.default.temporaryDirectory.appendingPathComponent("body-\(UUID().uuidString).json").path
-    try json.write(toFile: file, atomically: true, encoding: .utf8)
-    defer { try? FileManager.default.removeItem(atPath: file) }
-    let (status, output) = try await runCommand(["python3", validator, operation, file, "--strict"])
-    #expect(status == 0 && output.contains("VALID"), "\(operation) body rejected by Graph's schema: \(output)")
+    let (valid, output) = try await GraphSchema.validate(json, operation)
+    #expect(valid, "\(operation) body rejected by Graph's schema: \(output)")
 }
 
 let sampleApplication = """
