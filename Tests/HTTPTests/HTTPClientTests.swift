@@ -124,25 +124,8 @@ struct HTTPClientTests {
     }
 
     @Test func tlsIsVerifiedAgainstTheConfiguredCA() async throws {
-        let caKey = try PrivateKey.generateRSA(bits: 2048)
-        var caOptions = Certificate.Options(commonName: "Onboarder Test CA")
-        caOptions.isCertificateAuthority = true
-        let ca = try Certificate.issue(caOptions, for: caKey)
-        let serverKey = try PrivateKey.generateRSA(bits: 2048)
-        var options = Certificate.Options(commonName: "localhost", validFor: 2)
-        options.subjectAlternativeNames = ["localhost", "127.0.0.1"]
-        let certificate = try Certificate.issue(options, for: serverKey, issuer: (ca, caKey))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let paths = (
-            cert: directory.appendingPathComponent("server.pem").path,
-            key: directory.appendingPathComponent("server.key").path,
-            ca: directory.appendingPathComponent("ca.pem").path
-        )
-        try certificate.pem.write(toFile: paths.cert, atomically: true, encoding: .utf8)
-        try serverKey.pem().write(toFile: paths.key, atomically: true, encoding: .utf8)
-        try ca.pem.write(toFile: paths.ca, atomically: true, encoding: .utf8)
-        let server = try await TestServer.start(tls: (paths.cert, paths.key))
+        let tls = try TestCA()
+        let server = try await TestServer.start(tls: (tls.certificatePath, tls.keyPath))
 
         let untrusting = HTTPClient()
         let refused = await #expect(throws: HTTPError.self) {
@@ -152,7 +135,7 @@ struct HTTPClientTests {
         untrusting.shutdown()
 
         var configuration = HTTPClientConfiguration()
-        configuration.caBundlePath = paths.ca
+        configuration.caBundlePath = tls.caPath
         let trusting = HTTPClient(configuration: configuration)
         #expect(try await trusting.execute(HTTPRequest(url: "\(server.base)/echo")).status == 200)
         // Redirects are followed to HTTPS only.

@@ -3,29 +3,20 @@ import Foundation
 import Graph
 import HTTP
 import Simulator
+import TestSupport
 import Testing
 
 @Suite("The simulator over HTTPS")
 struct HTTPSTests {
     @Test func tokensAndGraphOverTLSVerifiedAgainstTheTestCA() async throws {
-        let caKey = try PrivateKey.generateRSA(bits: 2048)
-        var caOptions = Certificate.Options(commonName: "onboarder-sim test CA")
-        caOptions.isCertificateAuthority = true
-        let ca = try Certificate.issue(caOptions, for: caKey)
-        let key = try PrivateKey.generateRSA(bits: 2048)
-        var options = Certificate.Options(commonName: "localhost", validFor: 2)
-        options.subjectAlternativeNames = ["localhost", "127.0.0.1"]
-        let certificate = try Certificate.issue(options, for: key, issuer: (ca, caKey))
-        let caPath = FileManager.default.temporaryDirectory.appendingPathComponent("sim-ca-\(UUID().uuidString).pem")
-            .path
-        try ca.pem.write(toFile: caPath, atomically: true, encoding: .utf8)
+        let tls = try TestCA()
 
         let simulator = try Simulator(world: World(customers: 5, seed: 4))
-        let base = try simulator.start(tls: TLSServerContext(certificate: certificate, key: key))
+        let base = try simulator.start(tls: TLSServerContext(certificate: tls.serverCertificate, key: tls.serverKey))
         #expect(base.hasPrefix("https://localhost:"))
 
         var configuration = HTTPClientConfiguration()
-        configuration.caBundlePath = caPath
+        configuration.caBundlePath = tls.caPath
         let trusting = HTTPClient(configuration: configuration)
         let tenant = simulator.world.customers[3]
         let graph = GraphClient(
