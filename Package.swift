@@ -97,7 +97,11 @@ let package = Package(
         ),
 
         // MARK: Tests (Tests/<Module>Tests mirrors Sources/<Module>)
-        .target(name: "TestSupport", dependencies: ["Postgres", "Crypto"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", "Crypto", "Store", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Crypto", "TestSupport"]),

@@ -14,11 +14,7 @@ struct QueueDatabase {
     var queue: JobQueue { JobQueue(pool: pool) }
 
     static func make(_ label: String) async throws -> QueueDatabase {
-        let (configuration, name) = try await TestDatabase.makeScratchDatabase(label)
-        let migrator = try Migrator.load(
-            directory: TestDatabase.repositoryRoot.appendingPathComponent("sql/migrations").path)
-        _ = try await migrator.migrate(
-            configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let (configuration, name) = try await TestDatabase.makeMigratedScratchDatabase(label)
         return QueueDatabase(
             name: name, configuration: configuration,
             pool: PostgresPool(configuration: configuration, maxConnections: 24))

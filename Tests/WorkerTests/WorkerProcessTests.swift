@@ -19,11 +19,7 @@ struct WorkerLab {
     var queue: JobQueue { JobQueue(pool: pool) }
 
     static func make(_ label: String) async throws -> WorkerLab {
-        let (configuration, name) = try await TestDatabase.makeScratchDatabase(label)
-        let migrator = try Migrator.load(
-            directory: TestDatabase.repositoryRoot.appendingPathComponent("sql/migrations").path)
-        _ = try await migrator.migrate(
-            configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let (configuration, name) = try await TestDatabase.makeMigratedScratchDatabase(label)
         let pool = PostgresPool(configuration: configuration, maxConnections: 8)
         try await SleepHandler.prepareRecording(pool)
         return WorkerLab(name: name, url: configuration.connectionString!, pool: pool)
