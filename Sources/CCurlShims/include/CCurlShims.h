@@ -10,9 +10,6 @@ CURLcode CCurlShims_easy_setopt_string(CURL *handle, CURLoption option, const ch
 CURLcode CCurlShims_easy_setopt_write_callback(CURL *handle, CURLoption option,
                                                size_t (*callback)(char *, size_t, size_t, void *));
 CURLcode CCurlShims_easy_getinfo_long(CURL *handle, CURLINFO info, long *value);
-CURLcode CCurlShims_easy_getinfo_string(CURL *handle, CURLINFO info, char **value);
-CURLcode CCurlShims_easy_getinfo_pointer(CURL *handle, CURLINFO info, void **value);
-CURLcode CCurlShims_easy_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value);
 CURLMcode CCurlShims_multi_setopt_long(CURLM *handle, CURLMoption option, long value);
 // CURLVERSION_NOW is a macro naming the newest version-info layout this header knows.
 curl_version_info_data *CCurlShims_version_info(void);
