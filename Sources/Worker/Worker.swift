@@ -230,6 +230,7 @@ public final class Worker: Service {
         var lastBeat = clock.now
         var lastSuccess = clock.now
         var lastReap = clock.now - configuration.reapInterval
+        var lastPoll = clock.now
         let tick = min(configuration.pollInterval, configuration.heartbeatInterval, .seconds(1))
         while !Task.isCancelled {
             let now = clock.now
@@ -267,7 +268,12 @@ public final class Worker: Service {
                     logger.warning("reap failed", metadata: ["error": "\(error)"])
                 }
             }
-            wake.signal()  // the poll fallback, and the drain's deadline check
+            // The poll fallback at its own interval (a tick every second would make LISTEN pointless), and
+            // while draining a check of the shutdown deadline on every tick.
+            if clock.now - lastPoll >= configuration.pollInterval || state.withLock({ $0.draining }) {
+                lastPoll = clock.now
+                wake.signal()
+            }
             try await Task.sleep(for: tick)
         }
     }

@@ -308,7 +308,7 @@ struct WorkerProcessTests {
         try await Task.sleep(for: .milliseconds(500))  // let it go idle, listening
         _ = try await lab.queue.enqueue(EnqueueRequest(msp: "m", tenantKey: "t", kind: "sleep"))
         // Far less than the 60 s poll interval: only the NOTIFY can have woken it.
-        try await lab.waitUntil(10, "the job ran") {
+        try await lab.waitUntil(5, "the job ran") {
             try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded'") == 1
         }
         worker.signal(SIGTERM)
