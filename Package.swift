@@ -4,9 +4,9 @@
 //
 //   C libraries     CLibPQ   CCurl + CCurlShims   COpenSSL + COpenSSLShims   (system libraries, pkg-config)
 //   thin wrappers   Postgres  HTTP                 Crypto                     (no C type leaks above here)
-//   API clients     Graph (tokens, error model)
+//   API clients     Graph (tokens, typed calls, error model)   PBX (3CX XAPI, DNS provider)
 //   core            OnboarderConfig (configuration, logging)   Store (migrations)   Queue (the job queue's SQL)
-//   services        Worker (the worker daemon, job handlers)
+//   services        Worker (the worker daemon, job handlers)   Pipeline (the onboarding steps)
 //   simulator       Simulator (the local Entra ID / Graph / PBX, over its own epoll HTTP server; CLinux)
 //   executables     onboarder (CLI + daemon)   onboarder-sim
 import PackageDescription
@@ -65,6 +65,7 @@ let package = Package(
         .target(name: "Graph", dependencies: ["HTTP", "Crypto"]),
         .target(name: "CLinux"),
         .target(name: "Simulator", dependencies: ["Crypto", "CLinux", "Graph"]),
+        .target(name: "PBX", dependencies: ["HTTP", "Graph"]),
 
         // MARK: Services
         .target(
@@ -75,11 +76,19 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "Worker", "Queue", "Postgres", "Graph", "PBX", "HTTP", "Crypto",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // MARK: Executables
         .executableTarget(
             name: "onboarder",
             dependencies: [
-                "OnboarderConfig", "Store", "Postgres", "HTTP", "Crypto", "Queue", "Worker",
+                "OnboarderConfig", "Store", "Postgres", "HTTP", "Crypto", "Queue", "Worker", "Graph", "PBX", "Pipeline",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -112,6 +121,11 @@ let package = Package(
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport"]),
         .testTarget(
             name: "WorkerTests", dependencies: ["Worker", "Queue", "Store", "Postgres", "TestSupport", "onboarder"]),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: [
+                "Pipeline", "Simulator", "Graph", "PBX", "HTTP", "Crypto", "Queue", "Postgres", "TestSupport", "onboarder",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,6 +44,51 @@ public struct GraphClient: Sendable {
         _ method: String, _ path: String, query: [(String, String)] = [], body: (any Encodable & Sendable)? = nil,
         headers: [(name: String, value: String)] = [], context: FailureContext = FailureContext()
     ) async throws -> (status: Int, json: Any?) {
+        let response = try await sendRaw(method, path, query: query, body: body, headers: headers, context: context)
+        let json = response.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(response.body))
+        return (response.status, json)
+    }
+
+    /// Sends a request and decodes the answer into `type` (a typed Graph model).
+    public func send<T: Decodable>(
+        _ type: T.Type, _ method: String, _ path: String, query: [(String, String)] = [],
+        body: (any Encodable & Sendable)? = nil, headers: [(name: String, value: String)] = [],
+        context: FailureContext = FailureContext()
+    ) async throws -> T {
+        let response = try await sendRaw(method, path, query: query, body: body, headers: headers, context: context)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(response.body))
+        } catch {
+            throw GraphError(
+                failure: .transient(retryAfter: nil), status: response.status, code: "UnreadableResponse",
+                message: "\(method) \(path) answered with a body that is not a \(T.self): \(error)",
+                clientRequestID: response.clientRequestID, serverRequestID: response.header("request-id"))
+        }
+    }
+
+    /// Every item of a collection as `T`, following `@odata.nextLink` page by page.
+    public func items<T: Decodable & Sendable>(
+        _ type: T.Type, _ path: String, filter: ODataFilter? = nil, select: [String] = [], top: Int? = nil,
+        context: FailureContext = FailureContext()
+    ) async throws -> [T] {
+        var query: [(String, String)] = []
+        if let filter { query.append(("$filter", filter.description)) }
+        if !select.isEmpty { query.append(("$select", select.joined(separator: ","))) }
+        if let top { query.append(("$top", String(top))) }
+        var page = try await send(ODataPage<T>.self, "GET", path, query: query, context: context)
+        var items = page.value
+        while let next = page.nextLink {
+            page = try await send(ODataPage<T>.self, "GET", next, context: context)
+            items += page.value
+        }
+        return items
+    }
+
+    /// The HTTP exchange under every call: token, headers, classification of failures.
+    public func sendRaw(
+        _ method: String, _ path: String, query: [(String, String)] = [], body: (any Encodable & Sendable)? = nil,
+        headers: [(name: String, value: String)] = [], context: FailureContext = FailureContext()
+    ) async throws -> HTTPResponse {
         var context = context
         context.tenantID = context.tenantID ?? tenant
         context.clientID = context.clientID ?? clientID
@@ -77,8 +122,7 @@ public struct GraphClient: Sendable {
             }
             throw FailureClassifier.classify(response, context: context)
         }
-        let json = response.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(response.body))
-        return (response.status, json)
+        return response
     }
 
     /// Every item of a collection, following `@odata.nextLink` page by page.

@@ -30,6 +30,18 @@ public struct GraphError: Error, Sendable, CustomStringConvertible {
     /// Graph's `request-id` (from `innerError`), or Entra's `trace_id`: what Microsoft support asks for.
     public let serverRequestID: String?
 
+    public init(
+        failure: FailureClass, status: Int?, code: String?, message: String, clientRequestID: UUID,
+        serverRequestID: String?
+    ) {
+        self.failure = failure
+        self.status = status
+        self.code = code
+        self.message = message
+        self.clientRequestID = clientRequestID
+        self.serverRequestID = serverRequestID
+    }
+
     public var description: String {
         var text = status.map { "HTTP \($0)" } ?? "transport"
         if let code { text += " \(code)" }

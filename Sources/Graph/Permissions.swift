@@ -8,6 +8,11 @@ public struct ResolvedPermissions: Sendable, Equatable {
     /// Delegated scopes: name → id.
     public var scopes: [String: String]
 
+    public init(roles: [String: String], scopes: [String: String]) {
+        self.roles = roles
+        self.scopes = scopes
+    }
+
     /// `requiredResourceAccess` for Microsoft Graph, roles as `Role` and scopes as `Scope`.
     public var requiredResourceAccess: JSONBody {
         let access =

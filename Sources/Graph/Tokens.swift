@@ -146,6 +146,15 @@ public struct TokenClient: Sendable {
         }
     }
 
+    /// A token fetched now, past the cache: how a new credential is proven to work (a cached token
+    /// obtained with another credential of the same app would prove nothing).
+    public func freshToken(
+        tenant: String, clientID: String, credential: ClientCredential,
+        scope: String = "https://graph.microsoft.com/.default", context: FailureContext = FailureContext()
+    ) async throws -> AccessToken {
+        try await fetch(tenant: tenant, clientID: clientID, credential: credential, scope: scope, context: context)
+    }
+
     func fetch(
         tenant: String, clientID: String, credential: ClientCredential, scope: String, context: FailureContext
     ) async throws -> AccessToken {

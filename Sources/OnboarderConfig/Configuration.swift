@@ -104,12 +104,69 @@ public struct ConfigKey: Sendable, Hashable {
         name: "http.ca_bundle", kind: .string, defaultValue: .string(""), isSecret: false,
         summary: "extra CA certificates (PEM) to trust; empty: the system store")
 
+    public static let secretsKeyFile = ConfigKey(
+        name: "secrets.key_file", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "file of encryption keys, one `<key id> <base64 32 bytes>` per line, the first seals (onboarder keys generate)")
+    public static let secretsKey = ConfigKey(
+        name: "secrets.key", kind: .string, defaultValue: .string(""), isSecret: true,
+        summary: "the same key lines inline (use the environment variable, not the file)")
+
+    public static let onboardingAppName = ConfigKey(
+        name: "onboarding.app_name", kind: .string, defaultValue: .string("bvoip-msteams-integration"), isSecret: false,
+        summary: "display name of the app registration in each customer tenant (lower-cased: its uniqueName)")
+    public static let onboardingRoles = ConfigKey(
+        name: "onboarding.roles", kind: .string,
+        defaultValue: .string(
+            "User.Read.All, User.ReadWrite.All, Domain.ReadWrite.All, Domain.Read.All, Calendars.Read, Mail.Send, Contacts.Read"),
+        isSecret: false, summary: "Microsoft Graph application roles the app gets, comma-separated")
+    public static let onboardingScopes = ConfigKey(
+        name: "onboarding.scopes", kind: .string, defaultValue: .string("User.Read"), isSecret: false,
+        summary: "Microsoft Graph delegated scopes consented for all users, comma-separated")
+    public static let onboardingRedirectURITemplate = ConfigKey(
+        name: "onboarding.redirect_uri_template", kind: .string,
+        defaultValue: .string("{pbx_url}/api/microsoft365/callback"), isSecret: false,
+        summary: "the app's Web redirect URI when the enqueue gives none; {pbx_url} is the PBX's base URL")
+    public static let onboardingSecretName = ConfigKey(
+        name: "onboarding.secret_display_name", kind: .string, defaultValue: .string("PBX Secret"), isSecret: false,
+        summary: "display name of the client secret (Onboarder adds ` · onboarder job N`)")
+    public static let onboardingSecretLifetime = ConfigKey(
+        name: "onboarding.secret_lifetime_days", kind: .integer(1...730), defaultValue: .integer(730), isSecret: false,
+        summary: "client secret lifetime, clamped to each tenant's app-management policy")
+    public static let onboardingCertificateSource = ConfigKey(
+        name: "onboarding.certificate_source", kind: .choice(["generate", "file"]), defaultValue: .string("generate"),
+        isSecret: false,
+        summary: "generate: Onboarder makes the key pair; file: wait for the PBX's certificate (onboarder cert add)")
+    public static let onboardingSBCParentDomain = ConfigKey(
+        name: "onboarding.sbc_parent_domain", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "Teams path: SBC domains are <customer>.<this> unless the enqueue names one")
+    public static let onboardingUsageLocation = ConfigKey(
+        name: "onboarding.usage_location", kind: .string, defaultValue: .string("US"), isSecret: false,
+        summary: "ISO country code given to the Teams activation user (a licence needs one)")
+    public static let onboardingUserBatch = ConfigKey(
+        name: "onboarding.user_batch_size", kind: .integer(1...10_000), defaultValue: .integer(100), isSecret: false,
+        summary: "Microsoft 365 path: users added to the PBX's user sync per request")
+    public static let onboardingInputRecheck = ConfigKey(
+        name: "onboarding.input_recheck_seconds", kind: .integer(10...86_400), defaultValue: .integer(3600),
+        isSecret: false, summary: "how often a step waiting for an operator looks again (cert add wakes it at once)")
+    public static let dnsProvider = ConfigKey(
+        name: "dns.provider", kind: .choice(["manual", "api"]), defaultValue: .string("manual"), isSecret: false,
+        summary: "where SBC domains' TXT records are published: manual (an operator) or api (a Cloudflare-style API)")
+    public static let dnsBaseURL = ConfigKey(
+        name: "dns.base_url", kind: .string, defaultValue: .string("https://api.cloudflare.com/client/v4"),
+        isSecret: false, summary: "the DNS API's base URL (dns.provider = api)")
+    public static let dnsToken = ConfigKey(
+        name: "dns.api_token", kind: .string, defaultValue: .string(""), isSecret: true,
+        summary: "bearer token for the DNS API")
+
     public static let all: [ConfigKey] = [
         databaseURL, databasePoolSize, databaseConnectTimeout, databaseMigrationsDirectory,
         workerConcurrency, workerClaimBatch, workerPollInterval, workerHeartbeatInterval, workerLease,
         workerReapInterval, workerShutdownDeadline, retryBaseDelay, retryMaxDelay, retryMaxAttempts,
         loginBaseURL, graphBaseURL, partnerTenantID, partnerClientID, partnerClientSecret, partnerCertificatePath,
-        httpCABundle, logLevel, logFormat,
+        httpCABundle, logLevel, logFormat, secretsKeyFile, secretsKey, onboardingAppName, onboardingRoles,
+        onboardingScopes, onboardingRedirectURITemplate, onboardingSecretName, onboardingSecretLifetime,
+        onboardingCertificateSource, onboardingSBCParentDomain, onboardingUsageLocation, onboardingUserBatch,
+        onboardingInputRecheck, dnsProvider, dnsBaseURL, dnsToken,
     ]
 }
 

@@ -251,6 +251,8 @@ extension Simulator {
             "id": .string(user.id.uuidString.lowercased()), "userPrincipalName": .string(user.userPrincipalName),
             "displayName": .string(user.displayName), "accountEnabled": .bool(user.accountEnabled),
             "usageLocation": user.usageLocation.map { .string($0) } ?? .null,
+            "assignedLicenses": .array(
+                user.skuIDs.map { .object(["skuId": .string($0.uuidString.lowercased()), "disabledPlans": .array([])]) }),
         ])
     }
 

@@ -13,7 +13,11 @@ struct Onboarder: AsyncParsableCommand {
         commandName: "onboarder",
         abstract: "Onboards many customer Microsoft 365 tenants into the PBX's Teams / Microsoft 365 integration.",
         version: OnboarderVersion.string,
-        subcommands: [Migrate.self, WorkerCommand.self, ConfigCommand.self, Version.self]
+        subcommands: [
+            Migrate.self, WorkerCommand.self, RetryCommand.self, ResumeCommand.self, CancelCommand.self,
+            CertCommand.self, SecretCommand.self, ScriptsCommand.self, KeysCommand.self, ConfigCommand.self,
+            Version.self,
+        ]
     )
 }
 

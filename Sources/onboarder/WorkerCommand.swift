@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
+import HTTP
 import Logging
 import OnboarderConfig
+import Pipeline
 import Postgres
 import Queue
 import ServiceLifecycle
@@ -47,6 +49,15 @@ struct WorkerCommand: AsyncParsableCommand {
                 maxAttempts: config.integer(.retryMaxAttempts))
 
             var handlers: [any JobHandler] = [SleepHandler()]
+            // The onboarding pipeline runs where a partner app (or per-tenant credentials) and the
+            // encryption key are configured; a worker without them runs the other kinds only and says so.
+            let http = HTTPClient(configuration: config.httpConfiguration, logger: logger)
+            if !config.string(.secretsKeyFile).isEmpty || !config.string(.secretsKey).isEmpty {
+                handlers.append(
+                    OnboardingHandler(settings: try config.onboardingSettings(), vault: try config.vault(), http: http))
+            } else {
+                logger.notice("no encryption key configured (secrets.key_file): onboard jobs are not run by this worker")
+            }
             if let kinds {
                 let wanted = Set(kinds.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
                 let unknown = wanted.subtracting(handlers.map(\.kind))

@@ -1,0 +1,139 @@
+import Foundation
+
+// Typed Microsoft Graph v1.0 resources: the properties Onboarder reads, with Graph's names. Unknown
+// properties are ignored, missing optional ones are nil, so a Graph that adds fields changes nothing.
+
+/// One page of a collection: `{"value": […], "@odata.nextLink": "…"}`.
+public struct ODataPage<Item: Decodable & Sendable>: Decodable, Sendable {
+    public var value: [Item]
+    public var nextLink: String?
+
+    enum CodingKeys: String, CodingKey {
+        case value
+        case nextLink = "@odata.nextLink"
+    }
+}
+
+public struct GraphOrganization: Decodable, Sendable {
+    public var id: String
+    public var displayName: String?
+}
+
+public struct GraphPasswordCredential: Decodable, Sendable {
+    public var keyId: String
+    public var displayName: String?
+    public var hint: String?
+    public var startDateTime: String?
+    public var endDateTime: String?
+    /// Only in `addPassword`'s answer, the one time Graph shows it.
+    public var secretText: String?
+}
+
+public struct GraphKeyCredential: Decodable, Sendable {
+    public var keyId: String
+    public var displayName: String?
+    public var type: String?
+    public var usage: String?
+    /// The certificate's SHA-1 thumbprint (hex) for certificates Graph computed it for.
+    public var customKeyIdentifier: String?
+    public var endDateTime: String?
+}
+
+public struct GraphApplication: Decodable, Sendable {
+    public var id: String
+    public var appId: String
+    public var displayName: String?
+    public var uniqueName: String?
+    public var createdDateTime: String?
+    public var passwordCredentials: [GraphPasswordCredential]?
+    public var keyCredentials: [GraphKeyCredential]?
+}
+
+public struct GraphAppRole: Decodable, Sendable {
+    public var id: String
+    public var value: String?
+}
+
+public struct GraphServicePrincipal: Decodable, Sendable {
+    public var id: String
+    public var appId: String
+    public var displayName: String?
+    public var appRoles: [GraphAppRole]?
+    public var oauth2PermissionScopes: [GraphAppRole]?
+}
+
+public struct GraphAppRoleAssignment: Decodable, Sendable {
+    public var id: String?
+    public var principalId: String
+    public var resourceId: String
+    public var appRoleId: String
+}
+
+public struct GraphPermissionGrant: Decodable, Sendable {
+    public var id: String
+    public var clientId: String
+    public var resourceId: String
+    public var consentType: String?
+    public var scope: String?
+
+    /// The granted scopes as a set (Graph keeps them space-separated).
+    public var scopes: Set<String> { Set((scope ?? "").split(separator: " ").map(String.init)) }
+}
+
+public struct GraphDomain: Decodable, Sendable {
+    public var id: String
+    public var isVerified: Bool?
+    public var supportedServices: [String]?
+}
+
+public struct GraphVerificationRecord: Decodable, Sendable {
+    public var recordType: String?
+    public var label: String?
+    public var text: String?
+}
+
+public struct GraphAssignedLicense: Decodable, Sendable {
+    public var skuId: String
+}
+
+public struct GraphUser: Decodable, Sendable {
+    public var id: String
+    public var userPrincipalName: String
+    public var displayName: String?
+    public var usageLocation: String?
+    public var accountEnabled: Bool?
+    public var assignedLicenses: [GraphAssignedLicense]?
+}
+
+public struct GraphServicePlan: Decodable, Sendable {
+    public var servicePlanId: String?
+    public var servicePlanName: String
+}
+
+public struct GraphSubscribedSku: Decodable, Sendable {
+    public struct Units: Decodable, Sendable {
+        public var enabled: Int?
+    }
+    public var skuId: String
+    public var skuPartNumber: String?
+    public var consumedUnits: Int?
+    public var prepaidUnits: Units?
+    public var servicePlans: [GraphServicePlan]?
+
+    public var planNames: Set<String> { Set((servicePlans ?? []).map(\.servicePlanName)) }
+    /// Licences bought and not yet assigned.
+    public var freeUnits: Int { max(0, (prepaidUnits?.enabled ?? 0) - (consumedUnits ?? 0)) }
+}
+
+public struct GraphLicenseDetails: Decodable, Sendable {
+    public var skuId: String?
+    public var servicePlans: [GraphServicePlan]?
+}
+
+/// Service plan names Onboarder looks for.
+public enum ServicePlans {
+    /// Teams Phone (Phone System), `4828c8ec-dc2e-4779-b502-87ac9ce28ab7`.
+    public static let phoneSystem = "MCOEV"
+    /// Microsoft Teams.
+    public static let teams = "TEAMS1"
+}

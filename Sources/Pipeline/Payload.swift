@@ -1,0 +1,96 @@
+import Foundation
+
+/// What an `onboard` job carries (its `payload`), as the enqueue file's columns give it. The customer
+/// tenant itself is the job's tenant key: its Entra tenant id (GUID) or one of its domains.
+public struct OnboardingPayload: Codable, Sendable, Equatable {
+    /// `teams` (Direct Routing) or `m365` (user sync).
+    public var path: String
+    public var displayName: String?
+    /// The PBX's base URL (`https://customer.3cx.example`), its XAPI client id, and where the client's
+    /// secret is (a `SecretReference`).
+    public var pbxURL: String
+    public var pbxClientID: String
+    public var pbxSecret: String
+    /// The app's Web redirect URI; default: `onboarding.redirect_uri_template` filled with the PBX URL.
+    public var redirectURI: String?
+    /// Teams path: the SBC domain, a full name or a label under `onboarding.sbc_parent_domain`.
+    public var sbcDomain: String?
+    /// Microsoft 365 path: the users to sync, by UPN; none means every licensed member.
+    public var users: [String]?
+    /// A customer outside the partner relationship: its own app's client id and secret reference.
+    public var tenantClientID: String?
+    public var tenantClientSecret: String?
+
+    enum CodingKeys: String, CodingKey {
+        case path
+        case displayName = "display_name"
+        case pbxURL = "pbx_url"
+        case pbxClientID = "pbx_client_id"
+        case pbxSecret = "pbx_secret"
+        case redirectURI = "redirect_uri"
+        case sbcDomain = "sbc_domain"
+        case users
+        case tenantClientID = "tenant_client_id"
+        case tenantClientSecret = "tenant_client_secret"
+    }
+
+    public init(
+        path: String, displayName: String? = nil, pbxURL: String, pbxClientID: String, pbxSecret: String,
+        redirectURI: String? = nil, sbcDomain: String? = nil, users: [String]? = nil
+    ) {
+        self.path = path
+        self.displayName = displayName
+        self.pbxURL = pbxURL
+        self.pbxClientID = pbxClientID
+        self.pbxSecret = pbxSecret
+        self.redirectURI = redirectURI
+        self.sbcDomain = sbcDomain
+        self.users = users
+    }
+}
+
+/// Where a secret given at enqueue time is, so that no secret sits in a job's payload in clear:
+///
+///     env:NAME                      an environment variable of the worker
+///     file:/path                    a file's whole content (trimmed)
+///     json:/path#pbx.customer7.client_secret   a member of a JSON file (the simulator's credentials file)
+///     sealed:og1.…                  sealed with the vault (`onboarder secret seal`), context "reference"
+public enum SecretReference {
+    public static func resolve(_ reference: String, vault: SecretVault?) throws -> String {
+        if let name = reference.stripping("env:") {
+            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+                throw VaultError("the environment variable \(name) (secret reference) is not set for the worker")
+            }
+            return value
+        }
+        if let path = reference.stripping("file:") {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw VaultError("cannot read \(path) (secret reference)")
+            }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let rest = reference.stripping("json:") {
+            let parts = rest.split(separator: "#", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let data = FileManager.default.contents(atPath: parts[0]) else {
+                throw VaultError("cannot read the JSON secret reference \(rest.prefix { $0 != "#" })")
+            }
+            var value: Any? = try? JSONSerialization.jsonObject(with: data)
+            for member in parts[1].split(separator: ".") { value = (value as? [String: Any])?[String(member)] }
+            guard let text = value as? String else {
+                throw VaultError("\(parts[0]) has no string at \(parts[1]) (secret reference)")
+            }
+            return text
+        }
+        if let sealed = reference.stripping("sealed:") {
+            guard let vault else { throw VaultError("a sealed secret reference needs the encryption key") }
+            return try vault.open(sealed, context: "reference")
+        }
+        throw VaultError("a secret reference starts with env:, file:, json: or sealed: (got \(reference.prefix(8))…)")
+    }
+}
+
+extension String {
+    func stripping(_ prefix: String) -> String? {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Graph
+import HTTP
+import OnboarderConfig
+import PBX
+import Pipeline
+
+extension ResolvedConfiguration {
+    /// The vault of `secrets.key` / `secrets.key_file`.
+    func vault() throws -> SecretVault {
+        do {
+            return try SecretVault.load(file: string(.secretsKeyFile), inline: string(.secretsKey))
+        } catch {
+            throw CleanExit.message("secrets: \(error)", code: .validationFailure)
+        }
+    }
+
+    var httpConfiguration: HTTPClientConfiguration {
+        var configuration = HTTPClientConfiguration()
+        let bundle = string(.httpCABundle)
+        if !bundle.isEmpty { configuration.caBundlePath = bundle }
+        return configuration
+    }
+
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// The onboarding pipeline's settings; the partner credential is read (certificate file) here, so a
+    /// bad one stops the worker at start-up with its path, not every job later.
+    func onboardingSettings() throws -> OnboardingSettings {
+        var settings = OnboardingSettings()
+        settings.loginBaseURL = string(.loginBaseURL)
+        settings.graphBaseURL = string(.graphBaseURL)
+        settings.partnerClientID = string(.partnerClientID)
+        let certificate = string(.partnerCertificatePath)
+        let secret = string(.partnerClientSecret)
+        if !certificate.isEmpty {
+            do {
+                settings.partnerCredential = try ClientCredential.certificate(pemFile: certificate)
+            } catch {
+                throw CleanExit.message("partner.certificate_path: \(error)", code: .validationFailure)
+            }
+        } else if !secret.isEmpty {
+            settings.partnerCredential = .secret(secret)
+        }
+        settings.appName = string(.onboardingAppName)
+        settings.roles = Self.list(string(.onboardingRoles))
+        settings.scopes = Self.list(string(.onboardingScopes))
+        settings.redirectURITemplate = string(.onboardingRedirectURITemplate)
+        settings.secretDisplayName = string(.onboardingSecretName)
+        settings.secretLifetimeDays = integer(.onboardingSecretLifetime)
+        settings.certificateSource = string(.onboardingCertificateSource)
+        settings.sbcParentDomain = string(.onboardingSBCParentDomain)
+        settings.usageLocation = string(.onboardingUsageLocation)
+        settings.userBatchSize = integer(.onboardingUserBatch)
+        settings.inputRecheck = .seconds(integer(.onboardingInputRecheck))
+        settings.dns =
+            string(.dnsProvider) == "api" ? .api(baseURL: string(.dnsBaseURL), token: string(.dnsToken)) : .manual
+        return settings
+    }
+}

@@ -1,0 +1,317 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import OnboarderConfig
+import Pipeline
+import Postgres
+
+/// A customer named on the command line: its tenant key (GUID or domain) as enqueued, or its Entra
+/// tenant id; `--msp` when two MSPs have a customer of that name.
+struct TenantSelector: ParsableArguments {
+    @Argument(help: "The customer: tenant id (GUID) or domain, as enqueued.")
+    var tenant: String
+
+    @Option(help: "The MSP, when several have this customer.")
+    var msp: String?
+
+    func resolve(_ pool: PostgresPool) async throws -> (id: Int64, msp: String, key: String) {
+        let rows = try await pool.query(
+            """
+            SELECT t.id, t.msp_id, t.tenant_key FROM onboarder.tenants t
+              LEFT JOIN onboarder.integrations i ON i.tenant_id = t.id
+             WHERE (lower(t.tenant_key) = lower(\(tenant)) OR i.entra_tenant_id::text = lower(\(tenant)))
+               AND (\(msp)::text IS NULL OR t.msp_id = \(msp))
+            """)
+        guard rows.count == 1 else {
+            throw CleanExit.message(
+                rows.isEmpty
+                    ? "no customer \(tenant)\(msp.map { " for MSP \($0)" } ?? "") is known"
+                    : "\(tenant) is a customer of several MSPs; name one with --msp", code: ExitCode(3))
+        }
+        let (id, msp, key) = try rows[0].decode((Int64, String, String).self)
+        return (id, msp, key)
+    }
+}
+
+/// Opens the configured database for an operator command and closes it after.
+func withDatabase<T>(
+    _ global: GlobalOptions, _ body: (ResolvedConfiguration, PostgresPool) async throws -> T
+) async throws -> T {
+    let (config, logger) = try global.load()
+    var postgres = config.postgres
+    postgres.applicationName = "onboarder-cli"
+    postgres.logger = logger
+    let pool = PostgresPool(configuration: postgres, maxConnections: 2)
+    do {
+        let value = try await body(config, pool)
+        await pool.close()
+        return value
+    } catch {
+        await pool.close()
+        if error is CleanExit { throw error }
+        throw CleanExit.message("\(error)")
+    }
+}
+
+struct CertCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cert", abstract: "Certificates for customer apps.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Supply the PBX's downloaded certificate (PEM or DER) for a customer; its waiting job resumes.")
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var selector: TenantSelector
+        @Argument(help: "The certificate file (.cer / .pem / .crt).")
+        var file: String
+
+        func run() async throws {
+            try await reportingErrors {
+                guard let data = FileManager.default.contents(atPath: file) else {
+                    throw CleanExit.message("cannot read \(file)")
+                }
+                let certificate: Certificate
+                do {
+                    let text = String(decoding: data, as: UTF8.self)
+                    certificate =
+                        text.contains("-----BEGIN CERTIFICATE-----")
+                        ? try Certificate(pem: text) : try Certificate(der: [UInt8](data))
+                } catch {
+                    throw CleanExit.message("\(file): not an X.509 certificate in PEM or DER (\(error))")
+                }
+                guard certificate.notAfter > Date() else {
+                    throw CleanExit.message("\(file): the certificate expired on \(certificate.notAfter)")
+                }
+                try await withDatabase(global) { _, pool in
+                    let tenant = try await selector.resolve(pool)
+                    let thumbprint = try certificate.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()
+                    let added = try await OnboardingStore(pool: pool).insertCertificate(
+                        tenant: tenant.id, job: nil, state: "supplied", source: "pbx", thumbprint: thumbprint,
+                        pem: certificate.pem, sealedKey: nil,
+                        displayName: "PBX certificate \(certificate.commonName ?? thumbprint.prefix(8).description)",
+                        expires: certificate.notAfter)
+                    let woken = try await pool.query(
+                        "SELECT onboarder.wake_tenant(\(tenant.id), 'certificate supplied') AS n"
+                    ).single().decode(Int.self, column: "n")
+                    print(
+                        added
+                            ? "certificate \(thumbprint) recorded for \(tenant.key); \(woken) waiting job(s) resumed"
+                            : "certificate \(thumbprint) was already recorded for \(tenant.key)")
+                }
+            }
+        }
+    }
+}
+
+struct SecretCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secret", abstract: "Client secrets Onboarder created.", subcommands: [Export.self, Seal.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a customer's current client secret, for an operator to enter in the PBX.",
+            discussion: """
+                The PBX's API cannot take the secret, so an operator hands it over. The secret is printed \
+                to the terminal once; every export is recorded as an event (who, when, which key id), \
+                never the value. A second export needs --again.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var selector: TenantSelector
+        @Flag(help: "Export a secret that was exported before.")
+        var again = false
+
+        func run() async throws {
+            try await reportingErrors {
+                try await withDatabase(global) { config, pool in
+                    let vault = try config.vault()
+                    let tenant = try await selector.resolve(pool)
+                    let rows = try await pool.query(
+                        """
+                        SELECT id, key_id::text, sealed, exported_at IS NOT NULL AS exported, expires_at
+                          FROM onboarder.credentials
+                         WHERE tenant_id = \(tenant.id) AND kind = 'password' AND state = 'active'
+                         ORDER BY id DESC LIMIT 1
+                        """)
+                    guard let row = rows.first else {
+                        throw CleanExit.message("\(tenant.key) has no client secret yet", code: ExitCode(3))
+                    }
+                    let (id, keyID, sealed, exported, expires) = try row.decode(
+                        (Int64, String, String, Bool, Date?).self)
+                    if exported && !again {
+                        throw CleanExit.message(
+                            "the secret \(keyID) of \(tenant.key) was exported before; add --again to print it again",
+                            code: ExitCode(4))
+                    }
+                    let secret = try vault.open(sealed, context: SecretVault.context(kind: "password", tenantID: tenant.id))
+                    let job = try await pool.query(
+                        "SELECT max(job_id) AS job FROM onboarder.credentials WHERE id = \(id)"
+                    ).single().decode(Int64?.self, column: "job")
+                    try await pool.query(
+                        """
+                        WITH c AS (UPDATE onboarder.credentials SET exported_at = now(), updated_at = now() WHERE id = \(id))
+                        INSERT INTO onboarder.events (job_id, kind, detail)
+                        VALUES (\(job), 'secret_exported', jsonb_build_object('key_id', \(keyID)::text, 'by', current_user,
+                                'os_user', \(ProcessInfo.processInfo.environment["USER"] ?? "?")::text))
+                        """)
+                    let formatter = ISO8601DateFormatter()
+                    FileHandle.standardError.write(
+                        Data(
+                            "client secret of \(tenant.key) (key id \(keyID), expires \(expires.map(formatter.string) ?? "?")):\n"
+                                .utf8))
+                    print(secret)
+                }
+            }
+        }
+    }
+
+    struct Seal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Seal a secret read from standard input into a `sealed:` reference for an enqueue file.")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let (config, _) = try global.load()
+                let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !input.isEmpty else { throw CleanExit.message("nothing on standard input to seal") }
+                print("sealed:" + (try config.vault().seal(input, context: "reference")))
+            }
+        }
+    }
+}
+
+/// `retry`, `cancel`, `resume`: act on a customer's latest job (or one job by `--job`).
+struct JobAction: ParsableArguments {
+    @Argument(help: "The customer: tenant id (GUID) or domain, as enqueued (or use --job).")
+    var tenant: String?
+
+    @Option(help: "The MSP, when several have this customer.")
+    var msp: String?
+
+    @Option(help: "A job id instead of a customer.")
+    var job: Int64?
+
+    @Option(help: "The job kind (onboard, rotate-secret, …).")
+    var kind = "onboard"
+
+    func jobID(_ pool: PostgresPool) async throws -> Int64 {
+        if let job { return job }
+        guard let tenant else { throw CleanExit.message("name a customer or --job", code: .validationFailure) }
+        let selected = try await TenantSelector.parse([tenant] + (msp.map { ["--msp", $0] } ?? [])).resolve(pool)
+        let rows = try await pool.query(
+            "SELECT id FROM onboarder.jobs WHERE tenant_id = \(selected.id) AND kind = \(kind) ORDER BY id DESC LIMIT 1")
+        guard let row = rows.first else {
+            throw CleanExit.message("\(tenant) has no \(kind) job", code: ExitCode(3))
+        }
+        return try row[0].decode(Int64.self)
+    }
+}
+
+struct RetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Run a stopped job again (needs attention, failed, cancelled): its done steps stay done.")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var action: JobAction
+
+    func run() async throws {
+        try await reportingErrors {
+            try await withDatabase(global) { _, pool in
+                let id = try await action.jobID(pool)
+                let state = try await pool.query("SELECT onboarder.retry_job(\(id)) AS s").single().decode(
+                    String?.self, column: "s")
+                guard let state else {
+                    throw CleanExit.message(
+                        "job \(id) is running or finished, or its customer has another active job", code: ExitCode(4))
+                }
+                print("job \(id): \(state)")
+            }
+        }
+    }
+}
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Run a job waiting for an operator now (after publishing a DNS record by hand, say).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var action: JobAction
+
+    func run() async throws {
+        try await reportingErrors {
+            try await withDatabase(global) { _, pool in
+                let id = try await action.jobID(pool)
+                let state = try await pool.query("SELECT onboarder.retry_job(\(id)) AS s").single().decode(
+                    String?.self, column: "s")
+                guard state != nil else { throw CleanExit.message("job \(id) is not waiting or stopped", code: ExitCode(4)) }
+                print("job \(id): queued")
+            }
+        }
+    }
+}
+
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel", abstract: "Cancel a job that is not running (queued, waiting, needs attention).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var action: JobAction
+
+    func run() async throws {
+        try await reportingErrors {
+            try await withDatabase(global) { _, pool in
+                let id = try await action.jobID(pool)
+                let state = try await pool.query("SELECT onboarder.cancel_job(\(id)) AS s").single().decode(
+                    String?.self, column: "s")
+                guard state != nil else {
+                    throw CleanExit.message("job \(id) is running or finished; nothing cancelled", code: ExitCode(4))
+                }
+                print("job \(id): cancelled")
+            }
+        }
+    }
+}
+
+struct ScriptsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scripts",
+        abstract: "Print the Teams PowerShell the PBX generated for a customer (dial plan, user mapping).")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var selector: TenantSelector
+
+    func run() async throws {
+        try await reportingErrors {
+            try await withDatabase(global) { _, pool in
+                let tenant = try await selector.resolve(pool)
+                let rows = try await pool.query(
+                    "SELECT name, body FROM onboarder.scripts WHERE tenant_id = \(tenant.id) ORDER BY name")
+                guard !rows.isEmpty else {
+                    throw CleanExit.message("no scripts for \(tenant.key) yet (Teams path only)", code: ExitCode(3))
+                }
+                for row in rows {
+                    let (name, body) = try row.decode((String, String).self)
+                    print("# \(name)\n\(body)\n")
+                }
+            }
+        }
+    }
+}
+
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "Encryption keys for stored secrets.", subcommands: [Generate.self])
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a new key line (`<key id> <base64>`) for secrets.key_file.")
+
+        func run() async throws {
+            let id = "k" + Base64URL.encode(try SecureRandom.bytes(6)).replacingOccurrences(of: "-", with: "x")
+                .replacingOccurrences(of: "_", with: "y")
+            print("\(id) \(Data(try SecureRandom.bytes(32)).base64EncodedString())")
+        }
+    }
+}
