@@ -124,7 +124,8 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "Pipeline", "Simulator", "Graph", "PBX", "HTTP", "Crypto", "Queue", "Postgres", "TestSupport", "onboarder",
+                "Pipeline", "Simulator", "Graph", "PBX", "HTTP", "Crypto", "Queue", "Postgres", "TestSupport",
+                "onboarder",
             ]),
     ],
     swiftLanguageModes: [.v6]

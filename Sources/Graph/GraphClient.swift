@@ -92,7 +92,8 @@ public struct GraphClient: Sendable {
         var context = context
         context.tenantID = context.tenantID ?? tenant
         context.clientID = context.clientID ?? clientID
-        let token = try await tokens.token(tenant: tenant, clientID: clientID, credential: credential)
+        let token = try await tokens.token(
+            tenant: tenant, clientID: clientID, credential: credential, context: context)
         var url = path.hasPrefix("http") ? path : baseURL + path
         if !query.isEmpty {
             let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
@@ -114,7 +115,8 @@ public struct GraphClient: Sendable {
             throw FailureClassifier.classify(error)
         }
         guard (200..<300).contains(response.status) else {
-            if response.status == 401 {
+            // A refused token may carry roles consented since it was issued: the next try fetches a new one.
+            if response.status == 401 || response.status == 403 {
                 await tokens.cache.invalidate(
                     TokenKey(
                         authority: tokens.loginBaseURL, tenant: tenant, clientID: clientID,

@@ -15,8 +15,15 @@ public struct ODataPage<Item: Decodable & Sendable>: Decodable, Sendable {
 }
 
 public struct GraphOrganization: Decodable, Sendable {
+    public struct VerifiedDomain: Decodable, Sendable {
+        public var name: String
+        public var isDefault: Bool?
+    }
     public var id: String
     public var displayName: String?
+    public var verifiedDomains: [VerifiedDomain]?
+
+    public var defaultDomain: String? { verifiedDomains?.first { $0.isDefault == true }?.name }
 }
 
 public struct GraphPasswordCredential: Decodable, Sendable {

@@ -210,6 +210,8 @@ public struct TokenClient: Sendable {
         guard response.status == 200 else {
             var context = context
             context.tenantID = context.tenantID ?? tenant
+            context.clientID = context.clientID ?? fields.first { $0.0 == "client_id" }?.1
+            context.loginBaseURL = loginBaseURL
             throw FailureClassifier.classify(response, context: context)
         }
         struct Body: Decodable {

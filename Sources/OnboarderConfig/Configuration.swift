@@ -106,7 +106,9 @@ public struct ConfigKey: Sendable, Hashable {
 
     public static let secretsKeyFile = ConfigKey(
         name: "secrets.key_file", kind: .string, defaultValue: .string(""), isSecret: false,
-        summary: "file of encryption keys, one `<key id> <base64 32 bytes>` per line, the first seals (onboarder keys generate)")
+        summary:
+            "file of encryption keys, one `<key id> <base64 32 bytes>` per line, the first seals (onboarder keys generate)"
+    )
     public static let secretsKey = ConfigKey(
         name: "secrets.key", kind: .string, defaultValue: .string(""), isSecret: true,
         summary: "the same key lines inline (use the environment variable, not the file)")
@@ -117,7 +119,8 @@ public struct ConfigKey: Sendable, Hashable {
     public static let onboardingRoles = ConfigKey(
         name: "onboarding.roles", kind: .string,
         defaultValue: .string(
-            "User.Read.All, User.ReadWrite.All, Domain.ReadWrite.All, Domain.Read.All, Calendars.Read, Mail.Send, Contacts.Read"),
+            "User.Read.All, User.ReadWrite.All, Domain.ReadWrite.All, Domain.Read.All, Calendars.Read, Mail.Send, Contacts.Read"
+        ),
         isSecret: false, summary: "Microsoft Graph application roles the app gets, comma-separated")
     public static let onboardingScopes = ConfigKey(
         name: "onboarding.scopes", kind: .string, defaultValue: .string("User.Read"), isSecret: false,

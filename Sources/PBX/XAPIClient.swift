@@ -1,7 +1,7 @@
 import Foundation
-import Synchronization
 import Graph
 import HTTP
+import Synchronization
 
 /// A customer's PBX through the 3CX V20 XAPI (ARCHITECTURE §8; shapes in
 /// `shared/reference/3cx/xapi-subset.openapi.json`): OAuth client credentials at `{pbx}/connect/token`,
@@ -154,7 +154,8 @@ public final class XAPIClient: Sendable {
             var error: Inner?
         }
         let message =
-            (try? JSONDecoder().decode(Body.self, from: Data(response.body)))?.error?.message ?? "HTTP \(response.status)"
+            (try? JSONDecoder().decode(Body.self, from: Data(response.body)))?.error?.message
+            ?? "HTTP \(response.status)"
         let failure: FailureClass
         switch response.status {
         case 408, 429, 500, 502, 503, 504:

@@ -49,11 +49,14 @@ public struct OnboardingHandler: JobHandler {
             payload = try job.payload.decode(OnboardingPayload.self)
             guard payload.path == "teams" || payload.path == "m365" else {
                 return .needsAttention(
-                    step: nil, message: "The job's path is \(payload.path); it must be teams or m365. Cancel it and enqueue again.")
+                    step: nil,
+                    message: "The job's path is \(payload.path); it must be teams or m365. Cancel it and enqueue again."
+                )
             }
         } catch {
             return .needsAttention(
-                step: nil, message: "The job's payload is not an onboarding request (\(error)); cancel it and enqueue again.")
+                step: nil,
+                message: "The job's payload is not an onboarding request (\(error)); cancel it and enqueue again.")
         }
         let store = OnboardingStore(pool: context.pool)
         var run = Run(
@@ -170,7 +173,8 @@ struct Run {
         }
         guard let credential = settings.partnerCredential, !settings.partnerClientID.isEmpty else {
             throw StepStop.attention(
-                "No partner app is configured: set partner.client_id and partner.certificate_path (or partner.client_secret).")
+                "No partner app is configured: set partner.client_id and partner.certificate_path (or partner.client_secret)."
+            )
         }
         return GraphClient(
             http: tokens.http, tokens: tokens, baseURL: settings.graphBaseURL, tenant: tenant,
@@ -182,7 +186,9 @@ struct Run {
     func context(createdAt: Date? = nil, credentialAddedAt: Date? = nil) -> FailureContext {
         FailureContext(
             recentlyCreatedObject: createdAt.map { Date().timeIntervalSince($0) < settings.replicationWindow } ?? false,
-            recentlyCreatedCredential: credentialAddedAt.map { Date().timeIntervalSince($0) < settings.replicationWindow }
+            recentlyCreatedCredential: credentialAddedAt.map {
+                Date().timeIntervalSince($0) < settings.replicationWindow
+            }
                 ?? false,
             tenantID: tenant, clientID: payload.tenantClientID ?? settings.partnerClientID,
             loginBaseURL: settings.loginBaseURL)

@@ -15,7 +15,8 @@ extension Run {
 
     mutating func resolveTenant() async throws {
         let graph = try graph()
-        guard let organization = try await graph.items(GraphOrganization.self, "/organization", context: context()).first
+        guard
+            let organization = try await graph.items(GraphOrganization.self, "/organization", context: context()).first
         else { throw StepStop.retry(.retry, "GET /organization listed no organization") }
         let id = organization.id.lowercased()
         if let given = UUID(uuidString: job.tenantKey), given.uuidString.lowercased() != id {
@@ -23,6 +24,7 @@ extension Run {
                 "A token for \(job.tenantKey) was issued for tenant \(id): check the customer's tenant id.")
         }
         facts.entraTenantID = id
+        facts.defaultDomain = organization.defaultDomain?.lowercased()
         let microsoftGraph = try await graph.send(
             GraphServicePrincipal.self, "GET",
             "/servicePrincipals(appId='\(KnownGraphPermissions.resourceAppID)')",
@@ -35,7 +37,9 @@ extension Run {
                     (microsoftGraph.appRoles ?? []).compactMap { role in role.value.map { ($0, role.id) } },
                     uniquingKeysWith: { first, _ in first }),
                 availableScopes: Dictionary(
-                    (microsoftGraph.oauth2PermissionScopes ?? []).compactMap { scope in scope.value.map { ($0, scope.id) } },
+                    (microsoftGraph.oauth2PermissionScopes ?? []).compactMap { scope in
+                        scope.value.map { ($0, scope.id) }
+                    },
                     uniquingKeysWith: { first, _ in first }))
             facts.roleIDs = resolved.roles
             facts.scopeIDs = resolved.scopes
@@ -53,7 +57,8 @@ extension Run {
             )
         }
         try await store.recordIntegration(
-            tenant: job.tenantID, path: payload.path, entraTenantID: id, phoneSystem: phoneSystem,
+            tenant: job.tenantID, path: payload.path, entraTenantID: id,
+            defaultDomain: organization.defaultDomain?.lowercased(), phoneSystem: phoneSystem,
             pbxURL: payload.pbxURL)
     }
 
@@ -214,7 +219,8 @@ extension Run {
                     end: Date(timeIntervalSinceNow: TimeInterval(days) * 86_400))
                 break
             } catch let error as GraphError
-            where error.message.contains("Credential lifetime exceeds") && days > 30 {
+                where error.message.contains("Credential lifetime exceeds") && days > 30
+            {
                 days = [365, 180, 90, 30].first { $0 < days } ?? 30
                 warn(
                     "The tenant's app-management policy refused a \(settings.secretLifetimeDays)-day client secret: it was clamped to \(days) days; secret rotation replaces it in time."
@@ -347,7 +353,8 @@ extension Run {
             $0.state == "active" && $0.thumbprint == facts.certificateThumbprint
         }), let sealedKey = active.sealedKey {
             let key = try PrivateKey(
-                pem: try vault.open(sealedKey, context: SecretVault.context(kind: "certificate", tenantID: job.tenantID)))
+                pem: try vault.open(
+                    sealedKey, context: SecretVault.context(kind: "certificate", tenantID: job.tenantID)))
             let certificateContext = context(credentialAddedAt: facts.certificateAddedAt ?? Date())
             let byCertificate = try await tokens.freshToken(
                 tenant: tenant, clientID: appID,
@@ -361,7 +368,8 @@ extension Run {
             let propagating = ["AADSTS7000215", "AADSTS700016", "AADSTS700027", "AADSTS65001"].contains {
                 message.contains($0)
             }
-            if propagating, Date().timeIntervalSince(facts.passwordAddedAt ?? .distantPast) < settings.replicationWindow {
+            if propagating, Date().timeIntervalSince(facts.passwordAddedAt ?? .distantPast) < settings.replicationWindow
+            {
                 throw StepStop.retry(.replication, "the PBX's Microsoft 365 check does not pass yet: \(message)")
             }
             throw StepStop.attention(
@@ -392,7 +400,8 @@ extension Run {
         if let given = payload.sbcDomain?.lowercased(), given.contains(".") { return given }
         let label =
             payload.sbcDomain?.lowercased()
-            ?? (UUID(uuidString: job.tenantKey) == nil ? String(job.tenantKey.lowercased().prefix { $0 != "." }) : nil)
+            ?? (facts.defaultDomain ?? (UUID(uuidString: job.tenantKey) == nil ? job.tenantKey.lowercased() : nil))
+            .map { String($0.prefix { $0 != "." }) }
         guard let label, !settings.sbcParentDomain.isEmpty else {
             throw StepStop.attention(
                 "The Teams path needs an SBC domain: give sbc_domain when enqueuing, or set onboarding.sbc_parent_domain, then onboarder retry."
@@ -421,7 +430,8 @@ extension Run {
         }
         if domain.isVerified == true { return .done }
         let records = try await graph.items(
-            GraphVerificationRecord.self, "/domains/\(fqdn)/verificationDnsRecords", context: context(createdAt: Date()))
+            GraphVerificationRecord.self, "/domains/\(fqdn)/verificationDnsRecords", context: context(createdAt: Date())
+        )
         guard let txt = records.first(where: { $0.recordType?.lowercased() == "txt" })?.text else {
             throw StepStop.retry(.replication, "the domain \(fqdn) shows no TXT verification record yet")
         }
@@ -447,7 +457,8 @@ extension Run {
                 )
             }
             throw StepStop.retry(
-                .replication, "Microsoft does not see the TXT record of \(fqdn) yet (DNS propagation)", after: .seconds(10))
+                .replication, "Microsoft does not see the TXT record of \(fqdn) yet (DNS propagation)",
+                after: .seconds(10))
         }
         return .done
     }
@@ -519,7 +530,8 @@ extension Run {
                 do {
                     users.append(
                         try await graph.send(
-                            GraphUser.self, "GET", "/users/\(upn)", query: [("$select", select.joined(separator: ","))]))
+                            GraphUser.self, "GET", "/users/\(upn)", query: [("$select", select.joined(separator: ","))])
+                    )
                 } catch let error as GraphError where error.status == 404 {
                     missing.append(upn)
                 }
@@ -536,10 +548,14 @@ extension Run {
         }
         // Phone System per user, from the tenant's SKUs (one call) rather than licenceDetails per user.
         let plans = Dictionary(
-            try await graph.items(GraphSubscribedSku.self, "/subscribedSkus").map { ($0.skuId.lowercased(), $0.planNames) },
+            try await graph.items(GraphSubscribedSku.self, "/subscribedSkus").map {
+                ($0.skuId.lowercased(), $0.planNames)
+            },
             uniquingKeysWith: { first, _ in first })
         let withoutPhone = users.filter { user in
-            !(user.assignedLicenses ?? []).contains { plans[$0.skuId.lowercased()]?.contains(ServicePlans.phoneSystem) == true }
+            !(user.assignedLicenses ?? []).contains {
+                plans[$0.skuId.lowercased()]?.contains(ServicePlans.phoneSystem) == true
+            }
         }.map(\.userPrincipalName)
         if !withoutPhone.isEmpty {
             let shown = withoutPhone.prefix(10).joined(separator: ", ")

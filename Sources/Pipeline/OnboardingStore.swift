@@ -5,6 +5,7 @@ import Postgres
 /// that resumes (after a retry, a crash, a rescue) starts from the facts, not from scratch.
 public struct OnboardingFacts: Codable, Sendable, Equatable {
     public var entraTenantID: String?
+    public var defaultDomain: String?
     public var graphServicePrincipalID: String?
     public var roleIDs: [String: String]?
     public var scopeIDs: [String: String]?
@@ -105,20 +106,22 @@ public struct OnboardingStore: Sendable {
 
     /// Records what is known of the tenant's integration (NULLs leave a column as it was).
     public func recordIntegration(
-        tenant: Int64, path: String? = nil, entraTenantID: String? = nil, appObjectID: String? = nil,
+        tenant: Int64, path: String? = nil, entraTenantID: String? = nil, defaultDomain: String? = nil,
+        appObjectID: String? = nil,
         appID: String? = nil, servicePrincipalID: String? = nil, phoneSystem: Bool? = nil, pbxURL: String? = nil,
         sbcFQDN: String? = nil, summary: String? = nil, onboarded: Bool = false,
         on connection: PostgresConnection? = nil
     ) async throws {
         let query: PostgresQuery = """
-            INSERT INTO onboarder.integrations AS i (tenant_id, path, entra_tenant_id, app_object_id, app_id,
+            INSERT INTO onboarder.integrations AS i (tenant_id, path, entra_tenant_id, default_domain, app_object_id, app_id,
                 service_principal_id, phone_system_available, pbx_url, sbc_fqdn, summary, onboarded_at)
-            VALUES (\(tenant), \(path), \(entraTenantID)::uuid, \(appObjectID)::uuid, \(appID)::uuid,
+            VALUES (\(tenant), \(path), \(entraTenantID)::uuid, \(defaultDomain), \(appObjectID)::uuid, \(appID)::uuid,
                 \(servicePrincipalID)::uuid, \(phoneSystem), \(pbxURL), \(sbcFQDN), \(summary),
                 CASE WHEN \(onboarded) THEN now() END)
             ON CONFLICT (tenant_id) DO UPDATE SET
                 path = coalesce(EXCLUDED.path, i.path),
                 entra_tenant_id = coalesce(EXCLUDED.entra_tenant_id, i.entra_tenant_id),
+                default_domain = coalesce(EXCLUDED.default_domain, i.default_domain),
                 app_object_id = coalesce(EXCLUDED.app_object_id, i.app_object_id),
                 app_id = coalesce(EXCLUDED.app_id, i.app_id),
                 service_principal_id = coalesce(EXCLUDED.service_principal_id, i.service_principal_id),

@@ -12,7 +12,9 @@ public struct SecretVault: Sendable {
     public let keys: [EncryptionKey]
 
     public init(keys: [EncryptionKey]) throws {
-        guard !keys.isEmpty else { throw VaultError("no encryption key is configured (secrets.key_file or secrets.key)") }
+        guard !keys.isEmpty else {
+            throw VaultError("no encryption key is configured (secrets.key_file or secrets.key)")
+        }
         self.keys = keys
     }
 

@@ -252,7 +252,9 @@ extension Simulator {
             "displayName": .string(user.displayName), "accountEnabled": .bool(user.accountEnabled),
             "usageLocation": user.usageLocation.map { .string($0) } ?? .null,
             "assignedLicenses": .array(
-                user.skuIDs.map { .object(["skuId": .string($0.uuidString.lowercased()), "disabledPlans": .array([])]) }),
+                user.skuIDs.map {
+                    .object(["skuId": .string($0.uuidString.lowercased()), "disabledPlans": .array([])])
+                }),
         ])
     }
 

@@ -53,6 +53,11 @@ public enum JSONValue: Sendable, Equatable, Codable {
         return nil
     }
 
+    public var number: Double? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+
     public var array: [JSONValue]? {
         if case .array(let value) = self { return value }
         return nil

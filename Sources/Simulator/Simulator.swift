@@ -226,6 +226,33 @@ public final class Simulator: Sendable {
             setFaults(faults)
             return .json(200, String(decoding: (try? JSONEncoder().encode(faults)) ?? Data(), as: UTF8.self))
         default:
+            if request.method == "PATCH", request.path.hasPrefix("/_sim/tenants/") {
+                // What a customer's admin would fix: consent, subscriptions, the password-lifetime policy.
+                //   {"consent": "full", "sku": "E5", "max_password_lifetime_days": 365 | null}
+                let key = String(request.path.dropFirst("/_sim/tenants/".count))
+                guard let body = JSONValue.parse(request.body)?.object else {
+                    return .json(400, #"{"error":"the body is not a JSON object"}"#)
+                }
+                return withWorld { world in
+                    guard let tenant = world.tenant(key) else { return .json(404, #"{"error":"no such tenant"}"#) }
+                    if let text = body["consent"]?.string {
+                        guard let consent = WorldDescription.Consent(rawValue: text) else {
+                            return .json(400, #"{"error":"consent is full, partial or none"}"#)
+                        }
+                        world.setConsent(consent, in: tenant)
+                    }
+                    if let text = body["sku"]?.string {
+                        guard let sku = WorldDescription.Sku(rawValue: text) else {
+                            return .json(400, #"{"error":"sku is E5, E3 or none"}"#)
+                        }
+                        tenant.skus = sku.catalogue
+                    }
+                    if let days = body["max_password_lifetime_days"] {
+                        tenant.maxPasswordLifetimeDays = days.number.map { Int($0) }
+                    }
+                    return .json(200, inspection(tenant).text)
+                }
+            }
             if request.method == "GET", request.path.hasPrefix("/_sim/tenants/") {
                 let key = String(request.path.dropFirst("/_sim/tenants/".count))
                 return withWorld { world in
@@ -247,6 +274,9 @@ public final class Simulator: Sendable {
                         "id": .string(app.id.uuidString.lowercased()),
                         "appId": .string(app.appID.uuidString.lowercased()),
                         "displayName": .string(app.displayName), "uniqueName": app.properties["uniqueName"] ?? .null,
+                        "signInAudience": app.properties["signInAudience"] ?? .null,
+                        "redirectUris": app.properties["web"]?["redirectUris"] ?? .array([]),
+                        "requiredResourceAccess": app.properties["requiredResourceAccess"] ?? .array([]),
                         "passwordKeyIds": .array(app.passwords.map { .string($0.keyID.uuidString.lowercased()) }),
                         "certificateThumbprints": .array(
                             app.keys.map { .string($0.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()) }),

@@ -255,27 +255,32 @@ public final class World: @unchecked Sendable {
                 id: spec.id ?? random.uuid(), defaultDomain: spec.domain.lowercased(),
                 displayName: spec.displayName ?? spec.domain,
                 graphPrincipalID: random.uuid())
-            tenant.skus = [spec.sku == .e5 ? SimCatalogue.e5 : SimCatalogue.e3]
+            tenant.skus = spec.sku.catalogue
             tenant.maxPasswordLifetimeDays = spec.maxPasswordLifetimeDays
             for (number, name) in (spec.users ?? ["user1", "user2", "user3"]).enumerated() {
                 let user = SimUser(
                     id: random.uuid(), userPrincipalName: "\(name)@\(tenant.defaultDomain)",
                     displayName: name, usageLocation: number == 2 ? nil : "US")
-                if number == 0 { user.skuIDs = [tenant.skus[0].id] }
+                if number == 0, let sku = tenant.skus.first { user.skuIDs = [sku.id] }
                 tenant.users[user.id] = user
             }
-            switch spec.consent {
-            case .none: break  // no service principal for the partner app
-            case .partial:
-                tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles.subtracting(["Domain.ReadWrite.All"])
-            case .full: tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles
-            }
+            setConsent(spec.consent, in: tenant)
             add(tenant)
             let pbxName = spec.pbx ?? String(tenant.defaultDomain.prefix { $0 != "." })
             pbxes[pbxName] = SimPBX(
                 name: pbxName, tenantID: tenant.id,
                 clientSecret: "pbx~" + Base64URL.encode((0..<18).map { _ in UInt8.random(in: 0...255, using: &random) })
             )
+        }
+    }
+
+    /// The partner app's consent in `tenant`, as an admin (or the MSP through GDAP) would leave it.
+    public func setConsent(_ consent: WorldDescription.Consent, in tenant: SimTenant) {
+        switch consent {
+        case .none: tenant.servicePrincipals[partnerApp.appID] = nil  // no service principal for the partner app
+        case .partial:
+            tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles.subtracting(["Domain.ReadWrite.All"])
+        case .full: tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles
         }
     }
 
@@ -306,13 +311,23 @@ public final class World: @unchecked Sendable {
 ///                   "users": ["alice", "bob"], "pbx": "contoso"}]}
 ///
 /// `consent`: full | partial (every role but Domain.ReadWrite.All) | none; `sku`: E5 (with Phone
-/// System) | E3; `id` (a GUID) is optional; users get `@domain`, the first one licensed, the third
+/// System) | E3 | none; `id` (a GUID) is optional; users get `@domain`, the first one licensed, the third
 /// without a usage location; `pbx` names the PBX at `/pbx/{name}` (default: the domain's first label).
 public struct WorldDescription: Codable, Sendable {
     public enum Consent: String, Codable, Sendable { case full, partial, none }
     public enum Sku: String, Codable, Sendable {
         case e5 = "E5"
         case e3 = "E3"
+        /// No subscription at all (no licence to assign).
+        case none
+
+        var catalogue: [SimSku] {
+            switch self {
+            case .e5: [SimCatalogue.e5]
+            case .e3: [SimCatalogue.e3]
+            case .none: []
+            }
+        }
     }
 
     public struct Tenant: Codable, Sendable {
@@ -325,6 +340,20 @@ public struct WorldDescription: Codable, Sendable {
         public var users: [String]?
         public var pbx: String?
 
+        public init(
+            id: UUID? = nil, domain: String, displayName: String? = nil, consent: Consent = .full, sku: Sku = .e5,
+            maxPasswordLifetimeDays: Int? = nil, users: [String]? = nil, pbx: String? = nil
+        ) {
+            self.id = id
+            self.domain = domain
+            self.displayName = displayName
+            self.consent = consent
+            self.sku = sku
+            self.maxPasswordLifetimeDays = maxPasswordLifetimeDays
+            self.users = users
+            self.pbx = pbx
+        }
+
         enum CodingKeys: String, CodingKey {
             case id, domain, consent, sku, users, pbx
             case displayName = "display_name", maxPasswordLifetimeDays = "max_password_lifetime_days"
@@ -333,6 +362,11 @@ public struct WorldDescription: Codable, Sendable {
 
     public var seed: UInt64
     public var tenants: [Tenant]
+
+    public init(seed: UInt64, tenants: [Tenant]) {
+        self.seed = seed
+        self.tenants = tenants
+    }
 
     /// Every tenth customer not consented, the next one partly, the rest fully; every third with E5;
     /// every fifth with a one-year password cap.

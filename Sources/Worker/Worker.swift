@@ -179,6 +179,9 @@ public final class Worker: Service {
         let outcome = await handler.run(job, context: context)
         if Task.isCancelled { return }  // released at the shutdown deadline: the queue has it again
         let completion = await completion(for: job, outcome: outcome, logger: logger)
+        logger.log(
+            level: completion.state == "succeeded" ? .info : completion.state == "waiting" ? .debug : .notice,
+            "job \(completion.state)", metadata: completion.error.map { ["job.error": "\($0)"] } ?? [:])
         if await !completer.complete(completion) {
             logger.warning("job was taken back while it ran (this worker was declared dead); its result is dropped")
         }

@@ -19,7 +19,8 @@ struct TenantSelector: ParsableArguments {
             """
             SELECT t.id, t.msp_id, t.tenant_key FROM onboarder.tenants t
               LEFT JOIN onboarder.integrations i ON i.tenant_id = t.id
-             WHERE (lower(t.tenant_key) = lower(\(tenant)) OR i.entra_tenant_id::text = lower(\(tenant)))
+             WHERE (lower(t.tenant_key) = lower(\(tenant)) OR i.entra_tenant_id::text = lower(\(tenant))
+                    OR i.default_domain = lower(\(tenant)))
                AND (\(msp)::text IS NULL OR t.msp_id = \(msp))
             """)
         guard rows.count == 1 else {
@@ -144,7 +145,8 @@ struct SecretCommand: AsyncParsableCommand {
                             "the secret \(keyID) of \(tenant.key) was exported before; add --again to print it again",
                             code: ExitCode(4))
                     }
-                    let secret = try vault.open(sealed, context: SecretVault.context(kind: "password", tenantID: tenant.id))
+                    let secret = try vault.open(
+                        sealed, context: SecretVault.context(kind: "password", tenantID: tenant.id))
                     let job = try await pool.query(
                         "SELECT max(job_id) AS job FROM onboarder.credentials WHERE id = \(id)"
                     ).single().decode(Int64?.self, column: "job")
@@ -203,7 +205,8 @@ struct JobAction: ParsableArguments {
         guard let tenant else { throw CleanExit.message("name a customer or --job", code: .validationFailure) }
         let selected = try await TenantSelector.parse([tenant] + (msp.map { ["--msp", $0] } ?? [])).resolve(pool)
         let rows = try await pool.query(
-            "SELECT id FROM onboarder.jobs WHERE tenant_id = \(selected.id) AND kind = \(kind) ORDER BY id DESC LIMIT 1")
+            "SELECT id FROM onboarder.jobs WHERE tenant_id = \(selected.id) AND kind = \(kind) ORDER BY id DESC LIMIT 1"
+        )
         guard let row = rows.first else {
             throw CleanExit.message("\(tenant) has no \(kind) job", code: ExitCode(3))
         }
@@ -247,7 +250,9 @@ struct ResumeCommand: AsyncParsableCommand {
                 let id = try await action.jobID(pool)
                 let state = try await pool.query("SELECT onboarder.retry_job(\(id)) AS s").single().decode(
                     String?.self, column: "s")
-                guard state != nil else { throw CleanExit.message("job \(id) is not waiting or stopped", code: ExitCode(4)) }
+                guard state != nil else {
+                    throw CleanExit.message("job \(id) is not waiting or stopped", code: ExitCode(4))
+                }
                 print("job \(id): queued")
             }
         }
@@ -309,7 +314,9 @@ struct KeysCommand: AsyncParsableCommand {
             abstract: "Print a new key line (`<key id> <base64>`) for secrets.key_file.")
 
         func run() async throws {
-            let id = "k" + Base64URL.encode(try SecureRandom.bytes(6)).replacingOccurrences(of: "-", with: "x")
+            let id =
+                "k"
+                + Base64URL.encode(try SecureRandom.bytes(6)).replacingOccurrences(of: "-", with: "x")
                 .replacingOccurrences(of: "_", with: "y")
             print("\(id) \(Data(try SecureRandom.bytes(32)).base64EncodedString())")
         }

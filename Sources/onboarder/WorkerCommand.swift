@@ -56,7 +56,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 handlers.append(
                     OnboardingHandler(settings: try config.onboardingSettings(), vault: try config.vault(), http: http))
             } else {
-                logger.notice("no encryption key configured (secrets.key_file): onboard jobs are not run by this worker")
+                logger.notice(
+                    "no encryption key configured (secrets.key_file): onboard jobs are not run by this worker")
             }
             if let kinds {
                 let wanted = Set(kinds.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })

@@ -10,6 +10,7 @@ CREATE TABLE onboarder.integrations (
     tenant_id              bigint PRIMARY KEY REFERENCES onboarder.tenants,
     path                   text CHECK (path IN ('teams', 'm365')),
     entra_tenant_id        uuid,
+    default_domain         text,     -- the tenant's default domain, by which operators may name it
     app_object_id          uuid,     -- the application's object id (Graph /applications/{id})
     app_id                 uuid,     -- its application (client) id
     service_principal_id   uuid,
