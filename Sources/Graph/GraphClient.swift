@@ -92,6 +92,7 @@ public struct GraphClient: Sendable {
         var context = context
         context.tenantID = context.tenantID ?? tenant
         context.clientID = context.clientID ?? clientID
+        context.loginBaseURL = tokens.loginBaseURL
         let token = try await tokens.token(
             tenant: tenant, clientID: clientID, credential: credential, context: context)
         var url = path.hasPrefix("http") ? path : baseURL + path
