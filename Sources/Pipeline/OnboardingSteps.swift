@@ -271,7 +271,9 @@ extension Run {
                         "waiting for input: certificate from the PBX. Download it from the PBX (Integrations → Microsoft 365) and run: onboarder cert add \(job.tenantKey) FILE"
                 )
             }
-            let key = try PrivateKey.generateRSA(bits: 2048)
+            // RSA key generation is CPU-bound (about 0.3 s on these machines): off Swift's cooperative pool,
+            // so other onboardings' network calls keep moving meanwhile.
+            let key = try await Self.generateKey()
             let certificate = try Certificate.issue(
                 Certificate.Options(
                     commonName: "\(settings.appName) \(tenant)", validFor: settings.certificateLifetimeDays),
@@ -602,6 +604,14 @@ extension Run {
             throw StepStop.attention("The job's checkpoints lack the \(what); onboarder retry starts the job again.")
         }
         return value
+    }
+
+    static func generateKey() async throws -> PrivateKey {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async {
+                continuation.resume(with: Result { try PrivateKey.generateRSA(bits: 2048) })
+            }
+        }
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02X", $0) }.joined() }
