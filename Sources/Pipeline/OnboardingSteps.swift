@@ -219,6 +219,13 @@ extension Run {
                     end: Date(timeIntervalSinceNow: TimeInterval(days) * 86_400))
                 break
             } catch let error as GraphError
+                where error.code == "CredentialTypeNotAllowedAsPerAppPolicy"
+                || error.message.contains("not allowed as per assigned policy")
+            {
+                throw StepStop.attention(
+                    "The tenant's app-management policy forbids client secrets (a passwordAddition restriction), and the PBX needs one: exempt the app \(settings.appName) from the policy (a custom appManagementPolicy assigned to it) or lift the restriction, then onboarder retry. (\(error.description))"
+                )
+            } catch let error as GraphError
                 where error.message.contains("Credential lifetime exceeds") && days > 30
             {
                 days = [365, 180, 90, 30].first { $0 < days } ?? 30

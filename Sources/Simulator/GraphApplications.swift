@@ -158,7 +158,11 @@ extension Simulator {
                 }
                 let body = JSONValue.parse(request.body)
                 return action == "addPassword"
-                    ? addPassword(app, body, maxDays: caller.tenant.maxPasswordLifetimeDays, error: error)
+                    ? (caller.tenant.forbidsPasswords
+                        ? error(
+                            400, "CredentialTypeNotAllowedAsPerAppPolicy",
+                            "Credential type not allowed as per assigned policy.")
+                        : addPassword(app, body, maxDays: caller.tenant.maxPasswordLifetimeDays, error: error))
                     : removePassword(app, body, error: error)
             default:
                 return error(400, "BadRequest", "Resource not found for the segment '\(segments.first ?? "")'.")

@@ -215,6 +215,13 @@ extension Simulator {
             // Real Graph wants Policy.Read.All here, which the partner app's role set does not include.
             if let denied = require(["Policy.Read.All", "Policy.Read.ApplicationConfiguration"]) { return denied }
             var restrictions: [JSONValue] = []
+            if tenant.forbidsPasswords {
+                restrictions.append(
+                    .object([
+                        "restrictionType": .string("passwordAddition"), "maxLifetime": .null,
+                        "restrictForAppsCreatedAfterDateTime": .string("2020-01-01T00:00:00Z"),
+                    ]))
+            }
             if let days = tenant.maxPasswordLifetimeDays {
                 restrictions.append(
                     .object([
@@ -226,7 +233,7 @@ extension Simulator {
                 200,
                 JSONValue.object([
                     "id": .string(tenant.id.uuidString.lowercased()),
-                    "isEnabled": .bool(tenant.maxPasswordLifetimeDays != nil),
+                    "isEnabled": .bool(tenant.maxPasswordLifetimeDays != nil || tenant.forbidsPasswords),
                     "displayName": .string("Default app management tenant policy"),
                     "applicationRestrictions": .object([
                         "passwordCredentials": .array(restrictions), "keyCredentials": .array([]),

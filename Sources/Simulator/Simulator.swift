@@ -228,7 +228,7 @@ public final class Simulator: Sendable {
         default:
             if request.method == "PATCH", request.path.hasPrefix("/_sim/tenants/") {
                 // What a customer's admin would fix: consent, subscriptions, the password-lifetime policy.
-                //   {"consent": "full", "sku": "E5", "max_password_lifetime_days": 365 | null}
+                //   {"consent": "full", "sku": "E5", "max_password_lifetime_days": 365 | null, "forbid_passwords": false}
                 let key = String(request.path.dropFirst("/_sim/tenants/".count))
                 guard let body = JSONValue.parse(request.body)?.object else {
                     return .json(400, #"{"error":"the body is not a JSON object"}"#)
@@ -247,6 +247,7 @@ public final class Simulator: Sendable {
                         }
                         tenant.skus = sku.catalogue
                     }
+                    if case .bool(let forbid)? = body["forbid_passwords"] { tenant.forbidsPasswords = forbid }
                     if let days = body["max_password_lifetime_days"] {
                         tenant.maxPasswordLifetimeDays = days.number.map { Int($0) }
                     }

@@ -174,6 +174,8 @@ public final class SimTenant: @unchecked Sendable {
     public var skus: [SimSku] = []
     /// The default app-management policy's password lifetime cap, if the tenant set one.
     public var maxPasswordLifetimeDays: Int?
+    /// The default app-management policy forbids new client secrets (`passwordAddition`).
+    public var forbidsPasswords = false
 
     init(id: UUID, defaultDomain: String, displayName: String, graphPrincipalID: UUID) {
         self.id = id
@@ -257,6 +259,7 @@ public final class World: @unchecked Sendable {
                 graphPrincipalID: random.uuid())
             tenant.skus = spec.sku.catalogue
             tenant.maxPasswordLifetimeDays = spec.maxPasswordLifetimeDays
+            tenant.forbidsPasswords = spec.forbidPasswords ?? false
             for (number, name) in (spec.users ?? ["user1", "user2", "user3"]).enumerated() {
                 let user = SimUser(
                     id: random.uuid(), userPrincipalName: "\(name)@\(tenant.defaultDomain)",
@@ -339,11 +342,14 @@ public struct WorldDescription: Codable, Sendable {
         public var maxPasswordLifetimeDays: Int?
         public var users: [String]?
         public var pbx: String?
+        public var forbidPasswords: Bool?
 
         public init(
             id: UUID? = nil, domain: String, displayName: String? = nil, consent: Consent = .full, sku: Sku = .e5,
-            maxPasswordLifetimeDays: Int? = nil, users: [String]? = nil, pbx: String? = nil
+            maxPasswordLifetimeDays: Int? = nil, users: [String]? = nil, pbx: String? = nil,
+            forbidPasswords: Bool? = nil
         ) {
+            self.forbidPasswords = forbidPasswords
             self.id = id
             self.domain = domain
             self.displayName = displayName
@@ -357,6 +363,7 @@ public struct WorldDescription: Codable, Sendable {
         enum CodingKeys: String, CodingKey {
             case id, domain, consent, sku, users, pbx
             case displayName = "display_name", maxPasswordLifetimeDays = "max_password_lifetime_days"
+            case forbidPasswords = "forbid_passwords"
         }
     }
 

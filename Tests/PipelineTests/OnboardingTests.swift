@@ -165,15 +165,16 @@ struct OnboardingTests {
                 [
                     ("noconsent.onmicrosoft.com", .none, .e5), ("nolicence.onmicrosoft.com", .full, .none),
                     ("partial.onmicrosoft.com", .partial, .e5), ("badpbx.onmicrosoft.com", .full, .e5),
-                    ("policy.onmicrosoft.com", .full, .e5),
-                ], days: ["policy.onmicrosoft.com": 180]))
+                    ("policy.onmicrosoft.com", .full, .e5), ("nosecrets.onmicrosoft.com", .full, .e5),
+                ], days: ["policy.onmicrosoft.com": 180], forbidPasswords: ["nosecrets.onmicrosoft.com"]))
         let noConsent = try await lab.enqueue("noconsent.onmicrosoft.com", path: "m365")
         let noLicence = try await lab.enqueue("nolicence.onmicrosoft.com", path: "teams")
         let partial = try await lab.enqueue("partial.onmicrosoft.com", path: "teams")
         let badPBX = try await lab.enqueue("badpbx.onmicrosoft.com", path: "m365", pbxSecret: "env:WRONG_PBX_SECRET")
         let policy = try await lab.enqueue("policy.onmicrosoft.com", path: "m365")
+        let noSecrets = try await lab.enqueue("nosecrets.onmicrosoft.com", path: "m365")
         let worker = try lab.startWorker("w1", ["WRONG_PBX_SECRET": "not-the-secret"])
-        try await lab.waitFor([noConsent, noLicence, partial, badPBX, policy])
+        try await lab.waitFor([noConsent, noLicence, partial, badPBX, policy, noSecrets])
 
         let consent = try await lab.state(noConsent)
         #expect(consent.state == "needs_attention")
@@ -189,6 +190,13 @@ struct OnboardingTests {
         let pbx = try await lab.state(badPBX)
         #expect(pbx.state == "needs_attention")
         #expect(pbx.attention?.contains("refused its API credentials") == true, "\(pbx.attention ?? "")")
+        // A policy that forbids client secrets: needs attention with that reason, and no password was added.
+        let forbidden = try await lab.state(noSecrets)
+        #expect(forbidden.state == "needs_attention")
+        #expect(forbidden.attention?.contains("forbids client secrets") == true, "\(forbidden.attention ?? "")")
+        let noPasswords = (try await lab.inspect("nosecrets.onmicrosoft.com")["applications"] as! [[String: Any]])
+            .first?["passwordKeyIds"] as? [String]
+        #expect(noPasswords == [])
         // A tenant policy that caps secrets at 180 days: the secret is clamped, and a warning says so.
         #expect(try await lab.state(policy).state == "succeeded_with_warnings")
         let clamp = try await lab.pool.query(
@@ -203,12 +211,16 @@ struct OnboardingTests {
         try await lab.fix("noconsent.onmicrosoft.com", #"{"consent": "full"}"#)
         try await lab.fix("nolicence.onmicrosoft.com", #"{"sku": "E5"}"#)
         try await lab.fix("partial.onmicrosoft.com", #"{"consent": "full"}"#)
+        try await lab.fix("nosecrets.onmicrosoft.com", #"{"forbid_passwords": false}"#)
+        #expect(try await lab.onboarder(["retry", "--job", String(noSecrets)]).status == 0)
         // By the tenant id as enqueued (its domain is known only once the tenant resolved), by job id,
         // and by the domain the tenant resolved to.
         #expect(try await lab.onboarder(["retry", lab.tenant("noconsent.onmicrosoft.com").id.uuidString]).status == 0)
         #expect(try await lab.onboarder(["retry", "--job", String(noLicence)]).status == 0)
         #expect(try await lab.onboarder(["retry", "partial.onmicrosoft.com"]).status == 0)
-        try await lab.waitFor([noConsent, noLicence, partial])
+        try await lab.waitFor([noConsent, noLicence, partial, noSecrets])
+        #expect(try await lab.state(noSecrets).state == "succeeded")
+        try await lab.expectOnboarded("nosecrets.onmicrosoft.com", path: "m365")
         #expect(try await lab.state(noConsent).state == "succeeded")
         #expect(try await lab.state(noLicence).state == "succeeded_with_warnings")  // no Phone System until E5 came
         #expect(try await lab.state(partial).state == "succeeded")

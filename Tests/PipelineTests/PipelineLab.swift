@@ -48,15 +48,16 @@ final class PipelineLab: @unchecked Sendable {
 
     /// A world of named customers: `(domain, consent, sku)`, users alice, bob, carol (alice licensed,
     /// carol without a usage location) unless given.
-    static func world(_ tenants: [(String, WorldDescription.Consent, WorldDescription.Sku)], days: [String: Int] = [:])
-        -> WorldDescription
-    {
+    static func world(
+        _ tenants: [(String, WorldDescription.Consent, WorldDescription.Sku)], days: [String: Int] = [:],
+        forbidPasswords: Set<String> = []
+    ) -> WorldDescription {
         WorldDescription(
             seed: 11,
             tenants: tenants.map { domain, consent, sku in
                 WorldDescription.Tenant(
                     domain: domain, consent: consent, sku: sku, maxPasswordLifetimeDays: days[domain],
-                    users: ["alice", "bob", "carol"])
+                    users: ["alice", "bob", "carol"], forbidPasswords: forbidPasswords.contains(domain) ? true : nil)
             })
     }
 
