@@ -81,7 +81,9 @@ public enum EnqueueFile {
                 problem("tenant", "not a tenant id (GUID) or a domain name: \(quoted(tenant))")
             }
             let path = f["path"] ?? ""
-            if !path.isEmpty && path != "teams" && path != "m365" { problem("path", "must be teams or m365, not \(quoted(path))") }
+            if !path.isEmpty && path != "teams" && path != "m365" {
+                problem("path", "must be teams or m365, not \(quoted(path))")
+            }
             let pbxURL = f["pbx_url"] ?? ""
             if !pbxURL.isEmpty, let reason = Validation.httpsURLProblem(pbxURL) { problem("pbx_url", reason) }
             let secret = f["pbx_secret"] ?? ""
@@ -106,13 +108,17 @@ public enum EnqueueFile {
             if let text = f["users"], !text.isEmpty {
                 if path == "teams" { problem("users", "only the m365 path selects users") }
                 let list = text.split(whereSeparator: { $0 == " " || $0 == ";" || $0 == "\n" }).map(String.init)
-                for upn in list where !Validation.isUPN(upn) { problem("users", "not a user principal name: \(quoted(upn))") }
+                for upn in list where !Validation.isUPN(upn) {
+                    problem("users", "not a user principal name: \(quoted(upn))")
+                }
                 if Set(list.map { $0.lowercased() }).count != list.count { problem("users", "a user is listed twice") }
                 users = list
             }
             var priority = 0
             if let text = f["priority"], !text.isEmpty {
-                if let value = Int(text), abs(value) <= 1_000_000 { priority = value } else {
+                if let value = Int(text), abs(value) <= 1_000_000 {
+                    priority = value
+                } else {
                     problem("priority", "an integer between -1000000 and 1000000, not \(quoted(text))")
                 }
             }
@@ -129,7 +135,8 @@ public enum EnqueueFile {
                     path: path, displayName: f["display_name"].flatMap { $0.isEmpty ? nil : $0 }, pbxURL: pbxURL,
                     pbxClientID: f["pbx_client_id"] ?? "", pbxSecret: secret,
                     redirectURI: f["redirect_uri"].flatMap { $0.isEmpty ? nil : $0 }, sbcDomain: sbc, users: users)
-                result.rows.append(Row(line: record.line, msp: msp, tenant: tenant, priority: priority, payload: payload))
+                result.rows.append(
+                    Row(line: record.line, msp: msp, tenant: tenant, priority: priority, payload: payload))
             } else {
                 result.problems += problems
                 result.rejectedLines.insert(record.line)
@@ -212,13 +219,16 @@ public enum EnqueueFile {
         }
         if inQuotes {
             result.problems.append(
-                Problem(file: name, line: recordLine, column: nil, reason: "a quoted field is not closed before the end of the file"))
+                Problem(
+                    file: name, line: recordLine, column: nil,
+                    reason: "a quoted field is not closed before the end of the file"))
             result.rejectedLines.insert(recordLine)
         }
         if !field.isEmpty || !values.isEmpty { endRecord() }
         iterator = []
         guard let header = records.first else {
-            result.problems.append(Problem(file: name, line: 1, column: nil, reason: "the file is empty (it needs a header row)"))
+            result.problems.append(
+                Problem(file: name, line: 1, column: nil, reason: "the file is empty (it needs a header row)"))
             return []
         }
         let names = header.values.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
@@ -231,11 +241,13 @@ public enum EnqueueFile {
             headerOK = false
         }
         if Set(names).count != names.count {
-            result.problems.append(Problem(file: name, line: header.line, column: nil, reason: "a column is named twice"))
+            result.problems.append(
+                Problem(file: name, line: header.line, column: nil, reason: "a column is named twice"))
             headerOK = false
         }
         for column in required.subtracting(names).sorted() {
-            result.problems.append(Problem(file: name, line: header.line, column: column, reason: "required column missing"))
+            result.problems.append(
+                Problem(file: name, line: header.line, column: column, reason: "required column missing"))
             headerOK = false
         }
         guard headerOK else {
@@ -259,7 +271,8 @@ public enum EnqueueFile {
 
     // MARK: JSON Lines
 
-    static func jsonLines(_ text: String, name: String, result: inout Result) -> [(line: Int, fields: [String: String])] {
+    static func jsonLines(_ text: String, name: String, result: inout Result) -> [(line: Int, fields: [String: String])]
+    {
         var out: [(line: Int, fields: [String: String])] = []
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = index + 1
@@ -285,7 +298,8 @@ public enum EnqueueFile {
                 case let text as String: fields[key] = text
                 case let list as [Any] where key == "users":
                     guard let strings = list as? [String] else {
-                        result.problems.append(Problem(file: name, line: line, column: key, reason: "a list of strings"))
+                        result.problems.append(
+                            Problem(file: name, line: line, column: key, reason: "a list of strings"))
                         bad = true
                         continue
                     }

@@ -167,9 +167,15 @@ struct Run {
     /// Graph in the customer tenant, as the partner app or the tenant's own.
     func graph() throws -> GraphClient {
         if let clientID = payload.tenantClientID, let reference = payload.tenantClientSecret {
+            let secret: String
+            do { secret = try SecretReference.resolve(reference, vault: vault) } catch {
+                throw StepStop.attention(
+                    "The tenant's own client secret cannot be read: \(error). Make it available to the worker, then onboarder retry."
+                )
+            }
             return GraphClient(
                 http: tokens.http, tokens: tokens, baseURL: settings.graphBaseURL, tenant: tenant, clientID: clientID,
-                credential: .secret(try SecretReference.resolve(reference, vault: vault)))
+                credential: .secret(secret))
         }
         guard let credential = settings.partnerCredential, !settings.partnerClientID.isEmpty else {
             throw StepStop.attention(
@@ -195,9 +201,14 @@ struct Run {
     }
 
     func pbx() throws -> XAPIClient {
-        pbxes.client(
-            baseURL: payload.pbxURL, clientID: payload.pbxClientID,
-            secret: try SecretReference.resolve(payload.pbxSecret, vault: vault))
+        let secret: String
+        do {
+            secret = try SecretReference.resolve(payload.pbxSecret, vault: vault)
+        } catch {
+            throw StepStop.attention(
+                "The PBX's API secret cannot be read: \(error). Make it available to the worker, then onboarder retry.")
+        }
+        return pbxes.client(baseURL: payload.pbxURL, clientID: payload.pbxClientID, secret: secret)
     }
 
     mutating func warn(_ warning: String) {

@@ -71,10 +71,10 @@ public enum SecretReference {
         }
         if let rest = reference.stripping("json:") {
             let parts = rest.split(separator: "#", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let data = FileManager.default.contents(atPath: parts[0]) else {
+            guard parts.count == 2, let document = JSONFiles.shared.document(parts[0]) else {
                 throw VaultError("cannot read the JSON secret reference \(rest.prefix { $0 != "#" })")
             }
-            var value: Any? = try? JSONSerialization.jsonObject(with: data)
+            var value: Any? = document
             for member in parts[1].split(separator: ".") { value = (value as? [String: Any])?[String(member)] }
             guard let text = value as? String else {
                 throw VaultError("\(parts[0]) has no string at \(parts[1]) (secret reference)")
@@ -86,6 +86,32 @@ public enum SecretReference {
             return try vault.open(sealed, context: "reference")
         }
         throw VaultError("a secret reference starts with env:, file:, json: or sealed: (got \(reference.prefix(8))…)")
+    }
+}
+
+/// JSON files read by secret references, parsed once per version of the file (its modification time
+/// and size): a credentials file listing thousands of PBXs is not parsed again for every call.
+final class JSONFiles: @unchecked Sendable {
+    static let shared = JSONFiles()
+    private let lock = NSLock()
+    private var cache: [String: (stamp: String, document: Any)] = [:]
+
+    func document(_ path: String) -> Any? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
+        let stamp = "\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)/\(attributes[.size] ?? 0)"
+        lock.lock()
+        if let cached = cache[path], cached.stamp == stamp {
+            lock.unlock()
+            return cached.document
+        }
+        lock.unlock()
+        guard let data = FileManager.default.contents(atPath: path),
+            let document = try? JSONSerialization.jsonObject(with: data)
+        else { return nil }
+        lock.lock()
+        cache[path] = (stamp, document)
+        lock.unlock()
+        return document
     }
 }
 

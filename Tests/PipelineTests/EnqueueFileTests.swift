@@ -6,7 +6,8 @@ import Testing
 
 @Suite("Enqueue files: CSV (RFC 4180) and JSON Lines, validated row by row")
 struct EnqueueFileTests {
-    static let header = "msp,tenant,display_name,path,pbx_url,pbx_client_id,pbx_secret,redirect_uri,sbc_domain,users,priority\n"
+    static let header =
+        "msp,tenant,display_name,path,pbx_url,pbx_client_id,pbx_secret,redirect_uri,sbc_domain,users,priority\n"
 
     func read(_ text: String, name: String = "customers.csv") -> EnqueueFile.Result {
         EnqueueFile.read(Data(text.utf8), name: name)
@@ -126,7 +127,8 @@ struct EnqueueCommandTests {
         #expect(refused.output.contains("nothing enqueued"))
         #expect(try await jobs() == 0)
 
-        let dry = try await runCommand([onboarder, "enqueue", "--dry-run", "--skip-invalid", file], environment: environment)
+        let dry = try await runCommand(
+            [onboarder, "enqueue", "--dry-run", "--skip-invalid", file], environment: environment)
         #expect(dry.status == 2 && dry.output.contains("2000 row(s) valid, 1 rejected"))
         #expect(try await jobs() == 0)
 

@@ -194,7 +194,8 @@ struct OnboardingTests {
         let forbidden = try await lab.state(noSecrets)
         #expect(forbidden.state == "needs_attention")
         #expect(forbidden.attention?.contains("forbids client secrets") == true, "\(forbidden.attention ?? "")")
-        let noPasswords = (try await lab.inspect("nosecrets.onmicrosoft.com")["applications"] as! [[String: Any]])
+        let noPasswords =
+            (try await lab.inspect("nosecrets.onmicrosoft.com")["applications"] as! [[String: Any]])
             .first?["passwordKeyIds"] as? [String]
         #expect(noPasswords == [])
         // A tenant policy that caps secrets at 180 days: the secret is clamped, and a warning says so.
