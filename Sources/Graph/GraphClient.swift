@@ -87,7 +87,8 @@ public struct GraphClient: Sendable {
     /// The HTTP exchange under every call: token, headers, classification of failures.
     public func sendRaw(
         _ method: String, _ path: String, query: [(String, String)] = [], body: (any Encodable & Sendable)? = nil,
-        headers: [(name: String, value: String)] = [], context: FailureContext = FailureContext()
+        headers: [(name: String, value: String)] = [], context: FailureContext = FailureContext(),
+        freshConnection: Bool = false
     ) async throws -> HTTPResponse {
         var context = context
         context.tenantID = context.tenantID ?? tenant
@@ -111,7 +112,9 @@ public struct GraphClient: Sendable {
         }
         let response: HTTPResponse
         do {
-            response = try await http.execute(HTTPRequest(method: method, url: url, headers: allHeaders, body: bytes))
+            var request = HTTPRequest(method: method, url: url, headers: allHeaders, body: bytes)
+            request.freshConnection = freshConnection
+            response = try await http.execute(request)
         } catch let error as HTTPError {
             throw FailureClassifier.classify(error)
         }
@@ -178,8 +181,10 @@ public struct GraphClient: Sendable {
                 "displayName": .string(displayName), "endDateTime": .string(formatter.string(from: end)),
             ])
         ]
-        let object =
-            try await send("POST", "/applications/\(applicationID)/addPassword", body: body).json as? [String: Any]
+        // Never sent twice by the transport: a second run would add a second secret nobody receives.
+        let response = try await sendRaw(
+            "POST", "/applications/\(applicationID)/addPassword", body: body, freshConnection: true)
+        let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
         guard let keyID = object?["keyId"] as? String, let secret = object?["secretText"] as? String else {
             throw GraphError(
                 failure: .transient(retryAfter: nil), status: 200, code: nil,

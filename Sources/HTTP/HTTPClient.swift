@@ -125,6 +125,7 @@ final class Transfer: @unchecked Sendable {
         }
         set(CURLOPT_URL, request.url)
         set(CURLOPT_NOSIGNAL, 1)  // timeouts without SIGALRM: we are multi-threaded
+        if request.freshConnection { set(CURLOPT_FRESH_CONNECT, 1) }
         set(CURLOPT_CONNECTTIMEOUT_MS, Int(milliseconds(configuration.connectTimeout)))
         set(CURLOPT_TIMEOUT_MS, Int(milliseconds(request.timeout ?? configuration.totalTimeout)))
         set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))

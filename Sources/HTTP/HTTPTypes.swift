@@ -10,6 +10,11 @@ public struct HTTPRequest: Sendable {
     public var timeout: Duration?
     /// Sent as `client-request-id` (Microsoft Graph and Entra echo it and log it on their side).
     public var clientRequestID: UUID
+    /// Use a new connection. libcurl silently sends a request again when a reused keep-alive connection
+    /// dies before any answer — right for a stale idle connection, wrong for a request the server did
+    /// apply before the connection broke (a POST that creates a secret would run twice). On a fresh
+    /// connection libcurl never does that, so requests that must not run twice ask for one.
+    public var freshConnection = false
 
     public init(
         method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,

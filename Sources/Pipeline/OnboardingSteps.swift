@@ -181,17 +181,7 @@ extension Run {
         let app = try await graph.send(
             GraphApplication.self, "GET", "/applications/\(appObject)",
             query: [("$select", "id,appId,passwordCredentials")], context: context)
-        let recorded = try await store.recordedPasswordKeyIDs(tenant: job.tenantID)
-        // A password Onboarder added whose answer never reached the database (a crash, a lost response)
-        // holds a secret nobody has: remove it. Passwords Onboarder recorded, or did not make, stay.
-        for password in app.passwordCredentials ?? []
-        where (password.displayName ?? "").hasPrefix(settings.passwordMarker)
-            && !recorded.contains(password.keyId.lowercased())
-        {
-            try await graph.removePassword(applicationID: appObject, keyID: password.keyId)
-            try await store.event(
-                job: job.id, kind: "orphan_password_removed", step: "client-secret", detail: ["key_id": password.keyId])
-        }
+        try await removeOrphanPasswords(graph, appObject: appObject, listed: app.passwordCredentials ?? [])
         if let active = try await store.activePassword(tenant: job.tenantID),
             (app.passwordCredentials ?? []).contains(where: { $0.keyId.lowercased() == active.keyID.lowercased() })
         {
@@ -252,7 +242,36 @@ extension Run {
             try? await graph.removePassword(applicationID: appObject, keyID: added.keyID)
             throw error
         }
+        // Look once more: an addPassword that ran twice on the way (a retried step whose first answer
+        // was lost, seen only now that Graph lists it) left a password nobody holds.
+        let after = try await graph.send(
+            GraphApplication.self, "GET", "/applications/\(appObject)",
+            query: [("$select", "id,appId,passwordCredentials")], context: context)
+        try await removeOrphanPasswords(graph, appObject: appObject, listed: after.passwordCredentials ?? [])
         return .committed
+    }
+
+    /// Removes the passwords Onboarder made (display-name marker) that it never recorded: their secret
+    /// was lost with a crash or a lost answer, nobody holds it. Passwords Onboarder recorded, or did not
+    /// make, are never touched.
+    func removeOrphanPasswords(_ graph: GraphClient, appObject: String, listed: [GraphPasswordCredential])
+        async throws
+    {
+        let recorded = try await store.recordedPasswordKeyIDs(tenant: job.tenantID)
+        for password in listed
+        where (password.displayName ?? "").hasPrefix(settings.passwordMarker)
+            && !recorded.contains(password.keyId.lowercased())
+        {
+            do {
+                try await graph.removePassword(applicationID: appObject, keyID: password.keyId)
+            } catch let error as GraphError
+                where error.status == 404 || error.message.contains("No password credential")
+            {
+                // Removed already (by an earlier try whose answer was lost).
+            }
+            try await store.event(
+                job: job.id, kind: "orphan_password_removed", step: "client-secret", detail: ["key_id": password.keyId])
+        }
     }
 
     // MARK: 6. The certificate

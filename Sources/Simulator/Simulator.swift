@@ -320,7 +320,7 @@ public final class Simulator: Sendable {
     }
 
     /// Runs `body` with the world locked.
-    func withWorld<T>(_ body: (World) -> T) -> T {
+    public func withWorld<T>(_ body: (World) -> T) -> T {
         lock.withLock { _ in body(world) }
     }
 
