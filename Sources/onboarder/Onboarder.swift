@@ -14,7 +14,8 @@ struct Onboarder: AsyncParsableCommand {
         abstract: "Onboards many customer Microsoft 365 tenants into the PBX's Teams / Microsoft 365 integration.",
         version: OnboarderVersion.string,
         subcommands: [
-            Migrate.self, EnqueueCommand.self, WorkerCommand.self, RetryCommand.self, ResumeCommand.self,
+            Migrate.self, EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, ShowCommand.self,
+            RetryCommand.self, ResumeCommand.self,
             CancelCommand.self,
             CertCommand.self, SecretCommand.self, ScriptsCommand.self, KeysCommand.self, ConfigCommand.self,
             Version.self,

@@ -53,6 +53,21 @@ struct OnboardingTests {
             "SELECT count(*) FROM onboarder.events WHERE kind = 'secret_exported'"
         ).single()[0].decode(Int.self)
         #expect(exportEvents == 1)
+        // The operator's view: status per MSP, and one customer's step timeline with its events.
+        let status = try await lab.onboarder(["status", "--format", "json"])
+        #expect(status.status == 0)
+        let overview = try #require(
+            try JSONSerialization.jsonObject(with: Data(status.output.split(separator: "\n").last!.utf8))
+                as? [String: String])
+        #expect(
+            overview["msp"] == "msp1" && overview["succeeded"] == "4" && overview["with_warnings"] == "1", "\(overview)"
+        )
+        let show = try await lab.onboarder(["show", "teams1.onmicrosoft.com"])
+        #expect(show.status == 0)
+        for expected in ["teams-activation-user", "step_done", "secret_handoff", "succeeded", "Teams Direct Routing"] {
+            #expect(show.output.contains(expected), "show lacks \(expected)")
+        }
+        #expect(try await lab.onboarder(["show", "nobody.example.com"]).status == 3)
         let scripts = try await lab.onboarder(["scripts", "teams1.onmicrosoft.com"])
         #expect(scripts.status == 0 && scripts.output.contains("New-CsOnlineVoiceRoute"))
 

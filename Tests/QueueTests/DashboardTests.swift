@@ -12,7 +12,8 @@ struct DashboardTests {
         let queue = JobQueue(pool: pool)
         for msp in ["alpha", "beta"] {
             for index in 0..<3 {
-                try await queue.enqueue(EnqueueRequest(msp: msp, tenantKey: "\(msp)\(index).example.com", kind: "onboard"))
+                try await queue.enqueue(
+                    EnqueueRequest(msp: msp, tenantKey: "\(msp)\(index).example.com", kind: "onboard"))
             }
         }
         try await pool.query(
@@ -66,7 +67,8 @@ struct DashboardTests {
         await operatorPool.close()
         await pool.close()
         try await TestDatabase.dropScratchDatabase(name)
-        let admin = PostgresPool(configuration: PostgresConfiguration(connectionString: TestDatabase.url), maxConnections: 1)
+        let admin = PostgresPool(
+            configuration: PostgresConfiguration(connectionString: TestDatabase.url), maxConnections: 1)
         try await admin.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"))
         await admin.close()
     }

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Postgres
+
+enum OutputFormat: String, ExpressibleByArgument {
+    case table, json
+}
+
+/// Prints rows as an aligned table that fits a terminal (long cells are cut with …) or as JSON lines.
+func printRows(_ columns: [String], _ rows: [[String]], format: OutputFormat, width: Int = 160) {
+    if format == .json {
+        for row in rows {
+            let object = Dictionary(uniqueKeysWithValues: zip(columns, row))
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+        }
+        return
+    }
+    let cap = max(12, width / max(columns.count, 1) * 2)
+    func cut(_ text: String) -> String {
+        let flat = text.replacingOccurrences(of: "\n", with: " ")
+        return flat.count > cap ? String(flat.prefix(cap - 1)) + "…" : flat
+    }
+    let cells = rows.map { $0.map(cut) }
+    var widths = columns.map(\.count)
+    for row in cells { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
+    func line(_ values: [String]) -> String {
+        zip(values, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            .trimmingCharacters(in: .whitespaces)
+    }
+    print(line(columns))
+    print(line(widths.map { String(repeating: "-", count: $0) }))
+    for row in cells { print(line(row)) }
+}
+
+func textRows(_ rows: PostgresRows) -> [[String]] {
+    rows.map { row in (0..<rows.columns.count).map { (try? row[$0].decode(String?.self)) ?? nil ?? "" } }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "The queue per MSP: jobs by state, oldest queued, finished in the last hour.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Only this MSP.") var msp: String?
+    @Flag(help: "Refresh every 2 seconds until interrupted.") var watch = false
+    @Option(help: "table or json.") var format: OutputFormat = .table
+
+    func run() async throws {
+        try await reportingErrors {
+            try await withDatabase(global) { _, pool in
+                repeat {
+                    let rows = try await pool.query(
+                        """
+                        SELECT msp, queued::text, running::text, waiting::text, needs_attention::text, failed::text,
+                               succeeded::text, with_warnings::text, cancelled::text,
+                               coalesce(date_trunc('second', oldest_queued)::text, '') AS oldest_queued,
+                               finished_last_hour::text
+                          FROM dashboard.queue_overview WHERE \(msp)::text IS NULL OR msp = \(msp) ORDER BY msp
+                        """)
+                    if watch && format == .table { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+                    let columns =
+                        format == .json
+                        ? [
+                            "msp", "queued", "running", "waiting", "needs_attention", "failed", "succeeded",
+                            "with_warnings", "cancelled", "oldest_queued", "finished_last_hour",
+                        ]
+                        : [
+                            "msp", "queued", "running", "waiting", "attention", "failed", "succeeded", "warnings",
+                            "cancelled", "oldest queued", "done/h",
+                        ]
+                    printRows(columns, textRows(rows), format: format)
+                    if watch { try await Task.sleep(for: .seconds(2)) }
+                } while watch
+            }
+        }
+    }
+}
+
+struct ShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "A customer's latest job: its state, the step timeline and its events.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var selector: TenantSelector
+    @Option(help: "table or json.") var format: OutputFormat = .table
+
+    func run() async throws {
+        try await reportingErrors {
+            try await withDatabase(global) { _, pool in
+                let tenant = try await selector.resolve(pool)
+                let status = try await pool.query(
+                    """
+                    SELECT msp, tenant, coalesce(default_domain, ''), job_id::text, kind, state, coalesce(wait_reason, ''),
+                           coalesce(current_step, ''), attempts::text, coalesce(next_run::text, ''),
+                           coalesce(attention, ''), coalesce(last_error, ''), coalesce(summary, '')
+                      FROM dashboard.tenant_status WHERE msp = \(tenant.msp) AND tenant = \(tenant.key)
+                    """)
+                guard let row = textRows(status).first, !row[3].isEmpty else {
+                    throw CleanExit.message("\(tenant.key) has no job", code: ExitCode(3))
+                }
+                let names = [
+                    "msp", "tenant", "domain", "job", "kind", "state", "waiting for", "step", "attempts", "next run",
+                    "attention", "last error", "summary",
+                ]
+                if format == .json {
+                    printRows(names, [row], format: .json)
+                } else {
+                    for (name, value) in zip(names, row) where !value.isEmpty {
+                        print("\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(value)")
+                    }
+                    print("")
+                }
+                let job = Int64(row[3]) ?? 0
+                let steps = try await pool.query(
+                    """
+                    SELECT step, state, attempts::text, coalesce(to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'), ''),
+                           coalesce(round(extract(epoch FROM finished_at - started_at)::numeric, 2)::text, ''),
+                           coalesce(last_error, '')
+                      FROM onboarder.job_steps WHERE job_id = \(job) ORDER BY started_at NULLS LAST, step
+                    """)
+                printRows(
+                    ["step", "state", "failures", "started", "seconds", "last error"], textRows(steps), format: format)
+                if format == .table { print("") }
+                let events = try await pool.query(
+                    """
+                    SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS.MS'), kind, coalesce(step, ''), coalesce(worker_id, ''),
+                           coalesce(detail::text, '')
+                      FROM onboarder.events WHERE job_id = \(job) ORDER BY id
+                    """)
+                printRows(["at", "event", "step", "worker", "detail"], textRows(events), format: format)
+            }
+        }
+    }
+}
