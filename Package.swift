@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Graph", "HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto", "Simulator", "TestSupport"]),
-        .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport", "onboarder"]),
         .testTarget(
             name: "WorkerTests", dependencies: ["Worker", "Queue", "Store", "Postgres", "TestSupport", "onboarder"]),
         .testTarget(

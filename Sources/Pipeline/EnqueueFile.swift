@@ -70,10 +70,10 @@ public enum EnqueueFile {
             func problem(_ column: String?, _ reason: String) {
                 problems.append(Problem(file: name, line: record.line, column: column, reason: reason))
             }
-            let f = record.fields.mapValues { $0.trimmingCharacters(in: .whitespaces) }
+            let f = record.fields.mapValues(Self.trimmed)
             for column in required where (f[column] ?? "").isEmpty { problem(column, "required") }
             let msp = f["msp"] ?? ""
-            if !msp.isEmpty, msp.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9_.-]{0,62}/) == nil {
+            if !msp.isEmpty, !Validation.isMSPID(msp) {
                 problem("msp", "an MSP id is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
             }
             let tenant = (f["tenant"] ?? "").lowercased()
@@ -100,7 +100,7 @@ public enum EnqueueFile {
             let sbc = f["sbc_domain"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
             if let sbc {
                 if path == "m365" { problem("sbc_domain", "only the teams path uses an SBC domain") }
-                if !Validation.isDNSName(sbc) && sbc.wholeMatch(of: /[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/) == nil {
+                if !Validation.isDNSName(sbc) && !Validation.isDNSLabel(Substring(sbc)) {
                     problem("sbc_domain", "not a domain name or a DNS label: \(quoted(sbc))")
                 }
             }
@@ -143,6 +143,14 @@ public enum EnqueueFile {
             }
         }
         return result
+    }
+
+    /// Without leading and trailing spaces and tabs (Foundation's trimming costs a bridge per call).
+    static func trimmed(_ text: String) -> String {
+        guard let first = text.utf8.first, let last = text.utf8.last,
+            first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09
+        else { return text }
+        return String(text.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 
     static func quoted(_ text: String) -> String {
@@ -231,7 +239,7 @@ public enum EnqueueFile {
                 Problem(file: name, line: 1, column: nil, reason: "the file is empty (it needs a header row)"))
             return []
         }
-        let names = header.values.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let names = header.values.map { trimmed($0).lowercased() }
         var headerOK = true
         for (position, column) in names.enumerated() where !columns.contains(column) {
             result.problems.append(
@@ -324,15 +332,41 @@ public enum Validation {
     public static func isDNSName(_ text: String) -> Bool {
         guard text.count <= 253, text.contains(".") else { return false }
         return text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
-            label.wholeMatch(of: /[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?/) != nil
+            isDNSLabel(label)
         } && text.last != "."
+    }
+
+    // Hand-written scanners, not regular expressions: a Swift regex literal is parsed and compiled on
+    // every evaluation, which made validating 100,000 rows take 45 s instead of well under one.
+
+    static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+    }
+
+    static let upnPunctuation = Set(Array("._'-+!#$%&*=?^`{|}~".utf8))
+
+    /// A DNS label: 1–63 letters, digits and inner hyphens.
+    public static func isDNSLabel(_ label: Substring) -> Bool {
+        let bytes = Array(label.utf8)
+        guard (1...63).contains(bytes.count), isAlphanumeric(bytes[0]), isAlphanumeric(bytes[bytes.count - 1]) else {
+            return false
+        }
+        return bytes.allSatisfy { isAlphanumeric($0) || $0 == 0x2D }
+    }
+
+    /// An MSP id: 1–63 letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+    public static func isMSPID(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard (1...63).contains(bytes.count), isAlphanumeric(bytes[0]) else { return false }
+        return bytes.allSatisfy { isAlphanumeric($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
     }
 
     /// `local@domain`: what Entra accepts as a userPrincipalName (no spaces, one @, a DNS domain).
     public static func isUPN(_ text: String) -> Bool {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, (1...64).contains(parts[0].count), text.count <= 113 else { return false }
-        return parts[0].wholeMatch(of: /[A-Za-z0-9._'\-+!#$%&*=?^`{|}~]+/) != nil && !parts[0].hasPrefix(".")
+        return parts[0].utf8.allSatisfy { isAlphanumeric($0) || Self.upnPunctuation.contains($0) }
+            && !parts[0].hasPrefix(".")
             && !parts[0].hasSuffix(".") && isDNSName(String(parts[1]))
     }
 

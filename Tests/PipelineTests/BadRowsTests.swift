@@ -1,0 +1,146 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@Suite("onboarder enqueue: thirty kinds of bad rows, and 100,000 good ones", .serialized)
+struct BadRowsTests {
+    static let header =
+        "msp,tenant,display_name,path,pbx_url,pbx_client_id,pbx_secret,redirect_uri,sbc_domain,users,priority"
+    static let good = "acme,%@,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"
+
+    /// One row per mistake: (what is wrong, the row). Lines are counted in the test, since quoted
+    /// newlines in valid rows shift them.
+    static let bad: [(String, String)] = [
+        (
+            "tenant GUID with a typo",
+            "acme,3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5g,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"
+        ),
+        ("tenant neither GUID nor domain", "acme,contoso,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("tenant domain ends in a dot", "acme,contoso.com.,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        (
+            "tenant label over 63 characters",
+            "acme,\(String(repeating: "a", count: 64)).com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"
+        ),
+        ("tenant missing", "acme,,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("msp missing", ",m1.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("msp with a space", "ac me,m2.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("path unknown", "acme,m3.example.com,,fax,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("path missing", "acme,m4.example.com,,,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("PBX URL not https", "acme,m5.example.com,,m365,http://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("PBX URL without scheme", "acme,m6.example.com,,m365,pbx.example.com,onboarder,env:PBX,,,,"),
+        ("PBX URL with a query", "acme,m7.example.com,,m365,https://pbx.example.com/?x=1,onboarder,env:PBX,,,,"),
+        ("PBX client id missing", "acme,m8.example.com,,m365,https://pbx.example.com,,env:PBX,,,,"),
+        ("PBX secret given in clear", "acme,m9.example.com,,m365,https://pbx.example.com,onboarder,s3cr3t,,,,"),
+        ("PBX secret missing", "acme,m10.example.com,,m365,https://pbx.example.com,onboarder,,,,,"),
+        (
+            "redirect URI over http",
+            "acme,m11.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,http://pbx.example.com/cb,,,"
+        ),
+        (
+            "redirect URI with a wildcard",
+            "acme,m12.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,https://*.example.com/cb,,,"
+        ),
+        (
+            "redirect URI with a fragment",
+            "acme,m13.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,https://pbx.example.com/cb#x,,,"
+        ),
+        (
+            "redirect URI too long",
+            "acme,m14.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,https://pbx.example.com/\(String(repeating: "p", count: 250)),,,"
+        ),
+        (
+            "SBC domain on the m365 path",
+            "acme,m15.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,sbc.example.com,,"
+        ),
+        ("SBC domain not a name", "acme,m16.example.com,,teams,https://pbx.example.com,onboarder,env:PBX,,-bad-,,"),
+        (
+            "users on the teams path",
+            "acme,m17.example.com,,teams,https://pbx.example.com,onboarder,env:PBX,,,a@m17.example.com,"
+        ),
+        ("a user that is not a UPN", "acme,m18.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,bob,"),
+        (
+            "a UPN with two @",
+            "acme,m19.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,a@b@m19.example.com,"
+        ),
+        (
+            "a user listed twice",
+            "acme,m20.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,a@m20.example.com;A@m20.example.com,"
+        ),
+        ("priority not a number", "acme,m21.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,high"),
+        ("priority out of range", "acme,m22.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,99999999"),
+        ("too few fields", "acme,m23.example.com,,m365,https://pbx.example.com"),
+        ("too many fields", "acme,m24.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,,extra"),
+        ("text after a closing quote", "acme,\"m25.example.com\"x,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("a tenant twice in the file", "acme,good1.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
+    ]
+
+    @Test func everyBadRowIsReportedByLineAndNothingIsWritten() async throws {
+        // A BOM, CRLF line ends, quoted newlines and commas in the valid rows around the bad ones.
+        var lines = [Self.header]
+        var expected: [(Int, String)] = []
+        var line = 2
+        for (index, (mistake, row)) in Self.bad.enumerated() {
+            let valid =
+                "acme,good\(index + 1).example.com,\"Good \(index + 1),\nInc.\",m365,https://pbx.example.com,onboarder,env:PBX,,,,"
+            lines.append(valid)
+            line += 2  // the quoted newline
+            lines.append(row)
+            expected.append((line, mistake))
+            line += 1
+        }
+        let text = "\u{FEFF}" + lines.joined(separator: "\r\n") + "\r\n"
+        #expect(Self.bad.count >= 30)
+        let (configuration, name) = try await TestDatabase.makeMigratedScratchDatabase("badrows")
+        let pool = PostgresPool(configuration: configuration, maxConnections: 1)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).csv").path
+        FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
+        let onboarder = builtProductsDirectory.appendingPathComponent("onboarder").path
+        let environment = ["ONBOARDER_DATABASE_URL": configuration.connectionString!, "ONBOARDER_LOG_FORMAT": "json"]
+        let refused = try await runCommand([onboarder, "enqueue", file], environment: environment)
+        #expect(refused.status == 2)
+        for (line, mistake) in expected {
+            #expect(refused.output.contains("\(file):\(line):"), "line \(line) (\(mistake)) is not reported")
+        }
+        #expect(
+            refused.output.contains("\(Self.bad.count) row(s) rejected, \(Self.bad.count) valid"), "\(refused.output)")
+        #expect(try await pool.query("SELECT count(*) FROM onboarder.jobs").single()[0].decode(Int.self) == 0)
+
+        let skipped = try await runCommand([onboarder, "enqueue", "--skip-invalid", file], environment: environment)
+        #expect(skipped.status == 2)
+        let written = try await pool.query(
+            "SELECT tenant_key FROM onboarder.tenants ORDER BY tenant_key"
+        ).map { try $0[0].decode(String.self) }
+        #expect(written == (1...Self.bad.count).map { "good\($0).example.com" }.sorted())
+        let names = try await pool.query(
+            "SELECT payload->>'display_name' FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id WHERE t.tenant_key = 'good3.example.com'"
+        ).single()[0].decode(String.self)
+        #expect(names == "Good 3,\nInc.")
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
+    @Test func oneHundredThousandRows() async throws {
+        let (configuration, name) = try await TestDatabase.makeMigratedScratchDatabase("bulk")
+        let pool = PostgresPool(configuration: configuration, maxConnections: 1)
+        var text = Self.header + "\n"
+        text.reserveCapacity(8_000_000)
+        for index in 0..<100_000 {
+            text +=
+                "msp\(index % 7),c\(index).example.com,,m365,https://pbx\(index).example.com,onboarder,env:PBX,,,,\n"
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bulk-\(UUID().uuidString).csv").path
+        FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
+        let result = try await runCommand(
+            [builtProductsDirectory.appendingPathComponent("onboarder").path, "enqueue", file],
+            environment: ["ONBOARDER_DATABASE_URL": configuration.connectionString!, "ONBOARDER_LOG_FORMAT": "json"])
+        #expect(result.status == 0, "\(result.output.suffix(500))")
+        #expect(result.output.contains("100000 enqueued"))
+        let counts = try await pool.query(
+            "SELECT count(*)::int, count(DISTINCT tenant_id)::int, count(DISTINCT msp_id)::int FROM onboarder.jobs WHERE state = 'queued'"
+        ).single().decode((Int, Int, Int).self)
+        #expect(counts == (100_000, 100_000, 7))
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+}
