@@ -109,6 +109,34 @@ struct DashboardTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
+    /// Every query of the example Grafana dashboard runs against the views.
+    @Test func theGrafanaDashboardsQueriesRun() async throws {
+        let (configuration, name) = try await TestDatabase.makeMigratedScratchDatabase("grafana")
+        let pool = PostgresPool(configuration: configuration, maxConnections: 1)
+        _ = try await JobQueue(pool: pool).enqueue(
+            EnqueueRequest(msp: "msp0", tenantKey: "a.example.com", kind: "onboard"))
+        let file = TestDatabase.repositoryRoot.appendingPathComponent("ops/grafana-dashboard.json")
+        let dashboard = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+        var queries: [String] = []
+        for panel in dashboard["panels"] as? [[String: Any]] ?? [] {
+            for target in panel["targets"] as? [[String: Any]] ?? [] {
+                if let sql = target["rawSql"] as? String { queries.append(sql) }
+            }
+        }
+        if let variables = (dashboard["templating"] as? [String: Any])?["list"] as? [[String: Any]] {
+            queries += variables.compactMap { $0["type"] as? String == "query" ? $0["query"] as? String : nil }
+        }
+        #expect(queries.count >= 12)
+        for query in queries {
+            let sql = query.replacingOccurrences(of: "${msp:sqlstring}", with: "'msp0'")
+            #expect(!sql.contains("${"), "an unknown Grafana variable in: \(sql)")
+            _ = try await pool.query(PostgresQuery(unsafeSQL: sql))
+        }
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
     @Test func operatorsSeeOnlyTheirMSPAndWriteNothing() async throws {
         let (configuration, name) = try await TestDatabase.makeMigratedScratchDatabase("dashboards")
         let pool = PostgresPool(configuration: configuration, maxConnections: 2)
