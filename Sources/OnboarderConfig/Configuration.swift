@@ -151,6 +151,9 @@ public struct ConfigKey: Sendable, Hashable {
     public static let onboardingInputRecheck = ConfigKey(
         name: "onboarding.input_recheck_seconds", kind: .integer(10...86_400), defaultValue: .integer(3600),
         isSecret: false, summary: "how often a step waiting for an operator looks again (cert add wakes it at once)")
+    public static let rotationGrace = ConfigKey(
+        name: "rotation.grace_hours", kind: .integer(0...2160), defaultValue: .integer(24), isSecret: false,
+        summary: "how long the old client secret stays valid after the new one was handed to the PBX")
     public static let dnsProvider = ConfigKey(
         name: "dns.provider", kind: .choice(["manual", "api"]), defaultValue: .string("manual"), isSecret: false,
         summary: "where SBC domains' TXT records are published: manual (an operator) or api (a Cloudflare-style API)")
@@ -169,7 +172,7 @@ public struct ConfigKey: Sendable, Hashable {
         httpCABundle, logLevel, logFormat, secretsKeyFile, secretsKey, onboardingAppName, onboardingRoles,
         onboardingScopes, onboardingRedirectURITemplate, onboardingSecretName, onboardingSecretLifetime,
         onboardingCertificateSource, onboardingSBCParentDomain, onboardingUsageLocation, onboardingUserBatch,
-        onboardingInputRecheck, dnsProvider, dnsBaseURL, dnsToken,
+        onboardingInputRecheck, rotationGrace, dnsProvider, dnsBaseURL, dnsToken,
     ]
 }
 

@@ -58,14 +58,26 @@ public struct OnboardingHandler: JobHandler {
                 step: nil,
                 message: "The job's payload is not an onboarding request (\(error)); cancel it and enqueue again.")
         }
-        let store = OnboardingStore(pool: context.pool)
-        var run = Run(
-            job: job, payload: payload, settings: settings, vault: vault, store: store, tokens: tokens,
-            pbxes: pbxes, logger: context.logger)
+        let run = Run(
+            job: job, payload: payload, settings: settings, vault: vault, store: OnboardingStore(pool: context.pool),
+            tokens: tokens, pbxes: pbxes, logger: context.logger)
+        return await Self.drive(run, steps: Self.steps(path: payload.path), context: context)
+    }
+
+    /// Runs `steps` in order from the first one not done, checkpointing each; `prepare` fills the facts
+    /// of a run that has no checkpoint yet.
+    static func drive(
+        _ run: Run, steps: [String], context: JobContext,
+        prepare: ((inout Run) async throws -> Void)? = nil
+    ) async -> JobOutcome {
+        var run = run
+        let job = run.job
+        let store = run.store
         var step = "resume"
         do {
             (run.done, run.facts) = try await store.load(job: job.id)
-            for name in Self.steps(path: payload.path) where !run.done.contains(name) {
+            if run.done.isEmpty, let prepare { try await prepare(&run) }
+            for name in steps where !run.done.contains(name) {
                 step = name
                 try await store.start(job: job.id, step: name)
                 CrashPoint.check("before:\(name)")
@@ -230,6 +242,12 @@ struct Run {
         case "teams-pbx": try await teamsPBX()
         case "m365-users": try await m365Users()
         case "finish": try await finish()
+        case "rotate-add-password": return try await rotateAddPassword()
+        case "rotate-prove": try await rotateProve()
+        case "rotate-handover": return try await rotateHandover()
+        case "rotate-test-pbx": try await rotateTestPBX()
+        case "rotate-grace": return try await rotateGrace()
+        case "rotate-remove-old": return try await rotateRemoveOld()
         default: throw StepStop.attention("Unknown step \(step): this worker is older than the job; upgrade it.")
         }
         return .done

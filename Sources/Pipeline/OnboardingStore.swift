@@ -24,6 +24,11 @@ public struct OnboardingFacts: Codable, Sendable, Equatable {
     public var activationUPN: String?
     public var selectedUsers: [String]?
     public var warnings: [String] = []
+    // Rotation
+    public var rotatedCredentialID: Int64?
+    public var rotatedKeyID: String?
+    public var newCredentialID: Int64?
+    public var handedOverAt: Date?
 
     public init() {}
 }

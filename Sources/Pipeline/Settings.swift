@@ -37,6 +37,8 @@ public struct OnboardingSettings: Sendable {
     public var inputRecheck: Duration = .seconds(3600)
     /// How long after creating an object its "not found" answers count as replication lag.
     public var replicationWindow: TimeInterval = 600
+    /// Rotation: how long the old secret stays valid after the new one was handed to the PBX.
+    public var rotationGrace: Duration = .seconds(86_400)
 
     public init() {}
 

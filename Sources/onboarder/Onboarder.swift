@@ -15,7 +15,7 @@ struct Onboarder: AsyncParsableCommand {
         version: OnboarderVersion.string,
         subcommands: [
             Migrate.self, EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, ShowCommand.self,
-            RetryCommand.self, ResumeCommand.self,
+            RotateSecretsCommand.self, RetryCommand.self, ResumeCommand.self,
             CancelCommand.self,
             CertCommand.self, SecretCommand.self, ScriptsCommand.self, KeysCommand.self, ConfigCommand.self,
             Version.self,

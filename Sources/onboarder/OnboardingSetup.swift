@@ -55,6 +55,7 @@ extension ResolvedConfiguration {
         settings.usageLocation = string(.onboardingUsageLocation)
         settings.userBatchSize = integer(.onboardingUserBatch)
         settings.inputRecheck = .seconds(integer(.onboardingInputRecheck))
+        settings.rotationGrace = .seconds(integer(.rotationGrace) * 3600)
         settings.dns =
             string(.dnsProvider) == "api" ? .api(baseURL: string(.dnsBaseURL), token: string(.dnsToken)) : .manual
         return settings

@@ -49,7 +49,7 @@ func withDatabase<T>(
         return value
     } catch {
         await pool.close()
-        if error is CleanExit { throw error }
+        if error is CleanExit || error is ExitCode { throw error }
         throw CleanExit.message("\(error)")
     }
 }
@@ -132,8 +132,8 @@ struct SecretCommand: AsyncParsableCommand {
                         """
                         SELECT id, key_id::text, sealed, exported_at IS NOT NULL AS exported, expires_at
                           FROM onboarder.credentials
-                         WHERE tenant_id = \(tenant.id) AND kind = 'password' AND state = 'active'
-                         ORDER BY id DESC LIMIT 1
+                         WHERE tenant_id = \(tenant.id) AND kind = 'password' AND state IN ('pending', 'active')
+                         ORDER BY state = 'pending' DESC, id DESC LIMIT 1
                         """)
                     guard let row = rows.first else {
                         throw CleanExit.message("\(tenant.key) has no client secret yet", code: ExitCode(3))
@@ -157,6 +157,8 @@ struct SecretCommand: AsyncParsableCommand {
                         VALUES (\(job), 'secret_exported', jsonb_build_object('key_id', \(keyID)::text, 'by', current_user,
                                 'os_user', \(ProcessInfo.processInfo.environment["USER"] ?? "?")::text))
                         """)
+                    // A rotation waiting for this hand-over goes on now.
+                    try await pool.query("SELECT onboarder.wake_tenant(\(tenant.id), 'secret exported')")
                     let formatter = ISO8601DateFormatter()
                     FileHandle.standardError.write(
                         Data(

@@ -53,8 +53,10 @@ struct WorkerCommand: AsyncParsableCommand {
             // encryption key are configured; a worker without them runs the other kinds only and says so.
             let http = HTTPClient(configuration: config.httpConfiguration, logger: logger)
             if !config.string(.secretsKeyFile).isEmpty || !config.string(.secretsKey).isEmpty {
-                handlers.append(
-                    OnboardingHandler(settings: try config.onboardingSettings(), vault: try config.vault(), http: http))
+                let onboarding = OnboardingHandler(
+                    settings: try config.onboardingSettings(), vault: try config.vault(), http: http)
+                handlers.append(onboarding)
+                handlers.append(RotationHandler(onboarding: onboarding))
             } else {
                 logger.notice(
                     "no encryption key configured (secrets.key_file): onboard jobs are not run by this worker")
