@@ -5,6 +5,10 @@ import OnboarderConfig
 import Pipeline
 import Postgres
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A customer named on the command line: its tenant key (GUID or domain) as enqueued, or its Entra
 /// tenant id; `--msp` when two MSPs have a customer of that name.
 struct TenantSelector: ParsableArguments {
@@ -309,7 +313,91 @@ struct ScriptsCommand: AsyncParsableCommand {
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "Encryption keys for stored secrets.", subcommands: [Generate.self])
+        commandName: "keys", abstract: "Encryption keys for stored secrets.", subcommands: [Generate.self, Rotate.self])
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-encrypt every stored secret under the first key of the key file.",
+            discussion: """
+                Put the new key line first in secrets.key_file (keep the old lines), run this, then drop the \
+                old lines. It re-seals the client secrets and private keys in onboarder.credentials and the \
+                sealed: references in job payloads, in batches of --batch, each batch its own transaction: \
+                an interrupted run loses nothing, and running it again finishes the rest.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Secrets per transaction.") var batch = 100
+
+        func run() async throws {
+            try await reportingErrors {
+                try await withDatabase(global) { config, pool in
+                    let vault = try config.vault()
+                    let current = vault.sealingKeyID
+                    let prefix = "og1.\(current).%"
+                    var credentials = 0
+                    while true {
+                        let moved = try await pool.transaction { connection -> Int in
+                            let rows = try await connection.query(
+                                """
+                                SELECT id, tenant_id, kind, sealed FROM onboarder.credentials
+                                 WHERE sealed IS NOT NULL AND sealed NOT LIKE \(prefix)
+                                 ORDER BY id LIMIT \(batch) FOR UPDATE SKIP LOCKED
+                                """)
+                            for row in rows {
+                                let (id, tenant, kind, sealed) = try row.decode((Int64, Int64, String, String).self)
+                                let context = SecretVault.context(kind: kind, tenantID: tenant)
+                                let resealed = try vault.seal(
+                                    try vault.open(sealed, context: context), context: context)
+                                try await connection.query(
+                                    "UPDATE onboarder.credentials SET sealed = \(resealed), updated_at = now() WHERE id = \(id)"
+                                )
+                            }
+                            return rows.count
+                        }
+                        credentials += moved
+                        if moved > 0
+                            && ProcessInfo.processInfo.environment["ONBOARDER_CRASH_AT"] == "after:keys-rotate-batch"
+                        {
+                            kill(getpid(), SIGKILL)
+                        }
+                        if moved < batch { break }
+                    }
+                    // sealed: references in the payloads of jobs that may still run.
+                    var references = 0
+                    let jobs = try await pool.query(
+                        """
+                        SELECT id, payload::text FROM onboarder.jobs
+                         WHERE (payload->>'pbx_secret' LIKE 'sealed:og1.%' AND payload->>'pbx_secret' NOT LIKE \("sealed:" + prefix))
+                            OR (payload->>'tenant_client_secret' LIKE 'sealed:og1.%'
+                                AND payload->>'tenant_client_secret' NOT LIKE \("sealed:" + prefix))
+                        """)
+                    for row in jobs {
+                        let (id, text) = try row.decode((Int64, String).self)
+                        guard var object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+                        else {
+                            continue
+                        }
+                        for key in ["pbx_secret", "tenant_client_secret"] {
+                            guard let value = object[key] as? String, value.hasPrefix("sealed:") else { continue }
+                            let plain = try vault.open(String(value.dropFirst(7)), context: "reference")
+                            object[key] = "sealed:" + (try vault.seal(plain, context: "reference"))
+                        }
+                        let json = PostgresJSON(
+                            text: String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
+                        try await pool.query("UPDATE onboarder.jobs SET payload = \(json) WHERE id = \(id)")
+                        references += 1
+                    }
+                    let left = try await pool.query(
+                        "SELECT count(*)::int FROM onboarder.credentials WHERE sealed IS NOT NULL AND sealed NOT LIKE \(prefix)"
+                    ).single()[0].decode(Int.self)
+                    print(
+                        "keys rotate: \(credentials) stored secret(s) and \(references) job reference(s) re-sealed under \(current); \(left) left under other keys"
+                    )
+                    if left > 0 { throw ExitCode.failure }
+                }
+            }
+        }
+    }
 
     struct Generate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
