@@ -248,6 +248,10 @@ struct Run {
         case "rotate-test-pbx": try await rotateTestPBX()
         case "rotate-grace": return try await rotateGrace()
         case "rotate-remove-old": return try await rotateRemoveOld()
+        case "rotate-cert-new": return try await certificate(currentStep: "rotate-cert-new")
+        case "rotate-cert-prove": try await rotateCertificateProve()
+        case "rotate-cert-grace": return try await rotateGrace()
+        case "rotate-cert-remove-old": return try await rotateCertificateRemoveOld()
         default: throw StepStop.attention("Unknown step \(step): this worker is older than the job; upgrade it.")
         }
         return .done

@@ -276,7 +276,7 @@ extension Run {
 
     // MARK: 6. The certificate
 
-    mutating func certificate() async throws -> StepResult {
+    mutating func certificate(currentStep: String = "certificate") async throws -> StepResult {
         let graph = try graph()
         let appObject = try require(facts.appObjectID, "application object id")
         var stored = try await store.certificates(tenant: job.tenantID)
@@ -286,7 +286,9 @@ extension Run {
             context: context(createdAt: facts.appRegisteredAt))
         let onApp = Set((app.keyCredentials ?? []).compactMap { $0.customKeyIdentifier?.uppercased() })
         if candidate == nil {
-            if let active = stored.first(where: { $0.state == "active" && onApp.contains($0.thumbprint) }) {
+            if facts.rotatedThumbprint == nil,
+                let active = stored.first(where: { $0.state == "active" && onApp.contains($0.thumbprint) })
+            {
                 facts.certificateThumbprint = active.thumbprint  // uploaded by an earlier onboarding
                 return .done
             }
@@ -338,7 +340,7 @@ extension Run {
         let facts = self.facts
         try await store.pool.transaction { connection in
             try await store.activateCertificate(id: candidate.id, appObjectID: appObject, keyID: nil, on: connection)
-            try await store.complete(job: job.id, step: "certificate", facts: facts, on: connection)
+            try await store.complete(job: job.id, step: currentStep, facts: facts, on: connection)
         }
         return .committed
     }

@@ -29,6 +29,7 @@ public struct OnboardingFacts: Codable, Sendable, Equatable {
     public var rotatedKeyID: String?
     public var newCredentialID: Int64?
     public var handedOverAt: Date?
+    public var rotatedThumbprint: String?
 
     public init() {}
 }

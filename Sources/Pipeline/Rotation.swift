@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Graph
 import Postgres
@@ -218,5 +219,120 @@ extension Run {
         let sealed = try await store.pool.query("SELECT sealed FROM onboarder.credentials WHERE id = \(id)").single()[0]
             .decode(String.self)
         return try vault.open(sealed, context: SecretVault.context(kind: "password", tenantID: job.tenantID))
+    }
+}
+
+/// Certificate rotation (job kind `rotate-certificate`, subject = the old certificate's thumbprint): a new
+/// certificate (generated, or the PBX's supplied with `onboarder cert add`) is uploaded beside the old
+/// one, proven with an assertion when Onboarder holds its key, and the old one pruned after the grace
+/// period.
+public struct CertificateRotationHandler: JobHandler {
+    public let kind = "rotate-certificate"
+    let onboarding: OnboardingHandler
+
+    public init(onboarding: OnboardingHandler) { self.onboarding = onboarding }
+
+    public static let steps = ["rotate-cert-new", "rotate-cert-prove", "rotate-cert-grace", "rotate-cert-remove-old"]
+
+    struct Payload: Decodable {
+        var credential_id: Int64
+    }
+
+    public func run(_ job: ClaimedJob, context: JobContext) async -> JobOutcome {
+        let payload: OnboardingPayload
+        let credentialID: Int64
+        do {
+            payload = try job.payload.decode(OnboardingPayload.self)
+            credentialID = try job.payload.decode(Payload.self).credential_id
+        } catch {
+            return .needsAttention(
+                step: nil,
+                message: "The rotation job's payload is unreadable (\(error)); cancel it and run rotate-secrets again.")
+        }
+        let run = Run(
+            job: job, payload: payload, settings: onboarding.settings, vault: onboarding.vault,
+            store: OnboardingStore(pool: context.pool), tokens: onboarding.tokens, pbxes: onboarding.pbxes,
+            logger: context.logger)
+        return await OnboardingHandler.drive(run, steps: Self.steps, context: context) { run in
+            let rows = try await context.pool.query(
+                """
+                SELECT i.entra_tenant_id::text, i.app_object_id::text, i.app_id::text, c.thumbprint, c.state
+                  FROM onboarder.credentials c JOIN onboarder.integrations i ON i.tenant_id = c.tenant_id
+                 WHERE c.id = \(credentialID) AND c.tenant_id = \(job.tenantID) AND c.kind = 'certificate'
+                """)
+            guard let row = rows.first else {
+                throw StepStop.attention(
+                    "The certificate to rotate (credential \(credentialID)) is not recorded for this tenant.")
+            }
+            let (tenant, appObject, appID, thumbprint, state) = try row.decode(
+                (String?, String?, String?, String, String).self)
+            guard let tenant, let appObject, let appID else {
+                throw StepStop.attention("This tenant was never onboarded to the end: onboard it before rotating.")
+            }
+            guard state == "active" else {
+                throw StepStop.attention("The certificate \(thumbprint) is \(state), not active: nothing to rotate.")
+            }
+            run.facts.entraTenantID = tenant
+            run.facts.appObjectID = appObject
+            run.facts.appID = appID
+            run.facts.appRegisteredAt = .distantPast
+            run.facts.rotatedCredentialID = credentialID
+            run.facts.rotatedThumbprint = thumbprint
+            run.facts.handedOverAt = Date()
+        }
+    }
+}
+
+extension Run {
+    /// Entra accepts an assertion signed with the new certificate's key (when Onboarder made the key).
+    mutating func rotateCertificateProve() async throws {
+        let appID = try require(facts.appID, "app id")
+        guard let thumbprint = facts.certificateThumbprint,
+            let new = try await store.certificates(tenant: job.tenantID).first(where: { $0.thumbprint == thumbprint })
+        else { throw StepStop.attention("The new certificate is not recorded.") }
+        facts.handedOverAt = Date()
+        guard let sealedKey = new.sealedKey else { return }  // the PBX's own: only the PBX holds its key
+        let key = try PrivateKey(
+            pem: try vault.open(sealedKey, context: SecretVault.context(kind: "certificate", tenantID: job.tenantID)))
+        let context = context(credentialAddedAt: facts.certificateAddedAt ?? Date())
+        let token = try await tokens.freshToken(
+            tenant: tenant, clientID: appID,
+            credential: .certificate(try Certificate(pem: new.pem), key, preferred: .ps256),
+            context: context)
+        try await read(with: token, context: context)
+    }
+
+    /// Uploads every certificate Onboarder holds but the old one; records the old one removed.
+    mutating func rotateCertificateRemoveOld() async throws -> StepResult {
+        let graph = try graph()
+        let appObject = try require(facts.appObjectID, "application object id")
+        let old = try require(facts.rotatedThumbprint, "old thumbprint")
+        let app = try await graph.send(
+            GraphApplication.self, "GET", "/applications/\(appObject)", query: [("$select", "id,keyCredentials")])
+        let onApp = Set((app.keyCredentials ?? []).compactMap { $0.customKeyIdentifier?.uppercased() })
+        if onApp.contains(old) {
+            let keep = try await store.certificates(tenant: job.tenantID).filter {
+                $0.thumbprint != old && ($0.state == "active" || $0.state == "superseded")
+                    && onApp.contains($0.thumbprint)
+            }
+            let unknown = onApp.subtracting(keep.map(\.thumbprint)).subtracting([old])
+            guard unknown.isEmpty else {
+                throw StepStop.attention(
+                    "The app holds certificates Onboarder does not know (\(unknown.sorted().joined(separator: ", "))); removing the old one would remove them too. Add them with onboarder cert add, then onboarder retry."
+                )
+            }
+            try await graph.setCertificates(
+                applicationID: appObject, try keep.map { (try Certificate(pem: $0.pem), $0.displayName) })
+        }
+        let facts = self.facts
+        try await store.pool.transaction { connection in
+            try await connection.query(
+                """
+                UPDATE onboarder.credentials SET state = 'removed', removed_at = now(), updated_at = now()
+                 WHERE id = \(facts.rotatedCredentialID) AND state <> 'removed'
+                """)
+            try await store.complete(job: job.id, step: "rotate-cert-remove-old", facts: facts, on: connection)
+        }
+        return .committed
     }
 }

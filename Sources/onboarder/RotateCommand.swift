@@ -5,7 +5,7 @@ import Postgres
 struct RotateSecretsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rotate-secrets",
-        abstract: "Enqueue a rotation for every client secret expiring soon (for cron / a systemd timer).",
+        abstract: "Enqueue a rotation for every client secret and certificate expiring soon (cron / a systemd timer).",
         discussion: """
             Finds the active client secrets that expire within --within (or the named ones with --force), \
             enqueues one rotation job per secret, and exits. Running it twice, or on two hosts at once, \
@@ -18,6 +18,7 @@ struct RotateSecretsCommand: AsyncParsableCommand {
     @Option(help: "Only this MSP's customers.") var msp: String?
     @Option(help: "Only this customer (tenant id or domain).") var tenant: String?
     @Flag(help: "Rotate the selected secrets now, however far their expiry.") var force = false
+    @Option(help: "What to rotate: all, secrets or certificates.") var only = "all"
     @Flag(help: "List what would be enqueued; enqueue nothing.") var dryRun = false
     @Flag(help: "Wait until the enqueued rotations finish or wait for an operator.") var wait = false
     @Option(help: "With --wait: give up after this many seconds.") var timeout = 3600
@@ -38,6 +39,9 @@ struct RotateSecretsCommand: AsyncParsableCommand {
                 throw CleanExit.message(
                     "--within: a number and d, h or m (30d, 12h), not \(within)", code: .validationFailure)
             }
+            guard ["all", "secrets", "certificates"].contains(only) else {
+                throw CleanExit.message("--only: all, secrets or certificates", code: .validationFailure)
+            }
             if force && tenant == nil && msp == nil {
                 throw CleanExit.message("--force needs --tenant or --msp", code: .validationFailure)
             }
@@ -50,25 +54,27 @@ struct RotateSecretsCommand: AsyncParsableCommand {
                 }
                 let due = try await pool.query(
                     """
-                    SELECT c.id, t.msp_id, t.tenant_key, c.key_id::text, c.expires_at,
+                    SELECT c.id, t.msp_id, t.tenant_key, coalesce(c.key_id::text, c.thumbprint), c.expires_at, c.kind,
                            (SELECT j.payload FROM onboarder.jobs j WHERE j.tenant_id = t.id AND j.kind = 'onboard'
                              ORDER BY j.id DESC LIMIT 1) AS payload
                       FROM onboarder.credentials c JOIN onboarder.tenants t ON t.id = c.tenant_id
-                     WHERE c.kind = 'password' AND c.state = 'active'
+                     WHERE c.kind = ANY(\(only == "secrets" ? ["password"] : only == "certificates" ? ["certificate"] : ["password", "certificate"]))
+                       AND c.state = 'active'
                        AND (\(force) OR c.expires_at < now() + \(window) * interval '1 second')
                        AND (\(msp)::text IS NULL OR t.msp_id = \(msp))
                        AND (\(tenantID)::bigint IS NULL OR t.id = \(tenantID))
                      ORDER BY c.expires_at
                     """)
                 var msps: [String] = []
+                var kinds: [String] = []
                 var keys: [String] = []
                 var subjects: [String] = []
                 var payloads: [String] = []
                 var idempotency: [String] = []
                 var described: [String] = []
                 for row in due {
-                    let (id, mspID, key, keyID, expires, payload) = try row.decode(
-                        (Int64, String, String, String, Date?, PostgresJSON?).self)
+                    let (id, mspID, key, keyID, expires, kind, payload) = try row.decode(
+                        (Int64, String, String, String, Date?, String, PostgresJSON?).self)
                     guard let payload,
                         var object = try? JSONSerialization.jsonObject(with: Data(payload.text.utf8)) as? [String: Any]
                     else {
@@ -77,12 +83,13 @@ struct RotateSecretsCommand: AsyncParsableCommand {
                         continue
                     }
                     object["credential_id"] = id
+                    kinds.append(kind == "password" ? "rotate-secret" : "rotate-certificate")
                     msps.append(mspID)
                     keys.append(key)
                     subjects.append(keyID)
                     payloads.append(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
                     idempotency.append("rotate-secret:\(id)")
-                    described.append("\(mspID) \(key) secret \(keyID) expires \(expires.map { "\($0)" } ?? "?")")
+                    described.append("\(mspID) \(key) \(kind) \(keyID) expires \(expires.map { "\($0)" } ?? "?")")
                 }
                 if dryRun {
                     for line in described { print("would rotate: \(line)") }
@@ -94,7 +101,7 @@ struct RotateSecretsCommand: AsyncParsableCommand {
                     let rows = try await pool.query(
                         """
                         SELECT job_id, created FROM onboarder.enqueue_many(
-                            \(msps), \(keys), \(msps.map { _ in "rotate-secret" }), \(payloads)::jsonb[], NULL, NULL,
+                            \(msps), \(keys), \(kinds), \(payloads)::jsonb[], NULL, NULL,
                             \(idempotency), \(subjects))
                         """)
                     for row in rows {
@@ -127,7 +134,7 @@ struct RotateSecretsCommand: AsyncParsableCommand {
                     """
                     SELECT j.id, t.tenant_key, j.state, coalesce(j.attention, j.last_error, '')
                       FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
-                     WHERE j.kind = 'rotate-secret' AND j.state IN ('needs_attention', 'failed')
+                     WHERE j.kind IN ('rotate-secret', 'rotate-certificate') AND j.state IN ('needs_attention', 'failed')
                        AND (\(msp)::text IS NULL OR j.msp_id = \(msp)) AND (\(tenantID)::bigint IS NULL OR t.id = \(tenantID))
                     """)
                 if !stopped.isEmpty {

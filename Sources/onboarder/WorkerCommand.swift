@@ -57,6 +57,7 @@ struct WorkerCommand: AsyncParsableCommand {
                     settings: try config.onboardingSettings(), vault: try config.vault(), http: http)
                 handlers.append(onboarding)
                 handlers.append(RotationHandler(onboarding: onboarding))
+                handlers.append(CertificateRotationHandler(onboarding: onboarding))
             } else {
                 logger.notice(
                     "no encryption key configured (secrets.key_file): onboard jobs are not run by this worker")

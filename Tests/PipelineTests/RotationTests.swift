@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Graph
 import HTTP
@@ -89,8 +90,8 @@ struct RotationTests {
         lab.simulator.setFaults(faults)
 
         // Two cron runs at once (secrets last 730 days: a 800-day window selects them all).
-        async let first = lab.onboarder(["rotate-secrets", "--within", "800d"])
-        async let second = lab.onboarder(["rotate-secrets", "--within", "800d"])
+        async let first = lab.onboarder(["rotate-secrets", "--within", "800d", "--only", "secrets"])
+        async let second = lab.onboarder(["rotate-secrets", "--within", "800d", "--only", "secrets"])
         let (a, b) = try await (first, second)
         #expect(a.status == 0 && b.status == 0, "\(a.output)\n\(b.output)")
         #expect(try await rotationJobs(lab).count == domains.count, "each secret is rotated once")
@@ -125,7 +126,7 @@ struct RotationTests {
         try await lab.expectOnboarded(domains[forbidding], path: "m365")
         #expect(try await accepted(lab, domains[forbidding], pbxSecret[domains[forbidding]]!))
         // cron sees it: non-zero, the job listed; nothing new enqueued for the rotated ones.
-        let again = try await lab.onboarder(["rotate-secrets", "--within", "800d"])
+        let again = try await lab.onboarder(["rotate-secrets", "--within", "800d", "--only", "secrets"])
         #expect(again.status == 1)
         #expect(again.output.contains("rotation job \(jobs[forbidding])"), "\(again.output)")
         #expect(try await rotationJobs(lab).count == 2 * domains.count - 1, "the new secrets are due too, once each")
@@ -147,7 +148,9 @@ struct RotationTests {
         for domain in domains { pbxSecret[domain] = try await export(lab, domain) }
         for (index, point) in points.enumerated() {
             let domain = domains[index]
-            let enqueue = try await lab.onboarder(["rotate-secrets", "--force", "--tenant", domain])
+            let enqueue = try await lab.onboarder([
+                "rotate-secrets", "--force", "--only", "secrets", "--tenant", domain,
+            ])
             #expect(enqueue.status == 0, "\(enqueue.output)")
             let job = try #require(try await rotationJobs(lab).last)
             var exported = false
@@ -210,6 +213,64 @@ struct RotationTests {
         }
         survivor.signal(SIGTERM)
         _ = await survivor.wait()
+        try await lab.close()
+    }
+}
+
+@Suite("Certificate rotation", .serialized)
+struct CertificateRotationTests {
+    @Test func theNewCertificateWorksTheOldOneIsPruned() async throws {
+        let domains = (1...3).map { "certrot\($0).onmicrosoft.com" }
+        let lab = try await PipelineLab("certrot", world: PipelineLab.world(domains.map { ($0, .full, .e5) }))
+        try await RotationTests().onboard(lab, domains)
+        let vault = try lab.vault
+        func assertion(_ domain: String, thumbprint: String) async throws -> Bool {
+            let row = try await lab.pool.query(
+                """
+                SELECT c.certificate_pem, c.sealed, c.tenant_id, i.app_id::text FROM onboarder.credentials c
+                  JOIN onboarder.integrations i ON i.tenant_id = c.tenant_id WHERE c.thumbprint = \(thumbprint)
+                """
+            ).single()
+            let (pem, sealed, tenant, appID) = try row.decode((String, String, Int64, String).self)
+            let key = try PrivateKey(
+                pem: try vault.open(sealed, context: SecretVault.context(kind: "certificate", tenantID: tenant)))
+            do {
+                _ = try await TokenClient(http: lab.http, loginBaseURL: lab.base).freshToken(
+                    tenant: lab.tenant(domain).id.uuidString, clientID: appID,
+                    credential: .certificate(try Certificate(pem: pem), key, preferred: .ps256))
+                return true
+            } catch {
+                return false
+            }
+        }
+        var old: [String: String] = [:]
+        for domain in domains {
+            old[domain] =
+                ((try await lab.inspect(domain)["applications"] as? [[String: Any]])?.first?[
+                    "certificateThumbprints"] as? [String])?.first
+            #expect(try await assertion(domain, thumbprint: old[domain]!))
+        }
+        let enqueue = try await lab.onboarder(["rotate-secrets", "--force", "--only", "certificates", "--msp", "msp1"])
+        #expect(enqueue.status == 0 && enqueue.output.contains("3 rotation(s) enqueued"), "\(enqueue.output)")
+        let worker = try lab.startWorker("certs", concurrency: 4, ["ONBOARDER_ROTATION_GRACE_HOURS": "0"])
+        let jobs = try await lab.pool.query("SELECT id FROM onboarder.jobs WHERE kind = 'rotate-certificate'").map {
+            try $0[0].decode(Int64.self)
+        }
+        #expect(jobs.count == 3)
+        try await lab.waitFor(jobs, seconds: 120)
+        for (index, domain) in domains.enumerated() {
+            #expect(try await lab.state(jobs[index]).state == "succeeded")
+            // One certificate on the app: the new one, recorded; it signs in, the old one no longer does.
+            try await lab.expectOnboarded(domain, path: "m365")
+            let now =
+                ((try await lab.inspect(domain)["applications"] as? [[String: Any]])?.first?[
+                    "certificateThumbprints"] as? [String]) ?? []
+            #expect(now.count == 1 && now.first != old[domain])
+            #expect(try await assertion(domain, thumbprint: now.first!))
+            #expect(!(try await assertion(domain, thumbprint: old[domain]!)))
+        }
+        worker.signal(SIGTERM)
+        _ = await worker.wait()
         try await lab.close()
     }
 }
