@@ -188,42 +188,12 @@ extension Run {
             facts.passwordKeyID = active.keyID.lowercased()  // recorded by an earlier onboarding: keep it
             return .done
         }
-        var days = settings.secretLifetimeDays
-        do {
-            if let cap = try await graph.maxPasswordLifetimeDays(), cap < days {
-                days = cap
-                warn(
-                    "The tenant's app-management policy limits client secrets to \(cap) days: the PBX secret expires after \(cap) days, not \(settings.secretLifetimeDays); secret rotation replaces it in time."
-                )
-            }
-        } catch let error as GraphError where error.code == "Authorization_RequestDenied" {
-            // Reading the policy needs Policy.Read.All, which the partner app may lack; addPassword's own
-            // refusal ("Credential lifetime exceeds the max value allowed") tells the cap below.
-        }
         let displayName = "\(settings.passwordMarker) job \(job.id)"
-        var added: (keyID: String, secret: String, end: String)
-        while true {
-            do {
-                added = try await graph.addPassword(
-                    applicationID: appObject, displayName: displayName,
-                    end: Date(timeIntervalSinceNow: TimeInterval(days) * 86_400))
-                break
-            } catch let error as GraphError
-                where error.code == "CredentialTypeNotAllowedAsPerAppPolicy"
-                || error.message.contains("not allowed as per assigned policy")
-            {
-                throw StepStop.attention(
-                    "The tenant's app-management policy forbids client secrets (a passwordAddition restriction), and the PBX needs one: exempt the app \(settings.appName) from the policy (a custom appManagementPolicy assigned to it) or lift the restriction, then onboarder retry. (\(error.description))"
-                )
-            } catch let error as GraphError
-                where error.message.contains("Credential lifetime exceeds") && days > 30
-            {
-                days = [365, 180, 90, 30].first { $0 < days } ?? 30
-                warn(
-                    "The tenant's app-management policy refused a \(settings.secretLifetimeDays)-day client secret: it was clamped to \(days) days; secret rotation replaces it in time."
-                )
-            }
-        }
+        let added = try await addClampedPassword(
+            graph, appObject: appObject, displayName: displayName,
+            forbidden:
+                "and the PBX needs one: exempt the app \(settings.appName) from the policy (a custom appManagementPolicy assigned to it) or lift the restriction, then onboarder retry."
+        )
         CrashPoint.check("after-call:client-secret")
         facts.passwordKeyID = added.keyID.lowercased()
         facts.passwordAddedAt = Date()
@@ -249,6 +219,47 @@ extension Run {
             query: [("$select", "id,appId,passwordCredentials")], context: context)
         try await removeOrphanPasswords(graph, appObject: appObject, listed: after.passwordCredentials ?? [])
         return .committed
+    }
+
+    /// `addPassword` for `settings.secretLifetimeDays`, clamped to the tenant's policy (read when the
+    /// partner app may, else learnt from addPassword's refusal), a warning saying so. A policy that forbids
+    /// secrets stops the step: `forbidden` finishes the sentence that tells the operator what to do.
+    mutating func addClampedPassword(
+        _ graph: GraphClient, appObject: String, displayName: String, forbidden: String
+    ) async throws -> (keyID: String, secret: String, end: String) {
+        var days = settings.secretLifetimeDays
+        do {
+            if let cap = try await graph.maxPasswordLifetimeDays(), cap < days {
+                days = cap
+                warn(
+                    "The tenant's app-management policy limits client secrets to \(cap) days: the PBX secret expires after \(cap) days, not \(settings.secretLifetimeDays); secret rotation replaces it in time."
+                )
+            }
+        } catch let error as GraphError where error.code == "Authorization_RequestDenied" {
+            // Reading the policy needs Policy.Read.All, which the partner app may lack; addPassword's own
+            // refusal ("Credential lifetime exceeds the max value allowed") tells the cap below.
+        }
+        while true {
+            do {
+                return try await graph.addPassword(
+                    applicationID: appObject, displayName: displayName,
+                    end: Date(timeIntervalSinceNow: TimeInterval(days) * 86_400))
+            } catch let error as GraphError
+                where error.code == "CredentialTypeNotAllowedAsPerAppPolicy"
+                || error.message.contains("not allowed as per assigned policy")
+            {
+                throw StepStop.attention(
+                    "The tenant's app-management policy forbids client secrets (a passwordAddition restriction), \(forbidden) (\(error.description))"
+                )
+            } catch let error as GraphError
+                where error.message.contains("Credential lifetime exceeds") && days > 30
+            {
+                days = [365, 180, 90, 30].first { $0 < days } ?? 30
+                warn(
+                    "The tenant's app-management policy refused a \(settings.secretLifetimeDays)-day client secret: it was clamped to \(days) days; secret rotation replaces it in time."
+                )
+            }
+        }
     }
 
     /// Removes the passwords Onboarder made (display-name marker) that it never recorded: their secret

@@ -25,52 +25,8 @@ public struct RotationHandler: JobHandler {
         "rotate-remove-old",
     ]
 
-    struct Payload: Decodable {
-        var credential_id: Int64
-    }
-
     public func run(_ job: ClaimedJob, context: JobContext) async -> JobOutcome {
-        let payload: OnboardingPayload
-        let credentialID: Int64
-        do {
-            payload = try job.payload.decode(OnboardingPayload.self)
-            credentialID = try job.payload.decode(Payload.self).credential_id
-        } catch {
-            return .needsAttention(
-                step: nil,
-                message: "The rotation job's payload is unreadable (\(error)); cancel it and run rotate-secrets again.")
-        }
-        let run = Run(
-            job: job, payload: payload, settings: onboarding.settings, vault: onboarding.vault,
-            store: OnboardingStore(pool: context.pool), tokens: onboarding.tokens, pbxes: onboarding.pbxes,
-            logger: context.logger)
-        return await OnboardingHandler.drive(run, steps: Self.steps, context: context) { run in
-            // The ids the onboarding recorded, and the secret being replaced.
-            let rows = try await context.pool.query(
-                """
-                SELECT i.entra_tenant_id::text, i.app_object_id::text, i.app_id::text, c.key_id::text, c.state
-                  FROM onboarder.credentials c JOIN onboarder.integrations i ON i.tenant_id = c.tenant_id
-                 WHERE c.id = \(credentialID) AND c.tenant_id = \(job.tenantID) AND c.kind = 'password'
-                """)
-            guard let row = rows.first else {
-                throw StepStop.attention(
-                    "The secret to rotate (credential \(credentialID)) is not recorded for this tenant.")
-            }
-            let (tenant, appObject, appID, keyID, state) = try row.decode(
-                (String?, String?, String?, String, String).self)
-            guard let tenant, let appObject, let appID else {
-                throw StepStop.attention("This tenant was never onboarded to the end: onboard it before rotating.")
-            }
-            guard state == "active" else {
-                throw StepStop.attention("The secret \(keyID) is \(state), not active: nothing to rotate.")
-            }
-            run.facts.entraTenantID = tenant
-            run.facts.appObjectID = appObject
-            run.facts.appID = appID
-            run.facts.appRegisteredAt = .distantPast
-            run.facts.rotatedCredentialID = credentialID
-            run.facts.rotatedKeyID = keyID.lowercased()
-        }
+        await onboarding.rotate(job, context: context, kind: "password", steps: Self.steps)
     }
 }
 
@@ -84,31 +40,12 @@ extension Run {
             GraphApplication.self, "GET", "/applications/\(appObject)",
             query: [("$select", "id,appId,passwordCredentials")])
         try await removeOrphanPasswords(graph, appObject: appObject, listed: app.passwordCredentials ?? [])
-        var days = settings.secretLifetimeDays
-        do {
-            if let cap = try await graph.maxPasswordLifetimeDays(), cap < days { days = cap }
-        } catch let error as GraphError where error.code == "Authorization_RequestDenied" {}
         let displayName = "\(settings.passwordMarker) job \(job.id)"
-        var added: (keyID: String, secret: String, end: String)
-        while true {
-            do {
-                added = try await graph.addPassword(
-                    applicationID: appObject, displayName: displayName,
-                    end: Date(timeIntervalSinceNow: TimeInterval(days) * 86_400))
-                break
-            } catch let error as GraphError
-                where error.code == "CredentialTypeNotAllowedAsPerAppPolicy"
-                || error.message.contains("not allowed as per assigned policy")
-            {
-                throw StepStop.attention(
-                    "The tenant's app-management policy forbids new client secrets (a passwordAddition restriction): the old secret \(facts.rotatedKeyID ?? "") was left in place. Exempt the app \(settings.appName) or lift the restriction, then onboarder retry. (\(error.description))"
-                )
-            } catch let error as GraphError
-                where error.message.contains("Credential lifetime exceeds") && days > 30
-            {
-                days = [365, 180, 90, 30].first { $0 < days } ?? 30
-            }
-        }
+        let added = try await addClampedPassword(
+            graph, appObject: appObject, displayName: displayName,
+            forbidden:
+                "so the old secret \(facts.rotatedKeyID ?? "") was left in place: exempt the app \(settings.appName) or lift the restriction, then onboarder retry."
+        )
         CrashPoint.check("after-call:rotate-add-password")
         facts.passwordKeyID = added.keyID.lowercased()
         facts.passwordAddedAt = Date()
@@ -234,51 +171,60 @@ public struct CertificateRotationHandler: JobHandler {
 
     public static let steps = ["rotate-cert-new", "rotate-cert-prove", "rotate-cert-grace", "rotate-cert-remove-old"]
 
-    struct Payload: Decodable {
-        var credential_id: Int64
-    }
-
     public func run(_ job: ClaimedJob, context: JobContext) async -> JobOutcome {
+        await onboarding.rotate(job, context: context, kind: "certificate", steps: Self.steps)
+    }
+}
+
+extension OnboardingHandler {
+    /// Runs a rotation job (`payload.credential_id` names the credential of `kind` to replace): the
+    /// onboarding's recorded ids and the old credential become the first facts.
+    func rotate(_ job: ClaimedJob, context: JobContext, kind: String, steps: [String]) async -> JobOutcome {
+        struct Target: Decodable { var credential_id: Int64 }
         let payload: OnboardingPayload
         let credentialID: Int64
         do {
             payload = try job.payload.decode(OnboardingPayload.self)
-            credentialID = try job.payload.decode(Payload.self).credential_id
+            credentialID = try job.payload.decode(Target.self).credential_id
         } catch {
             return .needsAttention(
                 step: nil,
                 message: "The rotation job's payload is unreadable (\(error)); cancel it and run rotate-secrets again.")
         }
         let run = Run(
-            job: job, payload: payload, settings: onboarding.settings, vault: onboarding.vault,
-            store: OnboardingStore(pool: context.pool), tokens: onboarding.tokens, pbxes: onboarding.pbxes,
-            logger: context.logger)
-        return await OnboardingHandler.drive(run, steps: Self.steps, context: context) { run in
+            job: job, payload: payload, settings: settings, vault: vault, store: OnboardingStore(pool: context.pool),
+            tokens: tokens, pbxes: pbxes, logger: context.logger)
+        return await Self.drive(run, steps: steps, context: context) { run in
             let rows = try await context.pool.query(
                 """
-                SELECT i.entra_tenant_id::text, i.app_object_id::text, i.app_id::text, c.thumbprint, c.state
+                SELECT i.entra_tenant_id::text, i.app_object_id::text, i.app_id::text,
+                       coalesce(c.key_id::text, c.thumbprint), c.state
                   FROM onboarder.credentials c JOIN onboarder.integrations i ON i.tenant_id = c.tenant_id
-                 WHERE c.id = \(credentialID) AND c.tenant_id = \(job.tenantID) AND c.kind = 'certificate'
+                 WHERE c.id = \(credentialID) AND c.tenant_id = \(job.tenantID) AND c.kind = \(kind)
                 """)
             guard let row = rows.first else {
                 throw StepStop.attention(
-                    "The certificate to rotate (credential \(credentialID)) is not recorded for this tenant.")
+                    "The \(kind) to rotate (credential \(credentialID)) is not recorded for this tenant.")
             }
-            let (tenant, appObject, appID, thumbprint, state) = try row.decode(
+            let (tenant, appObject, appID, identifier, state) = try row.decode(
                 (String?, String?, String?, String, String).self)
             guard let tenant, let appObject, let appID else {
                 throw StepStop.attention("This tenant was never onboarded to the end: onboard it before rotating.")
             }
             guard state == "active" else {
-                throw StepStop.attention("The certificate \(thumbprint) is \(state), not active: nothing to rotate.")
+                throw StepStop.attention("The \(kind) \(identifier) is \(state), not active: nothing to rotate.")
             }
             run.facts.entraTenantID = tenant
             run.facts.appObjectID = appObject
             run.facts.appID = appID
             run.facts.appRegisteredAt = .distantPast
             run.facts.rotatedCredentialID = credentialID
-            run.facts.rotatedThumbprint = thumbprint
-            run.facts.handedOverAt = Date()
+            if kind == "password" {
+                run.facts.rotatedKeyID = identifier.lowercased()
+            } else {
+                run.facts.rotatedThumbprint = identifier
+                run.facts.handedOverAt = Date()
+            }
         }
     }
 }

@@ -85,21 +85,8 @@ struct OnboardingTests {
             #expect(!database.contains(secret), "a secret is in clear in the database")
         }
         // Every Graph request body the pipeline sent validates against Graph's own schema.
-        var checked = 0
-        var operations = Set<String>()
-        for line in journal.split(separator: "\n") {
-            let entry = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            guard let path = entry["path"] as? String, path.hasPrefix("/v1.0/"),
-                let method = entry["method"] as? String,
-                let body = entry["request_body"], !(body is NSNull),
-                let operation = GraphSchema.operation(method, String(path.dropFirst("/v1.0/".count)))
-            else { continue }
-            let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-            let (valid, output) = try await GraphSchema.validate(json, operation)
-            #expect(valid, "\(operation): \(output)")
-            checked += 1
-            operations.insert(operation)
-        }
+        let (problems, checked, operations) = try await GraphSchema.validateJournal(journal)
+        #expect(problems.isEmpty, "\(problems)")
         #expect(checked >= 20 && operations.count >= 7, "checked \(checked) bodies of \(operations.sorted())")
         try await lab.close()
     }

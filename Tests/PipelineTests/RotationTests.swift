@@ -122,7 +122,8 @@ struct RotationTests {
         // The forbidding tenant: needs attention with the reason, the old secret untouched and working.
         let forbidden = try await lab.state(jobs[forbidding])
         #expect(forbidden.state == "needs_attention")
-        #expect(forbidden.attention?.contains("forbids new client secrets") == true, "\(forbidden)")
+        #expect(forbidden.attention?.contains("forbids client secrets") == true, "\(forbidden)")
+        #expect(forbidden.attention?.contains("was left in place") == true, "\(forbidden)")
         try await lab.expectOnboarded(domains[forbidding], path: "m365")
         #expect(try await accepted(lab, domains[forbidding], pbxSecret[domains[forbidding]]!))
         // cron sees it: non-zero, the job listed; nothing new enqueued for the rotated ones.

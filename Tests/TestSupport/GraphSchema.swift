@@ -24,6 +24,30 @@ public enum GraphSchema {
         return (status == 0 && output.contains("VALID"), output)
     }
 
+    /// Validates every Graph request body in a simulator journal (JSON lines); returns the problems, how
+    /// many bodies were checked and of which operations.
+    public static func validateJournal(_ text: String) async throws -> (
+        problems: [String], checked: Int, operations: Set<String>
+    ) {
+        var problems: [String] = []
+        var checked = 0
+        var operations = Set<String>()
+        for line in text.split(separator: "\n") {
+            guard let entry = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let path = entry["path"] as? String, path.hasPrefix("/v1.0/"),
+                let method = entry["method"] as? String,
+                let body = entry["request_body"], !(body is NSNull),
+                let operation = operation(method, String(path.dropFirst("/v1.0/".count)))
+            else { continue }
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
+            let (valid, output) = try await validate(json, operation)
+            if !valid { problems.append("\(operation): \(output)") }
+            checked += 1
+            operations.insert(operation)
+        }
+        return (problems, checked, operations)
+    }
+
     /// `POST:/applications/{application-id}/addPassword` for `POST applications/…/addPassword` (a path
     /// relative to `/v1.0/`): the key of the operation in the schema subset; nil for operations the subset
     /// does not hold (PATCH /users).
