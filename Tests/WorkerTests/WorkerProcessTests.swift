@@ -294,6 +294,47 @@ struct WorkerProcessTests {
         try await lab.drop()
     }
 
+    /// A worker whose heartbeats fail stops claiming (others may soon take its jobs), and claims again
+    /// once its heartbeat is back.
+    @Test func aWorkerThatCannotHeartbeatStopsClaiming() async throws {
+        let lab = try await WorkerLab.make("noheartbeat")
+        let worker = try lab.startWorker(
+            "silent", concurrency: 5,
+            settings: ["ONBOARDER_WORKER_LEASE_SECONDS": "4", "ONBOARDER_WORKER_REAP_INTERVAL_SECONDS": "3600"])
+        try await lab.waitUntil(30, "the worker registered") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE id = 'silent'") == 1
+        }
+        // The heartbeat statement fails from now on (as it would on a broken path to the database).
+        try await lab.pool.query(
+            """
+            CREATE OR REPLACE FUNCTION onboarder.heartbeat(p_worker text) RETURNS boolean LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'heartbeat unavailable (test)'; END $$
+            """)
+        try await lab.waitUntil(30, "the worker noticing it cannot heartbeat") {
+            worker.output.contains("cannot heartbeat; not claiming")
+        }
+        _ = try await lab.queue.enqueue(sleepJobs(3, msps: ["m"], tenants: 3, payload: #"{"sleep_ms": 10}"#))
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'queued'") == 3)
+        // The heartbeat comes back (0002_queue.sql's definition): claiming resumes.
+        try await lab.pool.query(
+            """
+            CREATE OR REPLACE FUNCTION onboarder.heartbeat(p_worker text) RETURNS boolean LANGUAGE sql AS $$
+                WITH beat AS (
+                    UPDATE onboarder.workers SET heartbeat_at = now()
+                     WHERE id = p_worker AND state IN ('running', 'draining') RETURNING 1)
+                SELECT EXISTS (SELECT 1 FROM beat)
+            $$
+            """)
+        try await lab.waitUntil(30, "the jobs ran after the heartbeat came back") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded'") == 3
+        }
+        #expect(worker.output.contains("heartbeat restored; claiming again"))
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        try await lab.drop()
+    }
+
     @Test func anIdleWorkerWakesOnNotifyNotThePoll() async throws {
         let lab = try await WorkerLab.make("wake")
         let worker = try lab.startWorker(
