@@ -151,17 +151,22 @@ public struct OnboardingStore: Sendable {
         return Set(try rows.map { try $0[0].decode(String.self).lowercased() })
     }
 
+    /// Records a password Onboarder added (`active`, or `pending` while a rotation proves and hands it
+    /// over); returns its credential id.
+    @discardableResult
     public func insertPassword(
         tenant: Int64, job: Int64, appObjectID: String, keyID: String, displayName: String, sealed: String,
-        expires: Date?, on connection: PostgresConnection
-    ) async throws {
+        expires: Date?, state: String = "active", on connection: PostgresConnection
+    ) async throws -> Int64 {
         try await connection.query(
             """
             INSERT INTO onboarder.credentials (tenant_id, kind, source, state, app_object_id, key_id, display_name,
                 sealed, expires_at, job_id)
-            VALUES (\(tenant), 'password', 'addPassword', 'active', \(appObjectID)::uuid, \(keyID)::uuid,
+            VALUES (\(tenant), 'password', 'addPassword', \(state), \(appObjectID)::uuid, \(keyID)::uuid,
                 \(displayName), \(sealed), \(expires), \(job))
-            """)
+            RETURNING id
+            """
+        ).single()[0].decode(Int64.self)
     }
 
     public struct StoredCertificate: Sendable {

@@ -54,17 +54,11 @@ extension Run {
                 added.secret, context: SecretVault.context(kind: "password", tenantID: job.tenantID))
             let facts = self.facts
             let id = try await store.pool.transaction { connection -> Int64 in
-                let row = try await connection.query(
-                    """
-                    INSERT INTO onboarder.credentials (tenant_id, kind, source, state, app_object_id, key_id,
-                        display_name, sealed, expires_at, job_id)
-                    VALUES (\(job.tenantID), 'password', 'addPassword', 'pending', \(appObject)::uuid, \(added.keyID)::uuid,
-                        \(displayName), \(sealed), \(Self.date(added.end)), \(job.id))
-                    RETURNING id
-                    """
-                ).single()
                 var facts = facts
-                facts.newCredentialID = try row[0].decode(Int64.self)
+                facts.newCredentialID = try await store.insertPassword(
+                    tenant: job.tenantID, job: job.id, appObjectID: appObject, keyID: added.keyID,
+                    displayName: displayName, sealed: sealed, expires: Self.date(added.end), state: "pending",
+                    on: connection)
                 try await store.complete(job: job.id, step: "rotate-add-password", facts: facts, on: connection)
                 return facts.newCredentialID!
             }

@@ -220,6 +220,21 @@ struct JobAction: ParsableArguments {
     }
 }
 
+extension JobAction {
+    /// Runs `function` (onboarder.retry_job or cancel_job) on the chosen job; a NULL answer means the job
+    /// was not in a state the action applies to (exit 4, `refusal` says why).
+    func perform(_ global: GlobalOptions, function: String, refusal: String) async throws {
+        try await withDatabase(global) { _, pool in
+            let id = try await jobID(pool)
+            let state = try await pool.query(
+                PostgresQuery(unsafeSQL: "SELECT onboarder.\(function)(\(id)) AS s")
+            ).single().decode(String?.self, column: "s")
+            guard let state else { throw CleanExit.message("job \(id) \(refusal)", code: ExitCode(4)) }
+            print("job \(id): \(state)")
+        }
+    }
+}
+
 struct RetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry",
@@ -229,16 +244,9 @@ struct RetryCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            try await withDatabase(global) { _, pool in
-                let id = try await action.jobID(pool)
-                let state = try await pool.query("SELECT onboarder.retry_job(\(id)) AS s").single().decode(
-                    String?.self, column: "s")
-                guard let state else {
-                    throw CleanExit.message(
-                        "job \(id) is running or finished, or its customer has another active job", code: ExitCode(4))
-                }
-                print("job \(id): \(state)")
-            }
+            try await action.perform(
+                global, function: "retry_job",
+                refusal: "is running or finished, or its customer has another active job")
         }
     }
 }
@@ -252,15 +260,7 @@ struct ResumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            try await withDatabase(global) { _, pool in
-                let id = try await action.jobID(pool)
-                let state = try await pool.query("SELECT onboarder.retry_job(\(id)) AS s").single().decode(
-                    String?.self, column: "s")
-                guard state != nil else {
-                    throw CleanExit.message("job \(id) is not waiting or stopped", code: ExitCode(4))
-                }
-                print("job \(id): queued")
-            }
+            try await action.perform(global, function: "retry_job", refusal: "is not waiting or stopped")
         }
     }
 }
@@ -273,15 +273,8 @@ struct CancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            try await withDatabase(global) { _, pool in
-                let id = try await action.jobID(pool)
-                let state = try await pool.query("SELECT onboarder.cancel_job(\(id)) AS s").single().decode(
-                    String?.self, column: "s")
-                guard state != nil else {
-                    throw CleanExit.message("job \(id) is running or finished; nothing cancelled", code: ExitCode(4))
-                }
-                print("job \(id): cancelled")
-            }
+            try await action.perform(
+                global, function: "cancel_job", refusal: "is running or finished; nothing cancelled")
         }
     }
 }
