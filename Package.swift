@@ -105,6 +105,13 @@ let package = Package(
             dependencies: ["HTTP", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
+        // scripts/fuzz: the enqueue parser, the configuration loader and the response decoders under
+        // seeded random and mutated inputs.
+        .executableTarget(
+            name: "onboarder-fuzz",
+            dependencies: ["Graph", "HTTP", "OnboarderConfig", "Pipeline", "Queue"]
+        ),
+
         // MARK: Tests (Tests/<Module>Tests mirrors Sources/<Module>)
         .target(
             name: "TestSupport",

@@ -201,15 +201,23 @@ public enum FailureClassifier {
         }
     }
 
-    /// `Retry-After` in seconds or as an HTTP date (RFC 9110 §10.2.3).
+    /// The longest `Retry-After` honoured: a server asking for more (or a hostile header with 2^63 seconds)
+    /// gets a day, then the job asks again.
+    public static let longestRetryAfter: Duration = .seconds(86_400)
+
+    /// `Retry-After` in seconds or as an HTTP date (RFC 9110 §10.2.3), at most `longestRetryAfter`.
     public static func parseRetryAfter(_ value: String) -> Duration? {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int(trimmed), seconds >= 0 { return .seconds(seconds) }
+        if !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            // Digits only: a number of seconds, however many digits.
+            guard let seconds = Int(trimmed) else { return longestRetryAfter }
+            return min(.seconds(seconds), longestRetryAfter)
+        }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: trimmed) else { return nil }
-        return .milliseconds(Int64(max(0, date.timeIntervalSinceNow) * 1000))
+        return .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), 86_400) * 1000))
     }
 }

@@ -48,9 +48,36 @@ public actor TokenCache {
 
     private var entries: [TokenKey: Entry] = [:]
     private let refreshMargin: Duration
+    private let capacity: Int
+    private var sweepAt: Int
 
-    public init(refreshMargin: Duration = .seconds(300)) {
+    /// `capacity`: tokens kept at most; past it, expired ones go first, then the ones closest to expiry
+    /// (a dropped token only costs a new request). A daemon onboarding 10,000 customers an hour would
+    /// otherwise hold every token it ever fetched.
+    public init(refreshMargin: Duration = .seconds(300), capacity: Int = 4096) {
         self.refreshMargin = refreshMargin
+        self.capacity = max(1, capacity)
+        self.sweepAt = min(1024, max(1, capacity))
+    }
+
+    /// Tokens held now (for tests and diagnostics).
+    public var count: Int { entries.count }
+
+    private func sweep() {
+        let now = ContinuousClock.now
+        entries = entries.filter { _, entry in
+            if case .ready(let token) = entry { return now < token.expiresAt }
+            return true
+        }
+        if entries.count > capacity {
+            let ready = entries.compactMap { key, entry -> (TokenKey, ContinuousClock.Instant)? in
+                if case .ready(let token) = entry { return (key, token.expiresAt) }
+                return nil
+            }.sorted { $0.1 < $1.1 }
+            // Down to three quarters, so that the next sweep is a quarter of the capacity away.
+            for (key, _) in ready.prefix(entries.count - capacity * 3 / 4) { entries[key] = nil }
+        }
+        sweepAt = min(max(1024, entries.count * 2), capacity + 1)
     }
 
     /// A valid token for `key`, fetched with `fetch` only when there is none (or it is about to expire).
@@ -72,6 +99,7 @@ public actor TokenCache {
             case .success(let token): entries[key] = .ready(token)
             case .failure: entries[key] = nil
             }
+            if entries.count >= sweepAt { sweep() }
             for waiter in waiters { waiter.resume(with: result) }
             return try result.get()
         }

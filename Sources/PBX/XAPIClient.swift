@@ -29,6 +29,8 @@ public final class XAPIClient: Sendable {
         self.secret = secret
     }
 
+    func uses(secret: String) -> Bool { self.secret == secret }
+
     // MARK: Microsoft365Integration
 
     public struct Microsoft365Integration: Codable, Sendable {
@@ -181,19 +183,47 @@ public final class XAPIClient: Sendable {
     }
 }
 
-/// One `XAPIClient` per PBX in this process, so that its one-token rule holds.
+/// One `XAPIClient` per PBX in this process, so that its one-token rule holds. A client unused for
+/// `idleLimit` is dropped (a daemon that onboards 10,000 customers does not keep 10,000 clients and their
+/// tokens); a changed secret replaces the client.
 public final class XAPIDirectory: Sendable {
-    private let http: HTTPClient
-    private let clients = Mutex<[String: XAPIClient]>([:])
+    private struct Entry {
+        let client: XAPIClient
+        var lastUsed: ContinuousClock.Instant
+    }
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var sweepAt = 256
+    }
 
-    public init(http: HTTPClient) { self.http = http }
+    private let http: HTTPClient
+    private let idleLimit: Duration
+    private let state = Mutex(State())
+
+    public init(http: HTTPClient, idleLimit: Duration = .seconds(600)) {
+        self.http = http
+        self.idleLimit = idleLimit
+    }
+
+    /// Clients held now (for tests and diagnostics).
+    public var count: Int { state.withLock { $0.entries.count } }
 
     public func client(baseURL: String, clientID: String, secret: String) -> XAPIClient {
-        clients.withLock { clients in
+        let now = ContinuousClock.now
+        return state.withLock { state in
             let key = "\(baseURL)\n\(clientID)"
-            if let existing = clients[key] { return existing }
+            if var entry = state.entries[key], entry.client.uses(secret: secret) {
+                entry.lastUsed = now
+                state.entries[key] = entry
+                return entry.client
+            }
             let client = XAPIClient(http: http, baseURL: baseURL, clientID: clientID, secret: secret)
-            clients[key] = client
+            state.entries[key] = Entry(client: client, lastUsed: now)
+            if state.entries.count >= state.sweepAt {
+                let limit = idleLimit
+                state.entries = state.entries.filter { now - $0.value.lastUsed < limit }
+                state.sweepAt = max(256, state.entries.count * 2)
+            }
             return client
         }
     }

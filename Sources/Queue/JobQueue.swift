@@ -97,7 +97,13 @@ public struct JobQueue: Sendable {
             self.state = state
             if let runAt, case .text(let text) = runAt.postgresValue { self.run_at = text }
             if let delay {
-                self.delay_ms = delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000
+                // Clamped to [0, 30 days]: delays are bounded where they are made, but an overflow trap here
+                // would take the worker down, and a timestamp past PostgreSQL's range would fail the completion.
+                let (seconds, attoseconds) = delay.components
+                let longest: Int64 = 30 * 86_400 * 1000
+                let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+                self.delay_ms =
+                    overflow ? (seconds < 0 ? 0 : longest) : min(max(0, ms + attoseconds / 1_000_000_000_000_000), longest)
             }
             self.wait_reason = waitReason?.rawValue
             self.error_class = errorClass

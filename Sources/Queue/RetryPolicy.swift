@@ -45,6 +45,7 @@ public struct RetryPolicy: Sendable, Equatable {
 extension Duration {
     var microseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        let (micros, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+        return overflow ? (seconds < 0 ? .min : .max) : micros + attoseconds / 1_000_000_000_000
     }
 }

@@ -115,8 +115,8 @@ public final class Simulator: Sendable {
             && faultState.withLock { $0.faults.throttleWrites > 0 || $0.faults.throttleTenantWrites > 0 }
         let caller = throttling ? Self.unverifiedCaller(request) : nil
         // Every fault decision comes from one seeded generator, in request order: a run replays.
-        let (injected, lost, delay, throttled) = faultState.withLock {
-            state -> (Int?, Bool, Duration, (Int, String)?) in
+        let (injected, lost, delay, throttled, again) = faultState.withLock {
+            state -> (Int?, Bool, Duration, (Int, String)?, Bool) in
             let f = state.faults
             var injected: Int?
             if f.errorRate > 0, state.roll() < f.errorRate {
@@ -124,6 +124,7 @@ public final class Simulator: Sendable {
                 injected = statuses[Int(state.random.next() % UInt64(statuses.count))]
             }
             var throttled: (Int, String)?
+            var again = false
             if injected == nil, isGraph, write, let caller {
                 // Two of Graph's identity limits: per app and tenant, and per tenant for all apps together.
                 let now = Date()
@@ -141,6 +142,8 @@ public final class Simulator: Sendable {
                     bucket.writes += 1
                     state.windows[key] = bucket
                     if bucket.writes > limit {
+                        // A second 429 in one window: the client came back before the Retry-After it was given.
+                        again = bucket.writes > limit + 1
                         throttled = (
                             max(1, Int((TimeInterval(window) - now.timeIntervalSince(bucket.start)).rounded(.up))),
                             scope
@@ -150,7 +153,7 @@ public final class Simulator: Sendable {
             }
             let lost = isGraph && write && f.lostResponseRate > 0 && state.roll() < f.lostResponseRate
             let jitter = f.jitterMs > 0 ? Int(state.random.next() % UInt64(f.jitterMs + 1)) : 0
-            return (injected, lost, .milliseconds(f.latencyMs + jitter), throttled)
+            return (injected, lost, .milliseconds(f.latencyMs + jitter), throttled, again)
         }
         let clientRequestID = request.headers["client-request-id"] ?? UUID().uuidString.lowercased()
         let response: SimResponse
@@ -170,6 +173,7 @@ public final class Simulator: Sendable {
                         clientRequestID: clientRequestID), retryAfter)
         } else if let (seconds, scope) = throttled {
             count("throttled")
+            if again { count("throttled again") }
             response = withRetryAfter(
                 odataError(429, "TooManyRequests", "Too many requests", clientRequestID: clientRequestID),
                 [

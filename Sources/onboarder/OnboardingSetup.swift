@@ -19,6 +19,10 @@ extension ResolvedConfiguration {
         var configuration = HTTPClientConfiguration()
         let bundle = string(.httpCABundle)
         if !bundle.isEmpty { configuration.caBundlePath = bundle }
+        // Each job in flight has at most one request out at a time, and over HTTP/1.1 each needs its own
+        // connection: a smaller per-host cap would queue requests inside libcurl (at concurrency 200 behind
+        // the default 64, every call waited about three times its latency; `scripts/bench e2e`).
+        configuration.maxConnectionsPerHost = max(configuration.maxConnectionsPerHost, integer(.workerConcurrency) + 16)
         return configuration
     }
 

@@ -33,6 +33,12 @@ struct ClassificationTests {
         #expect(date == .zero)  // in the past: retry now
         #expect(FailureClassifier.parseRetryAfter("120") == .seconds(120))
         #expect(FailureClassifier.parseRetryAfter("soon") == nil)
+        // A hostile or broken server (found while building scripts/fuzz): 2^63 seconds and more digits than an Int holds
+        // used to reach an overflow trap in the worker; they are a day at most now, as is a far-future date.
+        for huge in ["9223372036854775807", "99999999999999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+            #expect(FailureClassifier.parseRetryAfter(huge) == FailureClassifier.longestRetryAfter, "\(huge)")
+        }
+        #expect(FailureClassifier.parseRetryAfter("-5") == nil)
     }
 
     @Test func replicationLagOnlyJustAfterACreate() {
@@ -166,6 +172,36 @@ struct TokenTests {
         }
         #expect(short.value == "short" && fresh.value == "fresh")
         #expect(await counter.calls == 3)
+    }
+
+    @Test func theCacheDropsExpiredTokensThenTheOnesClosestToExpiryPastItsCapacity() async throws {
+        let cache = TokenCache(capacity: 8)
+        func key(_ i: Int) -> TokenKey { TokenKey(authority: "a", tenant: "t\(i)", clientID: "c", scope: "s") }
+        // Four expired tokens (a fetch may return one: a clock skew) and four live ones fill it: the sweep at
+        // capacity drops the expired ones only.
+        for i in 0..<4 {
+            _ = try await cache.token(for: key(i)) { AccessToken(value: "old", expiresAt: .now - .seconds(1)) }
+        }
+        for i in 4..<8 {
+            _ = try await cache.token(for: key(i)) { AccessToken(value: "live", expiresAt: .now + .seconds(3000 + i)) }
+        }
+        #expect(await cache.count == 4)
+        // Past the capacity, the live tokens closest to expiry go first; it never holds more than its capacity.
+        for i in 8..<40 {
+            _ = try await cache.token(for: key(i)) { AccessToken(value: "live", expiresAt: .now + .seconds(3000 + i)) }
+            #expect(await cache.count <= 8)
+        }
+        let counter = Counter()
+        _ = try await cache.token(for: key(39)) {
+            _ = await counter.increment()
+            return AccessToken(value: "again", expiresAt: .now + .seconds(3599))
+        }
+        _ = try await cache.token(for: key(4)) {
+            _ = await counter.increment()
+            return AccessToken(value: "again", expiresAt: .now + .seconds(3599))
+        }
+        // The newest token is still cached; the one closest to expiry was dropped and is fetched again.
+        #expect(await counter.calls == 1)
     }
 
     @Test func assertionClaimsAndFormEncoding() {

@@ -48,4 +48,19 @@ struct RetryPolicyTests {
         #expect(policy.decide(failures: 5, retryAfter: nil, using: &random) == .giveUp)
         #expect(policy.decide(failures: 5, retryAfter: .seconds(1), using: &random) == .giveUp)
     }
+
+    @Test func aCompletionsDelayIsClampedNotTrapped() {
+        // Durations beyond what milliseconds in an Int64 hold used to trap in the conversion.
+        let huge = JobQueue.Completion(id: 1, state: "waiting", delay: .seconds(Int64.max))
+        #expect(huge.delay_ms == 30 * 86_400 * 1000)
+        #expect(JobQueue.Completion(id: 1, state: "waiting", delay: .seconds(-5)).delay_ms == 0)
+        #expect(JobQueue.Completion(id: 1, state: "waiting", delay: .milliseconds(1500)).delay_ms == 1500)
+        var random = SeededGenerator(state: 7)
+        let enormous = RetryPolicy(baseDelay: .seconds(Int64.max), maxDelay: .seconds(Int64.max))
+        if case .retry(let after) = enormous.decide(failures: 1, retryAfter: nil, using: &random) {
+            #expect(after >= .zero)
+        } else {
+            Issue.record("expected a retry")
+        }
+    }
 }

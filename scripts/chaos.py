@@ -1,0 +1,303 @@
+"""scripts/chaos: customers onboarded by three worker processes against a faulty simulator while workers are
+killed, PostgreSQL restarts and a worker is stopped mid-run; then every invariant is checked against the
+simulator's state and the database. Seeded: the same seed gives the same schedule and the same faults.
+Run through `scripts/chaos`, which builds the release binaries and starts the chaos PostgreSQL.
+
+Exit status: 0 when every invariant held, 1 when one failed.
+"""
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import log, psql  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--onboarder", required=True)
+parser.add_argument("--sim", required=True)
+parser.add_argument("--admin-url", required=True)
+parser.add_argument("--tenants", type=int, default=500)
+parser.add_argument("--seed", type=int, default=1)
+parser.add_argument("--kills", type=int, default=20)
+parser.add_argument("--kill-every", type=float, default=2.5, help="seconds between kill -9s (on average)")
+parser.add_argument("--pg-restarts", type=int, default=2)
+parser.add_argument("--latency-ms", type=int, default=100)
+parser.add_argument("--timeout", type=int, default=600, help="seconds before the run is declared stuck")
+parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, journal)")
+args = parser.parse_args()
+
+LIMITS = {"global": 40, "msp": 15, "tenant": 1}
+WORKERS, PER_WORKER = 3, 20
+SHUTDOWN_DEADLINE = 10
+rng = random.Random(args.seed)
+config = tomllib.load(open(os.path.join(os.path.dirname(__file__), "..", "config", "onboarder.example.toml"), "rb"))
+APP_NAME = config["onboarding"]["app_name"]
+ROLES = [r.strip() for r in config["onboarding"]["roles"].split(",") if r.strip()]
+
+
+class Observer(threading.Thread):
+    """Samples the running jobs every 50 ms: the most ever running globally, per MSP and per tenant."""
+
+    def __init__(self, db):
+        super().__init__(daemon=True)
+        self.db, self.stop, self.samples, self.failed_samples = db, False, 0, 0
+        self.max = {"global": 0, "msp": 0, "tenant": 0}
+        self.process = None
+
+    def run(self):
+        # One long-lived psql reading a query per line keeps sampling cheap; it is restarted after PostgreSQL is.
+        query = ("SELECT coalesce((SELECT count(*) FROM onboarder.jobs WHERE state = 'running'), 0), "
+                 "coalesce((SELECT max(c) FROM (SELECT count(*) c FROM onboarder.jobs WHERE state = 'running' "
+                 "GROUP BY msp_id) m), 0), coalesce((SELECT max(c) FROM (SELECT count(*) c FROM onboarder.jobs "
+                 "WHERE state = 'running' GROUP BY tenant_id) t), 0);\n")
+        while not self.stop:
+            try:
+                out = psql(self.db, query)
+                g, m, t = (int(x) for x in out.split("|"))
+                self.samples += 1
+                self.max["global"] = max(self.max["global"], g)
+                self.max["msp"] = max(self.max["msp"], m)
+                self.max["tenant"] = max(self.max["tenant"], t)
+            except (subprocess.CalledProcessError, ValueError):
+                self.failed_samples += 1
+                time.sleep(0.2)
+            time.sleep(0.05)
+
+
+def restart_postgres():
+    env = {**os.environ}
+    subprocess.run(["scripts/dev-db", "restart"], env=env, capture_output=True, check=True)
+
+
+def main():
+    work = harness.workdir("onboarder-chaos-")
+    faults = {"seed": args.seed, "latency_ms": args.latency_ms, "jitter_ms": args.latency_ms // 2,
+              "error_rate": 0.10, "lost_response_rate": 0.02, "replication_lag_ms": 1500, "propagation_ms": 2000,
+              "dns_propagation_ms": 1000}
+    log(f"chaos: {args.tenants} customers, seed {args.seed}, faults {faults}")
+    sim = harness.Simulator(args.sim, work, args.tenants, faults, journal=True)
+    db = harness.fresh_db(args.admin_url, "chaos", args.onboarder)
+    env = {**harness.onboarder_env(args.onboarder, sim, db),
+           "ONBOARDER_LOG_LEVEL": "info",
+           "ONBOARDER_WORKER_LEASE_SECONDS": "6", "ONBOARDER_WORKER_HEARTBEAT_INTERVAL_MS": "1000",
+           "ONBOARDER_WORKER_REAP_INTERVAL_SECONDS": "2",
+           "ONBOARDER_WORKER_SHUTDOWN_DEADLINE_SECONDS": str(SHUTDOWN_DEADLINE),
+           "ONBOARDER_RETRY_BASE_DELAY_MS": "500", "ONBOARDER_RETRY_MAX_DELAY_SECONDS": "10",
+           "ONBOARDER_WORKER_CLAIM_BATCH": "20"}
+    harness.customers_csv(f"{work}/customers.csv", args.tenants, sim, msps=3)
+    subprocess.run([args.onboarder, "enqueue", f"{work}/customers.csv"], env=env, capture_output=True, check=True)
+    harness.supply_pbx_certificates(db, work)
+    psql(db, f"UPDATE onboarder.queue_limits SET max_running = {LIMITS['global']}; "
+             f"UPDATE onboarder.msps SET max_running = {LIMITS['msp']}")
+
+    # The schedule, drawn up front from the seed: kill -9s, PostgreSQL restarts, one SIGTERM.
+    events, t = [], 2.0
+    for _ in range(args.kills):
+        t += rng.uniform(0.5, 1.5) * args.kill_every
+        events.append((t, "kill -9"))
+    span = t
+    for i in range(args.pg_restarts):
+        events.append((span * (i + 1) / (args.pg_restarts + 1) + rng.uniform(-1, 1), "restart PostgreSQL"))
+    events.append((span / 2 + rng.uniform(2, 4), "SIGTERM"))
+    events.sort()
+
+    logs = [f"{work}/worker-{i}.log" for i in range(WORKERS)]
+    workers = [harness.Worker(args.onboarder, env, PER_WORKER, logs[i]) for i in range(WORKERS)]
+    observer = Observer(db)
+    observer.start()
+    injected = {"kill -9": 0, "restart PostgreSQL": 0, "SIGTERM": 0, "supervisor restarts": 0}
+    sigterm = None
+    started = time.time()
+    pending = list(events)
+    while True:
+        now = time.time() - started
+        while pending and pending[0][0] <= now:
+            _, what = pending.pop(0)
+            if what == "kill -9":
+                i = rng.randrange(WORKERS)
+                workers[i].kill()
+                workers[i].start()
+            elif what == "restart PostgreSQL":
+                restart_postgres()
+            else:
+                i = rng.randrange(WORKERS)
+                t0 = time.time()
+                try:
+                    code = workers[i].terminate(timeout=SHUTDOWN_DEADLINE + 30)
+                except subprocess.TimeoutExpired:
+                    code = "still running"
+                    workers[i].kill()
+                sigterm = (code, time.time() - t0)
+                workers[i].start()
+            injected[what] += 1
+            log(f"{now:5.1f}s {what} (unfinished jobs: {unfinished_or_none(db)})")
+        # A worker that exits on its own is restarted, as systemd's Restart=on-failure would.
+        for w in workers:
+            if not w.alive():
+                injected["supervisor restarts"] += 1
+                log(f"{now:5.1f}s a worker exited with {w.process.returncode}: restarted")
+                w.start()
+        if not pending and unfinished_or_none(db) == 0:
+            break
+        if now > args.timeout:
+            log("timed out")
+            break
+        time.sleep(0.2)
+    elapsed = time.time() - started
+    observer.stop = True
+    observer.join()
+    for w in workers:
+        w.terminate()
+    stats = sim.stats()
+    results = check(db, sim, work, logs, observer, sigterm)
+    sim.stop()
+
+    print()
+    print(f"chaos run: seed {args.seed}, {args.tenants} customers, {elapsed:.0f} s, work folder {work}")
+    print()
+    print("| injected | count |")
+    print("|---|---|")
+    for what, n in injected.items():
+        print(f"| {what} | {n} |")
+    for key in sorted(stats):
+        if key.startswith("injected") or key in ("lost response", "throttled"):
+            print(f"| simulator: {key} | {stats[key]} |")
+    print(f"| simulator: replication lag / credential propagation / DNS propagation | "
+          f"{faults['replication_lag_ms']} / {faults['propagation_ms']} / {faults['dns_propagation_ms']} ms |")
+    print()
+    print("| invariant | held | detail |")
+    print("|---|---|---|")
+    for name, ok, detail in results:
+        print(f"| {name} | {'yes' if ok else '**NO**'} | {detail} |")
+    failed = [name for name, ok, _ in results if not ok]
+    print()
+    if failed:
+        print(f"chaos: {len(failed)} invariant(s) failed: {', '.join(failed)}")
+        print(f"(logs and the journal kept in {work})")
+        return 1
+    print("chaos: every invariant held")
+    if not args.keep:
+        subprocess.run(["rm", "-rf", work])
+    return 0
+
+
+def unfinished_or_none(db):
+    try:
+        return harness.unfinished(db)
+    except subprocess.CalledProcessError:
+        return None
+
+
+def check(db, sim, work, logs, observer, sigterm):
+    results = []
+
+    def expect(name, ok, detail):
+        results.append((name, bool(ok), detail))
+
+    states = dict(line.split("|") for line in psql(
+        db, "SELECT state, count(*) FROM onboarder.jobs GROUP BY 1").splitlines())
+    terminal = {"succeeded", "succeeded_with_warnings", "failed", "cancelled", "needs_attention"}
+    expect("every customer's onboarding is terminal", set(states) <= terminal, str(states))
+    expect("no job stuck running", "running" not in states,
+           f"{states.get('running', 0)} running")
+    expect("every onboarding succeeded", set(states) <= {"succeeded", "succeeded_with_warnings"}, str(states))
+    one_job = psql(db, "SELECT count(*) FROM onboarder.tenants t WHERE (SELECT count(*) FROM onboarder.jobs j "
+                       "WHERE j.tenant_id = t.id AND j.kind = 'onboard') <> 1")
+    expect("one onboarding job per customer", one_job == "0", f"{one_job} customers with another number")
+
+    recorded = {}
+    for line in psql(db, """SELECT t.tenant_key, c.key_id FROM onboarder.credentials c
+                              JOIN onboarder.tenants t ON t.id = c.tenant_id
+                             WHERE c.kind = 'password' AND c.state <> 'removed'""").splitlines():
+        key, key_id = line.split("|")
+        recorded.setdefault(key, set()).add(key_id)
+    certs = {}
+    for line in psql(db, """SELECT t.tenant_key, c.thumbprint FROM onboarder.credentials c
+                              JOIN onboarder.tenants t ON t.id = c.tenant_id
+                             WHERE c.kind = 'certificate' AND c.state <> 'removed'""").splitlines():
+        key, thumb = line.split("|")
+        certs.setdefault(key, set()).add(thumb)
+    paths = dict(line.split("|") for line in psql(
+        db, "SELECT tenant_key, payload->>'path' FROM onboarder.tenants t JOIN onboarder.jobs j ON j.tenant_id = t.id "
+            "WHERE j.kind = 'onboard'").splitlines())
+
+    apps_wrong, roles_wrong, passwords_wrong, certs_wrong, pbx_wrong, path_wrong = [], [], [], [], [], []
+    for i in range(args.tenants):
+        key = f"bench{i}.onmicrosoft.com"
+        state = sim.tenant(key)
+        ours = [a for a in state["applications"] if a["displayName"] == APP_NAME]
+        if len(ours) != 1:
+            apps_wrong.append(f"{key}: {len(ours)}")
+            continue
+        app = ours[0]
+        sps = [p for p in state["servicePrincipals"] if p["appId"] == app["appId"]]
+        assigned = [a["appRoleId"] for a in state["appRoleAssignments"] if sps and a["principalId"] == sps[0]["id"]]
+        if len(sps) != 1 or len(assigned) != len(ROLES) or len(set(assigned)) != len(assigned):
+            roles_wrong.append(f"{key}: {len(sps)} SPs, {len(assigned)} assignments")
+        if set(app["passwordKeyIds"]) != recorded.get(key, set()) or len(app["passwordKeyIds"]) != 1:
+            passwords_wrong.append(f"{key}: app {sorted(app['passwordKeyIds'])} recorded {sorted(recorded.get(key, []))}")
+        if set(app["certificateThumbprints"]) != certs.get(key, set()):
+            certs_wrong.append(key)
+        pbx = state.get("pbx") or {}
+        if (pbx.get("microsoft365Integration") or {}).get("ApplicationId") != app["appId"]:
+            pbx_wrong.append(key)
+        if paths.get(key) == "teams":
+            if not any(d["id"].endswith("sbc.bench.example") and d["isVerified"] for d in state["domains"]):
+                path_wrong.append(f"{key}: no verified SBC domain")
+        elif not ((pbx.get("microsoft365Integration") or {}).get("AdUsers") or {}).get("SelectedUsers"):
+            path_wrong.append(f"{key}: no users selected")
+    expect("exactly one app per customer", not apps_wrong, f"{len(apps_wrong)} wrong {apps_wrong[:3]}")
+    expect(f"exactly one service principal and the {len(ROLES)} role assignments", not roles_wrong,
+           f"{len(roles_wrong)} wrong {roles_wrong[:3]}")
+    expect("every password on every app recorded by Onboarder (and one each)", not passwords_wrong,
+           f"{len(passwords_wrong)} wrong {passwords_wrong[:2]}")
+    expect("the app's certificates are the recorded ones", not certs_wrong, f"{len(certs_wrong)} wrong {certs_wrong[:3]}")
+    expect("the PBX points at the app", not pbx_wrong, f"{len(pbx_wrong)} wrong {pbx_wrong[:3]}")
+    expect("the path's end state (Teams: SBC domain verified; M365: users selected)", not path_wrong,
+           f"{len(path_wrong)} wrong {path_wrong[:3]}")
+
+    # Secrets: the client secrets (opened from the database), the PBX and partner secrets.
+    secrets = []
+    for line in psql(db, "SELECT tenant_id, sealed FROM onboarder.credentials WHERE kind = 'password'").splitlines():
+        tenant_id, sealed = line.split("|")
+        secrets.append(harness.open_sealed(sealed, f"{work}/keys", f"onboarder.credentials/password/{tenant_id}"))
+    secrets += [p["client_secret"] for p in sim.credentials.get("pbx", {}).values()]
+    secrets.append(sim.credentials["partner_client_secret"])
+    dump = subprocess.run(["pg_dump", "--data-only", db], capture_output=True, text=True, check=True).stdout
+    server_log = psql(harness_admin(), "SHOW data_directory")
+    haystacks = {"worker logs": "".join(open(p, errors="replace").read() for p in logs),
+                 "simulator journal": open(sim.journal, errors="replace").read(),
+                 "simulator output": open(f"{work}/sim.out", errors="replace").read(),
+                 "database dump (every column)": dump}
+    pg_log = os.path.join(os.path.dirname(server_log), "server.log")
+    if os.path.exists(pg_log):
+        haystacks["PostgreSQL server log"] = open(pg_log, errors="replace").read()
+    leaks = [f"{where}" for where, text in haystacks.items() for s in secrets if s and s in text]
+    expect("no secret value in any log, journal or column", not leaks and len(secrets) > args.tenants,
+           f"{len(secrets)} secrets searched in {', '.join(haystacks)}; found in: {sorted(set(leaks)) or 'none'}")
+
+    expect(f"limits never exceeded (global {LIMITS['global']}, MSP {LIMITS['msp']}, tenant {LIMITS['tenant']})",
+           all(observer.max[k] <= LIMITS[k] for k in LIMITS) and observer.samples > 100,
+           f"most running seen: global {observer.max['global']}, MSP {observer.max['msp']}, tenant "
+           f"{observer.max['tenant']} ({observer.samples} samples)")
+    if sigterm:
+        code, seconds = sigterm
+        expect(f"SIGTERM: the worker drained within its {SHUTDOWN_DEADLINE} s deadline and exited 0",
+               code == 0 and seconds <= SHUTDOWN_DEADLINE + 5, f"exit {code} after {seconds:.1f} s")
+    rescued = psql(db, "SELECT count(*) FROM onboarder.events WHERE kind = 'rescued'")
+    expect("killed workers' jobs were rescued", int(rescued) > 0 or args.kills == 0, f"{rescued} rescues")
+    return results
+
+
+def harness_admin():
+    return args.admin_url
+
+
+sys.exit(main())
