@@ -127,14 +127,23 @@ def main():
             elif what == "restart PostgreSQL":
                 restart_postgres()
             else:
-                i = rng.randrange(WORKERS)
+                # The worker with the most jobs in flight, so that the drain has something to drain.
+                busy = {}
+                for line in psql(db, "SELECT w.pid, count(j.id) FROM onboarder.workers w JOIN onboarder.jobs j "
+                                     "ON j.worker_id = w.id AND j.state = 'running' GROUP BY w.pid").splitlines():
+                    pid, n = line.split("|")
+                    busy[int(pid)] = int(n)
+                i = max(range(WORKERS), key=lambda k: busy.get(workers[k].pid, 0))
+                in_flight = busy.get(workers[i].pid, 0)
                 t0 = time.time()
                 try:
                     code = workers[i].terminate(timeout=SHUTDOWN_DEADLINE + 30)
                 except subprocess.TimeoutExpired:
                     code = "still running"
                     workers[i].kill()
-                sigterm = (code, time.time() - t0)
+                held = psql(db, "SELECT count(*) FROM onboarder.jobs j JOIN onboarder.workers w ON w.id = j.worker_id "
+                                f"WHERE j.state = 'running' AND w.pid = {workers[i].pid}")
+                sigterm = (code, time.time() - t0, in_flight, int(held))
                 workers[i].start()
             injected[what] += 1
             log(f"{now:5.1f}s {what} (unfinished jobs: {unfinished_or_none(db)})")
@@ -288,9 +297,10 @@ def check(db, sim, work, logs, observer, sigterm):
            f"most running seen: global {observer.max['global']}, MSP {observer.max['msp']}, tenant "
            f"{observer.max['tenant']} ({observer.samples} samples)")
     if sigterm:
-        code, seconds = sigterm
-        expect(f"SIGTERM: the worker drained within its {SHUTDOWN_DEADLINE} s deadline and exited 0",
-               code == 0 and seconds <= SHUTDOWN_DEADLINE + 5, f"exit {code} after {seconds:.1f} s")
+        code, seconds, in_flight, held = sigterm
+        expect(f"SIGTERM: the worker drained within its {SHUTDOWN_DEADLINE} s deadline, exited 0, held no job",
+               code == 0 and seconds <= SHUTDOWN_DEADLINE + 5 and held == 0 and in_flight > 0,
+               f"{in_flight} jobs in flight; exit {code} after {seconds:.1f} s; {held} still marked running")
     rescued = psql(db, "SELECT count(*) FROM onboarder.events WHERE kind = 'rescued'")
     expect("killed workers' jobs were rescued", int(rescued) > 0 or args.kills == 0, f"{rescued} rescues")
     return results

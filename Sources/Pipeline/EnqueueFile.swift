@@ -212,10 +212,13 @@ public enum EnqueueFile {
                     fieldHasContent = true
                 default:
                     if afterQuote {
+                        // Named by the row's first line, like every other problem of the row (and the line
+                        // the rejection counts); a quoted line break puts the quote on a later line.
+                        let reason = "text after a closing quote (a quote inside a quoted field is written \"\")"
                         result.problems.append(
                             Problem(
-                                file: name, line: line, column: nil,
-                                reason: "text after a closing quote (a quote inside a quoted field is written \"\")"))
+                                file: name, line: recordLine, column: nil,
+                                reason: line == recordLine ? reason : "\(reason), on line \(line) of this row"))
                         result.rejectedLines.insert(recordLine)
                         afterQuote = false
                     }
@@ -240,7 +243,8 @@ public enum EnqueueFile {
             return []
         }
         let names = header.values.map { trimmed($0).lowercased() }
-        var headerOK = true
+        // The header is not a row: a quoting problem in it (already reported) makes every row unreadable.
+        var headerOK = result.rejectedLines.remove(header.line) == nil
         for (position, column) in names.enumerated() where !columns.contains(column) {
             result.problems.append(
                 Problem(

@@ -137,16 +137,24 @@ public struct JobQueue: Sendable {
     }
 
     /// Counts a failure of `step` and returns how many there have been.
-    public func recordStepFailure(job: Int64, step: String, errorClass: String, message: String) async throws -> Int {
-        try await pool.query(
+    /// Records a failed try of a step: a failure (`counts`) adds to its attempts, a wait the service asked
+    /// for (throttling, replication) to its waits. Returns both counts after this one.
+    public func recordStepFailure(
+        job: Int64, step: String, errorClass: String, message: String, counts: Bool = true
+    ) async throws -> (attempts: Int, waits: Int) {
+        let failure = counts ? 1 : 0
+        let wait = counts ? 0 : 1
+        let rows = try await pool.query(
             """
-            INSERT INTO onboarder.job_steps AS s (job_id, step, state, attempts, last_error_class, last_error)
-            VALUES (\(job), \(step), 'waiting', 1, \(errorClass), \(message))
+            INSERT INTO onboarder.job_steps AS s (job_id, step, state, attempts, waits, last_error_class, last_error)
+            VALUES (\(job), \(step), 'waiting', \(failure), \(wait), \(errorClass), \(message))
             ON CONFLICT (job_id, step) DO UPDATE
-               SET attempts = s.attempts + 1, state = 'waiting', last_error_class = EXCLUDED.last_error_class,
-                   last_error = EXCLUDED.last_error
-            RETURNING attempts
+               SET attempts = s.attempts + EXCLUDED.attempts, waits = s.waits + EXCLUDED.waits, state = 'waiting',
+                   last_error_class = EXCLUDED.last_error_class, last_error = EXCLUDED.last_error
+            RETURNING attempts, waits
             """
-        ).single().decode(Int.self, column: "attempts")
+        )
+        let row = try rows.single()
+        return (try row.decode(Int.self, column: "attempts"), try row.decode(Int.self, column: "waits"))
     }
 }

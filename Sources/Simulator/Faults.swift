@@ -11,6 +11,8 @@ public struct Faults: Codable, Sendable, Equatable {
     /// Share of Graph and token requests answered with a random 429/500/502/503/504 (507 on writes) before
     /// anything is applied, as Dev Proxy's Graph error plugin does.
     public var errorRate: Double = 0
+    /// The statuses `errorRate` draws from (nil: 429, 500, 502, 503, 504, and 507 on writes).
+    public var errorStatuses: [Int]?
     /// Share of Graph writes applied and then answered by closing the connection.
     public var lostResponseRate: Double = 0
     /// For this long after a create, the new object 404s, lists omit it, and references to it fail
@@ -33,6 +35,7 @@ public struct Faults: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case seed, latencyMs = "latency_ms", jitterMs = "jitter_ms", errorRate = "error_rate"
+        case errorStatuses = "error_statuses"
         case lostResponseRate = "lost_response_rate", replicationLagMs = "replication_lag_ms", propagationMs =
             "propagation_ms"
         case throttleWrites = "throttle_writes", throttleWindowS = "throttle_window_s"
@@ -47,6 +50,7 @@ public struct Faults: Codable, Sendable, Equatable {
         latencyMs = try c.decodeIfPresent(Int.self, forKey: .latencyMs) ?? 0
         jitterMs = try c.decodeIfPresent(Int.self, forKey: .jitterMs) ?? 0
         errorRate = try c.decodeIfPresent(Double.self, forKey: .errorRate) ?? 0
+        errorStatuses = try c.decodeIfPresent([Int].self, forKey: .errorStatuses)
         lostResponseRate = try c.decodeIfPresent(Double.self, forKey: .lostResponseRate) ?? 0
         replicationLagMs = try c.decodeIfPresent(Int.self, forKey: .replicationLagMs) ?? 0
         propagationMs = try c.decodeIfPresent(Int.self, forKey: .propagationMs) ?? 0

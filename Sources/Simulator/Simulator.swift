@@ -120,7 +120,9 @@ public final class Simulator: Sendable {
             let f = state.faults
             var injected: Int?
             if f.errorRate > 0, state.roll() < f.errorRate {
-                let statuses = write && isGraph ? [429, 500, 502, 503, 504, 507] : [429, 500, 502, 503, 504]
+                let statuses =
+                    f.errorStatuses.flatMap { $0.isEmpty ? nil : $0 }
+                    ?? (write && isGraph ? [429, 500, 502, 503, 504, 507] : [429, 500, 502, 503, 504])
                 injected = statuses[Int(state.random.next() % UInt64(statuses.count))]
             }
             var throttled: (Int, String)?

@@ -24,12 +24,18 @@ public struct SleepHandler: JobHandler {
         var retry_after_s: Double?
         var fail: String?
         var always_retry: Bool?
+        /// Throttled (429 with a 50 ms Retry-After) on its first `throttle_times` claims.
+        var throttle_times: Int?
     }
 
     public func run(_ job: ClaimedJob, context: JobContext) async -> JobOutcome {
         let payload = (try? job.payload.decode(Payload.self)) ?? Payload()
         if payload.always_retry == true {
             return .retry(step: "sleep", reason: .retry, message: "503 Service Unavailable (test)")
+        }
+        if let times = payload.throttle_times, job.attempts <= times {
+            return .retry(
+                step: "sleep", reason: .throttled, message: "429 Too Many Requests (test)", retryAfter: .milliseconds(50))
         }
         if let retryAfter = payload.retry_after_s, job.attempts == 1 {
             return .retry(

@@ -205,14 +205,30 @@ public final class Worker: Service {
             return .init(
                 id: job.id, state: "failed", errorClass: "failed", error: step.map { "\($0): \(message)" } ?? message)
         case .retry(let step, let reason, let message, let retryAfter):
-            let failures: Int
+            // Throttling and replication lag are waits the service asked for, not failures: they do not use
+            // up the step's attempts, but have their own, larger bound (ten times as many).
+            let counts = reason != .throttled && reason != .replication
+            let policy = configuration.retryPolicy
+            var failures: Int
+            var waits = 0
             do {
-                failures = try await queue.recordStepFailure(
-                    job: job.id, step: step, errorClass: reason.rawValue, message: message)
+                (failures, waits) = try await queue.recordStepFailure(
+                    job: job.id, step: step, errorClass: reason.rawValue, message: message, counts: counts)
             } catch {
                 failures = job.attempts  // the database is struggling; the job's claim count is a fair stand-in
             }
-            switch configuration.retryPolicy.decide(failures: failures, retryAfter: retryAfter) {
+            let decision: RetryPolicy.Decision
+            if counts {
+                decision = policy.decide(failures: failures, retryAfter: retryAfter)
+            } else if waits >= policy.maxAttempts * 10 {
+                decision = .giveUp
+            } else {
+                // Retry-After when the service gave one, else the backoff, growing with the waits.
+                let (seconds, attoseconds) = policy.ceiling(failures: max(1, waits)).components
+                let ceiling = Int64(min(Double(seconds) * 1000 + Double(attoseconds) / 1e15, 1e12))
+                decision = .retry(after: retryAfter ?? .milliseconds(Int64.random(in: 0...max(ceiling, 1))))
+            }
+            switch decision {
             case .retry(let delay):
                 logger.debug("step will be retried", metadata: ["step.name": "\(step)", "retry.delay": "\(delay)"])
                 return .init(
@@ -221,7 +237,9 @@ public final class Worker: Service {
             case .giveUp:
                 return .init(
                     id: job.id, state: "failed", errorClass: reason.rawValue,
-                    error: "\(step) failed \(failures) times; last: \(message)")
+                    error: counts
+                        ? "\(step) failed \(failures) times; last: \(message)"
+                        : "\(step) was told to wait \(waits) times (\(reason.rawValue)); last: \(message)")
             }
         }
     }

@@ -16,14 +16,53 @@ import Queue
 ///
 /// A crash (a Swift trap is a signal) or an input running longer than the hang limit writes the input to
 /// `<out>/crash-<target>` or `<out>/hang-<target>` and exits with 70 / 71.
-@main
-struct OnboarderFuzz {
-    static func main() throws {
-        let options = try Options(CommandLine.arguments)
-        var fuzzer = Fuzzer(options: options)
-        try fuzzer.run()
+#if LIBFUZZER
+    /// Built by `scripts/fuzz` with `-sanitize=fuzzer -DLIBFUZZER`: libFuzzer's own main drives the same
+    /// checks with coverage guidance; the target comes from `ONBOARDER_FUZZ_TARGET`.
+    nonisolated(unsafe) private var libFuzzer: Fuzzer = {
+        var options = try! Options(["onboarder-fuzz", ProcessInfo.processInfo.environment["ONBOARDER_FUZZ_TARGET"] ?? "enqueue"])
+        options.out = ProcessInfo.processInfo.environment["ONBOARDER_FUZZ_OUT"] ?? ".local/fuzz"
+        return Fuzzer(options: options)
+    }()
+
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
+
+    /// SwiftPM links an executable's entry point under this name; libFuzzer's driver takes it from there.
+    @_cdecl("onboarder_fuzz_main")
+    public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+        var count = argc
+        var vector = argv
+        return LLVMFuzzerRunDriver(&count, &vector, fuzzOneInput)
     }
-}
+
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+        let input = size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size))
+        let before = libFuzzer.violations.count
+        _ = try? libFuzzer.attempt(input)
+        if libFuzzer.violations.count > before {
+            FileHandle.standardError.write(Data("violation: \(libFuzzer.violations[before])\n".utf8))
+            try? Data(input).write(
+                to: URL(fileURLWithPath: "\(libFuzzer.options.out)/violation-\(libFuzzer.options.target)"))
+            abort()  // libFuzzer keeps the input as a crash
+        }
+        return 0
+    }
+#else
+    @main
+    struct OnboarderFuzz {
+        static func main() throws {
+            let options = try Options(CommandLine.arguments)
+            var fuzzer = Fuzzer(options: options)
+            try fuzzer.run()
+        }
+    }
+#endif
 
 struct Options {
     var target = ""
@@ -97,7 +136,7 @@ private func installCrashHandler(path: String) {
             crashPath.withUnsafeBufferPointer { writeCurrentInput(to: $0.baseAddress!) }
             _exit(70)
         }
-        action.sa_flags = Int32(SA_RESETHAND)
+        action.sa_flags = Int32(bitPattern: UInt32(SA_RESETHAND))
         sigaction(signal, &action, nil)
     }
 }
@@ -210,7 +249,11 @@ struct Fuzzer {
         if !result.problems.isEmpty && result.rejectedLines.isEmpty && !result.rows.isEmpty {
             violation("problems reported, rows accepted, but no line rejected", input)
         }
-        for line in result.rejectedLines where !result.problems.contains(where: { $0.line == line }) {
+        // A rejected line has a problem naming it, unless the header (the first line with text in a CSV file)
+        // is what is wrong: then no row can be read, and the header's problems say why.
+        let firstRecord = (result.rejectedLines.union(accepted)).min() ?? Int.max
+        let headerProblem = !name.hasSuffix(".jsonl") && result.problems.contains { $0.line < firstRecord }
+        for line in result.rejectedLines where !headerProblem && !result.problems.contains(where: { $0.line == line }) {
             violation("line \(line) rejected without a problem naming it", input)
         }
         // Accepted rows must be valid by the same rules when read again on their own.

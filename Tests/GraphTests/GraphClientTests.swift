@@ -38,6 +38,38 @@ struct GraphClientTests {
         await cloud.stop()
     }
 
+    /// Found by scripts/chaos (with the waits change in the worker): reads and token requests are retried
+    /// in place a couple of times after a short transient failure; writes never are (a lost answer may
+    /// have been applied: their step re-reads and decides).
+    @Test func readsAreRetriedInPlaceWritesAreNot() async throws {
+        let cloud = try await SimulatedCloud.start()
+        let graph = cloud.graph(for: cloud.consented)
+        _ = try await graph.organizationID()  // the token, fetched while nothing fails
+        func injected() -> Int {
+            cloud.simulator.requestCounts.filter { $0.key.hasPrefix("injected") }.values.reduce(0, +)
+        }
+        var faults = Faults()
+        faults.errorRate = 1
+        faults.errorStatuses = [500, 502, 504]  // no Retry-After: a quick retry is allowed
+        cloud.simulator.setFaults(faults)
+        var before = injected()
+        await #expect(throws: GraphError.self) { try await graph.organizationID() }
+        #expect(injected() - before == 1 + graph.quickRetries)
+        before = injected()
+        await #expect(throws: GraphError.self) {
+            try await graph.upsertApplication(uniqueName: "never", ["displayName": .string("never")])
+        }
+        #expect(injected() - before == 1)
+        // A 429 asking for 2 s is not waited out holding the job's slot: it goes back to the step at once.
+        faults.errorStatuses = [429]
+        cloud.simulator.setFaults(faults)
+        before = injected()
+        let throttled = await #expect(throws: GraphError.self) { try await graph.organizationID() }
+        #expect(injected() - before == 1)
+        #expect(throttled?.failure == .transient(retryAfter: .seconds(2)))
+        await cloud.stop()
+    }
+
     @Test func passwordsServicePrincipalsAndPermissionIds() async throws {
         let cloud = try await SimulatedCloud.start()
         let graph = cloud.graph(for: cloud.consented)

@@ -82,6 +82,17 @@ struct ConfigurationTests {
         #expect(config.displayValue(config.setting(.partnerClientSecret)) == "<redacted>")
     }
 
+    /// Found by scripts/fuzz: the "did you mean" suggestion compared a megabyte-long unknown key with every
+    /// known key character by character (minutes). The time limit only catches that hang coming back; the
+    /// load itself takes milliseconds.
+    @Test(.timeLimit(.minutes(1))) func aHugeUnknownKeyIsReportedWithoutASuggestionAtOnce() throws {
+        let path = try writeTemporary("[worker]\nconcurrency = 4\n" + String(repeating: "a", count: 1_000_000) + " = 1\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let errors = #expect(throws: ConfigErrors.self) { try ResolvedConfiguration.load(file: path, environment: [:]) }
+        let problem = try #require(errors?.errors.first)
+        #expect(problem.line == 3 && problem.message == "unknown key")
+    }
+
     @Test func everyProblemIsReportedWithItsPlace() throws {
         let path = try writeTemporary(
             "[database]\nconnect_timout = 4\nconnect_timeout = \"soon\"\n[log]\nformat = \"xml\"\n")

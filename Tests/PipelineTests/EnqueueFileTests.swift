@@ -33,6 +33,27 @@ struct EnqueueFileTests {
         #expect(result.rows[1].payload.redirectURI == "https://pbx2.example/cb")
     }
 
+    /// Found by scripts/fuzz: a stray quote on the second line of a row whose quoted field spans two lines
+    /// was reported on that second line while the row (line 2) was the one rejected.
+    @Test func aProblemInsideAMultiLineRowNamesTheRowsFirstLine() {
+        let text =
+            Self.header
+            + "acme,a.example.com,\"Two\nlines\"x,m365,https://pbx.example,onboarder,env:X,,,,\n"
+            + "acme,b.example.com,,m365,https://pbx.example,onboarder,env:X,,,,\n"
+        let result = read(text)
+        #expect(result.rejectedLines == [2])
+        #expect(result.problems.map(\.line) == [2])
+        #expect(result.problems.first?.reason.hasSuffix("on line 3 of this row") == true)
+        #expect(result.rows.map(\.line) == [4])
+        // A quoting problem in the header (found by libFuzzer): reported once on the header's line, the header
+        // itself not counted as a rejected row, and no row read against a header that could not be read.
+        let badHeader = read(
+            "msp,\"tenant\"x,path,pbx_url,pbx_client_id,pbx_secret\nacme,c.example.com,m365,https://pbx.example,onboarder,env:X\n")
+        #expect(!badHeader.problems.isEmpty && Set(badHeader.problems.map(\.line)) == [1])
+        #expect(badHeader.rejectedLines == [2])
+        #expect(badHeader.rows.isEmpty)
+    }
+
     @Test func everyProblemIsReportedWithLineColumnAndReason() {
         let text =
             Self.header

@@ -52,7 +52,7 @@ struct RetryPolicyTests {
     @Test func aCompletionsDelayIsClampedNotTrapped() {
         // Durations beyond what milliseconds in an Int64 hold used to trap in the conversion.
         let huge = JobQueue.Completion(id: 1, state: "waiting", delay: .seconds(Int64.max))
-        #expect(huge.delay_ms == 30 * 86_400 * 1000)
+        #expect(huge.delay_ms == Int64(30 * 86_400 * 1000))
         #expect(JobQueue.Completion(id: 1, state: "waiting", delay: .seconds(-5)).delay_ms == 0)
         #expect(JobQueue.Completion(id: 1, state: "waiting", delay: .milliseconds(1500)).delay_ms == 1500)
         var random = SeededGenerator(state: 7)

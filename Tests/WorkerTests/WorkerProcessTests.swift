@@ -277,6 +277,45 @@ struct WorkerProcessTests {
         try await lab.drop()
     }
 
+    /// Found by scripts/chaos: at a 10% fault rate a job failed after ten 429s and replication retries of
+    /// one step. Waits the service asks for do not use up the step's attempts; they have their own bound,
+    /// ten times retry.max_attempts.
+    @Test func throttlingDoesNotUseUpAStepsAttemptsButIsBounded() async throws {
+        let lab = try await WorkerLab.make("throttled")
+        _ = try await lab.queue.enqueue([
+            EnqueueRequest(
+                msp: "m", tenantKey: "patient", kind: "sleep", payload: PostgresJSON(text: #"{"throttle_times": 6}"#)),
+            EnqueueRequest(
+                msp: "m", tenantKey: "hammered", kind: "sleep",
+                payload: PostgresJSON(text: #"{"throttle_times": 1000}"#)),
+        ])
+        let worker = try lab.startWorker(
+            "w", concurrency: 4,
+            settings: ["ONBOARDER_RETRY_BASE_DELAY_MS": "20", "ONBOARDER_RETRY_MAX_ATTEMPTS": "3"])
+        try await lab.waitUntil(120, "both jobs ended") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE finished_at IS NULL") == 0
+        }
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        let rows = try await lab.pool.query(
+            """
+            SELECT t.tenant_key, j.state, j.last_error, s.attempts, s.waits FROM onboarder.jobs j
+              JOIN onboarder.tenants t ON t.id = j.tenant_id JOIN onboarder.job_steps s ON s.job_id = j.id
+             ORDER BY t.tenant_key
+            """)
+        #expect(rows.count == 2)
+        // Throttled six times with three attempts allowed: it waited as told and succeeded.
+        #expect(try rows[1].decode(String.self, column: "tenant_key") == "patient")
+        #expect(try rows[1].decode(String.self, column: "state") == "succeeded")
+        #expect(try rows[1].decode(Int.self, column: "attempts") == 0)
+        #expect(try rows[1].decode(Int.self, column: "waits") == 6)
+        // Throttled without end: failed after 10 × 3 waits, saying so.
+        #expect(try rows[0].decode(String.self, column: "state") == "failed")
+        #expect(try rows[0].decode(Int.self, column: "waits") == 30)
+        #expect(try rows[0].decode(String.self, column: "last_error").hasPrefix("sleep was told to wait 30 times (throttled)"))
+        try await lab.drop()
+    }
+
     @Test func aWorkerDeclaredDeadStopsWithAFailureStatus() async throws {
         let lab = try await WorkerLab.make("dead")
         _ = try await lab.queue.enqueue(sleepJobs(2, msps: ["m"], tenants: 2, payload: #"{"sleep_ms": 60000}"#))
