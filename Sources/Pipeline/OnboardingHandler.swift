@@ -77,14 +77,19 @@ public struct OnboardingHandler: JobHandler {
         do {
             (run.done, run.facts) = try await store.load(job: job.id)
             if run.done.isEmpty, let prepare { try await prepare(&run) }
-            for name in steps where !run.done.contains(name) {
+            let pending = steps.filter { !run.done.contains($0) }
+            var started = false  // marked running by the previous step's checkpoint
+            for (index, name) in pending.enumerated() {
                 step = name
-                try await store.start(job: job.id, step: name)
+                if !started { try await store.start(job: job.id, step: name) }
                 CrashPoint.check("before:\(name)")
                 let result = try await run.perform(name)
+                started = false
                 switch result {
                 case .done:
-                    try await store.complete(job: job.id, step: name, facts: run.facts)
+                    let next = index + 1 < pending.count ? pending[index + 1] : nil
+                    try await store.complete(job: job.id, step: name, facts: run.facts, next: next)
+                    started = next != nil
                 case .committed:
                     break
                 case .wait(let until, let message):
