@@ -89,7 +89,7 @@ let package = Package(
             name: "onboarder",
             dependencies: [
                 "OnboarderConfig", "Store", "Postgres", "HTTP", "Crypto", "Queue", "Worker", "Graph", "PBX", "Pipeline",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "CLinux", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
