@@ -126,6 +126,8 @@ public enum FailureClassifier {
             message = entra.error_description.map { String($0.prefix { !$0.isNewline }) } ?? entra.error
             serverRequestID = entra.trace_id ?? serverRequestID
         }
+        // An error body whose message is empty (or blank) still says something (found by scripts/fuzz).
+        if message.allSatisfy(\.isWhitespace) { message = "HTTP \(response.status), no message" }
         let failure = failureClass(
             status: response.status, code: code, message: message, retryAfter: retryAfter, context: context)
         return GraphError(
@@ -213,11 +215,40 @@ public enum FailureClassifier {
             guard let seconds = Int(trimmed) else { return longestRetryAfter }
             return min(.seconds(seconds), longestRetryAfter)
         }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: trimmed) else { return nil }
+        guard let date = httpDate(trimmed) else { return nil }
         return .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), 86_400) * 1000))
+    }
+
+    /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §5.6.7), parsed by hand: Foundation's
+    /// DateFormatter traps on some non-ASCII input (`Incorrect range CFRange`; found by libFuzzer through
+    /// `scripts/fuzz`), and a server's header must never take a worker down.
+    static func httpDate(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 29, bytes[3] == UInt8(ascii: ","), bytes[4] == UInt8(ascii: " "),
+            bytes[7] == UInt8(ascii: " "), bytes[11] == UInt8(ascii: " "), bytes[16] == UInt8(ascii: " "),
+            bytes[19] == UInt8(ascii: ":"), bytes[22] == UInt8(ascii: ":"), bytes[25...] == Array(" GMT".utf8)[...]
+        else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for byte in bytes[range] {
+                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard let day = number(5..<7), let year = number(12..<16), let hour = number(17..<19),
+            let minute = number(20..<22), let second = number(23..<25),
+            let month = months.firstIndex(of: String(decoding: bytes[8..<11], as: UTF8.self)).map({ $0 + 1 }),
+            (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        // Days from 1970-01-01 to the civil date (Howard Hinnant's days_from_civil).
+        let y = month <= 2 ? year - 1 : year
+        let era = y / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let days = era * 146_097 + doe - 719_468
+        return Date(timeIntervalSince1970: TimeInterval(days * 86_400 + hour * 3600 + minute * 60 + second))
     }
 }

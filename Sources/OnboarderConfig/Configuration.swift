@@ -216,7 +216,11 @@ public struct ResolvedConfiguration: Sendable {
         var fileEntries = [String: TOMLParser.Entry]()
         if let file {
             do {
-                let text = try String(contentsOfFile: file, encoding: .utf8)
+                let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                // Foundation's own words for bad UTF-8 are "the file isn't in the correct format" (scripts/fuzz).
+                guard let text = String(data: data, encoding: .utf8) else {
+                    throw ConfigError(file: file, key: nil, message: "the file is not UTF-8 text")
+                }
                 fileEntries = try TOMLParser.parse(text, file: file)
             } catch let error as ConfigError {
                 throw ConfigErrors([error])

@@ -656,6 +656,9 @@ extension Run {
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02X", $0) }.joined() }
 
     static func date(_ text: String) -> Date? {
+        // Only ASCII reaches Foundation's formatter: its DateFormatter traps on some non-ASCII input
+        // (libFuzzer found it in the Retry-After parser), and this text comes from a server.
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         if let date = formatter.date(from: text) { return date }

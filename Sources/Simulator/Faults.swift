@@ -84,7 +84,7 @@ final class Journal: Sendable {
             handle = Mutex(nil)
             return
         }
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard let file = FileHandle(forWritingAtPath: path) else {
             throw SimServerError("cannot write the journal \(path)")
         }

@@ -21,7 +21,7 @@ struct ClassificationTests {
         recentlyCreatedObject: true, recentlyCreatedCredential: true, tenantID: "t1", clientID: "c1")
     let settled = FailureContext(tenantID: "t1", clientID: "c1")
 
-    @Test func throttlingAndServerErrorsAreTransientWithRetryAfter() {
+    @Test func throttlingAndServerErrorsAreTransientWithRetryAfter() throws {
         let throttled = FailureClassifier.classify(
             response(429, odata("TooManyRequests", "Too many requests"), headers: [("Retry-After", "7")]))
         #expect(throttled.failure == .transient(retryAfter: .seconds(7)))
@@ -39,6 +39,20 @@ struct ClassificationTests {
             #expect(FailureClassifier.parseRetryAfter(huge) == FailureClassifier.longestRetryAfter, "\(huge)")
         }
         #expect(FailureClassifier.parseRetryAfter("-5") == nil)
+        // Foundation's DateFormatter trapped on text like this (libFuzzer): the HTTP date is parsed by hand.
+        #expect(FailureClassifier.parseRetryAfter("T\u{0555}\u{FFFD}\u{FFFD}") == nil)
+        #expect(FailureClassifier.parseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT") == .zero)
+        #expect(FailureClassifier.parseRetryAfter("Sun, 06 Nov 1994 08:49:37 UTC") == nil)
+        let soon = Date(timeIntervalSinceNow: 90)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let parsed = try #require(FailureClassifier.parseRetryAfter(formatter.string(from: soon)))
+        #expect(parsed > .seconds(85) && parsed <= .seconds(90))
+        // An error body with an empty message (found by scripts/fuzz) still says what happened.
+        let silent = FailureClassifier.classify(response(403, odata("Authorization_RequestDenied", "")))
+        #expect(silent.message == "HTTP 403, no message" && silent.code == "Authorization_RequestDenied")
     }
 
     @Test func replicationLagOnlyJustAfterACreate() {

@@ -91,6 +91,12 @@ struct ConfigurationTests {
         let errors = #expect(throws: ConfigErrors.self) { try ResolvedConfiguration.load(file: path, environment: [:]) }
         let problem = try #require(errors?.errors.first)
         #expect(problem.line == 3 && problem.message == "unknown key")
+        // Bytes that are not UTF-8 are named as such, not as "the file isn't in the correct format".
+        let binary = NSTemporaryDirectory() + "onboarder-binary-\(UUID().uuidString).toml"
+        try Data([0x5B, 0x77, 0xFF, 0xFE, 0x5D, 0x0A]).write(to: URL(fileURLWithPath: binary))
+        defer { try? FileManager.default.removeItem(atPath: binary) }
+        let unreadable = #expect(throws: ConfigErrors.self) { try ResolvedConfiguration.load(file: binary, environment: [:]) }
+        #expect(unreadable?.errors.map(\.description) == ["\(binary): the file is not UTF-8 text"])
     }
 
     @Test func everyProblemIsReportedWithItsPlace() throws {
