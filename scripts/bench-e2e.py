@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import log, psql  # noqa: E402
@@ -78,10 +79,12 @@ def profile(pid, seconds=20):
                    capture_output=True)
     lines = []
     for sort in ("dso", "sym"):
-        report = subprocess.run(["perf", "report", "-i", out, "--no-children", "--sort", sort, "--stdio", "-g", "none"],
-                                capture_output=True, text=True).stdout
-        rows = [line for line in report.splitlines() if line.strip() and not line.startswith("#")
+        result = subprocess.run(["perf", "report", "-i", out, "--no-children", "--sort", sort, "--stdio", "-g", "none"],
+                                capture_output=True, text=True)
+        rows = [line for line in result.stdout.splitlines() if line.strip() and not line.startswith("#")
                 and "%" in line.split()[0]][:12]
+        if not rows:  # say why instead of printing an empty profile (seen once; the file is kept)
+            rows = [f"(no samples read: {result.stderr.strip()[-200:]}; perf report -i {out})"]
         lines.append(f"  worker CPU by {sort}:")
         lines += ["    " + row.strip() for row in rows]
     text = "\n".join(lines)

@@ -15,6 +15,7 @@ import threading
 import time
 import tomllib
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import log, psql  # noqa: E402

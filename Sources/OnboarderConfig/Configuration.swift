@@ -348,7 +348,9 @@ public struct ResolvedConfiguration: Sendable {
         // The distance is at least the difference in length: only near-equal lengths can be within 3. (A
         // megabyte-long key once took minutes here; scripts/fuzz found it.)
         let length = name.count
-        let scored = candidates.filter { abs($0.count - length) <= 3 }.map { ($0, editDistance(Array(name), Array($0))) }
+        let scored = candidates.filter { abs($0.count - length) <= 3 }.map {
+            ($0, editDistance(Array(name), Array($0)))
+        }
         guard let best = scored.min(by: { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }), best.1 <= 3 else {
             return nil
         }

@@ -103,7 +103,8 @@ public struct JobQueue: Sendable {
                 let longest: Int64 = 30 * 86_400 * 1000
                 let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
                 self.delay_ms =
-                    overflow ? (seconds < 0 ? 0 : longest) : min(max(0, ms + attoseconds / 1_000_000_000_000_000), longest)
+                    overflow
+                    ? (seconds < 0 ? 0 : longest) : min(max(0, ms + attoseconds / 1_000_000_000_000_000), longest)
             }
             self.wait_reason = waitReason?.rawValue
             self.error_class = errorClass

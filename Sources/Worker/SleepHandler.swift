@@ -35,7 +35,8 @@ public struct SleepHandler: JobHandler {
         }
         if let times = payload.throttle_times, job.attempts <= times {
             return .retry(
-                step: "sleep", reason: .throttled, message: "429 Too Many Requests (test)", retryAfter: .milliseconds(50))
+                step: "sleep", reason: .throttled, message: "429 Too Many Requests (test)",
+                retryAfter: .milliseconds(50))
         }
         if let retryAfter = payload.retry_after_s, job.attempts == 1 {
             return .retry(

@@ -20,7 +20,9 @@ import Queue
     /// Built by `scripts/fuzz` with `-sanitize=fuzzer -DLIBFUZZER`: libFuzzer's own main drives the same
     /// checks with coverage guidance; the target comes from `ONBOARDER_FUZZ_TARGET`.
     nonisolated(unsafe) private var libFuzzer: Fuzzer = {
-        var options = try! Options(["onboarder-fuzz", ProcessInfo.processInfo.environment["ONBOARDER_FUZZ_TARGET"] ?? "enqueue"])
+        var options = try! Options([
+            "onboarder-fuzz", ProcessInfo.processInfo.environment["ONBOARDER_FUZZ_TARGET"] ?? "enqueue",
+        ])
         options.out = ProcessInfo.processInfo.environment["ONBOARDER_FUZZ_OUT"] ?? ".local/fuzz"
         return Fuzzer(options: options)
     }()

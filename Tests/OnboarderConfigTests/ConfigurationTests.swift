@@ -86,7 +86,8 @@ struct ConfigurationTests {
     /// known key character by character (minutes). The time limit only catches that hang coming back; the
     /// load itself takes milliseconds.
     @Test(.timeLimit(.minutes(1))) func aHugeUnknownKeyIsReportedWithoutASuggestionAtOnce() throws {
-        let path = try writeTemporary("[worker]\nconcurrency = 4\n" + String(repeating: "a", count: 1_000_000) + " = 1\n")
+        let path = try writeTemporary(
+            "[worker]\nconcurrency = 4\n" + String(repeating: "a", count: 1_000_000) + " = 1\n")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let errors = #expect(throws: ConfigErrors.self) { try ResolvedConfiguration.load(file: path, environment: [:]) }
         let problem = try #require(errors?.errors.first)
@@ -95,7 +96,9 @@ struct ConfigurationTests {
         let binary = NSTemporaryDirectory() + "onboarder-binary-\(UUID().uuidString).toml"
         try Data([0x5B, 0x77, 0xFF, 0xFE, 0x5D, 0x0A]).write(to: URL(fileURLWithPath: binary))
         defer { try? FileManager.default.removeItem(atPath: binary) }
-        let unreadable = #expect(throws: ConfigErrors.self) { try ResolvedConfiguration.load(file: binary, environment: [:]) }
+        let unreadable = #expect(throws: ConfigErrors.self) {
+            try ResolvedConfiguration.load(file: binary, environment: [:])
+        }
         #expect(unreadable?.errors.map(\.description) == ["\(binary): the file is not UTF-8 text"])
     }
 

@@ -48,7 +48,8 @@ struct EnqueueFileTests {
         // A quoting problem in the header (found by libFuzzer): reported once on the header's line, the header
         // itself not counted as a rejected row, and no row read against a header that could not be read.
         let badHeader = read(
-            "msp,\"tenant\"x,path,pbx_url,pbx_client_id,pbx_secret\nacme,c.example.com,m365,https://pbx.example,onboarder,env:X\n")
+            "msp,\"tenant\"x,path,pbx_url,pbx_client_id,pbx_secret\nacme,c.example.com,m365,https://pbx.example,onboarder,env:X\n"
+        )
         #expect(!badHeader.problems.isEmpty && Set(badHeader.problems.map(\.line)) == [1])
         #expect(badHeader.rejectedLines == [2])
         #expect(badHeader.rows.isEmpty)

@@ -312,7 +312,9 @@ struct WorkerProcessTests {
         // Throttled without end: failed after 10 × 3 waits, saying so.
         #expect(try rows[0].decode(String.self, column: "state") == "failed")
         #expect(try rows[0].decode(Int.self, column: "waits") == 30)
-        #expect(try rows[0].decode(String.self, column: "last_error").hasPrefix("sleep was told to wait 30 times (throttled)"))
+        #expect(
+            try rows[0].decode(String.self, column: "last_error").hasPrefix(
+                "sleep was told to wait 30 times (throttled)"))
         try await lab.drop()
     }
 
