@@ -222,18 +222,18 @@ def check(db, sim, work, logs, observer, sigterm):
                        "WHERE j.tenant_id = t.id AND j.kind = 'onboard') <> 1")
     expect("one onboarding job per customer", one_job == "0", f"{one_job} customers with another number")
 
-    recorded = {}
-    for line in psql(db, """SELECT t.tenant_key, c.key_id FROM onboarder.credentials c
-                              JOIN onboarder.tenants t ON t.id = c.tenant_id
-                             WHERE c.kind = 'password' AND c.state <> 'removed'""").splitlines():
-        key, key_id = line.split("|")
-        recorded.setdefault(key, set()).add(key_id)
-    certs = {}
-    for line in psql(db, """SELECT t.tenant_key, c.thumbprint FROM onboarder.credentials c
-                              JOIN onboarder.tenants t ON t.id = c.tenant_id
-                             WHERE c.kind = 'certificate' AND c.state <> 'removed'""").splitlines():
-        key, thumb = line.split("|")
-        certs.setdefault(key, set()).add(thumb)
+    def live_credentials(kind, column):
+        """customer → the key ids (passwords) or thumbprints (certificates) Onboarder has not removed."""
+        found = {}
+        for line in psql(db, f"""SELECT t.tenant_key, c.{column} FROM onboarder.credentials c
+                                  JOIN onboarder.tenants t ON t.id = c.tenant_id
+                                 WHERE c.kind = '{kind}' AND c.state <> 'removed'""").splitlines():
+            key, value = line.split("|")
+            found.setdefault(key, set()).add(value)
+        return found
+
+    recorded = live_credentials("password", "key_id")
+    certs = live_credentials("certificate", "thumbprint")
     paths = dict(line.split("|") for line in psql(
         db, "SELECT tenant_key, payload->>'path' FROM onboarder.tenants t JOIN onboarder.jobs j ON j.tenant_id = t.id "
             "WHERE j.kind = 'onboard'").splitlines())
