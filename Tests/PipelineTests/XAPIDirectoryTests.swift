@@ -1,6 +1,9 @@
 import HTTP
+import OnboarderConfig
 import PBX
 import Testing
+
+@testable import onboarder
 
 @Suite("The PBX client directory")
 struct XAPIDirectoryTests {
@@ -27,5 +30,18 @@ struct XAPIDirectoryTests {
             _ = kept.client(baseURL: "https://pbx\(i).example", clientID: "onboarder", secret: "s")
         }
         #expect(kept.count == 1000)
+    }
+}
+
+@Suite("The worker's HTTP client")
+struct WorkerHTTPConfigurationTests {
+    /// Found by scripts/bench e2e: behind a fixed cap of 64 connections per host, at concurrency 200 every
+    /// call waited its turn inside libcurl (3.23× the bound with the cores half idle).
+    @Test func connectionsPerHostFollowTheWorkersConcurrency() throws {
+        for (concurrency, atLeast) in [(10, 64), (200, 200), (500, 500)] {
+            let config = try ResolvedConfiguration.load(
+                file: nil, environment: ["ONBOARDER_WORKER_CONCURRENCY": String(concurrency)])
+            #expect(config.httpConfiguration.maxConnectionsPerHost >= atLeast, "concurrency \(concurrency)")
+        }
     }
 }
