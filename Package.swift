@@ -89,7 +89,7 @@ let package = Package(
             name: "onboarder",
             dependencies: [
                 "OnboarderConfig", "Store", "Postgres", "HTTP", "Crypto", "Queue", "Worker", "Graph", "PBX", "Pipeline",
-                "CLinux", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -109,7 +109,7 @@ let package = Package(
         // seeded random and mutated inputs.
         .executableTarget(
             name: "onboarder-fuzz",
-            dependencies: ["Graph", "HTTP", "OnboarderConfig", "Pipeline", "Queue"]
+            dependencies: ["Graph", "HTTP", "OnboarderConfig", "Pipeline", "Queue", "Simulator"]
         ),
 
         // MARK: Tests (Tests/<Module>Tests mirrors Sources/<Module>)

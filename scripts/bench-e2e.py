@@ -59,8 +59,8 @@ def statements_supported():
     return "pg_stat_statements" in psql(args.admin_url, "SHOW shared_preload_libraries")
 
 
-def idle_rss_kib():
-    """A worker's resident memory with nothing to do: the base the per-onboarding figure is above."""
+def idle_memory_kib():
+    """A worker's (resident, anonymous) memory with nothing to do: the base the per-onboarding figure is above."""
     work = harness.workdir("onboarder-e2e-idle-")
     sim = harness.Simulator(args.sim, work, 1, {})
     db = harness.fresh_db(args.admin_url, "bench_e2e", args.onboarder)
@@ -142,6 +142,8 @@ def run(concurrency, workers, throttled):
     calls = sum(v for k, v in delta.items() if k not in not_calls)
     # Only Graph and token calls carry the simulated latency; the PBX and DNS calls answer at once.
     slow = sum(v for k, v in delta.items() if k not in not_calls and " pbx " not in k and " dns " not in k)
+    graph_writes = sum(v for k, v in delta.items()
+                       if k.split(" ")[0] in ("POST", "PATCH", "DELETE") and len(k.split(" ")) == 2 and k != "POST token")
     n = args.tenants
     outcome = dict(line.split("|") for line in psql(db, "SELECT state, count(*) FROM onboarder.jobs GROUP BY 1").splitlines())
     stmts = None
@@ -154,7 +156,7 @@ def run(concurrency, workers, throttled):
     bound = slow * args.latency_ms / 1000 / concurrency
     return {
         "concurrency": concurrency, "workers": workers, "throttled": throttled, "wall": wall, "bound": bound,
-        "calls_per_tenant": per, "slow_per_tenant": slow / n, "peak_rss_mib": max(peaks) / 1024, "peaks_kib": peaks,
+        "calls_per_tenant": per, "slow_per_tenant": slow / n, "graph_writes_per_tenant": graph_writes / n, "peak_rss_mib": max(peaks) / 1024, "peaks_kib": peaks,
         "worker_cpu": worker_cpu, "sim_cpu": sim_cpu, "pg_cpu": pg_cpu, "statements": stmts,
         "throttled_429": delta.get("throttled", 0), "throttled_again": delta.get("throttled again", 0),
         "outcome": outcome, "profile": profiled,
@@ -164,7 +166,7 @@ def run(concurrency, workers, throttled):
 
 def main():
     log(f"e2e: {args.tenants} customers (half Microsoft 365, half Teams), {args.latency_ms} ms per call")
-    idle_total, idle = idle_rss_kib()
+    idle_total, idle = idle_memory_kib()
     log(f"an idle worker: {idle_total / 1024:.1f} MiB resident, of it {idle / 1024:.1f} MiB anonymous")
     plan = [(int(c), int(w), False) for c, w in (r.split(":") for r in args.runs.split())]
     if args.throttled:
@@ -182,7 +184,8 @@ def main():
             label += ", throttled"
         print(f"wall/bound ratio: {r['wall'] / r['bound']:.2f}x ({label})", flush=True)
         print(f"  {r['wall']:.0f} s wall, bound {r['bound']:.0f} s; {r['calls_per_tenant']:.1f} calls per tenant "
-              f"({r['slow_per_tenant']:.1f} Graph and token, the rest PBX and DNS); "
+              f"({r['slow_per_tenant']:.1f} Graph and token, of them {r['graph_writes_per_tenant']:.1f} Graph writes; "
+              f"the rest PBX and DNS); "
               f"outcome {r['outcome']}; {r['in_flight']:.0f} onboardings running on average", flush=True)
         per_flight = (sum(r["anon_kib"]) - workers * idle) / concurrency
         print(f"  memory: peak {r['peak_rss_mib']:.0f} MiB resident per worker (shared libraries' pages included), "

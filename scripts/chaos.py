@@ -50,10 +50,9 @@ class Observer(threading.Thread):
         super().__init__(daemon=True)
         self.db, self.stop, self.samples, self.failed_samples = db, False, 0, 0
         self.max = {"global": 0, "msp": 0, "tenant": 0}
-        self.process = None
 
     def run(self):
-        # One long-lived psql reading a query per line keeps sampling cheap; it is restarted after PostgreSQL is.
+        # A psql per sample: it reconnects by itself after a PostgreSQL restart.
         query = ("SELECT coalesce((SELECT count(*) FROM onboarder.jobs WHERE state = 'running'), 0), "
                  "coalesce((SELECT max(c) FROM (SELECT count(*) c FROM onboarder.jobs WHERE state = 'running' "
                  "GROUP BY msp_id) m), 0), coalesce((SELECT max(c) FROM (SELECT count(*) c FROM onboarder.jobs "
@@ -73,8 +72,7 @@ class Observer(threading.Thread):
 
 
 def restart_postgres():
-    env = {**os.environ}
-    subprocess.run(["scripts/dev-db", "restart"], env=env, capture_output=True, check=True)
+    subprocess.run(["scripts/dev-db", "restart"], capture_output=True, check=True)
 
 
 def main():
@@ -281,12 +279,12 @@ def check(db, sim, work, logs, observer, sigterm):
     secrets += [p["client_secret"] for p in sim.credentials.get("pbx", {}).values()]
     secrets.append(sim.credentials["partner_client_secret"])
     dump = subprocess.run(["pg_dump", "--data-only", db], capture_output=True, text=True, check=True).stdout
-    server_log = psql(harness_admin(), "SHOW data_directory")
+    data_directory = psql(args.admin_url, "SHOW data_directory")
     haystacks = {"worker logs": "".join(open(p, errors="replace").read() for p in logs),
                  "simulator journal": open(sim.journal, errors="replace").read(),
                  "simulator output": open(f"{work}/sim.out", errors="replace").read(),
                  "database dump (every column)": dump}
-    pg_log = os.path.join(os.path.dirname(server_log), "server.log")
+    pg_log = os.path.join(os.path.dirname(data_directory), "server.log")  # scripts/dev-db's log
     if os.path.exists(pg_log):
         haystacks["PostgreSQL server log"] = open(pg_log, errors="replace").read()
     leaks = [f"{where}" for where, text in haystacks.items() for s in secrets if s and s in text]
@@ -305,10 +303,6 @@ def check(db, sim, work, logs, observer, sigterm):
     rescued = psql(db, "SELECT count(*) FROM onboarder.events WHERE kind = 'rescued'")
     expect("killed workers' jobs were rescued", int(rescued) > 0 or args.kills == 0, f"{rescued} rescues")
     return results
-
-
-def harness_admin():
-    return args.admin_url
 
 
 sys.exit(main())

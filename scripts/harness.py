@@ -9,12 +9,13 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
 
 def log(message):
-    print(f"\033[1m==> {message}\033[0m", file=os.sys.stderr, flush=True)
+    print(f"\033[1m==> {message}\033[0m", file=sys.stderr, flush=True)
 
 
 def psql(url, sql, *variables):
@@ -156,6 +157,8 @@ class Worker:
         self.start()
 
     def start(self):
+        if getattr(self, "log", None):
+            self.log.close()  # the previous process's (after a kill and restart)
         self.log = open(self.log_path, "a")
         self.process = subprocess.Popen([self.onboarder, "worker", "--concurrency", str(self.concurrency)],
                                         env=self.env, stdout=self.log, stderr=subprocess.STDOUT)

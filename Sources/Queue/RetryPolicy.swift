@@ -34,6 +34,23 @@ public struct RetryPolicy: Sendable, Equatable {
         return decide(failures: failures, retryAfter: retryAfter, using: &generator)
     }
 
+    /// A wait the service asked for (throttling, replication lag) is not a failure: it does not use up
+    /// `maxAttempts` but has its own bound, ten times as many. `waits` counts this one. The delay is the
+    /// server's `Retry-After`, else the backoff, growing with the waits.
+    public func decideWait<R: RandomNumberGenerator>(
+        waits: Int, retryAfter: Duration?, using random: inout R
+    ) -> Decision {
+        guard waits < maxAttempts * 10 else { return .giveUp }
+        if let retryAfter, retryAfter > .zero { return .retry(after: retryAfter) }
+        let ceilingMicros = max(ceiling(failures: max(1, waits)).microseconds, 1)
+        return .retry(after: .microseconds(Int64.random(in: 0...ceilingMicros, using: &random)))
+    }
+
+    public func decideWait(waits: Int, retryAfter: Duration?) -> Decision {
+        var generator = SystemRandomNumberGenerator()
+        return decideWait(waits: waits, retryAfter: retryAfter, using: &generator)
+    }
+
     /// The upper bound of the n-th delay: min(cap, base · 2^(n-1)).
     public func ceiling(failures: Int) -> Duration {
         let exponent = min(max(failures - 1, 0), 40)

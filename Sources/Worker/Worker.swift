@@ -205,8 +205,7 @@ public final class Worker: Service {
             return .init(
                 id: job.id, state: "failed", errorClass: "failed", error: step.map { "\($0): \(message)" } ?? message)
         case .retry(let step, let reason, let message, let retryAfter):
-            // Throttling and replication lag are waits the service asked for, not failures: they do not use
-            // up the step's attempts, but have their own, larger bound (ten times as many).
+            // Throttling and replication lag are waits the service asked for, not failures (RetryPolicy.decideWait).
             let counts = reason != .throttled && reason != .replication
             let policy = configuration.retryPolicy
             var failures: Int
@@ -217,17 +216,10 @@ public final class Worker: Service {
             } catch {
                 failures = job.attempts  // the database is struggling; the job's claim count is a fair stand-in
             }
-            let decision: RetryPolicy.Decision
-            if counts {
-                decision = policy.decide(failures: failures, retryAfter: retryAfter)
-            } else if waits >= policy.maxAttempts * 10 {
-                decision = .giveUp
-            } else {
-                // Retry-After when the service gave one, else the backoff, growing with the waits.
-                let (seconds, attoseconds) = policy.ceiling(failures: max(1, waits)).components
-                let ceiling = Int64(min(Double(seconds) * 1000 + Double(attoseconds) / 1e15, 1e12))
-                decision = .retry(after: retryAfter ?? .milliseconds(Int64.random(in: 0...max(ceiling, 1))))
-            }
+            let decision =
+                counts
+                ? policy.decide(failures: failures, retryAfter: retryAfter)
+                : policy.decideWait(waits: waits, retryAfter: retryAfter)
             switch decision {
             case .retry(let delay):
                 logger.debug("step will be retried", metadata: ["step.name": "\(step)", "retry.delay": "\(delay)"])

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CLinux
 import Foundation
 import HTTP
 import Logging
@@ -32,7 +31,6 @@ struct WorkerCommand: AsyncParsableCommand {
     var kinds: String?
 
     func run() async throws {
-        Self.boundMallocRetention()
         try await reportingErrors {
             var overrides = [(key: ConfigKey, value: String, flag: String)]()
             if let concurrency { overrides.append((.workerConcurrency, String(concurrency), "--concurrency")) }
@@ -88,22 +86,6 @@ struct WorkerCommand: AsyncParsableCommand {
                 throw CleanExit.message("worker: \(error)")
             }
             await pool.close()
-        }
-    }
-}
-
-extension WorkerCommand {
-    /// glibc keeps memory a process freed in per-thread arenas (up to 8 per core) and seldom gives it back;
-    /// a long-running worker's live heap is small (12 MB at its peak with 50 onboardings in flight,
-    /// heaptrack) next to what it churns through (19 million allocations for 1,500 customers). Two arenas,
-    /// and freed memory handed back every 30 s, keep a daemon that runs for months near its live size.
-    static func boundMallocRetention() {
-        _ = mallopt(M_ARENA_MAX, 2)
-        Task.detached(priority: .background) {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(30))
-                _ = malloc_trim(0)
-            }
         }
     }
 }

@@ -49,6 +49,18 @@ struct RetryPolicyTests {
         #expect(policy.decide(failures: 5, retryAfter: .seconds(1), using: &random) == .giveUp)
     }
 
+    @Test func waitsTheServiceAskedForHaveTenTimesTheBound() {
+        var random = SeededGenerator(state: 3)
+        // maxAttempts is 5: a sixth wait is no failure, the fiftieth gives up.
+        #expect(policy.decideWait(waits: 6, retryAfter: .seconds(2), using: &random) == .retry(after: .seconds(2)))
+        if case .retry(let after) = policy.decideWait(waits: 49, retryAfter: nil, using: &random) {
+            #expect(after >= .zero && after <= .seconds(60))
+        } else {
+            Issue.record("expected a retry")
+        }
+        #expect(policy.decideWait(waits: 50, retryAfter: .seconds(2), using: &random) == .giveUp)
+    }
+
     @Test func aCompletionsDelayIsClampedNotTrapped() {
         // Durations beyond what milliseconds in an Int64 hold used to trap in the conversion.
         let huge = JobQueue.Completion(id: 1, state: "waiting", delay: .seconds(Int64.max))

@@ -1,9 +1,7 @@
 #ifndef CLINUX_H
 #define CLINUX_H
 // Linux APIs the Glibc module does not export (as in swift-nio's CNIOLinux): the simulator's HTTP
-// server waits on sockets with epoll and is woken with an eventfd; the worker bounds what glibc's
-// malloc keeps (mallopt, malloc_trim).
-#include <malloc.h>
+// server waits on sockets with epoll and is woken with an eventfd.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <netinet/tcp.h>
