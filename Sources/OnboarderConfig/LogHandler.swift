@@ -50,21 +50,37 @@ public struct OnboarderLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        let flat = Self.flatten(merged)
-        let line: String
+        let flat = merged.isEmpty ? [] : Self.flatten(merged)
+        var line: [UInt8]
         switch format {
         case .json: line = jsonLine(level: event.level, message: "\(event.message)", metadata: flat)
-        case .human: line = humanLine(level: event.level, message: "\(event.message)", metadata: flat)
+        case .human: line = Array(humanLine(level: event.level, message: "\(event.message)", metadata: flat).utf8)
         }
-        sink.write(line + "\n")
+        line.append(UInt8(ascii: "\n"))
+        sink.write(line)
     }
 
-    func jsonLine(level: Logger.Level, message: String, metadata: [(String, String)]) -> String {
-        var fields: [(String, String)] = [
-            ("ts", Self.timestamp(Date())), ("level", level.rawValue), ("logger", label), ("msg", message),
-        ]
-        fields += metadata
-        return "{" + fields.map { "\(Self.jsonString($0.0)):\(Self.jsonString($0.1))" }.joined(separator: ",") + "}"
+    /// Built byte by byte: a worker logs a line per finished job, and building it through String
+    /// interpolation and joins was a quarter of a no-op job's CPU (`scripts/bench queue`, perf).
+    func jsonLine(level: Logger.Level, message: String, metadata: [(String, String)]) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(160 + message.utf8.count + metadata.count * 32)
+        out.append(contentsOf: #"{"ts":""#.utf8)
+        Self.appendTimestamp(Date(), to: &out)
+        out.append(contentsOf: #"","level":""#.utf8)
+        out.append(contentsOf: level.rawValue.utf8)
+        out.append(contentsOf: #"","logger":"#.utf8)
+        Self.appendJSONString(label, to: &out)
+        out.append(contentsOf: #","msg":"#.utf8)
+        Self.appendJSONString(message, to: &out)
+        for (key, value) in metadata {
+            out.append(UInt8(ascii: ","))
+            Self.appendJSONString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            Self.appendJSONString(value, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     func humanLine(level: Logger.Level, message: String, metadata: [(String, String)]) -> String {
@@ -77,6 +93,7 @@ public struct OnboarderLogHandler: LogHandler {
     /// Nested metadata becomes dotted keys, sorted so lines diff well.
     static func flatten(_ metadata: Logger.Metadata, prefix: String = "") -> [(String, String)] {
         var out = [(String, String)]()
+        out.reserveCapacity(metadata.count)
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
             let name = prefix.isEmpty ? key : "\(prefix).\(key)"
             switch value {
@@ -89,56 +106,89 @@ public struct OnboarderLogHandler: LogHandler {
         return out
     }
 
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let s where s.value < 0x20:
-                out +=
-                    "\\u" + String(repeating: "0", count: 4 - String(s.value, radix: 16).count)
-                    + String(s.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
+    /// A JSON string literal: quotes, backslashes and control characters escaped; other UTF-8 bytes as they are.
+    static func appendJSONString(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            default: out.append(byte)
             }
         }
-        return out + "\""
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// `2026-11-27T03:35:54.944Z` (UTC, milliseconds).
+    static func appendTimestamp(_ date: Date, to out: inout [UInt8]) {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int32, _ count: Int) {
+            var divisor: Int32 = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(parts.tm_year + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(parts.tm_mon + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(parts.tm_mday, 2)
+        out.append(UInt8(ascii: "T"))
+        digits(parts.tm_hour, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(parts.tm_min, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(parts.tm_sec, 2)
+        out.append(UInt8(ascii: "."))
+        digits(Int32(milliseconds % 1000), 3)
+        out.append(UInt8(ascii: "Z"))
     }
 
     static func timestamp(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        let millis = Int(date.timeIntervalSince1970 * 1000) % 1000
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)Z"
+        var out = [UInt8]()
+        appendTimestamp(date, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
 /// Where log lines go. Writes are whole lines, serialised, so lines from many tasks never interleave.
 public final class LogSink: Sendable {
-    private let write: @Sendable (String) -> Void
+    private let write: @Sendable ([UInt8]) -> Void
     private let lock = Mutex(())
 
-    public init(_ write: @escaping @Sendable (String) -> Void) { self.write = write }
+    /// A sink that receives each line as a string (tests, custom destinations).
+    public init(_ write: @escaping @Sendable (String) -> Void) {
+        self.write = { write(String(decoding: $0, as: UTF8.self)) }
+    }
 
-    public static let standardError = LogSink { line in
+    private init(bytes write: @escaping @Sendable ([UInt8]) -> Void) { self.write = write }
+
+    public static let standardError = LogSink(bytes: { bytes in
         // One write(2) per line: lines from several processes sharing the stream stay whole.
-        let bytes = Array(line.utf8)
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
             if written <= 0 { break }
             offset += written
         }
-    }
+    })
 
-    func write(_ line: String) {
+    func write(_ line: [UInt8]) {
         lock.withLock { _ in write(line) }
     }
 }

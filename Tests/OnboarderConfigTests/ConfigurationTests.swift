@@ -157,7 +157,9 @@ struct ConfigurationTests {
             OnboarderLogHandler(label: label, level: .debug, format: .json, sink: sink)
         }
         logger[metadataKey: "worker"] = "w1"
-        logger.info("step finished", metadata: ["job": ["id": "42"], "note": "quote \" and\nnewline"])
+        logger.info(
+            "step finished",
+            metadata: ["job": ["id": "42"], "note": "quote \" and\nnewline", "odd": "tab\t bell\u{07} back\\ café ✓"])
         logger.trace("below the level")
         #expect(capture.lines.count == 1)
         let object = try JSONSerialization.jsonObject(with: Data(capture.lines[0].utf8)) as? [String: String]
@@ -166,6 +168,21 @@ struct ConfigurationTests {
         #expect(object?["job.id"] == "42")
         #expect(object?["worker"] == "w1")
         #expect(object?["note"] == "quote \" and\nnewline")
+        #expect(object?["odd"] == "tab\t bell\u{07} back\\ café ✓")
+        #expect(capture.lines[0].contains(#""odd":"tab\t bell\u0007 back\\ café ✓""#))
+        // 2026-11-27T03:35:54.944Z
+        let stamp = Array((object?["ts"] ?? "").utf8)
+        #expect(stamp.count == 24)
+        #expect(stamp.enumerated().allSatisfy { index, byte in
+            switch index {
+            case 4, 7: byte == UInt8(ascii: "-")
+            case 10: byte == UInt8(ascii: "T")
+            case 13, 16: byte == UInt8(ascii: ":")
+            case 19: byte == UInt8(ascii: ".")
+            case 23: byte == UInt8(ascii: "Z")
+            default: (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+            }
+        })
         #expect(capture.lines[0].hasSuffix("}\n"))
     }
 }

@@ -219,6 +219,72 @@ struct QueueSQLTests {
 
 @Suite("Queue fairness")
 struct QueueFairnessTests {
+    /// The hot paths must stay flat as tables grow: claim, finish and enqueue read tenants and jobs by key.
+    /// Each of these once scanned a whole table per call (`scripts/bench queue` profiles): claim hashed every
+    /// tenant, finish walked the running-jobs index for its worker, enqueue hashed every tenant, and a claim
+    /// planned mid-drain sorted every queued job. Table statistics count the rows each access method read.
+    @Test func claimFinishAndEnqueueReadByKeyNotByScanningTables() async throws {
+        let db = try await QueueDatabase.make("flat")
+        try await db.registerWorker("w")
+        let tenants = 5_000
+        _ = try await db.queue.enqueue(
+            (0..<tenants).map { EnqueueRequest(msp: "acme", tenantKey: "t\($0)", kind: "k", subject: "a") })
+        try await db.pool.query("ANALYZE onboarder.jobs")
+        try await db.pool.query("ANALYZE onboarder.tenants")
+        // One connection, so the statistics it flushes are the work it did.
+        let one = PostgresPool(configuration: db.configuration, maxConnections: 1)
+        let queue = JobQueue(pool: one)
+        struct Reads: Equatable {
+            var tenantsScanned = 0, jobsScanned = 0, runningIndexRead = 0
+        }
+        func reads() async throws -> Reads {
+            try await one.query("SELECT pg_stat_force_next_flush()")
+            try await one.query("SELECT pg_stat_clear_snapshot()")
+            let row = try await one.query(
+                """
+                SELECT (SELECT seq_tup_read FROM pg_stat_user_tables WHERE relid = 'onboarder.tenants'::regclass),
+                       (SELECT seq_tup_read FROM pg_stat_user_tables WHERE relid = 'onboarder.jobs'::regclass),
+                       (SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelid = 'onboarder.jobs_running'::regclass)
+                """
+            ).single()
+            return Reads(
+                tenantsScanned: try row.decode(Int.self, at: 0), jobsScanned: try row.decode(Int.self, at: 1),
+                runningIndexRead: try row.decode(Int.self, at: 2))
+        }
+
+        var before = try await reads()
+        // Claims, as a drain makes them: each one after the previous claim's jobs left the queue.
+        var claimed: [ClaimedJob] = []
+        for _ in 0..<5 { claimed += try await queue.claim(worker: "w", limit: 200, kinds: ["k"]) }
+        #expect(claimed.count == 1_000)
+        var after = try await reads()
+        #expect(after.tenantsScanned == before.tenantsScanned, "claim scanned the tenants table")
+        #expect(after.jobsScanned == before.jobsScanned, "claim scanned the jobs table")
+
+        before = after
+        let finished = try await queue.finish(
+            worker: "w", claimed.map { JobQueue.Completion(id: $0.id, state: "succeeded") })
+        #expect(finished.count == 1_000)
+        after = try await reads()
+        #expect(after.jobsScanned == before.jobsScanned, "finish scanned the jobs table")
+        #expect(after.runningIndexRead == before.runningIndexRead, "finish searched the running jobs by worker")
+
+        before = after
+        // New jobs for existing tenants (and a few new ones), some duplicates of active jobs.
+        let results = try await queue.enqueue(
+            (0..<1_000).map { EnqueueRequest(msp: "acme", tenantKey: "t\($0 * 5 + 1)", kind: "k", subject: "b") }
+                + (0..<10).map { EnqueueRequest(msp: "acme", tenantKey: "t\(2_000 + $0)", kind: "k", subject: "a") }
+                + [EnqueueRequest(msp: "acme", tenantKey: "new", kind: "k")])
+        #expect(results.prefix(1_000).allSatisfy { $0.created })
+        #expect(results.dropFirst(1_000).prefix(10).allSatisfy { !$0.created && $0.state == "queued" })
+        #expect(results.last?.created == true)
+        after = try await reads()
+        #expect(after.tenantsScanned == before.tenantsScanned, "enqueue scanned the tenants table")
+        #expect(after.jobsScanned == before.jobsScanned, "enqueue scanned the jobs table")
+        await one.close()
+        try await db.drop()
+    }
+
     @Test func aFullMSPsBacklogDoesNotHideOtherMSPs() async throws {
         let db = try await QueueDatabase.make("fair")
         try await db.registerWorker("w")

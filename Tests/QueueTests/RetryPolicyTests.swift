@@ -1,3 +1,4 @@
+import Foundation
 import Queue
 import Testing
 
@@ -59,6 +60,25 @@ struct RetryPolicyTests {
             Issue.record("expected a retry")
         }
         #expect(policy.decideWait(waits: 50, retryAfter: .seconds(2), using: &random) == .giveUp)
+    }
+
+    @Test func completionsJSONBuiltByHandReadsAsWhatJSONEncoderWrites() throws {
+        let completions = [
+            JobQueue.Completion(id: 1, state: "succeeded"),
+            JobQueue.Completion(id: 2, state: "succeeded_with_warnings", warnings: ["plain", "quote \" back\\slash"]),
+            JobQueue.Completion(
+                id: 3, state: "waiting", runAt: Date(timeIntervalSince1970: 1_800_000_000), waitReason: .throttled,
+                errorClass: "throttled", error: "consent: 429 Too Many Requests\nline two\u{01} é"),
+            JobQueue.Completion(id: 4, state: "waiting", delay: .milliseconds(1500), waitReason: .retry),
+            JobQueue.Completion(id: 5, state: "needs_attention", attention: "Consent \"pending\" in the tenant"),
+            JobQueue.Completion(id: 6, state: "queued", error: "released at worker shutdown", uncount: true),
+            JobQueue.Completion(id: 7, state: "failed", warnings: []),
+        ]
+        let byHand = try JSONSerialization.jsonObject(with: Data(JobQueue.Completion.jsonArray(completions).utf8))
+        let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(completions))
+        #expect((byHand as? NSArray) == (encoded as? NSArray))
+        #expect((byHand as? [[String: Any]])?.count == 7)
+        #expect(JobQueue.Completion.jsonArray([]) == "[]")
     }
 
     @Test func aCompletionsDelayIsClampedNotTrapped() {
