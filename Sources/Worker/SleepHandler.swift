@@ -11,7 +11,7 @@ import Queue
 ///      "always_retry": true}    fail transiently every time (until the retry policy gives up)
 ///
 /// Recording inserts the job into `onboarder_test.running` (committed) before sleeping, then counts the
-/// running rows globally, for its MSP and for its tenant, and keeps the maxima in
+/// running rows globally, for its MSP, its tenant and its worker, and keeps the maxima in
 /// `onboarder_test.observed`; a job overlapping another is always seen by whichever starts second.
 public struct SleepHandler: JobHandler {
     public let kind = "sleep"
@@ -89,6 +89,7 @@ public struct SleepHandler: JobHandler {
             SELECT 'global', '', count(*) FROM onboarder_test.running
             UNION ALL SELECT 'msp', \(job.mspID), count(*) FROM onboarder_test.running WHERE msp_id = \(job.mspID)
             UNION ALL SELECT 'tenant', \(String(job.tenantID)), count(*) FROM onboarder_test.running WHERE tenant_id = \(job.tenantID)
+            UNION ALL SELECT 'worker', \(context.workerID), count(*) FROM onboarder_test.running WHERE worker_id = \(context.workerID)
             ON CONFLICT (scope, key) DO UPDATE SET max_running = greatest(onboarder_test.observed.max_running, EXCLUDED.max_running)
             """)
     }

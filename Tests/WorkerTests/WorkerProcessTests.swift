@@ -110,6 +110,25 @@ struct WorkerProcessTests {
         try await lab.drop()
     }
 
+    /// The claim loop keeps a claim in flight ahead of the one it is reading; the slots of both are reserved,
+    /// so a worker never runs more jobs than its concurrency (here two batches of 5 would make 10).
+    @Test func aWorkerNeverRunsMoreThanItsConcurrencyWithAClaimInFlightAhead() async throws {
+        let lab = try await WorkerLab.make("ahead")
+        _ = try await lab.queue.enqueue(
+            sleepJobs(300, msps: ["m"], tenants: 300, payload: #"{"sleep_ms": 30, "record": true}"#))
+        let worker = try lab.startWorker("w", concurrency: 7, settings: ["ONBOARDER_WORKER_CLAIM_BATCH": "5"])
+        try await lab.waitUntil(120, "all 300 jobs finished") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state <> 'succeeded'") == 0
+        }
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0, "worker log:\n\(worker.output.suffix(2000))")
+        #expect(try await lab.int("SELECT count(DISTINCT job_id)::int FROM onboarder_test.runs") == 300)
+        let peak = try await lab.int(
+            "SELECT max_running FROM onboarder_test.observed WHERE scope = 'worker' AND key = 'w'")
+        #expect((6...7).contains(peak), "peak of jobs running at once in the worker: \(peak)")
+        try await lab.drop()
+    }
+
     @Test func aKilledWorkersJobsAreRescuedAndNeverRunTwiceAtOnce() async throws {
         let lab = try await WorkerLab.make("kill")
         _ = try await lab.queue.enqueue(
