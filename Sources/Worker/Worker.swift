@@ -122,6 +122,7 @@ public final class Worker: Service {
         try await withThrowingDiscardingTaskGroup { jobs in
             var claims: [(task: Task<[ClaimedJob], Never>, wanted: Int)] = []
             var mayHaveMore = true  // false after a claim came back short, until the next wake-up
+            var backlog = false  // the last claim came back full: claim ahead (an idle queue gets one at a time)
             func start(_ claimed: [ClaimedJob]) {
                 for job in claimed {
                     state.withLock { $0.inFlight[job.id] = job }
@@ -138,7 +139,7 @@ public final class Worker: Service {
                     (configuration.concurrency - $0.inFlight.count - reserved, $0.draining, $0.heartbeatHealthy)
                 }
                 if stop || Task.isCancelled { break }
-                if mayHaveMore && healthy && free > 0 && claims.count < Self.claimsAhead {
+                if mayHaveMore && healthy && free > 0 && (claims.isEmpty || backlog && claims.count < Self.claimsAhead) {
                     let wanted = min(free, configuration.claimBatch)
                     claims.append((Task { await self.claim(wanted, kinds: kinds) }, wanted))
                     continue
@@ -147,7 +148,8 @@ public final class Worker: Service {
                     let (task, wanted) = claims.removeFirst()
                     let claimed = await task.value
                     start(claimed)
-                    if claimed.count < wanted { mayHaveMore = false }  // the queue is (nearly) empty
+                    backlog = claimed.count == wanted
+                    if !backlog { mayHaveMore = false }  // the queue is (nearly) empty
                     continue
                 }
                 await wake.wait()
