@@ -139,7 +139,8 @@ public final class Worker: Service {
                     (configuration.concurrency - $0.inFlight.count - reserved, $0.draining, $0.heartbeatHealthy)
                 }
                 if stop || Task.isCancelled { break }
-                if mayHaveMore && healthy && free > 0 && (claims.isEmpty || backlog && claims.count < Self.claimsAhead) {
+                let room = claims.isEmpty || (backlog && claims.count < Self.claimsAhead)
+                if mayHaveMore && healthy && free > 0 && room {
                     let wanted = min(free, configuration.claimBatch)
                     claims.append((Task { await self.claim(wanted, kinds: kinds) }, wanted))
                     continue

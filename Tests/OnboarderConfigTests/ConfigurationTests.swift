@@ -173,16 +173,17 @@ struct ConfigurationTests {
         // 2026-11-27T03:35:54.944Z
         let stamp = Array((object?["ts"] ?? "").utf8)
         #expect(stamp.count == 24)
-        #expect(stamp.enumerated().allSatisfy { index, byte in
-            switch index {
-            case 4, 7: byte == UInt8(ascii: "-")
-            case 10: byte == UInt8(ascii: "T")
-            case 13, 16: byte == UInt8(ascii: ":")
-            case 19: byte == UInt8(ascii: ".")
-            case 23: byte == UInt8(ascii: "Z")
-            default: (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-            }
-        })
+        #expect(
+            stamp.enumerated().allSatisfy { index, byte in
+                switch index {
+                case 4, 7: byte == UInt8(ascii: "-")
+                case 10: byte == UInt8(ascii: "T")
+                case 13, 16: byte == UInt8(ascii: ":")
+                case 19: byte == UInt8(ascii: ".")
+                case 23: byte == UInt8(ascii: "Z")
+                default: (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                }
+            })
         #expect(capture.lines[0].hasSuffix("}\n"))
     }
 }
