@@ -161,10 +161,26 @@ public final class Worker: Service {
                 jobs.cancelAll()  // declared dead: the jobs are someone else's already
                 return
             }
-            // Claims still in flight took jobs for this worker: run them like the others (or release them).
-            for (task, _) in claims { start(await task.value) }
+            // Jobs a claim still in flight took as the drain began were not started: back to the queue at once,
+            // without counting an attempt (should that fail, the lease returns them).
+            var unstarted: [ClaimedJob] = []
+            for (task, _) in claims { unstarted += await task.value }
+            if !unstarted.isEmpty {
+                let released = try? await release(unstarted.map(\.id))
+                logger.notice(
+                    "released jobs claimed as the drain began", metadata: ["jobs.released": "\(released?.count ?? 0)"])
+            }
             try await drain(&jobs)
         }
+    }
+
+    /// Back to the queue at shutdown, without counting an attempt; returns the ids that were still this worker's.
+    private func release(_ ids: [Int64]) async throws -> Set<Int64> {
+        try await queue.finish(
+            worker: configuration.id,
+            ids.map {
+                JobQueue.Completion(id: $0, state: "queued", error: "released at worker shutdown", uncount: true)
+            })
     }
 
     private func claim(_ limit: Int, kinds: [String]) async -> [ClaimedJob] {
@@ -187,11 +203,7 @@ public final class Worker: Service {
         }
         let left = state.withLock { Array($0.inFlight.keys) }
         if !left.isEmpty {
-            let released = try await queue.finish(
-                worker: configuration.id,
-                left.map {
-                    JobQueue.Completion(id: $0, state: "queued", error: "released at worker shutdown", uncount: true)
-                })
+            let released = try await release(left)
             logger.notice(
                 "released unfinished jobs at the shutdown deadline", metadata: ["jobs.released": "\(released.count)"])
             jobs.cancelAll()
