@@ -2,8 +2,8 @@ import Foundation
 import Postgres
 
 /// The queue's SQL operations. Every one is a single statement calling a function of
-/// `sql/migrations/0002_queue.sql` (the hot ones rewritten in `0006_queue_speed.sql`), where the guarantees live (limits, ownership, lock order), so any
-/// SQL client gets the same behaviour as this type.
+/// `sql/migrations/0002_queue.sql` (the hot ones rewritten in `0006_queue_speed.sql`), where the guarantees
+/// live (limits, ownership, lock order), so any SQL client gets the same behaviour as this type.
 public struct JobQueue: Sendable {
     public let pool: PostgresPool
     /// The NOTIFY channel enqueue and finish signal on.
@@ -190,7 +190,6 @@ public struct JobQueue: Sendable {
         try await pool.query("SELECT onboarder.reap(\(lease)) AS n").single().decode(Int.self, column: "n")
     }
 
-    /// Counts a failure of `step` and returns how many there have been.
     /// Records a failed try of a step: a failure (`counts`) adds to its attempts, a wait the service asked
     /// for (throttling, replication) to its waits. Returns both counts after this one.
     public func recordStepFailure(

@@ -145,7 +145,8 @@ BEGIN
           FROM input i
          -- Ownership: the job is this worker's, which means running (the CHECK jobs_running_has_worker).
          -- Not written as state = 'running' too: that let the planner walk the running-jobs index, dead
-         -- entries and all, instead of finding the jobs by id.
+         -- entries and all, instead of finding the jobs by id; the id list (= ANY) is what steers it to the
+         -- primary key rather than a hash over the table.
          WHERE j.id = i.id AND j.id = ANY (ARRAY(SELECT x.id FROM input x)) AND j.worker_id = p_worker
         RETURNING j.id, j.msp_id, j.tenant_id, j.state, j.wait_reason, j.current_step
     ), logged AS (
