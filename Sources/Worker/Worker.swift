@@ -98,6 +98,7 @@ public final class Worker: Service {
                 }
             } onGracefulShutdown: {
                 self.state.withLock { $0.draining = true }
+                self.logger.notice("shutdown requested: no more claims; draining")
                 self.wake.signal()
             }
         } catch {
@@ -123,6 +124,7 @@ public final class Worker: Service {
             var claims: [(task: Task<[ClaimedJob], Never>, wanted: Int)] = []
             var mayHaveMore = true  // false after a claim came back short, until the next wake-up
             var backlog = false  // the last claim came back full: claim ahead (an idle queue gets one at a time)
+            var unstarted: [ClaimedJob] = []  // claimed, but the drain began first
             func start(_ claimed: [ClaimedJob]) {
                 for job in claimed {
                     state.withLock { $0.inFlight[job.id] = job }
@@ -148,6 +150,11 @@ public final class Worker: Service {
                 if !claims.isEmpty {
                     let (task, wanted) = claims.removeFirst()
                     let claimed = await task.value
+                    // A drain that began while the claim was in flight starts none of its jobs.
+                    if state.withLock({ $0.draining }) {
+                        unstarted = claimed
+                        break
+                    }
                     start(claimed)
                     backlog = claimed.count == wanted
                     if !backlog { mayHaveMore = false }  // the queue is (nearly) empty
@@ -161,9 +168,8 @@ public final class Worker: Service {
                 jobs.cancelAll()  // declared dead: the jobs are someone else's already
                 return
             }
-            // Jobs a claim still in flight took as the drain began were not started: back to the queue at once,
+            // Jobs the claims in flight took as the drain began were not started: back to the queue at once,
             // without counting an attempt (should that fail, the lease returns them).
-            var unstarted: [ClaimedJob] = []
             for (task, _) in claims { unstarted += await task.value }
             if !unstarted.isEmpty {
                 let released = try? await release(unstarted.map(\.id))

@@ -3,6 +3,10 @@ import Postgres
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Runs `scripts/dev-db` against a private cluster, so restarting it disturbs no other test.
 struct PrivateCluster {
     let directory: String
@@ -11,7 +15,30 @@ struct PrivateCluster {
     init() {
         directory =
             TestDatabase.repositoryRoot.appendingPathComponent(".local/pg-restart-\(UUID().uuidString.prefix(8))").path
-        port = 55_000 + Int.random(in: 0..<5_000)
+        port = Self.unusedLoopbackPort()
+    }
+
+    /// A loopback port nothing is bound to now, below Linux's ephemeral range (32768–60999): a random port in that
+    /// range was at times taken, before the cluster could bind it, by one of the suite's outgoing connections or
+    /// a server started on port 0.
+    static func unusedLoopbackPort() -> Int {
+        for _ in 0..<100 {
+            let port = Int.random(in: 20_000..<30_000)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            if bound == 0 { return port }
+        }
+        return 20_000 + Int.random(in: 0..<10_000)
     }
 
     @discardableResult

@@ -209,6 +209,48 @@ struct WorkerProcessTests {
         try await lab.drop()
     }
 
+    @Test func sigtermWhileAClaimIsInFlightStartsNoneOfItsJobsAndCountsNoAttempt() async throws {
+        let lab = try await WorkerLab.make("inflight")
+        let worker = try lab.startWorker("claiming", concurrency: 10)
+        try await lab.waitUntil(30, "the worker registered") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE state = 'running'") == 1
+        }
+        try await lab.pool.withConnection { blocker in
+            // Every claim locks the queue_limits row first: while the test holds it, the worker's claim waits in
+            // the database, and the SIGTERM lands with that claim in flight.
+            try await blocker.query("BEGIN")
+            try await blocker.query("SELECT 1 FROM onboarder.queue_limits FOR UPDATE")
+            _ = try await lab.queue.enqueue(
+                sleepJobs(4, msps: ["m"], tenants: 4, payload: #"{"sleep_ms": 10, "record": true}"#))
+            try await lab.waitUntil(30, "the worker's claim waits for the lock") {
+                try await lab.int(
+                    """
+                    SELECT count(*)::int FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%onboarder.claim(%'
+                    """) == 1
+            }
+            worker.signal(SIGTERM)
+            try await lab.waitUntil(30, "the worker saw the SIGTERM") {
+                worker.output.contains("shutdown requested")
+            }
+            try await blocker.query("ROLLBACK")
+        }
+        #expect(await worker.wait() == 0)
+        // The claim took the 4 jobs after the drain began: none ran, all are back in the queue uncounted.
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder_test.runs") == 0)
+        #expect(
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'queued' AND attempts = 0") == 4)
+        #expect(try await lab.int("SELECT count(*)::int FROM onboarder.events WHERE kind = 'released'") == 4)
+        let next = try lab.startWorker("next", concurrency: 10)
+        try await lab.waitUntil(30, "the released jobs ran elsewhere, each on its first counted attempt") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded' AND attempts = 1")
+                == 4
+        }
+        next.signal(SIGTERM)
+        #expect(await next.wait() == 0)
+        try await lab.drop()
+    }
+
     @Test func aStepWaitingForRetryAfterGivesItsSlotBack() async throws {
         let lab = try await WorkerLab.make("retryafter")
         // One slot for the MSP. The throttled job is first in line; while it waits 2 s, the other one runs.
