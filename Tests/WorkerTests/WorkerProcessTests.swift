@@ -61,6 +61,18 @@ struct WorkerLab {
         throw CancellationError()
     }
 
+    /// Starts another worker, waits until `count` jobs succeeded on their first counted attempt (jobs released
+    /// at a shutdown had their claim uncounted), and stops it.
+    func runReleasedJobsElsewhere(_ count: Int) async throws {
+        let next = try startWorker("next", concurrency: 10)
+        try await waitUntil(30, "the released jobs ran elsewhere, each on its first counted attempt") {
+            try await int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded' AND attempts = 1")
+                == count
+        }
+        next.signal(SIGTERM)
+        #expect(await next.wait() == 0)
+    }
+
     func drop() async throws {
         await pool.close()
         try await TestDatabase.dropScratchDatabase(name)
@@ -199,41 +211,35 @@ struct WorkerProcessTests {
         #expect(try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'running'") == 0)
         // Another worker picks them up (made short so the test ends).
         try await lab.pool.query(#"UPDATE onboarder.jobs SET payload = '{"sleep_ms": 10}'"#)
-        let next = try lab.startWorker("next", concurrency: 10)
-        try await lab.waitUntil(30, "the released jobs ran elsewhere") {
-            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded' AND attempts = 1")
-                == 3
-        }
-        next.signal(SIGTERM)
-        #expect(await next.wait() == 0)
+        try await lab.runReleasedJobsElsewhere(3)
         try await lab.drop()
     }
 
     @Test func sigtermWhileAClaimIsInFlightStartsNoneOfItsJobsAndCountsNoAttempt() async throws {
         let lab = try await WorkerLab.make("inflight")
-        let worker = try lab.startWorker("claiming", concurrency: 10)
-        try await lab.waitUntil(30, "the worker registered") {
-            try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE state = 'running'") == 1
-        }
-        try await lab.pool.withConnection { blocker in
+        let worker = try await lab.pool.withConnection { blocker in
             // Every claim locks the queue_limits row first: while the test holds it, the worker's claim waits in
-            // the database, and the SIGTERM lands with that claim in flight.
+            // the database, and the SIGTERM lands with that claim in flight. The jobs are enqueued before the
+            // worker starts: a claim takes the jobs due when its transaction began.
             try await blocker.query("BEGIN")
             try await blocker.query("SELECT 1 FROM onboarder.queue_limits FOR UPDATE")
             _ = try await lab.queue.enqueue(
                 sleepJobs(4, msps: ["m"], tenants: 4, payload: #"{"sleep_ms": 10, "record": true}"#))
+            let started = try lab.startWorker("claiming", concurrency: 10)
             try await lab.waitUntil(30, "the worker's claim waits for the lock") {
                 try await lab.int(
                     """
                     SELECT count(*)::int FROM pg_stat_activity
-                     WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%onboarder.claim(%'
+                     WHERE datname = current_database() AND query LIKE '%onboarder.claim(%' AND wait_event_type = 'Lock'
+                       AND xact_start >= (SELECT max(run_at) FROM onboarder.jobs)
                     """) == 1
             }
-            worker.signal(SIGTERM)
+            started.signal(SIGTERM)
             try await lab.waitUntil(30, "the worker saw the SIGTERM") {
-                worker.output.contains("shutdown requested")
+                started.output.contains("shutdown requested")
             }
             try await blocker.query("ROLLBACK")
+            return started
         }
         #expect(await worker.wait() == 0)
         // The claim took the 4 jobs after the drain began: none ran, all are back in the queue uncounted.
@@ -241,13 +247,7 @@ struct WorkerProcessTests {
         #expect(
             try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'queued' AND attempts = 0") == 4)
         #expect(try await lab.int("SELECT count(*)::int FROM onboarder.events WHERE kind = 'released'") == 4)
-        let next = try lab.startWorker("next", concurrency: 10)
-        try await lab.waitUntil(30, "the released jobs ran elsewhere, each on its first counted attempt") {
-            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded' AND attempts = 1")
-                == 4
-        }
-        next.signal(SIGTERM)
-        #expect(await next.wait() == 0)
+        try await lab.runReleasedJobsElsewhere(4)
         try await lab.drop()
     }
 
