@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -22,10 +23,13 @@ struct SpawnError: Error, CustomStringConvertible {
     let description: String
 }
 
-/// A child process started in the background (a worker, a test server), with its output in a file.
+/// A child process started in the background (a worker, a test server), with its output in a file. One that
+/// was never waited for is killed when the last reference goes: a test that fails half-way (a throw skips its
+/// SIGTERM and wait) leaves no worker running behind it.
 public final class ChildProcess: Sendable {
     public let pid: pid_t
     public let logPath: String
+    private let reaped = Atomic<Bool>(false)
 
     /// Starts `arguments` with `environment` merged into ours; standard output and error go to `logPath`
     /// (appended to, or replaced when `truncate`).
@@ -76,13 +80,23 @@ public final class ChildProcess: Sendable {
     /// exit status, or 128 + the signal that killed it.
     public func wait() async -> Int32 {
         let pid = self.pid
-        return await withCheckedContinuation { continuation in
+        let status = await withCheckedContinuation { continuation in
             Thread {
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
                 continuation.resume(returning: (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f))
             }.start()
         }
+        reaped.store(true, ordering: .sequentiallyConsistent)
+        return status
+    }
+
+    deinit {
+        // Only a child not yet reaped: a reaped one's pid may belong to another process by now.
+        guard !reaped.load(ordering: .sequentiallyConsistent) else { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
     }
 
     public var output: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
