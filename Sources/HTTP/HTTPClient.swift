@@ -134,7 +134,11 @@ final class Transfer: @unchecked Sendable {
         set(CURLOPT_SSL_VERIFYPEER, configuration.verifyTLS ? 1 : 0)
         set(CURLOPT_SSL_VERIFYHOST, configuration.verifyTLS ? 2 : 0)
         if let bundle = configuration.caBundlePath { set(CURLOPT_CAINFO, bundle) }
-        if configuration.maxRedirects > 0 {
+        // Only reads follow redirects. libcurl re-sends the body of a POST answered 307/308 to the new
+        // location, and the bodies Onboarder posts carry credentials (a client secret, a signed assertion):
+        // a PBX, or whoever answers for it, must not be able to bounce them to a host of its choosing.
+        let reads = ["GET", "HEAD"].contains(request.method.uppercased())
+        if configuration.maxRedirects > 0 && reads {
             set(CURLOPT_FOLLOWLOCATION, 1)
             set(CURLOPT_MAXREDIRS, configuration.maxRedirects)
             set(CURLOPT_REDIR_PROTOCOLS_STR, "https")  // never follow a redirect to plain HTTP

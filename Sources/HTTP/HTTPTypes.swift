@@ -113,7 +113,7 @@ public struct HTTPClientConfiguration: Sendable {
     public var caBundlePath: String?
     /// Certificate verification; turning it off is for nothing but local experiments.
     public var verifyTLS = true
-    /// Redirects followed (HTTPS only, never to plain HTTP).
+    /// Redirects followed by GET and HEAD (HTTPS only, never to plain HTTP); other methods never follow one.
     public var maxRedirects = 5
     /// Connections kept per host (HTTP/1.1); HTTP/2 multiplexes on one.
     public var maxConnectionsPerHost = 64

@@ -113,6 +113,20 @@ public struct ConfigKey: Sendable, Hashable {
         name: "secrets.key", kind: .string, defaultValue: .string(""), isSecret: true,
         summary: "the same key lines inline (use the environment variable, not the file)")
 
+    public static let secretsReferenceDirectories = ConfigKey(
+        name: "secrets.reference_dirs", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary:
+            "comma-separated absolute folders enqueue rows' file:/json: secret references may read ({msp}: the row's MSP); empty: none"
+    )
+    public static let secretsReferenceEnvironmentPrefixes = ConfigKey(
+        name: "secrets.reference_env_prefixes", kind: .string, defaultValue: .string("PBX_SECRET_"), isSecret: false,
+        summary:
+            "comma-separated prefixes an env: secret reference's variable must start with ({MSP}: the row's MSP); empty: none"
+    )
+    public static let pbxAllowLoopbackHTTP = ConfigKey(
+        name: "pbx.allow_loopback_http", kind: .bool, defaultValue: .bool(false), isSecret: false,
+        summary: "accept http:// PBX URLs on 127.0.0.1 / localhost (the simulator); everything else must be https")
+
     public static let onboardingAppName = ConfigKey(
         name: "onboarding.app_name", kind: .string, defaultValue: .string("bvoip-msteams-integration"), isSecret: false,
         summary: "display name of the app registration in each customer tenant (lower-cased: its uniqueName)")
@@ -169,7 +183,8 @@ public struct ConfigKey: Sendable, Hashable {
         workerConcurrency, workerClaimBatch, workerPollInterval, workerHeartbeatInterval, workerLease,
         workerReapInterval, workerShutdownDeadline, retryBaseDelay, retryMaxDelay, retryMaxAttempts,
         loginBaseURL, graphBaseURL, partnerTenantID, partnerClientID, partnerClientSecret, partnerCertificatePath,
-        httpCABundle, logLevel, logFormat, secretsKeyFile, secretsKey, onboardingAppName, onboardingRoles,
+        httpCABundle, logLevel, logFormat, secretsKeyFile, secretsKey, secretsReferenceDirectories,
+        secretsReferenceEnvironmentPrefixes, pbxAllowLoopbackHTTP, onboardingAppName, onboardingRoles,
         onboardingScopes, onboardingRedirectURITemplate, onboardingSecretName, onboardingSecretLifetime,
         onboardingCertificateSource, onboardingSBCParentDomain, onboardingUsageLocation, onboardingUserBatch,
         onboardingInputRecheck, rotationGrace, dnsProvider, dnsBaseURL, dnsToken,

@@ -48,7 +48,7 @@ public enum EnqueueFile {
     }
 
     /// Reads `text` as CSV, or as JSON Lines when `name` ends in .jsonl / .ndjson or the text starts with `{`.
-    public static func read(_ data: Data, name: String) -> Result {
+    public static func read(_ data: Data, name: String, rules: EnqueueRules = EnqueueRules()) -> Result {
         var bytes = [UInt8](data)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         guard let text = String(bytes: bytes, encoding: .utf8) else {
@@ -85,14 +85,12 @@ public enum EnqueueFile {
                 problem("path", "must be teams or m365, not \(quoted(path))")
             }
             let pbxURL = f["pbx_url"] ?? ""
-            if !pbxURL.isEmpty, let reason = Validation.httpsURLProblem(pbxURL) { problem("pbx_url", reason) }
+            if !pbxURL.isEmpty, let reason = rules.pbxEndpoints.problem(pbxURL, allowedHosts: nil) {
+                problem("pbx_url", reason)
+            }
             let secret = f["pbx_secret"] ?? ""
-            if !secret.isEmpty,
-                !["env:", "file:", "json:", "sealed:"].contains(where: { secret.hasPrefix($0) })
-            {
-                problem(
-                    "pbx_secret",
-                    "a secret reference (env:NAME, file:/path, json:/path#key, sealed:…), not the secret itself")
+            if !secret.isEmpty, let reason = rules.secretReferenceProblem(secret, msp: msp) {
+                problem("pbx_secret", reason)
             }
             if let uri = f["redirect_uri"], !uri.isEmpty, let reason = Validation.redirectURIProblem(uri) {
                 problem("redirect_uri", reason)

@@ -185,7 +185,7 @@ struct Run {
     func graph() throws -> GraphClient {
         if let clientID = payload.tenantClientID, let reference = payload.tenantClientSecret {
             let secret: String
-            do { secret = try SecretReference.resolve(reference, vault: vault) } catch {
+            do { secret = try secrets.resolve(reference, msp: job.mspID, customer: job.tenantKey) } catch {
                 throw StepStop.attention(
                     "The tenant's own client secret cannot be read: \(error). Make it available to the worker, then onboarder retry."
                 )
@@ -217,10 +217,23 @@ struct Run {
             loginBaseURL: settings.loginBaseURL)
     }
 
-    func pbx() throws -> XAPIClient {
+    /// The resolver of this job's secret references: the configured policy with `{msp}` filled in.
+    var secrets: SecretResolver {
+        SecretResolver(policy: settings.secretReferences.forMSP(job.mspID), vault: vault)
+    }
+
+    /// The PBX's API client, once its URL is one the PBX secret may go to (checked again here, not only at
+    /// enqueue: a row written straight into the database, or an MSP whose allowed hosts changed since).
+    func pbx() async throws -> XAPIClient {
+        let allowedHosts = try await store.allowedPBXHosts(msp: job.mspID)
+        if let problem = settings.pbxEndpoints.problem(payload.pbxURL, allowedHosts: allowedHosts) {
+            throw StepStop.attention(
+                "The PBX URL is refused: \(problem). Nothing was sent to it. Cancel the job and enqueue the customer with a permitted PBX URL."
+            )
+        }
         let secret: String
         do {
-            secret = try SecretReference.resolve(payload.pbxSecret, vault: vault)
+            secret = try secrets.resolve(payload.pbxSecret, msp: job.mspID, customer: job.tenantKey)
         } catch {
             throw StepStop.attention(
                 "The PBX's API secret cannot be read: \(error). Make it available to the worker, then onboarder retry.")

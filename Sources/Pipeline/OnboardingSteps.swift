@@ -359,7 +359,7 @@ extension Run {
     // MARK: 7. PBX hand-over
 
     mutating func pbxHandover() async throws {
-        let pbx = try pbx()
+        let pbx = try await pbx()
         let appID = try require(facts.appID, "app id")
         let current = try await pbx.microsoft365Integration()
         if current.TenantId?.lowercased() != tenant || current.ApplicationId?.lowercased() != appID {
@@ -550,7 +550,7 @@ extension Run {
     }
 
     mutating func teamsPBX() async throws {
-        let pbx = try pbx()
+        let pbx = try await pbx()
         let fqdn = try require(facts.sbcFQDN, "SBC domain")
         try await pbx.setTeamsIntegration(sbcFQDN: fqdn, sipDomain: fqdn)
         for (name, function) in [("dial-plan", "GetDialPlanScript"), ("map-users", "GetMapUsersScript")] {
@@ -604,7 +604,7 @@ extension Run {
                 "\(withoutPhone.count) selected user(s) lack the Phone System (MCOEV) plan and cannot make PBX calls from Teams: \(shown)\(withoutPhone.count > 10 ? ", …" : "")"
             )
         }
-        let pbx = try pbx()
+        let pbx = try await pbx()
         var selected = try await pbx.microsoft365Integration().AdUsers?.SelectedUsers ?? []
         let upns = users.map(\.userPrincipalName)
         var start = 0

@@ -248,6 +248,12 @@ public struct OnboardingStore: Sendable {
         return (id, keyID, sealed)
     }
 
+    /// The MSP's allowed PBX hosts (exact names or `*.suffix`); nil when the MSP sets none.
+    public func allowedPBXHosts(msp: String) async throws -> [String]? {
+        try await pool.query("SELECT allowed_pbx_hosts FROM onboarder.msps WHERE id = \(msp)").first?
+            .decode([String]?.self, column: "allowed_pbx_hosts") ?? nil
+    }
+
     public func storeScript(tenant: Int64, job: Int64, name: String, body: String) async throws {
         try await pool.query(
             """

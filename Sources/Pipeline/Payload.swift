@@ -49,46 +49,6 @@ public struct OnboardingPayload: Codable, Sendable, Equatable {
     }
 }
 
-/// Where a secret given at enqueue time is, so that no secret sits in a job's payload in clear:
-///
-///     env:NAME                      an environment variable of the worker
-///     file:/path                    a file's whole content (trimmed)
-///     json:/path#pbx.customer7.client_secret   a member of a JSON file (the simulator's credentials file)
-///     sealed:og1.…                  sealed with the vault (`onboarder secret seal`), context "reference"
-public enum SecretReference {
-    public static func resolve(_ reference: String, vault: SecretVault?) throws -> String {
-        if let name = reference.stripping("env:") {
-            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-                throw VaultError("the environment variable \(name) (secret reference) is not set for the worker")
-            }
-            return value
-        }
-        if let path = reference.stripping("file:") {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw VaultError("cannot read \(path) (secret reference)")
-            }
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        if let rest = reference.stripping("json:") {
-            let parts = rest.split(separator: "#", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let document = JSONFiles.shared.document(parts[0]) else {
-                throw VaultError("cannot read the JSON secret reference \(rest.prefix { $0 != "#" })")
-            }
-            var value: Any? = document
-            for member in parts[1].split(separator: ".") { value = (value as? [String: Any])?[String(member)] }
-            guard let text = value as? String else {
-                throw VaultError("\(parts[0]) has no string at \(parts[1]) (secret reference)")
-            }
-            return text
-        }
-        if let sealed = reference.stripping("sealed:") {
-            guard let vault else { throw VaultError("a sealed secret reference needs the encryption key") }
-            return try vault.open(sealed, context: "reference")
-        }
-        throw VaultError("a secret reference starts with env:, file:, json: or sealed: (got \(reference.prefix(8))…)")
-    }
-}
-
 /// JSON files read by secret references, parsed once per version of the file (its modification time
 /// and size): a credentials file listing thousands of PBXs is not parsed again for every call.
 final class JSONFiles: @unchecked Sendable {
@@ -112,11 +72,5 @@ final class JSONFiles: @unchecked Sendable {
         cache[path] = (stamp, document)
         lock.unlock()
         return document
-    }
-}
-
-extension String {
-    func stripping(_ prefix: String) -> String? {
-        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : nil
     }
 }

@@ -39,6 +39,12 @@ public struct OnboardingSettings: Sendable {
     public var replicationWindow: TimeInterval = 600
     /// Rotation: how long the old secret stays valid after the new one was handed to the PBX.
     public var rotationGrace: Duration = .seconds(86_400)
+    /// What enqueue rows' secret references may name (`secrets.reference_*`), before `{msp}` is filled.
+    public var secretReferences = SecretReferencePolicy(
+        environmentPrefixes: SecretReferencePolicy.defaultEnvironmentPrefixes)
+    /// Where a PBX's API secret may be sent (`pbx.allow_loopback_http`; the MSP's allowed hosts come from
+    /// the database).
+    public var pbxEndpoints = PBXEndpointPolicy()
 
     public init() {}
 

@@ -29,6 +29,14 @@ struct OnboarderSim: AsyncParsableCommand {
     )
     var credentials: String?
 
+    @Option(
+        help: """
+            Write only the PBXs' XAPI secrets here ({"pbx": {name: {"client_secret": …}}}, mode 0600): the file \
+            enqueue rows name with json: references. Kept apart from --credentials, which holds the partner \
+            app's secret that no enqueue row may reach.
+            """)
+    var pbxSecrets: String?
+
     @Option(help: "Append every request and response here as JSON lines (secrets redacted).")
     var journal: String?
 
@@ -91,6 +99,14 @@ struct OnboarderSim: AsyncParsableCommand {
                 })
             let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
             FileManager.default.createFile(atPath: credentials, contents: data, attributes: [.posixPermissions: 0o600])
+        }
+        if let pbxSecrets {
+            let document = [
+                "pbx": Dictionary(
+                    uniqueKeysWithValues: world.pbxes.values.map { ($0.name, ["client_secret": $0.clientSecret]) })
+            ]
+            let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])
+            FileManager.default.createFile(atPath: pbxSecrets, contents: data, attributes: [.posixPermissions: 0o600])
         }
         FileHandle.standardOutput.write(
             Data(

@@ -43,7 +43,7 @@ struct EnqueueCommand: AsyncParsableCommand {
                 data = contents
             }
             let name = file == "-" ? "<stdin>" : file
-            let result = EnqueueFile.read(data, name: name)
+            let result = EnqueueFile.read(data, name: name, rules: try global.configuration().enqueueRules())
             for problem in result.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
             let rejected = result.rejectedLines.count
             if rejected > 0 && !skipInvalid && !dryRun {

@@ -62,6 +62,60 @@ extension ResolvedConfiguration {
         settings.rotationGrace = .seconds(integer(.rotationGrace) * 3600)
         settings.dns =
             string(.dnsProvider) == "api" ? .api(baseURL: string(.dnsBaseURL), token: string(.dnsToken)) : .manual
+        settings.secretReferences = try secretReferencePolicy()
+        settings.pbxEndpoints = PBXEndpointPolicy(allowLoopbackHTTP: bool(.pbxAllowLoopbackHTTP))
         return settings
+    }
+
+    /// `secrets.reference_dirs` / `reference_env_prefixes`, with relative folders made absolute and the
+    /// deployment's own secret files (the key file, the partner certificate) protected by name. A folder
+    /// that holds one of those files is refused outright: it is the one mistake that would put them in
+    /// reach of enqueue input.
+    func secretReferencePolicy() throws -> SecretReferencePolicy {
+        let here = FileManager.default.currentDirectoryPath
+        func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : here + "/" + path }
+        let protected = [string(.secretsKeyFile), string(.partnerCertificatePath)].filter { !$0.isEmpty }.map(absolute)
+        let policy = SecretReferencePolicy(
+            directories: Self.list(string(.secretsReferenceDirectories)).map(absolute),
+            environmentPrefixes: Self.list(string(.secretsReferenceEnvironmentPrefixes)),
+            protectedFiles: protected)
+        for directory in policy.directories where !directory.contains("{msp}") {
+            for file in protected
+            where SecretReferencePolicy.isInside(SecretReferencePolicy.standardized(file), [directory]) {
+                throw CleanExit.message(
+                    "secrets.reference_dirs: \(directory) holds \(file), one of the deployment's own secret files; "
+                        + "keep PBX secrets in a folder of their own",
+                    code: .validationFailure)
+            }
+        }
+        for prefix in policy.environmentPrefixes
+        where SecretReferencePolicy.isDeploymentVariable(prefix) || prefix.count < 3 {
+            throw CleanExit.message(
+                "secrets.reference_env_prefixes: \(prefix) would reach the deployment's own variables; use a prefix of your own (PBX_SECRET_)",
+                code: .validationFailure)
+        }
+        return policy
+    }
+}
+
+extension ResolvedConfiguration {
+    /// What `onboarder enqueue` checks rows against besides syntax (the worker checks it again).
+    func enqueueRules() throws -> EnqueueRules {
+        EnqueueRules(
+            references: try secretReferencePolicy(),
+            pbxEndpoints: PBXEndpointPolicy(allowLoopbackHTTP: bool(.pbxAllowLoopbackHTTP)))
+    }
+}
+
+extension GlobalOptions {
+    /// The configuration without setting up logging (which `load` does, once per process).
+    func configuration() throws -> ResolvedConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        let file = config ?? environment["ONBOARDER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        do {
+            return try ResolvedConfiguration.load(file: file, environment: environment, overrides: [])
+        } catch {
+            throw CleanExit.message("configuration error:\n\(error)", code: .validationFailure)
+        }
     }
 }

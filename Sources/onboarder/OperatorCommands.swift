@@ -176,17 +176,38 @@ struct SecretCommand: AsyncParsableCommand {
 
     struct Seal: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Seal a secret read from standard input into a `sealed:` reference for an enqueue file.")
+            abstract: "Seal a secret read from standard input into a `sealed:` reference for an enqueue file.",
+            discussion: """
+                The value opens only for the MSP and customer named here (they are the AES-GCM associated \
+                data): copied into another MSP's or customer's row, the worker refuses it.
+                """)
 
         @OptionGroup var global: GlobalOptions
+        @Option(help: "The MSP whose enqueue row will carry the reference.") var msp: String
+        @Option(help: "The customer (the tenant column of that row: tenant id or domain).") var customer: String
 
         func run() async throws {
             try await reportingErrors {
                 let (config, _) = try global.load()
-                let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
-                guard !input.isEmpty else { throw CleanExit.message("nothing on standard input to seal") }
-                print("sealed:" + (try config.vault().seal(input, context: "reference")))
+                guard Validation.isMSPID(msp) else {
+                    throw CleanExit.message("--msp: not an MSP id", code: ExitCode(2))
+                }
+                guard !customer.isEmpty, customer.utf8.count <= 253 else {
+                    throw CleanExit.message("--customer: the tenant id or domain of the row", code: ExitCode(2))
+                }
+                // A secret is a line; more than 64 KiB on standard input is not one.
+                let data = FileHandle.standardInput.readData(ofLength: SecretResolver.maxFileBytes + 1)
+                guard data.count <= SecretResolver.maxFileBytes else {
+                    throw CleanExit.message(
+                        "more than \(SecretResolver.maxFileBytes) bytes on standard input: not a secret",
+                        code: ExitCode(2))
+                }
+                let input = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !input.isEmpty else {
+                    throw CleanExit.message("nothing on standard input to seal", code: ExitCode(2))
+                }
+                let context = SecretReference.sealingContext(msp: msp, customer: customer)
+                print("sealed:" + (try config.vault().seal(input, context: context)))
             }
         }
     }
@@ -359,21 +380,26 @@ struct KeysCommand: AsyncParsableCommand {
                     var references = 0
                     let jobs = try await pool.query(
                         """
-                        SELECT id, payload::text FROM onboarder.jobs
-                         WHERE (payload->>'pbx_secret' LIKE 'sealed:og1.%' AND payload->>'pbx_secret' NOT LIKE \("sealed:" + prefix))
-                            OR (payload->>'tenant_client_secret' LIKE 'sealed:og1.%'
-                                AND payload->>'tenant_client_secret' NOT LIKE \("sealed:" + prefix))
+                        SELECT j.id, j.msp_id, t.tenant_key, j.payload::text
+                          FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
+                         WHERE (j.payload->>'pbx_secret' LIKE 'sealed:og1.%' AND j.payload->>'pbx_secret' NOT LIKE \("sealed:" + prefix))
+                            OR (j.payload->>'tenant_client_secret' LIKE 'sealed:og1.%'
+                                AND j.payload->>'tenant_client_secret' NOT LIKE \("sealed:" + prefix))
                         """)
                     for row in jobs {
-                        let (id, text) = try row.decode((Int64, String).self)
+                        let (id, msp, customer, text) = try row.decode((Int64, String, String, String).self)
                         guard var object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
                         else {
                             continue
                         }
+                        // Re-sealed for the same MSP and customer: a value bound to another one (moved into
+                        // this row) does not open, and stays as it is for the worker to refuse.
+                        let context = SecretReference.sealingContext(msp: msp, customer: customer)
                         for key in ["pbx_secret", "tenant_client_secret"] {
-                            guard let value = object[key] as? String, value.hasPrefix("sealed:") else { continue }
-                            let plain = try vault.open(String(value.dropFirst(7)), context: "reference")
-                            object[key] = "sealed:" + (try vault.seal(plain, context: "reference"))
+                            guard let value = object[key] as? String, value.hasPrefix("sealed:"),
+                                let plain = try? vault.open(String(value.dropFirst(7)), context: context)
+                            else { continue }
+                            object[key] = "sealed:" + (try vault.seal(plain, context: context))
                         }
                         let json = PostgresJSON(
                             text: String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))

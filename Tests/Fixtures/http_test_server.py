@@ -7,7 +7,7 @@
 /status/NNN      that status
 /slow?ms=N       answers after N ms
 /drop            closes the connection without answering (a lost response)
-/redirect?to=U   302 to U
+/redirect?to=U   302 to U (?code=307: that status instead)
 /_stats          {"connections": accepted TCP connections so far}
 """
 import argparse, json, socket, ssl, threading, time
@@ -59,7 +59,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
         elif url.path == "/redirect":
-            self.reply(302, {}, [("Location", query["to"][0])])
+            self.reply(int(query.get("code", ["302"])[0]), {}, [("Location", query["to"][0])])
         elif url.path == "/_stats":
             with lock:
                 self.reply(200, {"connections": connections})

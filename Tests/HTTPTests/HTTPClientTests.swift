@@ -146,6 +146,17 @@ struct HTTPClientTests {
         #expect(downgrade?.message.contains("http") == true)
         let upgrade = try await trusting.execute(HTTPRequest(url: "\(server.base)/redirect?to=\(server.base)/echo"))
         #expect(upgrade.status == 200)
+        // A request with a body never follows one: libcurl would post the body (a client secret) again to
+        // wherever a 307 or 308 points.
+        for code in [307, 308, 302] {
+            let bounced = try await trusting.execute(
+                HTTPRequest(
+                    method: "POST", url: "\(server.base)/redirect?code=\(code)&to=\(server.base)/echo",
+                    headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                    body: Array("client_secret=s3cret".utf8)))
+            #expect(bounced.status == code, "a POST followed a \(code)")
+            #expect(!bounced.bodyText.contains("s3cret"))
+        }
         trusting.shutdown()
         await server.stop()
     }

@@ -16,7 +16,8 @@ struct KeyRotationTests {
         let old = "k1 " + Data(try SecureRandom.bytes(32)).base64EncodedString()
         let new = "k2 " + Data(try SecureRandom.bytes(32)).base64EncodedString()
         let oldVault = try SecretVault.parse(old, source: "test")
-        let reference = "sealed:" + (try oldVault.seal("pbx-api-secret", context: "reference"))
+        let bound = SecretReference.sealingContext(msp: "acme", customer: "a.example.com")
+        let reference = "sealed:" + (try oldVault.seal("pbx-api-secret", context: bound))
         var payload = OnboardingPayload(
             path: "m365", pbxURL: "https://pbx.example.com", pbxClientID: "onboarder", pbxSecret: reference)
         payload.displayName = "with a sealed reference"
@@ -74,7 +75,8 @@ struct KeyRotationTests {
         let resealed = try await pool.query("SELECT payload->>'pbx_secret' FROM onboarder.jobs WHERE id = \(job.jobID)")
             .single()[0].decode(String.self)
         #expect(resealed.hasPrefix("sealed:og1.k2."))
-        #expect(try SecretReference.resolve(resealed, vault: newVault) == "pbx-api-secret")
+        let resolver = SecretResolver(policy: SecretReferencePolicy(), vault: newVault)
+        #expect(try resolver.resolve(resealed, msp: "acme", customer: "a.example.com") == "pbx-api-secret")
         await pool.close()
         try await TestDatabase.dropScratchDatabase(name)
     }

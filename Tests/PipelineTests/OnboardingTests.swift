@@ -172,10 +172,10 @@ struct OnboardingTests {
         let noConsent = try await lab.enqueue("noconsent.onmicrosoft.com", path: "m365")
         let noLicence = try await lab.enqueue("nolicence.onmicrosoft.com", path: "teams")
         let partial = try await lab.enqueue("partial.onmicrosoft.com", path: "teams")
-        let badPBX = try await lab.enqueue("badpbx.onmicrosoft.com", path: "m365", pbxSecret: "env:WRONG_PBX_SECRET")
+        let badPBX = try await lab.enqueue("badpbx.onmicrosoft.com", path: "m365", pbxSecret: "env:PBX_SECRET_WRONG")
         let policy = try await lab.enqueue("policy.onmicrosoft.com", path: "m365")
         let noSecrets = try await lab.enqueue("nosecrets.onmicrosoft.com", path: "m365")
-        let worker = try lab.startWorker("w1", ["WRONG_PBX_SECRET": "not-the-secret"])
+        let worker = try lab.startWorker("w1", ["PBX_SECRET_WRONG": "not-the-secret"])
         try await lab.waitFor([noConsent, noLicence, partial, badPBX, policy, noSecrets])
 
         let consent = try await lab.state(noConsent)

@@ -39,7 +39,11 @@ final class PipelineLab: @unchecked Sendable {
         keyFile = directory.appendingPathComponent("keys").path
         let key = Data(try SecureRandom.bytes(32)).base64EncodedString()
         FileManager.default.createFile(atPath: keyFile, contents: Data("k1 \(key)\n".utf8))
-        credentialsFile = directory.appendingPathComponent("pbx.json").path
+        // The PBXs' API secrets in a folder of their own: the only folder enqueue rows may name
+        // (secrets.reference_dirs), apart from the key file beside it.
+        let secretsFolder = directory.appendingPathComponent("pbx-secrets")
+        try FileManager.default.createDirectory(at: secretsFolder, withIntermediateDirectories: true)
+        credentialsFile = secretsFolder.appendingPathComponent("pbx.json").path
         let pbxes = Dictionary(
             uniqueKeysWithValues: simulator.world.pbxes.values.map { ($0.name, ["client_secret": $0.clientSecret]) })
         FileManager.default.createFile(
@@ -106,6 +110,8 @@ final class PipelineLab: @unchecked Sendable {
             "ONBOARDER_DNS_PROVIDER": "api",
             "ONBOARDER_DNS_BASE_URL": "\(base)/dns/v1",
             "ONBOARDER_DNS_API_TOKEN": "dns-test-token",
+            "ONBOARDER_SECRETS_REFERENCE_DIRS": directory.appendingPathComponent("pbx-secrets").path,
+            "ONBOARDER_PBX_ALLOW_LOOPBACK_HTTP": "true",
         ]
         environment.merge(extra) { $1 }
         return environment
