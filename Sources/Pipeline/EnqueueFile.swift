@@ -372,19 +372,6 @@ public enum Validation {
             && !parts[0].hasSuffix(".") && isDNSName(String(parts[1]))
     }
 
-    /// Nil when `text` is an https URL with a host (http is allowed only on loopback, for tests and the demo).
-    public static func httpsURLProblem(_ text: String) -> String? {
-        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(), let host = url.host,
-            !host.isEmpty
-        else { return "not a URL: \(EnqueueFile.quoted(text))" }
-        let loopback = host == "localhost" || host == "127.0.0.1" || host == "::1" || host == "[::1]"
-        guard scheme == "https" || (scheme == "http" && loopback) else {
-            return "must be https (http only on loopback): \(EnqueueFile.quoted(text))"
-        }
-        guard url.query == nil && url.fragment == nil else { return "a base URL has no query or fragment" }
-        return nil
-    }
-
     /// Entra's rules for a Web redirect URI: https (http only for localhost), no wildcard, no fragment,
     /// at most 256 characters.
     public static func redirectURIProblem(_ text: String) -> String? {

@@ -7,72 +7,72 @@ import Testing
 struct BadRowsTests {
     static let header =
         "msp,tenant,display_name,path,pbx_url,pbx_client_id,pbx_secret,redirect_uri,sbc_domain,users,priority"
-    static let good = "acme,%@,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"
+    static let good = "acme,%@,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"
 
     /// One row per mistake: (what is wrong, the row). Lines are counted in the test, since quoted
     /// newlines in valid rows shift them.
     static let bad: [(String, String)] = [
         (
             "tenant GUID with a typo",
-            "acme,3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5g,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"
+            "acme,3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5g,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"
         ),
-        ("tenant neither GUID nor domain", "acme,contoso,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
-        ("tenant domain ends in a dot", "acme,contoso.com.,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("tenant neither GUID nor domain", "acme,contoso,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
+        ("tenant domain ends in a dot", "acme,contoso.com.,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
         (
             "tenant label over 63 characters",
-            "acme,\(String(repeating: "a", count: 64)).com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"
+            "acme,\(String(repeating: "a", count: 64)).com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"
         ),
-        ("tenant missing", "acme,,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
-        ("msp missing", ",m1.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
-        ("msp with a space", "ac me,m2.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
-        ("path unknown", "acme,m3.example.com,,fax,https://pbx.example.com,onboarder,env:PBX,,,,"),
-        ("path missing", "acme,m4.example.com,,,https://pbx.example.com,onboarder,env:PBX,,,,"),
-        ("PBX URL not https", "acme,m5.example.com,,m365,http://pbx.example.com,onboarder,env:PBX,,,,"),
-        ("PBX URL without scheme", "acme,m6.example.com,,m365,pbx.example.com,onboarder,env:PBX,,,,"),
-        ("PBX URL with a query", "acme,m7.example.com,,m365,https://pbx.example.com/?x=1,onboarder,env:PBX,,,,"),
-        ("PBX client id missing", "acme,m8.example.com,,m365,https://pbx.example.com,,env:PBX,,,,"),
+        ("tenant missing", "acme,,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
+        ("msp missing", ",m1.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
+        ("msp with a space", "ac me,m2.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
+        ("path unknown", "acme,m3.example.com,,fax,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
+        ("path missing", "acme,m4.example.com,,,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
+        ("PBX URL not https", "acme,m5.example.com,,m365,http://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
+        ("PBX URL without scheme", "acme,m6.example.com,,m365,pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
+        ("PBX URL with a query", "acme,m7.example.com,,m365,https://pbx.example.com/?x=1,onboarder,env:PBX_SECRET_A,,,,"),
+        ("PBX client id missing", "acme,m8.example.com,,m365,https://pbx.example.com,,env:PBX_SECRET_A,,,,"),
         ("PBX secret given in clear", "acme,m9.example.com,,m365,https://pbx.example.com,onboarder,s3cr3t,,,,"),
         ("PBX secret missing", "acme,m10.example.com,,m365,https://pbx.example.com,onboarder,,,,,"),
         (
             "redirect URI over http",
-            "acme,m11.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,http://pbx.example.com/cb,,,"
+            "acme,m11.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,http://pbx.example.com/cb,,,"
         ),
         (
             "redirect URI with a wildcard",
-            "acme,m12.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,https://*.example.com/cb,,,"
+            "acme,m12.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,https://*.example.com/cb,,,"
         ),
         (
             "redirect URI with a fragment",
-            "acme,m13.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,https://pbx.example.com/cb#x,,,"
+            "acme,m13.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,https://pbx.example.com/cb#x,,,"
         ),
         (
             "redirect URI too long",
-            "acme,m14.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,https://pbx.example.com/\(String(repeating: "p", count: 250)),,,"
+            "acme,m14.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,https://pbx.example.com/\(String(repeating: "p", count: 250)),,,"
         ),
         (
             "SBC domain on the m365 path",
-            "acme,m15.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,sbc.example.com,,"
+            "acme,m15.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,sbc.example.com,,"
         ),
-        ("SBC domain not a name", "acme,m16.example.com,,teams,https://pbx.example.com,onboarder,env:PBX,,-bad-,,"),
+        ("SBC domain not a name", "acme,m16.example.com,,teams,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,-bad-,,"),
         (
             "users on the teams path",
-            "acme,m17.example.com,,teams,https://pbx.example.com,onboarder,env:PBX,,,a@m17.example.com,"
+            "acme,m17.example.com,,teams,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,a@m17.example.com,"
         ),
-        ("a user that is not a UPN", "acme,m18.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,bob,"),
+        ("a user that is not a UPN", "acme,m18.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,bob,"),
         (
             "a UPN with two @",
-            "acme,m19.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,a@b@m19.example.com,"
+            "acme,m19.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,a@b@m19.example.com,"
         ),
         (
             "a user listed twice",
-            "acme,m20.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,a@m20.example.com;A@m20.example.com,"
+            "acme,m20.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,a@m20.example.com;A@m20.example.com,"
         ),
-        ("priority not a number", "acme,m21.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,high"),
-        ("priority out of range", "acme,m22.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,99999999"),
+        ("priority not a number", "acme,m21.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,high"),
+        ("priority out of range", "acme,m22.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,99999999"),
         ("too few fields", "acme,m23.example.com,,m365,https://pbx.example.com"),
-        ("too many fields", "acme,m24.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,,extra"),
-        ("text after a closing quote", "acme,\"m25.example.com\"x,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
-        ("a tenant twice in the file", "acme,good1.example.com,,m365,https://pbx.example.com,onboarder,env:PBX,,,,"),
+        ("too many fields", "acme,m24.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,,extra"),
+        ("text after a closing quote", "acme,\"m25.example.com\"x,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
+        ("a tenant twice in the file", "acme,good1.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"),
     ]
 
     @Test func everyBadRowIsReportedByLineAndNothingIsWritten() async throws {
@@ -82,7 +82,7 @@ struct BadRowsTests {
         var line = 2
         for (index, (mistake, row)) in Self.bad.enumerated() {
             let valid =
-                "acme,good\(index + 1).example.com,\"Good \(index + 1),\nInc.\",m365,https://pbx.example.com,onboarder,env:PBX,,,,"
+                "acme,good\(index + 1).example.com,\"Good \(index + 1),\nInc.\",m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,"
             lines.append(valid)
             line += 2  // the quoted newline
             lines.append(row)
@@ -127,7 +127,7 @@ struct BadRowsTests {
         text.reserveCapacity(8_000_000)
         for index in 0..<100_000 {
             text +=
-                "msp\(index % 7),c\(index).example.com,,m365,https://pbx\(index).example.com,onboarder,env:PBX,,,,\n"
+                "msp\(index % 7),c\(index).example.com,,m365,https://pbx\(index).example.com,onboarder,env:PBX_SECRET_A,,,,\n"
         }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bulk-\(UUID().uuidString).csv").path
         FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
