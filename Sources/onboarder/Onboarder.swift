@@ -7,6 +7,10 @@ import OnboarderConfig
 import Postgres
 import Store
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @main
 struct Onboarder: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,6 +37,19 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: "Log format: auto, json, human.")
     var logFormat: String?
+
+    @Option(
+        name: .long,
+        help: "Who acts, recorded in the events beside the database login (default: the operating-system user).")
+    var actor: String?
+
+    /// The name recorded as having acted: `--actor`, else the operating-system user. A claim, kept apart
+    /// in the events from the database login, which cannot be spoofed.
+    var actingAs: String {
+        if let actor, !actor.isEmpty { return String(actor.prefix(128)) }
+        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return ProcessInfo.processInfo.environment["USER"] ?? "unknown"
+    }
 
     /// Loads the configuration and sets up logging. Exits with a readable message on bad configuration.
     func load(overrides extra: [(key: ConfigKey, value: String, flag: String)] = []) throws -> (

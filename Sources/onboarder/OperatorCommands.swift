@@ -91,14 +91,17 @@ struct CertCommand: AsyncParsableCommand {
                 try await withDatabase(global) { _, pool in
                     let tenant = try await selector.resolve(pool)
                     let thumbprint = try certificate.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()
-                    let added = try await OnboardingStore(pool: pool).insertCertificate(
-                        tenant: tenant.id, job: nil, state: "supplied", source: "pbx", thumbprint: thumbprint,
-                        pem: certificate.pem, sealedKey: nil,
-                        displayName: "PBX certificate \(certificate.commonName ?? thumbprint.prefix(8).description)",
-                        expires: certificate.notAfter)
-                    let woken = try await pool.query(
-                        "SELECT onboarder.wake_tenant(\(tenant.id), 'certificate supplied') AS n"
-                    ).single().decode(Int.self, column: "n")
+                    let name = "PBX certificate \(certificate.commonName ?? thumbprint.prefix(8).description)"
+                    // Through the function operators may call: it checks the customer is one of this
+                    // login's MSPs, records the certificate, wakes the waiting job and records who.
+                    let row = try await pool.query(
+                        """
+                        SELECT recorded, woken FROM onboarder.supply_certificate(
+                            \(tenant.id), \(thumbprint), \(certificate.pem), \(name), \(certificate.notAfter),
+                            \(global.actingAs))
+                        """
+                    ).single()
+                    let (added, woken) = try row.decode((Bool, Int).self)
                     print(
                         added
                             ? "certificate \(thumbprint) recorded for \(tenant.key); \(woken) waiting job(s) resumed"
@@ -151,18 +154,10 @@ struct SecretCommand: AsyncParsableCommand {
                     }
                     let secret = try vault.open(
                         sealed, context: SecretVault.context(kind: "password", tenantID: tenant.id))
-                    let job = try await pool.query(
-                        "SELECT max(job_id) AS job FROM onboarder.credentials WHERE id = \(id)"
-                    ).single().decode(Int64?.self, column: "job")
+                    // Recorded (who, when, which key id — never the value) and a rotation waiting for this
+                    // hand-over woken, before the secret is printed: an export nobody recorded never happens.
                     try await pool.query(
-                        """
-                        WITH c AS (UPDATE onboarder.credentials SET exported_at = now(), updated_at = now() WHERE id = \(id))
-                        INSERT INTO onboarder.events (job_id, kind, detail)
-                        VALUES (\(job), 'secret_exported', jsonb_build_object('key_id', \(keyID)::text, 'by', current_user,
-                                'os_user', \(ProcessInfo.processInfo.environment["USER"] ?? "?")::text))
-                        """)
-                    // A rotation waiting for this hand-over goes on now.
-                    try await pool.query("SELECT onboarder.wake_tenant(\(tenant.id), 'secret exported')")
+                        "SELECT onboarder.record_secret_export(\(id), \(global.actingAs))")
                     let formatter = ISO8601DateFormatter()
                     FileHandle.standardError.write(
                         Data(
@@ -242,14 +237,21 @@ struct JobAction: ParsableArguments {
 }
 
 extension JobAction {
-    /// Runs `function` (onboarder.retry_job or cancel_job) on the chosen job; a NULL answer means the job
-    /// was not in a state the action applies to (exit 4, `refusal` says why).
+    /// Runs `function` (onboarder.retry_job, resume_job or cancel_job) on the chosen job, recording who
+    /// acted. The function answers "no job" (P0002) alike for a job that does not exist and for one of an
+    /// MSP this login may not act for (exit 3); NULL when the job is not in a state the action applies to
+    /// (exit 4, `refusal` says why).
     func perform(_ global: GlobalOptions, function: String, refusal: String) async throws {
         try await withDatabase(global) { _, pool in
             let id = try await jobID(pool)
-            let state = try await pool.query(
-                PostgresQuery(unsafeSQL: "SELECT onboarder.\(function)(\(id)) AS s")
-            ).single().decode(String?.self, column: "s")
+            let state: String?
+            do {
+                state = try await pool.query(
+                    "SELECT onboarder.\(unsafeSQL: function)(\(id), \(global.actingAs)) AS s"
+                ).single().decode(String?.self, column: "s")
+            } catch let error as PostgresError where error.sqlState == "P0002" {
+                throw CleanExit.message("no job \(id)", code: ExitCode(3))
+            }
             guard let state else { throw CleanExit.message("job \(id) \(refusal)", code: ExitCode(4)) }
             print("job \(id): \(state)")
         }
@@ -281,7 +283,7 @@ struct ResumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            try await action.perform(global, function: "retry_job", refusal: "is not waiting or stopped")
+            try await action.perform(global, function: "resume_job", refusal: "is not waiting or stopped")
         }
     }
 }
