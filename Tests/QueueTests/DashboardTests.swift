@@ -13,7 +13,7 @@ struct DashboardTests {
         var requests: [EnqueueRequest] = []
         for index in 0..<120 {
             requests.append(
-                EnqueueRequest(msp: "msp\(index % 3)", tenantKey: "t\(index).example.com", kind: "onboard"))
+                EnqueueRequest(msp: "msp\(index % 3)", tenantKey: "t\(index).example.com", kind: "sync"))
         }
         _ = try await queue.enqueue(requests)
         // A second, later job for some tenants: tenant_status must show the latest.
@@ -23,7 +23,7 @@ struct DashboardTests {
             """)
         _ = try await queue.enqueue(
             (0..<120).filter { $0 % 10 == 9 }.map {
-                EnqueueRequest(msp: "msp\($0 % 3)", tenantKey: "t\($0 - 9).example.com", kind: "onboard")
+                EnqueueRequest(msp: "msp\($0 % 3)", tenantKey: "t\($0 - 9).example.com", kind: "sync")
             })
         try await pool.query(
             """
@@ -114,7 +114,7 @@ struct DashboardTests {
         let (configuration, name) = try await TestDatabase.makeMigratedScratchDatabase("grafana")
         let pool = PostgresPool(configuration: configuration, maxConnections: 1)
         _ = try await JobQueue(pool: pool).enqueue(
-            EnqueueRequest(msp: "msp0", tenantKey: "a.example.com", kind: "onboard"))
+            EnqueueRequest(msp: "msp0", tenantKey: "a.example.com", kind: "sync"))
         let file = TestDatabase.repositoryRoot.appendingPathComponent("ops/grafana-dashboard.json")
         let dashboard = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
@@ -144,7 +144,7 @@ struct DashboardTests {
         for msp in ["alpha", "beta"] {
             for index in 0..<3 {
                 try await queue.enqueue(
-                    EnqueueRequest(msp: msp, tenantKey: "\(msp)\(index).example.com", kind: "onboard"))
+                    EnqueueRequest(msp: msp, tenantKey: "\(msp)\(index).example.com", kind: "sync"))
             }
         }
         try await pool.query(
@@ -164,20 +164,16 @@ struct DashboardTests {
         #expect(try await pool.query("SELECT msp FROM dashboard.queue_overview").count == 2)
 
         // An operator of alpha.
-        let role = "op_alpha_\(UInt32.random(in: 0...UInt32.max))"
-        try await pool.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(role) LOGIN IN ROLE onboarder_operator"))
-        try await pool.query("INSERT INTO onboarder.operator_msps VALUES (\(role), 'alpha')")
-        var operatorConfiguration = configuration
-        operatorConfiguration.connectionString = TestDatabase.urlNaming(database: name)
-            .replacingOccurrences(of: "://onboarder@", with: "://\(role)@")
-        if !(operatorConfiguration.connectionString ?? "").contains(role) {
-            operatorConfiguration.connectionString = (operatorConfiguration.connectionString ?? "") + " user=\(role)"
-        }
+        let operatorConfiguration = try await TestDatabase.login(
+            .operator, msps: ["alpha"], database: name, owner: configuration)
         let operatorPool = PostgresPool(configuration: operatorConfiguration, maxConnections: 1)
         func strings(_ sql: String) async throws -> [String] {
             try await operatorPool.query(PostgresQuery(unsafeSQL: sql)).map { try $0[0].decode(String.self) }
         }
-        #expect(try await strings("SELECT current_user::text") == [role])
+        #expect(
+            try await strings(
+                "SELECT (pg_has_role('onboarder_operator', 'MEMBER') AND NOT rolsuper)::text FROM pg_roles WHERE rolname = current_user"
+            ) == ["true"])
         #expect(try await strings("SELECT msp FROM dashboard.queue_overview") == ["alpha"])
         #expect(Set(try await strings("SELECT DISTINCT msp FROM dashboard.tenant_status")) == ["alpha"])
         #expect(try await strings("SELECT tenant FROM dashboard.tenant_status").count == 3)
@@ -198,9 +194,5 @@ struct DashboardTests {
         await operatorPool.close()
         await pool.close()
         try await TestDatabase.dropScratchDatabase(name)
-        let admin = PostgresPool(
-            configuration: PostgresConfiguration(connectionString: TestDatabase.url), maxConnections: 1)
-        try await admin.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"))
-        await admin.close()
     }
 }

@@ -43,9 +43,9 @@ struct QueueSQLTests {
     @Test func duplicateEnqueueReportsTheExistingJobAndIdempotencyKeysHold() async throws {
         let db = try await QueueDatabase.make("dup")
         let first = try await db.queue.enqueue(
-            EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "onboard"))
+            EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "sync"))
         let again = try await db.queue.enqueue(
-            EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "onboard"))
+            EnqueueRequest(msp: "acme", tenantKey: "contoso.onmicrosoft.com", kind: "sync"))
         #expect(first.created)
         #expect(!again.created)
         #expect(again.jobID == first.jobID)
@@ -55,15 +55,15 @@ struct QueueSQLTests {
         #expect(rotation.created && rotation.jobID != first.jobID)
         // Within one batch, the second mention of a tenant reports the first's job.
         let batch = try await db.queue.enqueue([
-            EnqueueRequest(msp: "acme", tenantKey: "fabrikam", kind: "onboard"),
-            EnqueueRequest(msp: "acme", tenantKey: "fabrikam", kind: "onboard"),
+            EnqueueRequest(msp: "acme", tenantKey: "fabrikam", kind: "sync"),
+            EnqueueRequest(msp: "acme", tenantKey: "fabrikam", kind: "sync"),
         ])
         #expect(batch[0].created && !batch[1].created && batch[0].jobID == batch[1].jobID)
         // An idempotency key returns its job even for a different request.
         let keyed = try await db.queue.enqueue(
-            EnqueueRequest(msp: "acme", tenantKey: "t1", kind: "onboard", idempotencyKey: "import-7"))
+            EnqueueRequest(msp: "acme", tenantKey: "t1", kind: "sync", idempotencyKey: "import-7"))
         let replay = try await db.queue.enqueue(
-            EnqueueRequest(msp: "acme", tenantKey: "t2", kind: "onboard", idempotencyKey: "import-7"))
+            EnqueueRequest(msp: "acme", tenantKey: "t2", kind: "sync", idempotencyKey: "import-7"))
         #expect(keyed.created && !replay.created && replay.jobID == keyed.jobID)
         #expect(try await db.count("SELECT count(*)::int FROM onboarder.jobs") == 4)
         try await db.drop()
@@ -76,7 +76,7 @@ struct QueueSQLTests {
         #expect(await events.next() == .connected)
         try await db.pool.transaction { connection in
             let row = try await connection.query(
-                "SELECT job_id, created, state FROM onboarder.enqueue('acme', 'contoso.onmicrosoft.com', 'onboard', '{\"path\":\"teams\"}')"
+                "SELECT job_id, created, state FROM onboarder.enqueue('acme', 'contoso.onmicrosoft.com', 'sync', '{\"path\":\"teams\"}')"
             ).single()
             #expect(try row.decode(Bool.self, column: "created"))
             #expect(try row.decode(String.self, column: "state") == "queued")
@@ -84,7 +84,7 @@ struct QueueSQLTests {
                 """
                 SELECT count(*) FROM onboarder.enqueue_many(
                   array_fill('beta'::text, ARRAY[100]), ARRAY(SELECT 'tenant-' || g FROM generate_series(1, 100) g),
-                  array_fill('onboard'::text, ARRAY[100]))
+                  array_fill('sync'::text, ARRAY[100]))
                 """)
         }
         // A marker sent after the transaction: exactly one notification must arrive before it.
