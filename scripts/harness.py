@@ -116,7 +116,7 @@ def onboarder_env(onboarder, sim, db):
     """The environment every onboarder process of a run gets: the simulator's URLs, a fresh key file."""
     keys = f"{sim.workdir}/keys"
     if not os.path.exists(keys):
-        with open(keys, "w") as out:
+        with open(os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
             subprocess.run([onboarder, "keys", "generate"], stdout=out, check=True)
     return {
         **os.environ,

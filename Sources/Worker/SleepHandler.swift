@@ -72,6 +72,13 @@ public struct SleepHandler: JobHandler {
                         started_at timestamptz NOT NULL DEFAULT clock_timestamp(), ended_at timestamptz);
                     CREATE TABLE IF NOT EXISTS onboarder_test.observed (
                         scope text NOT NULL, key text NOT NULL, max_running integer NOT NULL, PRIMARY KEY (scope, key));
+                    -- Workers run as the worker role, not as the tables' owner.
+                    DO $$ BEGIN
+                        IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'onboarder_worker') THEN
+                            GRANT USAGE ON SCHEMA onboarder_test TO onboarder_worker;
+                            GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA onboarder_test TO onboarder_worker;
+                        END IF;
+                    END $$;
                     """)
         }
     }

@@ -38,10 +38,13 @@ struct KeyRotationTests {
                 """)
         }
         let keyFile = directory.appendingPathComponent("keys").path
-        FileManager.default.createFile(atPath: keyFile, contents: Data("\(new)\n\(old)\n".utf8))
+        FileManager.default.createFile(
+            atPath: keyFile, contents: Data("\(new)\n\(old)\n".utf8), attributes: [.posixPermissions: 0o600])
         let onboarder = builtProductsDirectory.appendingPathComponent("onboarder").path
+        // Re-keying runs on a worker host, as the worker role.
+        let worker = try await TestDatabase.login(.worker, database: name, owner: configuration)
         var environment = [
-            "ONBOARDER_DATABASE_URL": configuration.connectionString!, "ONBOARDER_SECRETS_KEY_FILE": keyFile,
+            "ONBOARDER_DATABASE_URL": worker.connectionString!, "ONBOARDER_SECRETS_KEY_FILE": keyFile,
             "ONBOARDER_LOG_FORMAT": "json",
         ]
         func underNewKey() async throws -> Int {

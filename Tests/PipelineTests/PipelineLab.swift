@@ -15,8 +15,13 @@ final class PipelineLab: @unchecked Sendable {
     let simulator: Simulator
     let base: String
     let databaseName: String
+    /// The owner's URL: the lab sets up and inspects through it (`pool`).
     let databaseURL: String
     let pool: PostgresPool
+    /// Logins as a real installation gives them: the workers', and MSP msp1's operator and enqueuer.
+    let workerURL: String
+    let operatorURL: String
+    let enqueuerURL: String
     let directory: URL
     let keyFile: String
     let credentialsFile: String
@@ -36,9 +41,15 @@ final class PipelineLab: @unchecked Sendable {
         databaseName = name
         databaseURL = configuration.connectionString!
         pool = PostgresPool(configuration: configuration, maxConnections: 4)
+        workerURL = try await TestDatabase.login(.worker, database: name, owner: configuration).connectionString!
+        operatorURL = try await TestDatabase.login(.operator, msps: ["msp1"], database: name, owner: configuration)
+            .connectionString!
+        enqueuerURL = try await TestDatabase.login(.enqueuer, msps: ["msp1"], database: name, owner: configuration)
+            .connectionString!
         keyFile = directory.appendingPathComponent("keys").path
         let key = Data(try SecureRandom.bytes(32)).base64EncodedString()
-        FileManager.default.createFile(atPath: keyFile, contents: Data("k1 \(key)\n".utf8))
+        FileManager.default.createFile(
+            atPath: keyFile, contents: Data("k1 \(key)\n".utf8), attributes: [.posixPermissions: 0o600])
         // The PBXs' API secrets in a folder of their own: the only folder enqueue rows may name
         // (secrets.reference_dirs), apart from the key file beside it.
         let secretsFolder = directory.appendingPathComponent("pbx-secrets")
@@ -90,7 +101,7 @@ final class PipelineLab: @unchecked Sendable {
 
     func environment(_ extra: [String: String] = [:]) -> [String: String] {
         var environment = [
-            "ONBOARDER_DATABASE_URL": databaseURL,
+            "ONBOARDER_DATABASE_URL": workerURL,
             "ONBOARDER_WORKER_POLL_INTERVAL_MS": "200",
             "ONBOARDER_WORKER_HEARTBEAT_INTERVAL_MS": "200",
             "ONBOARDER_WORKER_LEASE_SECONDS": "2",
@@ -127,12 +138,30 @@ final class PipelineLab: @unchecked Sendable {
             ], environment: environment(extra), logPath: log)
     }
 
-    /// Runs `onboarder ARGS` against this lab's database and configuration.
-    func onboarder(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    /// Runs `onboarder ARGS` against this lab's database and configuration, logged in as the role the
+    /// README gives whoever runs that command: MSP staff enqueue and operate, the deployment's service
+    /// login rotates, exports and re-keys. A grant missing from that role fails the test.
+    func onboarder(_ arguments: [String], as login: StaffRole? = nil) async throws -> (status: Int32, output: String) {
+        let role = login ?? Self.role(of: arguments.first ?? "")
+        let url =
+            switch role {
+            case .worker: workerURL
+            case .operator: operatorURL
+            case .enqueuer: enqueuerURL
+            }
         let result = try await runCommand(
             [builtProductsDirectory.appendingPathComponent("onboarder").path] + arguments,
-            environment: environment())
+            environment: environment(["ONBOARDER_DATABASE_URL": url]))
         return (result.status, result.output)
+    }
+
+    /// Which login runs a command (README, "Roles and isolation").
+    static func role(of command: String) -> StaffRole {
+        switch command {
+        case "enqueue": .enqueuer
+        case "status", "show", "scripts", "retry", "resume", "cancel", "cert": .operator
+        default: .worker  // worker, rotate-secrets, secret, keys
+        }
     }
 
     func state(_ job: Int64) async throws -> (state: String, error: String?, attention: String?) {

@@ -18,11 +18,13 @@ struct WorkerLab {
     let pool: PostgresPool
     var queue: JobQueue { JobQueue(pool: pool) }
 
+    /// The owner sets up and inspects (`pool`); the workers log in as the worker role (`url`).
     static func make(_ label: String) async throws -> WorkerLab {
         let (configuration, name) = try await TestDatabase.makeMigratedScratchDatabase(label)
         let pool = PostgresPool(configuration: configuration, maxConnections: 8)
         try await SleepHandler.prepareRecording(pool)
-        return WorkerLab(name: name, url: configuration.connectionString!, pool: pool)
+        let worker = try await TestDatabase.login(.worker, database: name, owner: configuration)
+        return WorkerLab(name: name, url: worker.connectionString!, pool: pool)
     }
 
     /// Starts `onboarder worker`; settings are ONBOARDER_* overrides (short intervals for tests).
@@ -226,13 +228,18 @@ struct WorkerProcessTests {
             _ = try await lab.queue.enqueue(
                 sleepJobs(4, msps: ["m"], tenants: 4, payload: #"{"sleep_ms": 10, "record": true}"#))
             let started = try lab.startWorker("claiming", concurrency: 10)
+            // Another login's query text in pg_stat_activity is the administrator's to read, not the owner's.
+            let administrator = try await PostgresConnection.connect(
+                PostgresConfiguration(connectionString: TestDatabase.urlNaming(database: lab.name)))
+            defer { Task { await administrator.close() } }
             try await lab.waitUntil(30, "the worker's claim waits for the lock") {
-                try await lab.int(
+                try await administrator.query(
                     """
                     SELECT count(*)::int FROM pg_stat_activity
                      WHERE datname = current_database() AND query LIKE '%onboarder.claim(%' AND wait_event_type = 'Lock'
                        AND xact_start >= (SELECT max(run_at) FROM onboarder.jobs)
-                    """) == 1
+                    """
+                ).single()[0].decode(Int.self) == 1
             }
             started.signal(SIGTERM)
             try await lab.waitUntil(30, "the worker saw the SIGTERM") {
