@@ -28,12 +28,15 @@ enum DeclaredFunctions {
         "onboarder.onboarding_payload_problem(jsonb,text[],text[])": (false, [worker, enqueuer]),
         "onboarder.secret_reference_problem(text)": (false, [worker, enqueuer]),
         "onboarder.pbx_host_allowed(text,text[])": (false, [worker, enqueuer]),
+        "onboarder.tenant_key_problem(text)": (false, [worker, enqueuer]),
         // Operator actions.
         "onboarder.retry_job(bigint,text)": (true, [worker, `operator`]),
         "onboarder.resume_job(bigint,text)": (true, [worker, `operator`]),
         "onboarder.cancel_job(bigint,text)": (true, [worker, `operator`]),
         "onboarder.wake_tenant(bigint,text,text)": (true, [worker, `operator`]),
-        "onboarder.supply_certificate(bigint,text,text,text,timestamp with time zone,text)": (true, [worker, `operator`]),
+        "onboarder.supply_certificate(bigint,text,text,text,timestamp with time zone,text)": (
+            true, [worker, `operator`]
+        ),
         // Workers only.
         "onboarder.record_secret_export(bigint,text)": (true, [worker]),
         "onboarder.claim(text,integer,text[])": (false, [worker]),

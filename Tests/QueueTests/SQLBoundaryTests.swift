@@ -134,7 +134,8 @@ struct SQLBoundaryTests {
         let alphaEvents = try await db.ids(
             "SELECT e.id FROM onboarder.events e JOIN onboarder.jobs j ON j.id = e.job_id WHERE j.msp_id = 'alpha'")
         let alphaSteps = try await db.ids(
-            "SELECT count(*) FROM onboarder.job_steps s JOIN onboarder.jobs j ON j.id = s.job_id WHERE j.msp_id = 'alpha'")
+            "SELECT count(*) FROM onboarder.job_steps s JOIN onboarder.jobs j ON j.id = s.job_id WHERE j.msp_id = 'alpha'"
+        )
         let operatorLogin = try await db.login(.operator, ["alpha"])
 
         try await TwoMSPs.session(operatorLogin) { connection in
@@ -320,7 +321,8 @@ struct SQLBoundaryTests {
         }
 
         try await db.asOwner { owner in
-            _ = try await owner.query("UPDATE onboarder.msps SET allowed_pbx_hosts = '{*.alpha.example}' WHERE id = 'alpha'")
+            _ = try await owner.query(
+                "UPDATE onboarder.msps SET allowed_pbx_hosts = '{*.alpha.example}' WHERE id = 'alpha'")
         }
         let counts = """
             SELECT (SELECT count(*) FROM onboarder.jobs) || ' jobs, ' || (SELECT count(*) FROM onboarder.tenants)
@@ -330,14 +332,15 @@ struct SQLBoundaryTests {
         let before = try await db.asOwner { try await db.strings($0, counts) }
         try await TwoMSPs.session(enqueuer) { connection in
             /// Enqueues a valid row for alpha, then the row given; returns the error.
-            func second(msp: String = "alpha", kind: String = "onboard", payload: String = onboardingPayload())
-                async -> PostgresError?
-            {
+            func second(
+                msp: String = "alpha", kind: String = "onboard", payload: String = onboardingPayload(),
+                tenant: String = "second.example.com"
+            ) async -> PostgresError? {
                 await failure {
                     _ = try await connection.query(
                         """
                         SELECT * FROM onboarder.enqueue_many(
-                            ARRAY['alpha', \(msp)], ARRAY['ok.example.com', 'second.example.com'],
+                            ARRAY['alpha', \(msp)], ARRAY['ok.example.com', \(tenant)],
                             ARRAY['onboard', \(kind)], ARRAY[\(onboardingPayload()), \(payload)]::jsonb[])
                         """)
                 }
@@ -371,11 +374,23 @@ struct SQLBoundaryTests {
             for (changes, field) in refused {
                 let error = await second(payload: onboardingPayload(changes))
                 #expect(error?.sqlState == "22023", "\(changes)")
-                #expect(error?.message.hasPrefix("row 2: \(field): ") == true, "\(changes): \(error?.message ?? "no error")")
+                #expect(
+                    error?.message.hasPrefix("row 2: \(field): ") == true, "\(changes): \(error?.message ?? "no error")"
+                )
+            }
+            // The customer goes into Entra's token URL and every view: a tenant id or a domain, nothing else.
+            for tenant in [
+                "Second.Example.com", "00000000-0000-0000-0000-000000000000", "x/../../evil.example", "contoso",
+                "a b.example.com", "",
+            ] {
+                let error = await second(tenant: tenant)
+                #expect(error?.sqlState == "22023", "\(tenant)")
+                #expect(error?.message.hasPrefix("row 2: tenant: ") == true, "\(tenant): \(error?.message ?? "")")
             }
             // Another MSP's idempotency key: refused without naming its job.
             _ = try await db.asOwner { owner in
-                try await owner.query("UPDATE onboarder.jobs SET idempotency_key = 'import-7' WHERE msp_id = 'beta' AND state = 'queued'")
+                try await owner.query(
+                    "UPDATE onboarder.jobs SET idempotency_key = 'import-7' WHERE msp_id = 'beta' AND state = 'queued'")
             }
             let key = await failure {
                 _ = try await connection.query(
@@ -474,6 +489,35 @@ struct SQLBoundaryTests {
             #expect(update?.sqlState == "42501")
             let deleted = try await owner.query("DELETE FROM onboarder.events WHERE kind = 'rescheduled'")
             #expect(deleted.affectedRows == 8)
+        }
+        try await db.drop()
+    }
+}
+
+extension SQLBoundaryTests {
+    /// A worker login without the key file (a leaked database password) must not widen who acts for which
+    /// MSP, where an MSP's PBX secrets may go, or the limits: those are the owner's.
+    @Test func aWorkerLoginCannotRemapStaffOrWidenAnMSPsPBXHosts() async throws {
+        let db = try await TwoMSPs.make("workerwrites")
+        let worker = try await db.login(.worker, [])
+        let spy = try await db.login(.operator, ["alpha"])
+        try await TwoMSPs.session(worker) { connection in
+            for statement in [
+                "INSERT INTO onboarder.operator_msps (role_name, msp_id) VALUES ('\(spy.connectionString!.userName)', 'beta')",
+                "UPDATE onboarder.operator_msps SET msp_id = 'beta'",
+                "DELETE FROM onboarder.operator_msps",
+                "UPDATE onboarder.msps SET allowed_pbx_hosts = NULL",
+                "INSERT INTO onboarder.msps (id, display_name) VALUES ('gamma', 'gamma')",
+                "UPDATE onboarder.queue_limits SET max_running = NULL",
+                "DELETE FROM onboarder.schema_migrations",
+            ] {
+                let error = await failure { _ = try await connection.query(PostgresQuery(unsafeSQL: statement)) }
+                #expect(error?.sqlState == "42501", "\(statement): \(error?.message ?? "no error")")
+            }
+        }
+        try await TwoMSPs.session(spy) { connection in
+            let msps = try await db.strings(connection, "SELECT DISTINCT msp_id FROM onboarder.jobs ORDER BY 1")
+            #expect(msps == ["alpha"])
         }
         try await db.drop()
     }

@@ -449,6 +449,23 @@ DROP FUNCTION onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[],
 --   * the 'enqueued' events record the actor (p_actor, default the login).
 -- SECURITY DEFINER: enqueuers have no privileges on the tables. Rows are held in arrays and CTEs: a temp
 -- table would be one the caller can create first in its session (with a trigger).
+-- The customer an onboard row names, as the enqueue file's rules have it: its Entra tenant id (a lower-case
+-- GUID, not the nil one) or one of its domains (lower-case, two labels or more, at most 253 characters).
+-- The tenant key goes into Entra's token URL and every operator's view, so nothing else gets in.
+CREATE FUNCTION onboarder.tenant_key_problem(p_key text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN p_key IS NULL OR p_key = '' THEN 'tenant: required'
+        WHEN p_key = '00000000-0000-0000-0000-000000000000' THEN 'tenant: the nil GUID is no tenant'
+        WHEN p_key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN NULL
+        WHEN length(p_key) > 253 THEN 'tenant: a domain has at most 253 characters'
+        WHEN p_key ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$' THEN NULL
+        ELSE 'tenant: a lower-case tenant id (GUID) or domain name'
+    END
+$$;
+
 CREATE FUNCTION onboarder.enqueue_many(
     p_msps text[], p_tenant_keys text[], p_kinds text[], p_payloads jsonb[] DEFAULT NULL,
     p_priorities integer[] DEFAULT NULL, p_run_ats timestamptz[] DEFAULT NULL, p_idempotency_keys text[] DEFAULT NULL,
@@ -506,6 +523,13 @@ BEGIN
                   ELSE onboarder.onboarding_payload_problem(i.payload, m.allowed_pbx_hosts, '{credential_id}')
                   END AS problem) p
      WHERE i.kind IN ('onboard', 'rotate-secret', 'rotate-certificate') AND p.problem IS NOT NULL
+     ORDER BY i.ord LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'row %: %', v_bad.ord, v_bad.problem USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT i.ord, onboarder.tenant_key_problem(i.tenant_key) AS problem INTO v_bad
+      FROM unnest(p_tenant_keys, p_kinds) WITH ORDINALITY AS i(tenant_key, kind, ord)
+     WHERE i.kind = 'onboard' AND onboarder.tenant_key_problem(i.tenant_key) IS NOT NULL
      ORDER BY i.ord LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'row %: %', v_bad.ord, v_bad.problem USING ERRCODE = 'invalid_parameter_value';
@@ -838,7 +862,7 @@ GRANT EXECUTE ON FUNCTION
       onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text),
       onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text),
       onboarder.onboarding_payload_problem(jsonb, text[], text[]), onboarder.pbx_host_allowed(text, text[]),
-      onboarder.secret_reference_problem(text)
+      onboarder.secret_reference_problem(text), onboarder.tenant_key_problem(text)
    TO onboarder_worker, onboarder_enqueuer;
 -- Operators and workers: the operator actions.
 GRANT EXECUTE ON FUNCTION
@@ -856,3 +880,10 @@ GRANT EXECUTE ON FUNCTION
 -- event records (db_user, at: the database's).
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON onboarder.events FROM onboarder_worker;
 GRANT INSERT (job_id, kind, step, worker_id, detail, actor) ON onboarder.events TO onboarder_worker;
+-- Who may act for which MSP, where each MSP's PBX secrets may go, its limits, and the migration ledger are
+-- the owner's to set: a worker login (a leaked database password, without the key file) must not map a
+-- staff login to other MSPs or widen an MSP's allowed PBX hosts. Workers only read them; MSPs first
+-- mentioned by an enqueue are created by enqueue_many, with its owner's rights.
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE
+    ON onboarder.operator_msps, onboarder.msps, onboarder.queue_limits, onboarder.schema_migrations
+  FROM onboarder_worker;
