@@ -107,7 +107,7 @@ public struct ConfigKey: Sendable, Hashable {
     public static let secretsKeyFile = ConfigKey(
         name: "secrets.key_file", kind: .string, defaultValue: .string(""), isSecret: false,
         summary:
-            "file of encryption keys, one `<key id> <base64 32 bytes>` per line, the first seals (onboarder keys generate)"
+            "file of encryption keys, one `<key id> <base64 32 bytes>` per line, the first seals (onboarder keys generate); mode 600"
     )
     public static let secretsKey = ConfigKey(
         name: "secrets.key", kind: .string, defaultValue: .string(""), isSecret: true,
@@ -339,6 +339,11 @@ public struct ResolvedConfiguration: Sendable {
     }
 
     private static func validate(_ value: ConfigValue, for key: ConfigKey) throws(ConfigError) -> ConfigValue {
+        // A NUL (TOML allows "\u0000") would cut a path or URL short where it meets C (libpq, open(2)):
+        // a different value from the one written, used without a word.
+        if case .string(let text) = value, text.utf8.contains(0) {
+            throw ConfigError(key: key.name, message: "a NUL character (U+0000) in the value")
+        }
         switch (key.kind, value) {
         case (.string, .string): return value
         case (.integer(let range), .integer(let number)):

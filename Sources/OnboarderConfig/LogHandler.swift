@@ -83,11 +83,16 @@ public struct OnboarderLogHandler: LogHandler {
         return out
     }
 
+    /// For a terminal: metadata values carry text from outside (tenant names, remote services' errors), so
+    /// everything but the level and time goes through `TerminalText.sanitized`.
     func humanLine(level: Logger.Level, message: String, metadata: [(String, String)]) -> String {
         let time = Self.timestamp(Date()).dropFirst(11).dropLast()  // HH:MM:SS.mmm
-        let pairs = metadata.map { "\($0.0)=\($0.1.contains(" ") ? "\"\($0.1)\"" : $0.1)" }.joined(separator: " ")
+        let pairs = metadata.map { key, value in
+            let shown = TerminalText.sanitized(value)
+            return "\(TerminalText.sanitized(key))=\(shown.contains(" ") ? "\"\(shown)\"" : shown)"
+        }.joined(separator: " ")
         let levelText = level.rawValue.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)
-        return "\(time) \(levelText) \(message)" + (pairs.isEmpty ? "" : "  " + pairs)
+        return "\(time) \(levelText) \(TerminalText.sanitized(message))" + (pairs.isEmpty ? "" : "  " + pairs)
     }
 
     /// Nested metadata becomes dotted keys, sorted so lines diff well.
@@ -108,11 +113,20 @@ public struct OnboarderLogHandler: LogHandler {
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
-    /// A JSON string literal: quotes, backslashes and control characters escaped; other UTF-8 bytes as they are.
+    /// A JSON string literal: quotes, backslashes and control characters escaped; other UTF-8 bytes as they
+    /// are, except what `TerminalText` calls unsafe (DEL, C1 controls, bidi overrides), written as `\u`
+    /// escapes too: JSON logs are read on terminals as well (`journalctl`, `tail`).
     static func appendJSONString(_ text: String, to out: inout [UInt8]) {
+        let start = out.count
         out.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {
+            case 0x7F, 0xC2, 0xE2:
+                // DEL, or the lead byte of what may be a C1 or bidi control: rare, so the string starts over
+                // scalar by scalar rather than every string paying for the look-ahead.
+                out.removeSubrange(start...)
+                appendJSONStringByScalar(text, to: &out)
+                return
             case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
             case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
@@ -123,6 +137,24 @@ public struct OnboarderLogHandler: LogHandler {
                 out.append(hexDigits[Int(byte >> 4)])
                 out.append(hexDigits[Int(byte & 0xF)])
             default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    static func appendJSONStringByScalar(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case "\\": out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case "\n": out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case "\r": out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case "\t": out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case _ where TerminalText.isUnsafe(scalar):
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u")])
+                for shift in [12, 8, 4, 0] { out.append(hexDigits[Int(scalar.value >> UInt32(shift)) & 0xF]) }
+            default: UTF8.encode(scalar) { out.append($0) }
             }
         }
         out.append(UInt8(ascii: "\""))

@@ -21,6 +21,10 @@ public enum ConfigValue: Sendable, Equatable, CustomStringConvertible {
 /// basic and literal strings, integers, floats, booleans and arrays of those. Anything else is an error
 /// that names the line, rather than a value silently misread.
 public enum TOMLParser {
+    /// Arrays nest at most this deep. The parser recurses once per level, and a line of 100,000 `[` once
+    /// overflowed the stack of every command that read the file; Onboarder's settings are flat.
+    public static let maxArrayDepth = 32
+
     public struct Entry: Sendable, Equatable {
         public var value: ConfigValue
         public var line: Int
@@ -33,10 +37,12 @@ public enum TOMLParser {
         var lineNumber = 0
         // A UTF-8 byte-order mark is tolerated at the start of the file.
         let body = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
-        for rawLine in body.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on the byte: String's split sees CRLF as one Character, not "\n", and read a file saved with
+        // Windows line ends as a single line.
+        for rawLine in body.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            var cursor = Cursor(
-                Array(rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine), file: file, line: lineNumber)
+            let line = rawLine.last == UInt8(ascii: "\r") ? rawLine.dropLast() : rawLine
+            var cursor = Cursor(Array(String(decoding: line, as: UTF8.self)), file: file, line: lineNumber)
             cursor.skipWhitespace()
             if cursor.atEndOrComment { continue }
             if cursor.peek == "[" {
@@ -119,7 +125,7 @@ public enum TOMLParser {
             return true
         }
 
-        mutating func value() throws(ConfigError) -> ConfigValue {
+        mutating func value(depth: Int = 1) throws(ConfigError) -> ConfigValue {
             guard let c = peek else { throw error("expected a value") }
             switch c {
             case "\"":
@@ -134,17 +140,21 @@ public enum TOMLParser {
                 advance()
                 var text = ""
                 while let c = peek, c != "'" {
+                    try checkAllowedInString(c)
                     text.append(c)
                     advance()
                 }
                 guard consume("'") else { throw error("unterminated string") }
                 return .string(text)
             case "[":
+                guard depth <= TOMLParser.maxArrayDepth else {
+                    throw error("arrays nested more than \(TOMLParser.maxArrayDepth) deep")
+                }
                 advance()
                 var items = [ConfigValue]()
                 skipWhitespace()
                 while !consume("]") {
-                    items.append(try value())
+                    items.append(try value(depth: depth + 1))
                     skipWhitespace()
                     if consume(",") {
                         skipWhitespace()
@@ -202,10 +212,27 @@ public enum TOMLParser {
                         index += width
                     default: throw error("invalid escape \\\(escaped)")
                     }
-                default: text.append(c)
+                default:
+                    try checkAllowedInString(c, behind: 1)
+                    text.append(c)
                 }
             }
             throw error("unterminated string")
+        }
+
+        /// TOML allows no control character but tab in a string, raw (U+0000–U+0008, U+000A–U+001F, U+007F).
+        /// `behind`: how far the cursor already is past `c`, so the column named is the character's.
+        func checkAllowedInString(_ c: Character, behind: Int = 0) throws(ConfigError) {
+            guard let scalar = c.unicodeScalars.first(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F })
+            else { return }
+            throw ConfigError(
+                file: file, line: line, column: index + 1 - behind, key: nil,
+                message: "control character \(Self.codePoint(scalar)) in a string (write it as an escape)")
+        }
+
+        static func codePoint(_ scalar: Unicode.Scalar) -> String {
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
         }
     }
 }
@@ -231,6 +258,8 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
         self.message = message
     }
 
+    /// Printed on a terminal: the file's own text (a token, a key) is quoted in messages, so it goes
+    /// through `TerminalText.sanitized`.
     public var description: String {
         var place: String
         if let environmentVariable {
@@ -243,6 +272,6 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
             place = "configuration"
         }
         if let key { place += " (\(key))" }
-        return "\(place): \(message)"
+        return TerminalText.sanitized("\(place): \(message)")
     }
 }
