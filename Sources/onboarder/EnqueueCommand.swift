@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OnboarderConfig
 import Pipeline
 import Postgres
 import Queue
@@ -16,8 +17,9 @@ struct EnqueueCommand: AsyncParsableCommand {
             Columns: \(EnqueueFile.columns.joined(separator: ", ")) (msp, tenant, path, pbx_url, pbx_client_id \
             and pbx_secret required; see the README). Every row is validated before anything is written, and \
             every problem is reported as FILE:LINE: COLUMN: reason. By default nothing is enqueued when any \
-            row is invalid. A customer that already has an active onboarding is reported, not duplicated.
-            Exit status: 0 all rows accepted; 2 rows were rejected; 1 the database failed.
+            row is invalid. A customer that already has an active onboarding is reported, not duplicated. \
+            At most 256 MiB is read; a file that is larger, not UTF-8, empty or without rows is rejected whole.
+            Exit status: 0 all rows accepted; 2 rows or the file were rejected; 1 the database failed.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -33,18 +35,19 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let data: Data
-            if file == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
-            } else {
-                guard let contents = FileManager.default.contents(atPath: file) else {
-                    throw CleanExit.message("cannot read \(file)")
-                }
-                data = contents
-            }
+            let rules = try global.configuration().enqueueRules()
             let name = file == "-" ? "<stdin>" : file
-            let result = EnqueueFile.read(data, name: name, rules: try global.configuration().enqueueRules())
-            for problem in result.problems { FileHandle.standardError.write(Data("\(problem)\n".utf8)) }
+            let data = try Self.readInput(file == "-" ? nil : file, name: name)
+            let result = EnqueueFile.read(data, name: name, rules: rules)
+            // Problems quote the file's own text: shown through the sanitiser, so a row cannot write escape
+            // sequences to the operator's terminal.
+            var report = ""
+            for problem in result.problems { report += TerminalText.sanitized(problem.description) + "\n" }
+            FileHandle.standardError.write(Data(report.utf8))
+            if result.rejectedWhole {
+                throw CleanExit.message(
+                    "nothing enqueued: \(TerminalText.sanitized(name)) was rejected as a whole", code: ExitCode(2))
+            }
             let rejected = result.rejectedLines.count
             if rejected > 0 && !skipInvalid && !dryRun {
                 throw CleanExit.message(
@@ -61,12 +64,59 @@ struct EnqueueCommand: AsyncParsableCommand {
             if !outcome.existing.isEmpty { summary += ", \(outcome.existing.count) already had an active onboarding" }
             if rejected > 0 { summary += ", \(rejected) rejected" }
             for (line, job, state) in outcome.existing.prefix(20) {
-                print("\(name):\(line): already active: job \(job) (\(state))")
+                print("\(TerminalText.sanitized(name)):\(line): already active: job \(job) (\(state))")
             }
             if outcome.existing.count > 20 { print("… and \(outcome.existing.count - 20) more already active") }
             print(summary)
             if rejected > 0 { throw ExitCode(2) }
         }
+    }
+
+    /// The file's bytes (standard input's when `path` is nil), at most `EnqueueFile.Limits.fileBytes`: read
+    /// in chunks and stopped past the limit, so `enqueue - < /dev/zero` ends with a message instead of
+    /// filling memory; a regular file over the limit is refused before a byte is read.
+    static func readInput(_ path: String?, name: String) throws -> Data {
+        let limit = EnqueueFile.Limits.fileBytes
+        let shown = TerminalText.sanitized(name)
+        func tooLarge(_ size: String) -> CleanExit {
+            CleanExit.message(
+                "nothing enqueued: \(shown) has \(size) bytes; enqueue reads at most \(limit) (256 MiB): split it",
+                code: ExitCode(2))
+        }
+        let descriptor: Int32
+        if let path {
+            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                throw CleanExit.message("cannot read \(shown): \(String(cString: strerror(errno)))")
+            }
+        } else {
+            descriptor = STDIN_FILENO
+        }
+        defer { if path != nil { close(descriptor) } }
+        var status = stat()
+        if fstat(descriptor, &status) == 0 {
+            if (status.st_mode & S_IFMT) == S_IFDIR { throw CleanExit.message("cannot read \(shown): it is a folder") }
+            if (status.st_mode & S_IFMT) == S_IFREG && Int(status.st_size) > limit {
+                throw tooLarge("\(status.st_size)")
+            }
+        }
+        var data = Data()
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 1)
+        defer { buffer.deallocate() }
+        while true {
+            // One byte past the limit tells "exactly the limit" from "more".
+            let count = read(descriptor, buffer.baseAddress, min(chunk, limit + 1 - data.count))
+            let error = errno
+            if count < 0 && error == EINTR { continue }
+            guard count >= 0 else {
+                throw CleanExit.message("cannot read \(shown): \(String(cString: strerror(error)))")
+            }
+            if count == 0 { break }
+            data.append(buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), count: count)
+            if data.count > limit { throw tooLarge("more than \(limit)") }
+        }
+        return data
     }
 
     /// All rows in one transaction (all or nothing), in batches of enqueue_many, with progress on a terminal.

@@ -20,14 +20,14 @@ struct EnqueueFileTests {
     @Test func quotedFieldsEmbeddedCommasNewlinesAndABOM() throws {
         let text =
             "\u{FEFF}" + Self.header
-            + "acme,contoso.onmicrosoft.com,\"Contoso, \"\"West\"\"\nDivision\",m365,https://pbx.contoso.example,onboarder,env:PBX_SECRET_1,,,\"alice@contoso.com; bob@contoso.com\",5\r\n"
+            + "acme,contoso.onmicrosoft.com,\"Contoso, \"\"West\"\" Division\",m365,https://pbx.contoso.example,onboarder,env:PBX_SECRET_1,,,\"alice@contoso.com;\nbob@contoso.com\",5\r\n"
             + "acme,3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f,,teams,https://pbx2.example,onboarder,file:/etc/pbx2,https://pbx2.example/cb,voice,,\r\n"
         let result = read(text)
         #expect(result.problems == [])
         #expect(result.rows.count == 2)
         let first = try #require(result.rows.first)
         #expect(first.line == 2)
-        #expect(first.payload.displayName == "Contoso, \"West\"\nDivision")
+        #expect(first.payload.displayName == "Contoso, \"West\" Division")
         #expect(first.payload.users == ["alice@contoso.com", "bob@contoso.com"])
         #expect(first.priority == 5)
         // The second record starts on line 4: the quoted field above spans two lines.
@@ -121,6 +121,244 @@ struct EnqueueFileTests {
         #expect(Validation.redirectURIProblem("http://pbx.example.com/cb") != nil)
         #expect(Validation.redirectURIProblem("https://*.example.com/cb") != nil)
         #expect(Validation.redirectURIProblem("https://pbx.example.com/" + String(repeating: "a", count: 300)) != nil)
+    }
+
+    static let goodRow = "acme,a.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,\n"
+
+    /// A file that cannot be read as rows at all is rejected whole (the command exits 2 and writes nothing),
+    /// with one problem naming the line where it can.
+    @Test(
+        arguments: [
+            (
+                "Latin-1, not UTF-8",
+                Array((EnqueueFileTests.header + "acme,a.example.com,Caf").utf8) + [0xE9]
+                    + Array(",m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,\n".utf8), 2,
+                "not UTF-8 text (byte 0xE9 at byte 23 of the line); save the file as UTF-8"
+            ),
+            (
+                "UTF-16 LE with a BOM", [0xFF, 0xFE] + EnqueueFileTests.utf16(bigEndian: false), 1,
+                "UTF-16; save it as UTF-8"
+            ),
+            ("UTF-16 LE without a BOM", EnqueueFileTests.utf16(bigEndian: false), 1, "UTF-16; save it as UTF-8"),
+            ("UTF-16 BE without a BOM", EnqueueFileTests.utf16(bigEndian: true), 1, "UTF-16; save it as UTF-8"),
+            ("UTF-32 with a BOM", [0xFF, 0xFE, 0, 0, 0x6D, 0, 0, 0], 1, "UTF-32; save it as UTF-8"),
+            ("empty", [], 1, "the file is empty"),
+            ("a BOM and blank lines", [0xEF, 0xBB, 0xBF, 0x0A, 0x20, 0x0D, 0x0A], 1, "the file is empty"),
+            ("header only", Array(EnqueueFileTests.header.utf8), 1, "no rows"),
+            (
+                "header only, CRLF and a blank line", Array((EnqueueFileTests.header.dropLast() + "\r\n\r\n").utf8), 1,
+                "no rows"
+            ),
+            ("a bad header and no rows", Array("msp,tenant,colour\n".utf8), 1, "unknown column"),
+        ].map(Bytes.init))
+    func aFileThatIsNotRowsIsRejectedWhole(_ input: Bytes) {
+        let (what, bytes, line, reason) = (input.what, input.bytes, input.line, input.reason)
+        let result = EnqueueFile.read(Data(bytes), name: "customers.csv", rules: Self.rules)
+        #expect(result.rejectedWhole, "\(what)")
+        #expect(result.rows.isEmpty)
+        #expect(
+            result.problems.contains { $0.line == line && $0.reason.contains(reason) }, "\(what): \(result.problems)")
+        let json = EnqueueFile.read(Data(bytes.isEmpty ? [0x0A] : bytes), name: "customers.jsonl", rules: Self.rules)
+        if what == "empty" { #expect(json.rejectedWhole && json.problems.first?.reason.contains("empty") == true) }
+    }
+
+    /// A test case named by what it is, not by its bytes.
+    struct Bytes: CustomTestStringConvertible, Sendable {
+        let what: String
+        let bytes: [UInt8]
+        let line: Int
+        let reason: String
+        init(_ what: String, _ bytes: [UInt8], _ line: Int, _ reason: String) {
+            (self.what, self.bytes, self.line, self.reason) = (what, bytes, line, reason)
+        }
+        var testDescription: String { what }
+    }
+
+    /// A header and a good row in UTF-16.
+    static func utf16(bigEndian: Bool) -> [UInt8] {
+        (header + goodRow).utf16.flatMap { unit in
+            bigEndian ? [UInt8(unit >> 8), UInt8(unit & 0xFF)] : [UInt8(unit & 0xFF), UInt8(unit >> 8)]
+        }
+    }
+
+    /// Control characters (PostgreSQL refuses NUL; terminals obey ESC) are refused where the row is read,
+    /// with file, line and column; in users, line breaks and tabs separate names.
+    @Test(
+        arguments: [
+            ("pbx_client_id", "on\u{0}boarder", "control character U+0000 in the field"),
+            ("pbx_client_id", "\"on\nboarder\"", "control character U+000A in the field"),
+            ("pbx_client_id", "\"on\r\nboarder\"", "control character U+000D in the field"),
+            ("display_name", "Contoso\u{1B}]0;owned\u{7}", "control character U+001B in the field"),
+            ("display_name", "Contoso\u{7F}", "control character U+007F in the field"),
+            ("display_name", "Contoso\u{9B}31m", "control character U+009B in the field"),
+            ("display_name", "Contoso\u{B}", "control character U+000B in the field"),
+            ("tenant", "a\u{0}.example.com", "control character U+0000 in the field"),
+            ("users", "u@a.example.com\u{0}", "control character U+0000 in the field"),
+            ("display_name", "\"Two\nlines\"", "control character U+000A in the field"),
+            ("display_name", "a\ttab", "control character U+0009 in the field"),
+            ("display_name", "\tTrimmed Inc.\t", nil),
+            ("users", "\"u@a.example.com\r\nv@a.example.com\tw@a.example.com\"", nil),
+        ].map(Field.init))
+    func controlCharactersAreRefusedWithTheirColumn(_ field: Field) throws {
+        let (column, value, reason) = (field.column, field.value, field.reason)
+        var fields = [
+            "acme", "a.example.com", "", "m365", "https://pbx.example.com", "onboarder", "env:PBX_SECRET_A", "", "", "",
+            "",
+        ]
+        fields[try #require(EnqueueFile.columns.firstIndex(of: column))] = value
+        let result = read(Self.header + fields.joined(separator: ",") + "\n")
+        if let reason {
+            #expect(result.problems.map(\.description) == ["customers.csv:2: \(column): \(reason)"])
+            #expect(result.rejectedLines == [2])
+        } else {
+            #expect(result.problems == [])
+            #expect(result.rows.count == 1)
+        }
+        // The same value in JSON Lines (where "\u0000" is how a NUL arrives).
+        let unquoted = value.hasPrefix("\"") ? String(value.dropFirst().dropLast()) : value
+        var object: [String: Any] = Dictionary(
+            uniqueKeysWithValues: zip(EnqueueFile.columns, fields).filter { !$0.1.isEmpty })
+        object[column] = unquoted
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        let jsonResult = read(json + "\n", name: "customers.jsonl")
+        #expect(jsonResult.problems.map(\.description) == reason.map { ["customers.jsonl:1: \(column): \($0)"] } ?? [])
+    }
+
+    /// A column and its value, shown with control characters escaped (the test log is read on a terminal too).
+    struct Field: CustomTestStringConvertible, Sendable {
+        let column: String
+        let value: String
+        let reason: String?
+        init(_ column: String, _ value: String, _ reason: String?) {
+            (self.column, self.value, self.reason) = (column, value, reason)
+        }
+        var testDescription: String { "\(column) = \(value.debugDescription)" }
+    }
+
+    /// Every column's limit (`EnqueueFile.Limits`): the longest value passes, one character more is refused
+    /// naming the limit.
+    @Test func everyFieldHasADocumentedLimit() throws {
+        let domain253 = zip(["a", "b", "c", "d"], [63, 63, 63, 61]).map { String(repeating: $0, count: $1) }
+            .joined(separator: ".")
+        #expect(domain253.count == 253)
+        let url = "https://pbx.example.com/"
+        let cases: [(column: String, path: String, atLimit: String, over: String, limit: Int)] = [
+            ("msp", "m365", String(repeating: "m", count: 63), String(repeating: "m", count: 64), 63),
+            ("tenant", "m365", domain253, "e" + domain253, 253),
+            ("display_name", "m365", String(repeating: "é", count: 256), String(repeating: "é", count: 257), 256),
+            ("pbx_client_id", "m365", String(repeating: "c", count: 256), String(repeating: "c", count: 257), 256),
+            (
+                "pbx_url", "m365", url + String(repeating: "p", count: 2048 - url.count),
+                url + String(repeating: "p", count: 2049 - url.count), 2048
+            ),
+            (
+                "redirect_uri", "m365", url + String(repeating: "r", count: 256 - url.count),
+                url + String(repeating: "r", count: 257 - url.count), 256
+            ),
+            ("sbc_domain", "teams", domain253, "e" + domain253, 253),
+            (
+                "pbx_secret", "m365", "env:PBX_SECRET_" + String(repeating: "S", count: 4096 - 15),
+                "env:PBX_SECRET_" + String(repeating: "S", count: 4097 - 15), 4096
+            ),
+        ]
+        #expect(Set(cases.map(\.column)) == Set(EnqueueFile.Limits.fieldLength.keys))
+        for (column, path, atLimit, over, limit) in cases {
+            #expect(EnqueueFile.Limits.fieldLength[column] == limit)
+            func row(_ value: String) throws -> String {
+                var fields = [
+                    "acme", "a.example.com", "", path, "https://pbx.example.com", "onboarder", "env:PBX_SECRET_A", "",
+                    "", "", "",
+                ]
+                fields[try #require(EnqueueFile.columns.firstIndex(of: column))] = value
+                return Self.header + fields.joined(separator: ",") + "\n"
+            }
+            let accepted = read(try row(atLimit))
+            #expect(!accepted.problems.contains { $0.reason.contains("at most") }, "\(column): \(accepted.problems)")
+            let refused = read(try row(over))
+            #expect(
+                refused.problems.map(\.description) == [
+                    "customers.csv:2: \(column): \(limit + 1) characters; at most \(limit)"
+                ],
+                "\(column)")
+        }
+        // users: 113 characters each (64 before the @), 10,000 per row.
+        let longest = String(repeating: "u", count: 64) + "@" + String(repeating: "d", count: 44) + ".com"
+        #expect(longest.count == 113 && Validation.isUPN(longest))
+        func users(_ list: [String]) -> EnqueueFile.Result {
+            read(
+                Self.header
+                    + "acme,a.example.com,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,\"\(list.joined(separator: ";"))\",\n"
+            )
+        }
+        #expect(users([longest]).problems == [])
+        #expect(
+            users(["x" + longest]).problems.first?.reason.hasPrefix("a user principal name has at most 113 characters")
+                == true)
+        let many = (0..<10_001).map { "u\($0)@a.example.com" }
+        #expect(users(Array(many.prefix(10_000))).problems == [])
+        #expect(users(many).problems.map(\.reason) == ["10001 users; a row lists at most 10000"])
+        // A row: 1 MiB, in CSV (a quote left open swallows the rest of the file) and in JSON Lines.
+        let huge = String(repeating: "x", count: EnqueueFile.Limits.rowBytes)
+        let csv = read(
+            Self.header + "acme,b.example.com,\"\(huge)\",m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,\n"
+                + Self.goodRow)
+        #expect(csv.rejectedLines == [2] && csv.rows.map(\.line) == [3])
+        #expect(csv.problems.first?.reason.hasSuffix("a row has at most 1048576 (1 MiB)") == true, "\(csv.problems)")
+        let json = read("{\"display_name\": \"\(huge)\"}\n", name: "customers.jsonl")
+        #expect(json.rejectedLines == [1] && json.problems.first?.reason.contains("at most 1048576") == true)
+    }
+
+    /// The nil GUID parses as a GUID but names no tenant.
+    @Test(
+        arguments: [
+            ("00000000-0000-0000-0000-000000000000", "the nil GUID (all zeros) is not a tenant id"),
+            ("3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f", nil),
+            ("3F1C2D4E-5A6B-4C7D-8E9F-0A1B2C3D4E5F", nil),
+        ] as [(String, String?)])
+    func theNilGUIDIsNotATenant(_ tenant: String, _ reason: String?) {
+        #expect(Validation.tenantProblem(tenant.lowercased()) == reason)
+        let result = read(Self.header + "acme,\(tenant),,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,\n")
+        #expect(result.problems.map(\.reason) == (reason.map { [$0] } ?? []))
+    }
+
+    /// A URL with user:password@ is refused, and the password is never quoted back.
+    @Test(arguments: [
+        ("redirect_uri", "https://admin:hunter2@pbx.example.com/cb"),
+        ("redirect_uri", "https://admin:hunter2@pbx.example.com@evil.example/cb"),
+        ("redirect_uri", "admin:hunter2@pbx.example.com/cb"),
+        ("redirect_uri", "https://admin:hunter2@*.example.com/cb"),
+        ("pbx_url", "https://admin:hunter2@pbx.example.com"),
+        ("pbx_url", "admin:hunter2@pbx.example.com"),
+    ])
+    func userinfoInAURLIsRefusedAndNeverEchoed(_ column: String, _ url: String) throws {
+        var fields = [
+            "acme", "a.example.com", "", "m365", "https://pbx.example.com", "onboarder", "env:PBX_SECRET_A", "", "", "",
+            "",
+        ]
+        fields[try #require(EnqueueFile.columns.firstIndex(of: column))] = url
+        let result = read(Self.header + fields.joined(separator: ",") + "\n")
+        #expect(result.rejectedLines == [2])
+        #expect(result.problems.map(\.column) == [column])
+        #expect(!result.problems.contains { $0.description.contains("hunter2") }, "\(result.problems)")
+    }
+
+    @Test func withoutUserinfo() {
+        #expect(Validation.withoutUserinfo("https://a:b@host/x?q=@") == "https://***@host/x?q=@")
+        #expect(Validation.withoutUserinfo("a:b@host/x") == "***@host/x")
+        #expect(Validation.withoutUserinfo("https://a@b@host") == "https://***@host")
+        #expect(Validation.withoutUserinfo("https://host/@x") == "https://host/@x")
+    }
+
+    /// JSON Lines saved with Windows line ends: Swift's String.split saw CRLF as one character, not "\n",
+    /// and read the whole file as one line that was not a JSON object.
+    @Test func jsonLinesWithCRLF() {
+        let object =
+            #"{"msp": "acme", "tenant": "%@.example.com", "path": "m365", "pbx_url": "https://pbx.example.com", "pbx_client_id": "x", "pbx_secret": "env:PBX_SECRET_A"}"#
+        let text =
+            ["a", "b"].map { object.replacingOccurrences(of: "%@", with: $0) }.joined(separator: "\r\n") + "\r\n\r\n"
+        let result = read(text, name: "customers.jsonl")
+        #expect(result.problems == [])
+        #expect(result.rows.map(\.line) == [1, 2])
     }
 }
 
