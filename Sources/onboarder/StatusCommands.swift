@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OnboarderConfig
 import Postgres
 
 enum OutputFormat: String, ExpressibleByArgument {
@@ -7,19 +8,26 @@ enum OutputFormat: String, ExpressibleByArgument {
 }
 
 /// Prints rows as an aligned table that fits a terminal (long cells are cut with …) or as JSON lines.
+/// Cells hold text from enqueue files and remote services (names, errors): the table shows them through
+/// `TerminalText.sanitized`, the JSON with the same characters as `\u` escapes (the values unchanged).
 func printRows(_ columns: [String], _ rows: [[String]], format: OutputFormat, width: Int = 160) {
+    for line in formatRows(columns, rows, format: format, width: width) { print(line) }
+}
+
+/// The lines `printRows` prints.
+func formatRows(_ columns: [String], _ rows: [[String]], format: OutputFormat, width: Int = 160) -> [String] {
     if format == .json {
-        for row in rows {
+        return rows.compactMap { row in
             let object = Dictionary(uniqueKeysWithValues: zip(columns, row))
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
-                print(String(decoding: data, as: UTF8.self))
+            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+                return nil
             }
+            return TerminalText.jsonEscaped(String(decoding: data, as: UTF8.self))
         }
-        return
     }
     let cap = max(12, width / max(columns.count, 1) * 2)
     func cut(_ text: String) -> String {
-        let flat = text.replacingOccurrences(of: "\n", with: " ")
+        let flat = TerminalText.sanitized(text.replacingOccurrences(of: "\n", with: " "))
         return flat.count > cap ? String(flat.prefix(cap - 1)) + "…" : flat
     }
     let cells = rows.map { $0.map(cut) }
@@ -29,9 +37,15 @@ func printRows(_ columns: [String], _ rows: [[String]], format: OutputFormat, wi
         zip(values, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
             .trimmingCharacters(in: .whitespaces)
     }
-    print(line(columns))
-    print(line(widths.map { String(repeating: "-", count: $0) }))
-    for row in cells { print(line(row)) }
+    return [line(columns), line(widths.map { String(repeating: "-", count: $0) })] + cells.map(line)
+}
+
+/// `show`'s table view of one job: a line per non-empty field. Line breaks too are escaped: a display
+/// name must not print lines that pass for other fields.
+func fieldLines(_ names: [String], _ row: [String]) -> [String] {
+    zip(names, row).filter { !$0.1.isEmpty }.map { name, value in
+        "\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(TerminalText.sanitized(value))"
+    }
 }
 
 func textRows(_ rows: PostgresRows) -> [[String]] {
@@ -98,7 +112,7 @@ struct ShowCommand: AsyncParsableCommand {
                       FROM dashboard.tenant_status WHERE msp = \(tenant.msp) AND tenant = \(tenant.key)
                     """)
                 guard let row = textRows(status).first, !row[3].isEmpty else {
-                    throw CleanExit.message("\(tenant.key) has no job", code: ExitCode(3))
+                    throw CleanExit.message("\(TerminalText.sanitized(tenant.key)) has no job", code: ExitCode(3))
                 }
                 let names = [
                     "msp", "tenant", "domain", "job", "kind", "state", "waiting for", "step", "attempts", "next run",
@@ -107,9 +121,7 @@ struct ShowCommand: AsyncParsableCommand {
                 if format == .json {
                     printRows(names, [row], format: .json)
                 } else {
-                    for (name, value) in zip(names, row) where !value.isEmpty {
-                        print("\(name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(value)")
-                    }
+                    for line in fieldLines(names, row) { print(line) }
                     print("")
                 }
                 let job = Int64(row[3]) ?? 0
