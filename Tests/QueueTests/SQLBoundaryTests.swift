@@ -509,6 +509,7 @@ extension SQLBoundaryTests {
                 "UPDATE onboarder.msps SET allowed_pbx_hosts = NULL",
                 "INSERT INTO onboarder.msps (id, display_name) VALUES ('gamma', 'gamma')",
                 "UPDATE onboarder.queue_limits SET max_running = NULL",
+                "UPDATE onboarder.queue_limits SET max_running = 1000000",
                 "DELETE FROM onboarder.schema_migrations",
             ] {
                 let error = await failure { _ = try await connection.query(PostgresQuery(unsafeSQL: statement)) }

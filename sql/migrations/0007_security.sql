@@ -887,3 +887,6 @@ GRANT INSERT (job_id, kind, step, worker_id, detail, actor) ON onboarder.events 
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE
     ON onboarder.operator_msps, onboarder.msps, onboarder.queue_limits, onboarder.schema_migrations
   FROM onboarder_worker;
+-- Every claim locks the queue_limits row (SELECT … FOR UPDATE, which needs UPDATE on some column): the
+-- worker may "update" the constant key column, never the limit.
+GRANT UPDATE (singleton) ON onboarder.queue_limits TO onboarder_worker;

@@ -1,0 +1,72 @@
+import Crypto
+import Foundation
+import Pipeline
+import Postgres
+import TestSupport
+import Testing
+
+/// Who acted, for every operator action the CLI offers: the database login (which a user cannot choose)
+/// and, apart from it, the name given with `--actor`. Each command runs as the role the README gives it.
+@Suite("Every operator action records who (simulator, PostgreSQL, worker processes)", .serialized)
+struct AuditTests {
+    /// The events of `job` of `kind`, as "actor db_user".
+    func who(_ lab: PipelineLab, _ kind: String, job: Int64? = nil) async throws -> [String] {
+        try await lab.pool.query(
+            """
+            SELECT coalesce(actor, '-') || ' ' || db_user FROM onboarder.events
+             WHERE kind = \(kind) AND (\(job)::bigint IS NULL OR job_id = \(job)) ORDER BY id
+            """
+        ).map { try $0[0].decode(String.self) }
+    }
+
+    @Test func certAddSecretExportRetryResumeAndCancelRecordTheLoginAndTheActor() async throws {
+        let lab = try await PipelineLab(
+            "audit",
+            world: PipelineLab.world([("audit1.onmicrosoft.com", .full, .e5), ("audit2.onmicrosoft.com", .none, .e5)]))
+        let operatorLogin = try #require(URLComponents(string: lab.operatorURL)?.user)
+        let workerLogin = try #require(URLComponents(string: lab.workerURL)?.user)
+        let onboarding = try await lab.enqueue("audit1.onmicrosoft.com", path: "m365")
+        let unconsented = try await lab.enqueue("audit2.onmicrosoft.com", path: "m365")
+        let worker = try lab.startWorker("w1", ["ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "file"])
+        try await lab.waitFor([unconsented])
+        try await lab.waitFor([onboarding], in: ["waiting"], seconds: 60)
+
+        // The technician supplies the PBX's certificate.
+        let key = try PrivateKey.generateRSA(bits: 2048)
+        let certificate = try Certificate.issue(.init(commonName: "audit1 PBX"), for: key)
+        let file = lab.directory.appendingPathComponent("pbx.cer").path
+        FileManager.default.createFile(atPath: file, contents: Data(try certificate.der))
+        let added = try await lab.onboarder(["cert", "add", "audit1.onmicrosoft.com", file, "--actor", "tech.tom"])
+        #expect(added.status == 0, "\(added.output)")
+        #expect(try await who(lab, "certificate_supplied") == ["tech.tom \(operatorLogin)"])
+        try await lab.waitFor([onboarding])
+        #expect(try await lab.state(onboarding).state == "succeeded")
+
+        // An operator cannot read a secret; the service login on a worker host can, and it is recorded.
+        let refused = try await lab.onboarder(["secret", "export", "audit1.onmicrosoft.com"], as: .operator)
+        #expect(refused.status == 1 && refused.output.contains("permission denied"), "\(refused.output)")
+        let secrets = try await lab.secretValues()
+        #expect(!secrets.contains { refused.output.contains($0) })
+        let exported = try await lab.onboarder(["secret", "export", "audit1.onmicrosoft.com", "--actor", "admin.ann"])
+        #expect(exported.status == 0, "\(exported.output)")
+        #expect(try await who(lab, "secret_exported") == ["admin.ann \(workerLogin)"])
+
+        // The unconsented customer: retried, resumed, cancelled, each by someone.
+        #expect(try await lab.state(unconsented).state == "needs_attention")
+        let retried = try await lab.onboarder(["retry", "--job", String(unconsented), "--actor", "op.olga"])
+        #expect(retried.status == 0, "\(retried.output)")
+        try await lab.waitFor([unconsented])
+        let resumed = try await lab.onboarder(["resume", "--job", String(unconsented), "--actor", "op.otto"])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        worker.signal(SIGTERM)
+        _ = await worker.wait()
+        let cancelled = try await lab.onboarder(["cancel", "--job", String(unconsented), "--actor", "op.oda"])
+        #expect(cancelled.status == 0, "\(cancelled.output)")
+        #expect(try await who(lab, "retried", job: unconsented) == ["op.olga \(operatorLogin)"])
+        #expect(try await who(lab, "resumed", job: unconsented) == ["op.otto \(operatorLogin)"])
+        #expect(try await who(lab, "cancelled", job: unconsented) == ["op.oda \(operatorLogin)"])
+        // A job that does not exist is "no such job" (3), not "not in a state for this" (4).
+        #expect(try await lab.onboarder(["retry", "--job", "987654"]).status == 3)
+        try await lab.close()
+    }
+}
