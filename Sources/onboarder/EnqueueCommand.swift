@@ -137,7 +137,7 @@ struct EnqueueCommand: AsyncParsableCommand {
                     """
                     SELECT ordinal, job_id, created, state FROM onboarder.enqueue_many(
                         \(batch.map(\.msp)), \(batch.map(\.tenant)), \(batch.map { _ in "onboard" }),
-                        \(payloads)::jsonb[], \(batch.map(\.priority))::integer[])
+                        \(payloads)::jsonb[], \(batch.map(\.priority))::integer[], p_actor => \(global.actingAs))
                     """)
                 for row in results {
                     let (ordinal, job, isNew, state) = try row.decode((Int, Int64, Bool, String).self)

@@ -96,7 +96,8 @@ extension AsyncParsableCommand {
         do {
             try await body()
         } catch let exit as CleanExit {
-            FileHandle.standardError.write(Data((exit.description + "\n").utf8))
+            // Messages quote what users and remote services wrote: no terminal controls get through.
+            FileHandle.standardError.write(Data((TerminalText.sanitized(exit.description) + "\n").utf8))
             throw exit.code
         }
     }

@@ -40,6 +40,11 @@ extension ResolvedConfiguration {
         let certificate = string(.partnerCertificatePath)
         let secret = string(.partnerClientSecret)
         if !certificate.isEmpty {
+            // The partner certificate's private key opens every customer tenant: refused, like the key
+            // file, when others may read it.
+            if let problem = FilePermissions.problem(path: certificate) {
+                throw CleanExit.message("partner.certificate_path: \(problem)", code: .validationFailure)
+            }
             do {
                 settings.partnerCredential = try ClientCredential.certificate(pemFile: certificate)
             } catch {

@@ -73,8 +73,11 @@ struct CertCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                guard let data = FileManager.default.contents(atPath: file) else {
-                    throw CleanExit.message("cannot read \(file)")
+                // A certificate is a few kilobytes; a folder of them or /dev/zero is not one.
+                let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+                guard size <= 1 << 20, let data = FileManager.default.contents(atPath: file), data.count <= 1 << 20
+                else {
+                    throw CleanExit.message("cannot read \(file) as a certificate (at most 1 MiB)", code: ExitCode(2))
                 }
                 let certificate: Certificate
                 do {
@@ -320,7 +323,10 @@ struct ScriptsCommand: AsyncParsableCommand {
                 }
                 for row in rows {
                     let (name, body) = try row.decode((String, String).self)
-                    print("# \(name)\n\(body)\n")
+                    // PowerShell the PBX generated, for an operator to paste: lines kept, terminal controls not.
+                    let lines = body.replacingOccurrences(of: "\t", with: "    ").split(
+                        separator: "\n", omittingEmptySubsequences: false)
+                    print("# \(name)\n\(lines.map { TerminalText.sanitized(String($0)) }.joined(separator: "\n"))\n")
                 }
             }
         }

@@ -102,7 +102,7 @@ struct RotateSecretsCommand: AsyncParsableCommand {
                         """
                         SELECT job_id, created FROM onboarder.enqueue_many(
                             \(msps), \(keys), \(kinds), \(payloads)::jsonb[], NULL, NULL,
-                            \(idempotency), \(subjects))
+                            \(idempotency), \(subjects), \(global.actingAs))
                         """)
                     for row in rows {
                         // NULL: a concurrent run enqueued it in the same instant (its row was not visible
