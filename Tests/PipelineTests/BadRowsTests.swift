@@ -142,7 +142,9 @@ struct BadRowsTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).csv").path
         FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
         let onboarder = builtProductsDirectory.appendingPathComponent("onboarder").path
-        let environment = ["ONBOARDER_DATABASE_URL": configuration.connectionString!, "ONBOARDER_LOG_FORMAT": "json"]
+        // As MSP staff enqueue: an enqueuer login mapped to acme.
+        let enqueuer = try await TestDatabase.login(.enqueuer, msps: ["acme"], database: name, owner: configuration)
+        let environment = ["ONBOARDER_DATABASE_URL": enqueuer.connectionString!, "ONBOARDER_LOG_FORMAT": "json"]
         let refused = try await runCommand([onboarder, "enqueue", file], environment: environment)
         #expect(refused.status == 2)
         for (line, mistake) in expected {
@@ -181,9 +183,12 @@ struct BadRowsTests {
         }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bulk-\(UUID().uuidString).csv").path
         FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
+        // An enqueuer login of the seven MSPs, as MSP staff would run it.
+        let enqueuer = try await TestDatabase.login(
+            .enqueuer, msps: (0..<7).map { "msp\($0)" }, database: name, owner: configuration)
         let result = try await runCommand(
             [builtProductsDirectory.appendingPathComponent("onboarder").path, "enqueue", file],
-            environment: ["ONBOARDER_DATABASE_URL": configuration.connectionString!, "ONBOARDER_LOG_FORMAT": "json"])
+            environment: ["ONBOARDER_DATABASE_URL": enqueuer.connectionString!, "ONBOARDER_LOG_FORMAT": "json"])
         #expect(result.status == 0, "\(result.output.suffix(500))")
         #expect(result.output.contains("100000 enqueued"))
         let counts = try await pool.query(

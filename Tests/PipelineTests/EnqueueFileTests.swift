@@ -377,7 +377,8 @@ struct EnqueueCommandTests {
         text += "acme,bad domain,,m365,https://pbx.example.com,onboarder,env:PBX_SECRET_A,,,,\n"
         FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
         let onboarder = builtProductsDirectory.appendingPathComponent("onboarder").path
-        let environment = ["ONBOARDER_DATABASE_URL": configuration.connectionString!, "ONBOARDER_LOG_FORMAT": "json"]
+        let enqueuer = try await TestDatabase.login(.enqueuer, msps: ["acme"], database: name, owner: configuration)
+        let environment = ["ONBOARDER_DATABASE_URL": enqueuer.connectionString!, "ONBOARDER_LOG_FORMAT": "json"]
         func jobs() async throws -> Int {
             try await pool.query("SELECT count(*) FROM onboarder.jobs").single()[0].decode(Int.self)
         }

@@ -90,10 +90,12 @@ struct DashboardTests {
                 == (try await pool.query("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'running'").single()[0]
                     .decode(Int.self)))
 
-        // `onboarder status --format json` is the view, row for row.
+        // `onboarder status --format json` is the view, row for row, for an operator of the three MSPs.
+        let operatorLogin = try await TestDatabase.login(
+            .operator, msps: ["msp0", "msp1", "msp2"], database: name, owner: configuration)
         let result = try await runCommand(
             [builtProductsDirectory.appendingPathComponent("onboarder").path, "status", "--format", "json"],
-            environment: ["ONBOARDER_DATABASE_URL": configuration.connectionString!, "ONBOARDER_LOG_FORMAT": "json"])
+            environment: ["ONBOARDER_DATABASE_URL": operatorLogin.connectionString!, "ONBOARDER_LOG_FORMAT": "json"])
         #expect(result.status == 0)
         let lines = result.output.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(lines.count == 3)
