@@ -232,7 +232,7 @@ struct Fuzzer {
     /// accepted row sits on a rejected line, and rows + rejected lines never exceed the records read.
     mutating func enqueue(_ input: [UInt8]) -> String {
         let name = random.chance(0.3) ? "customers.jsonl" : "customers.csv"
-        let result = EnqueueFile.read(Data(input), name: name)
+        let result = EnqueueFile.read(Data(input), name: name, rules: Self.enqueueRules)
         for problem in result.problems {
             if problem.reason.isEmpty || problem.line < 1 { violation("a problem without a reason or line", input) }
             reason(problem.reason)
@@ -327,6 +327,12 @@ struct Fuzzer {
 
     // MARK: Inputs
 
+    /// The rules of a deployment that allows PBX secret files and variables (and the simulator's loopback
+    /// PBXs), so that rows get past the reference checks to everything after them.
+    static let enqueueRules = EnqueueRules(
+        references: SecretReferencePolicy(directories: ["/etc/onboarder/pbx"], environmentPrefixes: ["PBX_SECRET_"]),
+        pbxEndpoints: PBXEndpointPolicy(allowLoopbackHTTP: true))
+
     func seeds() throws -> [[UInt8]] {
         func file(_ path: String) -> [UInt8]? { FileManager.default.contents(atPath: path).map { [UInt8]($0) } }
         switch options.target {
@@ -336,13 +342,13 @@ struct Fuzzer {
             seeds.append(
                 Array(
                     """
-                    {"msp":"m1","tenant":"c1.onmicrosoft.com","path":"teams","pbx_url":"https://pbx.example.com","pbx_client_id":"onboarder","pbx_secret":"env:PBX_SECRET","users":["a@c1.onmicrosoft.com"],"priority":3}
-                    {"msp":"m1","tenant":"2f1c7e2a-8f0e-4c4b-9a55-3b8f3c2d1e0f","path":"m365","pbx_url":"https://pbx2.example.com","pbx_client_id":"onboarder","pbx_secret":"file:/etc/onboarder/pbx2"}
+                    {"msp":"m1","tenant":"c1.onmicrosoft.com","path":"teams","pbx_url":"https://pbx.example.com","pbx_client_id":"onboarder","pbx_secret":"env:PBX_SECRET_C1","users":["a@c1.onmicrosoft.com"],"priority":3}
+                    {"msp":"m1","tenant":"2f1c7e2a-8f0e-4c4b-9a55-3b8f3c2d1e0f","path":"m365","pbx_url":"https://pbx2.example.com","pbx_client_id":"onboarder","pbx_secret":"file:/etc/onboarder/pbx/pbx2"}
 
                     """.utf8))
             seeds.append(
                 Array(
-                    "\u{FEFF}msp,tenant,path,pbx_url,pbx_client_id,pbx_secret,display_name\r\nm1,c2.example.com,m365,https://pbx.example.com,id,env:X,\"A, \"\"quoted\"\"\r\nname\"\r\n"
+                    "\u{FEFF}msp,tenant,path,pbx_url,pbx_client_id,pbx_secret,display_name\r\nm1,c2.example.com,m365,https://pbx.example.com,id,env:PBX_SECRET_X,\"A, \"\"quoted\"\"\r\nname\"\r\n"
                         .utf8))
             return seeds
         case "config":
