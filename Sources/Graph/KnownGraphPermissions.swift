@@ -1,4 +1,4 @@
-// Generated from shared/reference/graph/graph-permission-ids.json: Graph permission ids cross-checked in two
+// Generated from Tests/Fixtures/graph/graph-permission-ids.json: Graph permission ids cross-checked in two
 // independent dumps of the Graph service principal. The client resolves names from the tenant itself and
 // compares with these, so a tenant answering with different ids is noticed rather than trusted blindly.
 public enum KnownGraphPermissions {

@@ -4,7 +4,7 @@ import HTTP
 import Synchronization
 
 /// A customer's PBX through the 3CX V20 XAPI (ARCHITECTURE §8; shapes in
-/// `shared/reference/3cx/xapi-subset.openapi.json`): OAuth client credentials at `{pbx}/connect/token`,
+/// `Tests/Fixtures/3cx/xapi-subset.openapi.json`): OAuth client credentials at `{pbx}/connect/token`,
 /// OData v4 at `{pbx}/xapi/v1`.
 ///
 /// 3CX keeps only one access token active per API client: a second token silently invalidates the first.

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 /// One customer's PBX (a 3CX V20 XAPI), served at `/pbx/{name}` — e.g. `/pbx/customer7` — with the
-/// shapes of `shared/reference/3cx/xapi-subset.openapi.json`.
+/// shapes of `Tests/Fixtures/3cx/xapi-subset.openapi.json`.
 public final class SimPBX: @unchecked Sendable {
     public let name: String
     public let tenantID: UUID
