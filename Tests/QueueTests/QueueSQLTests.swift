@@ -6,18 +6,22 @@ import Store
 import TestSupport
 import Testing
 
-/// A migrated scratch database for one test.
+/// A migrated scratch database for one test: the owner sets up and inspects (`pool`); the queue's
+/// operations run as a worker login (`queue`), as the workers run them, so a missing grant fails here.
 struct QueueDatabase {
     let name: String
     let configuration: PostgresConfiguration
     let pool: PostgresPool
-    var queue: JobQueue { JobQueue(pool: pool) }
+    let workerPool: PostgresPool
+    var queue: JobQueue { JobQueue(pool: workerPool) }
 
     static func make(_ label: String) async throws -> QueueDatabase {
         let (configuration, name) = try await TestDatabase.makeMigratedScratchDatabase(label)
+        let worker = try await TestDatabase.login(.worker, database: name, owner: configuration)
         return QueueDatabase(
             name: name, configuration: configuration,
-            pool: PostgresPool(configuration: configuration, maxConnections: 24))
+            pool: PostgresPool(configuration: configuration, maxConnections: 24),
+            workerPool: PostgresPool(configuration: worker, maxConnections: 24))
     }
 
     func registerWorker(_ id: String) async throws {
@@ -30,6 +34,7 @@ struct QueueDatabase {
 
     func drop() async throws {
         await pool.close()
+        await workerPool.close()
         try await TestDatabase.dropScratchDatabase(name)
     }
 }
