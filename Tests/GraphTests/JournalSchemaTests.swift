@@ -55,7 +55,7 @@ struct JournalSchemaTests {
         http.shutdown()
         await simulator.stop()
 
-        let (problems, checked, _) = try await GraphSchema.validateJournal(
+        let (problems, checked, _) = try GraphSchema.validateJournal(
             try String(contentsOfFile: journal, encoding: .utf8))
         #expect(problems.isEmpty, "\(problems)")
         #expect(checked >= 10, "only \(checked) request bodies were checked")

@@ -85,7 +85,7 @@ struct OnboardingTests {
             #expect(!database.contains(secret), "a secret is in clear in the database")
         }
         // Every Graph request body the pipeline sent validates against Graph's own schema.
-        let (problems, checked, operations) = try await GraphSchema.validateJournal(journal)
+        let (problems, checked, operations) = try GraphSchema.validateJournal(journal)
         #expect(problems.isEmpty, "\(problems)")
         #expect(checked >= 20 && operations.count >= 7, "checked \(checked) bodies of \(operations.sorted())")
         try await lab.close()

@@ -33,7 +33,7 @@ struct GraphLab {
         headers: [(name: String, value: String)] = [], invalidOnPurpose: Bool = false
     ) async throws -> (Int, JSONValue?, HTTPResponse) {
         if let json, !invalidOnPurpose, let operation = schema ?? GraphSchema.operation(method, path) {
-            try await validateAgainstGraphSchema(json, operation)
+            try validateAgainstGraphSchema(json, operation)
         }
         var allHeaders = headers + [("Authorization", "Bearer \(token ?? self.token)")]
         if json != nil { allHeaders.append(("Content-Type", "application/json")) }
@@ -49,9 +49,9 @@ struct GraphLab {
     }
 }
 
-/// `../shared/reference/graph/validate_body.py --strict` on a request body.
-func validateAgainstGraphSchema(_ json: String, _ operation: String) async throws {
-    let (valid, output) = try await GraphSchema.validate(json, operation)
+/// `GraphBodyValidator` (the vendored schema subset, strict) on a request body.
+func validateAgainstGraphSchema(_ json: String, _ operation: String) throws {
+    let (valid, output) = try GraphSchema.validate(json, operation)
     #expect(valid, "\(operation) body rejected by Graph's schema: \(output)")
 }
 

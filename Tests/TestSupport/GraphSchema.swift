@@ -1,47 +1,32 @@
 import Foundation
 
-/// Graph's request-body schema (`shared/reference/graph/validate_body.py --strict`), for tests.
+/// Graph's request-body schema for tests: `GraphBodyValidator` over the vendored subset in `Tests/Fixtures/graph`.
 public enum GraphSchema {
-    /// The validator: `../shared` beside the project (as on CI), or wherever `ONBOARDER_SHARED_DIR` says;
-    /// nil when it is missing.
-    public static var validatorPath: String? {
-        let shared =
-            ProcessInfo.processInfo.environment["ONBOARDER_SHARED_DIR"].map { URL(fileURLWithPath: $0) }
-            ?? TestDatabase.repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared")
-        let path = shared.appendingPathComponent("reference/graph/validate_body.py").path
-        return FileManager.default.fileExists(atPath: path) ? path : nil
-    }
-
-    /// Validates `json` as the request body of `operation` (`POST:/applications`).
-    public static func validate(_ json: String, _ operation: String) async throws -> (valid: Bool, output: String) {
-        guard let validator = validatorPath else {
-            return (false, "Graph's schema validator is missing: set ONBOARDER_SHARED_DIR to the shared folder")
-        }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("body-\(UUID().uuidString).json").path
-        try json.write(toFile: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        let (status, output) = try await runCommand(["python3", validator, operation, file, "--strict"])
-        return (status == 0 && output.contains("VALID"), output)
+    /// Validates `json` as the request body of `operation` (`POST:/applications`): valid, or every problem on a
+    /// line of its own (`INVALID at /web/redirectUris: expected an array, found a string`).
+    public static func validate(_ json: String, _ operation: String) throws -> (valid: Bool, output: String) {
+        let problems = try GraphBodyValidator.vendored().validate(json, operation: operation)
+        return (problems.isEmpty, problems.isEmpty ? "VALID" : problems.map(\.description).joined(separator: "\n"))
     }
 
     /// Validates every Graph request body in a simulator journal (JSON lines); returns the problems, how
     /// many bodies were checked and of which operations.
-    public static func validateJournal(_ text: String) async throws -> (
+    public static func validateJournal(_ text: String) throws -> (
         problems: [String], checked: Int, operations: Set<String>
     ) {
+        let validator = try GraphBodyValidator.vendored()
         var problems: [String] = []
         var checked = 0
         var operations = Set<String>()
         for line in text.split(separator: "\n") {
-            guard let entry = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let path = entry["path"] as? String, path.hasPrefix("/v1.0/"),
-                let method = entry["method"] as? String,
-                let body = entry["request_body"], !(body is NSNull),
+            let entry = try StrictJSON.parse(Array(line.utf8))
+            guard let path = entry["path"]?.string, path.hasPrefix("/v1.0/"),
+                let method = entry["method"]?.string,
+                let body = entry["request_body"], body != .null,
                 let operation = operation(method, String(path.dropFirst("/v1.0/".count)))
             else { continue }
-            let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-            let (valid, output) = try await validate(json, operation)
-            if !valid { problems.append("\(operation): \(output)") }
+            let found = validator.validate(body, operation: operation)
+            if !found.isEmpty { problems.append("\(operation): " + found.map(\.description).joined(separator: "; ")) }
             checked += 1
             operations.insert(operation)
         }
