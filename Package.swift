@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "Graph", dependencies: ["HTTP", "Crypto"]),
         .target(name: "CLinux"),
         .target(name: "Simulator", dependencies: ["Crypto", "CLinux", "Graph"]),
-        .target(name: "PBX", dependencies: ["HTTP", "Graph"]),
+        .target(name: "PBX", dependencies: ["HTTP", "Graph", "Crypto"]),
 
         // MARK: Services
         .target(
@@ -97,7 +97,9 @@ let package = Package(
 
         .executableTarget(
             name: "onboarder-sim",
-            dependencies: ["Simulator", "Crypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Simulator", "Crypto", "PBX", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
 
         .executableTarget(

@@ -169,14 +169,36 @@ public struct ConfigKey: Sendable, Hashable {
         name: "rotation.grace_hours", kind: .integer(0...2160), defaultValue: .integer(24), isSecret: false,
         summary: "how long the old client secret stays valid after the new one was handed to the PBX")
     public static let dnsProvider = ConfigKey(
-        name: "dns.provider", kind: .choice(["manual", "api"]), defaultValue: .string("manual"), isSecret: false,
-        summary: "where SBC domains' TXT records are published: manual (an operator) or api (a Cloudflare-style API)")
+        name: "dns.provider", kind: .choice(["manual", "cloudflare", "rfc2136"]), defaultValue: .string("manual"),
+        isSecret: false,
+        summary:
+            "where SBC domains' TXT verification records are published: manual (an operator), cloudflare or rfc2136")
+    public static let dnsZone = ConfigKey(
+        name: "dns.zone", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "the zone the records go in; empty: onboarding.sbc_parent_domain (else each SBC domain's parent)")
     public static let dnsBaseURL = ConfigKey(
         name: "dns.base_url", kind: .string, defaultValue: .string("https://api.cloudflare.com/client/v4"),
-        isSecret: false, summary: "the DNS API's base URL (dns.provider = api)")
+        isSecret: false, summary: "Cloudflare's API (dns.provider = cloudflare)")
     public static let dnsToken = ConfigKey(
         name: "dns.api_token", kind: .string, defaultValue: .string(""), isSecret: true,
-        summary: "bearer token for the DNS API")
+        summary: "Cloudflare API token with Zone:Read and DNS:Edit on the zone")
+    public static let dnsServer = ConfigKey(
+        name: "dns.server", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "host:port of the zone's primary server, which takes the updates (dns.provider = rfc2136)")
+    public static let dnsTSIGKeyName = ConfigKey(
+        name: "dns.tsig_key_name", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "the TSIG key's name, as the server's key statement has it (rfc2136)")
+    public static let dnsTSIGAlgorithm = ConfigKey(
+        name: "dns.tsig_algorithm",
+        kind: .choice(["hmac-sha256", "hmac-sha512", "hmac-sha384", "hmac-sha224", "hmac-sha1"]),
+        defaultValue: .string("hmac-sha256"), isSecret: false, summary: "the TSIG key's algorithm (rfc2136)")
+    public static let dnsTSIGSecret = ConfigKey(
+        name: "dns.tsig_secret", kind: .string, defaultValue: .string(""), isSecret: true,
+        summary: "the TSIG key's secret in base64, as tsig-keygen prints it (rfc2136)")
+    public static let dnsResolver = ConfigKey(
+        name: "dns.resolver", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary:
+            "manual: host:port of the DNS server asked whether the record is there; empty: the zone's own name servers")
 
     public static let all: [ConfigKey] = [
         databaseURL, databasePoolSize, databaseConnectTimeout, databaseMigrationsDirectory,
@@ -187,7 +209,8 @@ public struct ConfigKey: Sendable, Hashable {
         secretsReferenceEnvironmentPrefixes, pbxAllowLoopbackHTTP, onboardingAppName, onboardingRoles,
         onboardingScopes, onboardingRedirectURITemplate, onboardingSecretName, onboardingSecretLifetime,
         onboardingCertificateSource, onboardingSBCParentDomain, onboardingUsageLocation, onboardingUserBatch,
-        onboardingInputRecheck, rotationGrace, dnsProvider, dnsBaseURL, dnsToken,
+        onboardingInputRecheck, rotationGrace, dnsProvider, dnsZone, dnsBaseURL, dnsToken, dnsServer, dnsTSIGKeyName,
+        dnsTSIGAlgorithm, dnsTSIGSecret, dnsResolver,
     ]
 }
 

@@ -1,70 +1,136 @@
 import Foundation
-import Graph
-import HTTP
 
-/// Where a domain's verification TXT record gets published.
+/// Where a domain's verification TXT record gets published (`dns.provider`).
 public enum DNSProvider: Sendable {
-    /// A DNS provider's REST API shaped like Cloudflare's v4 records API (the simulator serves one):
-    /// `GET|POST {base}/zones/{zone}/records`, bearer token.
-    case api(baseURL: String, token: String)
-    /// An operator publishes the record by hand; the step waits for input and shows the record.
-    case manual
+    /// RFC 2136 dynamic updates signed with TSIG, to the zone's primary server (BIND, PowerDNS, Knot,
+    /// Windows DNS).
+    case rfc2136(server: DNSServer, key: TSIGKey, zone: String?)
+    /// Cloudflare's API v4 (zone looked up by name, bearer token).
+    case cloudflare(baseURL: String, token: String, zone: String?)
+    /// An operator publishes the record by hand; the job waits for input and looks the record up in DNS
+    /// (`resolver`, else the zone's own name servers) until it is there.
+    case manual(resolver: [DNSServer]?, zone: String?)
+
+    /// `dns.zone`: nil means "the SBC domain's parent" (see `DNSZone.choose`).
+    public var configuredZone: String? {
+        switch self {
+        case .rfc2136(_, _, let zone), .cloudflare(_, _, let zone), .manual(_, let zone): zone
+        }
+    }
 }
 
-/// Publishes TXT records through `DNSProvider.api`, idempotently: a record already there is not added twice.
-public struct DNSClient: Sendable {
-    public let http: HTTPClient
-    public let baseURL: String
-    let token: String
+/// Publishes and removes TXT records, idempotently: publishing what is there, or removing what is not,
+/// changes nothing and succeeds.
+public protocol TXTPublisher: Sendable {
+    func publish(name: String, value: String, zone: String) async throws(DNSError)
+    func remove(name: String, value: String, zone: String) async throws(DNSError)
+    /// The TXT values `name` holds at the provider (to clean up records a crash left behind).
+    func values(name: String, zone: String) async throws(DNSError) -> [String]
+}
 
-    public init(http: HTTPClient, baseURL: String, token: String) {
-        self.http = http
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.token = token
+/// A DNS provider's failure, classified for the job: what to tell an operator, or when to try again.
+/// Messages name the server, the zone and the key or setting involved, never a secret.
+public struct DNSError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Only a person can fix it (a refused key, an unknown zone); `message` says how.
+        case needsAttention
+        /// The provider is unreachable or failing for now.
+        case retry(after: Duration?)
+        /// The provider asked us to slow down (Cloudflare's 429 with Retry-After).
+        case throttled(after: Duration?)
     }
 
-    /// Makes sure `name` has a TXT record with `value` in `zone`.
-    public func ensureTXT(zone: String, name: String, value: String) async throws {
-        struct Record: Decodable {
-            var name: String
-            var content: String
-        }
-        struct Listing: Decodable { var result: [Record] }
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-        let query = name.addingPercentEncoding(withAllowedCharacters: allowed) ?? name
-        let listing = try await exchange("GET", "/zones/\(zone)/records?type=TXT&name=\(query)", body: nil)
-        if let existing = try? JSONDecoder().decode(Listing.self, from: Data(listing)),
-            existing.result.contains(where: { $0.content == value })
-        {
-            return
-        }
-        let body = try JSONEncoder().encode(["type": "TXT", "name": name, "content": value])
-        _ = try await exchange("POST", "/zones/\(zone)/records", body: Array(body))
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
     }
 
-    private func exchange(_ method: String, _ path: String, body: [UInt8]?) async throws -> [UInt8] {
-        var headers: [(name: String, value: String)] = [("Authorization", "Bearer \(token)")]
-        if body != nil { headers.append(("Content-Type", "application/json")) }
-        let response: HTTPResponse
-        do {
-            response = try await http.execute(
-                HTTPRequest(method: method, url: baseURL + path, headers: headers, body: body))
-        } catch let error as HTTPError {
-            throw FailureClassifier.classify(error)
+    public var description: String { message }
+}
+
+/// Which zone a name's records go in.
+public enum DNSZone {
+    /// `configured` (`dns.zone`) when set; else the SBC parent domain when `fqdn` is under it; else the
+    /// name minus its first label. Nil with the reason when the name is not inside the configured zone.
+    public static func choose(fqdn: String, configured: String?, sbcParent: String) -> Result<String, DNSError> {
+        let fqdn = fqdn.lowercased()
+        if let configured = configured?.lowercased(), !configured.isEmpty {
+            guard fqdn == configured || fqdn.hasSuffix("." + configured) else {
+                return .failure(
+                    DNSError(
+                        .needsAttention,
+                        "The SBC domain \(fqdn) is not inside the zone dns.zone = \(configured): enqueue the customer with an SBC domain in that zone, or change dns.zone, then onboarder retry."
+                    ))
+            }
+            return .success(configured)
         }
-        guard (200..<300).contains(response.status) else {
-            let failure: FailureClass =
-                [408, 429, 500, 502, 503, 504].contains(response.status)
-                ? .transient(retryAfter: response.header("retry-after").flatMap(FailureClassifier.parseRetryAfter))
-                : .needsAttention(
-                    fix:
-                        "The DNS provider at \(baseURL) refused \(method) \(path) (HTTP \(response.status)): check dns.api_token and that the zone is managed there."
+        let parent = sbcParent.lowercased()
+        if !parent.isEmpty, fqdn.hasSuffix("." + parent) { return .success(parent) }
+        return .success(String(fqdn.drop { $0 != "." }.dropFirst()))
+    }
+}
+
+extension DNSProvider {
+    /// The provider the `dns.*` settings describe. Every problem is reported at once, named by its key;
+    /// a secret is never quoted back.
+    public static func configured(
+        provider: String, zone: String, baseURL: String, apiToken: String, server: String, tsigKeyName: String,
+        tsigAlgorithm: String, tsigSecret: String, resolver: String
+    ) throws(DNSFormatError) -> DNSProvider {
+        var problems: [String] = []
+        let zone = zone.trimmingCharacters(in: .whitespaces).lowercased()
+        if !zone.isEmpty {
+            do { _ = try DNSName(zone) } catch { problems.append("dns.zone: \(error)") }
+        }
+        let configuredZone = zone.isEmpty ? nil : zone
+        var result: DNSProvider?
+        switch provider {
+        case "rfc2136":
+            var address: DNSServer?
+            if server.isEmpty {
+                problems.append("dns.server: the zone's primary server (host:port) is needed for rfc2136")
+            } else {
+                do { address = try DNSServer(parsing: server) } catch { problems.append("dns.server: \(error)") }
+            }
+            var key: TSIGKey?
+            if tsigKeyName.isEmpty { problems.append("dns.tsig_key_name: needed for rfc2136") }
+            if tsigSecret.isEmpty { problems.append("dns.tsig_secret: needed for rfc2136") }
+            if let algorithm = TSIGAlgorithm(rawValue: tsigAlgorithm.lowercased()) {
+                if !tsigKeyName.isEmpty, !tsigSecret.isEmpty {
+                    do {
+                        key = try TSIGKey(name: tsigKeyName, algorithm: algorithm, base64Secret: tsigSecret)
+                    } catch {
+                        problems.append(
+                            "\(error.reason.contains("secret") ? "dns.tsig_secret" : "dns.tsig_key_name"): \(error)")
+                    }
+                }
+            } else {
+                problems.append(
+                    "dns.tsig_algorithm: \(tsigAlgorithm) is not one of \(TSIGAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
-            throw GraphError(
-                failure: failure, status: response.status, code: "DNS",
-                message: "DNS \(method) \(path): HTTP \(response.status)", clientRequestID: response.clientRequestID,
-                serverRequestID: nil)
+            }
+            if let address, let key { result = .rfc2136(server: address, key: key, zone: configuredZone) }
+        case "cloudflare":
+            if apiToken.isEmpty { problems.append("dns.api_token: needed for cloudflare") }
+            if !(baseURL.hasPrefix("https://") || baseURL.hasPrefix("http://")) {
+                problems.append("dns.base_url: \(baseURL) is not an http(s) URL")
+            }
+            result = .cloudflare(baseURL: baseURL, token: apiToken, zone: configuredZone)
+        case "manual":
+            var servers: [DNSServer] = []
+            for entry in resolver.split(separator: ",") where !entry.trimmingCharacters(in: .whitespaces).isEmpty {
+                do { servers.append(try DNSServer(parsing: String(entry))) } catch {
+                    problems.append("dns.resolver: \(error)")
+                }
+            }
+            result = .manual(resolver: servers.isEmpty ? nil : servers, zone: configuredZone)
+        default:
+            problems.append("dns.provider: \(provider) is not manual, cloudflare or rfc2136")
         }
-        return response.body
+        if let result, problems.isEmpty { return result }
+        throw DNSFormatError(problems.joined(separator: "\n"))
     }
 }

@@ -469,39 +469,18 @@ extension Run {
                     GraphDomain.self, "GET", "/domains/\(fqdn)", context: context(createdAt: Date()))
             }
         }
-        if domain.isVerified == true { return .done }
+        let zone = try dnsZone(for: fqdn)
+        if domain.isVerified == true {
+            try await removeLeftoverVerificationRecords(of: fqdn, zone: zone)
+            return .done
+        }
         let records = try await graph.items(
             GraphVerificationRecord.self, "/domains/\(fqdn)/verificationDnsRecords", context: context(createdAt: Date())
         )
         guard let txt = records.first(where: { $0.recordType?.lowercased() == "txt" })?.text else {
             throw StepStop.retry(.replication, "the domain \(fqdn) shows no TXT verification record yet")
         }
-        var manual = false
-        switch settings.dns {
-        case .api(let base, let token):
-            let zone =
-                !settings.sbcParentDomain.isEmpty && fqdn.hasSuffix("." + settings.sbcParentDomain.lowercased())
-                ? settings.sbcParentDomain.lowercased() : String(fqdn.drop { $0 != "." }.dropFirst())
-            try await DNSClient(http: tokens.http, baseURL: base, token: token).ensureTXT(
-                zone: zone, name: fqdn, value: txt)
-        case .manual:
-            manual = true
-        }
-        do {
-            _ = try await graph.sendRaw("POST", "/domains/\(fqdn)/verify")
-        } catch let error as GraphError where error.status == 400 {
-            if manual {
-                return .wait(
-                    until: Date(timeIntervalSinceNow: Double(settings.inputRecheck.components.seconds)),
-                    message:
-                        "waiting for input: publish the TXT record \(fqdn) \"\(txt)\" at the domain's DNS provider, then run onboarder resume \(job.tenantKey)"
-                )
-            }
-            throw StepStop.retry(
-                .replication, "Microsoft does not see the TXT record of \(fqdn) yet (DNS propagation)",
-                after: .seconds(10))
-        }
-        return .done
+        return try await publishAndVerify(fqdn, txt: txt, zone: zone, graph: graph)
     }
 
     mutating func activationUser() async throws {

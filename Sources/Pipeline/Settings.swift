@@ -32,7 +32,8 @@ public struct OnboardingSettings: Sendable {
     /// The Teams activation user's name on the SBC domain.
     public var activationUser = "teams-activation"
     public var userBatchSize = 100
-    public var dns: DNSProvider = .manual
+    /// Where the Teams path's verification TXT record is published (`dns.*`).
+    public var dns: DNSProvider = .manual(resolver: nil, zone: nil)
     /// How often a step that waits for an operator looks again (a `cert add` wakes it at once).
     public var inputRecheck: Duration = .seconds(3600)
     /// How long after creating an object its "not found" answers count as replication lag.

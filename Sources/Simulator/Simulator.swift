@@ -21,7 +21,7 @@ public final class Simulator: Sendable {
     nonisolated(unsafe) static let iso8601 = ISO8601DateFormatter()
     private let server: Mutex<SimHTTPServer?> = Mutex(nil)
     let faultState = Mutex(FaultState())
-    let dnsRecords = Mutex([DNSRecord]())
+    let dnsState = Mutex(SimDNSState())
     private let servingScheme = Mutex("http")
     /// `https` when serving TLS: the scheme of the links the simulator hands out.
     var scheme: String { servingScheme.withLock { $0 } }
@@ -91,7 +91,7 @@ public final class Simulator: Sendable {
 
     func handle(_ request: SimRequest) -> SimReply {
         if request.path.hasPrefix("/_sim/") { return .respond(admin(request), delay: .zero) }
-        if request.path.hasPrefix("/dns/v1/") { return .respond(dns(request), delay: .zero) }
+        if request.path.hasPrefix("/client/v4/") { return .respond(dns(request), delay: .zero) }
         if request.path.hasPrefix("/pbx/") {
             let response = withWorld { world in pbx(request, world: world) }
             journal.record(request, status: response.status, response: response.body, latency: 0)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import PBX
 import Simulator
 
 /// `onboarder-sim`: the local stand-in for Entra ID (and, as later issues add them, Microsoft Graph and
@@ -43,6 +44,13 @@ struct OnboarderSim: AsyncParsableCommand {
     @Option(help: "Fault settings (the JSON of GET /_sim/faults); change them later with PUT /_sim/faults.")
     var faults: String?
 
+    @Option(
+        help: """
+            Domain verification also looks TXT records up at this DNS server (host:port), as Microsoft looks in \
+            public DNS: for records published by RFC 2136 or by hand rather than through the simulated Cloudflare API.
+            """)
+    var dnsServer: String?
+
     @Option(help: "Serve HTTPS with this PEM certificate (needs --tls-key).")
     var tlsCert: String?
 
@@ -67,6 +75,13 @@ struct OnboarderSim: AsyncParsableCommand {
             } catch {
                 throw ValidationError("\(faults): not a faults document: \(error)")
             }
+        }
+        if let dnsServer {
+            let resolver: DNSResolver
+            do { resolver = DNSResolver(servers: [try DNSServer(parsing: dnsServer)]) } catch {
+                throw ValidationError("--dns-server: \(error)")
+            }
+            simulator.setDNSLookup { name in (try? resolver.txtNow(name, zone: name)) ?? [] }
         }
         var tls: TLSServerContext?
         if let tlsCert, let tlsKey {

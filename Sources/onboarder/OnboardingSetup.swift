@@ -65,11 +65,24 @@ extension ResolvedConfiguration {
         settings.userBatchSize = integer(.onboardingUserBatch)
         settings.inputRecheck = .seconds(integer(.onboardingInputRecheck))
         settings.rotationGrace = .seconds(integer(.rotationGrace) * 3600)
-        settings.dns =
-            string(.dnsProvider) == "api" ? .api(baseURL: string(.dnsBaseURL), token: string(.dnsToken)) : .manual
+        settings.dns = try dnsProvider()
         settings.secretReferences = try secretReferencePolicy()
         settings.pbxEndpoints = PBXEndpointPolicy(allowLoopbackHTTP: bool(.pbxAllowLoopbackHTTP))
         return settings
+    }
+
+    /// `dns.*`: checked at start-up, so a missing key or a bad secret stops the worker with the setting's
+    /// name instead of stopping every Teams job later.
+    func dnsProvider() throws -> DNSProvider {
+        do {
+            return try DNSProvider.configured(
+                provider: string(.dnsProvider), zone: string(.dnsZone), baseURL: string(.dnsBaseURL),
+                apiToken: string(.dnsToken), server: string(.dnsServer), tsigKeyName: string(.dnsTSIGKeyName),
+                tsigAlgorithm: string(.dnsTSIGAlgorithm), tsigSecret: string(.dnsTSIGSecret),
+                resolver: string(.dnsResolver))
+        } catch {
+            throw CleanExit.message("\(error)", code: .validationFailure)
+        }
     }
 
     /// `secrets.reference_dirs` / `reference_env_prefixes`, with relative folders made absolute and the

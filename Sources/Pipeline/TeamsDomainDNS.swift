@@ -1,0 +1,184 @@
+import Foundation
+import Graph
+import Logging
+import PBX
+import Postgres
+
+/// The DNS half of the `teams-domain` step: the verification TXT record published through `dns.provider`
+/// (or by an operator), Microsoft asked to verify, and the record removed once the domain is verified.
+extension Run {
+    /// The zone the SBC domain's records go in (`DNSZone.choose`).
+    func dnsZone(for fqdn: String) throws -> String {
+        switch DNSZone.choose(fqdn: fqdn, configured: settings.dns.configuredZone, sbcParent: settings.sbcParentDomain)
+        {
+        case .success(let zone): return zone
+        case .failure(let error): throw TeamsDomainDNS.stop(error)
+        }
+    }
+
+    /// The provider that publishes records for us; nil when an operator does (`manual`).
+    var txtPublisher: (any TXTPublisher)? {
+        switch settings.dns {
+        case .rfc2136(let server, let key, _): DNSUpdateClient(server: server, key: key)
+        case .cloudflare(let baseURL, let token, _):
+            CloudflareDNSClient(http: tokens.http, baseURL: baseURL, token: token)
+        case .manual: nil
+        }
+    }
+
+    /// Publishes `txt` at `fqdn`, has Microsoft verify the domain, removes the record.
+    mutating func publishAndVerify(_ fqdn: String, txt: String, zone: String, graph: GraphClient) async throws
+        -> StepResult
+    {
+        guard let publisher = txtPublisher else {
+            return try await verifyPublishedByHand(fqdn, txt: txt, zone: zone, graph: graph)
+        }
+        do {
+            try await publisher.publish(name: fqdn, value: txt, zone: zone)
+        } catch {
+            throw TeamsDomainDNS.stop(error)
+        }
+        guard try await askMicrosoftToVerify(fqdn, graph: graph) else {
+            throw StepStop.retry(
+                .replication, "Microsoft does not see the TXT record of \(fqdn) yet (DNS propagation)",
+                after: .seconds(10))
+        }
+        try await removeVerificationRecords([txt], of: fqdn, zone: zone, publisher: publisher)
+        return .done
+    }
+
+    /// The domain was verified before this run (a run that stopped between verifying and removing, or the
+    /// customer onboarded again): removes Microsoft's verification records (`MS=ms…`) the name still holds.
+    mutating func removeLeftoverVerificationRecords(of fqdn: String, zone: String) async throws {
+        guard let publisher = txtPublisher else { return }
+        let leftovers: [String]
+        do {
+            leftovers = try await publisher.values(name: fqdn, zone: zone).filter(TeamsDomainDNS.isVerificationValue)
+        } catch {
+            try TeamsDomainDNS.tolerate(
+                error, warning: "The verification TXT records of \(fqdn) could not be listed", in: &self)
+            return
+        }
+        try await removeVerificationRecords(leftovers, of: fqdn, zone: zone, publisher: publisher)
+    }
+
+    /// Removing is tidying up: the domain stays verified without the record. A provider that is down
+    /// makes the step try again; one that refuses leaves a warning to remove it by hand.
+    private mutating func removeVerificationRecords(
+        _ values: [String], of fqdn: String, zone: String, publisher: any TXTPublisher
+    ) async throws {
+        for value in values {
+            do {
+                try await publisher.remove(name: fqdn, value: value, zone: zone)
+                try await store.event(
+                    job: job.id, kind: "dns_record_removed", step: "teams-domain",
+                    detail: ["name": fqdn, "type": "TXT", "value": value])
+            } catch let error as DNSError {
+                try TeamsDomainDNS.tolerate(
+                    error, warning: "The TXT record \(fqdn) \"\(value)\" could not be removed; remove it by hand",
+                    in: &self)
+            }
+        }
+    }
+
+    /// `manual`: the job waits for input until the record resolves (`dns.resolver`, or the zone's own name
+    /// servers), looking again with a growing interval; `onboarder resume` makes it look at once.
+    private mutating func verifyPublishedByHand(_ fqdn: String, txt: String, zone: String, graph: GraphClient)
+        async throws -> StepResult
+    {
+        guard case .manual(let resolver, _) = settings.dns else { return .done }
+        let seen: Bool?
+        do {
+            seen = try await DNSResolver(servers: resolver).txt(fqdn, zone: zone).contains(txt)
+        } catch {
+            // Microsoft's own lookup decides then: ours may be blocked where theirs is not.
+            logger.notice(
+                "DNS lookup failed", metadata: ["job.id": "\(job.id)", "dns.name": "\(fqdn)", "error": "\(error)"])
+            seen = nil
+        }
+        if seen != false, try await askMicrosoftToVerify(fqdn, graph: graph) {
+            try await store.event(
+                job: job.id, kind: "dns_record_removable", step: "teams-domain",
+                detail: [
+                    "name": fqdn, "type": "TXT", "value": txt,
+                    "message": "the domain is verified: the TXT record may be removed",
+                ])
+            return .done
+        }
+        if seen == true {
+            throw StepStop.retry(
+                .replication, "the TXT record of \(fqdn) resolves, but Microsoft does not see it yet (DNS propagation)",
+                after: .seconds(10))
+        }
+        let since = try await store.inputWaitStarted(job: job.id, step: "teams-domain") ?? Date()
+        let next = TeamsDomainDNS.recheck(waited: Date().timeIntervalSince(since), cap: settings.inputRecheck)
+        return .wait(
+            until: Date(timeIntervalSinceNow: Double(next.components.seconds)),
+            message: TeamsDomainDNS.waitMessage(
+                name: fqdn, value: txt, zone: zone, recheck: next, customer: job.tenantKey))
+    }
+
+    /// Whether Microsoft verified the domain (false: it does not see the record yet).
+    private func askMicrosoftToVerify(_ fqdn: String, graph: GraphClient) async throws -> Bool {
+        do {
+            _ = try await graph.sendRaw("POST", "/domains/\(fqdn)/verify")
+            return true
+        } catch let error as GraphError where error.status == 400 {
+            return false
+        }
+    }
+}
+
+/// The step's decisions, pure.
+enum TeamsDomainDNS {
+    /// A provider's failure as the job's next state.
+    static func stop(_ error: DNSError) -> StepStop {
+        switch error.kind {
+        case .needsAttention: .attention(error.message)
+        case .retry(let after): .retry(.retry, error.message, after: after)
+        case .throttled(let after): .retry(.throttled, error.message, after: after)
+        }
+    }
+
+    /// Clean-up failures: a provider that cannot be reached now is tried again (the step runs again and
+    /// finds the leftovers); one that refuses becomes a warning, and the job goes on.
+    static func tolerate(_ error: DNSError, warning: String, in run: inout Run) throws {
+        if case .needsAttention = error.kind {
+            run.warn("\(warning): \(error.message)")
+            return
+        }
+        throw stop(error)
+    }
+
+    /// Microsoft's domain verification values (`MS=ms12345678`): the only TXT records clean-up touches.
+    static func isVerificationValue(_ value: String) -> Bool { value.wholeMatch(of: /MS=ms\d+/) != nil }
+
+    /// When a job waiting for a hand-published record looks again: as long again as it has waited (so
+    /// the looks double: 5 s, 10 s, 20 s …), at least 5 seconds, at most `cap` (`onboarding.input_recheck_seconds`).
+    static func recheck(waited: TimeInterval, cap: Duration) -> Duration {
+        let floor: Duration = .seconds(5)
+        let grown = Duration.seconds(Int64(max(0, waited.rounded(.down))))
+        return min(max(grown, floor), max(cap, floor))
+    }
+
+    static func waitMessage(name: String, value: String, zone: String, recheck: Duration, customer: String) -> String {
+        "waiting for input: create the DNS record \(name) TXT \"\(value)\" (name \(name), type TXT, value \(value)) "
+            + "in the zone \(zone); the job looks it up again in \(recheck.components.seconds) s and goes on once it "
+            + "resolves (onboarder resume \(customer): at once). Once the domain is verified the record may be removed."
+    }
+}
+
+extension OnboardingStore {
+    /// When the job began waiting for an operator at `step`: the step's start, or the operator's last
+    /// resume, retry or wake-up after it (each starts the looks over at short intervals).
+    func inputWaitStarted(job: Int64, step: String) async throws -> Date? {
+        try await pool.query(
+            """
+            SELECT greatest(
+                (SELECT started_at FROM onboarder.job_steps WHERE job_id = \(job) AND step = \(step)),
+                (SELECT max(at) FROM onboarder.events WHERE job_id = \(job) AND kind IN ('resumed', 'retried', 'woken'))
+            ) AS since
+            """
+        ).single().decode(Date?.self, column: "since")
+    }
+}
