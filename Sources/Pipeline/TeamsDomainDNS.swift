@@ -43,42 +43,46 @@ extension Run {
                 .replication, "Microsoft does not see the TXT record of \(fqdn) yet (DNS propagation)",
                 after: .seconds(10))
         }
-        try await removeVerificationRecords([txt], of: fqdn, zone: zone, publisher: publisher)
+        try await removeVerificationRecord(txt, of: fqdn, zone: zone, publisher: publisher)
         return .done
     }
 
     /// The domain was verified before this run (a run that stopped between verifying and removing, or the
     /// customer onboarded again): removes Microsoft's verification records (`MS=ms…`) the name still holds.
-    mutating func removeLeftoverVerificationRecords(of fqdn: String, zone: String) async throws {
+    /// Best effort: whatever fails is a warning to remove them by hand, and the job goes on.
+    mutating func removeLeftoverVerificationRecords(of fqdn: String, zone: String) async {
         guard let publisher = txtPublisher else { return }
-        let leftovers: [String]
         do {
-            leftovers = try await publisher.values(name: fqdn, zone: zone).filter(TeamsDomainDNS.isVerificationValue)
-        } catch {
-            try TeamsDomainDNS.tolerate(
-                error, warning: "The verification TXT records of \(fqdn) could not be listed", in: &self)
-            return
-        }
-        try await removeVerificationRecords(leftovers, of: fqdn, zone: zone, publisher: publisher)
-    }
-
-    /// Removing is tidying up: the domain stays verified without the record. A provider that is down
-    /// makes the step try again; one that refuses leaves a warning to remove it by hand.
-    private mutating func removeVerificationRecords(
-        _ values: [String], of fqdn: String, zone: String, publisher: any TXTPublisher
-    ) async throws {
-        for value in values {
-            do {
+            let leftovers = try await publisher.values(name: fqdn, zone: zone).filter(
+                TeamsDomainDNS.isVerificationValue)
+            for value in leftovers {
                 try await publisher.remove(name: fqdn, value: value, zone: zone)
-                try await store.event(
+                try? await store.event(
                     job: job.id, kind: "dns_record_removed", step: "teams-domain",
                     detail: ["name": fqdn, "type": "TXT", "value": value])
-            } catch let error as DNSError {
-                try TeamsDomainDNS.tolerate(
-                    error, warning: "The TXT record \(fqdn) \"\(value)\" could not be removed; remove it by hand",
-                    in: &self)
             }
+        } catch {
+            warn(
+                "Microsoft's verification TXT records of \(fqdn) could not be removed; remove them by hand: \(error.message)"
+            )
         }
+    }
+
+    /// Removing right after verifying: a provider that cannot be reached now makes the step run again
+    /// (and find the record as a leftover); one that refuses leaves a warning to remove it by hand.
+    private mutating func removeVerificationRecord(
+        _ value: String, of fqdn: String, zone: String, publisher: any TXTPublisher
+    ) async throws {
+        do {
+            try await publisher.remove(name: fqdn, value: value, zone: zone)
+        } catch {
+            guard case .needsAttention = error.kind else { throw TeamsDomainDNS.stop(error) }
+            warn("The TXT record \(fqdn) \"\(value)\" could not be removed; remove it by hand: \(error.message)")
+            return
+        }
+        try await store.event(
+            job: job.id, kind: "dns_record_removed", step: "teams-domain",
+            detail: ["name": fqdn, "type": "TXT", "value": value])
     }
 
     /// `manual`: the job waits for input until the record resolves (`dns.resolver`, or the zone's own name
@@ -138,16 +142,6 @@ enum TeamsDomainDNS {
         case .retry(let after): .retry(.retry, error.message, after: after)
         case .throttled(let after): .retry(.throttled, error.message, after: after)
         }
-    }
-
-    /// Clean-up failures: a provider that cannot be reached now is tried again (the step runs again and
-    /// finds the leftovers); one that refuses becomes a warning, and the job goes on.
-    static func tolerate(_ error: DNSError, warning: String, in run: inout Run) throws {
-        if case .needsAttention = error.kind {
-            run.warn("\(warning): \(error.message)")
-            return
-        }
-        throw stop(error)
     }
 
     /// Microsoft's domain verification values (`MS=ms12345678`): the only TXT records clean-up touches.
