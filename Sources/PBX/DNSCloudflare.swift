@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// Publishing creates the record and takes Cloudflare's "already exists" (81057 / 81058) as done, so it
 /// costs one request; removing lists the name's TXT records and deletes the one with the value.
-public struct CloudflareDNSClient: TXTPublisher {
+public struct CloudflareDNSClient: TXTPublisher, CustomReflectable {
     public let http: HTTPClient
     public let baseURL: String
     let token: String
@@ -24,6 +24,9 @@ public struct CloudflareDNSClient: TXTPublisher {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
     }
+
+    /// Dumped, it shows where it goes, never the token.
+    public var customMirror: Mirror { Mirror(self, children: ["baseURL": baseURL]) }
 
     public func publish(name: String, value: String, zone: String) async throws(DNSError) {
         let zoneID = try await self.zoneID(zone)

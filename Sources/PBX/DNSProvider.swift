@@ -1,7 +1,8 @@
 import Foundation
 
-/// Where a domain's verification TXT record gets published (`dns.provider`).
-public enum DNSProvider: Sendable {
+/// Where a domain's verification TXT record gets published (`dns.provider`). Its description and mirror
+/// leave the API token out (the TSIG key's hide its secret), so printing or dumping settings leaks nothing.
+public enum DNSProvider: Sendable, CustomStringConvertible, CustomReflectable {
     /// RFC 2136 dynamic updates signed with TSIG, to the zone's primary server (BIND, PowerDNS, Knot,
     /// Windows DNS).
     case rfc2136(server: DNSServer, key: TSIGKey, zone: String?)
@@ -10,6 +11,17 @@ public enum DNSProvider: Sendable {
     /// An operator publishes the record by hand; the job waits for input and looks the record up in DNS
     /// (`resolver`, else the zone's own name servers) until it is there.
     case manual(resolver: [DNSServer]?, zone: String?)
+
+    public var description: String {
+        switch self {
+        case .rfc2136(let server, let key, let zone): "rfc2136 to \(server) with \(key), zone \(zone ?? "per domain")"
+        case .cloudflare(let baseURL, _, let zone): "cloudflare at \(baseURL), zone \(zone ?? "per domain")"
+        case .manual(let resolver, let zone):
+            "manual, looked up at \(resolver.map { $0.map(\.description).joined(separator: ", ") } ?? "the zone's name servers"), zone \(zone ?? "per domain")"
+        }
+    }
+
+    public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
 
     /// `dns.zone`: nil means "the SBC domain's parent" (see `DNSZone.choose`).
     public var configuredZone: String? {

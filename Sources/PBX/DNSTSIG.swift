@@ -28,7 +28,7 @@ public enum TSIGAlgorithm: String, Sendable, CaseIterable {
 
 /// A TSIG key as a server's configuration names it (`key "onboarder" { algorithm hmac-sha256; secret "…"; }`).
 /// Its description names the key, never the secret.
-public struct TSIGKey: Sendable, CustomStringConvertible {
+public struct TSIGKey: Sendable, CustomStringConvertible, CustomReflectable {
     public let name: DNSName
     public let algorithm: TSIGAlgorithm
     let secret: [UInt8]
@@ -48,6 +48,7 @@ public struct TSIGKey: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "TSIG key \(name) (\(algorithm.rawValue))" }
+    public var customMirror: Mirror { Mirror(self, children: ["name": name, "algorithm": algorithm]) }
 }
 
 /// What a signed answer's TSIG record says.

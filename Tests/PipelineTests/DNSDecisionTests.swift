@@ -141,10 +141,23 @@ struct DNSDecisionTests {
         #expect(try verdict(refusal.encode()) == .refused(.badSig))
     }
 
-    @Test func aTSIGKeyNeverShowsItsSecret() throws {
+    @Test func keysAndTokensAreNeverShown() throws {
         let key = try TSIGKey(name: "k.example", algorithm: .hmacSHA512, base64Secret: "c2VjcmV0LXZhbHVl")
         #expect("\(key)" == "TSIG key k.example (hmac-sha512)")
-        #expect(!String(reflecting: key).contains("c2VjcmV0LXZhbHVl"))
+        let token = "cf-token-\(UUID())"
+        let providers: [DNSProvider] = [
+            .rfc2136(server: DNSServer(host: "ns1.example.com"), key: key, zone: nil),
+            .cloudflare(baseURL: "https://api.cloudflare.com/client/v4", token: token, zone: "example.com"),
+        ]
+        for shown in [key] + providers.map({ $0 as Any }) {
+            var dumped = ""
+            dump(shown, to: &dumped)
+            #expect(!dumped.contains("secret"), "\(dumped)")  // the key's bytes field, had it been dumped
+            for text in ["\(shown)", String(reflecting: shown), dumped] {
+                #expect(!text.contains("c2VjcmV0LXZhbHVl") && !text.contains("secret-value") && !text.contains(token))
+            }
+        }
+        #expect("\(providers[1])" == "cloudflare at https://api.cloudflare.com/client/v4, zone example.com")
         let bad = #expect(throws: DNSFormatError.self) {
             try TSIGKey(name: "k", algorithm: .hmacSHA256, base64Secret: "not base64 ~~ secret-ish")
         }
