@@ -12,6 +12,8 @@ public struct DNSUpdateClient: TXTPublisher {
     /// Five minutes: the record lives only until Microsoft has seen it.
     public var ttl: UInt32 = 300
     public var timeout: Duration = .seconds(10)
+    /// The time TSIG signs with and checks answers against (RFC 8945 §5.2.3: within 300 s of the server's).
+    public var clock: @Sendable () -> Date = { Date() }
 
     public init(server: DNSServer, key: TSIGKey) {
         self.server = server
@@ -56,7 +58,7 @@ public struct DNSUpdateClient: TXTPublisher {
         let message = Self.message(id: UInt16.random(in: 0...UInt16.max), zone: zoneName, record)
         let signed: (bytes: [UInt8], mac: [UInt8])
         do {
-            signed = try TSIG.sign(message, key: key, time: UInt64(Date().timeIntervalSince1970))
+            signed = try TSIG.sign(message, key: key, time: UInt64(clock().timeIntervalSince1970))
         } catch {
             throw DNSError(.retry(after: nil), "Signing the update with \(key) failed: \(error)")
         }
@@ -75,7 +77,7 @@ public struct DNSUpdateClient: TXTPublisher {
         }
         let verdict = TSIG.verify(
             response: answer.bytes, message: answer.message, requestMAC: signed.mac, key: key,
-            now: UInt64(Date().timeIntervalSince1970))
+            now: UInt64(clock().timeIntervalSince1970))
         if let error = Self.failure(
             code: answer.message.responseCode, verdict: verdict, zone: zone, key: key, server: server, what: what)
         {
@@ -127,7 +129,7 @@ public struct DNSUpdateClient: TXTPublisher {
         case .notZone:
             return DNSError(
                 .needsAttention,
-                "\(server) says the record is outside the zone \(zone) (NOTZONE): check dns.zone, then onboarder retry."
+                "\(server) says the record is outside the zone \(zone) it was sent for with \(keyName) (NOTZONE): check dns.zone, then onboarder retry."
             )
         case .refused:
             return DNSError(

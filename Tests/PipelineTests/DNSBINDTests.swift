@@ -109,6 +109,25 @@ struct DNSBINDTests {
             #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
             #expect(error?.message.contains(wrongSecret) == false && error?.message.contains(secret) == false)
         }
+        // A key the server knows but whose update policy leaves it out; a clock an hour off.
+        let denied = try TSIGKey(
+            name: try TestBIND.value("ONBOARDER_TEST_DNS_DENIED_KEY_NAME"), algorithm: .hmacSHA256,
+            base64Secret: try TestBIND.value("ONBOARDER_TEST_DNS_DENIED_KEY_SECRET"))
+        let policy = await #expect(throws: DNSError.self) {
+            try await DNSUpdateClient(server: server, key: denied).publish(name: name, value: "MS=ms1", zone: zone)
+        }
+        #expect(
+            policy?.message.contains(
+                "refused to add the TXT record of \(name) in the zone \(zone) with the TSIG key named \(denied.name) (REFUSED)"
+            ) == true, "\(policy?.message ?? "")")
+        var late = try TestBIND.client
+        late.clock = { Date().addingTimeInterval(3600) }
+        let skewed = await #expect(throws: DNSError.self) {
+            try await late.publish(name: name, value: "MS=ms1", zone: zone)
+        }
+        #expect(
+            skewed?.message.contains("was refused by \(server) (BADTIME): this host's clock") == true,
+            "\(skewed?.message ?? "")")
         // A zone the server does not serve, with the right key.
         let elsewhere = await #expect(throws: DNSError.self) {
             try await TestBIND.client.publish(name: "a.not-served.example", value: "MS=ms1", zone: "not-served.example")

@@ -212,7 +212,10 @@ struct DNSDecisionTests {
                 .notAuth, .verified,
                 "not authoritative for the zone z.example or does not accept the TSIG key named onboarder"
             ),
-            (.notZone, .verified, "outside the zone z.example (NOTZONE)"),
+            (
+                .notZone, .verified,
+                "outside the zone z.example it was sent for with the TSIG key named onboarder (NOTZONE)"
+            ),
             (
                 .refused, .verified,
                 "refused to add it in the zone z.example with the TSIG key named onboarder (REFUSED)"
