@@ -108,21 +108,29 @@ extension DNSProvider {
                 do { address = try DNSServer(parsing: server) } catch { problems.append("dns.server: \(error)") }
             }
             var key: TSIGKey?
-            if tsigKeyName.isEmpty { problems.append("dns.tsig_key_name: needed for rfc2136") }
-            if tsigSecret.isEmpty { problems.append("dns.tsig_secret: needed for rfc2136") }
-            if let algorithm = TSIGAlgorithm(rawValue: tsigAlgorithm.lowercased()) {
-                if !tsigKeyName.isEmpty, !tsigSecret.isEmpty {
-                    do {
-                        key = try TSIGKey(name: tsigKeyName, algorithm: algorithm, base64Secret: tsigSecret)
-                    } catch {
-                        problems.append(
-                            "\(error.reason.contains("secret") ? "dns.tsig_secret" : "dns.tsig_key_name"): \(error)")
-                    }
-                }
-            } else {
+            if tsigKeyName.isEmpty {
+                problems.append("dns.tsig_key_name: needed for rfc2136")
+            } else if (try? DNSName(tsigKeyName)) == nil {
+                problems.append("dns.tsig_key_name: \(tsigKeyName) is not a DNS name")
+            }
+            if tsigSecret.isEmpty {
+                problems.append("dns.tsig_secret: needed for rfc2136")
+            } else if Data(base64Encoded: tsigSecret.trimmingCharacters(in: .whitespacesAndNewlines)) == nil {
+                // Never quoted back: it may be the real secret with a typo.
+                problems.append("dns.tsig_secret: not base64 (as tsig-keygen prints it)")
+            }
+            let algorithm = TSIGAlgorithm(rawValue: tsigAlgorithm.lowercased())
+            if algorithm == nil {
                 problems.append(
                     "dns.tsig_algorithm: \(tsigAlgorithm) is not one of \(TSIGAlgorithm.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
+            }
+            if let algorithm, problems.isEmpty {
+                do {
+                    key = try TSIGKey(name: tsigKeyName, algorithm: algorithm, base64Secret: tsigSecret)
+                } catch {
+                    problems.append("dns.tsig_secret: \(error)")
+                }
             }
             if let address, let key { result = .rfc2136(server: address, key: key, zone: configuredZone) }
         case "cloudflare":
@@ -143,6 +151,6 @@ extension DNSProvider {
             problems.append("dns.provider: \(provider) is not manual, cloudflare or rfc2136")
         }
         if let result, problems.isEmpty { return result }
-        throw DNSFormatError(problems.joined(separator: "\n"))
+        throw DNSFormatError(problems.joined(separator: "; "))
     }
 }
