@@ -1,7 +1,7 @@
-/// DNS messages on the wire (RFC 1035 §4), as far as publishing and checking a TXT record needs: queries,
-/// dynamic updates (RFC 2136, whose zone / prerequisite / update sections reuse the question / answer /
-/// authority layout) and their TSIG signatures (RFC 8945). Pure: bytes in, values out; the transport is
-/// `DNSTransport`.
+// DNS messages on the wire (RFC 1035 §4), as far as publishing and checking a TXT record needs: queries,
+// dynamic updates (RFC 2136, whose zone / prerequisite / update sections reuse the question / answer /
+// authority layout) and their TSIG signatures (RFC 8945). Pure: bytes in, values out; the transport is
+// `DNSTransport`.
 
 /// A resource record type.
 public struct DNSType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {

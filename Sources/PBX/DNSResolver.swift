@@ -28,7 +28,7 @@ public struct DNSResolver: Sendable {
         for server in servers {
             do {
                 let answer = try query(name, .txt, at: server, recursionDesired: self.servers != nil)
-                if let values = try Self.txtValues(answer, name: name, server: server) { return values }
+                if let values = Self.txtValues(answer, name: name) { return values }
                 problems.append("\(server): \(answer.responseCode)")
             } catch {
                 problems.append("\(error)")
@@ -39,7 +39,7 @@ public struct DNSResolver: Sendable {
 
     /// The TXT values an answer gives `name`, or nil when the answer says nothing either way (SERVFAIL,
     /// REFUSED, a referral from a server that is not authoritative).
-    static func txtValues(_ answer: DNSMessage, name: DNSName, server: DNSServer) throws -> [String]? {
+    static func txtValues(_ answer: DNSMessage, name: DNSName) -> [String]? {
         switch answer.responseCode {
         case .nameError: return []
         case .noError:

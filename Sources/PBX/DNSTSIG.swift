@@ -1,8 +1,8 @@
 import Crypto
 import Foundation
 
-/// TSIG (RFC 8945): a shared-secret HMAC over a DNS message, the way BIND, PowerDNS, Knot and Windows DNS
-/// authenticate dynamic updates. Pure: the clock is a parameter.
+// TSIG (RFC 8945): a shared-secret HMAC over a DNS message, the way BIND, PowerDNS, Knot and Windows DNS
+// authenticate dynamic updates. Pure: the clock is a parameter.
 
 /// The HMAC algorithms RFC 8945 §6 lists for use; HMAC-MD5 is left out (its use is "MUST NOT").
 public enum TSIGAlgorithm: String, Sendable, CaseIterable {

@@ -182,6 +182,32 @@ struct DNSDecisionTests {
                 == [DNSServer(host: "10.0.0.2"), DNSServer(host: "::1")])
     }
 
+    /// Which answers to a TXT query settle whether the record is there.
+    @Test func lookupAnswers() throws {
+        let name = try DNSName("c.sbc.example")
+        func answer(_ code: DNSResponseCode, aa: Bool = false, ra: Bool = false, values: [String] = []) -> DNSMessage {
+            var message = DNSMessage(id: 1)
+            message.isResponse = true
+            message.responseCode = code
+            message.authoritative = aa
+            message.recursionAvailable = ra
+            message.answers = values.map { DNSRecord(name: name, type: .txt, ttl: 60, data: .txt(value: $0)) }
+            message.answers.append(DNSRecord(name: name, type: .a, ttl: 60, data: .address([127, 0, 0, 1])))
+            return message
+        }
+        let cases: [(DNSMessage, [String]?)] = [
+            (answer(.noError, aa: true, values: ["MS=ms1", "v=spf1 -all"]), ["MS=ms1", "v=spf1 -all"]),
+            (answer(.noError, aa: true), []),  // the name exists, without TXT
+            (answer(.noError, ra: true), []),  // a recursive resolver's "none"
+            (answer(.nameError), []),
+            (answer(.noError), nil),  // a referral: this server does not know
+            (answer(.serverFailure, ra: true), nil), (answer(.refused), nil),
+        ]
+        for (message, expected) in cases {
+            #expect(DNSResolver.txtValues(message, name: name) == expected, "\(message.responseCode)")
+        }
+    }
+
     @Test func theZoneARecordGoesIn() {
         let cases: [(fqdn: String, configured: String?, parent: String, zone: String?)] = [
             ("contoso.sbc.msp.example", nil, "sbc.msp.example", "sbc.msp.example"),
