@@ -97,7 +97,10 @@ extension AsyncParsableCommand {
             try await body()
         } catch let exit as CleanExit {
             // Messages quote what users and remote services wrote: no terminal controls get through.
-            FileHandle.standardError.write(Data((TerminalText.sanitized(exit.description) + "\n").utf8))
+            // Line breaks are the message's own (a list of problems); everything else is escaped.
+            let lines = exit.description.split(separator: "\n", omittingEmptySubsequences: false)
+            let text = lines.map { TerminalText.sanitized(String($0)) }.joined(separator: "\n")
+            FileHandle.standardError.write(Data((text + "\n").utf8))
             throw exit.code
         }
     }
