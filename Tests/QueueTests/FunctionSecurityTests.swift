@@ -45,6 +45,8 @@ enum DeclaredFunctions {
         "onboarder.reap(interval)": (false, [worker]),
         // Called only by other functions or as a trigger.
         "onboarder.wake_input_waiters(bigint,text,text)": (false, []),
+        "onboarder.require_job(bigint)": (false, []),
+        "onboarder.require_tenant(bigint)": (false, []),
         "onboarder.events_append_only()": (false, []),
     ]
 

@@ -662,6 +662,29 @@ BEGIN
     RETURN n;
 END $$;
 
+-- The job / customer an operator action names, if the login may act for its MSP. A missing id and another
+-- MSP's id raise the same P0002, so an operator learns nothing of other MSPs' ids. Called only by the
+-- actions below (which run with the owner's rights), never granted.
+CREATE FUNCTION onboarder.require_job(p_job bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM onboarder.jobs j WHERE j.id = p_job AND onboarder.may_act_for(j.msp_id)) THEN
+        RAISE EXCEPTION 'no job %', p_job USING ERRCODE = 'no_data_found';
+    END IF;
+END $$;
+
+CREATE FUNCTION onboarder.require_tenant(p_tenant bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM onboarder.tenants t WHERE t.id = p_tenant AND onboarder.may_act_for(t.msp_id)) THEN
+        RAISE EXCEPTION 'no customer %', p_tenant USING ERRCODE = 'no_data_found';
+    END IF;
+END $$;
+
 -- Puts a job that stopped (needs_attention, failed, cancelled) or waits back in the queue now. Steps
 -- already done stay done; the failure counts of the others start again. NULL when the job is running or
 -- succeeded, or another job of its tenant, kind and subject is active (a NOTICE says so).
@@ -670,13 +693,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    msp text;
     result text;
 BEGIN
-    SELECT j.msp_id INTO msp FROM onboarder.jobs j WHERE j.id = p_job;
-    IF NOT FOUND OR NOT onboarder.may_act_for(msp) THEN
-        RAISE EXCEPTION 'no job %', p_job USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM onboarder.require_job(p_job);
     UPDATE onboarder.jobs j
        SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, finished_at = NULL,
            updated_at = now()
@@ -702,13 +721,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    msp text;
     result text;
 BEGIN
-    SELECT j.msp_id INTO msp FROM onboarder.jobs j WHERE j.id = p_job;
-    IF NOT FOUND OR NOT onboarder.may_act_for(msp) THEN
-        RAISE EXCEPTION 'no job %', p_job USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM onboarder.require_job(p_job);
     UPDATE onboarder.jobs j
        SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, updated_at = now()
      WHERE j.id = p_job AND j.state IN ('waiting', 'needs_attention')
@@ -727,13 +742,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    msp text;
     result text;
 BEGIN
-    SELECT j.msp_id INTO msp FROM onboarder.jobs j WHERE j.id = p_job;
-    IF NOT FOUND OR NOT onboarder.may_act_for(msp) THEN
-        RAISE EXCEPTION 'no job %', p_job USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM onboarder.require_job(p_job);
     UPDATE onboarder.jobs j
        SET state = 'cancelled', wait_reason = NULL, attention = NULL, finished_at = now(), updated_at = now()
      WHERE j.id = p_job AND j.state IN ('queued', 'waiting', 'needs_attention')
@@ -750,13 +761,8 @@ CREATE FUNCTION onboarder.wake_tenant(p_tenant bigint, p_why text, p_actor text 
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    msp text;
 BEGIN
-    SELECT t.msp_id INTO msp FROM onboarder.tenants t WHERE t.id = p_tenant;
-    IF NOT FOUND OR NOT onboarder.may_act_for(msp) THEN
-        RAISE EXCEPTION 'no customer %', p_tenant USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM onboarder.require_tenant(p_tenant);
     RETURN onboarder.wake_input_waiters(p_tenant, p_why, coalesce(p_actor, session_user));
 END $$;
 
@@ -772,16 +778,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_msp text;
     v_actor text := coalesce(p_actor, session_user);
     v_thumbprint text := upper(p_thumbprint);
     v_recorded boolean;
     v_job bigint;
 BEGIN
-    SELECT t.msp_id INTO v_msp FROM onboarder.tenants t WHERE t.id = p_tenant;
-    IF NOT FOUND OR NOT onboarder.may_act_for(v_msp) THEN
-        RAISE EXCEPTION 'no customer %', p_tenant USING ERRCODE = 'no_data_found';
-    END IF;
+    PERFORM onboarder.require_tenant(p_tenant);
     IF v_thumbprint IS NULL OR v_thumbprint !~ '^[0-9A-F]{40}$' THEN
         RAISE EXCEPTION 'thumbprint: a SHA-1 thumbprint is 40 hexadecimal digits' USING ERRCODE = 'invalid_parameter_value';
     ELSIF p_certificate_pem IS NULL OR octet_length(p_certificate_pem) > 16384
