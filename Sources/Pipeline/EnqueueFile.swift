@@ -598,6 +598,11 @@ public enum Validation {
             && !parts[0].hasSuffix(".") && isDNSName(String(parts[1]))
     }
 
+    /// A name or address of this machine: where plain http stays on the machine.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "127.0.0.1" || host == "::1" || host == "[::1]"
+    }
+
     /// Entra's rules for a Web redirect URI: https (http only for localhost), no wildcard, no fragment,
     /// at most 256 characters; and no `user:password@`, which Entra would keep and show to every admin of
     /// the tenant. The URI is quoted only with its userinfo masked (`withoutUserinfo`).
@@ -616,7 +621,7 @@ public enum Validation {
             return "a redirect URI cannot carry a user name or password (user:password@)"
         }
         guard url.fragment == nil else { return "a redirect URI cannot contain a fragment (#…)" }
-        let local = host == "localhost" || host == "127.0.0.1" || host == "[::1]" || host == "::1"
+        let local = isLoopback(host)
         guard scheme == "https" || (scheme == "http" && local) else {
             return "a Web redirect URI must be https (http only for localhost)"
         }

@@ -75,7 +75,7 @@ public struct OnboardingHandler: JobHandler {
         let store = run.store
         var step = "resume"
         do {
-            (run.done, run.facts) = try await store.load(job: job.id)
+            (run.done, run.facts, run.allowedPBXHosts) = try await store.load(job: job.id)
             if run.done.isEmpty, let prepare { try await prepare(&run) }
             let pending = steps.filter { !run.done.contains($0) }
             var started = false  // marked running by the previous step's checkpoint
@@ -177,6 +177,8 @@ struct Run {
     let logger: Logger
     var done = Set<String>()
     var facts = OnboardingFacts()
+    /// The MSP's allowed PBX hosts as the run began (nil: any host).
+    var allowedPBXHosts: [String]?
 
     /// The customer tenant as Entra knows it: its id once resolved, the enqueued key before.
     var tenant: String { facts.entraTenantID ?? job.tenantKey }
@@ -225,8 +227,7 @@ struct Run {
     /// The PBX's API client, once its URL is one the PBX secret may go to (checked again here, not only at
     /// enqueue: a row written straight into the database, or an MSP whose allowed hosts changed since).
     func pbx() async throws -> XAPIClient {
-        let allowedHosts = try await store.allowedPBXHosts(msp: job.mspID)
-        if let problem = settings.pbxEndpoints.problem(payload.pbxURL, allowedHosts: allowedHosts) {
+        if let problem = settings.pbxEndpoints.problem(payload.pbxURL, allowedHosts: allowedPBXHosts) {
             throw StepStop.attention(
                 "The PBX URL is refused: \(problem). Nothing was sent to it. Cancel the job and enqueue the customer with a permitted PBX URL."
             )

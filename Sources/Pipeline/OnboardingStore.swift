@@ -53,23 +53,31 @@ public struct OnboardingStore: Sendable {
         return decoder
     }()
 
-    /// The steps a job has done and the facts of the latest one.
-    public func load(job: Int64) async throws -> (done: Set<String>, facts: OnboardingFacts) {
+    /// The steps a job has done, the facts of the latest one, and its MSP's allowed PBX hosts (nil: any), read
+    /// once per run: every PBX step checks its URL against them before a secret leaves the worker.
+    public func load(job: Int64) async throws -> (
+        done: Set<String>, facts: OnboardingFacts, allowedPBXHosts: [String]?
+    ) {
         let rows = try await pool.query(
             """
-            SELECT step, output::text FROM onboarder.job_steps
-             WHERE job_id = \(job) AND state = 'done' ORDER BY finished_at, step
+            SELECT s.step, s.output::text, m.allowed_pbx_hosts
+              FROM onboarder.jobs j JOIN onboarder.msps m ON m.id = j.msp_id
+              LEFT JOIN onboarder.job_steps s ON s.job_id = j.id AND s.state = 'done'
+             WHERE j.id = \(job) ORDER BY s.finished_at, s.step
             """)
         var done = Set<String>()
         var facts = OnboardingFacts()
+        var allowedPBXHosts: [String]?
         for row in rows {
-            let (step, output) = try row.decode((String, String?).self)
+            let (step, output, hosts) = try row.decode((String?, String?, [String]?).self)
+            allowedPBXHosts = hosts
+            guard let step else { continue }
             done.insert(step)
             if let output, let decoded = try? Self.decoder.decode(OnboardingFacts.self, from: Data(output.utf8)) {
                 facts = decoded
             }
         }
-        return (done, facts)
+        return (done, facts, allowedPBXHosts)
     }
 
     /// Marks `step` running (what the dashboard shows as the job's current step).
@@ -246,12 +254,6 @@ public struct OnboardingStore: Sendable {
         guard let row = rows.first else { return nil }
         let (id, keyID, sealed) = try row.decode((Int64, String, String).self)
         return (id, keyID, sealed)
-    }
-
-    /// The MSP's allowed PBX hosts (exact names or `*.suffix`); nil when the MSP sets none.
-    public func allowedPBXHosts(msp: String) async throws -> [String]? {
-        try await pool.query("SELECT allowed_pbx_hosts FROM onboarder.msps WHERE id = \(msp)").first?
-            .decode([String]?.self, column: "allowed_pbx_hosts") ?? nil
     }
 
     public func storeScript(tenant: Int64, job: Int64, name: String, body: String) async throws {

@@ -34,7 +34,7 @@ public struct PBXEndpointPolicy: Sendable, Equatable {
         }
         switch scheme {
         case "https": break
-        case "http" where Self.isLoopback(host):
+        case "http" where Validation.isLoopback(host):
             guard allowLoopbackHTTP else {
                 return "plain http is refused (pbx.allow_loopback_http is off): use https"
             }
@@ -54,10 +54,6 @@ public struct PBXEndpointPolicy: Sendable, Equatable {
             if pattern.hasPrefix("*.") { return host.hasSuffix(String(pattern.dropFirst())) }
             return host == pattern
         }
-    }
-
-    static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "127.0.0.1" || host == "::1" || host == "[::1]"
     }
 
     /// The text between `//` and the first `/`, `?` or `#`: where userinfo would be, whatever
