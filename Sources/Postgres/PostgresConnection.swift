@@ -262,11 +262,15 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `body` inside BEGIN … COMMIT, rolling back if it throws (the error is rethrown).
+    ///
+    /// On a connection already inside a transaction, `body` joins it: a nested BEGIN would only warn, and the
+    /// inner COMMIT would commit the caller's work early. The outermost `transaction` commits or rolls back all.
     @discardableResult
     public func transaction<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
+        if try await isInTransaction() { return try await body(self) }
         try await query("BEGIN")
         let value: T
         do {
@@ -286,6 +290,14 @@ public final class PostgresConnection: @unchecked Sendable {
             throw error
         }
         return value
+    }
+
+    /// Whether a transaction is open on this connection (libpq's own record: no round trip).
+    public func isInTransaction() async throws(PostgresError) -> Bool {
+        try await onThread { () throws(PostgresError) in
+            let status = PQtransactionStatus(try self.handle())
+            return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
+        }
     }
 
     /// Sends a notification on `channel` (delivered when the surrounding transaction commits).

@@ -83,6 +83,33 @@ struct ConnectionTests {
         await pool.close()
     }
 
+    /// A store method that opens its own transaction, called on a connection inside the caller's, joins it:
+    /// the caller's rollback takes the store's write with it (a nested BEGIN … COMMIT would have committed it).
+    @Test func aTransactionOnAConnectionInsideOneJoinsIt() async throws {
+        struct Abort: Error {}
+        func store(_ value: Int, on executor: some PostgresExecutor) async throws {
+            try await executor.transaction(isolation: nil) { connection in
+                try await connection.query("INSERT INTO joined VALUES (\(value))")
+            }
+        }
+        let connection = try await PostgresConnection.connect(TestDatabase.configuration)
+        try await connection.query("CREATE TEMP TABLE joined (v int)")
+        #expect(try await connection.isInTransaction() == false)
+        await #expect(throws: Abort.self) {
+            try await connection.transaction { connection in
+                #expect(try await connection.isInTransaction())
+                try await store(1, on: connection)
+                throw Abort()
+            }
+        }
+        #expect(try await connection.isInTransaction() == false)
+        try await store(2, on: connection)  // on its own: a transaction of its own, committed
+        #expect(try await connection.isInTransaction() == false)
+        let values = try await connection.query("SELECT v FROM joined").map { try $0.decode(Int.self, column: "v") }
+        #expect(values == [2])
+        await connection.close()
+    }
+
     @Test func aTransactionWithACaughtFailureDoesNotReportACommit() async throws {
         let connection = try await PostgresConnection.connect(TestDatabase.configuration)
         try await connection.query("CREATE TEMP TABLE kept (v int)")
