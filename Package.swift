@@ -64,7 +64,9 @@ let package = Package(
         .target(name: "Queue", dependencies: ["Postgres"]),
         .target(name: "Graph", dependencies: ["HTTP", "Crypto"]),
         .target(name: "CLinux"),
-        .target(name: "Simulator", dependencies: ["Crypto", "CLinux", "Graph"]),
+        // The simulator's HTTPS server side (OpenSSL over non-blocking sockets); the product never serves TLS.
+        .target(name: "SimTLS", dependencies: ["Crypto", "COpenSSL"]),
+        .target(name: "Simulator", dependencies: ["Crypto", "SimTLS", "CLinux", "Graph"]),
         .target(name: "PBX", dependencies: ["HTTP", "Graph", "Crypto"]),
 
         // MARK: Services
