@@ -66,7 +66,10 @@ let package = Package(
         .target(name: "CLinux"),
         // The simulator's HTTPS server side (OpenSSL over non-blocking sockets); the product never serves TLS.
         .target(name: "SimTLS", dependencies: ["Crypto", "COpenSSL"]),
-        .target(name: "Simulator", dependencies: ["Crypto", "SimTLS", "CLinux", "Graph"]),
+        // Resources: the vendored Microsoft Graph permission list (its own data, not the client's table).
+        .target(
+            name: "Simulator", dependencies: ["Crypto", "SimTLS", "CLinux"],
+            resources: [.copy("Resources/graph-permissions.tsv")]),
         .target(name: "PBX", dependencies: ["HTTP", "Graph", "Crypto"]),
 
         // MARK: Services
