@@ -1,6 +1,6 @@
 /// One route: a method, a path pattern, and the handler that answers it. `Call` is what the surface
-/// hands its handlers: the request and the pattern's parameters, and on Graph the authenticated caller,
-/// on the XAPI the PBX addressed.
+/// hands its handlers: the request, the pattern's parameters and the service, and on Graph the
+/// authenticated caller, on the XAPI the PBX addressed.
 struct Route<Call>: Sendable {
     let method: String
     let pattern: PathPattern
@@ -13,9 +13,11 @@ struct Route<Call>: Sendable {
     }
 }
 
-/// A request with the parameters its route's pattern took from the path: the `Call` of the surfaces that
-/// need nothing more.
-struct RouteMatch: Sendable {
+/// A request with the parameters its route's pattern took from the path, and the service that answers:
+/// the `Call` of the surfaces that need nothing more. Route tables are built once (`static let`), so a
+/// handler reaches its service through the call rather than by capturing it.
+struct ServiceCall<Service: Sendable>: Sendable {
+    let service: Service
     let request: SimRequest
     let parameters: [String: String]
 

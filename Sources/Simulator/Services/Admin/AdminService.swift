@@ -8,30 +8,30 @@ struct AdminService: Sendable {
     let faults: FaultController
     let counter: RequestCounter
 
-    var table: RouteTable<RouteMatch> {
-        RouteTable([
-            Route("GET", "/_sim/stats") { _ in
-                let body = counter.snapshot.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }
-                return .json(200, "{" + body.joined(separator: ",") + "}")
-            },
-            Route("GET", "/_sim/faults") { _ in Self.faultsDocument(faults.faults) },
-            Route("PUT", "/_sim/faults") { call in
-                guard let document = try? JSONDecoder().decode(Faults.self, from: Data(call.request.body)) else {
-                    return .json(400, #"{"error":"the body is not a faults document"}"#)
-                }
-                faults.set(document)
-                return Self.faultsDocument(document)
-            },
-            Route("GET", "/_sim/tenants/{tenant}") { call in tenant(call["tenant"]) },
-            Route("PATCH", "/_sim/tenants/{tenant}") { call in patchTenant(call) },
-        ])
-    }
+    typealias Call = ServiceCall<AdminService>
+
+    private static let table = RouteTable<Call>([
+        Route("GET", "/_sim/stats") { call in
+            let body = call.service.counter.snapshot.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value)" }
+            return .json(200, "{" + body.joined(separator: ",") + "}")
+        },
+        Route("GET", "/_sim/faults") { call in faultsDocument(call.service.faults.faults) },
+        Route("PUT", "/_sim/faults") { call in
+            guard let document = try? JSONDecoder().decode(Faults.self, from: Data(call.request.body)) else {
+                return .json(400, #"{"error":"the body is not a faults document"}"#)
+            }
+            call.service.faults.set(document)
+            return faultsDocument(document)
+        },
+        Route("GET", "/_sim/tenants/{tenant}") { call in call.service.tenant(call["tenant"]) },
+        Route("PATCH", "/_sim/tenants/{tenant}") { call in call.service.patchTenant(call) },
+    ])
 
     func handle(_ request: SimRequest) -> SimResponse {
-        guard case .found(let route, let parameters) = table.resolve(request) else {
+        guard case .found(let route, let parameters) = Self.table.resolve(request) else {
             return .json(404, #"{"error":"unknown simulator endpoint"}"#)
         }
-        return route.handle(RouteMatch(request: request, parameters: parameters))
+        return route.handle(Call(service: self, request: request, parameters: parameters))
     }
 
     private static func faultsDocument(_ faults: Faults) -> SimResponse {
@@ -51,7 +51,7 @@ struct AdminService: Sendable {
 
     /// What a customer's admin would fix: consent, subscriptions, the password-lifetime policy.
     ///   {"consent": "full", "sku": "E5", "max_password_lifetime_days": 365 | null, "forbid_passwords": false}
-    private func patchTenant(_ call: RouteMatch) -> SimResponse {
+    private func patchTenant(_ call: Call) -> SimResponse {
         guard let body = JSONValue.parse(call.request.body)?.object else {
             return .json(400, #"{"error":"the body is not a JSON object"}"#)
         }

@@ -77,14 +77,14 @@ final class DNSService: Sendable {
         String(((try? Digest.sha256(Array("zone:\(name)".utf8))) ?? []).hexString.prefix(32))
     }
 
-    private var table: RouteTable<RouteMatch> {
-        RouteTable([
-            Route("GET", "/client/v4/zones") { [self] call in listZones(call) },
-            Route("GET", "/client/v4/zones/{zone}/dns_records") { [self] call in listRecords(call) },
-            Route("POST", "/client/v4/zones/{zone}/dns_records") { [self] call in createRecord(call) },
-            Route("DELETE", "/client/v4/zones/{zone}/dns_records/{record}") { [self] call in deleteRecord(call) },
-        ])
-    }
+    typealias Call = ServiceCall<DNSService>
+
+    private static let table = RouteTable<Call>([
+        Route("GET", "/client/v4/zones") { $0.service.listZones($0) },
+        Route("GET", "/client/v4/zones/{zone}/dns_records") { $0.service.listRecords($0) },
+        Route("POST", "/client/v4/zones/{zone}/dns_records") { $0.service.createRecord($0) },
+        Route("DELETE", "/client/v4/zones/{zone}/dns_records/{record}") { $0.service.deleteRecord($0) },
+    ])
 
     func handle(_ request: SimRequest) -> SimResponse {
         let segments = request.path.split(separator: "/")  // client v4 zones [id dns_records [id]]
@@ -113,9 +113,9 @@ final class DNSService: Sendable {
             return segments.count == 3
                 ? Self.dnsError(403, 9109, "Invalid access token") : Self.dnsError(403, 10000, "Authentication error")
         }
-        switch table.resolve(request) {
+        switch Self.table.resolve(request) {
         case .found(let route, let parameters):
-            let call = RouteMatch(request: request, parameters: parameters)
+            let call = Call(service: self, request: request, parameters: parameters)
             // Any zone's id is good when the account holds every zone; its name is then known only by the
             // records under it, so records are filed by zone id.
             if let zone = parameters["zone"], let zones = account.zones,
@@ -133,7 +133,7 @@ final class DNSService: Sendable {
         }
     }
 
-    private func listZones(_ call: RouteMatch) -> SimResponse {
+    private func listZones(_ call: Call) -> SimResponse {
         let account = state.withLock { $0.account }
         counter.count("GET dns zones")
         let name = call.request.query["name"]?.lowercased()
@@ -144,7 +144,7 @@ final class DNSService: Sendable {
         return Self.page(zones, call.request)
     }
 
-    private func listRecords(_ call: RouteMatch) -> SimResponse {
+    private func listRecords(_ call: Call) -> SimResponse {
         let zoneID = call["zone"]
         counter.count("GET dns records")
         let name = call.request.query["name"]?.lowercased()
@@ -157,7 +157,7 @@ final class DNSService: Sendable {
         return Self.page(records.map(Self.recordJSON), call.request)
     }
 
-    private func createRecord(_ call: RouteMatch) -> SimResponse {
+    private func createRecord(_ call: Call) -> SimResponse {
         let zoneID = call["zone"]
         counter.count("POST dns records")
         guard let body = JSONValue.parse(call.request.body), body["type"]?.string?.uppercased() == "TXT",
@@ -181,7 +181,7 @@ final class DNSService: Sendable {
         return .json(200, Self.envelope(Self.recordJSON(result)).text)
     }
 
-    private func deleteRecord(_ call: RouteMatch) -> SimResponse {
+    private func deleteRecord(_ call: Call) -> SimResponse {
         let zoneID = call["zone"]
         let id = call["record"]
         counter.count("DELETE dns records")

@@ -26,15 +26,17 @@ final class EntraTokenService: Sendable {
     }
 
     /// The token endpoint's one route; anything else under `/{tenant}/oauth2/` is the simulator's 404.
-    var table: RouteTable<RouteMatch> {
-        RouteTable([Route("POST", "/{tenant}/oauth2/{version}/token") { [self] call in token(call) }])
-    }
+    typealias Call = ServiceCall<EntraTokenService>
+
+    private static let table = RouteTable<Call>([
+        Route("POST", "/{tenant}/oauth2/{version}/token") { $0.service.token($0) }
+    ])
 
     func handle(_ request: SimRequest) -> SimResponse {
-        guard case .found(let route, let parameters) = table.resolve(request) else {
+        guard case .found(let route, let parameters) = Self.table.resolve(request) else {
             return .unknownEndpoint(request)
         }
-        return route.handle(RouteMatch(request: request, parameters: parameters))
+        return route.handle(Call(service: self, request: request, parameters: parameters))
     }
 
     /// The claims Graph reads from an access token.
@@ -57,7 +59,7 @@ final class EntraTokenService: Sendable {
     }
 
     /// `POST /{tenant}/oauth2/v2.0/token`, client credentials with a secret or a certificate assertion.
-    func token(_ call: RouteMatch) -> SimResponse {
+    private func token(_ call: Call) -> SimResponse {
         counter.count("POST token")
         let request = call.request
         let tenantKey = call["tenant"]

@@ -23,6 +23,7 @@ struct PBXSettings: Sendable {
 
 /// A PBX request as a route's handler sees it.
 struct PBXCall {
+    let service: PBXService
     let request: SimRequest
     let parameters: [String: String]
     let pbx: SimPBX
@@ -56,23 +57,25 @@ final class PBXService: Sendable {
         "TlsPortForNonNativeFQDN", "AreaCode", "DialPlanCode", "SbcCertificate", "SbcPrivateKey",
     ]
 
-    private var connect: RouteTable<PBXCall> {
-        RouteTable([Route("POST", "/pbx/{pbx}/connect/token") { [self] call in token(call) }])
-    }
+    private static let connect = RouteTable<PBXCall>([
+        Route("POST", "/pbx/{pbx}/connect/token") { $0.service.token($0) }
+    ])
 
-    private var xapi: RouteTable<PBXCall> {
+    private static let xapi: RouteTable<PBXCall> = {
         let m365 = "/pbx/{pbx}/xapi/v1/Microsoft365Integration"
         let teams = "/pbx/{pbx}/xapi/v1/Microsoft365TeamsIntegration"
         return RouteTable([
-            Route("GET", m365) { [self] call in .json(200, JSONValue.object(read(call.pbx).microsoft365).text) },
-            Route("PATCH", m365) { [self] call in
-                patch(call, allowed: Self.microsoft365Properties, type: "Pbx.Microsoft365Integration") {
+            Route("GET", m365) { call in .json(200, JSONValue.object(call.service.read(call.pbx).microsoft365).text) },
+            Route("PATCH", m365) { call in
+                call.service.patch(
+                    call, allowed: PBXService.microsoft365Properties, type: "Pbx.Microsoft365Integration"
+                ) {
                     settings, body in
                     for (key, value) in body { settings.microsoft365[key] = value }
                 }
             },
-            Route("GET", m365 + "/Pbx.TestSubscription()") { [self] call in
-                let (ok, problem) = subscriptionWorks(call.pbx, read(call.pbx))
+            Route("GET", m365 + "/Pbx.TestSubscription()") { call in
+                let (ok, problem) = call.service.subscriptionWorks(call.pbx, call.service.read(call.pbx))
                 return .json(
                     200,
                     JSONValue.object([
@@ -80,9 +83,9 @@ final class PBXService: Sendable {
                         "ExceptionMessage": problem.map { .string($0) } ?? .null,
                     ]).text)
             },
-            Route("GET", m365 + "/Pbx.GetMicrosoft365Directory()") { [self] call in
-                let settings = read(call.pbx)
-                let (ok, problem) = subscriptionWorks(call.pbx, settings)
+            Route("GET", m365 + "/Pbx.GetMicrosoft365Directory()") { call in
+                let settings = call.service.read(call.pbx)
+                let (ok, problem) = call.service.subscriptionWorks(call.pbx, settings)
                 return .json(
                     200,
                     JSONValue.object([
@@ -90,24 +93,26 @@ final class PBXService: Sendable {
                         "ExceptionMessage": ok ? .null : .string(problem ?? "not configured"),
                     ]).text)
             },
-            Route("GET", teams) { [self] call in .json(200, JSONValue.object(read(call.pbx).teams).text) },
-            Route("PATCH", teams) { [self] call in
-                patch(call, allowed: Self.teamsProperties, type: "Pbx.Microsoft365TeamsIntegration") { settings, body in
+            Route("GET", teams) { call in .json(200, JSONValue.object(call.service.read(call.pbx).teams).text) },
+            Route("PATCH", teams) { call in
+                call.service.patch(call, allowed: PBXService.teamsProperties, type: "Pbx.Microsoft365TeamsIntegration")
+                {
+                    settings, body in
                     for (key, value) in body where key != "SbcPrivateKey" { settings.teams[key] = value }
                 }
             },
-            Route("GET", teams + "/Pbx.CheckFqdnRecord(fqdn='{fqdn}')") { [self] call in
+            Route("GET", teams + "/Pbx.CheckFqdnRecord(fqdn='{fqdn}')") { call in
                 let fqdn = call["fqdn"].replacingOccurrences(of: "''", with: "'")
-                let resolves = directory.withWorld { world in
+                let resolves = call.service.directory.withWorld { world in
                     world.tenants[call.pbx.tenantID]?.domains.values.contains {
                         $0.isVerified && (fqdn == $0.name || fqdn.hasSuffix("." + $0.name))
                     } ?? false
                 }
                 return .json(200, #"{"value":\#(resolves)}"#)
             },
-            Route("GET", teams + "/Pbx.GetDialPlanScript()") { [self] call in
+            Route("GET", teams + "/Pbx.GetDialPlanScript()") { call in
                 let pbx = call.pbx
-                let settings = read(pbx)
+                let settings = call.service.read(pbx)
                 let fqdn = settings.teams["SbcFQDN"]?.string ?? "sbc.example.com"
                 return .json(
                     200,
@@ -117,17 +122,17 @@ final class PBXService: Sendable {
                         )
                     ]).text)
             },
-            Route("GET", teams + "/Pbx.GetMapUsersScript()") { [self] call in
+            Route("GET", teams + "/Pbx.GetMapUsersScript()") { call in
                 let pbx = call.pbx
-                let settings = read(pbx)
+                let settings = call.service.read(pbx)
                 let users = settings.microsoft365["AdUsers"]?["SelectedUsers"]?.array?.compactMap(\.string) ?? []
                 let lines = users.enumerated().map { index, upn in
                     "Set-CsPhoneNumberAssignment -Identity \"\(upn)\" -PhoneNumber \"+1555010\(String(format: "%04d", index + 100))\" -PhoneNumberType DirectRouting\nGrant-CsOnlineVoiceRoutingPolicy -Identity \"\(upn)\" -PolicyName \"\(pbx.name)\""
                 }
                 return .json(200, JSONValue.object(["value": .string(lines.joined(separator: "\n"))]).text)
             },
-            Route("GET", "/pbx/{pbx}/xapi/v1/Users") { [self] call in
-                let settings = read(call.pbx)
+            Route("GET", "/pbx/{pbx}/xapi/v1/Users") { call in
+                let settings = call.service.read(call.pbx)
                 let users = settings.microsoft365["AdUsers"]?["SelectedUsers"]?.array?.compactMap(\.string) ?? []
                 let start = Int(settings.microsoft365["AdUsers"]?["StartingExtensionNumber"]?.string ?? "100") ?? 100
                 return .json(
@@ -144,7 +149,7 @@ final class PBXService: Sendable {
                     ]).text)
             },
         ])
-    }
+    }()
 
     /// `/pbx/{name}/connect/token` and `/pbx/{name}/xapi/v1/…`.
     func handle(_ request: SimRequest) -> SimResponse {
@@ -153,8 +158,8 @@ final class PBXService: Sendable {
             return .json(404, #"{"error":{"code":"NotFound","message":"No such PBX"}}"#)
         }
         counter.count("\(request.method) pbx \(segments[2])")
-        if case .found(let route, let parameters) = connect.resolve(request) {
-            return route.handle(PBXCall(request: request, parameters: parameters, pbx: pbx))
+        if case .found(let route, let parameters) = Self.connect.resolve(request) {
+            return route.handle(PBXCall(service: self, request: request, parameters: parameters, pbx: pbx))
         }
         guard segments[2] == "xapi", segments.count >= 5, segments[3] == "v1" else {
             return .json(404, #"{"error":{"code":"NotFound","message":"Unknown XAPI path"}}"#)
@@ -163,12 +168,12 @@ final class PBXService: Sendable {
         guard let header = request.headers["authorization"], header == "Bearer \(token ?? "-")" else {
             return SimResponse(status: 401, headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")])
         }
-        guard case .found(let route, let parameters) = xapi.resolve(request) else {
+        guard case .found(let route, let parameters) = Self.xapi.resolve(request) else {
             // The XAPI answers an unknown entity, function or method alike.
             let unknown = segments.count > 5 ? segments[5] : segments[4]
             return Self.error(404, "Resource not found for the segment '\(unknown)'.")
         }
-        return route.handle(PBXCall(request: request, parameters: parameters, pbx: pbx))
+        return route.handle(PBXCall(service: self, request: request, parameters: parameters, pbx: pbx))
     }
 
     /// The XAPI's error body.

@@ -1,6 +1,7 @@
 import CLinux
 import Crypto
 import Foundation
+import SimTLS
 import Synchronization
 
 #if canImport(Glibc)
