@@ -38,11 +38,16 @@ final class FaultController: Sendable {
 }
 
 /// The mutable side of fault injection: the seeded generator and the throttling windows.
-struct FaultState {
-    var faults = Faults()
+package struct FaultState {
+    package var faults = Faults()
     var random = SeededRandom(seed: 1)
     /// (tenant, app) → the start of its window and the writes in it.
     var windows: [String: (start: Date, writes: Int)] = [:]
+
+    package init(faults: Faults = Faults()) {
+        self.faults = faults
+        random = SeededRandom(seed: faults.seed)
+    }
 
     mutating func roll() -> Double { Double(random.next() >> 11) / Double(1 << 53) }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// Fault injection as a middleware around a surface's endpoint: the real services' failure modes (errors
 /// with Retry-After, Graph's identity throttling, responses lost after the work is done, latency) decided
 /// from one seeded generator in request order, so a run replays. The Graph and token surfaces wear it.
-struct FaultInjection: Sendable {
+package struct FaultInjection: Sendable {
     /// Which service's failures: Graph's (OData errors; writes throttled and lost) or the token
     /// endpoint's (Entra's error shape).
     enum Profile: Sendable {
@@ -61,19 +61,19 @@ struct FaultInjection: Sendable {
         return handled
     }
 
-    struct Decision {
-        var injected: Int?
-        var lost = false
-        var delay: Duration = .zero
+    package struct Decision {
+        package var injected: Int?
+        package var lost = false
+        package var delay: Duration = .zero
         /// Seconds to wait and the throttle scope.
-        var throttled: (Int, String)?
+        package var throttled: (Int, String)?
         /// A second 429 in one window: the client came back before the Retry-After it was given.
-        var again = false
+        package var again = false
     }
 
     /// Every draw a request needs, in a fixed order: an injected error, the throttling windows, a lost
     /// response, the jitter.
-    static func decide(_ state: inout FaultState, isGraph: Bool, write: Bool, caller: String?) -> Decision {
+    package static func decide(_ state: inout FaultState, isGraph: Bool, write: Bool, caller: String?) -> Decision {
         let f = state.faults
         var decision = Decision()
         if f.errorRate > 0, state.roll() < f.errorRate {

@@ -1,7 +1,7 @@
 /// A request path pattern, one entry per segment: a literal (`applications`), a parameter (`{id}`), or a
 /// parameter inside literal text, as OData keys and functions put it (`servicePrincipals(appId='{appId}')`,
 /// `Pbx.CheckFqdnRecord(fqdn='{fqdn}')`).
-struct PathPattern: Sendable, CustomStringConvertible {
+package struct PathPattern: Sendable, CustomStringConvertible {
     enum Segment: Sendable, Equatable {
         case literal(String)
         /// `prefix{name}suffix`: the segment starts with `prefix`, ends with `suffix`, and the rest is the value.
@@ -20,10 +20,10 @@ struct PathPattern: Sendable, CustomStringConvertible {
     }
 
     let segments: [Segment]
-    let description: String
+    package let description: String
 
     /// `"/v1.0/applications/{id}/addPassword"`: segments split on `/`, at most one `{name}` per segment.
-    init(_ text: String) {
+    package init(_ text: String) {
         description = text
         segments = text.split(separator: "/").map { part in
             guard let open = part.firstIndex(of: "{"), let close = part[open...].firstIndex(of: "}") else {
@@ -36,7 +36,7 @@ struct PathPattern: Sendable, CustomStringConvertible {
     }
 
     /// The parameters when every segment matches; nil otherwise.
-    func match(_ path: [Substring]) -> [String: String]? {
+    package func match(_ path: [Substring]) -> [String: String]? {
         guard path.count == segments.count else { return nil }
         var parameters: [String: String] = [:]
         for (segment, text) in zip(segments, path) {
@@ -47,7 +47,7 @@ struct PathPattern: Sendable, CustomStringConvertible {
     }
 
     /// How many leading segments of `path` this pattern accepts (for "Resource not found for the segment …").
-    func matchedPrefix(_ path: [Substring]) -> Int {
+    package func matchedPrefix(_ path: [Substring]) -> Int {
         var count = 0
         for (segment, text) in zip(segments, path) {
             guard segment.match(text) != nil else { break }

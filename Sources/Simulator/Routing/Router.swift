@@ -1,12 +1,12 @@
 /// One route: a method, a path pattern, and the handler that answers it. `Call` is what the surface
 /// hands its handlers: the request, the pattern's parameters and the service, and on Graph the
 /// authenticated caller, on the XAPI the PBX addressed.
-struct Route<Call>: Sendable {
-    let method: String
-    let pattern: PathPattern
+package struct Route<Call>: Sendable {
+    package let method: String
+    package let pattern: PathPattern
     let handle: @Sendable (Call) -> SimResponse
 
-    init(_ method: String, _ pattern: String, _ handle: @escaping @Sendable (Call) -> SimResponse) {
+    package init(_ method: String, _ pattern: String, _ handle: @escaping @Sendable (Call) -> SimResponse) {
         self.method = method
         self.pattern = PathPattern(pattern)
         self.handle = handle
@@ -27,19 +27,19 @@ struct ServiceCall<Service: Sendable>: Sendable {
 
 /// What a route table makes of a request: the route, a path it knows with another method (405), or a path
 /// it does not know, with the first segment no route accepts (Graph names it in its 400).
-enum Resolution<Context> {
+package enum Resolution<Context> {
     case found(Route<Context>, [String: String])
     case methodNotAllowed
     case notFound(segment: String)
 }
 
 /// The `(method, path pattern)` table of one surface. Patterns are tried in order; the first match wins.
-struct RouteTable<Context>: Sendable {
+package struct RouteTable<Context>: Sendable {
     let routes: [Route<Context>]
 
-    init(_ routes: [Route<Context>]) { self.routes = routes }
+    package init(_ routes: [Route<Context>]) { self.routes = routes }
 
-    func resolve(_ request: SimRequest) -> Resolution<Context> {
+    package func resolve(_ request: SimRequest) -> Resolution<Context> {
         let path = request.path.split(separator: "/")
         var pathKnown = false
         for route in routes {

@@ -18,6 +18,16 @@ public struct SimRequest: Sendable {
     public let headers: [String: String]
     public let body: [UInt8]
 
+    package init(
+        method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:], body: [UInt8] = []
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
 
