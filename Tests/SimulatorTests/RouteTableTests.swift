@@ -29,6 +29,9 @@ struct RouteTableTests {
             parameters: ["appId": "00000003"]),
         .init(pattern: "/v1.0/servicePrincipals(appId='{appId}')", path: "/v1.0/servicePrincipals", parameters: nil),
         .init(
+            pattern: "/v1.0/servicePrincipals(appId='{appId}')", path: "/v1.0/servicePrincipals(appId='00000003",
+            parameters: nil),
+        .init(
             pattern: "/v1.0/applications(uniqueName='{name}')", path: "/v1.0/applications(uniqueName='it''s')",
             parameters: ["name": "it''s"]),
         .init(
