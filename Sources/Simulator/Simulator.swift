@@ -16,7 +16,6 @@ public final class Simulator: Sendable {
     private let faultController = FaultController()
     private let counter = RequestCounter()
     private let dns: DNSService
-    private let tokens: EntraTokenService
     private let router: Router
     private let server: Mutex<SimHTTPServer?> = Mutex(nil)
     private let servingScheme = ServingScheme()
@@ -38,7 +37,6 @@ public final class Simulator: Sendable {
             routes: GraphApplicationsService(faults: faults).routes + ServicePrincipalsService(faults: faults).routes
                 + DirectoryService(dns: dns).routes)
         self.dns = dns
-        self.tokens = tokens
         func plain(_ handle: @escaping @Sendable (SimRequest) -> SimResponse) -> Endpoint {
             { Handled(response: handle($0)) }
         }
