@@ -64,7 +64,12 @@ let package = Package(
         .target(name: "Queue", dependencies: ["Postgres"]),
         .target(name: "Graph", dependencies: ["HTTP", "Crypto"]),
         .target(name: "CLinux"),
-        .target(name: "Simulator", dependencies: ["Crypto", "CLinux", "Graph"]),
+        // The simulator's HTTPS server side (OpenSSL over non-blocking sockets); the product never serves TLS.
+        .target(name: "SimTLS", dependencies: ["Crypto", "COpenSSL"]),
+        // Resources: the vendored Microsoft Graph permission list (its own data, not the client's table).
+        .target(
+            name: "Simulator", dependencies: ["Crypto", "SimTLS", "CLinux"],
+            resources: [.copy("Resources/graph-permissions.tsv")]),
         .target(name: "PBX", dependencies: ["HTTP", "Graph", "Crypto"]),
 
         // MARK: Services

@@ -4,7 +4,8 @@ import Foundation
 
 /// An X.509 certificate (`X509`). Sendable: immutable after creation.
 public final class Certificate: @unchecked Sendable {
-    let raw: OpaquePointer
+    /// `package`: the simulator's TLS server (SimTLS) loads it into its context.
+    package let raw: OpaquePointer
 
     private init(raw: OpaquePointer) { self.raw = raw }
     deinit { X509_free(raw) }

@@ -13,7 +13,8 @@ public enum SignatureAlgorithm: String, Sendable, Codable {
 /// An RSA private key (an `EVP_PKEY`). Sendable: immutable after creation, and OpenSSL allows
 /// concurrent use of a key for signing.
 public final class PrivateKey: @unchecked Sendable {
-    let raw: OpaquePointer
+    /// `package`: the simulator's TLS server (SimTLS) loads it into its context.
+    package let raw: OpaquePointer
 
     private init(raw: OpaquePointer) { self.raw = raw }
     deinit { EVP_PKEY_free(raw) }

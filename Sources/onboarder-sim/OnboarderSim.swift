@@ -4,8 +4,8 @@ import Foundation
 import PBX
 import Simulator
 
-/// `onboarder-sim`: the local stand-in for Entra ID (and, as later issues add them, Microsoft Graph and
-/// the PBX), for the demo, the tests and the benchmarks. Nothing here reaches Microsoft.
+/// `onboarder-sim`: the local stand-in for Entra ID, Microsoft Graph, the customers' 3CX PBXs and a DNS
+/// provider's API, for the demo, the tests and the benchmarks. Nothing here reaches Microsoft.
 @main
 struct OnboarderSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The real services' failure modes, all off by default, each seeded so a run can be replayed.
 /// Read and changed at runtime with `GET` / `PUT /_sim/faults` (this JSON shape), or `--faults FILE`.
@@ -63,79 +62,4 @@ public struct Faults: Codable, Sendable, Equatable {
 
     var replicationLag: TimeInterval { TimeInterval(replicationLagMs) / 1000 }
     var propagation: TimeInterval { TimeInterval(propagationMs) / 1000 }
-}
-
-/// The mutable side of fault injection: the seeded generator and the throttling windows.
-struct FaultState {
-    var faults = Faults()
-    var random = SeededRandom(seed: 1)
-    /// (tenant, app) → the start of its window and the writes in it.
-    var windows: [String: (start: Date, writes: Int)] = [:]
-
-    mutating func roll() -> Double { Double(random.next() >> 11) / Double(1 << 53) }
-}
-
-/// Every request and response as one JSON line, secrets redacted.
-final class Journal: Sendable {
-    private let handle: Mutex<FileHandle?>
-
-    init(path: String?) throws {
-        guard let path else {
-            handle = Mutex(nil)
-            return
-        }
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        guard let file = FileHandle(forWritingAtPath: path) else {
-            throw SimServerError("cannot write the journal \(path)")
-        }
-        handle = Mutex(file)
-    }
-
-    /// Fields whose values never reach the journal.
-    static let secretKeys: Set<String> = [
-        "secretText", "client_secret", "client_assertion", "access_token", "refresh_token", "password", "clientSecret",
-        "SbcPrivateKey",
-    ]
-
-    func record(_ request: SimRequest, status: Int?, response: [UInt8], latency: TimeInterval) {
-        handle.withLock { file in
-            guard let file else { return }
-            var line: [String: Any] = [
-                "ts": Simulator.iso8601.string(from: Date()), "method": request.method, "path": request.path,
-                "query": request.query, "status": status.map { $0 as Any } ?? "dropped",
-                "latency_ms": Int(latency * 1000),
-                "request_body": Self.redact(
-                    request.body, form: request.headers["content-type"]?.contains("form") == true),
-                "response_body": Self.redact(response, form: false),
-            ]
-            if let id = request.headers["client-request-id"] { line["client_request_id"] = id }
-            guard var data = try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) else { return }
-            data.append(10)
-            file.write(data)
-        }
-    }
-
-    static func redact(_ body: [UInt8], form: Bool) -> Any {
-        if body.isEmpty { return NSNull() }
-        if form {
-            return String(decoding: body, as: UTF8.self).split(separator: "&").map { pair -> String in
-                let name = pair.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-                return secretKeys.contains(name) ? "\(name)=<redacted>" : String(pair)
-            }.joined(separator: "&")
-        }
-        guard let json = try? JSONSerialization.jsonObject(with: Data(body)) else { return "<\(body.count) bytes>" }
-        return scrub(json)
-    }
-
-    static func scrub(_ value: Any) -> Any {
-        if let object = value as? [String: Any] {
-            var out: [String: Any] = [:]
-            for (key, inner) in object {
-                out[key] = secretKeys.contains(key) && !(inner is NSNull) ? "<redacted>" : scrub(inner)
-            }
-            return out
-        }
-        if let array = value as? [Any] { return array.map(scrub) }
-        return value
-    }
 }

@@ -46,6 +46,7 @@ public struct SimDNSAccount: Sendable {
     }
 }
 
+/// The DNS service's own state, under its own lock.
 struct SimDNSState: Sendable {
     var account = SimDNSAccount()
     var records: [SimTXTRecord] = []
@@ -53,31 +54,49 @@ struct SimDNSState: Sendable {
     var lookup: (@Sendable (String) -> [String])?
 }
 
-extension Simulator {
+/// The simulated Cloudflare API (above) and the TXT records it holds, under its own lock: the DNS that
+/// domain verification reads.
+final class DNSService: Sendable {
+    private let state = Mutex(SimDNSState())
+    private let faults: FaultController
+    private let counter: RequestCounter
+
+    init(faults: FaultController, counter: RequestCounter) {
+        self.faults = faults
+        self.counter = counter
+    }
+
     /// Replaces the DNS account's settings (records stay).
-    public func setDNSAccount(_ account: SimDNSAccount) { dnsState.withLock { $0.account = account } }
+    func setAccount(_ account: SimDNSAccount) { state.withLock { $0.account = account } }
 
     /// Domain verification also looks TXT records up with `lookup` (a real DNS server), as Microsoft does.
-    public func setDNSLookup(_ lookup: @escaping @Sendable (String) -> [String]) {
-        dnsState.withLock { $0.lookup = lookup }
-    }
+    func setLookup(_ lookup: @escaping @Sendable (String) -> [String]) { state.withLock { $0.lookup = lookup } }
 
     /// A zone's id: 32 hex digits, as Cloudflare's, stable for a name.
     static func zoneID(_ name: String) -> String {
         String(((try? Digest.sha256(Array("zone:\(name)".utf8))) ?? []).hexString.prefix(32))
     }
 
-    func dns(_ request: SimRequest) -> SimResponse {
-        let segments = request.path.split(separator: "/").map(String.init)  // client v4 zones [id dns_records [id]]
+    typealias Call = ServiceCall<DNSService>
+
+    private static let table = RouteTable<Call>([
+        Route("GET", "/client/v4/zones") { $0.service.listZones($0) },
+        Route("GET", "/client/v4/zones/{zone}/dns_records") { $0.service.listRecords($0) },
+        Route("POST", "/client/v4/zones/{zone}/dns_records") { $0.service.createRecord($0) },
+        Route("DELETE", "/client/v4/zones/{zone}/dns_records/{record}") { $0.service.deleteRecord($0) },
+    ])
+
+    func handle(_ request: SimRequest) -> SimResponse {
+        let segments = request.path.split(separator: "/")  // client v4 zones [id dns_records [id]]
         guard segments.count >= 3, segments[2] == "zones" else {
             return Self.dnsError(404, 7000, "No route for that URI")
         }
-        let (account, throttled) = dnsState.withLock { state -> (SimDNSAccount, Bool) in
+        let (account, throttled) = state.withLock { state -> (SimDNSAccount, Bool) in
             defer { state.account.throttleRequests = max(0, state.account.throttleRequests - 1) }
             return (state.account, state.account.throttleRequests > 0)
         }
         if throttled {
-            count("\(request.method) dns throttled")
+            counter.count("\(request.method) dns throttled")
             return Self.dnsError(
                 429, 971, "Please wait and consider throttling your request speed",
                 headers: [("Retry-After", String(account.retryAfterSeconds))])
@@ -94,80 +113,93 @@ extension Simulator {
             return segments.count == 3
                 ? Self.dnsError(403, 9109, "Invalid access token") : Self.dnsError(403, 10000, "Authentication error")
         }
-        if segments.count == 3 {
-            guard request.method == "GET" else { return Self.dnsError(405, 10405, "Method not allowed") }
-            count("GET dns zones")
-            let name = request.query["name"]?.lowercased()
-            let names = account.zones.map { $0.map { $0.lowercased() } } ?? (name.map { [$0] } ?? [])
-            let zones = names.filter { name == nil || $0 == name }.sorted().map { zone -> JSONValue in
-                .object(["id": .string(Self.zoneID(zone)), "name": .string(zone), "status": .string("active")])
-            }
-            return Self.page(zones, request)
-        }
-        let zoneID = segments[3]
-        guard segments.count >= 5, segments[4] == "dns_records" else {
-            return Self.dnsError(
-                404, 7003, "Could not route to \(request.path), perhaps your object identifier is invalid?")
-        }
-        // Any zone's id is good when the account holds every zone; its name is then known only by the
-        // records under it, so records are filed by zone id.
-        if let zones = account.zones, !zones.contains(where: { Self.zoneID($0.lowercased()) == zoneID }) {
-            return Self.dnsError(
-                404, 7003, "Could not route to \(request.path), perhaps your object identifier is invalid?")
-        }
-        switch (request.method, segments.count) {
-        case ("GET", 5):
-            count("GET dns records")
-            let name = request.query["name"]?.lowercased()
-            let type = request.query["type"]?.uppercased()
-            let records = dnsState.withLock { state in
-                state.records.filter {
-                    $0.zoneID == zoneID && (name == nil || $0.name == name) && (type ?? "TXT") == "TXT"
-                }
-            }
-            return Self.page(records.map(Self.recordJSON), request)
-        case ("POST", 5):
-            count("POST dns records")
-            guard let body = JSONValue.parse(request.body), body["type"]?.string?.uppercased() == "TXT",
-                let name = body["name"]?.string?.lowercased(), let content = body["content"]?.string, !content.isEmpty
-            else {
+        switch Self.table.resolve(request) {
+        case .found(let route, let parameters):
+            let call = Call(service: self, request: request, parameters: parameters)
+            // Any zone's id is good when the account holds every zone; its name is then known only by the
+            // records under it, so records are filed by zone id.
+            if let zone = parameters["zone"], let zones = account.zones,
+                !zones.contains(where: { Self.zoneID($0.lowercased()) == zone })
+            {
                 return Self.dnsError(
-                    400, 9000, "DNS record type, name and content are required (this simulator serves TXT only)")
+                    404, 7003, "Could not route to \(request.path), perhaps your object identifier is invalid?")
             }
-            let stored = Self.quotedForm(content)
-            let ttl = body["ttl"]?.number.map(Int.init) ?? 1
-            let result = dnsState.withLock { state -> SimTXTRecord? in
-                guard !state.records.contains(where: { $0.zoneID == zoneID && $0.name == name && $0.content == stored })
-                else { return nil }
-                let record = SimTXTRecord(
-                    id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), zoneID: zoneID,
-                    name: name, content: stored, ttl: ttl, added: Date())
-                state.records.append(record)
-                return record
-            }
-            guard let result else { return Self.dnsError(400, 81058, "An identical record already exists.") }
-            return .json(200, Self.envelope(Self.recordJSON(result)).text)
-        case ("DELETE", 6):
-            count("DELETE dns records")
-            let id = segments[5]
-            let removed = dnsState.withLock { state -> Bool in
-                let before = state.records.count
-                state.records.removeAll { $0.id == id && $0.zoneID == zoneID }
-                return state.records.count < before
-            }
-            return removed
-                ? .json(200, Self.envelope(.object(["id": .string(id)])).text)
-                : Self.dnsError(404, 81044, "Record does not exist.")
-        default:
+            return route.handle(call)
+        case .methodNotAllowed:
             return Self.dnsError(405, 10405, "Method not allowed")
+        case .notFound:
+            return Self.dnsError(
+                404, 7003, "Could not route to \(request.path), perhaps your object identifier is invalid?")
         }
+    }
+
+    private func listZones(_ call: Call) -> SimResponse {
+        let account = state.withLock { $0.account }
+        counter.count("GET dns zones")
+        let name = call.request.query["name"]?.lowercased()
+        let names = account.zones.map { $0.map { $0.lowercased() } } ?? (name.map { [$0] } ?? [])
+        let zones = names.filter { name == nil || $0 == name }.sorted().map { zone -> JSONValue in
+            .object(["id": .string(Self.zoneID(zone)), "name": .string(zone), "status": .string("active")])
+        }
+        return Self.page(zones, call.request)
+    }
+
+    private func listRecords(_ call: Call) -> SimResponse {
+        let zoneID = call["zone"]
+        counter.count("GET dns records")
+        let name = call.request.query["name"]?.lowercased()
+        let type = call.request.query["type"]?.uppercased()
+        let records = state.withLock { state in
+            state.records.filter {
+                $0.zoneID == zoneID && (name == nil || $0.name == name) && (type ?? "TXT") == "TXT"
+            }
+        }
+        return Self.page(records.map(Self.recordJSON), call.request)
+    }
+
+    private func createRecord(_ call: Call) -> SimResponse {
+        let zoneID = call["zone"]
+        counter.count("POST dns records")
+        guard let body = JSONValue.parse(call.request.body), body["type"]?.string?.uppercased() == "TXT",
+            let name = body["name"]?.string?.lowercased(), let content = body["content"]?.string, !content.isEmpty
+        else {
+            return Self.dnsError(
+                400, 9000, "DNS record type, name and content are required (this simulator serves TXT only)")
+        }
+        let stored = Self.quotedForm(content)
+        let ttl = body["ttl"]?.number.map(Int.init) ?? 1
+        let result = state.withLock { state -> SimTXTRecord? in
+            guard !state.records.contains(where: { $0.zoneID == zoneID && $0.name == name && $0.content == stored })
+            else { return nil }
+            let record = SimTXTRecord(
+                id: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), zoneID: zoneID,
+                name: name, content: stored, ttl: ttl, added: Date())
+            state.records.append(record)
+            return record
+        }
+        guard let result else { return Self.dnsError(400, 81058, "An identical record already exists.") }
+        return .json(200, Self.envelope(Self.recordJSON(result)).text)
+    }
+
+    private func deleteRecord(_ call: Call) -> SimResponse {
+        let zoneID = call["zone"]
+        let id = call["record"]
+        counter.count("DELETE dns records")
+        let removed = state.withLock { state -> Bool in
+            let before = state.records.count
+            state.records.removeAll { $0.id == id && $0.zoneID == zoneID }
+            return state.records.count < before
+        }
+        return removed
+            ? .json(200, Self.envelope(.object(["id": .string(id)])).text)
+            : Self.dnsError(404, 81044, "Record does not exist.")
     }
 
     /// The TXT values published for `name` that have propagated, and those real DNS has (the lookup).
     func txtRecords(_ name: String) -> [String] {
-        let delay = faultState.withLock { TimeInterval($0.faults.dnsPropagationMs) / 1000 }
+        let delay = faults.dnsPropagation
         let now = Date()
-        let (published, lookup) = dnsState.withLock { state in
+        let (published, lookup) = state.withLock { state in
             (
                 state.records.filter { $0.name == name.lowercased() && now.timeIntervalSince($0.added) >= delay }
                     .map { Self.unquoted($0.content) }, state.lookup
@@ -183,7 +215,7 @@ extension Simulator {
             "id": .string(record.id), "zone_id": .string(record.zoneID), "type": .string("TXT"),
             "name": .string(record.name), "content": .string(record.content), "ttl": .number(Double(record.ttl)),
             "proxiable": .bool(false), "proxied": .bool(false),
-            "created_on": .string(Simulator.iso8601.string(from: record.added)),
+            "created_on": .string(Timestamp.string(record.added)),
         ])
     }
 

@@ -1,6 +1,7 @@
 import CLinux
 import Crypto
 import Foundation
+import SimTLS
 import Synchronization
 
 #if canImport(Glibc)
@@ -16,6 +17,16 @@ public struct SimRequest: Sendable {
     /// Header names lowercased.
     public let headers: [String: String]
     public let body: [UInt8]
+
+    package init(
+        method: String, path: String, query: [String: String] = [:], headers: [String: String] = [:], body: [UInt8] = []
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
 
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 }

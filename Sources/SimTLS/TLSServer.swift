@@ -1,7 +1,9 @@
 import COpenSSL
+import Crypto
 import Foundation
 
-/// A TLS server context (certificate and key) for a non-blocking server: the simulator's HTTPS.
+/// A TLS server context (certificate and key) for a non-blocking server: the simulator's HTTPS. Its own
+/// target, apart from Crypto, because the product only ever speaks TLS as a client (through libcurl).
 /// Sendable: immutable after creation; OpenSSL allows one context to serve many connections.
 public final class TLSServerContext: @unchecked Sendable {
     let raw: OpaquePointer

@@ -1,0 +1,61 @@
+import Foundation
+
+/// One Entra tenant. Guarded by the world's lock.
+public final class SimTenant: @unchecked Sendable {
+    public let id: UUID
+    public let defaultDomain: String
+    public let displayName: String
+    public var applications: [UUID: SimApplication] = [:]  // by object id
+    /// App ids with a service principal here, and the Graph application roles granted to each, for apps
+    /// consented from outside (the MSP's partner app).
+    public var servicePrincipals: [UUID: Set<String>] = [:]
+    /// Service principals created through Graph (and the Microsoft Graph one), by object id.
+    public var principals: [UUID: SimServicePrincipal] = [:]
+    public var appRoleAssignments: [SimAppRoleAssignment] = []
+    public var permissionGrants: [SimPermissionGrant] = []
+    /// Microsoft Graph's own service principal here: the resource of every permission.
+    public let graphPrincipal: SimServicePrincipal
+    public var domains: [String: SimDomain] = [:]
+    public var users: [UUID: SimUser] = [:]
+    public var skus: [SimSku] = []
+    /// The default app-management policy's password lifetime cap, if the tenant set one.
+    public var maxPasswordLifetimeDays: Int?
+    /// The default app-management policy forbids new client secrets (`passwordAddition`).
+    public var forbidsPasswords = false
+
+    init(id: UUID, defaultDomain: String, displayName: String, graphPrincipalID: UUID) {
+        self.id = id
+        self.defaultDomain = defaultDomain
+        self.displayName = displayName
+        graphPrincipal = SimServicePrincipal(
+            id: graphPrincipalID, appID: UUID(uuidString: GraphPermissionCatalogue.resourceAppID)!,
+            displayName: "Microsoft Graph")
+        principals[graphPrincipal.id] = graphPrincipal
+        domains[defaultDomain] = SimDomain(
+            name: defaultDomain, isVerified: true, isDefault: true, isInitial: true, verificationCode: "")
+    }
+
+    func user(_ key: String) -> SimUser? {
+        if let id = UUID(uuidString: key) { return users[id] }
+        return users.values.first { $0.userPrincipalName.lowercased() == key.lowercased() }
+    }
+
+    func principal(appID: UUID) -> SimServicePrincipal? { principals.values.first { $0.appID == appID } }
+
+    /// The Graph application roles an app holds here: consented from outside, or assigned to its service
+    /// principal through `appRoleAssignedTo`.
+    func roles(appID: UUID) -> [String] {
+        var names = servicePrincipals[appID] ?? []
+        if let principal = principal(appID: appID) {
+            for assignment in appRoleAssignments
+            where assignment.principalID == principal.id && assignment.resourceID == graphPrincipal.id {
+                if let role = GraphPermissionCatalogue.microsoftGraph.appRole(id: assignment.appRoleID) {
+                    names.insert(role.value)
+                }
+            }
+        }
+        return names.sorted()
+    }
+
+    func application(appID: UUID) -> SimApplication? { applications.values.first { $0.appID == appID } }
+}

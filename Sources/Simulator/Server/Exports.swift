@@ -1,0 +1,2 @@
+/// `start(tls:)` takes a `TLSServerContext`: whoever starts a simulator over HTTPS gets the type with it.
+@_exported import SimTLS

@@ -1,0 +1,228 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// Entra ID's token endpoint, `POST /{tenant}/oauth2/v2.0/token`: client credentials with a secret (in the
+/// form or HTTP Basic) or a certificate assertion, for a tenant's own app or a multi-tenant app consented
+/// there; access tokens signed RS256 with the roles the app holds. It also verifies the tokens it issued,
+/// for Graph.
+final class EntraTokenService: Sendable {
+    private let directory: DirectoryStore
+    private let faults: FaultController
+    private let counter: RequestCounter
+    /// Signs the access tokens it issues (RS256), as Entra's own keys do.
+    private let signingKey: PrivateKey
+    private let verificationKey: PublicKey
+    /// Tokens already verified, with their claims: a client reuses its token for an hour, and an RSA
+    /// verification per request would make the simulator a benchmark's bottleneck.
+    private let verifiedTokens = Mutex([String: AccessClaims]())
+
+    init(directory: DirectoryStore, faults: FaultController, counter: RequestCounter) throws {
+        self.directory = directory
+        self.faults = faults
+        self.counter = counter
+        signingKey = try PrivateKey.generateRSA(bits: 2048)
+        verificationKey = try signingKey.publicKey
+    }
+
+    typealias Call = ServiceCall<EntraTokenService>
+
+    /// The token endpoint's one route; anything else under `/{tenant}/oauth2/` is the simulator's 404.
+    private static let table = RouteTable<Call>([
+        Route("POST", "/{tenant}/oauth2/{version}/token") { $0.service.token($0) }
+    ])
+
+    func handle(_ request: SimRequest) -> SimResponse {
+        guard case .found(let route, let parameters) = Self.table.resolve(request) else {
+            return .unknownEndpoint(request)
+        }
+        return route.handle(Call(service: self, request: request, parameters: parameters))
+    }
+
+    /// The claims Graph reads from an access token.
+    struct AccessClaims: Decodable {
+        var tid: String
+        var roles: [String]?
+        var aud: String
+        var exp: Int
+    }
+
+    /// The claims of a token this simulator issued, verified once and then remembered.
+    func verifiedClaims(_ token: String) -> AccessClaims? {
+        if let known = verifiedTokens.withLock({ $0[token] }) { return known }
+        guard let (_, claims) = try? JWT.verify(token, key: verificationKey, as: AccessClaims.self) else { return nil }
+        verifiedTokens.withLock { cache in
+            if cache.count > 100_000 { cache.removeAll() }
+            cache[token] = claims
+        }
+        return claims
+    }
+
+    /// `POST /{tenant}/oauth2/v2.0/token`, client credentials with a secret or a certificate assertion.
+    private func token(_ call: Call) -> SimResponse {
+        counter.count("POST token")
+        let request = call.request
+        let tenantKey = call["tenant"]
+        var form = FormBody.parse(request.bodyText)
+        // client_secret_basic: the client id and secret in an HTTP Basic header instead of the form.
+        if let header = request.headers["authorization"], header.hasPrefix("Basic "),
+            let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+            let colon = decoded.firstIndex(of: ":")
+        {
+            let decode = { (s: Substring) in String(s).removingPercentEncoding ?? String(s) }
+            form["client_id"] = form["client_id"] ?? decode(decoded[..<colon])
+            form["client_secret"] = decode(decoded[decoded.index(after: colon)...])
+        }
+        return directory.withWorld { world in
+            guard let tenant = world.tenant(tenantKey) else {
+                return EntraErrors.response(
+                    400, "invalid_request", 90002,
+                    "Tenant '\(tenantKey)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+                )
+            }
+            guard form["grant_type"] == "client_credentials" else {
+                return EntraErrors.response(
+                    400, "unsupported_grant_type", 70003,
+                    "The app requested an unsupported grant type '\(form["grant_type"] ?? "")'.")
+            }
+            guard let scope = form["scope"], scope.hasSuffix("/.default") else {
+                return EntraErrors.response(
+                    400, "invalid_scope", 1002012,
+                    "The provided value for scope \(form["scope"] ?? "") is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+                )
+            }
+            guard let clientText = form["client_id"], let clientID = UUID(uuidString: clientText) else {
+                return EntraErrors.response(
+                    400, "invalid_request", 900144,
+                    "The request body must contain the following parameter: 'client_id'.")
+            }
+            // A tenant's own app, or a multi-tenant app with a service principal here.
+            let app: SimApplication
+            if let local = tenant.application(appID: clientID) {
+                app = local
+            } else if clientID == world.partnerApp.appID, tenant.servicePrincipals[clientID] != nil {
+                app = world.partnerApp
+            } else {
+                return EntraErrors.response(
+                    400, "unauthorized_client", 700016,
+                    "Application with identifier '\(clientText)' was not found in the directory '\(tenant.displayName)'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
+                )
+            }
+            if let secret = form["client_secret"] {
+                guard let hash = try? Digest.sha256(Array(secret.utf8)),
+                    let password = app.passwords.first(where: { $0.secretHash == hash })
+                else {
+                    return EntraErrors.response(
+                        401, "invalid_client", 7000215,
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(clientText)'."
+                    )
+                }
+                if !faults.propagated(password.start) {
+                    return EntraErrors.response(
+                        401, "invalid_client", 7000215,
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '\(clientText)'."
+                    )
+                }
+                if password.end < Date() {
+                    return EntraErrors.response(
+                        401, "invalid_client", 7000222,
+                        "The provided client secret keys for app '\(clientText)' are expired. Visit the Azure portal to create new keys for your app."
+                    )
+                }
+            } else if let assertion = form["client_assertion"] {
+                guard form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" else {
+                    return EntraErrors.response(400, "invalid_request", 50027, "Invalid client_assertion_type.")
+                }
+                if let failure = verifyAssertion(
+                    assertion, app: app, clientID: clientText, tenantKey: tenantKey, host: request.headers["host"])
+                {
+                    return failure
+                }
+            } else {
+                return EntraErrors.response(
+                    401, "invalid_client", 7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+            }
+            let roles = tenant.roles(appID: app.appID)
+            let now = Int(Date().timeIntervalSince1970)
+            let claims = AccessTokenClaims(
+                aud: String(scope.dropLast("/.default".count)),
+                iss: "https://sts.windows.net/\(tenant.id.uuidString.lowercased())/",
+                tid: tenant.id.uuidString.lowercased(), appid: app.appID.uuidString.lowercased(), roles: roles,
+                iat: now, nbf: now, exp: now + 3599)
+            guard
+                let token = try? JWT.sign(claims: claims, header: JWT.Header(alg: .rs256, kid: "sim"), key: signingKey)
+            else {
+                return EntraErrors.response(500, "server_error", 50000, "There was an error issuing a token.")
+            }
+            return .json(
+                200, #"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"\#(token)"}"#)
+        }
+    }
+
+    /// Checks a client assertion as Entra does: a certificate the app has (by `x5t#S256` or `x5t`), its
+    /// signature, `aud` = this token endpoint, `iss` = `sub` = the client id, and the time window.
+    private func verifyAssertion(
+        _ assertion: String, app: SimApplication, clientID: String, tenantKey: String, host: String?
+    ) -> SimResponse? {
+        guard let header = try? JWT.decodeHeader(assertion) else {
+            return EntraErrors.response(
+                400, "invalid_request", 50027, "Invalid JWT token. The token is not in a valid format.")
+        }
+        let key = app.keys.first { key in
+            (header.x5tS256.map { Base64URL.decode($0) == key.sha256Thumbprint } ?? false)
+                || (header.x5t.map { Base64URL.decode($0) == key.sha1Thumbprint } ?? false)
+        }
+        guard let key, faults.propagated(key.added), let publicKey = try? key.certificate.publicKey,
+            let (_, claims) = try? JWT.verify(assertion, key: publicKey, as: AssertionClaims.self)
+        else {
+            let thumbprint = header.x5tS256 ?? header.x5t ?? "(none)"
+            return EntraErrors.response(
+                401, "invalid_client", 700027,
+                "Client assertion failed signature validation. (Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)'.)"
+            )
+        }
+        let expectedAudience = host.map { "http://\($0)/\(tenantKey)/oauth2/v2.0/token" }
+        guard
+            claims.aud == expectedAudience
+                || claims.aud.hasSuffix("/\(tenantKey)/oauth2/v2.0/token") && expectedAudience == nil
+        else {
+            return EntraErrors.response(
+                400, "invalid_client", 700212,
+                "No matching federated identity record found for presented assertion audience '\(claims.aud)'.")
+        }
+        guard claims.iss == clientID, claims.sub == clientID else {
+            return EntraErrors.response(
+                400, "invalid_client", 700023, "Client assertion audience claim does not match Realm issuer.")
+        }
+        let now = Int(Date().timeIntervalSince1970)
+        guard claims.exp > now else {
+            return EntraErrors.response(
+                400, "invalid_client", 700024, "Client assertion is not within its valid time range.")
+        }
+        if let nbf = claims.nbf, nbf > now + 300 {
+            return EntraErrors.response(
+                400, "invalid_client", 700024, "Client assertion is not within its valid time range.")
+        }
+        return nil
+    }
+
+    struct AssertionClaims: Decodable {
+        var aud: String
+        var iss: String
+        var sub: String
+        var exp: Int
+        var nbf: Int?
+    }
+
+    struct AccessTokenClaims: Encodable {
+        var aud: String
+        var iss: String
+        var tid: String
+        var appid: String
+        var roles: [String]
+        var iat: Int
+        var nbf: Int
+        var exp: Int
+    }
+}

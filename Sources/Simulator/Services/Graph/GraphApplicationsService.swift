@@ -1,0 +1,298 @@
+import Crypto
+import Foundation
+
+/// Microsoft Graph v1.0 `/applications`: create, get, list with `$filter` / `$top` and `@odata.nextLink`,
+/// the `uniqueName` upsert, PATCH with `keyCredentials` replace semantics, delete, `addPassword` returning
+/// `secretText` once (within the tenant's password policy), `removePassword`. Objects are subject to
+/// replication lag.
+struct GraphApplicationsService: Sendable {
+    let faults: FaultController
+
+    static let applicationProperties: Set<String> = [
+        "displayName", "signInAudience", "web", "requiredResourceAccess", "uniqueName", "tags", "notes", "description",
+        "keyCredentials", "passwordCredentials", "identifierUris", "api", "spa", "publicClient", "info",
+    ]
+    static let audiences: Set<String> = [
+        "AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount", "PersonalMicrosoftAccount",
+    ]
+    static let read: Set<String> = [
+        "Application.Read.All", "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy",
+    ]
+    static let write: Set<String> = ["Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"]
+
+    var routes: [Route<GraphCall>] {
+        [
+            Route("POST", "/v1.0/applications") { call in
+                if let denied = call.require(Self.write) { return denied }
+                guard let body = call.jsonObject else { return call.unreadableBody }
+                return createApplication(body, call)
+            },
+            Route("GET", "/v1.0/applications") { call in
+                if let denied = call.require(Self.read) { return denied }
+                return listApplications(call)
+            },
+            Route("GET", "/v1.0/applications(uniqueName='{name}')") { call in
+                if let denied = call.require(Self.read) { return denied }
+                let name = uniqueName(call)
+                return byUniqueName(name, call).map { .json(200, Self.representation($0).text) }
+                    ?? call.notFound(name)
+            },
+            Route("PATCH", "/v1.0/applications(uniqueName='{name}')") { call in
+                if let denied = call.require(Self.write) { return denied }
+                guard var body = call.jsonObject else { return call.unreadableBody }
+                let name = uniqueName(call)
+                if let existing = byUniqueName(name, call) { return updateApplication(existing, body, call) }
+                guard call.request.headers["prefer"]?.contains("create-if-missing") == true else {
+                    return call.notFound(name)
+                }
+                body["uniqueName"] = .string(name)
+                return createApplication(body, call)
+            },
+            Route("GET", "/v1.0/applications/{id}") { call in
+                application(call) { app in
+                    if let denied = call.require(Self.read) { return denied }
+                    return .json(200, Self.representation(app).text)
+                }
+            },
+            Route("PATCH", "/v1.0/applications/{id}") { call in
+                application(call) { app in
+                    if let denied = call.require(Self.write) { return denied }
+                    guard let body = call.jsonObject else { return call.unreadableBody }
+                    return updateApplication(app, body, call)
+                }
+            },
+            Route("DELETE", "/v1.0/applications/{id}") { call in
+                application(call) { app in
+                    if let denied = call.require(Self.write) { return denied }
+                    call.tenant.applications[app.id] = nil
+                    return SimResponse(status: 204)
+                }
+            },
+            Route("POST", "/v1.0/applications/{id}/addPassword") { call in
+                if let denied = call.require(Self.write) { return denied }
+                guard let app = visibleApplication(call) else { return call.notFound(call["id"]) }
+                if call.tenant.forbidsPasswords {
+                    return call.error(
+                        400, "CredentialTypeNotAllowedAsPerAppPolicy",
+                        "Credential type not allowed as per assigned policy.")
+                }
+                return addPassword(
+                    app, JSONValue.parse(call.request.body), maxDays: call.tenant.maxPasswordLifetimeDays, call)
+            },
+            Route("POST", "/v1.0/applications/{id}/removePassword") { call in
+                if let denied = call.require(Self.write) { return denied }
+                guard let app = visibleApplication(call) else { return call.notFound(call["id"]) }
+                return removePassword(app, JSONValue.parse(call.request.body), call)
+            },
+        ]
+    }
+
+    /// `applications(uniqueName='…')`: the key unquoted.
+    private func uniqueName(_ call: GraphCall) -> String { call["name"].replacingOccurrences(of: "''", with: "'") }
+
+    private func byUniqueName(_ name: String, _ call: GraphCall) -> SimApplication? {
+        call.tenant.applications.values.first { $0.properties["uniqueName"]?.string == name }
+    }
+
+    private func visibleApplication(_ call: GraphCall) -> SimApplication? {
+        guard let objectID = UUID(uuidString: call["id"]), let app = call.tenant.applications[objectID],
+            faults.visible(app.createdDateTime)
+        else { return nil }
+        return app
+    }
+
+    /// `/applications/{id}`: 400 for an id that is not a GUID, 404 for one not there (yet), else `body`.
+    private func application(_ call: GraphCall, _ body: (SimApplication) -> SimResponse) -> SimResponse {
+        guard UUID(uuidString: call["id"]) != nil else {
+            return call.error(400, "Request_BadRequest", "Invalid object identifier '\(call["id"])'.")
+        }
+        guard let app = visibleApplication(call) else { return call.notFound(call["id"]) }
+        return body(app)
+    }
+
+    func createApplication(_ body: [String: JSONValue], _ call: GraphCall) -> SimResponse {
+        let tenant = call.tenant
+        for key in body.keys.sorted() where !Self.applicationProperties.contains(key) && !key.hasPrefix("@odata") {
+            return call.error(
+                400, "Request_BadRequest",
+                "Property '\(key)' does not exist as a declared property or extension property.")
+        }
+        guard let name = body["displayName"]?.string, !name.isEmpty else {
+            return call.error(400, "Request_BadRequest", "Required property 'displayName' is missing.")
+        }
+        if let problem = Self.validate(body) { return call.error(400, "Request_BadRequest", problem) }
+        if let passwords = body["passwordCredentials"]?.array, !passwords.isEmpty {
+            return call.error(
+                400, "Request_BadRequest",
+                "Adding passwordCredentials when creating an application is not supported: use addPassword.")
+        }
+        let app = SimApplication(id: UUID(), appID: UUID(), displayName: name)
+        var properties = body
+        properties["displayName"] = nil
+        properties["keyCredentials"] = nil
+        properties["passwordCredentials"] = nil
+        if properties["signInAudience"] == nil { properties["signInAudience"] = .string("AzureADMyOrg") }
+        app.properties = properties
+        tenant.applications[app.id] = app
+        return .json(
+            201, Self.representation(app).text,
+            headers: [
+                (
+                    "Location",
+                    "https://graph.microsoft.com/v2/\(tenant.id.uuidString.lowercased())/directoryObjects/\(app.id.uuidString.lowercased())/Microsoft.DirectoryServices.Application"
+                )
+            ])
+    }
+
+    func updateApplication(_ app: SimApplication, _ body: [String: JSONValue], _ call: GraphCall) -> SimResponse {
+        for key in body.keys.sorted() where !Self.applicationProperties.contains(key) {
+            return call.error(
+                400, "Request_BadRequest",
+                "Property '\(key)' does not exist as a declared property or extension property.")
+        }
+        if let problem = Self.validate(body) { return call.error(400, "Request_BadRequest", problem) }
+        if case .array(let entries)? = body["keyCredentials"] {
+            // PATCH replaces the whole list: certificates not sent again are gone.
+            var keys: [KeyCredential] = []
+            for entry in entries {
+                if let base64 = entry["key"]?.string {
+                    guard let der = Data(base64Encoded: base64), let certificate = try? Certificate(der: [UInt8](der)),
+                        let sha1 = try? certificate.sha1Thumbprint, let sha256 = try? certificate.sha256Thumbprint
+                    else {
+                        return call.error(
+                            400, "Request_BadRequest",
+                            "Invalid value specified for property 'key' of resource 'KeyCredential'.")
+                    }
+                    let keyID = entry["keyId"]?.string.flatMap(UUID.init(uuidString:)) ?? UUID()
+                    keys.append(
+                        KeyCredential(
+                            keyID: keyID, displayName: entry["displayName"]?.string ?? "", certificate: certificate,
+                            sha1Thumbprint: sha1, sha256Thumbprint: sha256))
+                } else {
+                    return call.error(
+                        400, "Request_BadRequest",
+                        "Invalid value specified for property 'key' of resource 'KeyCredential': the key is required.")
+                }
+            }
+            app.keys = keys
+        }
+        for (key, value) in body where key != "keyCredentials" && key != "passwordCredentials" {
+            if key == "displayName", let name = value.string {
+                app.displayName = name
+            } else {
+                app.properties[key] = value
+            }
+        }
+        return SimResponse(status: 204)
+    }
+
+    static func validate(_ body: [String: JSONValue]) -> String? {
+        if let audience = body["signInAudience"], !(audience.string.map(Self.audiences.contains) ?? false) {
+            return "Invalid value specified for property 'signInAudience' of resource 'Application'."
+        }
+        for uri in body["web"]?["redirectUris"]?.array ?? [] {
+            guard let text = uri.string, let url = URL(string: text), let scheme = url.scheme?.lowercased() else {
+                return "Invalid value specified for property 'web.redirectUris' of resource 'Application'."
+            }
+            let localhost = scheme == "http" && (url.host == "localhost" || url.host == "127.0.0.1")
+            if scheme != "https" && !localhost {
+                return "Invalid value specified for property 'web.redirectUris' of resource 'Application'."
+            }
+        }
+        return nil
+    }
+
+    func listApplications(_ call: GraphCall) -> SimResponse {
+        let tenant = call.tenant
+        let request = call.request
+        // Lists omit what has not replicated yet.
+        var apps = tenant.applications.values.filter { faults.visible($0.createdDateTime) }.sorted {
+            $0.createdDateTime < $1.createdDateTime
+        }
+        if let filter = request.query["$filter"] {
+            guard let match = filter.wholeMatch(of: /(displayName|appId|uniqueName) eq '((?:[^']|'')*)'/) else {
+                return call.error(
+                    400, "Request_UnsupportedQuery",
+                    "Unsupported or invalid query filter clause specified for property '\(filter)' of resource 'Application'."
+                )
+            }
+            let value = String(match.output.2).replacingOccurrences(of: "''", with: "'")
+            apps = apps.filter { app in
+                switch match.output.1 {
+                case "displayName": app.displayName == value
+                case "appId": app.appID.uuidString.lowercased() == value.lowercased()
+                default: app.properties["uniqueName"]?.string == value
+                }
+            }
+        }
+        return call.page(apps.map(Self.representation), collection: "applications")
+    }
+
+    func addPassword(_ app: SimApplication, _ body: JSONValue?, maxDays: Int?, _ call: GraphCall) -> SimResponse {
+        let credential = body?["passwordCredential"]
+        let end =
+            credential?["endDateTime"]?.string.flatMap { Timestamp.date($0) }
+            ?? Date(timeIntervalSinceNow: 2 * 365 * 86_400)
+        if let maxDays, end.timeIntervalSinceNow > TimeInterval(maxDays) * 86_400 + 60 {
+            // The tenant's app-management policy caps password lifetimes.
+            return call.error(
+                400, "Request_BadRequest", "Credential lifetime exceeds the max value allowed as per assigned policy.")
+        }
+        var random = SystemRandomNumberGenerator()
+        let secret = String(
+            (0..<40).map { _ in
+                Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789~_.-")[
+                    Int.random(in: 0..<66, using: &random)]
+            })
+        guard let hash = try? Digest.sha256(Array(secret.utf8)) else {
+            return call.error(500, "InternalServerError", "hashing failed")
+        }
+        let password = PasswordCredential(
+            keyID: UUID(), displayName: credential?["displayName"]?.string ?? "", secretHash: hash,
+            hint: String(secret.prefix(3)), start: Date(), end: end)
+        app.passwords.append(password)
+        var representation = Self.passwordRepresentation(password)
+        representation["secretText"] = .string(secret)  // the only time it is ever shown
+        return .json(200, JSONValue.object(representation).text)
+    }
+
+    func removePassword(_ app: SimApplication, _ body: JSONValue?, _ call: GraphCall) -> SimResponse {
+        guard let keyID = body?["keyId"]?.string.flatMap(UUID.init(uuidString:)),
+            app.passwords.contains(where: { $0.keyID == keyID })
+        else {
+            return call.error(
+                400, "Request_BadRequest", "No password credential with the given keyId exists on the application.")
+        }
+        app.passwords.removeAll { $0.keyID == keyID }
+        return SimResponse(status: 204)
+    }
+
+    static func representation(_ app: SimApplication) -> JSONValue {
+        var object = app.properties
+        object["id"] = .string(app.id.uuidString.lowercased())
+        object["appId"] = .string(app.appID.uuidString.lowercased())
+        object["displayName"] = .string(app.displayName)
+        object["createdDateTime"] = .string(Timestamp.string(app.createdDateTime))
+        object["passwordCredentials"] = .array(app.passwords.map { .object(Self.passwordRepresentation($0)) })
+        object["keyCredentials"] = .array(
+            app.keys.map { key in
+                .object([
+                    "keyId": .string(key.keyID.uuidString.lowercased()), "displayName": .string(key.displayName),
+                    "type": .string("AsymmetricX509Cert"), "usage": .string("Verify"),
+                    "customKeyIdentifier": .string(key.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()),
+                    "endDateTime": .string(Timestamp.string(key.certificate.notAfter)), "key": .null,
+                ])
+            })
+        return .object(object)
+    }
+
+    static func passwordRepresentation(_ password: PasswordCredential) -> [String: JSONValue] {
+        [
+            "keyId": .string(password.keyID.uuidString.lowercased()), "displayName": .string(password.displayName),
+            "hint": .string(password.hint),
+            "startDateTime": .string(Timestamp.string(password.start)),
+            "endDateTime": .string(Timestamp.string(password.end)), "secretText": .null,
+            "customKeyIdentifier": .null,
+        ]
+    }
+}

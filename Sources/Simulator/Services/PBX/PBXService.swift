@@ -1,0 +1,264 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// What a PBX's admin configures, and its one active XAPI token. Kept by the PBX service, under its lock.
+struct PBXSettings: Sendable {
+    /// Only one access token is active per client: a new one invalidates the previous.
+    var activeToken: String?
+    var microsoft365: [String: JSONValue] = [
+        "Id": .number(1), "ApplicationId": .null, "TenantId": .null, "SharedMailboxesSync": .bool(false),
+        "AdUsers": .object([
+            "IsEnabled": .bool(false), "SelectedUsers": .array([]), "SelectedGroups": .array([]),
+            "StartingExtensionNumber": .string("100"),
+        ]),
+    ]
+    var teams: [String: JSONValue] = [
+        "Id": .number(1), "Enabled": .bool(false), "SbcFQDN": .null, "SipDomain": .null,
+        "SecureSipEnabled": .bool(true),
+        "IsNativeFQDN": .bool(false), "TlsPortForNonNativeFQDN": .number(5061), "AreaCode": .null,
+        "DialPlanCode": .null,
+    ]
+}
+
+/// A PBX request as a route's handler sees it.
+struct PBXCall {
+    let service: PBXService
+    let request: SimRequest
+    let parameters: [String: String]
+    let pbx: SimPBX
+
+    subscript(_ name: String) -> String { parameters[name] ?? "" }
+}
+
+/// Each customer's 3CX V20 XAPI at `/pbx/{name}` (the shapes of `Tests/Fixtures/3cx/xapi-subset.openapi.json`):
+/// the client-credentials token endpoint, the Microsoft 365 and Teams integrations, and the checks that
+/// read the customer's tenant (TestSubscription, CheckFqdnRecord). Its settings under its own lock; the
+/// directory is read through `DirectoryStore`, never while that lock is held.
+final class PBXService: Sendable {
+    private let world: World
+    private let directory: DirectoryStore
+    private let faults: FaultController
+    private let counter: RequestCounter
+    private let settings: Mutex<[String: PBXSettings]>
+
+    init(directory: DirectoryStore, faults: FaultController, counter: RequestCounter) {
+        world = directory.world
+        self.directory = directory
+        self.faults = faults
+        self.counter = counter
+        // The PBXs are fixed when the world is built; only their settings change.
+        settings = Mutex(directory.world.pbxes.mapValues { _ in PBXSettings() })
+    }
+
+    static let microsoft365Properties: Set<String> = ["ApplicationId", "TenantId", "AdUsers", "SharedMailboxesSync"]
+    static let teamsProperties: Set<String> = [
+        "Enabled", "SbcFQDN", "SipDomain", "SecureSipEnabled", "IsNativeFQDN", "IsDynamicIP", "TlsPortForNativeFQDN",
+        "TlsPortForNonNativeFQDN", "AreaCode", "DialPlanCode", "SbcCertificate", "SbcPrivateKey",
+    ]
+
+    private static let connect = RouteTable<PBXCall>([
+        Route("POST", "/pbx/{pbx}/connect/token") { $0.service.token($0) }
+    ])
+
+    private static let xapi: RouteTable<PBXCall> = {
+        let m365 = "/pbx/{pbx}/xapi/v1/Microsoft365Integration"
+        let teams = "/pbx/{pbx}/xapi/v1/Microsoft365TeamsIntegration"
+        return RouteTable([
+            Route("GET", m365) { call in .json(200, JSONValue.object(call.service.read(call.pbx).microsoft365).text) },
+            Route("PATCH", m365) { call in
+                call.service.patch(
+                    call, allowed: PBXService.microsoft365Properties, type: "Pbx.Microsoft365Integration"
+                ) {
+                    settings, body in
+                    for (key, value) in body { settings.microsoft365[key] = value }
+                }
+            },
+            Route("GET", m365 + "/Pbx.TestSubscription()") { call in
+                let (ok, problem) = call.service.subscriptionWorks(call.pbx, call.service.read(call.pbx))
+                return .json(
+                    200,
+                    JSONValue.object([
+                        "IsSubscriptionAvailable": .bool(ok), "Fqdn": .string("\(call.pbx.name).pbx.example.com"),
+                        "ExceptionMessage": problem.map { .string($0) } ?? .null,
+                    ]).text)
+            },
+            Route("GET", m365 + "/Pbx.GetMicrosoft365Directory()") { call in
+                let settings = call.service.read(call.pbx)
+                let (ok, problem) = call.service.subscriptionWorks(call.pbx, settings)
+                return .json(
+                    200,
+                    JSONValue.object([
+                        "ApplicationId": settings.microsoft365["ApplicationId"] ?? .null, "ProvisionUrl": .null,
+                        "ExceptionMessage": ok ? .null : .string(problem ?? "not configured"),
+                    ]).text)
+            },
+            Route("GET", teams) { call in .json(200, JSONValue.object(call.service.read(call.pbx).teams).text) },
+            Route("PATCH", teams) { call in
+                call.service.patch(call, allowed: PBXService.teamsProperties, type: "Pbx.Microsoft365TeamsIntegration")
+                {
+                    settings, body in
+                    for (key, value) in body where key != "SbcPrivateKey" { settings.teams[key] = value }
+                }
+            },
+            Route("GET", teams + "/Pbx.CheckFqdnRecord(fqdn='{fqdn}')") { call in
+                let fqdn = call["fqdn"].replacingOccurrences(of: "''", with: "'")
+                let resolves = call.service.directory.withWorld { world in
+                    world.tenants[call.pbx.tenantID]?.domains.values.contains {
+                        $0.isVerified && (fqdn == $0.name || fqdn.hasSuffix("." + $0.name))
+                    } ?? false
+                }
+                return .json(200, #"{"value":\#(resolves)}"#)
+            },
+            Route("GET", teams + "/Pbx.GetDialPlanScript()") { call in
+                let pbx = call.pbx
+                let settings = call.service.read(pbx)
+                let fqdn = settings.teams["SbcFQDN"]?.string ?? "sbc.example.com"
+                return .json(
+                    200,
+                    JSONValue.object([
+                        "value": .string(
+                            "Set-CsOnlinePstnUsage -Identity Global -Usage @{Add=\"\(pbx.name)\"}\nNew-CsOnlineVoiceRoute -Identity \"\(pbx.name)\" -NumberPattern \".*\" -OnlinePstnGatewayList \(fqdn) -OnlinePstnUsages \"\(pbx.name)\"\nNew-CsOnlineVoiceRoutingPolicy \"\(pbx.name)\" -OnlinePstnUsages \"\(pbx.name)\""
+                        )
+                    ]).text)
+            },
+            Route("GET", teams + "/Pbx.GetMapUsersScript()") { call in
+                let pbx = call.pbx
+                let settings = call.service.read(pbx)
+                let users = settings.microsoft365["AdUsers"]?["SelectedUsers"]?.array?.compactMap(\.string) ?? []
+                let lines = users.enumerated().map { index, upn in
+                    "Set-CsPhoneNumberAssignment -Identity \"\(upn)\" -PhoneNumber \"+1555010\(String(format: "%04d", index + 100))\" -PhoneNumberType DirectRouting\nGrant-CsOnlineVoiceRoutingPolicy -Identity \"\(upn)\" -PolicyName \"\(pbx.name)\""
+                }
+                return .json(200, JSONValue.object(["value": .string(lines.joined(separator: "\n"))]).text)
+            },
+            Route("GET", "/pbx/{pbx}/xapi/v1/Users") { call in
+                let settings = call.service.read(call.pbx)
+                let users = settings.microsoft365["AdUsers"]?["SelectedUsers"]?.array?.compactMap(\.string) ?? []
+                let start = Int(settings.microsoft365["AdUsers"]?["StartingExtensionNumber"]?.string ?? "100") ?? 100
+                return .json(
+                    200,
+                    JSONValue.object([
+                        "value": .array(
+                            users.enumerated().map { index, upn in
+                                .object([
+                                    "Id": .number(Double(index + 1)), "Number": .string(String(start + index)),
+                                    "EmailAddress": .string(upn),
+                                    "Require2FA": .bool(false),
+                                ])
+                            })
+                    ]).text)
+            },
+        ])
+    }()
+
+    /// `/pbx/{name}/connect/token` and `/pbx/{name}/xapi/v1/…`.
+    func handle(_ request: SimRequest) -> SimResponse {
+        let segments = request.path.split(separator: "/")
+        guard segments.count >= 3, let pbx = world.pbxes[String(segments[1])] else {
+            return .json(404, #"{"error":{"code":"NotFound","message":"No such PBX"}}"#)
+        }
+        counter.count("\(request.method) pbx \(segments[2])")
+        if case .found(let route, let parameters) = Self.connect.resolve(request) {
+            return route.handle(PBXCall(service: self, request: request, parameters: parameters, pbx: pbx))
+        }
+        guard segments[2] == "xapi", segments.count >= 5, segments[3] == "v1" else {
+            return .json(404, #"{"error":{"code":"NotFound","message":"Unknown XAPI path"}}"#)
+        }
+        let token = settings.withLock { $0[pbx.name]?.activeToken }
+        guard let header = request.headers["authorization"], header == "Bearer \(token ?? "-")" else {
+            return SimResponse(status: 401, headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")])
+        }
+        guard case .found(let route, let parameters) = Self.xapi.resolve(request) else {
+            // The XAPI answers an unknown entity, function or method alike.
+            let unknown = segments.count > 5 ? segments[5] : segments[4]
+            return Self.error(404, "Resource not found for the segment '\(unknown)'.")
+        }
+        return route.handle(PBXCall(service: self, request: request, parameters: parameters, pbx: pbx))
+    }
+
+    /// The XAPI's error body.
+    static func error(_ status: Int, _ message: String) -> SimResponse {
+        .json(
+            status,
+            JSONValue.object(["error": .object(["code": .string("\(status)"), "message": .string(message)])]).text)
+    }
+
+    private func read(_ pbx: SimPBX) -> PBXSettings { settings.withLock { $0[pbx.name] ?? PBXSettings() } }
+
+    /// A PATCH of an integration: every property must be one the entity has.
+    private func patch(
+        _ call: PBXCall, allowed: Set<String>, type: String,
+        _ apply: (inout PBXSettings, [String: JSONValue]) -> Void
+    ) -> SimResponse {
+        guard let body = JSONValue.parse(call.request.body)?.object else {
+            return Self.error(400, "The request body is not JSON.")
+        }
+        for key in body.keys.sorted() where !allowed.contains(key) {
+            return Self.error(400, "The property '\(key)' does not exist on type '\(type)'.")
+        }
+        settings.withLock { all in apply(&all[call.pbx.name, default: PBXSettings()], body) }
+        return SimResponse(status: 204)
+    }
+
+    /// Client credentials; a new token invalidates the previous one.
+    private func token(_ call: PBXCall) -> SimResponse {
+        let form = FormBody.parse(call.request.bodyText)
+        guard form["grant_type"] == "client_credentials" else {
+            return .json(
+                400,
+                #"{"error":"unsupported_grant_type","error_description":"The specified grant type is not supported."}"#
+            )
+        }
+        guard form["client_id"] == call.pbx.clientID, form["client_secret"] == call.pbx.clientSecret else {
+            return .json(
+                400,
+                #"{"error":"invalid_client","error_description":"The client application is not known or is not authorized."}"#
+            )
+        }
+        var random = SystemRandomNumberGenerator()
+        let token = Base64URL.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) })
+        settings.withLock { $0[call.pbx.name, default: PBXSettings()].activeToken = token }
+        return .json(
+            200,
+            #"{"token_type":"Bearer","expires_in":3600,"access_token":"\#(token)","refresh_token":"\#(Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }))"}"#
+        )
+    }
+
+    /// The PBX of `tenantID` as `GET /_sim/tenants/…` shows it (never the SBC's private key).
+    func inspection(tenantID: UUID) -> JSONValue {
+        guard let pbx = world.pbxes.values.first(where: { $0.tenantID == tenantID }) else { return .null }
+        let settings = read(pbx)
+        return .object([
+            "name": .string(pbx.name), "microsoft365Integration": .object(settings.microsoft365),
+            "teamsIntegration": .object(settings.teams.filter { $0.key != "SbcPrivateKey" }),
+        ])
+    }
+
+    /// What `TestSubscription()` checks: the configured tenant is this PBX's, the app exists there with a
+    /// service principal that holds at least one granted application role, and it has a credential that
+    /// Entra accepts by now.
+    private func subscriptionWorks(_ pbx: SimPBX, _ settings: PBXSettings) -> (Bool, String?) {
+        directory.withWorld { world in
+            guard let tenantText = settings.microsoft365["TenantId"]?.string,
+                let tenantID = UUID(uuidString: tenantText),
+                tenantID == pbx.tenantID, let tenant = world.tenants[tenantID]
+            else { return (false, "The Microsoft 365 tenant is not configured, or is not this customer's.") }
+            guard let appText = settings.microsoft365["ApplicationId"]?.string, let appID = UUID(uuidString: appText),
+                let app = tenant.application(appID: appID), faults.visible(app.createdDateTime)
+            else {
+                return (
+                    false,
+                    "AADSTS700016: Application with identifier '\(settings.microsoft365["ApplicationId"]?.string ?? "")' was not found in the directory."
+                )
+            }
+            guard !tenant.roles(appID: appID).isEmpty else {
+                return (false, "AADSTS65001: The user or administrator has not consented to use the application.")
+            }
+            let credential =
+                app.passwords.contains { faults.propagated($0.start) && $0.end > Date() }
+                || app.keys.contains { faults.propagated($0.added) }
+            guard credential else { return (false, "AADSTS7000215: Invalid client secret provided.") }
+            return (true, nil)
+        }
+    }
+}
