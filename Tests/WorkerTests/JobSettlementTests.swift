@@ -1,0 +1,104 @@
+import Foundation
+import Queue
+import Testing
+import Worker
+
+/// A deterministic generator for the jitter.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// What becomes of a job, for every kind of outcome: decided without writing anything.
+@Suite("Job settlement")
+struct JobSettlementTests {
+    let policy = RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(60), maxAttempts: 3)
+    let until = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func settle(_ outcome: JobOutcome, prior: StepCounts? = nil, attempts: Int = 1, seed: UInt64 = 9) -> JobSettlement {
+        var random = SeededGenerator(state: seed)
+        return JobSettlement.decide(
+            job: 42, attempts: attempts, outcome: outcome, prior: prior, policy: policy, using: &random)
+    }
+
+    @Test func outcomesWithoutARetryMapToTheirStates() {
+        let table: [(JobOutcome, JobCompletion)] = [
+            (.succeeded(), .init(id: 42, state: .succeeded, warnings: [])),
+            (.succeeded(warnings: ["w"]), .init(id: 42, state: .succeededWithWarnings, warnings: ["w"])),
+            (
+                .wait(step: "dns", reason: .input, until: until, message: "add the record"),
+                .init(
+                    id: 42, state: .waiting, runAt: until, waitReason: .input, errorClass: "input",
+                    error: "dns: add the record")
+            ),
+            (
+                .needsAttention(step: "consent", message: "grant it"),
+                .init(
+                    id: 42, state: .needsAttention, errorClass: "needs_attention", error: "consent: grant it",
+                    attention: "grant it")
+            ),
+            (.failed(step: nil, message: "bad"), .init(id: 42, state: .failed, errorClass: "failed", error: "bad")),
+        ]
+        for (outcome, completion) in table {
+            #expect(settle(outcome) == JobSettlement(completion: completion), "\(outcome)")
+        }
+    }
+
+    @Test func aTransientFailureBacksOffByThePolicyAndCountsTheStep() throws {
+        let settlement = settle(
+            .retry(step: "app", reason: .retry, message: "503"), prior: StepCounts(attempts: 1, waits: 4))
+        // The second failure of the step: the policy's delay for 2 failures, with the same jitter.
+        var random = SeededGenerator(state: 9)
+        guard case .retry(let delay) = policy.decide(failures: 2, retryAfter: nil, using: &random) else {
+            Issue.record("the policy gave up")
+            return
+        }
+        #expect(delay > .zero)
+        #expect(
+            settlement.completion
+                == .init(id: 42, state: .waiting, delay: delay, waitReason: .retry, errorClass: "retry", error: "app: 503"))
+        #expect(settlement.stepFailure == StepFailure(job: 42, step: "app", errorClass: "retry", message: "503", counts: true))
+    }
+
+    @Test func aServersRetryAfterWins() {
+        let settlement = settle(
+            .retry(step: "app", reason: .throttled, message: "429", retryAfter: .seconds(7)),
+            prior: StepCounts(attempts: 0, waits: 0))
+        #expect(settlement.completion.delay_ms == 7000)
+        #expect(settlement.completion.wait_reason == "throttled")
+        #expect(settlement.stepFailure?.counts == false)  // a wait the service asked for, not a failure
+    }
+
+    @Test func theStepsLastAllowedFailureGivesUpSayingHowOften() {
+        let failed = settle(.retry(step: "app", reason: .retry, message: "503"), prior: StepCounts(attempts: 2, waits: 0))
+        #expect(failed.completion == .init(id: 42, state: .failed, errorClass: "retry", error: "app failed 3 times; last: 503"))
+        #expect(failed.stepFailure?.counts == true)  // recorded with the completion all the same
+        // Waits have ten times the bound: the thirtieth gives up.
+        let waited = settle(
+            .retry(step: "app", reason: .replication, message: "404"), prior: StepCounts(attempts: 2, waits: 29))
+        #expect(waited.completion.error == "app was told to wait 30 times (replication); last: 404")
+        #expect(
+            settle(.retry(step: "app", reason: .replication, message: "404"), prior: StepCounts(attempts: 2, waits: 28))
+                .completion.jobState == .waiting)
+    }
+
+    @Test func unreadableStepCountsFallBackOnTheJobsClaims() {
+        let settlement = settle(.retry(step: "app", reason: .retry, message: "503"), prior: nil, attempts: 3)
+        #expect(settlement.completion.error == "app failed 3 times; last: 503")
+    }
+
+    @Test func statesAreSpelledAsTheSQLSpellsThem() {
+        #expect(JobState.allCases.map(\.rawValue) == [
+            "queued", "running", "waiting", "succeeded", "succeeded_with_warnings", "needs_attention", "failed",
+            "cancelled",
+        ])
+        #expect(WorkerState.allCases.map(\.rawValue) == ["running", "draining", "stopped", "dead"])
+        #expect(WaitReason.allCases.map(\.rawValue) == ["retry", "throttled", "replication", "input"])
+    }
+}
