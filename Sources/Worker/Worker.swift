@@ -25,7 +25,8 @@ public final class Worker: Service {
     public convenience init(
         configuration: WorkerConfiguration, pool: PostgresPool, handlers: [any JobHandler], logger: Logger
     ) {
-        self.init(configuration: configuration, queue: JobQueue(pool: pool), pool: pool, handlers: handlers, logger: logger)
+        self.init(
+            configuration: configuration, queue: JobQueue(pool: pool), pool: pool, handlers: handlers, logger: logger)
     }
 
     /// - Parameter pool: what handlers get in their `JobContext` (their own tables); the queue is `queue`.
@@ -129,10 +130,12 @@ public final class Worker: Service {
                 var logger = self.logger
                 logger[metadataKey: "job.id"] = "\(completion.id)"
                 logger.log(
-                    level: completion.jobState == .succeeded ? .info : completion.jobState == .waiting ? .debug : .notice,
+                    level: completion.jobState == .succeeded
+                        ? .info : completion.jobState == .waiting ? .debug : .notice,
                     "job \(completion.state)", metadata: completion.error.map { ["job.error": "\($0)"] } ?? [:])
                 if await !completer.complete(settlement) {
-                    logger.warning("job was taken back while it ran (this worker was declared dead); its result is dropped")
+                    logger.warning(
+                        "job was taken back while it ran (this worker was declared dead); its result is dropped")
                 }
                 self.post.yield(.completionRecorded(job: completion.id))
             }
@@ -150,7 +153,8 @@ public final class Worker: Service {
             // The machine cancels only when every job in flight goes (the deadline, or declared dead).
             jobs.cancelAll()
         case .markDraining:
-            logger.notice("shutdown requested: no more claims; draining", metadata: ["jobs.in_flight": "\(inFlightCount)"])
+            logger.notice(
+                "shutdown requested: no more claims; draining", metadata: ["jobs.in_flight": "\(inFlightCount)"])
             try? await queue.setWorkerState(configuration.id, .draining)
         case .scheduleDeadline(let after):
             background.addTask {
@@ -179,9 +183,11 @@ public final class Worker: Service {
         logger[metadataKey: "tenant.id"] = "\(job.tenantID)"
         let outcome: JobOutcome
         if let handler = handlers[job.kind] {
-            outcome = await handler.run(job, context: JobContext(pool: pool, logger: logger, workerID: configuration.id))
+            outcome = await handler.run(
+                job, context: JobContext(pool: pool, logger: logger, workerID: configuration.id))
         } else {
-            outcome = .failed(step: nil, message: "this worker has no handler for kind \(job.kind)")  // claim asks only for our kinds
+            // Cannot happen (claims ask only for our kinds); failed rather than left holding its slot.
+            outcome = .failed(step: nil, message: "this worker has no handler for kind \(job.kind)")
         }
         var prior: StepCounts?
         if let step = outcome.retriedStep, !Task.isCancelled {

@@ -3,15 +3,12 @@ import Queue
 import Testing
 import Worker
 
-/// A deterministic generator for the jitter.
-struct SeededGenerator: RandomNumberGenerator {
+/// A fixed sequence for the retry jitter (a 64-bit LCG, Knuth's MMIX constants), so delays are predictable.
+struct FixedJitter: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return state
     }
 }
 
@@ -22,7 +19,7 @@ struct JobSettlementTests {
     let until = Date(timeIntervalSince1970: 1_800_000_000)
 
     func settle(_ outcome: JobOutcome, prior: StepCounts? = nil, attempts: Int = 1, seed: UInt64 = 9) -> JobSettlement {
-        var random = SeededGenerator(state: seed)
+        var random = FixedJitter(state: seed)
         return JobSettlement.decide(
             job: 42, attempts: attempts, outcome: outcome, prior: prior, policy: policy, using: &random)
     }
@@ -54,7 +51,7 @@ struct JobSettlementTests {
         let settlement = settle(
             .retry(step: "app", reason: .retry, message: "503"), prior: StepCounts(attempts: 1, waits: 4))
         // The second failure of the step: the policy's delay for 2 failures, with the same jitter.
-        var random = SeededGenerator(state: 9)
+        var random = FixedJitter(state: 9)
         guard case .retry(let delay) = policy.decide(failures: 2, retryAfter: nil, using: &random) else {
             Issue.record("the policy gave up")
             return
@@ -62,8 +59,11 @@ struct JobSettlementTests {
         #expect(delay > .zero)
         #expect(
             settlement.completion
-                == .init(id: 42, state: .waiting, delay: delay, waitReason: .retry, errorClass: "retry", error: "app: 503"))
-        #expect(settlement.stepFailure == StepFailure(job: 42, step: "app", errorClass: "retry", message: "503", counts: true))
+                == .init(
+                    id: 42, state: .waiting, delay: delay, waitReason: .retry, errorClass: "retry", error: "app: 503"))
+        #expect(
+            settlement.stepFailure
+                == StepFailure(job: 42, step: "app", errorClass: "retry", message: "503", counts: true))
     }
 
     @Test func aServersRetryAfterWins() {
@@ -76,8 +76,11 @@ struct JobSettlementTests {
     }
 
     @Test func theStepsLastAllowedFailureGivesUpSayingHowOften() {
-        let failed = settle(.retry(step: "app", reason: .retry, message: "503"), prior: StepCounts(attempts: 2, waits: 0))
-        #expect(failed.completion == .init(id: 42, state: .failed, errorClass: "retry", error: "app failed 3 times; last: 503"))
+        let failed = settle(
+            .retry(step: "app", reason: .retry, message: "503"), prior: StepCounts(attempts: 2, waits: 0))
+        #expect(
+            failed.completion
+                == .init(id: 42, state: .failed, errorClass: "retry", error: "app failed 3 times; last: 503"))
         #expect(failed.stepFailure?.counts == true)  // recorded with the completion all the same
         // Waits have ten times the bound: the thirtieth gives up.
         let waited = settle(
@@ -94,10 +97,11 @@ struct JobSettlementTests {
     }
 
     @Test func statesAreSpelledAsTheSQLSpellsThem() {
-        #expect(JobState.allCases.map(\.rawValue) == [
-            "queued", "running", "waiting", "succeeded", "succeeded_with_warnings", "needs_attention", "failed",
-            "cancelled",
-        ])
+        #expect(
+            JobState.allCases.map(\.rawValue) == [
+                "queued", "running", "waiting", "succeeded", "succeeded_with_warnings", "needs_attention", "failed",
+                "cancelled",
+            ])
         #expect(WorkerState.allCases.map(\.rawValue) == ["running", "draining", "stopped", "dead"])
         #expect(WaitReason.allCases.map(\.rawValue) == ["retry", "throttled", "replication", "input"])
     }

@@ -51,7 +51,9 @@ struct ScriptedHandler: JobHandler {
     /// Works for `duration` (stopping early when cancelled), then succeeds.
     static func sleeping(_ duration: Duration, _ gauge: Gauge) -> ScriptedHandler {
         ScriptedHandler(gauge: gauge) { _ in
-            do { try await Task.sleep(for: duration) } catch { return .retry(step: "work", reason: .retry, message: "cancelled") }
+            do { try await Task.sleep(for: duration) } catch {
+                return .retry(step: "work", reason: .retry, message: "cancelled")
+            }
             return .succeeded()
         }
     }
@@ -208,7 +210,9 @@ struct WorkerLoopTests {
             try await lab.waitUntil(10, "the job started") { lab.gauge.started == [1] }
             lab.queue.declareDead("w")  // its lease ran out; another worker's reaper took the job back
             release.withLock { $0 = true }
-            try await lab.waitUntil(10, "the slot was freed") { worker.inFlightCount == 0 && lab.gauge.started.count == 1 }
+            try await lab.waitUntil(10, "the slot was freed") {
+                worker.inFlightCount == 0 && lab.gauge.started.count == 1
+            }
         }
         let job = try #require(lab.queue.job(1))
         #expect(job.state == .queued && job.rescues == 1, "the late result was refused: \(job)")

@@ -10,7 +10,7 @@ struct WorkerMachineTests {
         WorkerMachine(
             limits: .init(concurrency: concurrency, claimBatch: batch, shutdownDeadline: deadline),
             retryPolicy: RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(60), maxAttempts: 3),
-            random: SeededGenerator(state: 1))
+            random: FixedJitter(state: 1))
     }
 
     @Test func anIdleQueueGetsOneClaimAtATimeABackloggedOneTwoAhead() {
@@ -30,7 +30,8 @@ struct WorkerMachineTests {
         var machine = Self.machine(concurrency: 7, batch: 5)
         #expect(machine.handle(.wake) == [.claim(1, limit: 5)])
         // 5 running: one claim ahead may ask for the 2 slots left, not for another batch of 5.
-        #expect(machine.handle(.claimReturned(1, jobs: [1, 2, 3, 4, 5])) == [.start([1, 2, 3, 4, 5]), .claim(2, limit: 2)])
+        #expect(
+            machine.handle(.claimReturned(1, jobs: [1, 2, 3, 4, 5])) == [.start([1, 2, 3, 4, 5]), .claim(2, limit: 2)])
         #expect(machine.handle(.wake) == [])
         #expect(machine.handle(.claimReturned(2, jobs: [6, 7])) == [.start([6, 7])])
         #expect(machine.inFlight.count == 7)
