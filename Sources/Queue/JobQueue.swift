@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 
-/// The queue's SQL operations. Every one is a single statement calling a function of
-/// `sql/migrations/0002_queue.sql` (the hot ones rewritten in `0006_queue_speed.sql`), where the guarantees
-/// live (limits, ownership, lock order), so any SQL client gets the same behaviour as this type.
+/// The queue's SQL operations, and the worker's `QueueDriver` on PostgreSQL. The queue's operations call
+/// the `onboarder` schema's functions (`claim`, `finish`, `heartbeat`, `reap`, `enqueue_many`), where the
+/// guarantees live (limits, ownership, lock order), so any SQL client gets the same behaviour as this type;
+/// only a step's failure counts are read and written here, in `job_steps`.
 public struct JobQueue: Sendable {
     public let pool: PostgresPool
     /// The NOTIFY channel enqueue and finish signal on.
