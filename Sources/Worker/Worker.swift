@@ -19,6 +19,8 @@ public final class Worker: Service {
     private let post: AsyncStream<WorkerMachine.Event>.Continuation
     /// Jobs claimed and not yet started or released, by id (the machine deals in ids).
     private let claimed = Mutex<[Int64: ClaimedJob]>([:])
+    /// Each started job's logger (its id, kind and tenant), until its completion is logged.
+    private let jobLoggers = Mutex<[Int64: Logger]>([:])
     private let running = Atomic<Int>(0)
 
     /// A worker on the PostgreSQL queue.
@@ -87,7 +89,7 @@ public final class Worker: Service {
                         for action in machine.handle(event) {
                             await perform(action, background: &background, jobs: &jobs, completer: completer)
                         }
-                        running.store(machine.inFlight.count, ordering: .relaxed)
+                        running.store(machine.inFlightCount, ordering: .relaxed)
                         if machine.stopped { break }
                     }
                     if !machine.stopped {
@@ -122,13 +124,17 @@ public final class Worker: Service {
         case .start(let ids):
             let started = claimed.withLock { pending in ids.compactMap { pending.removeValue(forKey: $0) } }
             for job in started {
-                jobs.addTask { await self.execute(job) }
+                var logger = self.logger
+                logger[metadataKey: "job.id"] = "\(job.id)"
+                logger[metadataKey: "job.kind"] = "\(job.kind)"
+                logger[metadataKey: "tenant.id"] = "\(job.tenantID)"
+                jobLoggers.withLock { $0[job.id] = logger }
+                jobs.addTask { [logger] in await self.execute(job, logger: logger) }
             }
         case .complete(let settlement):
+            let completion = settlement.completion
+            let logger = jobLoggers.withLock { $0.removeValue(forKey: completion.id) } ?? logger
             background.addTask {
-                let completion = settlement.completion
-                var logger = self.logger
-                logger[metadataKey: "job.id"] = "\(completion.id)"
                 logger.log(
                     level: completion.jobState == .succeeded
                         ? .info : completion.jobState == .waiting ? .debug : .notice,
@@ -176,11 +182,7 @@ public final class Worker: Service {
     }
 
     /// Runs the job's handler, reads what the retry decision needs, and reports to the loop.
-    private func execute(_ job: ClaimedJob) async {
-        var logger = self.logger
-        logger[metadataKey: "job.id"] = "\(job.id)"
-        logger[metadataKey: "job.kind"] = "\(job.kind)"
-        logger[metadataKey: "tenant.id"] = "\(job.tenantID)"
+    private func execute(_ job: ClaimedJob, logger: Logger) async {
         let outcome: JobOutcome
         if let handler = handlers[job.kind] {
             outcome = await handler.run(

@@ -70,8 +70,11 @@ public struct WorkerMachine {
     /// The retry jitter's source (tests pass a seeded one).
     private var random: any RandomNumberGenerator
 
-    /// Jobs started and not yet recorded as completed.
-    public private(set) var inFlight: Set<Int64> = []
+    /// Jobs whose handler runs.
+    private var running: Set<Int64> = []
+    /// Jobs whose completion is being written, and how many times (a job retried after a short delay can
+    /// be claimed and run again before the write of its previous try is reported).
+    private var completing: [Int64: Int] = [:]
     /// Claims in flight and the slots each reserved.
     public private(set) var claims: [ClaimID: Int] = [:]
     public private(set) var draining = false
@@ -107,13 +110,14 @@ public struct WorkerMachine {
                 // A drain that began while the claim was in flight starts none of its jobs.
                 return (jobs.isEmpty ? [] : [.release(jobs)]) + stopIfIdle()
             }
-            inFlight.formUnion(jobs)
+            running.formUnion(jobs)
             backlog = jobs.count == wanted
             if !backlog { mayHaveMore = false }
             return (jobs.isEmpty ? [] : [.start(jobs)]) + claimsToSend()
         case .jobFinished(let job, let attempts, let outcome, let prior):
             // A job released at the deadline is the queue's again: its result is not written.
-            guard inFlight.contains(job) else { return [] }
+            guard running.remove(job) != nil else { return [] }
+            completing[job, default: 0] += 1
             return [
                 .complete(
                     JobSettlement.decide(
@@ -121,7 +125,8 @@ public struct WorkerMachine {
                         using: &random))
             ]
         case .completionRecorded(let job):
-            guard inFlight.remove(job) != nil else { return [] }
+            guard let writes = completing[job] else { return [] }
+            completing[job] = writes > 1 ? writes - 1 : nil
             if draining { return stopIfIdle() }
             mayHaveMore = true
             return claimsToSend()
@@ -131,16 +136,22 @@ public struct WorkerMachine {
             return [.markDraining, .scheduleDeadline(after: limits.shutdownDeadline)] + stopIfIdle()
         case .deadlineReached:
             guard draining else { return [] }
-            let left = inFlight.sorted()
-            inFlight = []
+            // Jobs whose completion is being written go back too: whichever write comes second is refused.
+            let left = running.union(completing.keys).sorted()
+            running = []
+            completing = [:]
             return (left.isEmpty ? [] : [.release(left), .cancel(left)]) + stopIfIdle()
         case .cancelled:
-            let left = inFlight.sorted()
-            inFlight = []
+            let left = running.union(completing.keys).sorted()
+            running = []
+            completing = [:]
             stopped = true
             return (left.isEmpty ? [] : [.cancel(left)]) + [.stop]
         }
     }
+
+    /// Slots held by jobs: running, or their completion being written.
+    public var inFlightCount: Int { running.count + completing.values.reduce(0, +) }
 
     /// Reserved by claims in flight.
     private var reserved: Int { claims.values.reduce(0, +) }
@@ -148,7 +159,7 @@ public struct WorkerMachine {
     private mutating func claimsToSend() -> [Action] {
         var actions: [Action] = []
         while !draining && healthy && mayHaveMore {
-            let free = limits.concurrency - inFlight.count - reserved
+            let free = limits.concurrency - inFlightCount - reserved
             let room = claims.isEmpty || (backlog && claims.count < limits.claimsAhead)
             guard free > 0 && room else { break }
             let wanted = min(free, limits.claimBatch)
@@ -161,7 +172,7 @@ public struct WorkerMachine {
 
     /// Draining ends when nothing runs and no claim is out (a claim's jobs must be released first).
     private mutating func stopIfIdle() -> [Action] {
-        guard draining, inFlight.isEmpty, claims.isEmpty else { return [] }
+        guard draining, inFlightCount == 0, claims.isEmpty else { return [] }
         stopped = true
         return [.stop]
     }

@@ -79,10 +79,19 @@ struct LoopLab {
     /// Handlers here never touch the database: the pool is only what `JobContext` carries.
     static let unusedPool = PostgresPool(configuration: PostgresConfiguration(connectionString: "postgresql:///unused"))
 
-    func worker(_ handler: ScriptedHandler) -> Worker {
-        Worker(
-            configuration: settings, queue: queue, pool: Self.unusedPool, handlers: [handler],
-            logger: LoopLab.quiet)
+    /// A worker registered in the queue, as `onboarder worker` registers it before its services start.
+    func worker(_ handler: ScriptedHandler) async throws -> Worker {
+        let worker = Worker(
+            configuration: settings, queue: queue, pool: Self.unusedPool, handlers: [handler], logger: Self.quiet)
+        try await worker.register()
+        return worker
+    }
+
+    /// Runs `worker` until `count` jobs started, then shuts it down; returns how long the shutdown took.
+    func shutDown(_ worker: Worker, onceStarted count: Int) async throws -> Duration {
+        try await running([worker]) {
+            try await waitUntil(10, "\(count) jobs started") { gauge.started.count == count }
+        }
     }
 
     /// Runs `services` (the worker last) while `body` runs, then shuts them down gracefully; returns how
@@ -121,8 +130,7 @@ struct WorkerLoopTests {
     @Test func everyJobRunsOnceAndNeverMoreThanTheConcurrencyWithClaimsAhead() async throws {
         let lab = LoopLab(concurrency: 7, batch: 5)
         lab.queue.enqueue(200)
-        let worker = lab.worker(.sleeping(.milliseconds(3), lab.gauge))
-        try await lab.queue.register(worker: "w", host: "h", pid: 1, concurrency: 7, version: "t")
+        let worker = try await lab.worker(.sleeping(.milliseconds(3), lab.gauge))
         try await lab.running([worker]) {
             try await lab.waitUntil(30, "all 200 jobs succeeded") { lab.queue.count(.succeeded) == 200 }
         }
@@ -136,11 +144,8 @@ struct WorkerLoopTests {
     @Test func aShutdownLetsRunningJobsFinishAndClaimsNothingMore() async throws {
         let lab = LoopLab(concurrency: 10, deadline: .seconds(20))
         let first = lab.queue.enqueue(6)
-        let worker = lab.worker(.sleeping(.milliseconds(300), lab.gauge))
-        try await lab.queue.register(worker: "w", host: "h", pid: 1, concurrency: 10, version: "t")
-        let shutdown = try await lab.running([worker]) {
-            try await lab.waitUntil(10, "the six jobs started") { lab.gauge.started.count == 6 }
-        }
+        let worker = try await lab.worker(.sleeping(.milliseconds(300), lab.gauge))
+        let shutdown = try await lab.shutDown(worker, onceStarted: 6)
         lab.queue.enqueue(3)
         #expect(first.allSatisfy { lab.queue.job($0)?.state == .succeeded })
         #expect(lab.gauge.cancelled.isEmpty)
@@ -153,11 +158,8 @@ struct WorkerLoopTests {
     @Test func theDeadlineReleasesWhatOutlivesItWithoutCountingAnAttempt() async throws {
         let lab = LoopLab(concurrency: 10, deadline: .milliseconds(200))
         let ids = lab.queue.enqueue(3)
-        let worker = lab.worker(.sleeping(.seconds(60), lab.gauge))
-        try await lab.queue.register(worker: "w", host: "h", pid: 1, concurrency: 10, version: "t")
-        let shutdown = try await lab.running([worker]) {
-            try await lab.waitUntil(10, "the three jobs started") { lab.gauge.started.count == 3 }
-        }
+        let worker = try await lab.worker(.sleeping(.seconds(60), lab.gauge))
+        let shutdown = try await lab.shutDown(worker, onceStarted: 3)
         #expect(shutdown >= .milliseconds(200) && shutdown < .seconds(5), "stopped after \(shutdown)")
         for id in ids {
             let job = try #require(lab.queue.job(id))
@@ -179,8 +181,7 @@ struct WorkerLoopTests {
             return .succeeded()
         }
         lab.queue.enqueue(2)
-        try await lab.queue.register(worker: "w", host: "h", pid: 1, concurrency: 10, version: "t")
-        try await lab.running([lab.worker(handler)]) {
+        try await lab.running([try await lab.worker(handler)]) {
             try await lab.waitUntil(10, "both jobs settled") {
                 lab.queue.job(1)?.state == .succeeded && lab.queue.job(2)?.state == .failed
             }
@@ -204,8 +205,7 @@ struct WorkerLoopTests {
             return .succeeded()
         }
         lab.queue.enqueue(1)
-        try await lab.queue.register(worker: "w", host: "h", pid: 1, concurrency: 1, version: "t")
-        let worker = lab.worker(handler)
+        let worker = try await lab.worker(handler)
         try await lab.running([worker]) {
             try await lab.waitUntil(10, "the job started") { lab.gauge.started == [1] }
             lab.queue.declareDead("w")  // its lease ran out; another worker's reaper took the job back
@@ -221,8 +221,7 @@ struct WorkerLoopTests {
     @Test func anIdleWorkerWakesOnANotificationNotThePoll() async throws {
         var lab = LoopLab()
         lab.settings.pollInterval = .seconds(60)
-        try await lab.queue.register(worker: "w", host: "h", pid: 1, concurrency: 10, version: "t")
-        let worker = lab.worker(.sleeping(.zero, lab.gauge))
+        let worker = try await lab.worker(.sleeping(.zero, lab.gauge))
         try await lab.running([worker]) {
             try await Task.sleep(for: .milliseconds(200))  // idle, listening
             lab.queue.enqueue(1)
@@ -236,8 +235,7 @@ struct WorkerLoopTests {
 struct WorkerServiceTests {
     @Test func aWorkerThatCannotHeartbeatStopsClaimingAndResumesWhenItCan() async throws {
         let lab = LoopLab()
-        try await lab.queue.register(worker: "w", host: "h", pid: 1, concurrency: 10, version: "t")
-        let worker = lab.worker(.sleeping(.zero, lab.gauge))
+        let worker = try await lab.worker(.sleeping(.zero, lab.gauge))
         let heartbeat = HeartbeatService(
             queue: lab.queue, workerID: "w", interval: .milliseconds(20), lease: .milliseconds(200),
             logger: LoopLab.quiet, healthChanged: { worker.heartbeatChanged(healthy: $0) })
@@ -254,8 +252,7 @@ struct WorkerServiceTests {
 
     @Test func aWorkerDeclaredDeadStopsWithAFailureAndLeavesItsJobsToOthers() async throws {
         let lab = LoopLab()
-        try await lab.queue.register(worker: "w", host: "h", pid: 1, concurrency: 10, version: "t")
-        let worker = lab.worker(.sleeping(.seconds(60), lab.gauge))
+        let worker = try await lab.worker(.sleeping(.seconds(60), lab.gauge))
         let heartbeat = HeartbeatService(
             queue: lab.queue, workerID: "w", interval: .milliseconds(20), lease: .seconds(2), logger: LoopLab.quiet,
             healthChanged: { worker.heartbeatChanged(healthy: $0) })

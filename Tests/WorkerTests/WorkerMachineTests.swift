@@ -34,13 +34,31 @@ struct WorkerMachineTests {
             machine.handle(.claimReturned(1, jobs: [1, 2, 3, 4, 5])) == [.start([1, 2, 3, 4, 5]), .claim(2, limit: 2)])
         #expect(machine.handle(.wake) == [])
         #expect(machine.handle(.claimReturned(2, jobs: [6, 7])) == [.start([6, 7])])
-        #expect(machine.inFlight.count == 7)
+        #expect(machine.inFlightCount == 7)
         #expect(machine.handle(.wake) == [])  // full
         // A finished job's completion frees its slot only once it is written.
         let finished = machine.handle(.jobFinished(job: 3, attempts: 1, outcome: .succeeded(), prior: nil))
         #expect(finished == [.complete(JobSettlement(completion: .init(id: 3, state: .succeeded, warnings: [])))])
         #expect(machine.handle(.wake) == [])
         #expect(machine.handle(.completionRecorded(job: 3)) == [.claim(3, limit: 1)])
+    }
+
+    /// Found by the pipeline's fault test: a job retried after a short delay was claimed again before the
+    /// write of its first try was reported, and the report then took the second run's slot, so its result
+    /// was never written and it stayed running.
+    @Test func aJobClaimedAgainBeforeItsLastCompletionWasReportedKeepsItsRun() {
+        var machine = Self.machine(concurrency: 4, batch: 1)
+        _ = machine.handle(.wake)
+        _ = machine.handle(.claimReturned(1, jobs: [1]))
+        let retry = JobOutcome.retry(step: "s", reason: .throttled, message: "429", retryAfter: .milliseconds(1))
+        _ = machine.handle(.jobFinished(job: 1, attempts: 1, outcome: retry, prior: StepCounts(attempts: 0, waits: 0)))
+        _ = machine.handle(.wake)
+        #expect(machine.handle(.claimReturned(2, jobs: [1])).first == .start([1]))
+        #expect(machine.inFlightCount == 2)  // the run, and the write of the try before
+        _ = machine.handle(.completionRecorded(job: 1))
+        #expect(machine.inFlightCount == 1)
+        let second = machine.handle(.jobFinished(job: 1, attempts: 2, outcome: .succeeded(), prior: nil))
+        #expect(second == [.complete(JobSettlement(completion: .init(id: 1, state: .succeeded, warnings: [])))])
     }
 
     @Test func aWorkerThatCannotHeartbeatClaimsNothingUntilItCan() {
