@@ -236,12 +236,20 @@ struct WorkerServiceTests {
     @Test func aWorkerThatCannotHeartbeatStopsClaimingAndResumesWhenItCan() async throws {
         let lab = LoopLab()
         let worker = try await lab.worker(.sleeping(.zero, lab.gauge))
+        let reports = Mutex<[Bool]>([])
         let heartbeat = HeartbeatService(
             queue: lab.queue, workerID: "w", interval: .milliseconds(20), lease: .milliseconds(200),
-            logger: LoopLab.quiet, healthChanged: { worker.heartbeatChanged(healthy: $0) })
+            logger: LoopLab.quiet,
+            healthChanged: { healthy in
+                reports.withLock { $0.append(healthy) }
+                worker.heartbeatChanged(healthy: healthy)
+            })
         lab.queue.failHeartbeats(true)
         try await lab.running([heartbeat, worker]) {
-            try await Task.sleep(for: .milliseconds(300))  // past half the lease without a heartbeat
+            // Past half the lease without a heartbeat: reported to the worker before the jobs arrive.
+            try await lab.waitUntil(10, "the heartbeat reported itself unhealthy") {
+                reports.withLock { $0 } == [false]
+            }
             lab.queue.enqueue(2)
             try await Task.sleep(for: .milliseconds(300))
             #expect(lab.gauge.started.isEmpty, "claimed without a heartbeat")
