@@ -105,7 +105,7 @@ public final class Worker: Service {
             self.post.yield(.shutdownRequested)
         }
         await wakeUps?.stop()
-        logger.info("worker drained")
+        logger.info(Task.isCancelled ? "worker cancelled" : "worker drained")
     }
 
     private func perform(

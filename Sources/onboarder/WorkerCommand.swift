@@ -96,7 +96,7 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             // Stopped only now: a heartbeat after this would find the worker stopped and take it for dead.
             try? await queue.setWorkerState(settings.id, .stopped)
-            logger.info("worker stopped")
+            logger.info("worker stopped", metadata: ["worker.id": "\(settings.id)"])
             await pool.close()
         }
     }
