@@ -134,7 +134,11 @@ let package = Package(
         .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto", "Simulator", "TestSupport"]),
         .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport", "onboarder"]),
         .testTarget(
-            name: "WorkerTests", dependencies: ["Worker", "Queue", "Store", "Postgres", "TestSupport", "onboarder"]),
+            name: "WorkerTests",
+            dependencies: [
+                "Worker", "Queue", "Store", "Postgres", "TestSupport", "onboarder",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .testTarget(
             name: "PipelineTests",
             dependencies: [

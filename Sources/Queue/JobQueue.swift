@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 
-/// The queue's SQL operations. Every one is a single statement calling a function of
-/// `sql/migrations/0002_queue.sql` (the hot ones rewritten in `0006_queue_speed.sql`), where the guarantees
-/// live (limits, ownership, lock order), so any SQL client gets the same behaviour as this type.
+/// The queue's SQL operations, and the worker's `QueueDriver` on PostgreSQL. The queue's operations call
+/// the `onboarder` schema's functions (`claim`, `finish`, `heartbeat`, `reap`, `enqueue_many`), where the
+/// guarantees live (limits, ownership, lock order), so any SQL client gets the same behaviour as this type;
+/// only a step's failure counts are read and written here, in `job_steps`.
 public struct JobQueue: Sendable {
     public let pool: PostgresPool
     /// The NOTIFY channel enqueue and finish signal on.
@@ -49,11 +50,11 @@ public struct JobQueue: Sendable {
     }
 
     /// Marks the worker draining (stops new claims from others' point of view) or stopped.
-    public func setWorkerState(_ worker: String, _ state: String) async throws {
+    public func setWorkerState(_ worker: String, _ state: WorkerState) async throws {
         try await pool.query(
             """
-            UPDATE onboarder.workers SET state = \(state),
-                   stopped_at = CASE WHEN \(state) IN ('stopped', 'dead') THEN now() END
+            UPDATE onboarder.workers SET state = \(state.rawValue),
+                   stopped_at = CASE WHEN \(state.rawValue) IN ('stopped', 'dead') THEN now() END
              WHERE id = \(worker) AND state <> 'dead'
             """)
     }
@@ -74,107 +75,32 @@ public struct JobQueue: Sendable {
         }
     }
 
-    /// One job's new state, for `finish`.
-    public struct Completion: Sendable, Encodable, Equatable {
-        public var id: Int64
-        public var state: String
-        public var run_at: String?
-        public var delay_ms: Int64?
-        public var wait_reason: String?
-        public var error_class: String?
-        public var error: String?
-        public var attention: String?
-        public var warnings: [String]?
-        public var uncount: Bool?
-
-        public init(
-            id: Int64, state: String, runAt: Date? = nil, delay: Duration? = nil, waitReason: WaitReason? = nil,
-            errorClass: String? = nil,
-            error: String? = nil, attention: String? = nil, warnings: [String]? = nil, uncount: Bool = false
-        ) {
-            self.id = id
-            self.state = state
-            if let runAt, case .text(let text) = runAt.postgresValue { self.run_at = text }
-            if let delay {
-                // Clamped to [0, 30 days]: delays are bounded where they are made, but an overflow trap here
-                // would take the worker down, and a timestamp past PostgreSQL's range would fail the completion.
-                let (seconds, attoseconds) = delay.components
-                let longest: Int64 = 30 * 86_400 * 1000
-                let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
-                self.delay_ms =
-                    overflow
-                    ? (seconds < 0 ? 0 : longest) : min(max(0, ms + attoseconds / 1_000_000_000_000_000), longest)
-            }
-            self.wait_reason = waitReason?.rawValue
-            self.error_class = errorClass
-            self.error = error
-            self.attention = attention
-            self.warnings = warnings
-            self.uncount = uncount ? true : nil
-        }
-
-        /// The JSON array `onboarder.finish` reads: the keys `Encodable` writes, nil ones left out. Built by
-        /// hand: JSONEncoder was a tenth of a no-op job's CPU in the worker (`scripts/bench queue`, perf).
-        public static func jsonArray(_ completions: [Completion]) -> String {
-            var out = [UInt8]()
-            out.reserveCapacity(completions.count * 40)
-            out.append(UInt8(ascii: "["))
-            for (index, item) in completions.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                out.append(contentsOf: #"{"id":"#.utf8)
-                out.append(contentsOf: String(item.id).utf8)
-                field("state", item.state, &out)
-                if let runAt = item.run_at { field("run_at", runAt, &out) }
-                if let delay = item.delay_ms {
-                    out.append(contentsOf: #","delay_ms":"#.utf8)
-                    out.append(contentsOf: String(delay).utf8)
-                }
-                if let reason = item.wait_reason { field("wait_reason", reason, &out) }
-                if let errorClass = item.error_class { field("error_class", errorClass, &out) }
-                if let error = item.error { field("error", error, &out) }
-                if let attention = item.attention { field("attention", attention, &out) }
-                if let warnings = item.warnings {
-                    out.append(contentsOf: #","warnings":["#.utf8)
-                    for (n, warning) in warnings.enumerated() {
-                        if n > 0 { out.append(UInt8(ascii: ",")) }
-                        string(warning, &out)
-                    }
-                    out.append(UInt8(ascii: "]"))
-                }
-                if item.uncount == true { out.append(contentsOf: #","uncount":true"#.utf8) }
-                out.append(UInt8(ascii: "}"))
-            }
-            out.append(UInt8(ascii: "]"))
-            return String(decoding: out, as: UTF8.self)
-        }
-
-        private static func field(_ key: String, _ value: String, _ out: inout [UInt8]) {
-            out.append(contentsOf: #",""#.utf8)
-            out.append(contentsOf: key.utf8)
-            out.append(contentsOf: #"":"#.utf8)
-            string(value, &out)
-        }
-
-        /// A JSON string. Text without quotes, backslashes or control characters (states, ids, most
-        /// messages) is copied; anything else goes through JSONEncoder.
-        private static func string(_ value: String, _ out: inout [UInt8]) {
-            if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
-                out.append(UInt8(ascii: "\""))
-                out.append(contentsOf: value.utf8)
-                out.append(UInt8(ascii: "\""))
-            } else {
-                out.append(contentsOf: (try? JSONEncoder().encode(value)) ?? Data(#""""#.utf8))
-            }
-        }
-    }
-
     /// Applies completions for jobs this worker holds; returns the ids that were still this worker's
     /// (the others were taken back after it was declared dead, and their results are dropped).
     @discardableResult
     public func finish(worker: String, _ completions: [Completion]) async throws -> Set<Int64> {
+        try await finish(worker: worker, completions, on: pool)
+    }
+
+    /// Applies completions and records the failed steps they follow in one transaction, so a retry's
+    /// count and its job's new state are written together or not at all.
+    @discardableResult
+    public func finish(
+        worker: String, _ completions: [Completion], stepFailures: [StepFailure]
+    ) async throws -> Set<Int64> {
+        guard !stepFailures.isEmpty else { return try await finish(worker: worker, completions) }
+        return try await pool.transaction { connection in
+            for failure in stepFailures { try await record(failure, on: connection) }
+            return try await finish(worker: worker, completions, on: connection)
+        }
+    }
+
+    private func finish(
+        worker: String, _ completions: [Completion], on executor: some PostgresExecutor
+    ) async throws -> Set<Int64> {
         guard !completions.isEmpty else { return [] }
         let items = PostgresJSON(text: Completion.jsonArray(completions))
-        let rows = try await pool.query("SELECT id FROM onboarder.finish(\(worker), \(items)) AS id")
+        let rows = try await executor.query("SELECT id FROM onboarder.finish(\(worker), \(items)) AS id")
         return Set(try rows.map { try $0.decode(Int64.self, column: "id") })
     }
 
@@ -190,24 +116,51 @@ public struct JobQueue: Sendable {
         try await pool.query("SELECT onboarder.reap(\(lease)) AS n").single().decode(Int.self, column: "n")
     }
 
-    /// Records a failed try of a step: a failure (`counts`) adds to its attempts, a wait the service asked
-    /// for (throttling, replication) to its waits. Returns both counts after this one.
-    public func recordStepFailure(
-        job: Int64, step: String, errorClass: String, message: String, counts: Bool = true
-    ) async throws -> (attempts: Int, waits: Int) {
-        let failure = counts ? 1 : 0
-        let wait = counts ? 0 : 1
+    /// A step's failed tries so far (zero for a step that never failed).
+    public func stepCounts(job: Int64, step: String) async throws -> StepCounts {
         let rows = try await pool.query(
+            "SELECT attempts, waits FROM onboarder.job_steps WHERE job_id = \(job) AND step = \(step)")
+        guard let row = rows.first else { return StepCounts(attempts: 0, waits: 0) }
+        return StepCounts(
+            attempts: try row.decode(Int.self, column: "attempts"), waits: try row.decode(Int.self, column: "waits"))
+    }
+
+    /// Records a failed try of a step: a failure (`counts`) adds to its attempts, a wait the service asked
+    /// for (throttling, replication) to its waits. Relative, so two records never lose one.
+    private func record(_ failure: StepFailure, on executor: some PostgresExecutor) async throws {
+        let failures = failure.counts ? 1 : 0
+        let waits = failure.counts ? 0 : 1
+        try await executor.query(
             """
             INSERT INTO onboarder.job_steps AS s (job_id, step, state, attempts, waits, last_error_class, last_error)
-            VALUES (\(job), \(step), 'waiting', \(failure), \(wait), \(errorClass), \(message))
+            VALUES (\(failure.job), \(failure.step), 'waiting', \(failures), \(waits), \(failure.errorClass),
+                    \(failure.message))
             ON CONFLICT (job_id, step) DO UPDATE
                SET attempts = s.attempts + EXCLUDED.attempts, waits = s.waits + EXCLUDED.waits, state = 'waiting',
                    last_error_class = EXCLUDED.last_error_class, last_error = EXCLUDED.last_error
-            RETURNING attempts, waits
-            """
-        )
-        let row = try rows.single()
-        return (try row.decode(Int.self, column: "attempts"), try row.decode(Int.self, column: "waits"))
+            """)
+    }
+
+    /// `LISTEN` on the queue's channel: every notification, and every (re)connect, is a wake-up.
+    public func listen() -> QueueWakeUps? {
+        let listener = PostgresListener(configuration: pool.configuration, channels: [Self.channel])
+        let notifications = NotificationCursor(listener.events.makeAsyncIterator())
+        let events = AsyncStream<Void> { await notifications.next() }
+        return QueueWakeUps(events: events, stop: { await listener.stop() })
+    }
+}
+
+extension JobQueue: QueueDriver {}
+
+/// The listener's events as wake-ups. One consumer (the worker's loop) reads them, one at a time.
+private final class NotificationCursor: @unchecked Sendable {
+    private var iterator: AsyncStream<PostgresListener.Event>.Iterator
+
+    init(_ iterator: AsyncStream<PostgresListener.Event>.Iterator) {
+        self.iterator = iterator
+    }
+
+    func next() async -> Void? {
+        await iterator.next().map { _ in () }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Postgres
 
 /// Why a job waits (the `wait_reason` of state `waiting`).
-public enum WaitReason: String, Sendable, Codable {
+public enum WaitReason: String, Sendable, Codable, CaseIterable {
     /// A transient failure (5xx, timeout, connection reset): retry with backoff.
     case retry
     /// The service asked us to slow down (429 + Retry-After).
@@ -41,6 +41,20 @@ public struct ClaimedJob: Sendable, Identifiable {
     public let attempts: Int
     /// Times taken back from a dead worker.
     public let rescues: Int
+
+    public init(
+        id: Int64, kind: String, mspID: String, tenantID: Int64, tenantKey: String, payload: PostgresJSON,
+        attempts: Int, rescues: Int
+    ) {
+        self.id = id
+        self.kind = kind
+        self.mspID = mspID
+        self.tenantID = tenantID
+        self.tenantKey = tenantKey
+        self.payload = payload
+        self.attempts = attempts
+        self.rescues = rescues
+    }
 }
 
 /// One job to enqueue.

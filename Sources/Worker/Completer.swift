@@ -1,42 +1,43 @@
 import Logging
 import Queue
 
-/// Writes job completions in batches: the first finisher becomes the writer, and whoever finishes while
+/// Writes job settlements in batches: the first finisher becomes the writer, and whoever finishes while
 /// it writes joins the next batch, which the same writer sends. No timer, so no added latency when idle;
 /// under load one statement carries many jobs.
 actor Completer {
     private typealias Waiter = CheckedContinuation<Bool, Never>
-    private let queue: JobQueue
+    private let queue: any QueueDriver
     private let workerID: String
     private let logger: Logger
-    private var pending: [(JobQueue.Completion, Waiter)] = []
+    private var pending: [(JobSettlement, Waiter)] = []
     private var writing = false
 
-    init(queue: JobQueue, workerID: String, logger: Logger) {
+    init(queue: any QueueDriver, workerID: String, logger: Logger) {
         self.queue = queue
         self.workerID = workerID
         self.logger = logger
     }
 
-    /// Records `completion`; returns false when the job was no longer this worker's (taken back after the
-    /// worker was declared dead), so its result was dropped.
-    func complete(_ completion: JobQueue.Completion) async -> Bool {
+    /// Records `settlement`; returns false when the job was no longer this worker's (taken back after the
+    /// worker was declared dead, or released at the shutdown deadline), so its result was dropped.
+    func complete(_ settlement: JobSettlement) async -> Bool {
         if writing {
-            return await withCheckedContinuation { pending.append((completion, $0)) }
+            return await withCheckedContinuation { pending.append((settlement, $0)) }
         }
         writing = true
         defer { writing = false }
         var own: Bool?
-        var batch: [(JobQueue.Completion, Waiter?)] = [(completion, nil)]
+        var batch: [(JobSettlement, Waiter?)] = [(settlement, nil)]
         var backoff = Duration.milliseconds(50)
         while !batch.isEmpty {
             do {
-                let mine = try await queue.finish(worker: workerID, batch.map(\.0))
+                let mine = try await queue.finish(
+                    worker: workerID, batch.map(\.0.completion), stepFailures: batch.compactMap(\.0.stepFailure))
                 for (item, waiter) in batch {
                     if let waiter {
-                        waiter.resume(returning: mine.contains(item.id))
+                        waiter.resume(returning: mine.contains(item.completion.id))
                     } else {
-                        own = mine.contains(item.id)
+                        own = mine.contains(item.completion.id)
                     }
                 }
                 backoff = .milliseconds(50)
@@ -47,6 +48,13 @@ actor Completer {
                 logger.error(
                     "cannot record job completions; retrying",
                     metadata: ["error": "\(error)", "jobs": "\(batch.count)"])
+                if Task.isCancelled {
+                    // The worker stops: the lease returns the jobs to the queue.
+                    for (_, waiter) in batch { waiter?.resume(returning: false) }
+                    for (_, waiter) in pending { waiter.resume(returning: false) }
+                    pending = []
+                    return false
+                }
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             }

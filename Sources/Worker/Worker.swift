@@ -5,336 +5,197 @@ import Queue
 import ServiceLifecycle
 import Synchronization
 
-/// How a worker runs. Defaults suit production; tests shorten the intervals.
-public struct WorkerConfiguration: Sendable {
-    /// Unique per process; shows in `onboarder.workers` and on every job it runs.
-    public var id: String
-    /// Jobs in flight at once in this process.
-    public var concurrency: Int = 50
-    /// Most jobs one claim statement takes.
-    public var claimBatch: Int = 100
-    /// Fallback poll for new work when no NOTIFY arrives.
-    public var pollInterval: Duration = .seconds(2)
-    /// How often the worker proves it is alive.
-    public var heartbeatInterval: Duration = .seconds(2)
-    /// A worker silent this long is declared dead and its jobs go back to the queue.
-    public var lease: Duration = .seconds(30)
-    /// How often this worker looks for dead workers' jobs (any worker may; it is idempotent).
-    public var reapInterval: Duration = .seconds(10)
-    /// On SIGTERM: how long running jobs may take to finish before they are released to the queue.
-    public var shutdownDeadline: Duration = .seconds(30)
-    public var retryPolicy = RetryPolicy()
-
-    public init(id: String = WorkerConfiguration.defaultID()) {
-        self.id = id
-    }
-
-    /// `host-pid-random`.
-    public static func defaultID() -> String {
-        "\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt16.random(in: .min ... .max))"
-    }
-}
-
-/// Thrown when the worker must stop: it was declared dead (its jobs are someone else's now). The process
-/// exits non-zero and systemd restarts it with a new identity.
-public struct WorkerStopped: Error, CustomStringConvertible {
-    public let description: String
-}
-
-/// The worker daemon: claims jobs within the limits, runs them with bounded parallelism, writes their
-/// outcomes, heartbeats, rescues dead workers' jobs, and drains on SIGTERM.
+/// The worker daemon's claim-and-run loop: feeds `WorkerMachine` the events — claims coming back, jobs
+/// finishing, SIGTERM, the drain's deadline — and performs the actions it returns against a `QueueDriver`.
+/// The heartbeat and the reaper are services of their own (`HeartbeatService`, `ReaperService`) in the
+/// same service group; the heartbeat reports its health here (`heartbeatChanged`).
 public final class Worker: Service {
     public let configuration: WorkerConfiguration
+    private let queue: any QueueDriver
     private let pool: PostgresPool
-    private let queue: JobQueue
     private let handlers: [String: any JobHandler]
     private let logger: Logger
+    private let events: AsyncStream<WorkerMachine.Event>
+    private let post: AsyncStream<WorkerMachine.Event>.Continuation
+    /// Jobs claimed and not yet started or released, by id (the machine deals in ids).
+    private let claimed = Mutex<[Int64: ClaimedJob]>([:])
+    /// Each started job's logger (its id, kind and tenant), until its completion is logged.
+    private let jobLoggers = Mutex<[Int64: Logger]>([:])
+    private let running = Atomic<Int>(0)
 
-    private struct RunState {
-        var inFlight: [Int64: ClaimedJob] = [:]
-        var draining = false
-        /// False while heartbeats fail: a worker that cannot prove it is alive must not take more work.
-        var heartbeatHealthy = true
+    /// A worker on the PostgreSQL queue.
+    public convenience init(
+        configuration: WorkerConfiguration, pool: PostgresPool, handlers: [any JobHandler], logger: Logger
+    ) {
+        self.init(
+            configuration: configuration, queue: JobQueue(pool: pool), pool: pool, handlers: handlers, logger: logger)
     }
-    private let state = Mutex(RunState())
-    private let wake = WakeSignal()
 
-    public init(configuration: WorkerConfiguration, pool: PostgresPool, handlers: [any JobHandler], logger: Logger) {
+    /// - Parameter pool: what handlers get in their `JobContext` (their own tables); the queue is `queue`.
+    public init(
+        configuration: WorkerConfiguration, queue: any QueueDriver, pool: PostgresPool, handlers: [any JobHandler],
+        logger: Logger
+    ) {
         self.configuration = configuration
+        self.queue = queue
         self.pool = pool
-        self.queue = JobQueue(pool: pool)
         self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { ($0.kind, $0) })
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(configuration.id)"
         self.logger = logger
+        (events, post) = AsyncStream.makeStream(of: WorkerMachine.Event.self)
     }
 
     /// Jobs running now (for tests and metrics).
-    public var inFlightCount: Int { state.withLock { $0.inFlight.count } }
+    public var inFlightCount: Int { running.load(ordering: .relaxed) }
 
-    public func run() async throws {
+    /// Registers this worker in the queue. Before the service group starts: the heartbeat of a worker the
+    /// queue does not know says it is dead.
+    public func register() async throws {
         try await queue.register(
             worker: configuration.id, host: ProcessInfo.processInfo.hostName, pid: getpid(),
             concurrency: configuration.concurrency, version: "onboarder")
+    }
+
+    /// The heartbeat failed for half the lease (stop claiming: others may soon take our jobs), or is back.
+    public func heartbeatChanged(healthy: Bool) {
+        post.yield(.heartbeat(healthy: healthy))
+    }
+
+    public func run() async throws {
         logger.info(
             "worker started",
             metadata: [
                 "worker.concurrency": "\(configuration.concurrency)", "worker.kinds": "\(handlers.keys.sorted())",
             ])
-        let listener = PostgresListener(configuration: pool.configuration, channels: [JobQueue.channel])
+        let wakeUps = queue.listen()
         let completer = Completer(queue: queue, workerID: configuration.id, logger: logger)
-        do {
-            try await withGracefulShutdownHandler {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await self.maintain() }
-                    group.addTask {
-                        for await _ in listener.events { self.wake.signal() }
+        var machine = WorkerMachine(limits: configuration.limits, retryPolicy: configuration.retryPolicy)
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { background in
+                await withDiscardingTaskGroup { jobs in
+                    if let wakeUps {
+                        background.addTask { for await _ in wakeUps.events { self.post.yield(.wake) } }
                     }
-                    group.addTask { try await self.claimAndRun(completer) }
-                    // The claim loop returns after draining; maintain() throws when this worker was declared
-                    // dead. Either way the others stop.
-                    _ = try await group.next()
-                    group.cancelAll()
+                    // The poll: the fallback for a notification lost while the listener reconnected.
+                    background.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: self.configuration.pollInterval)
+                            self.post.yield(.wake)
+                        }
+                    }
+                    post.yield(.wake)
+                    for await event in events {
+                        for action in machine.handle(event) {
+                            await perform(action, background: &background, jobs: &jobs, completer: completer)
+                        }
+                        running.store(machine.inFlightCount, ordering: .relaxed)
+                        if machine.stopped { break }
+                    }
+                    if !machine.stopped {
+                        // Cancelled: this worker was declared dead, and its jobs are someone else's already.
+                        for action in machine.handle(.cancelled) {
+                            await perform(action, background: &background, jobs: &jobs, completer: completer)
+                        }
+                    }
                 }
-            } onGracefulShutdown: {
-                self.state.withLock { $0.draining = true }
-                self.logger.notice("shutdown requested: no more claims; draining")
-                self.wake.signal()
+                background.cancelAll()
             }
-        } catch {
-            await listener.stop()
-            throw error
+        } onGracefulShutdown: {
+            self.post.yield(.shutdownRequested)
         }
-        await listener.stop()
-        try? await queue.setWorkerState(configuration.id, "stopped")
-        logger.info("worker stopped")
+        await wakeUps?.stop()
+        logger.info(Task.isCancelled ? "worker cancelled" : "worker drained")
     }
 
-    // MARK: Claiming and running
-
-    /// Claims stay one ahead: the next claim is sent while the previous one's jobs are being started, so it
-    /// waits at the database for that claim to commit (claims are serialised there) instead of leaving the
-    /// database idle for a round trip, the rows' decoding and the tasks' start (a third of each claim cycle
-    /// in `scripts/bench queue`). Slots are reserved for a claim in flight, so concurrency still holds.
-    private static let claimsAhead = 2
-
-    private func claimAndRun(_ completer: Completer) async throws {
-        let kinds = Array(handlers.keys)
-        try await withThrowingDiscardingTaskGroup { jobs in
-            var claims: [(task: Task<[ClaimedJob], Never>, wanted: Int)] = []
-            var mayHaveMore = true  // false after a claim came back short, until the next wake-up
-            var backlog = false  // the last claim came back full: claim ahead (an idle queue gets one at a time)
-            var unstarted: [ClaimedJob] = []  // claimed, but the drain began first
-            func start(_ claimed: [ClaimedJob]) {
-                for job in claimed {
-                    state.withLock { $0.inFlight[job.id] = job }
-                    jobs.addTask {
-                        await self.execute(job, completer: completer)
-                        self.state.withLock { _ = $0.inFlight.removeValue(forKey: job.id) }
-                        self.wake.signal()
-                    }
+    private func perform(
+        _ action: WorkerMachine.Action, background: inout DiscardingTaskGroup, jobs: inout DiscardingTaskGroup,
+        completer: Completer
+    ) async {
+        switch action {
+        case .claim(let claim, let limit):
+            background.addTask {
+                let claimed = await self.claim(limit)
+                self.claimed.withLock { pending in
+                    for job in claimed { pending[job.id] = job }
                 }
+                self.post.yield(.claimReturned(claim, jobs: claimed.map(\.id)))
             }
-            while true {
-                let reserved = claims.reduce(0) { $0 + $1.wanted }
-                let (free, stop, healthy) = state.withLock {
-                    (configuration.concurrency - $0.inFlight.count - reserved, $0.draining, $0.heartbeatHealthy)
+        case .start(let ids):
+            let started = claimed.withLock { pending in ids.compactMap { pending.removeValue(forKey: $0) } }
+            for job in started {
+                var logger = self.logger
+                logger[metadataKey: "job.id"] = "\(job.id)"
+                logger[metadataKey: "job.kind"] = "\(job.kind)"
+                logger[metadataKey: "tenant.id"] = "\(job.tenantID)"
+                jobLoggers.withLock { $0[job.id] = logger }
+                jobs.addTask { [logger] in await self.execute(job, logger: logger) }
+            }
+        case .complete(let settlement):
+            let completion = settlement.completion
+            let logger = jobLoggers.withLock { $0.removeValue(forKey: completion.id) } ?? logger
+            background.addTask {
+                logger.log(
+                    level: completion.jobState == .succeeded
+                        ? .info : completion.jobState == .waiting ? .debug : .notice,
+                    "job \(completion.state)", metadata: completion.error.map { ["job.error": "\($0)"] } ?? [:])
+                if await !completer.complete(settlement) {
+                    logger.warning(
+                        "job was taken back while it ran (this worker was declared dead); its result is dropped")
                 }
-                if stop || Task.isCancelled { break }
-                let room = claims.isEmpty || (backlog && claims.count < Self.claimsAhead)
-                if mayHaveMore && healthy && free > 0 && room {
-                    let wanted = min(free, configuration.claimBatch)
-                    claims.append((Task { await self.claim(wanted, kinds: kinds) }, wanted))
-                    continue
-                }
-                if !claims.isEmpty {
-                    let (task, wanted) = claims.removeFirst()
-                    let claimed = await task.value
-                    // A drain that began while the claim was in flight starts none of its jobs.
-                    if state.withLock({ $0.draining }) {
-                        unstarted = claimed
-                        break
-                    }
-                    start(claimed)
-                    backlog = claimed.count == wanted
-                    if !backlog { mayHaveMore = false }  // the queue is (nearly) empty
-                    continue
-                }
-                await wake.wait()
-                mayHaveMore = true
+                self.post.yield(.completionRecorded(job: completion.id))
             }
-            if Task.isCancelled {
-                claims.forEach { $0.task.cancel() }
-                jobs.cancelAll()  // declared dead: the jobs are someone else's already
-                return
+        case .release(let ids):
+            claimed.withLock { pending in
+                for id in ids { pending.removeValue(forKey: id) }
             }
-            // Jobs the claims in flight took as the drain began were not started: back to the queue at once,
-            // without counting an attempt (should that fail, the lease returns them).
-            for (task, _) in claims { unstarted += await task.value }
-            if !unstarted.isEmpty {
-                let released = try? await release(unstarted.map(\.id))
-                logger.notice(
-                    "released jobs claimed as the drain began", metadata: ["jobs.released": "\(released?.count ?? 0)"])
+            let released = try? await queue.finish(
+                worker: configuration.id,
+                ids.map { JobCompletion(id: $0, state: .queued, error: "released at worker shutdown", uncount: true) },
+                stepFailures: [])
+            // Should the release fail, the lease returns the jobs.
+            logger.notice("released jobs to the queue", metadata: ["jobs.released": "\(released?.count ?? 0)"])
+        case .cancel:
+            // The machine cancels only when every job in flight goes (the deadline, or declared dead).
+            jobs.cancelAll()
+        case .markDraining:
+            logger.notice(
+                "shutdown requested: no more claims; draining", metadata: ["jobs.in_flight": "\(inFlightCount)"])
+            try? await queue.setWorkerState(configuration.id, .draining)
+        case .scheduleDeadline(let after):
+            background.addTask {
+                try? await Task.sleep(for: after)
+                self.post.yield(.deadlineReached)
             }
-            try await drain(&jobs)
+        case .stop:
+            break
         }
     }
 
-    /// Back to the queue at shutdown, without counting an attempt; returns the ids that were still this worker's.
-    private func release(_ ids: [Int64]) async throws -> Set<Int64> {
-        try await queue.finish(
-            worker: configuration.id,
-            ids.map {
-                JobQueue.Completion(id: $0, state: "queued", error: "released at worker shutdown", uncount: true)
-            })
-    }
-
-    private func claim(_ limit: Int, kinds: [String]) async -> [ClaimedJob] {
+    private func claim(_ limit: Int) async -> [ClaimedJob] {
         do {
-            return try await queue.claim(worker: configuration.id, limit: limit, kinds: kinds)
+            return try await queue.claim(worker: configuration.id, limit: limit, kinds: Array(handlers.keys))
         } catch {
             logger.warning("claim failed", metadata: ["error": "\(error)"])
             return []
         }
     }
 
-    /// SIGTERM: no more claims; running jobs get until the deadline, then go back to the queue without
-    /// counting an attempt.
-    private func drain(_ jobs: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
-        try? await queue.setWorkerState(configuration.id, "draining")
-        let deadline = ContinuousClock.now + configuration.shutdownDeadline
-        logger.notice("draining", metadata: ["jobs.in_flight": "\(inFlightCount)"])
-        while inFlightCount > 0 && ContinuousClock.now < deadline {
-            await wake.wait()
+    /// Runs the job's handler, reads what the retry decision needs, and reports to the loop.
+    private func execute(_ job: ClaimedJob, logger: Logger) async {
+        let outcome: JobOutcome
+        if let handler = handlers[job.kind] {
+            outcome = await handler.run(
+                job, context: JobContext(pool: pool, logger: logger, workerID: configuration.id))
+        } else {
+            // Cannot happen (claims ask only for our kinds); failed rather than left holding its slot.
+            outcome = .failed(step: nil, message: "this worker has no handler for kind \(job.kind)")
         }
-        let left = state.withLock { Array($0.inFlight.keys) }
-        if !left.isEmpty {
-            let released = try await release(left)
-            logger.notice(
-                "released unfinished jobs at the shutdown deadline", metadata: ["jobs.released": "\(released.count)"])
-            jobs.cancelAll()
+        var prior: StepCounts?
+        if let step = outcome.retriedStep, !Task.isCancelled {
+            // Unreadable (the database struggles): the decision falls back on the job's claims.
+            prior = try? await queue.stepCounts(job: job.id, step: step)
         }
-    }
-
-    private func execute(_ job: ClaimedJob, completer: Completer) async {
-        var logger = self.logger
-        logger[metadataKey: "job.id"] = "\(job.id)"
-        logger[metadataKey: "job.kind"] = "\(job.kind)"
-        logger[metadataKey: "tenant.id"] = "\(job.tenantID)"
-        guard let handler = handlers[job.kind] else { return }  // claim asks only for our kinds
-        let context = JobContext(pool: pool, logger: logger, workerID: configuration.id)
-        let outcome = await handler.run(job, context: context)
-        if Task.isCancelled { return }  // released at the shutdown deadline: the queue has it again
-        let completion = await completion(for: job, outcome: outcome, logger: logger)
-        logger.log(
-            level: completion.state == "succeeded" ? .info : completion.state == "waiting" ? .debug : .notice,
-            "job \(completion.state)", metadata: completion.error.map { ["job.error": "\($0)"] } ?? [:])
-        if await !completer.complete(completion) {
-            logger.warning("job was taken back while it ran (this worker was declared dead); its result is dropped")
-        }
-    }
-
-    /// Turns a handler's outcome into the job's next state, applying the retry policy per step.
-    func completion(for job: ClaimedJob, outcome: JobOutcome, logger: Logger) async -> JobQueue.Completion {
-        switch outcome {
-        case .succeeded(let warnings):
-            return .init(
-                id: job.id, state: warnings.isEmpty ? "succeeded" : "succeeded_with_warnings", warnings: warnings)
-        case .wait(let step, let reason, let until, let message):
-            return .init(
-                id: job.id, state: "waiting", runAt: until, waitReason: reason, errorClass: reason.rawValue,
-                error: message.map { "\(step): \($0)" })
-        case .needsAttention(let step, let message):
-            return .init(
-                id: job.id, state: "needs_attention", errorClass: "needs_attention",
-                error: step.map { "\($0): \(message)" } ?? message, attention: message)
-        case .failed(let step, let message):
-            return .init(
-                id: job.id, state: "failed", errorClass: "failed", error: step.map { "\($0): \(message)" } ?? message)
-        case .retry(let step, let reason, let message, let retryAfter):
-            // Throttling and replication lag are waits the service asked for, not failures (RetryPolicy.decideWait).
-            let counts = reason != .throttled && reason != .replication
-            let policy = configuration.retryPolicy
-            var failures: Int
-            var waits = 0
-            do {
-                (failures, waits) = try await queue.recordStepFailure(
-                    job: job.id, step: step, errorClass: reason.rawValue, message: message, counts: counts)
-            } catch {
-                failures = job.attempts  // the database is struggling; the job's claim count is a fair stand-in
-            }
-            let decision =
-                counts
-                ? policy.decide(failures: failures, retryAfter: retryAfter)
-                : policy.decideWait(waits: waits, retryAfter: retryAfter)
-            switch decision {
-            case .retry(let delay):
-                logger.debug("step will be retried", metadata: ["step.name": "\(step)", "retry.delay": "\(delay)"])
-                return .init(
-                    id: job.id, state: "waiting", delay: delay, waitReason: reason, errorClass: reason.rawValue,
-                    error: "\(step): \(message)")
-            case .giveUp:
-                return .init(
-                    id: job.id, state: "failed", errorClass: reason.rawValue,
-                    error: counts
-                        ? "\(step) failed \(failures) times; last: \(message)"
-                        : "\(step) was told to wait \(waits) times (\(reason.rawValue)); last: \(message)")
-            }
-        }
-    }
-
-    // MARK: Heartbeat, rescue, poll tick
-
-    private func maintain() async throws {
-        let clock = ContinuousClock()
-        var lastBeat = clock.now
-        var lastSuccess = clock.now
-        var lastReap = clock.now - configuration.reapInterval
-        var lastPoll = clock.now
-        let tick = min(configuration.pollInterval, configuration.heartbeatInterval, .seconds(1))
-        while !Task.isCancelled {
-            let now = clock.now
-            if now - lastBeat >= configuration.heartbeatInterval {
-                lastBeat = now
-                do {
-                    guard try await queue.heartbeat(worker: configuration.id) else {
-                        logger.critical("declared dead by another worker (no heartbeat for the lease); stopping")
-                        throw WorkerStopped(description: "worker \(configuration.id) was declared dead")
-                    }
-                    lastSuccess = clock.now
-                } catch let error as WorkerStopped {
-                    throw error
-                } catch {
-                    logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
-                }
-                // Without a heartbeat for half the lease, stop claiming: others may soon take our jobs.
-                let healthy = clock.now - lastSuccess < configuration.lease / 2
-                let changed = state.withLock { state in
-                    defer { state.heartbeatHealthy = healthy }
-                    return state.heartbeatHealthy != healthy
-                }
-                if changed {
-                    logger.notice(healthy ? "heartbeat restored; claiming again" : "cannot heartbeat; not claiming")
-                }
-            }
-            if now - lastReap >= configuration.reapInterval {
-                lastReap = now
-                do {
-                    let rescued = try await queue.reap(lease: configuration.lease)
-                    if rescued > 0 {
-                        logger.notice("rescued jobs of dead workers", metadata: ["jobs.rescued": "\(rescued)"])
-                    }
-                } catch {
-                    logger.warning("reap failed", metadata: ["error": "\(error)"])
-                }
-            }
-            // The poll fallback at its own interval (a tick every second would make LISTEN pointless), and
-            // while draining a check of the shutdown deadline on every tick.
-            if clock.now - lastPoll >= configuration.pollInterval || state.withLock({ $0.draining }) {
-                lastPoll = clock.now
-                wake.signal()
-            }
-            try await Task.sleep(for: tick)
-        }
+        post.yield(.jobFinished(job: job.id, attempts: job.attempts, outcome: outcome, prior: prior))
     }
 }

@@ -75,16 +75,28 @@ struct WorkerCommand: AsyncParsableCommand {
             postgres.applicationName = "onboarder-worker"
             postgres.logger = logger
             let pool = PostgresPool(configuration: postgres, maxConnections: config.integer(.databasePoolSize))
-            let worker = Worker(configuration: settings, pool: pool, handlers: handlers, logger: logger)
+            let queue = JobQueue(pool: pool)
+            let worker = Worker(configuration: settings, queue: queue, pool: pool, handlers: handlers, logger: logger)
+            let heartbeat = HeartbeatService(
+                queue: queue, workerID: settings.id, interval: settings.heartbeatInterval, lease: settings.lease,
+                logger: logger, healthChanged: { worker.heartbeatChanged(healthy: $0) })
+            let reaper = ReaperService(
+                queue: queue, interval: settings.reapInterval, lease: settings.lease, logger: logger)
+            // Graceful shutdown runs in reverse order: the worker drains first, while the heartbeat still beats.
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    services: [.init(service: heartbeat), .init(service: reaper), .init(service: worker)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             do {
+                try await worker.register()
                 try await group.run()
             } catch {
                 await pool.close()
                 throw CleanExit.message("worker: \(error)")
             }
+            // Stopped only now: a heartbeat after this would find the worker stopped and take it for dead.
+            try? await queue.setWorkerState(settings.id, .stopped)
+            logger.info("worker stopped", metadata: ["worker.id": "\(settings.id)"])
             await pool.close()
         }
     }
