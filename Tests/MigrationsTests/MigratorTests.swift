@@ -1,7 +1,7 @@
 import Foundation
 import Logging
+import Migrations
 import Postgres
-import Store
 import TestSupport
 import Testing
 
