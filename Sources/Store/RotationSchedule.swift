@@ -16,6 +16,19 @@ public struct DueCredential: Sendable {
     /// never onboarded.
     public let onboardingPayload: PostgresJSON?
 
+    public init(
+        credentialID: Int64, msp: String, tenantKey: String, keyID: String, expiresAt: Date?, kind: String,
+        onboardingPayload: PostgresJSON?
+    ) {
+        self.credentialID = credentialID
+        self.msp = msp
+        self.tenantKey = tenantKey
+        self.keyID = keyID
+        self.expiresAt = expiresAt
+        self.kind = kind
+        self.onboardingPayload = onboardingPayload
+    }
+
     /// The rotation job for this credential: the onboarding payload plus its credential_id, one job per
     /// credential however often it is asked for (the idempotency key). Nil without an onboarding payload.
     public var rotationRequest: EnqueueRequest? {
