@@ -61,7 +61,10 @@ let package = Package(
             name: "Migrations",
             dependencies: ["Postgres", "Crypto", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "Store", dependencies: ["Postgres", "Crypto", "Queue"]),
+        .target(
+            name: "Store",
+            dependencies: ["Postgres", "Crypto", "Queue", .product(name: "Logging", package: "swift-log")]
+        ),
 
         .target(name: "Queue", dependencies: ["Postgres"]),
         .target(name: "Graph", dependencies: ["HTTP", "Crypto"]),

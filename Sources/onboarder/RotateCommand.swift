@@ -75,7 +75,7 @@ struct RotateSecretsCommand: AsyncParsableCommand {
                     for line in described { print("would rotate: \(line)") }
                     return
                 }
-                // One statement, in one transaction: every rotation due is enqueued, or none.
+                // In one transaction: every rotation due is enqueued, or none.
                 // A nil result: a concurrent run enqueued it in the same instant (its row was not visible to
                 // this statement's snapshot); the idempotency key kept it single.
                 let results = try await Jobs.enqueueAll(requests, actor: global.actingAs, on: pool)
