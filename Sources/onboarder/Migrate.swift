@@ -31,6 +31,12 @@ struct Migrate: AsyncParsableCommand {
                 let folder =
                     try directory ?? Migrator.locateDirectory(configured: config.string(.databaseMigrationsDirectory))
                 migrator = try Migrator.load(directory: folder)
+                if migrator.functions.isEmpty {
+                    // An install that copied only the migrations would never update a function or view.
+                    logger.warning(
+                        "no function files beside the migrations folder: functions and views are left as they are",
+                        metadata: ["migrations.folder": "\(folder)"])
+                }
             } catch let error as MigrationError {
                 throw CleanExit.message("migrate: \(error)")
             }
