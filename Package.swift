@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
-        .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "TestSupport"]),
+        .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "TestSupport", "onboarder"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Queue", "Postgres", "TestSupport"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Graph", "HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto", "Simulator", "TestSupport"]),
