@@ -98,6 +98,35 @@ struct StoreTransactionTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
+    @Test func wakeRunsTheCustomersJobsWaitingForInputNow() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("storewake")
+        let pool = PostgresPool(configuration: owner, maxConnections: 2)
+        let job = try #require(
+            try await Jobs.enqueueAll([onboard("alpha", "a.example")], actor: nil, on: pool).first??.jobID)
+        try await pool.query(
+            """
+            UPDATE onboarder.jobs SET state = 'waiting', wait_reason = 'input', run_at = now() + interval '1 day'
+             WHERE id = \(job)
+            """)
+        let tenant = try #require(try await Tenants.matching("a.example", on: pool).first)
+        let operatorLogin = try await TestDatabase.login(.operator, msps: ["alpha"], database: name, owner: owner)
+        let staff = PostgresPool(configuration: operatorLogin, maxConnections: 1)
+        #expect(try await OperatorActions.wake(tenant: tenant.id, why: "DNS published", actor: "op", on: staff) == 1)
+        let due = try await pool.query("SELECT run_at <= now() AS due FROM onboarder.jobs WHERE id = \(job)").single()
+        #expect(try due.decode(Bool.self, column: "due"))
+        await staff.close()
+        // Another MSP's operator: no such customer, as for an id that does not exist.
+        let other = try await TestDatabase.login(.operator, msps: ["beta"], database: name, owner: owner)
+        let outsider = PostgresPool(configuration: other, maxConnections: 1)
+        let error = await #expect(throws: PostgresError.self) {
+            try await OperatorActions.wake(tenant: tenant.id, why: "spying", actor: "op", on: outsider)
+        }
+        #expect(error?.sqlState == "P0002")
+        await outsider.close()
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
     @Test func aRotationRequestIsTheOnboardingPayloadWithItsCredential() throws {
         let secret = DueCredential(
             credentialID: 7, msp: "acme", tenantKey: "contoso.example", keyID: "key-1", expiresAt: nil,
