@@ -5,7 +5,8 @@
 //   C libraries     CLibPQ   CCurl + CCurlShims   COpenSSL + COpenSSLShims   (system libraries, pkg-config)
 //   thin wrappers   Postgres  HTTP                 Crypto                     (no C type leaks above here)
 //   API clients     Graph (tokens, typed calls, error model)   PBX (3CX XAPI, DNS provider)
-//   core            OnboarderConfig (configuration, logging)   Store (migrations)   Queue (the job queue's SQL)
+//   core            OnboarderConfig (configuration, logging)   Migrations (sql/migrations, sql/functions)
+//                   Queue (the job queue's SQL)   Store (jobs, tenants, credentials, operator actions, dashboards)
 //   services        Worker (the worker daemon, job handlers)   Pipeline (the onboarding steps)
 //   simulator       Simulator (the local Entra ID / Graph / PBX, over its own epoll HTTP server; CLinux)
 //   executables     onboarder (CLI + daemon)   onboarder-sim
@@ -57,8 +58,12 @@ let package = Package(
             dependencies: [.product(name: "Logging", package: "swift-log")]
         ),
         .target(
-            name: "Store",
+            name: "Migrations",
             dependencies: ["Postgres", "Crypto", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Store",
+            dependencies: ["Postgres", "Crypto", "Queue", .product(name: "Logging", package: "swift-log")]
         ),
 
         .target(name: "Queue", dependencies: ["Postgres"]),
@@ -93,7 +98,8 @@ let package = Package(
         .executableTarget(
             name: "onboarder",
             dependencies: [
-                "OnboarderConfig", "Store", "Postgres", "HTTP", "Crypto", "Queue", "Worker", "Graph", "PBX", "Pipeline",
+                "OnboarderConfig", "Migrations", "Store", "Postgres", "HTTP", "Crypto", "Queue", "Worker", "Graph",
+                "PBX", "Pipeline",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -122,17 +128,18 @@ let package = Package(
         // MARK: Tests (Tests/<Module>Tests mirrors Sources/<Module>)
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "Crypto", "Store", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Postgres", "Crypto", "Migrations", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "OnboarderConfigTests", dependencies: ["OnboarderConfig"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Postgres", "TestSupport"]),
+        .testTarget(name: "MigrationsTests", dependencies: ["Migrations", "Postgres", "TestSupport", "onboarder"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Queue", "Postgres", "TestSupport"]),
         .testTarget(name: "SimulatorTests", dependencies: ["Simulator", "Graph", "HTTP", "Crypto", "TestSupport"]),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "HTTP", "Crypto", "Simulator", "TestSupport"]),
-        .testTarget(name: "QueueTests", dependencies: ["Queue", "Store", "Postgres", "TestSupport", "onboarder"]),
+        .testTarget(name: "QueueTests", dependencies: ["Queue", "Migrations", "Postgres", "TestSupport", "onboarder"]),
         .testTarget(
             name: "WorkerTests",
             dependencies: [

@@ -16,19 +16,35 @@ public struct JobQueue: Sendable {
 
     /// Enqueues many jobs in one statement (one NOTIFY). Results come back in request order.
     public func enqueue(_ requests: [EnqueueRequest]) async throws -> [EnqueueResult] {
+        try await Self.enqueue(requests, on: pool).map { result in
+            guard let result else {
+                throw PostgresError(code: .server, message: "enqueue_many returned no job for a request")
+            }
+            return result
+        }
+    }
+
+    /// The one call of `onboarder.enqueue_many`: many jobs in one statement (one NOTIFY), on `executor`
+    /// (a connection inside the caller's transaction, to enqueue together with other writes), recording
+    /// `actor` in the 'enqueued' events (nil: the login). Results come back in request order; nil for a
+    /// request whose idempotency key a concurrent enqueue used in the same instant (the key kept that job
+    /// single, and this statement's snapshot cannot see it).
+    public static func enqueue(
+        _ requests: [EnqueueRequest], actor: String? = nil, on executor: some PostgresExecutor
+    ) async throws -> [EnqueueResult?] {
         guard !requests.isEmpty else { return [] }
-        let rows = try await pool.query(
+        let rows = try await executor.query(
             """
             SELECT ordinal, job_id, created, state FROM onboarder.enqueue_many(
                 \(requests.map(\.msp)), \(requests.map(\.tenantKey)), \(requests.map(\.kind)),
                 \(requests.map(\.payload.text))::jsonb[], \(requests.map(\.priority))::integer[],
                 \(requests.map(\.runAt))::timestamptz[], \(requests.map(\.idempotencyKey)),
-                \(requests.map(\.subject)))
+                \(requests.map(\.subject)), \(actor))
             """)
         return try rows.map { row in
-            EnqueueResult(
-                jobID: try row.decode(Int64.self, column: "job_id"),
-                created: try row.decode(Bool.self, column: "created"),
+            guard let job = try row.decode(Int64?.self, column: "job_id") else { return nil }
+            return EnqueueResult(
+                jobID: job, created: try row.decode(Bool.self, column: "created"),
                 state: try row.decode(String.self, column: "state"))
         }
     }

@@ -4,6 +4,7 @@ import OnboarderConfig
 import Pipeline
 import Postgres
 import Queue
+import Store
 
 #if canImport(Glibc)
     import Glibc
@@ -119,42 +120,35 @@ struct EnqueueCommand: AsyncParsableCommand {
         return data
     }
 
-    /// All rows in one transaction (all or nothing), in batches of enqueue_many, with progress on a terminal.
+    /// All rows in one transaction (all or nothing), in batches, with progress on a terminal.
     func enqueue(_ rows: [EnqueueFile.Row], pool: PostgresPool) async throws -> (
         created: Int, existing: [(line: Int, job: Int64, state: String)]
     ) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
+        let requests = try rows.map { row in
+            EnqueueRequest(
+                msp: row.msp, tenantKey: row.tenant, kind: "onboard",
+                payload: PostgresJSON(text: String(decoding: try encoder.encode(row.payload), as: UTF8.self)),
+                priority: row.priority)
+        }
         let terminal = isatty(2) == 1
-        var created = 0
-        var existing: [(line: Int, job: Int64, state: String)] = []
-        try await pool.transaction { connection in
-            var start = 0
-            while start < rows.count {
-                let batch = Array(rows[start..<min(start + 5000, rows.count)])
-                let payloads = try batch.map { String(decoding: try encoder.encode($0.payload), as: UTF8.self) }
-                let results = try await connection.query(
-                    """
-                    SELECT ordinal, job_id, created, state FROM onboarder.enqueue_many(
-                        \(batch.map(\.msp)), \(batch.map(\.tenant)), \(batch.map { _ in "onboard" }),
-                        \(payloads)::jsonb[], \(batch.map(\.priority))::integer[], p_actor => \(global.actingAs))
-                    """)
-                for row in results {
-                    let (ordinal, job, isNew, state) = try row.decode((Int, Int64, Bool, String).self)
-                    if isNew { created += 1 } else { existing.append((batch[ordinal - 1].line, job, state)) }
-                }
-                start += batch.count
-                if terminal {
-                    let width = 30
-                    let done = width * start / max(rows.count, 1)
-                    FileHandle.standardError.write(
-                        Data(
-                            "\r[\(String(repeating: "#", count: done))\(String(repeating: " ", count: width - done))] \(start)/\(rows.count)"
-                                .utf8))
-                }
-            }
+        let results = try await Jobs.enqueueAll(requests, actor: global.actingAs, on: pool) { done in
+            guard terminal else { return }
+            let width = 30
+            let filled = width * done / max(rows.count, 1)
+            FileHandle.standardError.write(
+                Data(
+                    "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(rows.count)"
+                        .utf8))
         }
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        var created = 0
+        var existing: [(line: Int, job: Int64, state: String)] = []
+        for (row, result) in zip(rows, results) {
+            guard let result else { continue }
+            if result.created { created += 1 } else { existing.append((row.line, result.jobID, result.state)) }
+        }
         return (created, existing)
     }
 }

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Migrations
 import OnboarderConfig
 import Postgres
-import Store
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +11,8 @@ struct Migrate: AsyncParsableCommand {
         discussion: """
             Applies sql/migrations/NNNN_name.sql in order, each in its own transaction, and records each with \
             its checksum in onboarder.schema_migrations. Running it again does nothing; an applied file that \
-            was edited is refused.
+            was edited is refused. Then applies the files of sql/functions (the functions and views) that are \
+            new or changed since they were last applied, in one transaction (onboarder.schema_functions).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -30,6 +31,12 @@ struct Migrate: AsyncParsableCommand {
                 let folder =
                     try directory ?? Migrator.locateDirectory(configured: config.string(.databaseMigrationsDirectory))
                 migrator = try Migrator.load(directory: folder)
+                if migrator.functions.isEmpty {
+                    // An install that copied only the migrations would never update a function or view.
+                    logger.warning(
+                        "no function files beside the migrations folder: functions and views are left as they are",
+                        metadata: ["migrations.folder": "\(folder)"])
+                }
             } catch let error as MigrationError {
                 throw CleanExit.message("migrate: \(error)")
             }
@@ -39,12 +46,15 @@ struct Migrate: AsyncParsableCommand {
                     return
                 }
                 let report = try await migrator.migrate(configuration: config.postgres, logger: logger)
-                if report.applied.isEmpty {
+                for migration in report.applied { print("applied \(migration.version) \(migration.name)") }
+                for file in report.functionsApplied { print("applied functions/\(file.name)") }
+                if report.applied.isEmpty && report.functionsApplied.isEmpty {
                     print("migrate: up to date (\(report.alreadyApplied.count) migrations applied earlier)")
                 } else {
-                    for migration in report.applied { print("applied \(migration.version) \(migration.name)") }
                     print(
-                        "migrate: applied \(report.applied.count), \(report.alreadyApplied.count) were applied earlier")
+                        "migrate: applied \(report.applied.count), \(report.alreadyApplied.count) were applied earlier; "
+                            + "\(report.functionsApplied.count) function file(s) applied, \(report.functionsUnchanged.count) unchanged"
+                    )
                 }
             } catch let error as MigrationError {
                 throw CleanExit.message("migrate: \(error)")
@@ -57,6 +67,7 @@ struct Migrate: AsyncParsableCommand {
     private func printStatus(_ migrator: Migrator, config: ResolvedConfiguration) async throws {
         let connection = try await PostgresConnection.connect(config.postgres)
         let applied = try await Migrator.applied(connection)
+        let functions = try await Migrator.appliedFunctions(connection)
         await connection.close()
         for migration in migrator.migrations {
             let state: String
@@ -66,6 +77,15 @@ struct Migrate: AsyncParsableCommand {
             case let record?: state = "applied \(record.appliedAt)"
             }
             print("\(String(format: "%04d", migration.version)) \(migration.name): \(state)")
+        }
+        for file in migrator.functions {
+            let state: String
+            switch functions[file.name] {
+            case nil: state = "pending"
+            case let record? where record.checksum != file.checksum: state = "changed: migrate applies it again"
+            case let record?: state = "applied \(record.appliedAt)"
+            }
+            print("functions/\(file.name): \(state)")
         }
     }
 }

@@ -3,9 +3,9 @@ import Crypto
 import Foundation
 import HTTP
 import Logging
+import Migrations
 import OnboarderConfig
 import Postgres
-import Store
 
 #if canImport(Glibc)
     import Glibc

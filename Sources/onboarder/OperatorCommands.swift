@@ -4,6 +4,7 @@ import Foundation
 import OnboarderConfig
 import Pipeline
 import Postgres
+import Store
 
 #if canImport(Glibc)
     import Glibc
@@ -18,23 +19,15 @@ struct TenantSelector: ParsableArguments {
     @Option(help: "The MSP, when several have this customer.")
     var msp: String?
 
-    func resolve(_ pool: PostgresPool) async throws -> (id: Int64, msp: String, key: String) {
-        let rows = try await pool.query(
-            """
-            SELECT t.id, t.msp_id, t.tenant_key FROM onboarder.tenants t
-              LEFT JOIN onboarder.integrations i ON i.tenant_id = t.id
-             WHERE (lower(t.tenant_key) = lower(\(tenant)) OR i.entra_tenant_id::text = lower(\(tenant))
-                    OR i.default_domain = lower(\(tenant)))
-               AND (\(msp)::text IS NULL OR t.msp_id = \(msp))
-            """)
+    func resolve(_ pool: PostgresPool) async throws -> TenantRecord {
+        let rows = try await Tenants.matching(tenant, msp: msp, on: pool)
         guard rows.count == 1 else {
             throw CleanExit.message(
                 rows.isEmpty
                     ? "no customer \(tenant)\(msp.map { " for MSP \($0)" } ?? "") is known"
                     : "\(tenant) is a customer of several MSPs; name one with --msp", code: ExitCode(3))
         }
-        let (id, msp, key) = try rows[0].decode((Int64, String, String).self)
-        return (id, msp, key)
+        return rows[0]
     }
 }
 
@@ -97,14 +90,9 @@ struct CertCommand: AsyncParsableCommand {
                     let name = "PBX certificate \(certificate.commonName ?? thumbprint.prefix(8).description)"
                     // Through the function operators may call: it checks the customer is one of this
                     // login's MSPs, records the certificate, wakes the waiting job and records who.
-                    let row = try await pool.query(
-                        """
-                        SELECT recorded, woken FROM onboarder.supply_certificate(
-                            \(tenant.id), \(thumbprint), \(certificate.pem), \(name), \(certificate.notAfter),
-                            \(global.actingAs))
-                        """
-                    ).single()
-                    let (added, woken) = try row.decode((Bool, Int).self)
+                    let (added, woken) = try await OperatorActions.supplyCertificate(
+                        tenant: tenant.id, thumbprint: thumbprint, pem: certificate.pem, displayName: name,
+                        expiresAt: certificate.notAfter, actor: global.actingAs, on: pool)
                     print(
                         added
                             ? "certificate \(thumbprint) recorded for \(tenant.key); \(woken) waiting job(s) resumed"
@@ -138,33 +126,24 @@ struct SecretCommand: AsyncParsableCommand {
                 try await withDatabase(global) { config, pool in
                     let vault = try config.vault()
                     let tenant = try await selector.resolve(pool)
-                    let rows = try await pool.query(
-                        """
-                        SELECT id, key_id::text, sealed, exported_at IS NOT NULL AS exported, expires_at
-                          FROM onboarder.credentials
-                         WHERE tenant_id = \(tenant.id) AND kind = 'password' AND state IN ('pending', 'active')
-                         ORDER BY state = 'pending' DESC, id DESC LIMIT 1
-                        """)
-                    guard let row = rows.first else {
+                    guard let stored = try await CredentialRecords.currentSecret(tenant: tenant.id, on: pool) else {
                         throw CleanExit.message("\(tenant.key) has no client secret yet", code: ExitCode(3))
                     }
-                    let (id, keyID, sealed, exported, expires) = try row.decode(
-                        (Int64, String, String, Bool, Date?).self)
-                    if exported && !again {
+                    let keyID = stored.keyID
+                    if stored.exported && !again {
                         throw CleanExit.message(
                             "the secret \(keyID) of \(tenant.key) was exported before; add --again to print it again",
                             code: ExitCode(4))
                     }
                     let secret = try vault.open(
-                        sealed, context: SecretVault.context(kind: "password", tenantID: tenant.id))
+                        stored.sealed, context: SecretVault.context(kind: "password", tenantID: tenant.id))
                     // Recorded (who, when, which key id — never the value) and a rotation waiting for this
                     // hand-over woken, before the secret is printed: an export nobody recorded never happens.
-                    try await pool.query(
-                        "SELECT onboarder.record_secret_export(\(id), \(global.actingAs))")
+                    try await CredentialRecords.recordExport(credential: stored.id, actor: global.actingAs, on: pool)
                     let formatter = ISO8601DateFormatter()
                     FileHandle.standardError.write(
                         Data(
-                            "client secret of \(tenant.key) (key id \(keyID), expires \(expires.map(formatter.string) ?? "?")):\n"
+                            "client secret of \(tenant.key) (key id \(keyID), expires \(stored.expiresAt.map(formatter.string) ?? "?")):\n"
                                 .utf8))
                     print(secret)
                 }
@@ -229,34 +208,25 @@ struct JobAction: ParsableArguments {
         if let job { return job }
         guard let tenant else { throw CleanExit.message("name a customer or --job", code: .validationFailure) }
         let selected = try await TenantSelector.parse([tenant] + (msp.map { ["--msp", $0] } ?? [])).resolve(pool)
-        let rows = try await pool.query(
-            "SELECT id FROM onboarder.jobs WHERE tenant_id = \(selected.id) AND kind = \(kind) ORDER BY id DESC LIMIT 1"
-        )
-        guard let row = rows.first else {
+        guard let job = try await Jobs.latest(tenant: selected.id, kind: kind, on: pool) else {
             throw CleanExit.message("\(tenant) has no \(kind) job", code: ExitCode(3))
         }
-        return try row[0].decode(Int64.self)
+        return job
     }
 }
 
 extension JobAction {
-    /// Runs `function` (onboarder.retry_job, resume_job or cancel_job) on the chosen job, recording who
-    /// acted. The function answers "no job" (P0002) alike for a job that does not exist and for one of an
-    /// MSP this login may not act for (exit 3); NULL when the job is not in a state the action applies to
-    /// (exit 4, `refusal` says why).
-    func perform(_ global: GlobalOptions, function: String, refusal: String) async throws {
+    /// Performs `action` on the chosen job, recording who acted. "No job" alike for a job that does not
+    /// exist and for one of an MSP this login may not act for (exit 3); a job not in a state the action
+    /// applies to exits 4 (`refusal` says why).
+    func perform(_ global: GlobalOptions, _ action: OperatorAction, refusal: String) async throws {
         try await withDatabase(global) { _, pool in
             let id = try await jobID(pool)
-            let state: String?
-            do {
-                state = try await pool.query(
-                    "SELECT onboarder.\(unsafeSQL: function)(\(id), \(global.actingAs)) AS s"
-                ).single().decode(String?.self, column: "s")
-            } catch let error as PostgresError where error.sqlState == "P0002" {
-                throw CleanExit.message("no job \(id)", code: ExitCode(3))
+            switch try await OperatorActions.perform(action, job: id, actor: global.actingAs, on: pool) {
+            case .done(let state): print("job \(id): \(state)")
+            case .notApplicable: throw CleanExit.message("job \(id) \(refusal)", code: ExitCode(4))
+            case .noSuchJob: throw CleanExit.message("no job \(id)", code: ExitCode(3))
             }
-            guard let state else { throw CleanExit.message("job \(id) \(refusal)", code: ExitCode(4)) }
-            print("job \(id): \(state)")
         }
     }
 }
@@ -271,7 +241,7 @@ struct RetryCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             try await action.perform(
-                global, function: "retry_job",
+                global, .retry,
                 refusal: "is running or finished, or its customer has another active job")
         }
     }
@@ -286,7 +256,7 @@ struct ResumeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            try await action.perform(global, function: "resume_job", refusal: "is not waiting or stopped")
+            try await action.perform(global, .resume, refusal: "is not waiting or stopped")
         }
     }
 }
@@ -300,7 +270,7 @@ struct CancelCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             try await action.perform(
-                global, function: "cancel_job", refusal: "is running or finished; nothing cancelled")
+                global, .cancel, refusal: "is running or finished; nothing cancelled")
         }
     }
 }
@@ -316,13 +286,11 @@ struct ScriptsCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await withDatabase(global) { _, pool in
                 let tenant = try await selector.resolve(pool)
-                let rows = try await pool.query(
-                    "SELECT name, body FROM onboarder.scripts WHERE tenant_id = \(tenant.id) ORDER BY name")
-                guard !rows.isEmpty else {
+                let scripts = try await Tenants.scripts(tenant: tenant.id, on: pool)
+                guard !scripts.isEmpty else {
                     throw CleanExit.message("no scripts for \(tenant.key) yet (Teams path only)", code: ExitCode(3))
                 }
-                for row in rows {
-                    let (name, body) = try row.decode((String, String).self)
+                for (name, body) in scripts {
                     // PowerShell the PBX generated, for an operator to paste: lines kept, terminal controls not.
                     let lines = body.replacingOccurrences(of: "\t", with: "    ").split(
                         separator: "\n", omittingEmptySubsequences: false)
@@ -355,26 +323,11 @@ struct KeysCommand: AsyncParsableCommand {
                 try await withDatabase(global) { config, pool in
                     let vault = try config.vault()
                     let current = vault.sealingKeyID
-                    let prefix = "og1.\(current).%"
                     var credentials = 0
                     while true {
-                        let moved = try await pool.transaction { connection -> Int in
-                            let rows = try await connection.query(
-                                """
-                                SELECT id, tenant_id, kind, sealed FROM onboarder.credentials
-                                 WHERE sealed IS NOT NULL AND sealed NOT LIKE \(prefix)
-                                 ORDER BY id LIMIT \(batch) FOR UPDATE SKIP LOCKED
-                                """)
-                            for row in rows {
-                                let (id, tenant, kind, sealed) = try row.decode((Int64, Int64, String, String).self)
-                                let context = SecretVault.context(kind: kind, tenantID: tenant)
-                                let resealed = try vault.seal(
-                                    try vault.open(sealed, context: context), context: context)
-                                try await connection.query(
-                                    "UPDATE onboarder.credentials SET sealed = \(resealed), updated_at = now() WHERE id = \(id)"
-                                )
-                            }
-                            return rows.count
+                        let moved = try await CredentialRecords.resealBatch(notUnder: current, limit: batch, on: pool) {
+                            let context = SecretVault.context(kind: $0.kind, tenantID: $0.tenantID)
+                            return try vault.seal(try vault.open($0.sealed, context: context), context: context)
                         }
                         credentials += moved
                         if moved > 0
@@ -384,39 +337,16 @@ struct KeysCommand: AsyncParsableCommand {
                         }
                         if moved < batch { break }
                     }
-                    // sealed: references in the payloads of jobs that may still run.
-                    var references = 0
-                    let jobs = try await pool.query(
-                        """
-                        SELECT j.id, j.msp_id, t.tenant_key, j.payload::text
-                          FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
-                         WHERE (j.payload->>'pbx_secret' LIKE 'sealed:og1.%' AND j.payload->>'pbx_secret' NOT LIKE \("sealed:" + prefix))
-                            OR (j.payload->>'tenant_client_secret' LIKE 'sealed:og1.%'
-                                AND j.payload->>'tenant_client_secret' NOT LIKE \("sealed:" + prefix))
-                        """)
-                    for row in jobs {
-                        let (id, msp, customer, text) = try row.decode((Int64, String, String, String).self)
-                        guard var object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
-                        else {
-                            continue
-                        }
-                        // Re-sealed for the same MSP and customer: a value bound to another one (moved into
-                        // this row) does not open, and stays as it is for the worker to refuse.
+                    // sealed: references in the payloads of jobs that may still run. Re-sealed for the same MSP
+                    // and customer: a value bound to another one (moved into this row) does not open, and stays
+                    // as it is for the worker to refuse.
+                    let references = try await CredentialRecords.resealJobReferences(notUnder: current, on: pool) {
+                        sealed, msp, customer in
                         let context = SecretReference.sealingContext(msp: msp, customer: customer)
-                        for key in ["pbx_secret", "tenant_client_secret"] {
-                            guard let value = object[key] as? String, value.hasPrefix("sealed:"),
-                                let plain = try? vault.open(String(value.dropFirst(7)), context: context)
-                            else { continue }
-                            object[key] = "sealed:" + (try vault.seal(plain, context: context))
-                        }
-                        let json = PostgresJSON(
-                            text: String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
-                        try await pool.query("UPDATE onboarder.jobs SET payload = \(json) WHERE id = \(id)")
-                        references += 1
+                        guard let plain = try? vault.open(sealed, context: context) else { return nil }
+                        return try vault.seal(plain, context: context)
                     }
-                    let left = try await pool.query(
-                        "SELECT count(*)::int FROM onboarder.credentials WHERE sealed IS NOT NULL AND sealed NOT LIKE \(prefix)"
-                    ).single()[0].decode(Int.self)
+                    let left = try await CredentialRecords.countNotUnder(keyID: current, on: pool)
                     print(
                         "keys rotate: \(credentials) stored secret(s) and \(references) job reference(s) re-sealed under \(current); \(left) left under other keys"
                     )

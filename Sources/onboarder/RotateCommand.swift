@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Postgres
+import Queue
+import Store
 
 struct RotateSecretsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,7 +41,7 @@ struct RotateSecretsCommand: AsyncParsableCommand {
                 throw CleanExit.message(
                     "--within: a number and d, h or m (30d, 12h), not \(within)", code: .validationFailure)
             }
-            guard ["all", "secrets", "certificates"].contains(only) else {
+            guard let scope = RotationSchedule.Scope(rawValue: only) else {
                 throw CleanExit.message("--only: all, secrets or certificates", code: .validationFailure)
             }
             if force && tenant == nil && msp == nil {
@@ -52,95 +54,53 @@ struct RotateSecretsCommand: AsyncParsableCommand {
                         pool
                     ).id
                 }
-                let due = try await pool.query(
-                    """
-                    SELECT c.id, t.msp_id, t.tenant_key, coalesce(c.key_id::text, c.thumbprint), c.expires_at, c.kind,
-                           (SELECT j.payload FROM onboarder.jobs j WHERE j.tenant_id = t.id AND j.kind = 'onboard'
-                             ORDER BY j.id DESC LIMIT 1) AS payload
-                      FROM onboarder.credentials c JOIN onboarder.tenants t ON t.id = c.tenant_id
-                     WHERE c.kind = ANY(\(only == "secrets" ? ["password"] : only == "certificates" ? ["certificate"] : ["password", "certificate"]))
-                       AND c.state = 'active'
-                       AND (\(force) OR c.expires_at < now() + \(window) * interval '1 second')
-                       AND (\(msp)::text IS NULL OR t.msp_id = \(msp))
-                       AND (\(tenantID)::bigint IS NULL OR t.id = \(tenantID))
-                     ORDER BY c.expires_at
-                    """)
-                var msps: [String] = []
-                var kinds: [String] = []
-                var keys: [String] = []
-                var subjects: [String] = []
-                var payloads: [String] = []
-                var idempotency: [String] = []
+                let due = try await RotationSchedule.due(
+                    scope: scope, within: .seconds(window), force: force, msp: msp, tenant: tenantID, on: pool)
+                var requests: [EnqueueRequest] = []
                 var described: [String] = []
-                for row in due {
-                    let (id, mspID, key, keyID, expires, kind, payload) = try row.decode(
-                        (Int64, String, String, String, Date?, String, PostgresJSON?).self)
-                    guard let payload,
-                        var object = try? JSONSerialization.jsonObject(with: Data(payload.text.utf8)) as? [String: Any]
-                    else {
+                for credential in due {
+                    guard let request = credential.rotationRequest else {
                         FileHandle.standardError.write(
-                            Data("\(key): no onboarding job to take the PBX's details from; skipped\n".utf8))
+                            Data(
+                                "\(credential.tenantKey): no onboarding job to take the PBX's details from; skipped\n"
+                                    .utf8))
                         continue
                     }
-                    object["credential_id"] = id
-                    kinds.append(kind == "password" ? "rotate-secret" : "rotate-certificate")
-                    msps.append(mspID)
-                    keys.append(key)
-                    subjects.append(keyID)
-                    payloads.append(String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self))
-                    idempotency.append("rotate-secret:\(id)")
-                    described.append("\(mspID) \(key) \(kind) \(keyID) expires \(expires.map { "\($0)" } ?? "?")")
+                    requests.append(request)
+                    described.append(
+                        "\(credential.msp) \(credential.tenantKey) \(credential.kind) \(credential.keyID) expires \(credential.expiresAt.map { "\($0)" } ?? "?")"
+                    )
                 }
                 if dryRun {
                     for line in described { print("would rotate: \(line)") }
                     return
                 }
-                var jobs: [Int64] = []
-                var created = 0
-                if !msps.isEmpty {
-                    let rows = try await pool.query(
-                        """
-                        SELECT job_id, created FROM onboarder.enqueue_many(
-                            \(msps), \(keys), \(kinds), \(payloads)::jsonb[], NULL, NULL,
-                            \(idempotency), \(subjects), \(global.actingAs))
-                        """)
-                    for row in rows {
-                        // NULL: a concurrent run enqueued it in the same instant (its row was not visible
-                        // to this statement's snapshot); the idempotency key kept it single.
-                        let (job, isNew) = try row.decode((Int64?, Bool).self)
-                        if let job { jobs.append(job) }
-                        if isNew { created += 1 }
-                    }
-                }
-                if !msps.isEmpty {
+                // In one transaction: every rotation due is enqueued, or none.
+                // A nil result: a concurrent run enqueued it in the same instant (its row was not visible to
+                // this statement's snapshot); the idempotency key kept it single.
+                let results = try await Jobs.enqueueAll(requests, actor: global.actingAs, on: pool)
+                let jobs = results.compactMap { $0?.jobID }
+                let created = results.filter { $0?.created == true }.count
+                if !requests.isEmpty {
                     print(
-                        "rotate-secrets: \(created) rotation(s) enqueued, \(msps.count - created) already enqueued before"
+                        "rotate-secrets: \(created) rotation(s) enqueued, \(requests.count - created) already enqueued before"
                     )
                 }
                 if wait && !jobs.isEmpty {
                     let deadline = ContinuousClock.now + .seconds(timeout)
                     while ContinuousClock.now < deadline {
-                        let open = try await pool.query(
-                            """
-                            SELECT count(*)::int FROM onboarder.jobs WHERE id = ANY(\(jobs))
-                               AND (state IN ('queued', 'running') OR (state = 'waiting' AND wait_reason <> 'input'))
-                            """
-                        ).single()[0].decode(Int.self)
+                        let open = try await Jobs.unsettledCount(jobs, on: pool)
                         if open == 0 { break }
                         try await Task.sleep(for: .seconds(1))
                     }
                 }
-                let stopped = try await pool.query(
-                    """
-                    SELECT j.id, t.tenant_key, j.state, coalesce(j.attention, j.last_error, '')
-                      FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
-                     WHERE j.kind IN ('rotate-secret', 'rotate-certificate') AND j.state IN ('needs_attention', 'failed')
-                       AND (\(msp)::text IS NULL OR j.msp_id = \(msp)) AND (\(tenantID)::bigint IS NULL OR t.id = \(tenantID))
-                    """)
+                let stopped = try await RotationSchedule.stopped(msp: msp, tenant: tenantID, on: pool)
                 if !stopped.isEmpty {
-                    for row in stopped {
-                        let (id, key, state, why) = try row.decode((Int64, String, String, String).self)
-                        FileHandle.standardError.write(Data("rotation job \(id) of \(key) \(state): \(why)\n".utf8))
+                    for rotation in stopped {
+                        FileHandle.standardError.write(
+                            Data(
+                                "rotation job \(rotation.job) of \(rotation.tenantKey) \(rotation.state): \(rotation.reason)\n"
+                                    .utf8))
                     }
                     throw ExitCode.failure
                 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OnboarderConfig
 import Postgres
+import Store
 
 enum OutputFormat: String, ExpressibleByArgument {
     case table, json
@@ -48,10 +49,6 @@ func fieldLines(_ names: [String], _ row: [String]) -> [String] {
     }
 }
 
-func textRows(_ rows: PostgresRows) -> [[String]] {
-    rows.map { row in (0..<rows.columns.count).map { (try? row[$0].decode(String?.self)) ?? nil ?? "" } }
-}
-
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "The queue per MSP: jobs by state, oldest queued, finished in the last hour.")
@@ -65,14 +62,7 @@ struct StatusCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await withDatabase(global) { _, pool in
                 repeat {
-                    let rows = try await pool.query(
-                        """
-                        SELECT msp, queued::text, running::text, waiting::text, needs_attention::text, failed::text,
-                               succeeded::text, with_warnings::text, cancelled::text,
-                               coalesce(date_trunc('second', oldest_queued)::text, '') AS oldest_queued,
-                               finished_last_hour::text
-                          FROM dashboard.queue_overview WHERE \(msp)::text IS NULL OR msp = \(msp) ORDER BY msp
-                        """)
+                    let overview = try await Dashboards.queueOverview(msp: msp, on: pool)
                     if watch && format == .table { print("\u{1B}[H\u{1B}[2J", terminator: "") }
                     let columns =
                         format == .json
@@ -84,7 +74,7 @@ struct StatusCommand: AsyncParsableCommand {
                             "msp", "queued", "running", "waiting", "attention", "failed", "succeeded", "warnings",
                             "cancelled", "oldest queued", "done/h",
                         ]
-                    printRows(columns, textRows(rows), format: format)
+                    printRows(columns, overview.rows, format: format)
                     if watch { try await Task.sleep(for: .seconds(2)) }
                 } while watch
             }
@@ -104,14 +94,8 @@ struct ShowCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await withDatabase(global) { _, pool in
                 let tenant = try await selector.resolve(pool)
-                let status = try await pool.query(
-                    """
-                    SELECT msp, tenant, coalesce(default_domain, ''), job_id::text, kind, state, coalesce(wait_reason, ''),
-                           coalesce(current_step, ''), attempts::text, coalesce(next_run::text, ''),
-                           coalesce(attention, ''), coalesce(last_error, ''), coalesce(summary, '')
-                      FROM dashboard.tenant_status WHERE msp = \(tenant.msp) AND tenant = \(tenant.key)
-                    """)
-                guard let row = textRows(status).first, !row[3].isEmpty else {
+                let status = try await Dashboards.tenantStatus(msp: tenant.msp, tenant: tenant.key, on: pool)
+                guard let row = status.rows.first, !row[3].isEmpty else {
                     throw CleanExit.message("\(TerminalText.sanitized(tenant.key)) has no job", code: ExitCode(3))
                 }
                 let names = [
@@ -125,23 +109,12 @@ struct ShowCommand: AsyncParsableCommand {
                     print("")
                 }
                 let job = Int64(row[3]) ?? 0
-                let steps = try await pool.query(
-                    """
-                    SELECT step, state, attempts::text, coalesce(to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'), ''),
-                           coalesce(round(extract(epoch FROM finished_at - started_at)::numeric, 2)::text, ''),
-                           coalesce(last_error, '')
-                      FROM onboarder.job_steps WHERE job_id = \(job) ORDER BY started_at NULLS LAST, step
-                    """)
+                let steps = try await Dashboards.steps(job: job, on: pool)
                 printRows(
-                    ["step", "state", "failures", "started", "seconds", "last error"], textRows(steps), format: format)
+                    ["step", "state", "failures", "started", "seconds", "last error"], steps.rows, format: format)
                 if format == .table { print("") }
-                let events = try await pool.query(
-                    """
-                    SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS.MS'), kind, coalesce(step, ''), coalesce(worker_id, ''),
-                           coalesce(detail::text, '')
-                      FROM onboarder.events WHERE job_id = \(job) ORDER BY id
-                    """)
-                printRows(["at", "event", "step", "worker", "detail"], textRows(events), format: format)
+                let events = try await Dashboards.events(job: job, on: pool)
+                printRows(["at", "event", "step", "worker", "detail"], events.rows, format: format)
             }
         }
     }

@@ -3,9 +3,9 @@ import Postgres
 import TestSupport
 import Testing
 
-/// Every function in schemas onboarder and dashboard, as the migrations must leave it: whether it runs
-/// with its owner's rights (SECURITY DEFINER), and which roles may EXECUTE it (PUBLIC included; the owner
-/// always may). A `CREATE OR REPLACE FUNCTION` that forgets `SECURITY DEFINER` or `SET search_path` (as
+/// Every function in schemas onboarder and dashboard, as `migrate` must leave it (the migrations, then the
+/// live definitions in sql/functions): whether it runs with its owner's rights (SECURITY DEFINER), and
+/// which roles may EXECUTE it (PUBLIC included; the owner always may). A `CREATE OR REPLACE FUNCTION` that forgets `SECURITY DEFINER` or `SET search_path` (as
 /// 0006 did), a new function, or a new grant fails `FunctionSecurityTests` until this table says so.
 enum DeclaredFunctions {
     static let worker = "onboarder_worker"

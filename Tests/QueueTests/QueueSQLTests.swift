@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import Migrations
 import Postgres
 import Queue
-import Store
 import TestSupport
 import Testing
 

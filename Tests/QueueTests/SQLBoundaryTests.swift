@@ -511,6 +511,8 @@ extension SQLBoundaryTests {
                 "UPDATE onboarder.queue_limits SET max_running = NULL",
                 "UPDATE onboarder.queue_limits SET max_running = 1000000",
                 "DELETE FROM onboarder.schema_migrations",
+                "DELETE FROM onboarder.schema_functions",
+                "UPDATE onboarder.schema_functions SET checksum = ''",
             ] {
                 let error = await failure { _ = try await connection.query(PostgresQuery(unsafeSQL: statement)) }
                 #expect(error?.sqlState == "42501", "\(statement): \(error?.message ?? "no error")")

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
+import Migrations
 import Postgres
-import Store
 
 extension TestDatabase {
     /// A scratch database with the shipped migrations applied (`sql/migrations`) by its owner,

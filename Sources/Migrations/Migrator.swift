@@ -1,98 +1,76 @@
-import Crypto
 import Foundation
 import Logging
 import Postgres
 
-/// One schema migration file, `NNNN_name.sql`.
-public struct Migration: Sendable, Equatable {
-    public let version: Int
-    public let name: String
-    /// The path it was read from, as given (for messages).
-    public let path: String
-    public let sql: String
-    /// SHA-256 of the file's bytes, hex.
-    public let checksum: String
-}
-
-/// A migration problem, worded for the operator who ran `onboarder migrate`.
-public struct MigrationError: Error, Sendable, CustomStringConvertible {
-    public let message: String
-    /// The server's error, when a migration's SQL failed.
-    public let underlying: PostgresError?
-    public init(_ message: String, underlying: PostgresError? = nil) {
-        self.message = message
-        self.underlying = underlying
-    }
-    public var description: String { message }
-}
-
-/// What `migrate` did.
-public struct MigrationReport: Sendable {
-    public var applied: [Migration] = []
-    public var alreadyApplied: [Migration] = []
-    /// Versions the database has that this build does not know (a newer build migrated it).
-    public var unknownVersions: [Int] = []
-}
-
 /// Applies `sql/migrations` in order, each file in its own transaction, recorded with its checksum in
-/// `onboarder.schema_migrations`.
+/// `onboarder.schema_migrations`; then the files of `sql/functions` that are new or changed, all in one
+/// transaction, recorded in `onboarder.schema_functions`.
 ///
 /// - Applying twice is a no-op.
-/// - An applied file whose content changed is refused before anything runs: applied migrations are
-///   history, a change goes in a new file.
+/// - An applied migration whose content changed is refused before anything runs: applied migrations are
+///   history, a change goes in a new file. Function files are state: a changed one is applied again (so
+///   each function and view has one live definition, in one file; see `sql/functions/README.md`).
 /// - Any number of `migrate` runs at once (several hosts deploying together) are safe: each holds the
 ///   session advisory lock `Migrator.advisoryLockKey` for its whole run, so they apply one after another
 ///   and the later ones find nothing to do.
-/// - Migration files must not contain BEGIN/COMMIT: the migrator wraps each one in a transaction, with
-///   `search_path` set to `public` (qualify names: `onboarder.jobs`).
+/// - Files must not contain BEGIN/COMMIT: the migrator wraps them in a transaction, with `search_path` set
+///   to `public` (qualify names: `onboarder.jobs`).
 public struct Migrator: Sendable {
     /// `pg_advisory_lock` key: the ASCII bytes of "onbmigr8".
     public static let advisoryLockKey: Int64 = 0x6F6E_626D_6967_7238
 
     public let migrations: [Migration]
+    /// Applied after every migration, in this (name) order.
+    public let functions: [FunctionFile]
 
-    public init(migrations: [Migration]) {
+    public init(migrations: [Migration], functions: [FunctionFile] = []) {
         self.migrations = migrations
+        self.functions = functions
     }
 
-    /// Reads every `NNNN_name.sql` in `directory`, ordered by version. Any other `.sql` file, or two
-    /// files with one version, is an error naming the files.
-    public static func load(directory: String) throws(MigrationError) -> Migrator {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory)
-        } catch {
-            throw MigrationError("cannot read the migrations folder \(directory): \(error.localizedDescription)")
-        }
-        var migrations = [Migration]()
+    /// Reads every `NNNN_name.sql` in `directory`, ordered by version, and every `.sql` file of
+    /// `functionsDirectory` (default: the folder `functions` beside `directory`, when there is one), ordered
+    /// by name. Any other `.sql` file among the migrations, or two migrations with one version, is an error
+    /// naming the files.
+    public static func load(directory: String, functionsDirectory: String? = nil) throws(MigrationError) -> Migrator {
         var problems = [String]()
-        for name in names.sorted() where name.hasSuffix(".sql") {
-            let path = (directory as NSString).appendingPathComponent(name)
-            guard let match = name.wholeMatch(of: /(\d{4,})_([A-Za-z0-9_]+)\.sql/), let version = Int(match.output.1)
+        var migrations = [Migration]()
+        for file in try SQLFolder.read(directory, problems: &problems) {
+            guard let match = file.name.wholeMatch(of: /(\d{4,})_([A-Za-z0-9_]+)\.sql/),
+                let version = Int(match.output.1)
             else {
                 problems.append(
-                    "\(path): migration files are named NNNN_name.sql (digits, underscore, letters/digits/underscores)")
-                continue
-            }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                problems.append("\(path): cannot read the file")
-                continue
-            }
-            guard let sql = String(data: data, encoding: .utf8) else {
-                problems.append("\(path): not UTF-8 text")
+                    "\(file.path): migration files are named NNNN_name.sql (digits, underscore, letters/digits/underscores)"
+                )
                 continue
             }
             if let other = migrations.first(where: { $0.version == version }) {
-                problems.append("\(path): version \(version) is also \(other.path)")
+                problems.append("\(file.path): version \(version) is also \(other.path)")
                 continue
             }
-            let checksum: String
-            do { checksum = try Digest.sha256(data).hexString } catch { throw MigrationError("\(path): \(error)") }
             migrations.append(
-                Migration(version: version, name: String(match.output.2), path: path, sql: sql, checksum: checksum))
+                Migration(
+                    version: version, name: String(match.output.2), path: file.path, sql: file.sql,
+                    checksum: file.checksum))
+        }
+        var functions = [FunctionFile]()
+        if let folder = functionsDirectory ?? siblingFunctionsFolder(of: directory) {
+            functions = try SQLFolder.read(folder, problems: &problems).map {
+                FunctionFile(name: $0.name, path: $0.path, sql: $0.sql, checksum: $0.checksum)
+            }
         }
         guard problems.isEmpty else { throw MigrationError(problems.joined(separator: "\n")) }
-        return Migrator(migrations: migrations.sorted { $0.version < $1.version })
+        return Migrator(migrations: migrations.sorted { $0.version < $1.version }, functions: functions)
+    }
+
+    /// `<migrations>/../functions`, when it is a folder: where the repository (`sql/`) and an install
+    /// (`share/onboarder/`) keep the function files.
+    static func siblingFunctionsFolder(of directory: String) -> String? {
+        let folder = URL(fileURLWithPath: directory).deletingLastPathComponent().appendingPathComponent("functions")
+            .path
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) && isDirectory.boolValue
+            ? folder : nil
     }
 
     /// The first folder that exists of: `configured` (when set, it must exist), the install location
@@ -133,7 +111,8 @@ public struct Migrator: Sendable {
                 try await connection.query("SELECT pg_advisory_lock(\(Self.advisoryLockKey))")
             }
             // Closing the session releases the lock too, whatever happens below.
-            let report = try await migrateHoldingLock(connection, logger: logger)
+            var report = try await migrateHoldingLock(connection, logger: logger)
+            try await applyFunctions(connection, logger: logger, into: &report)
             await connection.close()
             return report
         } catch {
@@ -146,11 +125,7 @@ public struct Migrator: Sendable {
     public static func applied(_ connection: PostgresConnection) async throws -> [Int: (
         checksum: String, appliedAt: Date
     )] {
-        let exists = try await connection.query(
-            "SELECT to_regclass('onboarder.schema_migrations') IS NOT NULL AS present"
-        )
-        .single().decode(Bool.self, column: "present")
-        guard exists else { return [:] }
+        guard try await exists("onboarder.schema_migrations", connection) else { return [:] }
         var applied = [Int: (checksum: String, appliedAt: Date)]()
         for row in try await connection.query("SELECT version, checksum, applied_at FROM onboarder.schema_migrations") {
             let (version, checksum, appliedAt) = try row.decode((Int, String, Date).self)
@@ -159,8 +134,28 @@ public struct Migrator: Sendable {
         return applied
     }
 
+    /// Applied function files as recorded: file name → (checksum, applied at).
+    public static func appliedFunctions(_ connection: PostgresConnection) async throws -> [String: (
+        checksum: String, appliedAt: Date
+    )] {
+        guard try await exists("onboarder.schema_functions", connection) else { return [:] }
+        var applied = [String: (checksum: String, appliedAt: Date)]()
+        for row in try await connection.query("SELECT name, checksum, applied_at FROM onboarder.schema_functions") {
+            let (name, checksum, appliedAt) = try row.decode((String, String, Date).self)
+            applied[name] = (checksum, appliedAt)
+        }
+        return applied
+    }
+
+    private static func exists(_ table: String, _ connection: PostgresConnection) async throws -> Bool {
+        try await connection.query("SELECT to_regclass(\(table)) IS NOT NULL AS present").single().decode(
+            Bool.self, column: "present")
+    }
+
     private func migrateHoldingLock(_ connection: PostgresConnection, logger: Logger) async throws -> MigrationReport {
-        // The ledger itself: created here, under the lock, because it must exist to record migration 1.
+        // The ledgers themselves: created here, under the lock, because they must exist to record migration 1.
+        // Only the owner writes them (0007 revokes the workers' rights on schema_migrations; schema_functions
+        // was never granted to anyone).
         try await connection.executeScript(
             unsafeSQL: """
                 CREATE SCHEMA IF NOT EXISTS onboarder;
@@ -171,6 +166,12 @@ public struct Migrator: Sendable {
                     applied_at   timestamptz NOT NULL DEFAULT now(),
                     applied_by   text        NOT NULL DEFAULT current_user,
                     duration_ms  integer     NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS onboarder.schema_functions (
+                    name         text        PRIMARY KEY,
+                    checksum     text        NOT NULL,
+                    applied_at   timestamptz NOT NULL DEFAULT now(),
+                    applied_by   text        NOT NULL DEFAULT current_user
                 );
                 """)
         let applied = try await Self.applied(connection)
@@ -219,7 +220,7 @@ public struct Migrator: Sendable {
                 }
             } catch let error as PostgresError {
                 throw MigrationError(
-                    "\(Self.place(of: error, in: migration)): \(error.message) (nothing of this file was applied)",
+                    "\(SQLFolder.place(of: error, path: migration.path, sql: migration.sql)): \(error.message) (nothing of this file was applied)",
                     underlying: error)
             }
             logger.info(
@@ -230,11 +231,38 @@ public struct Migrator: Sendable {
         return report
     }
 
-    /// `file:line` for a server error with a position inside the script, else the file.
-    static func place(of error: PostgresError, in migration: Migration) -> String {
-        guard let position = error.position, position > 0 else { return migration.path }
-        let prefix = migration.sql.prefix(position - 1)
-        let line = prefix.reduce(1) { $1 == "\n" ? $0 + 1 : $0 }
-        return "\(migration.path):\(line)"
+    /// Applies the function files that are new or changed since they were recorded, in name order, in one
+    /// transaction with their ledger rows: a failing file leaves every function as it was.
+    private func applyFunctions(
+        _ connection: PostgresConnection, logger: Logger, into report: inout MigrationReport
+    ) async throws {
+        let recorded = try await Self.appliedFunctions(connection)
+        let pending = functions.filter { recorded[$0.name]?.checksum != $0.checksum }
+        report.functionsUnchanged = functions.filter { recorded[$0.name]?.checksum == $0.checksum }
+        guard !pending.isEmpty else { return }
+        var current: FunctionFile?
+        do {
+            try await connection.transaction { connection in
+                try await connection.query("SET LOCAL search_path TO public")
+                for file in pending {
+                    current = file
+                    try await connection.executeScript(unsafeSQL: file.sql)
+                    try await connection.query(
+                        """
+                        INSERT INTO onboarder.schema_functions AS f (name, checksum) VALUES (\(file.name), \(file.checksum))
+                        ON CONFLICT (name) DO UPDATE
+                           SET checksum = EXCLUDED.checksum, applied_at = now(), applied_by = current_user
+                        """)
+                }
+            }
+        } catch let error as PostgresError {
+            let place = current.map { SQLFolder.place(of: error, path: $0.path, sql: $0.sql) } ?? "sql/functions"
+            throw MigrationError(
+                "\(place): \(error.message) (no function file was applied)", underlying: error)
+        }
+        for file in pending {
+            logger.info("applied function file", metadata: ["functions.file": "\(file.name)"])
+        }
+        report.functionsApplied = pending
     }
 }

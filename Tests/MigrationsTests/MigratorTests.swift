@@ -1,28 +1,39 @@
 import Foundation
 import Logging
+import Migrations
 import Postgres
-import Store
 import TestSupport
 import Testing
 
-/// A scratch database and a scratch migrations folder for one test.
+/// A scratch database and a scratch `sql` folder (`migrations/`, `functions/`) for one test.
 struct MigrationSandbox {
     let folder: URL
+    var migrations: URL { folder.appendingPathComponent("migrations") }
+    var functions: URL { folder.appendingPathComponent("functions") }
     let database: String
     let configuration: PostgresConfiguration
 
     static func make(_ label: String) async throws -> MigrationSandbox {
         let (configuration, name) = try await TestDatabase.makeScratchDatabase(label)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return MigrationSandbox(folder: folder, database: name, configuration: configuration)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sql-\(UUID().uuidString)")
+        let sandbox = MigrationSandbox(folder: folder, database: name, configuration: configuration)
+        try FileManager.default.createDirectory(at: sandbox.migrations, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: sandbox.functions, withIntermediateDirectories: true)
+        return sandbox
     }
 
+    /// Writes a migration.
     func write(_ name: String, _ sql: String) throws {
-        try sql.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        try sql.write(to: migrations.appendingPathComponent(name), atomically: true, encoding: .utf8)
     }
 
-    func migrator() throws -> Migrator { try Migrator.load(directory: folder.path) }
+    /// Writes a function file.
+    func writeFunctions(_ name: String, _ sql: String) throws {
+        try sql.write(to: functions.appendingPathComponent(name), atomically: true, encoding: .utf8)
+    }
+
+    /// The migrator of this sandbox's folder (its functions found beside the migrations, as installed).
+    func migrator() throws -> Migrator { try Migrator.load(directory: migrations.path) }
 
     func query(_ query: PostgresQuery) async throws -> PostgresRows {
         let connection = try await PostgresConnection.connect(configuration)

@@ -1,0 +1,47 @@
+import Postgres
+import Queue
+
+/// Jobs (`onboarder.jobs`) as the CLI reads and enqueues them. The worker's side of the queue (claim,
+/// finish, heartbeat) is `Queue.JobQueue`'s.
+public enum Jobs {
+    /// Requests per `enqueue_many` call in `enqueueAll`: a statement's arrays stay a few megabytes.
+    public static let batchSize = 5000
+
+    /// The customer's latest job of `kind`, if any.
+    public static func latest(tenant: Int64, kind: String, on executor: some PostgresExecutor) async throws -> Int64? {
+        try await executor.query(
+            "SELECT id FROM onboarder.jobs WHERE tenant_id = \(tenant) AND kind = \(kind) ORDER BY id DESC LIMIT 1"
+        ).first?.decode(Int64.self, column: "id")
+    }
+
+    /// Enqueues every request in one transaction — all or nothing — in calls of `batchSize`; on a
+    /// connection already in a transaction, as part of it. `progress` is told how many requests are
+    /// done after each call. Results come back in request order (see `JobQueue.enqueue`).
+    public static func enqueueAll(
+        _ requests: [EnqueueRequest], actor: String?, batchSize: Int = Jobs.batchSize,
+        on executor: some PostgresExecutor, progress: (Int) -> Void = { _ in }
+    ) async throws -> [EnqueueResult?] {
+        try await executor.transaction(isolation: #isolation) { connection in
+            var results: [EnqueueResult?] = []
+            results.reserveCapacity(requests.count)
+            var start = 0
+            while start < requests.count {
+                let batch = Array(requests[start..<min(start + batchSize, requests.count)])
+                results += try await JobQueue.enqueue(batch, actor: actor, on: connection)
+                start += batch.count
+                progress(start)
+            }
+            return results
+        }
+    }
+
+    /// How many of `ids` are still on their way: queued, running, or waiting for anything but an operator.
+    public static func unsettledCount(_ ids: [Int64], on executor: some PostgresExecutor) async throws -> Int {
+        try await executor.query(
+            """
+            SELECT count(*)::int AS n FROM onboarder.jobs WHERE id = ANY(\(ids))
+               AND (state IN ('queued', 'running') OR (state = 'waiting' AND wait_reason <> 'input'))
+            """
+        ).single().decode(Int.self, column: "n")
+    }
+}

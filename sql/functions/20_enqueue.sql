@@ -1,0 +1,458 @@
+-- Enqueue, and the checks it makes on what an enqueue may say (the CLI's dry run calls the checks too).
+
+-- Whether a PBX host is one of an MSP's allowed hosts (see msps.allowed_pbx_hosts); NULL list: any host.
+CREATE OR REPLACE FUNCTION onboarder.pbx_host_allowed(p_host text, p_allowed text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_allowed IS NULL OR EXISTS (
+        SELECT 1 FROM pg_catalog.unnest(p_allowed) AS a(pattern)
+         WHERE CASE WHEN pg_catalog.left(a.pattern, 2) = '*.'
+                    THEN pg_catalog.right(pg_catalog.lower(p_host), pg_catalog.length(a.pattern) - 1)
+                         = pg_catalog.lower(pg_catalog.substr(a.pattern, 2))
+                    ELSE pg_catalog.lower(p_host) = pg_catalog.lower(a.pattern)
+               END)
+$$;
+
+-- Why a secret reference (a payload's pbx_secret, tenant_client_secret) is refused, or NULL. The same
+-- syntax Sources/Pipeline/SecretReference.swift parses; what a deployment allows beyond it (directories,
+-- variable prefixes) is the worker's to check. Never echoes the reference: a secret pasted where its
+-- reference belongs must not reach a log.
+CREATE OR REPLACE FUNCTION onboarder.secret_reference_problem(p_reference text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rest text;
+    parts text[];
+BEGIN
+    IF p_reference IS NULL OR p_reference = '' THEN
+        RETURN 'required';
+    ELSIF octet_length(p_reference) > 4096 THEN
+        RETURN 'a secret reference has at most 4096 bytes';
+    ELSIF p_reference ~ '[\x01-\x1f\x7f]' THEN
+        RETURN 'a secret reference cannot contain control characters';
+    END IF;
+    CASE
+    WHEN left(p_reference, 4) = 'env:' THEN
+        rest := substr(p_reference, 5);
+        IF rest = '' THEN
+            RETURN 'an empty secret reference: env: needs a variable name';
+        -- (Not {0,127}: PostgreSQL's regular expressions expand a bounded repeat, 6 µs a call.)
+        ELSIF rest !~ '^[A-Za-z_][A-Za-z0-9_]*$' OR length(rest) > 128 THEN
+            RETURN 'env: needs a variable name (letters, digits, _; not starting with a digit)';
+        -- The deployment's own variables (its database, the partner app, the key), as
+        -- SecretReferencePolicy.isDeploymentVariable lists them.
+        ELSIF upper(rest) ^@ ANY (ARRAY['ONBOARDER_', 'AZURE_', 'PG', 'SSL', 'CURL_', 'LD_'])
+              OR upper(rest) IN ('HOME', 'PATH', 'USER', 'LOGNAME', 'SHELL', 'HTTPS_PROXY', 'HTTP_PROXY',
+                                 'ALL_PROXY', 'NO_PROXY') THEN
+            RETURN format('env:%s names one of the deployment''s own variables, which enqueue input may not read', rest);
+        END IF;
+    WHEN left(p_reference, 5) = 'file:' THEN
+        rest := substr(p_reference, 6);
+        IF rest = '' THEN
+            RETURN 'an empty secret reference: file: needs a path';
+        ELSIF rest ~ '(^|/)\.\.(/|$)' THEN
+            RETURN 'file: a path cannot contain ''..''';
+        END IF;
+    WHEN left(p_reference, 5) = 'json:' THEN
+        parts := regexp_match(substr(p_reference, 6), '^([^#]*)#(.*)$');
+        IF substr(p_reference, 6) = '' THEN
+            RETURN 'an empty secret reference: json: needs PATH#member';
+        ELSIF parts IS NULL THEN
+            RETURN 'json: needs PATH#member (a # before the member)';
+        ELSIF parts[1] = '' THEN
+            RETURN 'json: needs a path before the #';
+        ELSIF parts[1] ~ '(^|/)\.\.(/|$)' THEN
+            RETURN 'json: a path cannot contain ''..''';
+        ELSIF parts[2] !~ '^[^.]+(\.[^.]+)*$' THEN
+            RETURN 'json: the member after # is a dotted path of names (pbx.acme.secret)';
+        END IF;
+    WHEN left(p_reference, 7) = 'sealed:' THEN
+        IF p_reference !~ '^sealed:og1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' THEN
+            RETURN 'sealed: needs the og1.… value `onboarder secret seal` printed';
+        END IF;
+    ELSE
+        RETURN 'a secret reference (env:NAME, file:PATH, json:PATH#member, sealed:…), not the secret itself';
+    END CASE;
+    RETURN NULL;
+END $$;
+
+-- Why an onboarding payload (an `onboard` job's, or a rotation's, which is the onboarding payload plus
+-- its credential_id) is refused, as "field: reason"; NULL when it is fine. The rules of the CLI's enqueue
+-- file (Sources/Pipeline/EnqueueFile.swift, the README's enqueue table), so a row that reaches the
+-- database another way is held to them too:
+--   only the keys below (and p_extra_keys, whose values the caller checks); every value a string (users:
+--   an array of strings), JSON null meaning absent; path, pbx_url, pbx_client_id and pbx_secret required;
+--   no control character (U+0001–U+001F, U+007F; jsonb cannot hold U+0000) in any string; lengths as
+--   below; pbx_url https://host[:port][/path] without user:password@, query or fragment, http only on
+--   loopback, its host one of p_allowed_pbx_hosts when that is not NULL; redirect_uri Entra's rules;
+--   secret references as secret_reference_problem says.
+CREATE OR REPLACE FUNCTION onboarder.onboarding_payload_problem(
+    p_payload jsonb, p_allowed_pbx_hosts text[], p_extra_keys text[] DEFAULT '{}'
+) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    known CONSTANT text[] := ARRAY['path', 'display_name', 'pbx_url', 'pbx_client_id', 'pbx_secret', 'redirect_uri',
+                                   'sbc_domain', 'users', 'tenant_client_id', 'tenant_client_secret'];
+    -- A DNS name (or one label); IPv4 addresses pass as one.
+    dns CONSTANT text := '^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*$';
+    extra text[] := coalesce(p_extra_keys, '{}');
+    key text;
+    value text;
+    scheme text;
+    rest text;       -- after scheme://
+    authority text;  -- up to the first / ? #
+    host text;
+    port text;
+    users jsonb;
+    problem text;
+BEGIN
+    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
+        RETURN 'payload: must be a JSON object';
+    END IF;
+    -- Cheap checks over the whole object first; the slow search for the key to name only on failure.
+    IF p_payload - known - extra <> '{}' THEN
+        SELECT k INTO key FROM jsonb_object_keys(p_payload - known - extra) AS k ORDER BY k LIMIT 1;
+        RETURN format('%s: unknown key; the keys are %s', left(regexp_replace(key, '[^ -~]', '?', 'g'), 64),
+                      array_to_string(known, ', '));
+    END IF;
+    IF jsonb_path_exists(p_payload - 'users' - extra, 'strict $.* ? (@.type() != "string" && @.type() != "null")') THEN
+        SELECT k INTO key FROM jsonb_each(p_payload - 'users' - extra) AS e(k, v)
+         WHERE jsonb_typeof(e.v) NOT IN ('string', 'null') ORDER BY k LIMIT 1;
+        RETURN key || ': must be a string';
+    END IF;
+    users := nullif(p_payload -> 'users', 'null'::jsonb);
+    IF users IS NOT NULL AND (jsonb_typeof(users) <> 'array'
+                              OR jsonb_path_exists(users, 'strict $[*] ? (@.type() != "string")')) THEN
+        RETURN 'users: must be an array of strings';
+    END IF;
+    -- A control character in any string (or key): jsonb's text form writes each as an escape (\n, \u0001…;
+    -- DEL as itself), so the test is one for an escape that is not part of an escaped backslash. Half the
+    -- cost of a jsonpath like_regex over every string.
+    IF p_payload::text ~ '(^|[^\\])(\\\\)*\\[bfnrtu]|\x7f' THEN
+        SELECT k INTO key FROM jsonb_each(p_payload) AS e(k, v)
+         WHERE jsonb_build_object(e.k, e.v)::text ~ '(^|[^\\])(\\\\)*\\[bfnrtu]|\x7f' ORDER BY k LIMIT 1;
+        RETURN key || ': cannot contain control characters';
+    END IF;
+
+    IF coalesce(p_payload ->> 'path', '') = '' OR coalesce(p_payload ->> 'pbx_url', '') = ''
+       OR coalesce(p_payload ->> 'pbx_client_id', '') = '' OR coalesce(p_payload ->> 'pbx_secret', '') = '' THEN
+        FOREACH key IN ARRAY ARRAY['path', 'pbx_url', 'pbx_client_id', 'pbx_secret'] LOOP
+            IF coalesce(p_payload ->> key, '') = '' THEN
+                RETURN key || ': required';
+            END IF;
+        END LOOP;
+    END IF;
+    IF p_payload ->> 'path' NOT IN ('teams', 'm365') THEN
+        RETURN 'path: must be teams or m365';
+    END IF;
+    IF length(p_payload ->> 'display_name') > 256 THEN
+        RETURN 'display_name: at most 256 characters';
+    ELSIF length(p_payload ->> 'pbx_client_id') > 256 THEN
+        RETURN 'pbx_client_id: at most 256 characters';
+    ELSIF length(p_payload ->> 'tenant_client_id') > 256 THEN
+        RETURN 'tenant_client_id: at most 256 characters';
+    END IF;
+
+    -- pbx_url: where the worker sends the PBX's secret.
+    value := p_payload ->> 'pbx_url';
+    IF octet_length(value) > 2048 THEN
+        RETURN 'pbx_url: a PBX URL has at most 2048 bytes';
+    ELSIF value ~ '\s' THEN
+        RETURN 'pbx_url: a PBX URL cannot contain spaces';
+    END IF;
+    -- Taken apart with string functions: a regular expression with captures costs 4 µs a call, and
+    -- 100,000 rows are checked per bulk enqueue.
+    IF value !~ '^[A-Za-z][A-Za-z0-9+.-]*://' THEN
+        RETURN 'pbx_url: not a URL with a host';
+    END IF;
+    scheme := lower(split_part(value, '://', 1));
+    rest := substr(value, length(scheme) + 4);
+    authority := split_part(split_part(split_part(rest, '/', 1), '?', 1), '#', 1);
+    IF strpos(authority, '@') > 0 THEN
+        RETURN 'pbx_url: a PBX URL cannot carry a user name or password (user:password@)';
+    ELSIF strpos(rest, '?') > 0 OR strpos(rest, '#') > 0 THEN
+        RETURN 'pbx_url: a PBX URL is a base URL, without query or fragment';
+    END IF;
+    IF left(authority, 1) = '[' THEN
+        host := split_part(authority, ']', 1) || ']';
+        IF host !~ '^\[[0-9A-Fa-f:.]+\]$' THEN
+            RETURN 'pbx_url: not a URL with a host';
+        END IF;
+    ELSE
+        host := split_part(authority, ':', 1);
+        IF host !~ dns THEN
+            RETURN 'pbx_url: not a URL with a host';
+        END IF;
+    END IF;
+    port := substr(authority, length(host) + 1);
+    IF port <> '' AND (port !~ '^:[0-9]+$' OR length(port) > 6 OR substr(port, 2)::integer NOT BETWEEN 1 AND 65535) THEN
+        RETURN 'pbx_url: the port is not between 1 and 65535';
+    ELSIF NOT (scheme = 'https' OR (scheme = 'http' AND lower(host) IN ('localhost', '127.0.0.1', '[::1]'))) THEN
+        RETURN 'pbx_url: a PBX URL must be https (http only on loopback)';
+    ELSIF p_allowed_pbx_hosts IS NOT NULL AND NOT onboarder.pbx_host_allowed(host, p_allowed_pbx_hosts) THEN
+        RETURN format('pbx_url: the host %s is not one of this MSP''s allowed PBX hosts', lower(host));
+    END IF;
+
+    -- redirect_uri: Entra's rules for a Web redirect URI (a query is fine).
+    value := nullif(p_payload ->> 'redirect_uri', '');
+    IF value IS NOT NULL THEN
+        IF length(value) > 256 THEN
+            RETURN 'redirect_uri: a redirect URI has at most 256 characters';
+        ELSIF strpos(value, '*') > 0 THEN
+            RETURN 'redirect_uri: a redirect URI cannot contain a wildcard (*)';
+        ELSIF value !~ '^[A-Za-z][A-Za-z0-9+.-]*://' OR value ~ '\s' THEN
+            RETURN 'redirect_uri: not a URL with a host';
+        ELSIF strpos(value, '#') > 0 THEN
+            RETURN 'redirect_uri: a redirect URI cannot contain a fragment (#…)';
+        END IF;
+        scheme := lower(split_part(value, '://', 1));
+        authority := split_part(split_part(substr(value, length(scheme) + 4), '/', 1), '?', 1);
+        host := CASE WHEN left(authority, 1) = '[' THEN split_part(authority, ']', 1) || ']'
+                     ELSE split_part(authority, ':', 1) END;
+        port := substr(authority, length(host) + 1);
+        IF NOT (host ~ dns OR host ~ '^\[[0-9A-Fa-f:.]+\]$') OR (port <> '' AND port !~ '^:[0-9]+$') THEN
+            RETURN 'redirect_uri: not a URL with a host';
+        ELSIF NOT (scheme = 'https' OR (scheme = 'http' AND lower(host) IN ('localhost', '127.0.0.1', '[::1]'))) THEN
+            RETURN 'redirect_uri: a Web redirect URI must be https (http only for localhost)';
+        END IF;
+    END IF;
+
+    value := nullif(p_payload ->> 'sbc_domain', '');
+    IF length(value) > 253 THEN
+        RETURN 'sbc_domain: at most 253 characters';
+    ELSIF value !~ dns THEN
+        RETURN 'sbc_domain: not a domain name or a DNS label';
+    END IF;
+
+    problem := onboarder.secret_reference_problem(p_payload ->> 'pbx_secret');
+    IF problem IS NOT NULL THEN
+        RETURN 'pbx_secret: ' || problem;
+    END IF;
+    IF p_payload ? 'tenant_client_secret' AND jsonb_typeof(p_payload -> 'tenant_client_secret') = 'string' THEN
+        problem := onboarder.secret_reference_problem(p_payload ->> 'tenant_client_secret');
+        IF problem IS NOT NULL THEN
+            RETURN 'tenant_client_secret: ' || problem;
+        END IF;
+    END IF;
+
+    IF users IS NOT NULL THEN
+        IF jsonb_array_length(users) > 10000 THEN
+            RETURN 'users: at most 10,000 users';
+        ELSIF EXISTS (SELECT 1 FROM jsonb_array_elements_text(users) AS u WHERE u = '' OR length(u) > 113) THEN
+            RETURN 'users: a user principal name has 1 to 113 characters';
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- The customer an onboard row names, as the enqueue file's rules have it: its Entra tenant id (a lower-case
+-- GUID, not the nil one) or one of its domains (lower-case, two labels or more, at most 253 characters).
+-- The tenant key goes into Entra's token URL and every operator's view, so nothing else gets in.
+CREATE OR REPLACE FUNCTION onboarder.tenant_key_problem(p_key text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN p_key IS NULL OR p_key = '' THEN 'tenant: required'
+        WHEN p_key = '00000000-0000-0000-0000-000000000000' THEN 'tenant: the nil GUID is no tenant'
+        WHEN p_key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN NULL
+        WHEN length(p_key) > 253 THEN 'tenant: a domain has at most 253 characters'
+        WHEN p_key ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$' THEN NULL
+        ELSE 'tenant: a lower-case tenant id (GUID) or domain name'
+    END
+$$;
+
+-- Enqueues many jobs in one statement, for the MSPs the session's login acts for. Contract as in 0002:
+-- results in ordinal order, a tenant's active job of the kind (and subject) or a job with the same
+-- idempotency key reported with created = false, tenants created on first mention, one NOTIFY per call.
+-- All or nothing: a refused row raises and nothing is written.
+--   * every row's MSP must be one the login acts for (42501); only the owner and workers create MSPs on
+--     first mention, for anyone else an unknown MSP is refused the same way;
+--   * a login that does not act for every MSP enqueues `onboard` jobs only (42501), and never learns of
+--     another MSP's job through an idempotency key (23505, without the job);
+--   * `onboard` and rotation payloads must pass onboarding_payload_problem, with the MSP's allowed PBX
+--     hosts (22023, "row N: field: reason");
+--   * the 'enqueued' events record the actor (p_actor, default the login).
+-- SECURITY DEFINER: enqueuers have no privileges on the tables. Rows are held in arrays and CTEs: a temp
+-- table would be one the caller can create first in its session (with a trigger).
+CREATE OR REPLACE FUNCTION onboarder.enqueue_many(
+    p_msps text[], p_tenant_keys text[], p_kinds text[], p_payloads jsonb[] DEFAULT NULL,
+    p_priorities integer[] DEFAULT NULL, p_run_ats timestamptz[] DEFAULT NULL, p_idempotency_keys text[] DEFAULT NULL,
+    p_subjects text[] DEFAULT NULL, p_actor text DEFAULT NULL
+) RETURNS TABLE (ordinal integer, job_id bigint, created boolean, state text)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- Each call planned for its own arrays: unnest's row estimate comes from the array it is given (a
+-- generic plan would guess 10 rows for a 5,000-row call).
+SET plan_cache_mode = force_custom_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_every_msp boolean := onboarder.acts_for_every_msp();
+    v_mine text[];
+    v_actor text := coalesce(p_actor, session_user);
+    v_tenants bigint[];
+    v_bad record;
+BEGIN
+    IF NOT v_every_msp THEN
+        v_mine := ARRAY(SELECT onboarder.acting_msps());
+        SELECT i.ord, i.msp, i.kind INTO v_bad
+          FROM unnest(p_msps, p_kinds) WITH ORDINALITY AS i(msp, kind, ord)
+         WHERE i.msp IS NULL OR NOT i.msp = ANY (v_mine) OR i.kind IS DISTINCT FROM 'onboard'
+         ORDER BY i.ord LIMIT 1;
+        IF FOUND THEN
+            IF v_bad.msp IS NULL OR NOT v_bad.msp = ANY (v_mine) THEN
+                RAISE EXCEPTION 'row %: msp: % is not an MSP this login may enqueue for', v_bad.ord,
+                                coalesce(left(v_bad.msp, 63), '(none)')
+                      USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            RAISE EXCEPTION 'row %: kind: this login may enqueue onboard jobs only, not %', v_bad.ord,
+                            coalesce(left(v_bad.kind, 63), '(none)')
+                  USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        SELECT k.ord INTO v_bad
+          FROM unnest(p_msps, p_idempotency_keys) WITH ORDINALITY AS k(msp, key, ord)
+          JOIN onboarder.jobs j ON j.idempotency_key = k.key
+         WHERE j.msp_id <> k.msp
+         ORDER BY k.ord LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'row %: idempotency_key: already used', v_bad.ord USING ERRCODE = 'unique_violation';
+        END IF;
+    END IF;
+
+    SELECT i.ord, p.problem INTO v_bad
+      FROM unnest(p_msps, p_kinds, p_payloads) WITH ORDINALITY AS i(msp, kind, payload, ord)
+      LEFT JOIN onboarder.msps m ON m.id = i.msp
+     CROSS JOIN LATERAL (
+           SELECT CASE
+                  WHEN i.kind = 'onboard' THEN
+                      onboarder.onboarding_payload_problem(coalesce(i.payload, '{}'), m.allowed_pbx_hosts)
+                  WHEN jsonb_typeof(i.payload -> 'credential_id') IS DISTINCT FROM 'number' THEN
+                      'credential_id: required, a number'
+                  ELSE onboarder.onboarding_payload_problem(i.payload, m.allowed_pbx_hosts, '{credential_id}')
+                  END AS problem) p
+     WHERE i.kind IN ('onboard', 'rotate-secret', 'rotate-certificate') AND p.problem IS NOT NULL
+     ORDER BY i.ord LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'row %: %', v_bad.ord, v_bad.problem USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT i.ord, onboarder.tenant_key_problem(i.tenant_key) AS problem INTO v_bad
+      FROM unnest(p_tenant_keys, p_kinds) WITH ORDINALITY AS i(tenant_key, kind, ord)
+     WHERE i.kind = 'onboard' AND onboarder.tenant_key_problem(i.tenant_key) IS NOT NULL
+     ORDER BY i.ord LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'row %: %', v_bad.ord, v_bad.problem USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- Tenants that exist (usually all of them) are found by key, per row; only the others are inserted.
+    v_tenants := ARRAY(
+        SELECT (SELECT t.id FROM onboarder.tenants t WHERE t.msp_id = i.msp AND t.tenant_key = i.tenant_key)
+          FROM unnest(p_msps, p_tenant_keys) WITH ORDINALITY AS i(msp, tenant_key, ord)
+         ORDER BY i.ord);
+    IF array_position(v_tenants, NULL) IS NOT NULL THEN
+        IF v_every_msp THEN
+            INSERT INTO onboarder.msps (id, display_name)
+            SELECT DISTINCT i.msp, i.msp FROM unnest(p_msps, v_tenants) AS i(msp, tenant_id)
+             WHERE i.tenant_id IS NULL ORDER BY 1
+            ON CONFLICT (id) DO NOTHING;
+        END IF;
+        INSERT INTO onboarder.tenants (msp_id, tenant_key)
+        SELECT DISTINCT i.msp, i.tenant_key FROM unnest(p_msps, p_tenant_keys, v_tenants) AS i(msp, tenant_key, tenant_id)
+         WHERE i.tenant_id IS NULL ORDER BY 1, 2
+        ON CONFLICT (msp_id, tenant_key) DO NOTHING;
+        v_tenants := ARRAY(
+            SELECT coalesce(i.tenant_id, (SELECT t.id FROM onboarder.tenants t
+                                           WHERE t.msp_id = i.msp AND t.tenant_key = i.tenant_key))
+              FROM unnest(p_msps, p_tenant_keys, v_tenants) WITH ORDINALITY AS i(msp, tenant_key, tenant_id, ord)
+             ORDER BY i.ord);
+    END IF;
+
+    RETURN QUERY
+    WITH input AS (
+        SELECT i.ord::integer AS ordinal, i.msp AS msp_id, i.kind, coalesce(i.payload, '{}') AS payload,
+               coalesce(i.priority, 0) AS priority, coalesce(i.run_at, now()) AS run_at, i.idem AS idempotency_key,
+               coalesce(i.subject, '') AS subject, i.tenant_id
+          FROM unnest(p_msps, p_kinds, p_payloads, p_priorities, p_run_ats, p_idempotency_keys, p_subjects, v_tenants)
+               WITH ORDINALITY AS i(msp, kind, payload, priority, run_at, idem, subject, tenant_id, ord)
+    ), inserted AS (
+        INSERT INTO onboarder.jobs AS j (kind, msp_id, tenant_id, subject, payload, priority, run_at, idempotency_key)
+        SELECT i.kind, i.msp_id, i.tenant_id, i.subject, i.payload, i.priority, i.run_at, i.idempotency_key
+          FROM input i ORDER BY i.ordinal
+        ON CONFLICT DO NOTHING
+        RETURNING j.id, j.tenant_id, j.kind, j.subject, j.idempotency_key, j.state
+    ), events AS (
+        INSERT INTO onboarder.events (job_id, kind, actor) SELECT n.id, 'enqueued', v_actor FROM inserted n
+    ), matched AS (
+        -- Equality joins only (hash joins and index lookups): a 100,000-row enqueue stays linear.
+        SELECT i.ordinal, i.msp_id, i.tenant_id, i.kind, i.subject, i.idempotency_key,
+               coalesce(by_key.id, by_tenant.id) AS job_id, coalesce(by_key.state, by_tenant.state) AS state
+          FROM input i
+          LEFT JOIN inserted by_key ON by_key.idempotency_key = i.idempotency_key
+          LEFT JOIN inserted by_tenant
+                 ON i.idempotency_key IS NULL
+                AND by_tenant.tenant_id = i.tenant_id AND by_tenant.kind = i.kind AND by_tenant.subject = i.subject
+    )
+    SELECT r.ordinal, r.job_id, r.inserted AND row_number() OVER (PARTITION BY r.job_id ORDER BY r.ordinal) = 1,
+           r.state
+      FROM (
+        SELECT m.ordinal, m.job_id, true AS inserted, m.state FROM matched m WHERE m.job_id IS NOT NULL
+        UNION ALL
+        -- Rows not inserted: the job that was there before (same key, or active for the tenant and kind).
+        -- Never another MSP's job for a login held to its MSPs (the check above; this covers a job that
+        -- took the key since).
+        SELECT m.ordinal, coalesce(old_by_key.id, old_active.id), false, coalesce(old_by_key.state, old_active.state)
+          FROM matched m
+          LEFT JOIN onboarder.jobs old_by_key
+                 ON old_by_key.idempotency_key = m.idempotency_key AND (v_every_msp OR old_by_key.msp_id = m.msp_id)
+          LEFT JOIN onboarder.jobs old_active
+                 ON old_active.tenant_id = m.tenant_id AND old_active.kind = m.kind AND old_active.subject = m.subject
+                AND old_active.state IN ('queued', 'running', 'waiting', 'needs_attention')
+         WHERE m.job_id IS NULL
+      ) r
+     ORDER BY r.ordinal;
+
+    -- A bulk enqueue that grows the table a lot leaves the planner with stale (or, on a new install, no)
+    -- statistics until autovacuum gets to it, and the claim's plan was measured ten times slower then.
+    -- Refresh them here; small enqueues leave it to autovacuum.
+    IF cardinality(p_msps) >= 1000 AND cardinality(p_msps) > 0.2 * greatest(
+           (SELECT c.reltuples FROM pg_catalog.pg_class c WHERE c.oid = 'onboarder.jobs'::pg_catalog.regclass), 0) THEN
+        ANALYZE onboarder.jobs;
+        ANALYZE onboarder.tenants;
+    END IF;
+    PERFORM pg_notify('onboarder_jobs', '');
+END $$;
+
+-- One job, for any SQL client: SELECT * FROM onboarder.enqueue('acme', 'contoso.onmicrosoft.com', 'onboard', '{…}');
+-- The checks are enqueue_many's (this runs as the caller and calls it).
+CREATE OR REPLACE FUNCTION onboarder.enqueue(
+    p_msp text, p_tenant_key text, p_kind text, p_payload jsonb DEFAULT '{}', p_priority integer DEFAULT 0,
+    p_run_at timestamptz DEFAULT now(), p_idempotency_key text DEFAULT NULL, p_subject text DEFAULT '',
+    p_actor text DEFAULT NULL
+) RETURNS TABLE (job_id bigint, created boolean, state text)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.job_id, e.created, e.state
+      FROM onboarder.enqueue_many(ARRAY[p_msp], ARRAY[p_tenant_key], ARRAY[p_kind], ARRAY[p_payload],
+                                  ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_idempotency_key], ARRAY[p_subject],
+                                  p_actor) e
+$$;
+
+
+-- Enqueuers and workers: enqueue, and the checks it makes.
+REVOKE ALL ON FUNCTION
+      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text),
+      onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text),
+      onboarder.onboarding_payload_problem(jsonb, text[], text[]), onboarder.pbx_host_allowed(text, text[]),
+      onboarder.secret_reference_problem(text), onboarder.tenant_key_problem(text)
+  FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
+GRANT EXECUTE ON FUNCTION
+      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text),
+      onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text),
+      onboarder.onboarding_payload_problem(jsonb, text[], text[]), onboarder.pbx_host_allowed(text, text[]),
+      onboarder.secret_reference_problem(text), onboarder.tenant_key_problem(text)
+   TO onboarder_worker, onboarder_enqueuer;

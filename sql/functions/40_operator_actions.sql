@@ -1,0 +1,222 @@
+-- Operator actions: what `onboarder retry|resume|cancel|cert add|secret export` call.
+--
+-- SECURITY DEFINER, for operators (who may not write the tables) and workers. A job or customer that does
+-- not exist and one of an MSP the login may not act for raise the same error (P0002, "no job N" / "no
+-- customer N"), so ids of other MSPs' rows tell nothing. A job in a state the action does not apply to
+-- gives NULL. Every action's event records the actor (p_actor, default the login) beside the login.
+
+-- Wakes the tenant's jobs that wait for operator input: they run now instead of at their next check.
+-- The checks are its callers'; granted to nobody.
+CREATE OR REPLACE FUNCTION onboarder.wake_input_waiters(p_tenant bigint, p_why text, p_actor text) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    WITH woken AS (
+        UPDATE onboarder.jobs SET run_at = now(), updated_at = now()
+         WHERE tenant_id = p_tenant AND state = 'waiting' AND wait_reason = 'input'
+        RETURNING id
+    ), logged AS (
+        INSERT INTO onboarder.events (job_id, kind, actor, detail)
+        SELECT id, 'woken', p_actor, jsonb_build_object('why', p_why) FROM woken
+    )
+    SELECT count(*) INTO n FROM woken;
+    IF n > 0 THEN PERFORM pg_notify('onboarder_jobs', ''); END IF;
+    RETURN n;
+END $$;
+
+-- The job / customer an operator action names, if the login may act for its MSP. A missing id and another
+-- MSP's id raise the same P0002, so an operator learns nothing of other MSPs' ids. Called only by the
+-- actions below (which run with the owner's rights), never granted.
+CREATE OR REPLACE FUNCTION onboarder.require_job(p_job bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM onboarder.jobs j WHERE j.id = p_job AND onboarder.may_act_for(j.msp_id)) THEN
+        RAISE EXCEPTION 'no job %', p_job USING ERRCODE = 'no_data_found';
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION onboarder.require_tenant(p_tenant bigint) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM onboarder.tenants t WHERE t.id = p_tenant AND onboarder.may_act_for(t.msp_id)) THEN
+        RAISE EXCEPTION 'no customer %', p_tenant USING ERRCODE = 'no_data_found';
+    END IF;
+END $$;
+
+-- Puts a job that stopped (needs_attention, failed, cancelled) or waits back in the queue now. Steps
+-- already done stay done; the failure counts of the others start again. NULL when the job is running or
+-- succeeded, or another job of its tenant, kind and subject is active (a NOTICE says so).
+CREATE OR REPLACE FUNCTION onboarder.retry_job(p_job bigint, p_actor text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result text;
+BEGIN
+    PERFORM onboarder.require_job(p_job);
+    UPDATE onboarder.jobs j
+       SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, finished_at = NULL,
+           updated_at = now()
+     WHERE j.id = p_job AND j.state IN ('needs_attention', 'failed', 'cancelled', 'waiting')
+       AND NOT EXISTS (SELECT 1 FROM onboarder.jobs o
+                        WHERE o.tenant_id = j.tenant_id AND o.kind = j.kind AND o.subject = j.subject AND o.id <> j.id
+                          AND o.state IN ('queued', 'running', 'waiting', 'needs_attention'))
+    RETURNING j.state INTO result;
+    IF result IS NULL THEN
+        RAISE NOTICE 'job % is not stopped or waiting, or its tenant has another active job of its kind', p_job;
+        RETURN NULL;
+    END IF;
+    UPDATE onboarder.job_steps SET attempts = 0, state = 'pending' WHERE job_id = p_job AND state <> 'done';
+    INSERT INTO onboarder.events (job_id, kind, actor) VALUES (p_job, 'retried', coalesce(p_actor, session_user));
+    PERFORM pg_notify('onboarder_jobs', '');
+    RETURN result;
+END $$;
+
+-- Runs a job that waits (for any reason: input, a retry's backoff, throttling) or needs attention now,
+-- keeping its steps' counts (retry_job starts them again). NULL for a job in any other state.
+CREATE OR REPLACE FUNCTION onboarder.resume_job(p_job bigint, p_actor text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result text;
+BEGIN
+    PERFORM onboarder.require_job(p_job);
+    UPDATE onboarder.jobs j
+       SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, updated_at = now()
+     WHERE j.id = p_job AND j.state IN ('waiting', 'needs_attention')
+    RETURNING j.state INTO result;
+    IF result IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO onboarder.events (job_id, kind, actor) VALUES (p_job, 'resumed', coalesce(p_actor, session_user));
+    PERFORM pg_notify('onboarder_jobs', '');
+    RETURN result;
+END $$;
+
+-- Cancels a job that is not running; a running job is left to finish its step (cancel it again after).
+CREATE OR REPLACE FUNCTION onboarder.cancel_job(p_job bigint, p_actor text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result text;
+BEGIN
+    PERFORM onboarder.require_job(p_job);
+    UPDATE onboarder.jobs j
+       SET state = 'cancelled', wait_reason = NULL, attention = NULL, finished_at = now(), updated_at = now()
+     WHERE j.id = p_job AND j.state IN ('queued', 'waiting', 'needs_attention')
+    RETURNING j.state INTO result;
+    IF result IS NOT NULL THEN
+        INSERT INTO onboarder.events (job_id, kind, actor) VALUES (p_job, 'cancelled', coalesce(p_actor, session_user));
+    END IF;
+    RETURN result;
+END $$;
+
+-- Wakes the tenant's jobs that wait for operator input (a DNS record was published by hand, say).
+-- Returns how many.
+CREATE OR REPLACE FUNCTION onboarder.wake_tenant(p_tenant bigint, p_why text, p_actor text DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM onboarder.require_tenant(p_tenant);
+    RETURN onboarder.wake_input_waiters(p_tenant, p_why, coalesce(p_actor, session_user));
+END $$;
+
+-- Records the PBX's certificate for a customer (`onboarder cert add`: the CLI parsed it and computed the
+-- SHA-1 thumbprint) and wakes the jobs waiting for it. recorded = false when that certificate was
+-- recorded before (the jobs are woken all the same). Operators may not write credentials otherwise.
+CREATE OR REPLACE FUNCTION onboarder.supply_certificate(
+    p_tenant bigint, p_thumbprint text, p_certificate_pem text, p_display_name text, p_expires_at timestamptz,
+    p_actor text DEFAULT NULL
+) RETURNS TABLE (recorded boolean, woken integer)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor text := coalesce(p_actor, session_user);
+    v_thumbprint text := upper(p_thumbprint);
+    v_recorded boolean;
+    v_job bigint;
+BEGIN
+    PERFORM onboarder.require_tenant(p_tenant);
+    IF v_thumbprint IS NULL OR v_thumbprint !~ '^[0-9A-F]{40}$' THEN
+        RAISE EXCEPTION 'thumbprint: a SHA-1 thumbprint is 40 hexadecimal digits' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF p_certificate_pem IS NULL OR octet_length(p_certificate_pem) > 16384
+          OR p_certificate_pem !~ '^\s*(-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+$' THEN
+        RAISE EXCEPTION 'certificate_pem: one or more PEM certificates (-----BEGIN CERTIFICATE-----), at most 16 KiB, nothing else'
+              USING ERRCODE = 'invalid_parameter_value';
+    ELSIF p_display_name IS NULL OR p_display_name = '' OR length(p_display_name) > 256
+          OR p_display_name ~ '[\x01-\x1f\x7f]' THEN
+        RAISE EXCEPTION 'display_name: 1 to 256 characters, no control characters' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF p_expires_at IS NOT NULL AND p_expires_at <= now() THEN
+        RAISE EXCEPTION 'expires_at: the certificate has expired' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH added AS (
+        INSERT INTO onboarder.credentials (tenant_id, kind, source, state, thumbprint, display_name, certificate_pem,
+                                           expires_at)
+        VALUES (p_tenant, 'certificate', 'pbx', 'supplied', v_thumbprint, p_display_name, p_certificate_pem, p_expires_at)
+        ON CONFLICT (tenant_id, thumbprint) WHERE kind = 'certificate' DO NOTHING
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM added) INTO v_recorded;
+    SELECT max(j.id) INTO v_job FROM onboarder.jobs j WHERE j.tenant_id = p_tenant;
+    INSERT INTO onboarder.events (job_id, kind, actor, detail)
+    VALUES (v_job, 'certificate_supplied', v_actor,
+            jsonb_build_object('tenant_id', p_tenant, 'thumbprint', v_thumbprint, 'recorded', v_recorded));
+    RETURN QUERY SELECT v_recorded, onboarder.wake_input_waiters(p_tenant, 'certificate supplied', v_actor);
+END $$;
+
+-- Records that a client secret was handed to an operator (`onboarder secret export`, after it opened the
+-- secret on a worker host: only workers hold the key, so only workers call this): exported_at, an event
+-- with the key id (never the value) and who, and wakes the rotation waiting for the hand-over. Returns
+-- the credential's job.
+CREATE OR REPLACE FUNCTION onboarder.record_secret_export(p_credential bigint, p_actor text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_actor text := coalesce(p_actor, session_user);
+    v_tenant bigint;
+    v_msp text;
+    v_job bigint;
+    v_key uuid;
+BEGIN
+    SELECT c.tenant_id, t.msp_id, c.job_id, c.key_id INTO v_tenant, v_msp, v_job, v_key
+      FROM onboarder.credentials c JOIN onboarder.tenants t ON t.id = c.tenant_id
+     WHERE c.id = p_credential AND c.kind = 'password';
+    IF NOT FOUND OR NOT onboarder.may_act_for(v_msp) THEN
+        RAISE EXCEPTION 'no client secret %', p_credential USING ERRCODE = 'no_data_found';
+    END IF;
+    UPDATE onboarder.credentials SET exported_at = now(), updated_at = now() WHERE id = p_credential;
+    INSERT INTO onboarder.events (job_id, kind, actor, detail)
+    VALUES (v_job, 'secret_exported', v_actor, jsonb_build_object('key_id', v_key, 'credential_id', p_credential));
+    PERFORM onboarder.wake_input_waiters(v_tenant, 'secret exported', v_actor);
+    RETURN v_job;
+END $$;
+
+
+REVOKE ALL ON FUNCTION
+      onboarder.wake_input_waiters(bigint, text, text), onboarder.require_job(bigint), onboarder.require_tenant(bigint),
+      onboarder.retry_job(bigint, text), onboarder.resume_job(bigint, text), onboarder.cancel_job(bigint, text),
+      onboarder.wake_tenant(bigint, text, text),
+      onboarder.supply_certificate(bigint, text, text, text, timestamptz, text),
+      onboarder.record_secret_export(bigint, text)
+  FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
+-- Operators and workers: the operator actions.
+GRANT EXECUTE ON FUNCTION
+      onboarder.retry_job(bigint, text), onboarder.resume_job(bigint, text), onboarder.cancel_job(bigint, text),
+      onboarder.wake_tenant(bigint, text, text),
+      onboarder.supply_certificate(bigint, text, text, text, timestamptz, text)
+   TO onboarder_worker, onboarder_operator;
+-- Workers: the secret hand-over (only they hold the key that opens the secret).
+GRANT EXECUTE ON FUNCTION onboarder.record_secret_export(bigint, text) TO onboarder_worker;
