@@ -1,7 +1,9 @@
 """scripts/chaos: customers onboarded by three worker processes against a faulty simulator while workers are
 killed, PostgreSQL restarts and a worker is stopped mid-run; then every invariant is checked against the
 simulator's state and the database. Seeded: the same seed gives the same schedule and the same faults.
-Run through `scripts/chaos`, which builds the release binaries and starts the chaos PostgreSQL.
+Run through `scripts/chaos`: without --onboarder, --sim and --admin-url this builds the release binaries and
+starts the chaos PostgreSQL (.local/pg-chaos; ONBOARDER_PG_DIR, ONBOARDER_PG_PORT, default 54369). The workers
+run as the service login (onboarder_svc), enqueue as an MSP staff login; the checks read as the superuser.
 
 Exit status: 0 when every invariant held, 1 when one failed.
 """
@@ -21,9 +23,9 @@ import harness  # noqa: E402
 from harness import log, psql  # noqa: E402
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--onboarder", required=True)
-parser.add_argument("--sim", required=True)
-parser.add_argument("--admin-url", required=True)
+parser.add_argument("--onboarder", help="the onboarder binary (default: a release build made now)")
+parser.add_argument("--sim", help="the onboarder-sim binary (default: a release build made now)")
+parser.add_argument("--admin-url", help="a superuser's URL (default: the chaos cluster, started now)")
 parser.add_argument("--tenants", type=int, default=500)
 parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--kills", type=int, default=20)
@@ -71,28 +73,37 @@ class Observer(threading.Thread):
             time.sleep(0.05)
 
 
-def restart_postgres():
-    subprocess.run(["scripts/dev-db", "restart"], capture_output=True, check=True)
+def prepare():
+    """The release binaries and the cluster, unless given: the cluster is the run's own, since the run restarts it."""
+    os.chdir(harness.REPO)
+    if not (args.onboarder and args.sim):
+        bin_dir = harness.release_binaries(["onboarder", "onboarder-sim"])
+        args.onboarder, args.sim = f"{bin_dir}/onboarder", f"{bin_dir}/onboarder-sim"
+    if not args.admin_url:
+        args.admin_url = harness.start_cluster("pg-chaos", 54369)
+    harness.ensure_cryptography()
 
 
 def main():
+    prepare()
     work = harness.workdir("onboarder-chaos-")
     faults = {"seed": args.seed, "latency_ms": args.latency_ms, "jitter_ms": args.latency_ms // 2,
               "error_rate": 0.10, "lost_response_rate": 0.02, "replication_lag_ms": 1500, "propagation_ms": 2000,
               "dns_propagation_ms": 1000}
     log(f"chaos: {args.tenants} customers, seed {args.seed}, faults {faults}")
-    sim = harness.Simulator(args.sim, work, args.tenants, faults, journal=True)
-    db = harness.fresh_db(args.admin_url, "chaos", args.onboarder)
-    env = {**harness.onboarder_env(args.onboarder, sim, db),
+    sim = harness.world_simulator(args.sim, work, args.tenants, faults, journal=True)
+    database = harness.fresh_db(args.admin_url, "chaos", args.onboarder)
+    db = database.admin  # the observer's and the checks' view: every row
+    env = {**harness.onboarder_env(args.onboarder, sim, database),
            "ONBOARDER_LOG_LEVEL": "info",
            "ONBOARDER_WORKER_LEASE_SECONDS": "6", "ONBOARDER_WORKER_HEARTBEAT_INTERVAL_MS": "1000",
            "ONBOARDER_WORKER_REAP_INTERVAL_SECONDS": "2",
            "ONBOARDER_WORKER_SHUTDOWN_DEADLINE_SECONDS": str(SHUTDOWN_DEADLINE),
            "ONBOARDER_RETRY_BASE_DELAY_MS": "500", "ONBOARDER_RETRY_MAX_DELAY_SECONDS": "10",
            "ONBOARDER_WORKER_CLAIM_BATCH": "20"}
-    harness.customers_csv(f"{work}/customers.csv", args.tenants, sim, msps=3)
-    subprocess.run([args.onboarder, "enqueue", f"{work}/customers.csv"], env=env, capture_output=True, check=True)
-    harness.supply_pbx_certificates(db, work)
+    msps = harness.customers_csv(f"{work}/customers.csv", args.tenants, sim, msps=3)
+    harness.enqueue(args.onboarder, env, database, f"{work}/customers.csv", msps)
+    harness.supply_pbx_certificates(database, work)
     psql(db, f"UPDATE onboarder.queue_limits SET max_running = {LIMITS['global']}; "
              f"UPDATE onboarder.msps SET max_running = {LIMITS['msp']}")
 
@@ -124,7 +135,7 @@ def main():
                 workers[i].kill()
                 workers[i].start()
             elif what == "restart PostgreSQL":
-                restart_postgres()
+                harness.restart_cluster()
             else:
                 # The worker with the most jobs in flight, so that the drain has something to drain.
                 busy = {}

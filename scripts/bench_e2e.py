@@ -1,35 +1,40 @@
 """scripts/bench e2e: customers through the whole pipeline (both paths) against onboarder-sim with a fixed
 latency per call, at several total concurrencies on one and on three worker processes; then the same with
 Graph's write throttling on (scaled down so it bites). Run through `scripts/bench e2e`, which builds the
-release binaries and starts the benchmark's PostgreSQL.
+release binaries and starts the benchmark's PostgreSQL. The workers run as the service login, enqueue as an
+MSP staff login.
 
 Per run: wall time beside the lower bound (tenants × calls per tenant × latency ÷ concurrency), calls per
 tenant, peak RSS per worker process and per in-flight onboarding, CPU seconds per tenant of the workers,
 the simulator and PostgreSQL, PostgreSQL statements per tenant, 429s provoked per tenant.
 """
+from __future__ import annotations
+
 import argparse
 import os
 import subprocess
-import sys
 import time
 
-sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness  # noqa: E402
-from harness import log, psql  # noqa: E402
+import harness
+from harness import log, psql
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--onboarder", required=True)
-parser.add_argument("--sim", required=True)
-parser.add_argument("--admin-url", required=True)
-parser.add_argument("--tenants", type=int, default=10000)
-parser.add_argument("--latency-ms", type=int, default=100)
-parser.add_argument("--runs", default="50:1 50:3 200:1 200:3 500:1 500:3",
-                    help="concurrency:workers pairs; concurrency is the total over the workers")
-parser.add_argument("--throttled", default="500:3", help="the run repeated with throttling on ('' skips it)")
-parser.add_argument("--profile", default="200:1", help="the run whose worker perf profiles ('' skips it)")
-parser.add_argument("--log", default=".local/bench-e2e-worker.log")
-args = parser.parse_args()
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/bench e2e")
+    parser.add_argument("--onboarder", required=True)
+    parser.add_argument("--sim", required=True)
+    parser.add_argument("--admin-url", required=True)
+    parser.add_argument("--tenants", type=int, default=10000)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--runs", default="50:1 50:3 200:1 200:3 500:1 500:3",
+                        help="concurrency:workers pairs; concurrency is the total over the workers")
+    parser.add_argument("--throttled", default="500:3", help="the run repeated with throttling on ('' skips it)")
+    parser.add_argument("--profile", default="200:1", help="the run whose worker perf profiles ('' skips it)")
+    parser.add_argument("--log", default=".local/bench-e2e-worker.log")
+    return parser.parse_args(argv)
+
+
+args: argparse.Namespace  # set by main()
 
 # Graph's identity write limits (the simulator's defaults: 3,000 per 150 s per app and tenant, 18,000 per
 # 5 minutes per tenant) scaled by 1/300 in count and 1/30 in time — a tenth of the rate — so that one
@@ -38,31 +43,10 @@ THROTTLE = {"throttle_writes": 10, "throttle_window_s": 5, "throttle_tenant_writ
             "throttle_tenant_window_s": 10}
 
 
-def postgres_cpu():
-    """CPU of the cluster: the postmaster, its live children, and the children it has reaped."""
-    data = psql(args.admin_url, "SHOW data_directory")
-    postmaster = int(open(f"{data}/postmaster.pid").readline())
-    fields = open(f"/proc/{postmaster}/stat").read().rsplit(")", 1)[1].split()
-    total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == postmaster:
-                total += harness.cpu_seconds(int(pid))
-    return total
-
-
-def statements_supported():
-    return "pg_stat_statements" in psql(args.admin_url, "SHOW shared_preload_libraries")
-
-
 def idle_memory_kib():
     """A worker's (resident, anonymous) memory with nothing to do: the base the per-onboarding figure is above."""
     work = harness.workdir("onboarder-e2e-idle-")
-    sim = harness.Simulator(args.sim, work, 1, {})
+    sim = harness.world_simulator(args.sim, work, 1, {})
     db = harness.fresh_db(args.admin_url, "bench_e2e", args.onboarder)
     worker = harness.Worker(args.onboarder, harness.onboarder_env(args.onboarder, sim, db), 100, args.log)
     time.sleep(3)
@@ -99,18 +83,18 @@ def profile(pid, seconds=20):
 def run(concurrency, workers, throttled):
     work = harness.workdir("onboarder-e2e-")
     faults = {"seed": 7, "latency_ms": args.latency_ms, **(THROTTLE if throttled else {})}
-    sim = harness.Simulator(args.sim, work, args.tenants, faults)
+    sim = harness.world_simulator(args.sim, work, args.tenants, faults)
     db = harness.fresh_db(args.admin_url, "bench_e2e", args.onboarder)
     env = harness.onboarder_env(args.onboarder, sim, db)
-    harness.customers_csv(f"{work}/customers.csv", args.tenants, sim, msps=3)
-    subprocess.run([args.onboarder, "enqueue", f"{work}/customers.csv"], env=env, capture_output=True, check=True)
+    msps = harness.customers_csv(f"{work}/customers.csv", args.tenants, sim, msps=3)
+    harness.enqueue(args.onboarder, env, db, f"{work}/customers.csv", msps)
     harness.supply_pbx_certificates(db, work)
-    psql(db, "VACUUM ANALYZE")
-    statements = statements_supported()
+    psql(db.admin, "VACUUM ANALYZE")
+    statements = harness.statements_loaded(args.admin_url)
     if statements:
-        psql(db, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()")
+        psql(db.admin, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()")
     before = sim.stats()
-    sim_cpu0, pg_cpu0 = sim.cpu(), postgres_cpu()
+    sim_cpu0, pg_cpu0 = sim.cpu(), harness.postgres_cpu(args.admin_url)
     started = time.time()
     shares = [concurrency // workers + (1 if i < concurrency % workers else 0) for i in range(workers)]
     procs = [harness.Worker(args.onboarder, env, share, args.log) for share in shares]
@@ -119,7 +103,7 @@ def run(concurrency, workers, throttled):
     anon = [0] * len(procs)  # peak anonymous resident memory: the heap and stacks, not shared libraries
     while True:
         running, left = (int(x) for x in psql(
-            db, "SELECT count(*) FILTER (WHERE state = 'running'), "
+            db.admin, "SELECT count(*) FILTER (WHERE state = 'running'), "
                 "count(*) FILTER (WHERE state IN ('queued', 'running', 'waiting')) FROM onboarder.jobs").split("|"))
         if not left:
             break
@@ -133,7 +117,7 @@ def run(concurrency, workers, throttled):
     wall = time.time() - started
     worker_cpu = sum(p.cpu() for p in procs)
     peaks = [p.peak_rss_kib() for p in procs]
-    sim_cpu, pg_cpu = sim.cpu() - sim_cpu0, postgres_cpu() - pg_cpu0
+    sim_cpu, pg_cpu = sim.cpu() - sim_cpu0, harness.postgres_cpu(args.admin_url) - pg_cpu0
     for p in procs:
         p.terminate()
     after = sim.stats()
@@ -145,10 +129,10 @@ def run(concurrency, workers, throttled):
     graph_writes = sum(v for k, v in delta.items()
                        if k.split(" ")[0] in ("POST", "PATCH", "DELETE") and len(k.split(" ")) == 2 and k != "POST token")
     n = args.tenants
-    outcome = dict(line.split("|") for line in psql(db, "SELECT state, count(*) FROM onboarder.jobs GROUP BY 1").splitlines())
+    outcome = dict(line.split("|") for line in psql(db.admin, "SELECT state, count(*) FROM onboarder.jobs GROUP BY 1").splitlines())
     stmts = None
     if statements:
-        stmts = int(psql(db, """SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+        stmts = int(psql(db.admin, """SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
                                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                                    AND query NOT LIKE '%pg_stat_statements%'"""))
     sim.stop()
@@ -164,7 +148,9 @@ def run(concurrency, workers, throttled):
     }
 
 
-def main():
+def main(argv: list[str]) -> None:
+    global args
+    args = parse(argv)
     log(f"e2e: {args.tenants} customers (half Microsoft 365, half Teams), {args.latency_ms} ms per call")
     idle_total, idle = idle_memory_kib()
     log(f"an idle worker: {idle_total / 1024:.1f} MiB resident, of it {idle / 1024:.1f} MiB anonymous")
@@ -222,6 +208,3 @@ def main():
         slope = (max(hi["anon_kib"]) - max(lo["anon_kib"])) / (hi["concurrency"] - lo["concurrency"])
         print(f"\nmemory per in-flight onboarding, 1 worker, peak anonymous memory from concurrency "
               f"{lo['concurrency']} to {hi['concurrency']}: {slope:.0f} KiB")
-
-
-main()
