@@ -39,11 +39,9 @@ def onboard_run(admin_url: str, bin_dir: str, path: str, source: str, n: int, c:
         db = harness.fresh_db(admin_url, "bench_onboard", onboarder)
         env = {**harness.onboarder_env(onboarder, sim, db),
                "ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "file" if source == "pbx" else "generate"}
-        msps = harness.customers_csv(f"{work}/tenants.csv", n, sim, paths=(path,))
-        harness.enqueue(onboarder, env, db, f"{work}/tenants.csv", msps)
-        if source == "pbx":  # certificates the PBXs supplied: no key generation here
-            harness.supply_pbx_certificates(db, work)
-        before = sum(sim.stats().values())
+        # pbx: certificates the PBXs supplied (as `onboarder cert add` records them), no key generation here
+        harness.enqueue_customers(onboarder, env, db, sim, n, paths=(path,), certificates=source == "pbx")
+        before = sim.stats()
         sim_cpu0, pg_cpu0 = sim.cpu(), harness.postgres_cpu(admin_url)
         started = time.time()
         worker = harness.Worker(onboarder, env, c, WORKER_LOG)
@@ -56,7 +54,7 @@ def onboard_run(admin_url: str, bin_dir: str, path: str, source: str, n: int, c:
         succeeded = int(psql(db.admin, "SELECT count(*) FROM onboarder.jobs WHERE state LIKE 'succeeded%'"))
         if succeeded != n:
             print(f"warning: only {succeeded} of {n} onboardings succeeded", file=sys.stderr)
-        calls = sum(sim.stats().values()) - before
+        calls = harness.call_counts(before, sim.stats())[0]
     finally:
         sim.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -101,9 +101,7 @@ def main():
            "ONBOARDER_WORKER_SHUTDOWN_DEADLINE_SECONDS": str(SHUTDOWN_DEADLINE),
            "ONBOARDER_RETRY_BASE_DELAY_MS": "500", "ONBOARDER_RETRY_MAX_DELAY_SECONDS": "10",
            "ONBOARDER_WORKER_CLAIM_BATCH": "20"}
-    msps = harness.customers_csv(f"{work}/customers.csv", args.tenants, sim, msps=3)
-    harness.enqueue(args.onboarder, env, database, f"{work}/customers.csv", msps)
-    harness.supply_pbx_certificates(database, work)
+    harness.enqueue_customers(args.onboarder, env, database, sim, args.tenants, msps=3)
     psql(db, f"UPDATE onboarder.queue_limits SET max_running = {LIMITS['global']}; "
              f"UPDATE onboarder.msps SET max_running = {LIMITS['msp']}")
 

@@ -289,6 +289,16 @@ def enqueue(onboarder: str, env: dict, db: Database, csv: str, msps: Sequence[st
                    capture_output=True, check=True)
 
 
+def enqueue_customers(onboarder: str, env: dict, db: Database, sim: Simulator, tenants: int,
+                      paths: Sequence[str] = ("m365", "teams"), msps: int = 1, certificates: bool = True) -> None:
+    """Every customer of the simulator's world enqueued for onboarding; with `certificates`, the PBXs'
+    certificates recorded first-hand, so that no run spends its time generating keys."""
+    csv = f"{sim.workdir}/customers.csv"
+    enqueue(onboarder, env, db, csv, customers_csv(csv, tenants, sim, paths, msps))
+    if certificates:
+        supply_pbx_certificates(db, sim.workdir)
+
+
 def onboarder_env(onboarder: str, sim: Simulator, db: Database) -> dict:
     """The environment every worker of a run gets: the service login, the simulator's URLs, a fresh key file."""
     keys = f"{sim.workdir}/keys"
@@ -369,6 +379,19 @@ class Worker:
     def terminate(self, timeout: float = 120) -> int:
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=timeout)
+
+
+def call_counts(before: dict[str, int], after: dict[str, int]) -> tuple[int, int, int]:
+    """From two readings of the simulator's /_sim/stats: (calls served, of them Graph and token calls — the
+    ones that carry the simulated latency; PBX and DNS calls answer at once —, of them Graph writes). Faults
+    the simulator injected, 429s and lost answers are counted apart, not as calls."""
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    calls = {k: v for k, v in delta.items()
+             if k not in ("throttled", "throttled again", "lost response") and not k.startswith("injected")}
+    slow = {k: v for k, v in calls.items() if " pbx " not in k and " dns " not in k}
+    writes = sum(v for k, v in calls.items()
+                 if k.split(" ")[0] in ("POST", "PATCH", "DELETE") and len(k.split(" ")) == 2 and k != "POST token")
+    return sum(calls.values()), sum(slow.values()), writes
 
 
 def unfinished(db_url: str) -> int:
