@@ -79,6 +79,7 @@ def main(argv: list[str]) -> int:
     os.chdir(harness.REPO)
     os.makedirs(".local", exist_ok=True)
     run, products = COMMANDS[argv[0]]
+    harness.install_packages()
     bin_dir = harness.release_binaries(products)
     admin_url = harness.start_cluster("pg-bench", 54349)
     run(admin_url, bin_dir)

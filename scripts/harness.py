@@ -43,6 +43,11 @@ def die(message: str) -> None:
 # MARK: building and the cluster
 
 
+def install_packages() -> None:
+    """What building and the cluster need (scripts/setup: Debian packages), before either is tried."""
+    subprocess.run(["scripts/setup", "--no-build"], cwd=REPO, check=True)
+
+
 def release_binaries(products: Iterable[str]) -> str:
     """Builds the products in release mode and returns their folder: the figures are a release build's."""
     for product in products:
@@ -60,7 +65,6 @@ def start_cluster(folder: str, default_port: int) -> str:
     """Starts a cluster of its own under .local (scripts/dev-db: the roles of sql/bootstrap.sql are made there)
     and returns the superuser's URL. The folder and port stay in the environment, so that a later
     `scripts/dev-db restart` (chaos, pg_stat_statements) reaches the same cluster."""
-    subprocess.run(["scripts/setup", "--no-build"], cwd=REPO, check=True)
     os.environ.setdefault("ONBOARDER_PG_DIR", os.path.join(REPO, ".local", folder))
     os.environ.setdefault("ONBOARDER_PG_PORT", str(default_port))
     subprocess.run(["scripts/dev-db", "start"], cwd=REPO, check=True)
