@@ -7,6 +7,8 @@ Everything goes through the shipped binaries (onboarder, onboarder-sim) and the 
 would. Each part runs under the role a real installation gives it: migrations as the database's owner, the
 workers as the service login, enqueue as an MSP staff login. Only the harness itself plays the database
 administrator (creating databases and logins, loading fixtures, reading statistics) as the superuser.
+
+The pure pieces carry examples that run: python3 -m doctest scripts/harness.py scripts/bench_queue.py
 """
 from __future__ import annotations
 
@@ -93,7 +95,13 @@ def psql(url: str, sql: str, *variables: tuple[str, str]) -> str:
 
 
 def role_url(url: str, role: str | None = None, database: str | None = None) -> str:
-    """`url` with another login and/or database: dev-db's cluster trusts loopback, so no password is needed."""
+    """`url` with another login and/or database: dev-db's cluster trusts loopback, so no password is needed.
+
+    >>> role_url("postgresql://onboarder@127.0.0.1:54349/onboarder", "onboarder_svc", "bench_onb")
+    'postgresql://onboarder_svc@127.0.0.1:54349/bench_onb'
+    >>> role_url("postgresql://onboarder@127.0.0.1:54349/onboarder", database="chaos")
+    'postgresql://onboarder@127.0.0.1:54349/chaos'
+    """
     parts = urllib.parse.urlsplit(url)
     user, _, host = parts.netloc.rpartition("@")
     netloc = f"{role or user}@{host}" if (role or user) else host
@@ -388,7 +396,12 @@ class Worker:
 def call_counts(before: dict[str, int], after: dict[str, int]) -> tuple[int, int, int]:
     """From two readings of the simulator's /_sim/stats: (calls served, of them Graph and token calls — the
     ones that carry the simulated latency; PBX and DNS calls answer at once —, of them Graph writes). Faults
-    the simulator injected, 429s and lost answers are counted apart, not as calls."""
+    the simulator injected, 429s and lost answers are counted apart, not as calls.
+
+    >>> call_counts({"POST token": 1}, {"POST token": 3, "POST applications": 2, "GET applications": 4,
+    ...     "PATCH pbx Defs": 1, "POST dns records": 1, "throttled": 5, "injected 503": 2})
+    (10, 8, 2)
+    """
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     calls = {k: v for k, v in delta.items()
              if k not in ("throttled", "throttled again", "lost response") and not k.startswith("injected")}
@@ -429,7 +442,11 @@ def rate(count: float, started: float, ended: float) -> int:
 
 
 def ratio(a: float, b: float) -> str:
-    """a / b as the benchmarks print it (2 decimals and an x); n/a when b is 0."""
+    """a / b as the benchmarks print it (2 decimals and an x); n/a when b is 0.
+
+    >>> ratio(3, 2), ratio(1, 0)
+    ('1.50x', 'n/a')
+    """
     return f"{a / b:.2f}x" if b else "n/a"
 
 
@@ -438,7 +455,11 @@ def median(values: Iterable[float]) -> int:
 
 
 def cell(values: Sequence[float]) -> str:
-    """A repeated measurement: the median in bold, then every repeat, so the spread stays visible."""
+    """A repeated measurement: the median in bold, then every repeat, so the spread stays visible.
+
+    >>> cell([9800, 10400, 10100])
+    '**10100** (9800, 10400, 10100)'
+    """
     return f"**{median(values)}** ({', '.join(str(v) for v in values)})"
 
 
