@@ -82,6 +82,11 @@ def main(argv: list[str]) -> int:
     harness.install_packages()
     bin_dir = harness.release_binaries(products)
     admin_url = harness.start_cluster("pg-bench", 54349)
+    # Checkpoints only when a measurement's fresh database asks for one (between measurements), never by
+    # themselves in the middle of one: a checkpoint's spread writes and the full-page images after it landed in
+    # some runs and not others.
+    harness.psql(admin_url, "ALTER SYSTEM SET max_wal_size = '8GB'; ALTER SYSTEM SET checkpoint_timeout = '30min'; "
+                            "SELECT pg_reload_conf()")
     run(admin_url, bin_dir)
     return 0
 

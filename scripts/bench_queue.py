@@ -51,10 +51,6 @@ class Queue:
 
     def __init__(self, admin_url: str, onboarder: str, settings: Settings):
         self.admin, self.onboarder, self.s = admin_url, onboarder, settings
-        # Checkpoints only when fresh_db asks for one (between measurements), never by themselves in the middle
-        # of one: a checkpoint's spread writes and the full-page images after it landed in some runs, not others.
-        psql(admin_url, "ALTER SYSTEM SET max_wal_size = '8GB'; ALTER SYSTEM SET checkpoint_timeout = '30min'; "
-                        "SELECT pg_reload_conf()")
 
     # MARK: onboarder
 
