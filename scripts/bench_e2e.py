@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ def idle_memory_kib() -> tuple[int, int]:
     rss = worker.rss_kib(), harness.status_kib(worker.pid, "RssAnon")
     worker.terminate()
     sim.stop()
+    shutil.rmtree(work, ignore_errors=True)  # it holds a key file
     return rss
 
 
@@ -170,6 +172,7 @@ def measure(run: Run) -> Run:
                                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                                    AND query NOT LIKE '%pg_stat_statements%'"""))
     sim.stop()
+    shutil.rmtree(work, ignore_errors=True)  # it holds the run's key file
     run.bound = run.slow * args.latency_ms / 1000 / run.concurrency
     return run
 
