@@ -1,14 +1,16 @@
 """scripts/chaos: customers onboarded by three worker processes against a faulty simulator while workers are
 killed, PostgreSQL restarts and a worker is stopped mid-run; then every invariant is checked against the
 simulator's state and the database. Seeded: the same seed gives the same schedule and the same faults.
-Run through `scripts/chaos`, which builds the release binaries and starts the chaos PostgreSQL.
+Run through `scripts/chaos`: without --onboarder, --sim and --admin-url this builds the release binaries and
+starts the chaos PostgreSQL (.local/pg-chaos; ONBOARDER_PG_DIR, ONBOARDER_PG_PORT, default 54369). The workers
+run as the service login (onboarder_svc), enqueue as an MSP staff login; the checks read as the superuser.
 
 Exit status: 0 when every invariant held, 1 when one failed.
 """
 import argparse
 import os
 import random
-import signal
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,9 +23,9 @@ import harness  # noqa: E402
 from harness import log, psql  # noqa: E402
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--onboarder", required=True)
-parser.add_argument("--sim", required=True)
-parser.add_argument("--admin-url", required=True)
+parser.add_argument("--onboarder", help="the onboarder binary (default: a release build made now)")
+parser.add_argument("--sim", help="the onboarder-sim binary (default: a release build made now)")
+parser.add_argument("--admin-url", help="a superuser's URL (default: the chaos cluster, started now)")
 parser.add_argument("--tenants", type=int, default=500)
 parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--kills", type=int, default=20)
@@ -71,41 +73,39 @@ class Observer(threading.Thread):
             time.sleep(0.05)
 
 
-def restart_postgres():
-    subprocess.run(["scripts/dev-db", "restart"], capture_output=True, check=True)
+def prepare():
+    """The release binaries and the cluster, unless given: the cluster is the run's own, since the run restarts it."""
+    os.chdir(harness.REPO)
+    if not (args.onboarder and args.sim and args.admin_url):
+        harness.install_packages()
+    if not (args.onboarder and args.sim):
+        bin_dir = harness.release_binaries(["onboarder", "onboarder-sim"])
+        args.onboarder, args.sim = f"{bin_dir}/onboarder", f"{bin_dir}/onboarder-sim"
+    if not args.admin_url:
+        args.admin_url = harness.start_cluster("pg-chaos", 54369)
+    harness.ensure_cryptography()
 
 
 def main():
+    prepare()
     work = harness.workdir("onboarder-chaos-")
     faults = {"seed": args.seed, "latency_ms": args.latency_ms, "jitter_ms": args.latency_ms // 2,
               "error_rate": 0.10, "lost_response_rate": 0.02, "replication_lag_ms": 1500, "propagation_ms": 2000,
               "dns_propagation_ms": 1000}
     log(f"chaos: {args.tenants} customers, seed {args.seed}, faults {faults}")
-    sim = harness.Simulator(args.sim, work, args.tenants, faults, journal=True)
-    db = harness.fresh_db(args.admin_url, "chaos", args.onboarder)
-    env = {**harness.onboarder_env(args.onboarder, sim, db),
+    sim = harness.world_simulator(args.sim, work, args.tenants, faults, journal=True)
+    database = harness.fresh_db(args.admin_url, "chaos", args.onboarder)
+    db = database.admin  # the observer's and the checks' view: every row
+    env = {**harness.onboarder_env(args.onboarder, sim, database),
            "ONBOARDER_LOG_LEVEL": "info",
            "ONBOARDER_WORKER_LEASE_SECONDS": "6", "ONBOARDER_WORKER_HEARTBEAT_INTERVAL_MS": "1000",
            "ONBOARDER_WORKER_REAP_INTERVAL_SECONDS": "2",
            "ONBOARDER_WORKER_SHUTDOWN_DEADLINE_SECONDS": str(SHUTDOWN_DEADLINE),
            "ONBOARDER_RETRY_BASE_DELAY_MS": "500", "ONBOARDER_RETRY_MAX_DELAY_SECONDS": "10",
            "ONBOARDER_WORKER_CLAIM_BATCH": "20"}
-    harness.customers_csv(f"{work}/customers.csv", args.tenants, sim, msps=3)
-    subprocess.run([args.onboarder, "enqueue", f"{work}/customers.csv"], env=env, capture_output=True, check=True)
-    harness.supply_pbx_certificates(db, work)
+    harness.enqueue_customers(args.onboarder, env, database, sim, args.tenants, msps=3)
     psql(db, f"UPDATE onboarder.queue_limits SET max_running = {LIMITS['global']}; "
              f"UPDATE onboarder.msps SET max_running = {LIMITS['msp']}")
-
-    # The schedule, drawn up front from the seed: kill -9s, PostgreSQL restarts, one SIGTERM.
-    events, t = [], 2.0
-    for _ in range(args.kills):
-        t += rng.uniform(0.5, 1.5) * args.kill_every
-        events.append((t, "kill -9"))
-    span = t
-    for i in range(args.pg_restarts):
-        events.append((span * (i + 1) / (args.pg_restarts + 1) + rng.uniform(-1, 1), "restart PostgreSQL"))
-    events.append((span / 2 + rng.uniform(2, 4), "SIGTERM"))
-    events.sort()
 
     logs = [f"{work}/worker-{i}.log" for i in range(WORKERS)]
     workers = [harness.Worker(args.onboarder, env, PER_WORKER, logs[i]) for i in range(WORKERS)]
@@ -114,7 +114,7 @@ def main():
     injected = {"kill -9": 0, "restart PostgreSQL": 0, "SIGTERM": 0, "supervisor restarts": 0}
     sigterm = None
     started = time.time()
-    pending = list(events)
+    pending = schedule()
     while True:
         now = time.time() - started
         while pending and pending[0][0] <= now:
@@ -124,26 +124,9 @@ def main():
                 workers[i].kill()
                 workers[i].start()
             elif what == "restart PostgreSQL":
-                restart_postgres()
+                harness.restart_cluster()
             else:
-                # The worker with the most jobs in flight, so that the drain has something to drain.
-                busy = {}
-                for line in psql(db, "SELECT w.pid, count(j.id) FROM onboarder.workers w JOIN onboarder.jobs j "
-                                     "ON j.worker_id = w.id AND j.state = 'running' GROUP BY w.pid").splitlines():
-                    pid, n = line.split("|")
-                    busy[int(pid)] = int(n)
-                i = max(range(WORKERS), key=lambda k: busy.get(workers[k].pid, 0))
-                in_flight = busy.get(workers[i].pid, 0)
-                t0 = time.time()
-                try:
-                    code = workers[i].terminate(timeout=SHUTDOWN_DEADLINE + 30)
-                except subprocess.TimeoutExpired:
-                    code = "still running"
-                    workers[i].kill()
-                held = psql(db, "SELECT count(*) FROM onboarder.jobs j JOIN onboarder.workers w ON w.id = j.worker_id "
-                                f"WHERE j.state = 'running' AND w.pid = {workers[i].pid}")
-                sigterm = (code, time.time() - t0, in_flight, int(held))
-                workers[i].start()
+                sigterm = sigterm_busiest(db, workers)
             injected[what] += 1
             log(f"{now:5.1f}s {what} (unfinished jobs: {unfinished_or_none(db)})")
         # A worker that exits on its own is restarted, as systemd's Restart=on-failure would.
@@ -167,33 +150,74 @@ def main():
     results = check(db, sim, work, logs, observer, sigterm)
     sim.stop()
 
+    failed = report(elapsed, work, faults, injected, stats, results)
+    if failed:
+        return 1
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def schedule() -> list[tuple[float, str]]:
+    """The run's events, drawn up front from the seed: kill -9s, PostgreSQL restarts, one SIGTERM, by time."""
+    events, t = [], 2.0
+    for _ in range(args.kills):
+        t += rng.uniform(0.5, 1.5) * args.kill_every
+        events.append((t, "kill -9"))
+    span = t
+    for i in range(args.pg_restarts):
+        events.append((span * (i + 1) / (args.pg_restarts + 1) + rng.uniform(-1, 1), "restart PostgreSQL"))
+    events.append((span / 2 + rng.uniform(2, 4), "SIGTERM"))
+    return sorted(events)
+
+
+def sigterm_busiest(db: str, workers: list[harness.Worker]) -> tuple[object, float, int, int]:
+    """SIGTERM to the worker with the most jobs in flight, so that its drain has something to drain; then it
+    is started again. Returns (exit status, seconds to exit, jobs in flight, jobs it still held after)."""
+    busy = {}
+    for line in psql(db, "SELECT w.pid, count(j.id) FROM onboarder.workers w JOIN onboarder.jobs j "
+                         "ON j.worker_id = w.id AND j.state = 'running' GROUP BY w.pid").splitlines():
+        pid, n = line.split("|")
+        busy[int(pid)] = int(n)
+    worker = max(workers, key=lambda w: busy.get(w.pid, 0))
+    in_flight = busy.get(worker.pid, 0)
+    t0 = time.time()
+    try:
+        code: object = worker.terminate(timeout=SHUTDOWN_DEADLINE + 30)
+    except subprocess.TimeoutExpired:
+        code = "still running"
+        worker.kill()
+    held = psql(db, "SELECT count(*) FROM onboarder.jobs j JOIN onboarder.workers w ON w.id = j.worker_id "
+                    f"WHERE j.state = 'running' AND w.pid = {worker.pid}")
+    result = (code, time.time() - t0, in_flight, int(held))
+    worker.start()
+    return result
+
+
+def report(elapsed: float, work: str, faults: dict, injected: dict[str, int], stats: dict[str, int],
+           results: list[tuple[str, bool, str]]) -> list[str]:
+    """The run's tables, as RELIABILITY.md quotes them; returns the invariants that failed."""
     print()
     print(f"chaos run: seed {args.seed}, {args.tenants} customers, {elapsed:.0f} s, work folder {work}")
     print()
-    print("| injected | count |")
-    print("|---|---|")
-    for what, n in injected.items():
-        print(f"| {what} | {n} |")
-    for key in sorted(stats):
-        if key.startswith("injected") or key in ("lost response", "throttled"):
-            print(f"| simulator: {key} | {stats[key]} |")
-    print(f"| simulator: replication lag / credential propagation / DNS propagation | "
-          f"{faults['replication_lag_ms']} / {faults['propagation_ms']} / {faults['dns_propagation_ms']} ms |")
+    harness.table(["injected", "count"], [
+        *injected.items(),
+        *((f"simulator: {key}", stats[key]) for key in sorted(stats)
+          if key.startswith("injected") or key in ("lost response", "throttled")),
+        ("simulator: replication lag / credential propagation / DNS propagation",
+         f"{faults['replication_lag_ms']} / {faults['propagation_ms']} / {faults['dns_propagation_ms']} ms"),
+    ])
     print()
-    print("| invariant | held | detail |")
-    print("|---|---|---|")
-    for name, ok, detail in results:
-        print(f"| {name} | {'yes' if ok else '**NO**'} | {detail} |")
+    harness.table(["invariant", "held", "detail"],
+                  ((name, "yes" if ok else "**NO**", detail) for name, ok, detail in results))
     failed = [name for name, ok, _ in results if not ok]
     print()
     if failed:
         print(f"chaos: {len(failed)} invariant(s) failed: {', '.join(failed)}")
         print(f"(logs and the journal kept in {work})")
-        return 1
-    print("chaos: every invariant held")
-    if not args.keep:
-        subprocess.run(["rm", "-rf", work])
-    return 0
+    else:
+        print("chaos: every invariant held")
+    return failed
 
 
 def unfinished_or_none(db):

@@ -1,0 +1,89 @@
+"""scripts/bench sim and http: onboarder-sim's requests/s and memory, and onboarder's HTTP client against curl,
+both over loopback with keep-alive. Run through `scripts/bench`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import harness
+from harness import ratio
+
+
+def curl_config(path: str, url: str, count: int, write_out: str | None = None) -> None:
+    """A curl --config file of `count` GETs of `url` (one process, so curl reuses its connections)."""
+    with open(path, "w") as out:
+        for _ in range(count):
+            out.write(f'url = "{url}"\noutput = /dev/null\n')
+            if write_out:
+                out.write(f'write-out = "{write_out}"\n')
+
+
+def children_cpu() -> float:
+    """User + system CPU of every child process waited for so far: curl's, measured around its run."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def curl(config: str, token: str, parallel: int) -> tuple[float, float, str]:
+    """curl --parallel over `config`: (wall seconds, CPU seconds, its stdout)."""
+    cpu0, started = children_cpu(), time.time()
+    result = subprocess.run(["curl", "-s", "--no-progress-meter", "--parallel", "--parallel-max", str(parallel),
+                             "-H", f"Authorization: Bearer {token}", "-K", config],
+                            capture_output=True, text=True, check=True)
+    return time.time() - started, children_cpu() - cpu0, result.stdout
+
+
+@contextmanager
+def simulated(bin_dir: str, tenants: int) -> Iterator[tuple[harness.Simulator, str, str]]:
+    """A simulator with its own generated world, a partner token in one of its tenants, and a work folder."""
+    work = harness.workdir("onboarder-bench-http-")
+    simulator = harness.generated_simulator(f"{bin_dir}/onboarder-sim", work, tenants)
+    try:
+        yield simulator, simulator.token("customer5.onmicrosoft.com"), work
+    finally:
+        simulator.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def sim(bin_dir: str) -> None:
+    """Requests/s of a simple authenticated Graph GET, driven by curl --parallel with keep-alive; memory."""
+    n = int(os.environ.get("BENCH_REQUESTS", 20000))
+    with simulated(bin_dir, 10000) as (simulator, token, work):
+        curl_config(f"{work}/urls", f"{simulator.url}/v1.0/organization", n)
+        cpu_before = simulator.cpu()  # world generation is not per request
+        wall, _, _ = curl(f"{work}/urls", token, 16)
+        cpu = simulator.cpu() - cpu_before
+        harness.table(["measurement", "onboarder-sim"], [
+            [f"GET /v1.0/organization, {n} requests, curl --parallel 16 keep-alive, requests/s", round(n / wall)],
+            ["simulator CPU per request, µs", round(cpu / n * 1e6)],
+            ["resident memory with 10,000 customer tenants, MiB", simulator.rss_kib() // 1024],
+        ])
+
+
+def http(bin_dir: str) -> None:
+    """onboarder's HTTP client (onboarder-bench http) against curl itself: GETs at concurrency 1, 16, 64."""
+    n = int(os.environ.get("BENCH_REQUESTS", 10000))
+    with simulated(bin_dir, 100) as (simulator, token, work):
+        target = f"{simulator.url}/v1.0/organization"
+        curl_config(f"{work}/urls", target, n, write_out="%{num_connects}\\n")
+        rows, ratios = [], []
+        for c in (1, 16, 64):
+            ours = json.loads(subprocess.run(
+                [f"{bin_dir}/onboarder-bench", "http", target, "--requests", str(n), "--concurrency", str(c),
+                 "--header", f"Authorization: Bearer {token}"], capture_output=True, text=True, check=True).stdout)
+            wall, cpu, connects = curl(f"{work}/urls", token, c)
+            curl_rate = round(n / wall)
+            rows.append([c, ours["requests_per_s"], round(float(ours["cpu_s"]) / n * 1e6), ours["connections"],
+                         curl_rate, round(cpu / n * 1e6), sum(int(line) for line in connects.split())])
+            ratios.append(f"http ratio vs curl at concurrency {c}: {ratio(float(ours['requests_per_s']), curl_rate)}")
+        harness.table(["concurrency", "onboarder requests/s", "onboarder CPU µs/request", "onboarder TCP connections",
+                       "curl requests/s", "curl CPU µs/request", "curl TCP connections"], rows)
+        print("\n".join(ratios))
+

@@ -1,0 +1,146 @@
+"""scripts/bench onboard and enqueue: the onboarding pipeline through one worker against a simulator with a
+fixed latency per call, and `onboarder enqueue` of a large file with every dashboard view over the result.
+Run through `scripts/bench`. The worker runs as the service login, enqueue as an MSP staff login.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import harness
+from harness import psql, rate
+
+WORKER_LOG = ".local/bench-worker.log"
+
+
+def onboard(admin_url: str, bin_dir: str) -> None:
+    """N tenants per path through one worker at concurrency C, L ms per Graph call: wall time beside the bound."""
+    n = int(os.environ.get("BENCH_TENANTS", 1000))
+    c = int(os.environ.get("BENCH_ONBOARD_CONCURRENCY", 100))
+    latency = int(os.environ.get("BENCH_LATENCY_MS", 100))
+    runs = os.environ.get("BENCH_RUNS", "m365:generate teams:generate m365:pbx teams:pbx").split()
+    harness.table(["path", "certificate", "tenants", "concurrency", "latency per call", "calls per tenant",
+                   "lower bound, s", "wall, s", "wall / bound", "worker CPU per tenant, ms", "worker peak RSS, MiB"], [])
+    for run in runs:
+        path, source = run.split(":")
+        onboard_run(admin_url, bin_dir, path, source, n, c, latency)
+
+
+def onboard_run(admin_url: str, bin_dir: str, path: str, source: str, n: int, c: int, latency: int) -> None:
+    """One row of the table; the stderr lines say the ratio and where the CPU went."""
+    onboarder = f"{bin_dir}/onboarder"
+    work = harness.workdir("onboarder-bench-onboard-")
+    sim = harness.world_simulator(f"{bin_dir}/onboarder-sim", work, n, {"latency_ms": latency})
+    try:
+        db = harness.fresh_db(admin_url, "bench_onboard", onboarder)
+        env = {**harness.onboarder_env(onboarder, sim, db),
+               "ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "file" if source == "pbx" else "generate"}
+        # pbx: certificates the PBXs supplied (as `onboarder cert add` records them), no key generation here
+        harness.enqueue_customers(onboarder, env, db, sim, n, paths=(path,), certificates=source == "pbx")
+        before = sim.stats()
+        sim_cpu0, pg_cpu0 = sim.cpu(), harness.postgres_cpu(admin_url)
+        started = time.time()
+        worker = harness.Worker(onboarder, env, c, WORKER_LOG)
+        while harness.unfinished(db.admin):
+            time.sleep(0.2)
+        ended = time.time()
+        cpu, rss = worker.cpu(), worker.peak_rss_kib() // 1024
+        sim_cpu, pg_cpu = sim.cpu() - sim_cpu0, harness.postgres_cpu(admin_url) - pg_cpu0
+        worker.terminate()
+        succeeded = int(psql(db.admin, "SELECT count(*) FROM onboarder.jobs WHERE state LIKE 'succeeded%'"))
+        if succeeded != n:
+            print(f"warning: only {succeeded} of {n} onboardings succeeded", file=sys.stderr)
+        calls = harness.call_counts(before, sim.stats())[0]
+    finally:
+        sim.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    per = calls / n
+    bound = n * per * latency / 1000 / c
+    wall = ended - started
+    print(f"| {path} | {source} | {n} | {c} | {latency} ms | {per:.1f} | {bound:.1f} | {wall:.1f} | {wall / bound:.2f}x "
+          f"| {cpu / n * 1000:.1f} | {rss} |", flush=True)
+    print(f"wall/bound ratio: {wall / bound:.2f}x (concurrency {c}, 1 worker, {path}, certificate {source})",
+          file=sys.stderr)
+    busy, cores = cpu + sim_cpu + pg_cpu, os.cpu_count() or 1
+    print(f"  where the CPU went: worker {cpu:.1f} s, simulator {sim_cpu:.1f} s, PostgreSQL {pg_cpu:.1f} s"
+          f" = {busy / (wall * cores) * 100:.0f}% of {cores} cores for {wall:.0f} s", file=sys.stderr)
+
+
+def rows_csv(path: str, n: int) -> list[str]:
+    """An enqueue file of n customers over 20 MSPs, a third on Teams, some with users; returns the MSPs."""
+    with open(path, "w") as out:
+        out.write("msp,tenant,display_name,path,pbx_url,pbx_client_id,pbx_secret,redirect_uri,sbc_domain,users,priority\n")
+        for i in range(n):
+            path_ = "teams" if i % 3 == 0 else "m365"
+            users = f"alice@c{i}.example.com;bob@c{i}.example.com" if path_ == "m365" and i % 5 == 0 else ""
+            out.write(f'msp{i % 20},c{i}.example.com,"Customer {i}, Inc.",{path_},https://pbx{i}.example.com,onboarder,'
+                      f"env:PBX_SECRET_{i % 20},,,{users},{i % 3}\n")
+    return [f"msp{m}" for m in range(min(n, 20))]
+
+
+# A mixed-state fixture: most finished, some waiting, running, stopped; steps, events and credentials.
+VIEWS_FIXTURE = """
+INSERT INTO onboarder.workers (id, host, pid, concurrency, version) VALUES ('bench-w', 'h', 1, 100, 'bench');
+UPDATE onboarder.jobs SET state = 'succeeded', started_at = now() - interval '1 hour', finished_at = now() - (id % 120) * interval '1 minute'
+ WHERE id % 10 < 7;
+UPDATE onboarder.jobs SET state = 'waiting', wait_reason = CASE WHEN id % 2 = 0 THEN 'throttled' ELSE 'retry' END,
+       run_at = now() + interval '1 minute', current_step = 'consent' WHERE id % 10 = 7;
+UPDATE onboarder.jobs SET state = 'needs_attention', attention = 'The partner app has not been consented in this tenant.',
+       current_step = 'resolve-tenant' WHERE id % 10 = 8 AND id % 20 = 8;
+UPDATE onboarder.jobs SET state = 'running', worker_id = 'bench-w' WHERE id % 1000 = 9;
+INSERT INTO onboarder.job_steps (job_id, step, state, started_at, finished_at)
+SELECT j.id, s, 'done', now() - interval '30 minutes', now() - interval '30 minutes' + random() * interval '20 seconds'
+  FROM onboarder.jobs j, unnest(ARRAY['resolve-tenant','app-registration','service-principal','consent','client-secret']) s
+ WHERE j.state = 'succeeded';
+INSERT INTO onboarder.events (job_id, kind, at, detail)
+SELECT id, 'rescheduled', now() - interval '10 minutes', jsonb_build_object('wait_reason', wait_reason)
+  FROM onboarder.jobs WHERE state = 'waiting';
+INSERT INTO onboarder.credentials (tenant_id, kind, source, state, key_id, display_name, sealed, expires_at)
+SELECT tenant_id, 'password', 'addPassword', 'active', gen_random_uuid(), 'PBX Secret · onboarder',
+       'og1.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', now() + (id % 730) * interval '1 day'
+  FROM onboarder.jobs WHERE state = 'succeeded';
+VACUUM ANALYZE;
+"""
+VIEWS = ["queue_overview", "tenant_status", "needs_attention", "step_latency", "throttling", "credentials_expiry",
+         "workers", "recent_failures", "tenant_status WHERE msp = 'msp3'",
+         "tenant_status WHERE tenant = 'c4242.example.com'", "credentials_expiry WHERE days_left < 30"]
+
+
+def timed(command: list[str], env: dict) -> float:
+    started = time.time()
+    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.time() - started
+
+
+def enqueue(admin_url: str, bin_dir: str) -> None:
+    """`onboarder enqueue` of BENCH_ROWS CSV rows (as an MSP staff login), then each dashboard view's time."""
+    n = int(os.environ.get("BENCH_ROWS", 100000))
+    onboarder = f"{bin_dir}/onboarder"
+    work = harness.workdir("onboarder-bench-enqueue-")
+    try:
+        msps = rows_csv(f"{work}/rows.csv", n)
+        db = harness.fresh_db(admin_url, "bench_views", onboarder)
+        env = {**os.environ, "ONBOARDER_DATABASE_URL": harness.staff_login(db, "bench_enqueuer", "onboarder_enqueuer", msps)}
+        dry_run = [onboarder, "enqueue", "--dry-run", f"{work}/rows.csv"]
+        timed(dry_run, env)  # the first run warms the page cache and the binary
+        parse = timed(dry_run, env)
+        write = timed([onboarder, "enqueue", f"{work}/rows.csv"], env)
+        harness.table(["measurement", "value"], [
+            ["onboarder enqueue --dry-run (parse + validate), rows/s", rate(n, 0, parse)],
+            ["onboarder enqueue (parse + validate + write, one transaction), rows/s", rate(n, 0, write)],
+        ])
+        psql(db.admin, VIEWS_FIXTURE)
+        print()
+        rows = []
+        for view in VIEWS:
+            best = min(json.loads(psql(db.admin, f"EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM dashboard.{view}"))[0]
+                       ["Execution Time"] for _ in range(3))
+            rows.append([f"`{view}`", round(best, 1)])
+        harness.table(["view (100,000 jobs, 70,000 credentials, 350,000 steps)",
+                       "execution time, ms (EXPLAIN ANALYZE, best of 3)"], rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
