@@ -15,9 +15,9 @@ extension Run {
 
     mutating func resolveTenant() async throws {
         let graph = try graph()
-        guard
-            let organization = try await graph.items(GraphOrganization.self, "/organization", context: context()).first
-        else { throw StepStop.retry(.retry, "GET /organization listed no organization") }
+        guard let organization = try await graph.organization(context: context()) else {
+            throw StepStop.retry(.retry, "GET /organization listed no organization")
+        }
         let id = organization.id.lowercased()
         if let given = UUID(uuidString: job.tenantKey), given.uuidString.lowercased() != id {
             throw StepStop.attention(
@@ -25,22 +25,11 @@ extension Run {
         }
         facts.entraTenantID = id
         facts.defaultDomain = organization.defaultDomain?.lowercased()
-        let microsoftGraph = try await graph.send(
-            GraphServicePrincipal.self, "GET",
-            "/servicePrincipals(appId='\(KnownGraphPermissions.resourceAppID)')",
-            query: [("$select", "id,appId,appRoles,oauth2PermissionScopes")])
+        let microsoftGraph = try await graph.microsoftGraphServicePrincipal()
         facts.graphServicePrincipalID = microsoftGraph.id.lowercased()
         do {
             let resolved = try GraphClient.resolve(
-                roles: settings.roles, scopes: settings.scopes,
-                availableRoles: Dictionary(
-                    (microsoftGraph.appRoles ?? []).compactMap { role in role.value.map { ($0, role.id) } },
-                    uniquingKeysWith: { first, _ in first }),
-                availableScopes: Dictionary(
-                    (microsoftGraph.oauth2PermissionScopes ?? []).compactMap { scope in
-                        scope.value.map { ($0, scope.id) }
-                    },
-                    uniquingKeysWith: { first, _ in first }))
+                roles: settings.roles, scopes: settings.scopes, offeredBy: microsoftGraph)
             facts.roleIDs = resolved.roles
             facts.scopeIDs = resolved.scopes
         } catch let error as PermissionError {
@@ -48,7 +37,7 @@ extension Run {
                 "The configured permissions do not resolve in this tenant: \(error). Correct onboarding.roles / onboarding.scopes, then onboarder retry."
             )
         }
-        let skus = try await graph.items(GraphSubscribedSku.self, "/subscribedSkus")
+        let skus = try await graph.subscribedSkus()
         let phoneSystem = skus.contains { $0.planNames.contains(ServicePlans.phoneSystem) }
         facts.phoneSystemAvailable = phoneSystem
         if !phoneSystem {
@@ -68,18 +57,13 @@ extension Run {
         let graph = try graph()
         let redirect = payload.redirectURI ?? settings.redirectURI(pbxURL: payload.pbxURL)
         let permissions = ResolvedPermissions(roles: facts.roleIDs ?? [:], scopes: facts.scopeIDs ?? [:])
-        let key = "/applications(uniqueName='\(settings.appUniqueName.replacingOccurrences(of: "'", with: "''"))')"
         // The idempotent upsert: a create whose answer was lost, run again, updates the same app.
-        _ = try await graph.sendRaw(
-            "PATCH", key,
-            body: [
-                "displayName": JSONBody.string(settings.appName), "signInAudience": .string("AzureADMyOrg"),
-                "web": .object(["redirectUris": .array([.string(redirect)])]),
-                "requiredResourceAccess": permissions.requiredResourceAccess,
-            ], headers: [("Prefer", "create-if-missing")], context: context())
-        let app = try await graph.send(
-            GraphApplication.self, "GET", key, query: [("$select", "id,appId,displayName,uniqueName")],
-            context: context(createdAt: Date()))
+        let app = try await graph.upsertApplication(
+            uniqueName: settings.appUniqueName,
+            ApplicationRegistration(
+                displayName: settings.appName, signInAudience: "AzureADMyOrg", redirectURIs: [redirect],
+                requiredResourceAccess: permissions.requiredResourceAccess),
+            context: context())
         facts.appObjectID = app.id.lowercased()
         facts.appID = app.appId.lowercased()
         facts.appRegisteredAt = facts.appRegisteredAt ?? Date()
@@ -93,16 +77,11 @@ extension Run {
         let appID = try require(facts.appID, "app id")
         let context = context(createdAt: facts.appRegisteredAt)
         let principal: GraphServicePrincipal
-        if let existing = try await graph.items(
-            GraphServicePrincipal.self, "/servicePrincipals", filter: .equals("appId", appID),
-            select: ["id", "appId"], context: context
-        ).first {
+        if let existing = try await graph.servicePrincipal(appID: appID, context: context) {
             principal = existing
         } else {
             do {
-                principal = try await graph.send(
-                    GraphServicePrincipal.self, "POST", "/servicePrincipals", body: ["appId": JSONBody.string(appID)],
-                    context: context)
+                principal = try await graph.createServicePrincipal(appID: appID, context: context)
                 facts.servicePrincipalAt = Date()
             } catch let error as GraphError where error.status == 409 {
                 // Made by an earlier try whose answer was lost, and not listed yet: find it next time.
@@ -124,9 +103,9 @@ extension Run {
 
         func granted() async throws -> Set<String> {
             Set(
-                try await graph.items(
-                    GraphAppRoleAssignment.self, "/servicePrincipals/\(principal)/appRoleAssignments", context: context
-                ).filter { $0.resourceId.lowercased() == resource }.map { $0.appRoleId.lowercased() })
+                try await graph.appRoleAssignments(principalID: principal, context: context).filter {
+                    $0.resourceId.lowercased() == resource
+                }.map { $0.appRoleId.lowercased() })
         }
         for role in wanted.subtracting(try await granted()).sorted() {
             do {
@@ -138,23 +117,20 @@ extension Run {
         }
         let scopes = Set((facts.scopeIDs ?? [:]).keys)
         func grant() async throws -> GraphPermissionGrant? {
-            try await graph.items(
-                GraphPermissionGrant.self, "/oauth2PermissionGrants", filter: .equals("clientId", principal),
-                context: context
-            ).first { $0.resourceId.lowercased() == resource && $0.consentType == "AllPrincipals" }
+            try await graph.permissionGrants(clientID: principal, context: context).first {
+                $0.resourceId.lowercased() == resource && $0.consentType == "AllPrincipals"
+            }
         }
         if !scopes.isEmpty {
             if let existing = try await grant() {
                 if !scopes.isSubset(of: existing.scopes) {
-                    _ = try await graph.sendRaw(
-                        "PATCH", "/oauth2PermissionGrants/\(existing.id)",
-                        body: ["scope": JSONBody.string(existing.scopes.union(scopes).sorted().joined(separator: " "))],
-                        context: context)
+                    try await graph.updateGrant(
+                        id: existing.id, scopes: existing.scopes.union(scopes).sorted(), context: context)
                 }
             } else {
                 do {
                     try await graph.grantDelegated(
-                        clientID: principal, resourceID: resource, scope: scopes.sorted().joined(separator: " "),
+                        clientID: principal, resourceID: resource, scopes: scopes.sorted(),
                         context: context)
                 } catch let error as GraphError where error.status == 409 {
                     // Made by an earlier try whose answer was lost.
@@ -178,12 +154,10 @@ extension Run {
         let graph = try graph()
         let appObject = try require(facts.appObjectID, "application object id")
         let context = context(createdAt: facts.appRegisteredAt)
-        let app = try await graph.send(
-            GraphApplication.self, "GET", "/applications/\(appObject)",
-            query: [("$select", "id,appId,passwordCredentials")], context: context)
-        try await removeOrphanPasswords(graph, appObject: appObject, listed: app.passwordCredentials ?? [])
+        let passwords = try await graph.passwords(applicationID: appObject, context: context)
+        try await removeOrphanPasswords(graph, appObject: appObject, listed: passwords)
         if let active = try await store.activePassword(tenant: job.tenantID),
-            (app.passwordCredentials ?? []).contains(where: { $0.keyId.lowercased() == active.keyID.lowercased() })
+            passwords.contains(where: { $0.keyId.lowercased() == active.keyID.lowercased() })
         {
             facts.passwordKeyID = active.keyID.lowercased()  // recorded by an earlier onboarding: keep it
             return .done
@@ -214,10 +188,8 @@ extension Run {
         }
         // Look once more: an addPassword that ran twice on the way (a retried step whose first answer
         // was lost, seen only now that Graph lists it) left a password nobody holds.
-        let after = try await graph.send(
-            GraphApplication.self, "GET", "/applications/\(appObject)",
-            query: [("$select", "id,appId,passwordCredentials")], context: context)
-        try await removeOrphanPasswords(graph, appObject: appObject, listed: after.passwordCredentials ?? [])
+        let after = try await graph.passwords(applicationID: appObject, context: context)
+        try await removeOrphanPasswords(graph, appObject: appObject, listed: after)
         return .committed
     }
 
@@ -226,7 +198,7 @@ extension Run {
     /// secrets stops the step: `forbidden` finishes the sentence that tells the operator what to do.
     mutating func addClampedPassword(
         _ graph: GraphClient, appObject: String, displayName: String, forbidden: String
-    ) async throws -> (keyID: String, secret: String, end: String) {
+    ) async throws -> AddedPassword {
         var days = settings.secretLifetimeDays
         do {
             if let cap = try await graph.maxPasswordLifetimeDays(), cap < days {
@@ -292,10 +264,9 @@ extension Run {
         let appObject = try require(facts.appObjectID, "application object id")
         var stored = try await store.certificates(tenant: job.tenantID)
         var candidate = stored.first { $0.state == "supplied" } ?? stored.first { $0.state == "pending" }
-        let app = try await graph.send(
-            GraphApplication.self, "GET", "/applications/\(appObject)", query: [("$select", "id,keyCredentials")],
-            context: context(createdAt: facts.appRegisteredAt))
-        let onApp = Set((app.keyCredentials ?? []).compactMap { $0.customKeyIdentifier?.uppercased() })
+        let keys = try await graph.certificates(
+            applicationID: appObject, context: context(createdAt: facts.appRegisteredAt))
+        let onApp = Set(keys.compactMap { $0.customKeyIdentifier?.uppercased() })
         if candidate == nil {
             if facts.rotatedThumbprint == nil,
                 let active = stored.first(where: { $0.state == "active" && onApp.contains($0.thumbprint) })
@@ -338,11 +309,12 @@ extension Run {
                     "The app already has certificates Onboarder does not hold (thumbprints \(unknown.sorted().joined(separator: ", "))). Uploading replaces the whole list and would remove them: add them with onboarder cert add, or remove them from the app, then onboarder retry."
                 )
             }
-            var certificates: [(certificate: Certificate, displayName: String)] = []
+            var certificates: [CertificateUpload] = []
             for keep in known.values where onApp.contains(keep.thumbprint) {
-                certificates.append((try Certificate(pem: keep.pem), keep.displayName))
+                certificates.append(CertificateUpload(try Certificate(pem: keep.pem), displayName: keep.displayName))
             }
-            certificates.append((try Certificate(pem: candidate.pem), candidate.displayName))
+            certificates.append(
+                CertificateUpload(try Certificate(pem: candidate.pem), displayName: candidate.displayName))
             try await graph.setCertificates(applicationID: appObject, certificates)
             CrashPoint.check("after-call:certificate")
             facts.certificateAddedAt = Date()
@@ -421,18 +393,7 @@ extension Run {
 
     /// A Graph read with `token`: proof that the credential behind it works for this app.
     func read(with token: AccessToken, context: FailureContext) async throws {
-        let response: HTTPResponse
-        do {
-            response = try await tokens.http.execute(
-                HTTPRequest(
-                    method: "GET", url: settings.graphBaseURL + "/users?$top=1&$select=id",
-                    headers: [("Authorization", "Bearer \(token.value)"), ("Accept", "application/json")]))
-        } catch let error as HTTPError {
-            throw FailureClassifier.classify(error)
-        }
-        guard (200..<300).contains(response.status) else {
-            throw FailureClassifier.classify(response, context: context)
-        }
+        try await graph().proveAccess(with: token, context: context)
     }
 
     // MARK: 9. Teams path
@@ -460,13 +421,12 @@ extension Run {
         }
         var domain: GraphDomain
         do {
-            domain = try await graph.send(GraphDomain.self, "GET", "/domains/\(fqdn)")
+            domain = try await graph.domain(fqdn)
         } catch let error as GraphError where error.status == 404 {
             do {
-                domain = try await graph.send(GraphDomain.self, "POST", "/domains", body: ["id": JSONBody.string(fqdn)])
+                domain = try await graph.createDomain(fqdn)
             } catch let error as GraphError where error.message.contains("already exists") {
-                domain = try await graph.send(
-                    GraphDomain.self, "GET", "/domains/\(fqdn)", context: context(createdAt: Date()))
+                domain = try await graph.domain(fqdn, context: context(createdAt: Date()))
             }
         }
         if domain.isVerified == true {
@@ -475,10 +435,8 @@ extension Run {
             return .done
         }
         let zone = try dnsZone(for: fqdn)
-        let records = try await graph.items(
-            GraphVerificationRecord.self, "/domains/\(fqdn)/verificationDnsRecords", context: context(createdAt: Date())
-        )
-        guard let txt = records.first(where: { $0.recordType?.lowercased() == "txt" })?.text else {
+        let records = try await graph.verificationRecords(of: fqdn, context: context(createdAt: Date()))
+        guard let txt = records.txt else {
             throw StepStop.retry(.replication, "the domain \(fqdn) shows no TXT verification record yet")
         }
         return try await publishAndVerify(fqdn, txt: txt, zone: zone, graph: graph)
@@ -488,26 +446,24 @@ extension Run {
         let graph = try graph()
         let fqdn = try require(facts.sbcFQDN, "SBC domain")
         let upn = "\(settings.activationUser)@\(fqdn)"
-        let select = [("$select", "id,userPrincipalName,usageLocation,assignedLicenses")]
         var user: GraphUser
         do {
-            user = try await graph.send(GraphUser.self, "GET", "/users/\(upn)", query: select)
+            user = try await graph.user(upn)
         } catch let error as GraphError where error.status == 404 {
             // The account exists only to activate the domain for Direct Routing; nobody signs in with it,
             // so its random password is not kept anywhere.
             let password = Base64URL.encode(try SecureRandom.bytes(24)) + "aA1!"
             do {
-                let created = try await graph.createUser(
-                    upn: upn, displayName: "Teams Direct Routing activation", usageLocation: settings.usageLocation,
-                    password: password)
-                user = try Self.decodeUser(created)
+                user = try await graph.createUser(
+                    NewUser(
+                        upn: upn, displayName: "Teams Direct Routing activation",
+                        usageLocation: settings.usageLocation, password: password))
             } catch let error as GraphError where error.message.contains("already exists") {
-                user = try await graph.send(
-                    GraphUser.self, "GET", "/users/\(upn)", query: select, context: context(createdAt: Date()))
+                user = try await graph.user(upn, context: context(createdAt: Date()))
             }
         }
         facts.activationUPN = upn
-        let skus = try await graph.items(GraphSubscribedSku.self, "/subscribedSkus")
+        let skus = try await graph.subscribedSkus()
         let teamsSKUs = skus.filter {
             !$0.planNames.isDisjoint(with: [ServicePlans.teams, ServicePlans.phoneSystem])
         }
@@ -523,8 +479,7 @@ extension Run {
                     + ", then onboarder retry.")
         }
         if user.usageLocation == nil {
-            _ = try await graph.sendRaw(
-                "PATCH", "/users/\(user.id)", body: ["usageLocation": JSONBody.string(settings.usageLocation)])
+            try await graph.setUsageLocation(user: user.id, settings.usageLocation)
         }
         try await graph.assignLicense(user: user.id, skuID: sku.skuId)
     }
@@ -543,16 +498,12 @@ extension Run {
 
     mutating func m365Users() async throws {
         let graph = try graph()
-        let select = ["id", "userPrincipalName", "accountEnabled", "assignedLicenses"]
         var users: [GraphUser] = []
         if let wanted = payload.users, !wanted.isEmpty {
             var missing: [String] = []
             for upn in wanted {
                 do {
-                    users.append(
-                        try await graph.send(
-                            GraphUser.self, "GET", "/users/\(upn)", query: [("$select", select.joined(separator: ","))])
-                    )
+                    users.append(try await graph.user(upn))
                 } catch let error as GraphError where error.status == 404 {
                     missing.append(upn)
                 }
@@ -563,13 +514,13 @@ extension Run {
                 )
             }
         } else {
-            users = try await graph.items(GraphUser.self, "/users", select: select).filter {
+            users = try await graph.users().filter {
                 !($0.assignedLicenses ?? []).isEmpty && $0.accountEnabled != false
             }
         }
         // Phone System per user, from the tenant's SKUs (one call) rather than licenceDetails per user.
         let plans = Dictionary(
-            try await graph.items(GraphSubscribedSku.self, "/subscribedSkus").map {
+            try await graph.subscribedSkus().map {
                 ($0.skuId.lowercased(), $0.planNames)
             },
             uniquingKeysWith: { first, _ in first })
@@ -644,11 +595,6 @@ extension Run {
         if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.date(from: text)
-    }
-
-    static func decodeUser(_ object: [String: Any]) throws -> GraphUser {
-        let data = try JSONSerialization.data(withJSONObject: object)
-        return try JSONDecoder().decode(GraphUser.self, from: data)
     }
 }
 

@@ -36,10 +36,8 @@ extension Run {
     mutating func rotateAddPassword() async throws -> StepResult {
         let graph = try graph()
         let appObject = try require(facts.appObjectID, "application object id")
-        let app = try await graph.send(
-            GraphApplication.self, "GET", "/applications/\(appObject)",
-            query: [("$select", "id,appId,passwordCredentials")])
-        try await removeOrphanPasswords(graph, appObject: appObject, listed: app.passwordCredentials ?? [])
+        let passwords = try await graph.passwords(applicationID: appObject)
+        try await removeOrphanPasswords(graph, appObject: appObject, listed: passwords)
         let displayName = "\(settings.passwordMarker) job \(job.id)"
         let added = try await addClampedPassword(
             graph, appObject: appObject, displayName: displayName,
@@ -247,9 +245,8 @@ extension Run {
         let graph = try graph()
         let appObject = try require(facts.appObjectID, "application object id")
         let old = try require(facts.rotatedThumbprint, "old thumbprint")
-        let app = try await graph.send(
-            GraphApplication.self, "GET", "/applications/\(appObject)", query: [("$select", "id,keyCredentials")])
-        let onApp = Set((app.keyCredentials ?? []).compactMap { $0.customKeyIdentifier?.uppercased() })
+        let keys = try await graph.certificates(applicationID: appObject)
+        let onApp = Set(keys.compactMap { $0.customKeyIdentifier?.uppercased() })
         if onApp.contains(old) {
             let keep = try await store.certificates(tenant: job.tenantID).filter {
                 $0.thumbprint != old && ($0.state == "active" || $0.state == "superseded")
@@ -262,7 +259,8 @@ extension Run {
                 )
             }
             try await graph.setCertificates(
-                applicationID: appObject, try keep.map { (try Certificate(pem: $0.pem), $0.displayName) })
+                applicationID: appObject,
+                try keep.map { CertificateUpload(try Certificate(pem: $0.pem), displayName: $0.displayName) })
         }
         let facts = self.facts
         try await store.pool.transaction { connection in

@@ -125,7 +125,7 @@ extension Run {
     /// Whether Microsoft verified the domain (false: it does not see the record yet).
     private func askMicrosoftToVerify(_ fqdn: String, graph: GraphClient) async throws -> Bool {
         do {
-            _ = try await graph.sendRaw("POST", "/domains/\(fqdn)/verify")
+            try await graph.verifyDomain(fqdn)
             return true
         } catch let error as GraphError where error.status == 400 {
             return false
