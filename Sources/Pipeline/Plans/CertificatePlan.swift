@@ -42,3 +42,31 @@ struct CertificatePlan: Equatable {
         return .upload(keep + (needsAdding ? [adding!] : []))
     }
 }
+
+extension CertificatePlan {
+    /// Which certificate the `certificate` step puts on the app.
+    enum Choice: Equatable {
+        /// An earlier onboarding's, active and on the app: nothing to do.
+        case keep(thumbprint: String)
+        /// The PBX's supplied certificate, or one generated earlier and not yet uploaded.
+        case use(StoredCertificate)
+        /// Generate one (`certificate.source = generate`).
+        case generate
+        /// Wait for the PBX's certificate (`certificate.source = file`, `onboarder cert add`).
+        case waitForPBX
+    }
+
+    /// The supplied certificate first, else a pending one; else, outside a rotation (which wants a new
+    /// certificate whatever is on the app), the active one on the app; else a new one by `generate`.
+    static func choose(stored: [StoredCertificate], onApp: Set<String>, rotating: Bool, generate: Bool) -> Choice {
+        if let candidate = stored.first(where: { $0.state == .supplied })
+            ?? stored.first(where: { $0.state == .pending })
+        {
+            return .use(candidate)
+        }
+        if !rotating, let active = stored.first(where: { $0.state == .active && onApp.contains($0.thumbprint) }) {
+            return .keep(thumbprint: active.thumbprint)
+        }
+        return generate ? .generate : .waitForPBX
+    }
+}

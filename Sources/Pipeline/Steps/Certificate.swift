@@ -12,25 +12,30 @@ extension Run {
         let onApp = CertificatePlan.thumbprints(
             onApp: try await graph.certificates(
                 applicationID: appObject, context: context(createdAt: facts.appRegisteredAt)))
-        if Self.candidate(stored) == nil {
-            if facts.rotatedThumbprint == nil,
-                let active = stored.first(where: { $0.state == .active && onApp.contains($0.thumbprint) })
-            {
-                facts.certificateThumbprint = active.thumbprint  // uploaded by an earlier onboarding
-                return .done
-            }
-            guard settings.certificateSource == "generate" else {
-                return .wait(
-                    until: Date(timeIntervalSinceNow: Double(settings.inputRecheck.components.seconds)),
-                    message:
-                        "waiting for input: certificate from the PBX. Download it from the PBX (Integrations → Microsoft 365) and run: onboarder cert add \(job.tenantKey) FILE"
-                )
-            }
+        let candidate: StoredCertificate
+        switch CertificatePlan.choose(
+            stored: stored, onApp: onApp, rotating: facts.rotatedThumbprint != nil,
+            generate: settings.certificateSource == "generate")
+        {
+        case .keep(let thumbprint):
+            facts.certificateThumbprint = thumbprint  // uploaded by an earlier onboarding
+            return .done
+        case .waitForPBX:
+            return .wait(
+                until: Date(timeIntervalSinceNow: Double(settings.inputRecheck.components.seconds)),
+                message:
+                    "waiting for input: certificate from the PBX. Download it from the PBX (Integrations → Microsoft 365) and run: onboarder cert add \(job.tenantKey) FILE"
+            )
+        case .use(let found):
+            candidate = found
+        case .generate:
             try await generateCertificate()
             stored = try await OnboardingStore.certificates(tenant: job.tenantID, on: pool)
-        }
-        guard let candidate = Self.candidate(stored) else {
-            throw StepStop.retry(.retry, "the new certificate was not recorded")
+            guard
+                case .use(let generated) = CertificatePlan.choose(
+                    stored: stored, onApp: onApp, rotating: true, generate: false)
+            else { throw StepStop.retry(.retry, "the new certificate was not recorded") }
+            candidate = generated
         }
         let uploaded = try await apply(
             CertificatePlan.decide(onApp: onApp, stored: stored, adding: candidate), to: appObject
@@ -49,10 +54,5 @@ extension Run {
             try await OnboardingStore.complete(job: job.id, step: step.rawValue, facts: facts, on: connection)
         }
         return .committed
-    }
-
-    /// The certificate to put on the app: the PBX's supplied one first, else one generated earlier.
-    static func candidate(_ stored: [StoredCertificate]) -> StoredCertificate? {
-        stored.first { $0.state == .supplied } ?? stored.first { $0.state == .pending }
     }
 }

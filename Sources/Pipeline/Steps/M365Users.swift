@@ -35,17 +35,10 @@ extension Run {
             )
         }
         let pbx = try await pbx()
-        var selected = try await pbx.microsoft365Integration().AdUsers?.SelectedUsers ?? []
+        let selected = try await pbx.microsoft365Integration().AdUsers?.SelectedUsers ?? []
         let upns = users.map(\.userPrincipalName)
-        var start = 0
-        while start < upns.count {
-            let batch = upns[start..<min(start + max(1, settings.userBatchSize), upns.count)]
-            let new = batch.filter { upn in !selected.contains { $0.lowercased() == upn.lowercased() } }
-            if !new.isEmpty {
-                selected += new
-                try await pbx.setSelectedUsers(selected)
-            }
-            start += batch.count
+        for selection in UserSelection.updates(adding: upns, to: selected, batchSize: settings.userBatchSize) {
+            try await pbx.setSelectedUsers(selection)
         }
         facts.selectedUsers = upns
     }

@@ -37,15 +37,15 @@ extension Run {
             try await prove(credential, addedAt: facts.certificateAddedAt)
         }
         let test = try await pbx().testSubscription()
-        guard test.IsSubscriptionAvailable else {
-            let message = test.ExceptionMessage ?? "no reason given"
-            let propagating = ["AADSTS7000215", "AADSTS700016", "AADSTS700027", "AADSTS65001"].contains {
-                message.contains($0)
-            }
-            if propagating, Date().timeIntervalSince(facts.passwordAddedAt ?? .distantPast) < settings.replicationWindow
-            {
-                throw StepStop.retry(.replication, "the PBX's Microsoft 365 check does not pass yet: \(message)")
-            }
+        switch PBXCheck.verdict(
+            available: test.IsSubscriptionAvailable, message: test.ExceptionMessage,
+            credentialAddedAt: facts.passwordAddedAt, now: Date(), window: settings.replicationWindow)
+        {
+        case .passes:
+            return
+        case .propagating(let message):
+            throw StepStop.retry(.replication, "the PBX's Microsoft 365 check does not pass yet: \(message)")
+        case .fails(let message):
             throw StepStop.attention(
                 "The PBX's own Microsoft 365 check (TestSubscription) fails: \(message). Check the PBX's Microsoft 365 settings, then onboarder retry."
             )

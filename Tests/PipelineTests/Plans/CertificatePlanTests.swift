@@ -76,3 +76,32 @@ struct CertificatePlanTests {
         #expect(CertificatePlan.thumbprints(onApp: keys) == ["AB12", "CD34"])
     }
 }
+
+@Suite("CertificatePlan.choose: which certificate the certificate step puts on the app")
+struct CertificateChoiceTests {
+    static let active = certificate(1, "A", .active)
+    static let pending = certificate(2, "P", .pending)
+    static let supplied = certificate(3, "S", .supplied)
+
+    @Test(
+        arguments: [
+            (
+                "the PBX's supplied one first", [active, pending, supplied], ["A"], false, true,
+                CertificatePlan.Choice.use(supplied)
+            ),
+            ("else one generated earlier", [active, pending], ["A"], false, true, .use(pending)),
+            ("an earlier onboarding's, on the app", [active], ["A"], false, true, .keep(thumbprint: "A")),
+            ("active but gone from the app", [active], [], false, true, .generate),
+            ("a rotation wants a new one", [active], ["A"], true, true, .generate),
+            ("nothing yet, the PBX's to come", [], [], false, false, .waitForPBX),
+            ("a rotation waits for the PBX's too", [active], ["A"], true, false, .waitForPBX),
+        ] as [(String, [StoredCertificate], Set<String>, Bool, Bool, CertificatePlan.Choice)])
+    func choose(
+        _ name: String, _ stored: [StoredCertificate], _ onApp: Set<String>, _ rotating: Bool, _ generate: Bool,
+        _ expected: CertificatePlan.Choice
+    ) {
+        #expect(
+            CertificatePlan.choose(stored: stored, onApp: onApp, rotating: rotating, generate: generate) == expected,
+            "\(name)")
+    }
+}
