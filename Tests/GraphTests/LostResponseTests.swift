@@ -47,7 +47,7 @@ struct LostResponseTests {
         // The same request without asking for a fresh connection (sendRaw, internal to the client).
         _ = try? await graph.sendRaw(
             "POST", "/applications/\(id)/addPassword",
-            body: ["passwordCredential": JSONBody.object(["displayName": .string("plain")])])
+            body: ["passwordCredential": ["displayName": "plain"]])
         cloud.simulator.setFaults(Faults())
         #expect(
             try await sent(cloud) == again + 2,

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A JSON request body built without `Any`, for APIs without typed request models here (the PBX's XAPI).
+/// A JSON request body built without `Any`: the XAPI's bodies (Graph's are typed, in `Graph/Endpoints`).
 public enum JSONBody: Encodable, Sendable {
     case string(String)
     case bool(Bool)
