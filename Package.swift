@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "Pipeline",
             dependencies: [
-                "Worker", "Queue", "Postgres", "Graph", "PBX", "HTTP", "Crypto",
+                "Worker", "Queue", "Postgres", "Store", "Graph", "PBX", "HTTP", "Crypto",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "Pipeline", "Simulator", "Graph", "PBX", "HTTP", "Crypto", "Queue", "Postgres", "TestSupport",
+                "Pipeline", "Simulator", "Graph", "PBX", "HTTP", "Crypto", "Queue", "Postgres", "Store", "TestSupport",
                 "onboarder",
             ]),
     ],

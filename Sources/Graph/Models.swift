@@ -137,6 +137,31 @@ public struct GraphLicenseDetails: Decodable, Sendable {
     public var servicePlans: [GraphServicePlan]?
 }
 
+/// The tenant's default app-management policy: what it restricts for passwords.
+public struct GraphAppManagementPolicy: Decodable, Sendable {
+    public struct Restriction: Decodable, Sendable {
+        public var restrictionType: String?
+        /// An ISO 8601 duration of days (`P365D`).
+        public var maxLifetime: String?
+    }
+    public struct Restrictions: Decodable, Sendable {
+        public var passwordCredentials: [Restriction]?
+    }
+    public var applicationRestrictions: Restrictions?
+
+    /// The shortest password lifetime the policy allows, in days (nil: no cap).
+    public var maxPasswordLifetimeDays: Int? {
+        (applicationRestrictions?.passwordCredentials ?? []).filter { $0.restrictionType == "passwordLifetime" }
+            .compactMap { $0.maxLifetime.flatMap(Self.days) }.min()
+    }
+
+    /// Days in an ISO 8601 duration of days (`P365D`), the form these policies use.
+    static func days(_ duration: String) -> Int? {
+        guard let match = duration.wholeMatch(of: /P(\d+)D/) else { return nil }
+        return Int(match.output.1)
+    }
+}
+
 /// Service plan names Onboarder looks for.
 public enum ServicePlans {
     /// Teams Phone (Phone System), `4828c8ec-dc2e-4779-b502-87ac9ce28ab7`.

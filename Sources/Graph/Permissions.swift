@@ -14,19 +14,11 @@ public struct ResolvedPermissions: Sendable, Equatable {
     }
 
     /// `requiredResourceAccess` for Microsoft Graph, roles as `Role` and scopes as `Scope`.
-    public var requiredResourceAccess: JSONBody {
+    public var requiredResourceAccess: [RequiredResourceAccess] {
         let access =
-            roles.sorted { $0.key < $1.key }.map {
-                JSONBody.object(["id": .string($0.value), "type": .string("Role")])
-            }
-            + scopes.sorted { $0.key < $1.key }.map {
-                JSONBody.object(["id": .string($0.value), "type": .string("Scope")])
-            }
-        return .array([
-            .object([
-                "resourceAppId": .string("00000003-0000-0000-c000-000000000000"), "resourceAccess": .array(access),
-            ])
-        ])
+            roles.sorted { $0.key < $1.key }.map { RequiredResourceAccess.Access(id: $0.value, type: "Role") }
+            + scopes.sorted { $0.key < $1.key }.map { RequiredResourceAccess.Access(id: $0.value, type: "Scope") }
+        return [RequiredResourceAccess(resourceAppId: KnownGraphPermissions.resourceAppID, resourceAccess: access)]
     }
 }
 
@@ -39,19 +31,21 @@ extension GraphClient {
     /// (ARCHITECTURE §2), and checks the ids against the cross-checked list. A name the tenant does not
     /// know — like the vendor page's `Domain.Read` or `UserReadWrite.All` — is an error that names it.
     public func resolvePermissions(roles: [String], scopes: [String]) async throws -> ResolvedPermissions {
-        let graph = try await graphServicePrincipal()
-        let available = Dictionary(
-            ((graph["appRoles"] as? [[String: Any]]) ?? []).compactMap { role -> (String, String)? in
-                guard let value = role["value"] as? String, let id = role["id"] as? String else { return nil }
-                return (value, id)
-            }, uniquingKeysWith: { first, _ in first })
-        let availableScopes = Dictionary(
-            ((graph["oauth2PermissionScopes"] as? [[String: Any]]) ?? []).compactMap { scope -> (String, String)? in
-                guard let value = scope["value"] as? String, let id = scope["id"] as? String else { return nil }
-                return (value, id)
-            }, uniquingKeysWith: { first, _ in first })
-        return try Self.resolve(
-            roles: roles, scopes: scopes, availableRoles: available, availableScopes: availableScopes)
+        try Self.resolve(roles: roles, scopes: scopes, offeredBy: try await microsoftGraphServicePrincipal())
+    }
+
+    /// Resolves `roles` and `scopes` against what Microsoft Graph's service principal `graph` offers.
+    public static func resolve(roles: [String], scopes: [String], offeredBy graph: GraphServicePrincipal) throws
+        -> ResolvedPermissions
+    {
+        func byValue(_ roles: [GraphAppRole]?) -> [String: String] {
+            Dictionary(
+                (roles ?? []).compactMap { role in role.value.map { ($0, role.id) } },
+                uniquingKeysWith: { first, _ in first })
+        }
+        return try resolve(
+            roles: roles, scopes: scopes, availableRoles: byValue(graph.appRoles),
+            availableScopes: byValue(graph.oauth2PermissionScopes))
     }
 
     /// The pure part of `resolvePermissions`.

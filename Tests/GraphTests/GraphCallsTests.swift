@@ -10,30 +10,29 @@ struct GraphCallsTests {
     @Test func consentByAPIThenTheNewAppsOwnCertificateSignsIn() async throws {
         let cloud = try await SimulatedCloud.start()
         let graph = cloud.graph(for: cloud.consented)
-        let app = try await graph.upsertApplication(uniqueName: "bvoip-cert", ["displayName": .string("bvoip")])
-        let id = try #require(app["id"] as? String)
-        let appID = try #require(app["appId"] as? String)
-        let principal = try await graph.ensureServicePrincipal(appID: appID)
-        let principalID = try #require(principal["id"] as? String)
-        let graphSP = try await graph.graphServicePrincipal()
-        let graphID = try #require(graphSP["id"] as? String)
+        let app = try await graph.upsertApplication(
+            uniqueName: "bvoip-cert", ApplicationRegistration(displayName: "bvoip"))
+        let id = app.id
+        let appID = app.appId
+        let principalID = try await graph.createServicePrincipal(appID: appID).id
+        let graphID = try await graph.microsoftGraphServicePrincipal().id
         let permissions = try await graph.resolvePermissions(
             roles: ["User.Read.All", "Domain.ReadWrite.All"], scopes: ["User.Read"])
         for (_, roleID) in permissions.roles {
             try await graph.assignAppRole(principalID: principalID, resourceID: graphID, appRoleID: roleID)
         }
-        try await graph.grantDelegated(clientID: principalID, resourceID: graphID, scope: "User.Read")
+        try await graph.grantDelegated(clientID: principalID, resourceID: graphID, scopes: ["User.Read"])
         #expect(
-            try await graph.appRoleAssignments(resourceID: graphID).filter {
-                $0["principalId"] as? String == principalID
-            }.count == 2)
-        #expect(try await graph.delegatedGrants(clientID: principalID).first?["scope"] as? String == "User.Read")
+            try await graph.appRoleAssignments(principalID: principalID).filter { $0.resourceId == graphID }.count == 2)
+        #expect(try await graph.permissionGrants(clientID: principalID).first?.scope == "User.Read")
         // Two certificates, then only the second: the first stops working.
         let key = try PrivateKey.generateRSA(bits: 2048)
         let first = try Certificate.issue(.init(commonName: "PBX 1"), for: key)
         let second = try Certificate.issue(.init(commonName: "PBX 2"), for: key)
-        try await graph.setCertificates(applicationID: id, [(first, "PBX 1"), (second, "PBX 2")])
-        try await graph.setCertificates(applicationID: id, [(second, "PBX 2")])
+        try await graph.setCertificates(
+            applicationID: id,
+            [CertificateUpload(first, displayName: "PBX 1"), CertificateUpload(second, displayName: "PBX 2")])
+        try await graph.setCertificates(applicationID: id, [CertificateUpload(second, displayName: "PBX 2")])
         let tokens = TokenClient(http: cloud.http, loginBaseURL: cloud.base)
         let token = try await tokens.token(
             tenant: cloud.consented.id.uuidString, clientID: appID,
@@ -54,7 +53,7 @@ struct GraphCallsTests {
         let graph = cloud.graph(for: cloud.consented)
         let domain = "voice.contoso-\(Int.random(in: 1000...9999)).com"
         try await graph.createDomain(domain)
-        let txt = try #require(try await graph.domainVerificationTXT(domain))
+        let txt = try #require(try await graph.verificationRecords(of: domain).txt)
         let early = await #expect(throws: GraphError.self) { try await graph.verifyDomain(domain) }
         #expect(early?.failure == .invalidRequest)
         // Published through the simulator's Cloudflare-shaped API: the zone's id by name, then the record.
@@ -70,12 +69,13 @@ struct GraphCallsTests {
                 headers: [("Authorization", "Bearer dns"), ("Content-Type", "application/json")],
                 body: Array(#"{"type": "TXT", "name": "\#(domain)", "content": "\#(txt)"}"#.utf8)))
         #expect(published.status == 200)
-        #expect(try await graph.verifyDomain(domain)["isVerified"] as? Bool == true)
-        #expect(try await graph.domainVerificationTXT(domain) == nil)
+        #expect(try await graph.verifyDomain(domain).isVerified == true)
+        #expect(try await graph.verificationRecords(of: domain).txt == nil)
         let upn = "teams-activation@\(domain)"
-        try await graph.createUser(
-            upn: upn, displayName: "Teams activation", usageLocation: "US", password: "Zq8!\(UUID().uuidString)")
-        let sku = try #require(try await graph.subscribedSkus().first?["skuId"] as? String)
+        _ = try await graph.createUser(
+            NewUser(
+                upn: upn, displayName: "Teams activation", usageLocation: "US", password: "Zq8!\(UUID().uuidString)"))
+        let sku = try #require(try await graph.subscribedSkus().first?.skuId)
         try await graph.assignLicense(user: upn, skuID: sku)
         let plans = try await graph.servicePlans(user: upn)
         #expect(plans.contains("TEAMS1"))

@@ -20,19 +20,20 @@ struct GraphClientTests {
         #expect(try await graph.organizationID() == cloud.consented.id.uuidString.lowercased())
         let first = try await graph.upsertApplication(
             uniqueName: "bvoip-1",
-            ["displayName": .string("bvoip-msteams-integration"), "signInAudience": .string("AzureADMyOrg")])
+            ApplicationRegistration(displayName: "bvoip-msteams-integration", signInAudience: "AzureADMyOrg"))
         let again = try await graph.upsertApplication(
-            uniqueName: "bvoip-1", ["displayName": .string("bvoip-msteams-integration")])
-        #expect(first["id"] as? String != nil && first["id"] as? String == again["id"] as? String)
+            uniqueName: "bvoip-1", ApplicationRegistration(displayName: "bvoip-msteams-integration"))
+        #expect(first.id == again.id)
         for index in 2...5 {
-            _ = try await graph.upsertApplication(
-                uniqueName: "bvoip-\(index)", ["displayName": .string(index == 5 ? "O'Brien's PBX" : "app \(index)")])
+            try await graph.upsertApplication(
+                uniqueName: "bvoip-\(index)",
+                ApplicationRegistration(displayName: index == 5 ? "O'Brien's PBX" : "app \(index)"))
         }
         let before = cloud.simulator.requestCounts["GET applications"] ?? 0
-        let all = try await graph.list("/applications", top: 2)
+        let all = try await graph.applications(pageSize: 2)
         #expect(all.count == 5)
         #expect((cloud.simulator.requestCounts["GET applications"] ?? 0) - before == 3)  // three pages
-        let quoted = try await graph.list("/applications", filter: .equals("displayName", "O'Brien's PBX"))
+        let quoted = try await graph.applications(filter: .equals("displayName", "O'Brien's PBX"))
         #expect(quoted.count == 1)
         #expect(ODataFilter.equals("displayName", "O'Brien").description == "displayName eq 'O''Brien'")
         await cloud.stop()
@@ -57,7 +58,7 @@ struct GraphClientTests {
         #expect(injected() - before == 1 + graph.quickRetries)
         before = injected()
         await #expect(throws: GraphError.self) {
-            try await graph.upsertApplication(uniqueName: "never", ["displayName": .string("never")])
+            try await graph.upsertApplication(uniqueName: "never", ApplicationRegistration(displayName: "never"))
         }
         #expect(injected() - before == 1)
         // A 429 asking for 2 s is not waited out holding the job's slot: it goes back to the step at once.
@@ -73,21 +74,23 @@ struct GraphClientTests {
     @Test func passwordsServicePrincipalsAndPermissionIds() async throws {
         let cloud = try await SimulatedCloud.start()
         let graph = cloud.graph(for: cloud.consented)
-        let app = try await graph.upsertApplication(uniqueName: "bvoip-x", ["displayName": .string("bvoip")])
-        let id = try #require(app["id"] as? String)
-        let appID = try #require(app["appId"] as? String)
+        let app = try await graph.upsertApplication(
+            uniqueName: "bvoip-x", ApplicationRegistration(displayName: "bvoip"))
+        let id = app.id
+        let appID = app.appId
         let password = try await graph.addPassword(
             applicationID: id, displayName: "PBX Secret", end: Date(timeIntervalSinceNow: 86_400 * 300))
         #expect(!password.secret.isEmpty)
         try await graph.removePassword(applicationID: id, keyID: password.keyID)
-        let principal = try await graph.ensureServicePrincipal(appID: appID)
-        let same = try await graph.ensureServicePrincipal(appID: appID)
-        #expect(principal["id"] as? String == same["id"] as? String)
-        let graphSP = try await graph.graphServicePrincipal()
-        let roles = graphSP["appRoles"] as? [[String: Any]] ?? []
+        #expect(try await graph.servicePrincipal(appID: appID) == nil)
+        let principal = try await graph.createServicePrincipal(appID: appID)
+        let same = try await graph.servicePrincipal(appID: appID)
+        #expect(principal.id == same?.id)
+        let duplicate = await #expect(throws: GraphError.self) { try await graph.createServicePrincipal(appID: appID) }
+        #expect(duplicate?.status == 409)
+        let graphSP = try await graph.microsoftGraphServicePrincipal()
         #expect(
-            roles.first { $0["value"] as? String == "User.ReadWrite.All" }?["id"] as? String
-                == "741f803b-c850-494e-b5df-cde7c675a1ca")
+            graphSP.appRoles?.first { $0.value == "User.ReadWrite.All" }?.id == "741f803b-c850-494e-b5df-cde7c675a1ca")
         let missing = await #expect(throws: GraphError.self) { try await graph.application(id: UUID().uuidString) }
         #expect(missing?.failure == .invalidRequest && missing?.code == "Request_ResourceNotFound")
         let fresh = await #expect(throws: GraphError.self) {

@@ -1,8 +1,9 @@
 import Foundation
-import Graph
 import HTTP
 import Simulator
 import Testing
+
+@testable import Graph
 
 @Suite("A write whose answer is lost runs once")
 struct LostResponseTests {
@@ -18,8 +19,10 @@ struct LostResponseTests {
     @Test func addPasswordIsSentOnceWhenItsAnswerIsLost() async throws {
         let cloud = try await SimulatedCloud.start()
         let graph = cloud.graph(for: cloud.consented)
-        let app = try await graph.upsertApplication(uniqueName: "lost-answer", ["displayName": .string("lost")])
-        let id = try #require(app["id"] as? String)
+        let id = try await graph.upsertApplication(
+            uniqueName: "lost-answer", ApplicationRegistration(displayName: "lost")
+        )
+        .id
         var faults = Faults()
         faults.lostResponseRate = 1
         let before = try await sent(cloud)
@@ -38,12 +41,13 @@ struct LostResponseTests {
         #expect(passwords == 1)
 
         // The same request on a reused connection without asking for a fresh one: libcurl sends it twice.
-        _ = try await graph.send("GET", "/applications/\(id)")
+        _ = try await graph.application(id: id)
         let again = try await sent(cloud)
         cloud.simulator.setFaults(faults)
+        // The same request without asking for a fresh connection (sendRaw, internal to the client).
         _ = try? await graph.sendRaw(
             "POST", "/applications/\(id)/addPassword",
-            body: ["passwordCredential": JSONBody.object(["displayName": .string("plain")])])
+            body: ["passwordCredential": ["displayName": "plain"]])
         cloud.simulator.setFaults(Faults())
         #expect(
             try await sent(cloud) == again + 2,

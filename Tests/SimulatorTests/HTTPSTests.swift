@@ -29,9 +29,10 @@ struct HTTPSTests {
         #expect(trusting.statistics.connectionsOpened <= 3)
         // Links the simulator hands out keep the https scheme, and paging works through them.
         for index in 0..<3 {
-            _ = try await graph.upsertApplication(uniqueName: "tls-\(index)", ["displayName": .string("tls \(index)")])
+            _ = try await graph.upsertApplication(
+                uniqueName: "tls-\(index)", ApplicationRegistration(displayName: "tls \(index)"))
         }
-        #expect(try await graph.list("/applications", top: 1).count == 3)
+        #expect(try await graph.applications(pageSize: 1).count == 3)
 
         let untrusting = HTTPClient()
         let refused = await #expect(throws: HTTPError.self) {

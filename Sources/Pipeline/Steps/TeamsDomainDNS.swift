@@ -3,6 +3,7 @@ import Graph
 import Logging
 import PBX
 import Postgres
+import Store
 
 /// The DNS half of the `teams-domain` step: the verification TXT record published through `dns.provider`
 /// (or by an operator), Microsoft asked to verify, and the record removed once the domain is verified.
@@ -57,9 +58,9 @@ extension Run {
                 TeamsDomainDNS.isVerificationValue)
             for value in leftovers {
                 try await publisher.remove(name: fqdn, value: value, zone: zone)
-                try? await store.event(
-                    job: job.id, kind: "dns_record_removed", step: "teams-domain",
-                    detail: ["name": fqdn, "type": "TXT", "value": value])
+                try? await OnboardingStore.event(
+                    job: job.id, kind: "dns_record_removed", step: Step.teamsDomain.rawValue,
+                    detail: ["name": fqdn, "type": "TXT", "value": value], on: pool)
             }
         } catch {
             warn(
@@ -80,9 +81,9 @@ extension Run {
             warn("The TXT record \(fqdn) \"\(value)\" could not be removed; remove it by hand: \(error.message)")
             return
         }
-        try await store.event(
-            job: job.id, kind: "dns_record_removed", step: "teams-domain",
-            detail: ["name": fqdn, "type": "TXT", "value": value])
+        try await OnboardingStore.event(
+            job: job.id, kind: "dns_record_removed", step: Step.teamsDomain.rawValue,
+            detail: ["name": fqdn, "type": "TXT", "value": value], on: pool)
     }
 
     /// `manual`: the job waits for input until the record resolves (`dns.resolver`, or the zone's own name
@@ -101,12 +102,12 @@ extension Run {
             seen = nil
         }
         if seen != false, try await askMicrosoftToVerify(fqdn, graph: graph) {
-            try await store.event(
-                job: job.id, kind: "dns_record_removable", step: "teams-domain",
+            try await OnboardingStore.event(
+                job: job.id, kind: "dns_record_removable", step: Step.teamsDomain.rawValue,
                 detail: [
                     "name": fqdn, "type": "TXT", "value": txt,
                     "message": "the domain is verified: the TXT record may be removed",
-                ])
+                ], on: pool)
             return .done
         }
         if seen == true {
@@ -114,7 +115,8 @@ extension Run {
                 .replication, "the TXT record of \(fqdn) resolves, but Microsoft does not see it yet (DNS propagation)",
                 after: .seconds(10))
         }
-        let since = try await store.inputWaitStarted(job: job.id, step: "teams-domain") ?? Date()
+        let since =
+            try await OnboardingStore.inputWaitStarted(job: job.id, step: Step.teamsDomain.rawValue, on: pool) ?? Date()
         let next = TeamsDomainDNS.recheck(waited: Date().timeIntervalSince(since), cap: settings.inputRecheck)
         return .wait(
             until: Date(timeIntervalSinceNow: Double(next.components.seconds)),
@@ -125,7 +127,7 @@ extension Run {
     /// Whether Microsoft verified the domain (false: it does not see the record yet).
     private func askMicrosoftToVerify(_ fqdn: String, graph: GraphClient) async throws -> Bool {
         do {
-            _ = try await graph.sendRaw("POST", "/domains/\(fqdn)/verify")
+            try await graph.verifyDomain(fqdn)
             return true
         } catch let error as GraphError where error.status == 400 {
             return false
@@ -159,20 +161,5 @@ enum TeamsDomainDNS {
         "waiting for input: create the DNS record \(name) TXT \"\(value)\" (name \(name), type TXT, value \(value)) "
             + "in the zone \(zone); the job looks it up again in \(recheck.components.seconds) s and goes on once it "
             + "resolves (onboarder resume \(customer): at once). Once the domain is verified the record may be removed."
-    }
-}
-
-extension OnboardingStore {
-    /// When the job began waiting for an operator at `step`: the step's start, or the operator's last
-    /// resume, retry or wake-up after it (each starts the looks over at short intervals).
-    func inputWaitStarted(job: Int64, step: String) async throws -> Date? {
-        try await pool.query(
-            """
-            SELECT greatest(
-                (SELECT started_at FROM onboarder.job_steps WHERE job_id = \(job) AND step = \(step)),
-                (SELECT max(at) FROM onboarder.events WHERE job_id = \(job) AND kind IN ('resumed', 'retried', 'woken'))
-            ) AS since
-            """
-        ).single().decode(Date?.self, column: "since")
     }
 }

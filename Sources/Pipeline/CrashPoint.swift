@@ -1,0 +1,16 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Fault injection for the crash tests: `ONBOARDER_CRASH_AT=after:consent` (or `before:…`,
+/// `after-call:client-secret`, `after-call:certificate`) makes the worker kill itself with SIGKILL right
+/// there, exactly as a power cut would. Unset in production; nothing else reads it.
+enum CrashPoint {
+    static let configured = ProcessInfo.processInfo.environment["ONBOARDER_CRASH_AT"]
+
+    static func check(_ point: String) {
+        if let configured, configured == point { kill(getpid(), SIGKILL) }
+    }
+}

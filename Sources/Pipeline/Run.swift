@@ -1,0 +1,109 @@
+import Foundation
+import Graph
+import HTTP
+import Logging
+import PBX
+import Postgres
+import Queue
+import Store
+import Worker
+
+/// One run of one job: the facts so far and the clients it needs.
+struct Run {
+    let job: ClaimedJob
+    let payload: OnboardingPayload
+    let settings: OnboardingSettings
+    let vault: SecretVault
+    let pool: PostgresPool
+    let tokens: TokenClient
+    let pbxes: XAPIDirectory
+    let logger: Logger
+    var done = Set<Step>()
+    var facts = OnboardingFacts()
+    /// The MSP's allowed PBX hosts as the run began (nil: any host).
+    var allowedPBXHosts: [String]?
+
+    /// The customer tenant as Entra knows it: its id once resolved, the enqueued key before.
+    var tenant: String { facts.entraTenantID ?? job.tenantKey }
+
+    /// Graph in the customer tenant, as the partner app or the tenant's own.
+    func graph() throws -> GraphClient {
+        if let clientID = payload.tenantClientID, let reference = payload.tenantClientSecret {
+            let secret: String
+            do { secret = try secrets.resolve(reference, msp: job.mspID, customer: job.tenantKey) } catch {
+                throw StepStop.attention(
+                    "The tenant's own client secret cannot be read: \(error). Make it available to the worker, then onboarder retry."
+                )
+            }
+            return GraphClient(
+                http: tokens.http, tokens: tokens, baseURL: settings.graphBaseURL, tenant: tenant, clientID: clientID,
+                credential: .secret(secret))
+        }
+        guard let credential = settings.partnerCredential, !settings.partnerClientID.isEmpty else {
+            throw StepStop.attention(
+                "No partner app is configured: set partner.client_id and partner.certificate_path (or partner.client_secret)."
+            )
+        }
+        return GraphClient(
+            http: tokens.http, tokens: tokens, baseURL: settings.graphBaseURL, tenant: tenant,
+            clientID: settings.partnerClientID, credential: credential)
+    }
+
+    /// The failure context of a call: which tenant and partner app (for the consent URL), and whether the
+    /// object it addresses was created recently enough for "not found" to mean replication lag.
+    func context(createdAt: Date? = nil, credentialAddedAt: Date? = nil) -> FailureContext {
+        FailureContext(
+            recentlyCreatedObject: createdAt.map { Date().timeIntervalSince($0) < settings.replicationWindow } ?? false,
+            recentlyCreatedCredential: credentialAddedAt.map {
+                Date().timeIntervalSince($0) < settings.replicationWindow
+            }
+                ?? false,
+            tenantID: tenant, clientID: payload.tenantClientID ?? settings.partnerClientID,
+            loginBaseURL: settings.loginBaseURL)
+    }
+
+    /// The resolver of this job's secret references: the configured policy with `{msp}` filled in.
+    var secrets: SecretResolver {
+        SecretResolver(policy: settings.secretReferences.forMSP(job.mspID), vault: vault)
+    }
+
+    /// The PBX's API client, once its URL is one the PBX secret may go to (checked again here, not only at
+    /// enqueue: a row written straight into the database, or an MSP whose allowed hosts changed since).
+    func pbx() async throws -> XAPIClient {
+        if let problem = settings.pbxEndpoints.problem(payload.pbxURL, allowedHosts: allowedPBXHosts) {
+            throw StepStop.attention(
+                "The PBX URL is refused: \(problem). Nothing was sent to it. Cancel the job and enqueue the customer with a permitted PBX URL."
+            )
+        }
+        let secret: String
+        do {
+            secret = try secrets.resolve(payload.pbxSecret, msp: job.mspID, customer: job.tenantKey)
+        } catch {
+            throw StepStop.attention(
+                "The PBX's API secret cannot be read: \(error). Make it available to the worker, then onboarder retry.")
+        }
+        return pbxes.client(baseURL: payload.pbxURL, clientID: payload.pbxClientID, secret: secret)
+    }
+
+    mutating func warn(_ warning: String) {
+        if !facts.warnings.contains(warning) { facts.warnings.append(warning) }
+    }
+
+    func require(_ value: String?, _ what: String) throws -> String {
+        guard let value else {
+            throw StepStop.attention("The job's checkpoints lack the \(what); onboarder retry starts the job again.")
+        }
+        return value
+    }
+
+    static func date(_ text: String) -> Date? {
+        // Only ASCII reaches Foundation's formatter: its DateFormatter traps on some non-ASCII input
+        // (libFuzzer found it in the Retry-After parser), and this text comes from a server.
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import Graph
+import Store
+
+extension Run {
+    /// `resolve-tenant`: the tenant's id and default domain, Microsoft Graph's service principal with the
+    /// configured permissions resolved to ids, and whether any subscription includes Phone System.
+    mutating func resolveTenant() async throws {
+        let graph = try graph()
+        guard let organization = try await graph.organization(context: context()) else {
+            throw StepStop.retry(.retry, "GET /organization listed no organization")
+        }
+        let id = organization.id.lowercased()
+        if let given = UUID(uuidString: job.tenantKey), given.uuidString.lowercased() != id {
+            throw StepStop.attention(
+                "A token for \(job.tenantKey) was issued for tenant \(id): check the customer's tenant id.")
+        }
+        facts.entraTenantID = id
+        facts.defaultDomain = organization.defaultDomain?.lowercased()
+        let microsoftGraph = try await graph.microsoftGraphServicePrincipal()
+        facts.graphServicePrincipalID = microsoftGraph.id.lowercased()
+        do {
+            let resolved = try GraphClient.resolve(
+                roles: settings.roles, scopes: settings.scopes, offeredBy: microsoftGraph)
+            facts.roleIDs = resolved.roles
+            facts.scopeIDs = resolved.scopes
+        } catch let error as PermissionError {
+            throw StepStop.attention(
+                "The configured permissions do not resolve in this tenant: \(error). Correct onboarding.roles / onboarding.scopes, then onboarder retry."
+            )
+        }
+        let phoneSystem = LicencePlan.phoneSystemAvailable(try await graph.subscribedSkus())
+        facts.phoneSystemAvailable = phoneSystem
+        if !phoneSystem {
+            warn(
+                "No subscription of this tenant includes Phone System (MCOEV): users cannot call through Teams until one is bought (Teams Phone Standard, or Microsoft 365 E5)."
+            )
+        }
+        try await OnboardingStore.recordIntegration(
+            tenant: job.tenantID, path: payload.path, entraTenantID: id,
+            defaultDomain: organization.defaultDomain?.lowercased(), phoneSystem: phoneSystem,
+            pbxURL: payload.pbxURL, on: pool)
+    }
+}

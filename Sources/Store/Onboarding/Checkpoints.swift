@@ -1,0 +1,97 @@
+import Foundation
+import Postgres
+
+/// A job's steps: what is done with the facts learnt, the current step, the events of the way.
+extension OnboardingStore {
+    /// The steps a job has done, the facts of the latest one, and its MSP's allowed PBX hosts (nil: any), read
+    /// once per run: every PBX step checks its URL against them before a secret leaves the worker.
+    public static func load(job: Int64, on executor: some PostgresExecutor) async throws -> (
+        done: Set<String>, facts: OnboardingFacts, allowedPBXHosts: [String]?
+    ) {
+        let rows = try await executor.query(
+            """
+            SELECT s.step, s.output::text, m.allowed_pbx_hosts
+              FROM onboarder.jobs j JOIN onboarder.msps m ON m.id = j.msp_id
+              LEFT JOIN onboarder.job_steps s ON s.job_id = j.id AND s.state = 'done'
+             WHERE j.id = \(job) ORDER BY s.finished_at, s.step
+            """)
+        var done = Set<String>()
+        var facts = OnboardingFacts()
+        var allowedPBXHosts: [String]?
+        for row in rows {
+            let (step, output, hosts) = try row.decode((String?, String?, [String]?).self)
+            allowedPBXHosts = hosts
+            guard let step else { continue }
+            done.insert(step)
+            if let output, let decoded = try? decoder.decode(OnboardingFacts.self, from: Data(output.utf8)) {
+                facts = decoded
+            }
+        }
+        return (done, facts, allowedPBXHosts)
+    }
+
+    /// Marks `step` running (what the dashboard shows as the job's current step).
+    public static func start(job: Int64, step: String, on executor: some PostgresExecutor) async throws {
+        try await executor.query(
+            """
+            WITH s AS (
+                INSERT INTO onboarder.job_steps AS s (job_id, step, state, started_at)
+                VALUES (\(job), \(step), 'running', now())
+                ON CONFLICT (job_id, step) DO UPDATE SET state = 'running', started_at = coalesce(s.started_at, now())
+                RETURNING 1)
+            UPDATE onboarder.jobs SET current_step = \(step), updated_at = now() WHERE id = \(job)
+            """)
+    }
+
+    /// Checkpoints `step` as done with `facts` (inside the caller's transaction when the step stores
+    /// something with it); with `next`, the same statement marks that step running (one round trip per step
+    /// instead of two: `scripts/bench e2e` counts statements per customer).
+    public static func complete(
+        job: Int64, step: String, facts: OnboardingFacts, next: String? = nil, on executor: some PostgresExecutor
+    ) async throws {
+        let output = PostgresJSON(text: String(decoding: try encoder.encode(facts), as: UTF8.self))
+        try await executor.query(
+            """
+            WITH s AS (
+                INSERT INTO onboarder.job_steps AS s (job_id, step, state, output, started_at, finished_at)
+                VALUES (\(job), \(step), 'done', \(output), now(), clock_timestamp())
+                ON CONFLICT (job_id, step) DO UPDATE
+                   SET state = 'done', output = EXCLUDED.output, finished_at = EXCLUDED.finished_at,
+                       last_error = NULL, last_error_class = NULL
+                RETURNING 1),
+            n AS (
+                INSERT INTO onboarder.job_steps AS s (job_id, step, state, started_at)
+                SELECT \(job), \(next)::text, 'running', clock_timestamp() WHERE \(next)::text IS NOT NULL
+                ON CONFLICT (job_id, step) DO UPDATE SET state = 'running', started_at = coalesce(s.started_at, EXCLUDED.started_at)
+                RETURNING 1),
+            j AS (
+                UPDATE onboarder.jobs SET current_step = \(next)::text, updated_at = now()
+                 WHERE id = \(job) AND \(next)::text IS NOT NULL
+                RETURNING 1)
+            INSERT INTO onboarder.events (job_id, kind, step) VALUES (\(job), 'step_done', \(step))
+            """)
+    }
+
+    public static func event(
+        job: Int64, kind: String, step: String?, detail: [String: String] = [:], on executor: some PostgresExecutor
+    ) async throws {
+        let json = try PostgresJSON(encoding: detail)
+        try await executor.query(
+            "INSERT INTO onboarder.events (job_id, kind, step, detail) VALUES (\(job), \(kind), \(step), \(json))")
+    }
+
+    /// When the job began waiting for an operator at `step`: the step's start, or the operator's last
+    /// resume, retry or wake-up after it (each starts the looks over at short intervals).
+    public static func inputWaitStarted(job: Int64, step: String, on executor: some PostgresExecutor) async throws
+        -> Date?
+    {
+        try await executor.query(
+            """
+            SELECT greatest(
+                (SELECT started_at FROM onboarder.job_steps WHERE job_id = \(job) AND step = \(step)),
+                (SELECT max(at) FROM onboarder.events WHERE job_id = \(job) AND kind IN ('resumed', 'retried', 'woken'))
+            ) AS since
+            """
+        ).single().decode(Date?.self, column: "since")
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Postgres
+
+/// A credential's state, as `onboarder.credentials.state` holds it.
+public enum CredentialState: String, Sendable, Equatable, CaseIterable, PostgresEncodable, PostgresDecodable {
+    /// A certificate the PBX supplied (`onboarder cert add`), not on the app yet.
+    case supplied
+    /// Made and recorded, not yet in use: a generated certificate before its upload, a rotation's new
+    /// secret before the old one is removed.
+    case pending
+    case active
+    /// A certificate replaced by a newer one, still on the app until the rotation prunes it.
+    case superseded
+    case removed
+
+    public static var postgresType: PostgresType { .text }
+    public var postgresValue: PostgresBind.Value { .text(rawValue) }
+    public init(postgresText text: String, type: PostgresType) throws(PostgresError) {
+        guard let state = CredentialState(rawValue: text) else {
+            throw PostgresError(code: .decoding, message: "unknown credential state \(text)")
+        }
+        self = state
+    }
+}
+
+/// A certificate Onboarder recorded for a tenant.
+public struct StoredCertificate: Sendable, Equatable {
+    public var id: Int64
+    public var state: CredentialState
+    public var source: String
+    /// SHA-1, upper-case hex.
+    public var thumbprint: String
+    public var pem: String
+    /// The private key, sealed; nil for the PBX's own certificate (only the PBX holds its key).
+    public var sealedKey: String?
+    public var displayName: String
+
+    public init(
+        id: Int64, state: CredentialState, source: String, thumbprint: String, pem: String, sealedKey: String?,
+        displayName: String
+    ) {
+        self.id = id
+        self.state = state
+        self.source = source
+        self.thumbprint = thumbprint
+        self.pem = pem
+        self.sealedKey = sealedKey
+        self.displayName = displayName
+    }
+}
+
+/// The credential a rotation replaces, with the app it is on.
+public struct RotationTarget: Sendable {
+    public var entraTenantID: String?
+    public var appObjectID: String?
+    public var appID: String?
+    /// The password's key id or the certificate's thumbprint.
+    public var identifier: String
+    public var state: CredentialState
+}
+
+/// The tenant's client secrets and certificates.
+extension OnboardingStore {
+    /// Key ids of the passwords Onboarder recorded for the tenant (any state but removed).
+    public static func recordedPasswordKeyIDs(tenant: Int64, on executor: some PostgresExecutor) async throws
+        -> Set<String>
+    {
+        let rows = try await executor.query(
+            """
+            SELECT key_id::text FROM onboarder.credentials
+             WHERE tenant_id = \(tenant) AND kind = 'password' AND state <> 'removed'
+            """)
+        return Set(try rows.map { try $0[0].decode(String.self).lowercased() })
+    }
+
+    /// Records a password Onboarder added (`active`, or `pending` while a rotation proves and hands it
+    /// over); returns its credential id.
+    @discardableResult
+    public static func insertPassword(
+        tenant: Int64, job: Int64, appObjectID: String, keyID: String, displayName: String, sealed: String,
+        expires: Date?, state: CredentialState = .active, on executor: some PostgresExecutor
+    ) async throws -> Int64 {
+        try await executor.query(
+            """
+            INSERT INTO onboarder.credentials (tenant_id, kind, source, state, app_object_id, key_id, display_name,
+                sealed, expires_at, job_id)
+            VALUES (\(tenant), 'password', 'addPassword', \(state), \(appObjectID)::uuid, \(keyID)::uuid,
+                \(displayName), \(sealed), \(expires), \(job))
+            RETURNING id
+            """
+        ).single()[0].decode(Int64.self)
+    }
+
+    /// The sealed client secret of the tenant's newest active password.
+    public static func activePassword(tenant: Int64, on executor: some PostgresExecutor) async throws -> (
+        id: Int64, keyID: String, sealed: String
+    )? {
+        let rows = try await executor.query(
+            """
+            SELECT id, key_id::text, sealed FROM onboarder.credentials
+             WHERE tenant_id = \(tenant) AND kind = 'password' AND state = 'active' ORDER BY id DESC LIMIT 1
+            """)
+        guard let row = rows.first else { return nil }
+        let (id, keyID, sealed) = try row.decode((Int64, String, String).self)
+        return (id, keyID, sealed)
+    }
+
+    /// The sealed secret (or key) of credential `id`.
+    public static func sealedCredential(id: Int64, on executor: some PostgresExecutor) async throws -> String {
+        try await executor.query("SELECT sealed FROM onboarder.credentials WHERE id = \(id)").single()[0]
+            .decode(String.self)
+    }
+
+    /// When `onboarder secret export` showed credential `id` (nil: not yet).
+    public static func exportedAt(credential id: Int64, on executor: some PostgresExecutor) async throws -> Date? {
+        try await executor.query("SELECT exported_at FROM onboarder.credentials WHERE id = \(id)").single()[0]
+            .decode(Date?.self)
+    }
+
+    /// A rotation's end: the new password active, the old one removed.
+    public static func replacePassword(old: Int64?, new: Int64?, on executor: some PostgresExecutor) async throws {
+        try await executor.query(
+            """
+            UPDATE onboarder.credentials SET state = CASE WHEN id = \(new) THEN 'active' ELSE 'removed' END,
+                   removed_at = CASE WHEN id = \(new) THEN NULL ELSE now() END, updated_at = now()
+             WHERE id IN (\(new), \(old))
+            """)
+    }
+
+    /// Credential `id` recorded removed (once: a removed one keeps its first removal time).
+    public static func markRemoved(credential id: Int64?, on executor: some PostgresExecutor) async throws {
+        try await executor.query(
+            """
+            UPDATE onboarder.credentials SET state = 'removed', removed_at = now(), updated_at = now()
+             WHERE id = \(id) AND state <> 'removed'
+            """)
+    }
+
+    /// The tenant's certificates that are, or are about to be, on its app.
+    public static func certificates(tenant: Int64, on executor: some PostgresExecutor) async throws
+        -> [StoredCertificate]
+    {
+        let rows = try await executor.query(
+            """
+            SELECT id, state, source, thumbprint, certificate_pem, sealed, display_name FROM onboarder.credentials
+             WHERE tenant_id = \(tenant) AND kind = 'certificate' AND state IN ('supplied', 'pending', 'active', 'superseded')
+             ORDER BY id
+            """)
+        return try rows.map { row in
+            let (id, state, source, thumbprint, pem, sealed, name) = try row.decode(
+                (Int64, CredentialState, String, String, String, String?, String).self)
+            return StoredCertificate(
+                id: id, state: state, source: source, thumbprint: thumbprint, pem: pem, sealedKey: sealed,
+                displayName: name)
+        }
+    }
+
+    /// Records a certificate: `pending` (generated, about to be uploaded) or `supplied` (from the PBX).
+    /// Returns false when the tenant already has that certificate.
+    @discardableResult
+    public static func insertCertificate(
+        tenant: Int64, job: Int64?, state: CredentialState, source: String, thumbprint: String, pem: String,
+        sealedKey: String?, displayName: String, expires: Date, on executor: some PostgresExecutor
+    ) async throws -> Bool {
+        let rows = try await executor.query(
+            """
+            INSERT INTO onboarder.credentials (tenant_id, kind, source, state, thumbprint, certificate_pem, sealed,
+                display_name, expires_at, job_id)
+            VALUES (\(tenant), 'certificate', \(source), \(state), \(thumbprint), \(pem), \(sealedKey), \(displayName),
+                \(expires), \(job))
+            ON CONFLICT (tenant_id, thumbprint) WHERE kind = 'certificate' DO NOTHING
+            RETURNING id
+            """)
+        return rows.count == 1
+    }
+
+    public static func activateCertificate(
+        id: Int64, appObjectID: String, keyID: String?, on executor: some PostgresExecutor
+    ) async throws {
+        try await executor.query(
+            """
+            UPDATE onboarder.credentials SET state = 'active', app_object_id = \(appObjectID)::uuid,
+                   key_id = \(keyID)::uuid, updated_at = now()
+             WHERE id = \(id)
+            """)
+    }
+
+    /// The credential of `kind` (`password`, `certificate`) a rotation job replaces, nil when the tenant
+    /// has none by that id.
+    public static func rotationTarget(
+        credential id: Int64, tenant: Int64, kind: String, on executor: some PostgresExecutor
+    ) async throws -> RotationTarget? {
+        let rows = try await executor.query(
+            """
+            SELECT i.entra_tenant_id::text, i.app_object_id::text, i.app_id::text,
+                   coalesce(c.key_id::text, c.thumbprint), c.state
+              FROM onboarder.credentials c JOIN onboarder.integrations i ON i.tenant_id = c.tenant_id
+             WHERE c.id = \(id) AND c.tenant_id = \(tenant) AND c.kind = \(kind)
+            """)
+        guard let row = rows.first else { return nil }
+        let (entraTenantID, appObjectID, appID, identifier, state) = try row.decode(
+            (String?, String?, String?, String, CredentialState).self)
+        return RotationTarget(
+            entraTenantID: entraTenantID, appObjectID: appObjectID, appID: appID, identifier: identifier, state: state)
+    }
+}

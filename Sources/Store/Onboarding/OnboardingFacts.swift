@@ -1,0 +1,34 @@
+import Foundation
+
+/// What a pipeline run has learnt so far; checkpointed as the output of every step it completes, so a run
+/// that resumes (after a retry, a crash, a rescue) starts from the facts, not from scratch.
+public struct OnboardingFacts: Codable, Sendable, Equatable {
+    public var entraTenantID: String?
+    public var defaultDomain: String?
+    public var graphServicePrincipalID: String?
+    public var roleIDs: [String: String]?
+    public var scopeIDs: [String: String]?
+    public var phoneSystemAvailable: Bool?
+    public var appObjectID: String?
+    public var appID: String?
+    public var appRegisteredAt: Date?
+    public var servicePrincipalID: String?
+    public var servicePrincipalAt: Date?
+    public var passwordKeyID: String?
+    public var passwordAddedAt: Date?
+    public var certificateThumbprint: String?
+    public var certificateAddedAt: Date?
+    public var secretHandedOff: Bool?
+    public var sbcFQDN: String?
+    public var activationUPN: String?
+    public var selectedUsers: [String]?
+    public var warnings: [String] = []
+    // Rotation
+    public var rotatedCredentialID: Int64?
+    public var rotatedKeyID: String?
+    public var newCredentialID: Int64?
+    public var handedOverAt: Date?
+    public var rotatedThumbprint: String?
+
+    public init() {}
+}

@@ -1,0 +1,50 @@
+import Graph
+import Testing
+
+@testable import Pipeline
+
+@Suite("PasswordPlan: the orphan-password sweep and the secret's lifetime")
+struct PasswordPlanTests {
+    static let marker = "PBX Secret · onboarder"
+
+    @Test(
+        arguments: [
+            // (the app's passwords as "keyId:displayName", recorded key ids, orphans to remove)
+            ([String](), Set<String>(), [String]()),
+            (["k1:PBX Secret · onboarder job 1"], ["k1"], []),
+            (["K1:PBX Secret · onboarder job 1"], ["k1"], []),
+            (["k1:PBX Secret · onboarder job 1", "k2:PBX Secret · onboarder job 2"], ["k1"], ["k2"]),
+            (["k1:PBX Secret · onboarder job 1", "k2:PBX Secret · onboarder job 1"], [], ["k1", "k2"]),
+            (["k1:Someone else's secret", "k2:PBX Secret"], [], []),
+            (["k1:"], [], []),
+        ] as [([String], Set<String>, [String])])
+    func orphans(_ listed: [String], _ recorded: Set<String>, _ expected: [String]) {
+        let json = listed.map {
+            let parts = $0.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            return #"{"keyId": "\#(parts[0])", "displayName": "\#(parts[1])"}"#
+        }
+        let passwords = graph([GraphPasswordCredential].self, "[\(json.joined(separator: ","))]")
+        #expect(PasswordPlan.orphans(listed: passwords, recorded: recorded, marker: Self.marker) == expected)
+    }
+
+    @Test func theRecordedPasswordIsFoundWhateverItsCase() {
+        let passwords = graph([GraphPasswordCredential].self, #"[{"keyId": "AB-12"}]"#)
+        #expect(PasswordPlan.isListed("ab-12", in: passwords))
+        #expect(!PasswordPlan.isListed("ab-13", in: passwords))
+    }
+
+    @Test(
+        arguments: [
+            (730, nil, 730), (730, 180, 180), (730, 730, 730), (90, 180, 90), (730, 0, 0),
+        ] as [(Int, Int?, Int)])
+    func lifetime(_ configured: Int, _ cap: Int?, _ expected: Int) {
+        #expect(PasswordPlan.lifetimeDays(configured: configured, policyCap: cap) == expected)
+    }
+
+    @Test(
+        arguments: [(730, 365), (365, 180), (200, 180), (180, 90), (90, 30), (60, 30), (31, 30), (30, nil), (7, nil)]
+            as [(Int, Int?)])
+    func shorterAfterARefusal(_ days: Int, _ expected: Int?) {
+        #expect(PasswordPlan.shorter(than: days) == expected)
+    }
+}
