@@ -1,15 +1,18 @@
 // swift-tools-version:6.0
 //
-// The target graph is the architecture (ARCHITECTURE.md §4):
+// The target graph is the architecture (docs/ARCHITECTURE.md):
 //
 //   C libraries     CLibPQ   CCurl + CCurlShims   COpenSSL + COpenSSLShims   (system libraries, pkg-config)
-//   thin wrappers   Postgres  HTTP                 Crypto                     (no C type leaks above here)
-//   API clients     Graph (tokens, typed calls, error model)   PBX (3CX XAPI, DNS provider)
+//   thin wrappers   Postgres (PostgresExecutor)  HTTP  Crypto                (no C type leaks above here)
+//   API clients     Graph (tokens, failure classification, Endpoints/: one typed file per resource)
+//                   PBX (3CX XAPI, DNS providers)
 //   core            OnboarderConfig (configuration, logging)   Migrations (sql/migrations, sql/functions)
-//                   Queue (the job queue's SQL)   Store (jobs, tenants, credentials, operator actions, dashboards)
-//   services        Worker (the worker daemon, job handlers)   Pipeline (the onboarding steps)
-//   simulator       Simulator (the local Entra ID / Graph / PBX, over its own epoll HTTP server; CLinux)
-//   executables     onboarder (CLI + daemon)   onboarder-sim
+//                   Queue (states, retry policy, QueueDriver; JobQueue on PostgreSQL)
+//                   Store (every other statement, on a PostgresExecutor; Store/Onboarding: the pipeline's)
+//   services        Worker (pure WorkerMachine + JobSettlement, the loop, heartbeat and reaper services)
+//                   Pipeline (Steps/, pure Plans/, Custody/: onboarding and rotation)
+//   simulator       Simulator (a service per surface behind routes; never imports the client) SimTLS CLinux
+//   executables     onboarder (CLI + daemon: parsing and output only)   onboarder-sim
 import PackageDescription
 
 let package = Package(

@@ -41,7 +41,7 @@ public struct ConfigKey: Sendable, Hashable {
     public static let databaseMigrationsDirectory = ConfigKey(
         name: "database.migrations_dir", kind: .string, defaultValue: .string(""), isSecret: false,
         summary:
-            "folder of NNNN_name.sql files; empty means beside the binary (../share/onboarder/migrations), then ./sql/migrations"
+            "folder of NNNN_name.sql files (sql/functions is read from the functions folder beside it); empty means beside the binary (../share/onboarder/migrations), then ./sql/migrations"
     )
     public static let workerConcurrency = ConfigKey(
         name: "worker.concurrency", kind: .integer(1...10_000), defaultValue: .integer(50), isSecret: false,
