@@ -234,15 +234,20 @@ struct WorkerLoopTests {
 @Suite("Worker services")
 struct WorkerServiceTests {
     @Test func aWorkerThatCannotHeartbeatStopsClaimingAndResumesWhenItCan() async throws {
-        let lab = LoopLab()
+        var lab = LoopLab()
+        // Claims only on wake-ups (its start, the enqueue's notification): no poll's claim can be in flight,
+        // sent while healthy, when the jobs arrive.
+        lab.settings.pollInterval = .seconds(60)
         let worker = try await lab.worker(.sleeping(.zero, lab.gauge))
         let reports = Mutex<[Bool]>([])
         let heartbeat = HeartbeatService(
             queue: lab.queue, workerID: "w", interval: .milliseconds(20), lease: .milliseconds(200),
             logger: LoopLab.quiet,
             healthChanged: { healthy in
-                reports.withLock { $0.append(healthy) }
+                // The worker first, then the test: once the test sees the report, the worker's event stream
+                // holds it ahead of the enqueue's wake-up.
                 worker.heartbeatChanged(healthy: healthy)
+                reports.withLock { $0.append(healthy) }
             })
         lab.queue.failHeartbeats(true)
         try await lab.running([heartbeat, worker]) {
