@@ -242,7 +242,7 @@ final class EntraTokenService: Sendable {
             let thumbprint = header.x5tS256 ?? header.x5t ?? "(none)"
             return EntraErrors.response(
                 401, "invalid_client", 700027,
-                "Client assertion failed signature validation. (Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)'.)"
+                "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)']"
             )
         }
         // Signed by a key the app has: what is wrong now is the content, which Entra names as such.
