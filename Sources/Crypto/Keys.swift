@@ -130,6 +130,24 @@ public final class PublicKey: @unchecked Sendable {
     /// Key size in bits.
     public var bits: Int { Int(EVP_PKEY_get_bits(raw)) }
 
+    /// The RSA modulus and public exponent, big-endian without leading zeros: what a JSON Web Key's `n`
+    /// and `e` carry (RFC 7518 §6.3.1).
+    public var rsaComponents: (modulus: [UInt8], exponent: [UInt8]) {
+        get throws(CryptoError) {
+            func parameter(_ name: String) throws(CryptoError) -> [UInt8] {
+                var number: OpaquePointer?
+                guard EVP_PKEY_get_bn_param(raw, name, &number) == 1, let number else {
+                    throw CryptoError(operation: "reading the RSA key's \(name)")
+                }
+                defer { BN_free(number) }
+                var bytes = [UInt8](repeating: 0, count: (Int(BN_num_bits(number)) + 7) / 8)
+                _ = BN_bn2bin(number, &bytes)
+                return bytes
+            }
+            return (try parameter("n"), try parameter("e"))
+        }
+    }
+
     /// Whether `signature` is a valid signature of `data` under this key.
     public func verify(
         _ signature: some Sequence<UInt8>, of data: some Sequence<UInt8>, algorithm: SignatureAlgorithm

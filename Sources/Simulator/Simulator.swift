@@ -28,10 +28,11 @@ public final class Simulator: Sendable {
         let journal = try Journal(path: journal)
         let (faults, counter) = (faultController, self.counter)
         let dns = DNSService(faults: faults, counter: counter)
-        let tokens = try EntraTokenService(directory: directory, faults: faults, counter: counter)
+        let scheme = servingScheme
+        let tokens = try EntraTokenService(
+            directory: directory, faults: faults, counter: counter, scheme: { scheme.current })
         let pbx = PBXService(directory: directory, faults: faults, counter: counter)
         let admin = AdminService(directory: directory, pbx: pbx, faults: faults, counter: counter)
-        let scheme = servingScheme
         let graph = GraphSurface(
             directory: directory, tokens: tokens, counter: counter, scheme: { scheme.current },
             routes: GraphApplicationsService(faults: faults).routes + ServicePrincipalsService(faults: faults).routes
@@ -53,6 +54,9 @@ public final class Simulator: Sendable {
                     prefix: PathPattern("/{tenant}/oauth2"),
                     endpoint: journal.wrap(
                         FaultInjection(profile: .token, faults: faults, counter: counter).wrap(plain(tokens.handle)))),
+                // OpenID Connect discovery: the metadata document and the signing keys.
+                Mount(prefix: PathPattern("/{tenant}/v2.0/.well-known"), endpoint: journal.wrap(plain(tokens.handle))),
+                Mount(prefix: PathPattern("/{tenant}/discovery"), endpoint: journal.wrap(plain(tokens.handle))),
             ],
             unknown: plain(SimResponse.unknownEndpoint))
     }

@@ -57,6 +57,13 @@ struct OnboarderSim: AsyncParsableCommand {
     @Option(help: "The certificate's PEM private key.")
     var tlsKey: String?
 
+    @Option(
+        help: """
+            Upload this PEM certificate to the partner app at start (what an MSP does once in its own tenant), so \
+            clients can sign in with it; repeatable.
+            """)
+    var partnerCertificate: [String] = []
+
     func run() async throws {
         let description: WorldDescription
         if let world {
@@ -94,6 +101,13 @@ struct OnboarderSim: AsyncParsableCommand {
             }
         } else if tlsCert != nil || tlsKey != nil {
             throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        for path in partnerCertificate {
+            do {
+                try simulator.addPartnerCertificate(Certificate(pem: String(contentsOfFile: path, encoding: .utf8)))
+            } catch {
+                throw ValidationError("--partner-certificate \(path): not a PEM certificate: \(error)")
+            }
         }
         let base = try simulator.start(port: port, tls: tls)
         if let credentials {

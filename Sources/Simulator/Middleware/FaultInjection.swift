@@ -40,8 +40,7 @@ package struct FaultInjection: Sendable {
                         : "The service is temporarily unavailable (injected fault).",
                     clientRequestID: clientRequestID
                 ).adding(retryAfter)
-                : EntraErrors.response(
-                    status, "temporarily_unavailable", 50196, "The server is temporarily unavailable (injected fault).")
+                : EntraErrors.injected(status).adding(retryAfter)
             return Handled(response: response, delay: decision.delay)
         }
         if let (seconds, scope) = decision.throttled {

@@ -4,8 +4,8 @@ import Synchronization
 
 /// Entra ID's token endpoint, `POST /{tenant}/oauth2/v2.0/token`: client credentials with a secret (in the
 /// form or HTTP Basic) or a certificate assertion, for a tenant's own app or a multi-tenant app consented
-/// there; access tokens signed RS256 with the roles the app holds. It also verifies the tokens it issued,
-/// for Graph.
+/// there; access tokens signed RS256 with the roles the app holds. It also serves the OpenID Connect
+/// discovery a client reads first (`EntraDiscovery`), and verifies the tokens it issued, for Graph.
 final class EntraTokenService: Sendable {
     private let directory: DirectoryStore
     private let faults: FaultController
@@ -13,24 +13,85 @@ final class EntraTokenService: Sendable {
     /// Signs the access tokens it issues (RS256), as Entra's own keys do.
     private let signingKey: PrivateKey
     private let verificationKey: PublicKey
+    /// The signing key's self-signed certificate, published in the key set (`x5c`, `x5t` = `kid`).
+    private let signingCertificate: Certificate
+    private let keyID: String
+    /// `http` or `https`, as the server was started: the token endpoint an assertion must name.
+    private let scheme: @Sendable () -> String
     /// Tokens already verified, with their claims: a client reuses its token for an hour, and an RSA
     /// verification per request would make the simulator a benchmark's bottleneck.
     private let verifiedTokens = Mutex([String: AccessClaims]())
 
-    init(directory: DirectoryStore, faults: FaultController, counter: RequestCounter) throws {
+    init(
+        directory: DirectoryStore, faults: FaultController, counter: RequestCounter,
+        scheme: @escaping @Sendable () -> String
+    ) throws {
         self.directory = directory
         self.faults = faults
         self.counter = counter
+        self.scheme = scheme
         signingKey = try PrivateKey.generateRSA(bits: 2048)
         verificationKey = try signingKey.publicKey
+        signingCertificate = try Certificate.issue(.init(commonName: "onboarder-sim token signing"), for: signingKey)
+        keyID = Base64URL.encode(try signingCertificate.sha1Thumbprint)
     }
 
     typealias Call = ServiceCall<EntraTokenService>
 
-    /// The token endpoint's one route; anything else under `/{tenant}/oauth2/` is the simulator's 404.
+    /// The token endpoint and the discovery documents; anything else under `/{tenant}/oauth2/` (and the v1
+    /// discovery, whose token endpoint the simulator does not serve) is the simulator's 404.
     private static let table = RouteTable<Call>([
-        Route("POST", "/{tenant}/oauth2/{version}/token") { $0.service.token($0) }
+        Route("POST", "/{tenant}/oauth2/{version}/token") { $0.service.token($0) },
+        Route("GET", "/{tenant}/v2.0/.well-known/openid-configuration") { $0.service.configuration($0) },
+        Route("GET", "/{tenant}/discovery/v2.0/keys") { $0.service.keys($0) },
     ])
+
+    /// Where the client reached the simulator, from the scheme it serves and the request's `Host`.
+    private func base(_ request: SimRequest) -> String {
+        "\(scheme())://\(request.headers["host"] ?? "localhost")"
+    }
+
+    /// The tenant a discovery path names: its id (nil for `common` and the other multi-tenant authorities),
+    /// or Entra's AADSTS90002 when there is no such tenant.
+    private func discoveryTenant(_ key: String) -> Result<String?, DiscoveryRefusal> {
+        if EntraDiscovery.multiTenantAuthorities.contains(key.lowercased()) { return .success(nil) }
+        guard let id = directory.withWorld({ $0.tenant(key)?.id }) else {
+            return .failure(
+                DiscoveryRefusal(
+                    response: EntraErrors.response(
+                        400, "invalid_tenant", 90002,
+                        "Tenant '\(key)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+                    )))
+        }
+        return .success(id.uuidString.lowercased())
+    }
+
+    struct DiscoveryRefusal: Error {
+        let response: SimResponse
+    }
+
+    /// `GET /{tenant}/v2.0/.well-known/openid-configuration`: the URLs name the tenant by its id, however
+    /// the request named it, as Entra's do.
+    private func configuration(_ call: Call) -> SimResponse {
+        switch discoveryTenant(call["tenant"]) {
+        case .failure(let refusal): return refusal.response
+        case .success(let id):
+            let discovery = EntraDiscovery(base: base(call.request))
+            return EntraDiscovery.json(
+                discovery.configuration(segment: id ?? call["tenant"].lowercased(), tenantID: id))
+        }
+    }
+
+    /// `GET /{tenant}/discovery/v2.0/keys`: the key the access tokens are signed with.
+    private func keys(_ call: Call) -> SimResponse {
+        switch discoveryTenant(call["tenant"]) {
+        case .failure(let refusal): return refusal.response
+        case .success(let id):
+            guard let keys = try? EntraDiscovery(base: base(call.request)).keys([signingCertificate], tenantID: id)
+            else { return EntraErrors.response(500, "server_error", 50000, "There was an error reading the keys.") }
+            return EntraDiscovery.json(keys)
+        }
+    }
 
     func handle(_ request: SimRequest) -> SimResponse {
         guard case .found(let route, let parameters) = Self.table.resolve(request) else {
@@ -133,9 +194,9 @@ final class EntraTokenService: Sendable {
                 guard form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" else {
                     return EntraErrors.response(400, "invalid_request", 50027, "Invalid client_assertion_type.")
                 }
-                if let failure = verifyAssertion(
-                    assertion, app: app, clientID: clientText, tenantKey: tenantKey, host: request.headers["host"])
-                {
+                let audiences = ClientAssertionAudience.accepted(
+                    base: base(request), tenantNames: [tenantKey, tenant.id.uuidString, tenant.defaultDomain])
+                if let failure = verifyAssertion(assertion, app: app, clientID: clientText, audiences: audiences) {
                     return failure
                 }
             } else {
@@ -151,7 +212,8 @@ final class EntraTokenService: Sendable {
                 tid: tenant.id.uuidString.lowercased(), appid: app.appID.uuidString.lowercased(), roles: roles,
                 iat: now, nbf: now, exp: now + 3599)
             guard
-                let token = try? JWT.sign(claims: claims, header: JWT.Header(alg: .rs256, kid: "sim"), key: signingKey)
+                let token = try? JWT.sign(
+                    claims: claims, header: JWT.Header(alg: .rs256, kid: keyID, x5t: keyID), key: signingKey)
             else {
                 return EntraErrors.response(500, "server_error", 50000, "There was an error issuing a token.")
             }
@@ -161,9 +223,10 @@ final class EntraTokenService: Sendable {
     }
 
     /// Checks a client assertion as Entra does: a certificate the app has (by `x5t#S256` or `x5t`), its
-    /// signature, `aud` = this token endpoint, `iss` = `sub` = the client id, and the time window.
+    /// signature, `aud` = this token endpoint as served, `iss` = `sub` = the client id, and the time window
+    /// (NumericDates, which may be fractional: MSAL sends them so).
     private func verifyAssertion(
-        _ assertion: String, app: SimApplication, clientID: String, tenantKey: String, host: String?
+        _ assertion: String, app: SimApplication, clientID: String, audiences: Set<String>
     ) -> SimResponse? {
         guard let header = try? JWT.decodeHeader(assertion) else {
             return EntraErrors.response(
@@ -174,19 +237,22 @@ final class EntraTokenService: Sendable {
                 || (header.x5t.map { Base64URL.decode($0) == key.sha1Thumbprint } ?? false)
         }
         guard let key, faults.propagated(key.added), let publicKey = try? key.certificate.publicKey,
-            let (_, claims) = try? JWT.verify(assertion, key: publicKey, as: AssertionClaims.self)
+            let (_, claimsObject) = try? JWT.verify(assertion, key: publicKey, as: [String: JSONValue].self)
         else {
             let thumbprint = header.x5tS256 ?? header.x5t ?? "(none)"
             return EntraErrors.response(
                 401, "invalid_client", 700027,
-                "Client assertion failed signature validation. (Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)'.)"
+                "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)']"
             )
         }
-        let expectedAudience = host.map { "http://\($0)/\(tenantKey)/oauth2/v2.0/token" }
-        guard
-            claims.aud == expectedAudience
-                || claims.aud.hasSuffix("/\(tenantKey)/oauth2/v2.0/token") && expectedAudience == nil
-        else {
+        // Signed by a key the app has: what is wrong now is the content, which Entra names as such.
+        guard let claims = AssertionClaims(claimsObject) else {
+            return EntraErrors.response(
+                400, "invalid_client", 50027,
+                "JWT token is invalid or malformed: the assertion needs aud, iss and sub as strings and exp as a NumericDate."
+            )
+        }
+        guard audiences.contains(claims.aud.lowercased()) else {
             return EntraErrors.response(
                 400, "invalid_client", 700212,
                 "No matching federated identity record found for presented assertion audience '\(claims.aud)'.")
@@ -195,7 +261,7 @@ final class EntraTokenService: Sendable {
             return EntraErrors.response(
                 400, "invalid_client", 700023, "Client assertion audience claim does not match Realm issuer.")
         }
-        let now = Int(Date().timeIntervalSince1970)
+        let now = Date().timeIntervalSince1970
         guard claims.exp > now else {
             return EntraErrors.response(
                 400, "invalid_client", 700024, "Client assertion is not within its valid time range.")
@@ -207,12 +273,25 @@ final class EntraTokenService: Sendable {
         return nil
     }
 
-    struct AssertionClaims: Decodable {
+    /// The claims an assertion is checked on; `exp` and `nbf` are NumericDates (RFC 7519 §2: seconds,
+    /// possibly fractional).
+    struct AssertionClaims {
         var aud: String
         var iss: String
         var sub: String
-        var exp: Int
-        var nbf: Int?
+        var exp: Double
+        var nbf: Double?
+
+        init?(_ object: [String: JSONValue]) {
+            guard let aud = object["aud"]?.string, let iss = object["iss"]?.string, let sub = object["sub"]?.string,
+                let exp = object["exp"]?.number
+            else { return nil }
+            (self.aud, self.iss, self.sub, self.exp) = (aud, iss, sub, exp)
+            if let nbf = object["nbf"] {
+                guard let value = nbf.number else { return nil }
+                self.nbf = value
+            }
+        }
     }
 
     struct AccessTokenClaims: Encodable {
