@@ -112,11 +112,7 @@ struct GraphApplicationsService: Sendable {
 
     func createApplication(_ body: [String: JSONValue], _ call: GraphCall) -> SimResponse {
         let tenant = call.tenant
-        for key in body.keys.sorted() where !Self.applicationProperties.contains(key) && !key.hasPrefix("@odata") {
-            return call.error(
-                400, "Request_BadRequest",
-                "Property '\(key)' does not exist as a declared property or extension property.")
-        }
+        if let unknown = Self.undeclaredProperty(body) { return unknown(call) }
         guard let name = body["displayName"]?.string, !name.isEmpty else {
             return call.error(400, "Request_BadRequest", "Required property 'displayName' is missing.")
         }
@@ -127,7 +123,7 @@ struct GraphApplicationsService: Sendable {
                 "Adding passwordCredentials when creating an application is not supported: use addPassword.")
         }
         let app = SimApplication(id: UUID(), appID: UUID(), displayName: name)
-        var properties = body
+        var properties = body.filter { !Self.isAnnotation($0.key) }
         properties["displayName"] = nil
         properties["keyCredentials"] = nil
         properties["passwordCredentials"] = nil
@@ -145,38 +141,21 @@ struct GraphApplicationsService: Sendable {
     }
 
     func updateApplication(_ app: SimApplication, _ body: [String: JSONValue], _ call: GraphCall) -> SimResponse {
-        for key in body.keys.sorted() where !Self.applicationProperties.contains(key) {
-            return call.error(
-                400, "Request_BadRequest",
-                "Property '\(key)' does not exist as a declared property or extension property.")
-        }
+        if let unknown = Self.undeclaredProperty(body) { return unknown(call) }
         if let problem = Self.validate(body) { return call.error(400, "Request_BadRequest", problem) }
         if case .array(let entries)? = body["keyCredentials"] {
             // PATCH replaces the whole list: certificates not sent again are gone.
             var keys: [KeyCredential] = []
             for entry in entries {
-                if let base64 = entry["key"]?.string {
-                    guard let der = Data(base64Encoded: base64), let certificate = try? Certificate(der: [UInt8](der)),
-                        let sha1 = try? certificate.sha1Thumbprint, let sha256 = try? certificate.sha256Thumbprint
-                    else {
-                        return call.error(
-                            400, "Request_BadRequest",
-                            "Invalid value specified for property 'key' of resource 'KeyCredential'.")
-                    }
-                    let keyID = entry["keyId"]?.string.flatMap(UUID.init(uuidString:)) ?? UUID()
-                    keys.append(
-                        KeyCredential(
-                            keyID: keyID, displayName: entry["displayName"]?.string ?? "", certificate: certificate,
-                            sha1Thumbprint: sha1, sha256Thumbprint: sha256))
-                } else {
-                    return call.error(
-                        400, "Request_BadRequest",
-                        "Invalid value specified for property 'key' of resource 'KeyCredential': the key is required.")
+                switch Self.keyCredential(entry) {
+                case .success(let key): keys.append(key)
+                case .failure(let problem): return call.error(400, "Request_BadRequest", problem.message)
                 }
             }
             app.keys = keys
         }
-        for (key, value) in body where key != "keyCredentials" && key != "passwordCredentials" {
+        for (key, value) in body
+        where key != "keyCredentials" && key != "passwordCredentials" && !Self.isAnnotation(key) {
             if key == "displayName", let name = value.string {
                 app.displayName = name
             } else {
@@ -184,6 +163,61 @@ struct GraphApplicationsService: Sendable {
             }
         }
         return SimResponse(status: 204)
+    }
+
+    /// An OData annotation (`@odata.type`, `keyCredentials@odata.type`): the Graph SDKs send `@odata.type` with
+    /// every object; Graph reads it as a type hint, never as a property.
+    static func isAnnotation(_ key: String) -> Bool { key.contains("@") }
+
+    /// Graph's 400 for the first property of `body` an application does not declare.
+    static func undeclaredProperty(_ body: [String: JSONValue]) -> ((GraphCall) -> SimResponse)? {
+        guard let key = body.keys.sorted().first(where: { !applicationProperties.contains($0) && !isAnnotation($0) })
+        else { return nil }
+        return { call in
+            call.error(
+                400, "Request_BadRequest",
+                "Property '\(key)' does not exist as a declared property or extension property.")
+        }
+    }
+
+    struct InvalidValue: Error { let message: String }
+
+    /// One `keyCredentials` entry of a PATCH: the certificate (`key`, base64 DER, required), its
+    /// `customKeyIdentifier` (Edm.Binary; Graph's default is the SHA-1 thumbprint), `keyId`, and dates that
+    /// must be Edm.DateTimeOffset when given.
+    static func keyCredential(_ entry: JSONValue) -> Result<KeyCredential, InvalidValue> {
+        func invalid(_ property: String, _ detail: String = "") -> Result<KeyCredential, InvalidValue> {
+            .failure(
+                InvalidValue(
+                    message: "Invalid value specified for property '\(property)' of resource 'KeyCredential'\(detail).")
+            )
+        }
+        guard let base64 = entry["key"]?.string else { return invalid("key", ": the key is required") }
+        guard let der = EdmBinary.bytes(base64), let certificate = try? Certificate(der: der),
+            let sha1 = try? certificate.sha1Thumbprint, let sha256 = try? certificate.sha256Thumbprint
+        else { return invalid("key") }
+        var identifier: [UInt8]?
+        if let value = entry["customKeyIdentifier"], value != .null {
+            guard let text = value.string, let bytes = EdmBinary.bytes(text) else {
+                return invalid("customKeyIdentifier")
+            }
+            identifier = bytes
+        }
+        var keyID = UUID()
+        if let value = entry["keyId"], value != .null {
+            guard let id = value.string.flatMap(UUID.init(uuidString:)) else { return invalid("keyId") }
+            keyID = id
+        }
+        for property in ["startDateTime", "endDateTime"] {
+            if let value = entry[property], value != .null, value.string.flatMap(Timestamp.date) == nil {
+                return invalid(property)
+            }
+        }
+        var key = KeyCredential(
+            keyID: keyID, displayName: entry["displayName"]?.string ?? "", certificate: certificate,
+            sha1Thumbprint: sha1, sha256Thumbprint: sha256)
+        key.customKeyIdentifier = identifier
+        return .success(key)
     }
 
     static func validate(_ body: [String: JSONValue]) -> String? {
@@ -230,9 +264,19 @@ struct GraphApplicationsService: Sendable {
 
     func addPassword(_ app: SimApplication, _ body: JSONValue?, maxDays: Int?, _ call: GraphCall) -> SimResponse {
         let credential = body?["passwordCredential"]
-        let end =
-            credential?["endDateTime"]?.string.flatMap { Timestamp.date($0) }
-            ?? Date(timeIntervalSinceNow: 2 * 365 * 86_400)
+        // Absent dates take Graph's defaults (now; start + 2 years); a date that is there must parse.
+        var dates: [String: Date] = [:]
+        for property in ["startDateTime", "endDateTime"] {
+            guard let value = credential?[property], value != .null else { continue }
+            guard let date = value.string.flatMap(Timestamp.date) else {
+                return call.error(
+                    400, "Request_BadRequest",
+                    "Invalid value specified for property '\(property)' of resource 'PasswordCredential'.")
+            }
+            dates[property] = date
+        }
+        let start = dates["startDateTime"] ?? Date()
+        let end = dates["endDateTime"] ?? start.addingTimeInterval(2 * 365 * 86_400)
         if let maxDays, end.timeIntervalSinceNow > TimeInterval(maxDays) * 86_400 + 60 {
             // The tenant's app-management policy caps password lifetimes.
             return call.error(
@@ -249,7 +293,7 @@ struct GraphApplicationsService: Sendable {
         }
         let password = PasswordCredential(
             keyID: UUID(), displayName: credential?["displayName"]?.string ?? "", secretHash: hash,
-            hint: String(secret.prefix(3)), start: Date(), end: end)
+            hint: String(secret.prefix(3)), start: start, end: end)
         app.passwords.append(password)
         var representation = Self.passwordRepresentation(password)
         representation["secretText"] = .string(secret)  // the only time it is ever shown
@@ -279,7 +323,8 @@ struct GraphApplicationsService: Sendable {
                 .object([
                     "keyId": .string(key.keyID.uuidString.lowercased()), "displayName": .string(key.displayName),
                     "type": .string("AsymmetricX509Cert"), "usage": .string("Verify"),
-                    "customKeyIdentifier": .string(key.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()),
+                    "customKeyIdentifier": .string(EdmBinary.text(key.keyIdentifier)),
+                    "startDateTime": .string(Timestamp.string(key.certificate.notBefore)),
                     "endDateTime": .string(Timestamp.string(key.certificate.notAfter)), "key": .null,
                 ])
             })
