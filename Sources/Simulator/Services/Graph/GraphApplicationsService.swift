@@ -34,8 +34,7 @@ struct GraphApplicationsService: Sendable {
             Route("GET", "/v1.0/applications(uniqueName='{name}')") { call in
                 if let denied = call.require(Self.read) { return denied }
                 let name = uniqueName(call)
-                return byUniqueName(name, call).map { .json(200, Self.representation($0).text) }
-                    ?? call.notFound(name)
+                return byUniqueName(name, call).map { single($0, call) } ?? call.notFound(name)
             },
             Route("PATCH", "/v1.0/applications(uniqueName='{name}')") { call in
                 if let denied = call.require(Self.write) { return denied }
@@ -51,7 +50,7 @@ struct GraphApplicationsService: Sendable {
             Route("GET", "/v1.0/applications/{id}") { call in
                 application(call) { app in
                     if let denied = call.require(Self.read) { return denied }
-                    return .json(200, Self.representation(app).text)
+                    return single(app, call)
                 }
             },
             Route("PATCH", "/v1.0/applications/{id}") { call in
@@ -94,6 +93,12 @@ struct GraphApplicationsService: Sendable {
         call.tenant.applications.values.first { $0.properties["uniqueName"]?.string == name }
     }
 
+    /// A single-object GET: the one answer that shows the certificates' `key`, and only when `$select` names
+    /// `keyCredentials` (Graph's rule; everywhere else `key` is null).
+    private func single(_ app: SimApplication, _ call: GraphCall) -> SimResponse {
+        call.entity(200, Self.representation(app, keys: call.selects("keyCredentials")), set: "applications")
+    }
+
     private func visibleApplication(_ call: GraphCall) -> SimApplication? {
         guard let objectID = UUID(uuidString: call["id"]), let app = call.tenant.applications[objectID],
             faults.visible(app.createdDateTime)
@@ -130,8 +135,8 @@ struct GraphApplicationsService: Sendable {
         if properties["signInAudience"] == nil { properties["signInAudience"] = .string("AzureADMyOrg") }
         app.properties = properties
         tenant.applications[app.id] = app
-        return .json(
-            201, Self.representation(app).text,
+        return call.entity(
+            201, Self.representation(app), set: "applications",
             headers: [
                 (
                     "Location",
@@ -259,7 +264,7 @@ struct GraphApplicationsService: Sendable {
                 }
             }
         }
-        return call.page(apps.map(Self.representation), collection: "applications")
+        return call.page(apps.map { Self.representation($0) }, collection: "applications")
     }
 
     func addPassword(_ app: SimApplication, _ body: JSONValue?, maxDays: Int?, _ call: GraphCall) -> SimResponse {
@@ -297,7 +302,7 @@ struct GraphApplicationsService: Sendable {
         app.passwords.append(password)
         var representation = Self.passwordRepresentation(password)
         representation["secretText"] = .string(secret)  // the only time it is ever shown
-        return .json(200, JSONValue.object(representation).text)
+        return call.value(200, representation, type: "microsoft.graph.passwordCredential")
     }
 
     func removePassword(_ app: SimApplication, _ body: JSONValue?, _ call: GraphCall) -> SimResponse {
@@ -311,7 +316,8 @@ struct GraphApplicationsService: Sendable {
         return SimResponse(status: 204)
     }
 
-    static func representation(_ app: SimApplication) -> JSONValue {
+    /// The application as Graph shows it; the certificates' DER in `key` only when `keys`.
+    static func representation(_ app: SimApplication, keys: Bool = false) -> JSONValue {
         var object = app.properties
         object["id"] = .string(app.id.uuidString.lowercased())
         object["appId"] = .string(app.appID.uuidString.lowercased())
@@ -325,7 +331,8 @@ struct GraphApplicationsService: Sendable {
                     "type": .string("AsymmetricX509Cert"), "usage": .string("Verify"),
                     "customKeyIdentifier": .string(EdmBinary.text(key.keyIdentifier)),
                     "startDateTime": .string(Timestamp.string(key.certificate.notBefore)),
-                    "endDateTime": .string(Timestamp.string(key.certificate.notAfter)), "key": .null,
+                    "endDateTime": .string(Timestamp.string(key.certificate.notAfter)),
+                    "key": keys ? (try? key.certificate.der).map { .string(EdmBinary.text($0)) } ?? .null : .null,
                 ])
             })
         return .object(object)
