@@ -92,4 +92,28 @@ struct GraphConsentTests {
         #expect(Set(claims?["roles"] as? [String] ?? []) == ["User.Read.All", "Domain.ReadWrite.All"])
         await lab.stop()
     }
+
+    /// Consent creates the consented app's service principal in the customer tenant, with one app-role
+    /// assignment per Graph permission granted; without consent there is none.
+    @Test func thePartnerAppHasAServicePrincipalWhereItHoldsConsent() async throws {
+        let lab = try await GraphLab.start()
+        let partner = lab.simulator.world.partnerApp.appID.uuidString.lowercased()
+        let filter = "servicePrincipals?$filter=appId%20eq%20'\(partner)'"
+        let listed = try await lab.call("GET", filter).1?["value"]?.array
+        #expect(listed?.count == 1 && listed?.first?["appId"]?.string == partner)
+        let principalID = try #require(listed?.first?["id"]?.string)
+        #expect(try await lab.call("GET", "servicePrincipals(appId='\(partner)')").1?["id"]?.string == principalID)
+        let assigned = try await lab.call("GET", "servicePrincipals/\(principalID)/appRoleAssignments").1
+        let catalogue = GraphPermissionCatalogue.microsoftGraph
+        let roles = Set(
+            assigned?["value"]?.array?.compactMap {
+                $0["appRoleId"]?.string.flatMap(UUID.init(uuidString:)).flatMap(catalogue.appRole(id:))?.value
+            } ?? [])
+        #expect(roles == World.partnerRoles)
+        let tenant = lab.tenant
+        lab.simulator.withWorld { world in world.setConsent(.none, in: tenant) }
+        #expect(try await lab.call("GET", filter).1?["value"]?.array?.isEmpty == true)
+        #expect(try await lab.call("GET", "servicePrincipals/\(principalID)").0 == 404)
+        await lab.stop()
+    }
 }
