@@ -102,6 +102,8 @@ struct GraphPropertyTypesTests {
             json: ##"{"@odata.type": "#microsoft.graph.application", "colour": "blue"}"##,
             invalidOnPurpose: true)
         #expect(refused == 400 && error?["error"]?["message"]?.string?.contains("'colour'") == true)
+        let domain = ##"{"@odata.type": "#microsoft.graph.domain", "id": "annotated.example.com"}"##
+        #expect(try await lab.call("POST", "domains", json: domain, invalidOnPurpose: true).0 == 201)
         await lab.stop()
     }
 }

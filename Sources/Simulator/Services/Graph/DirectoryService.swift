@@ -231,7 +231,7 @@ struct DirectoryService: Sendable {
         guard let body = JSONValue.parse(call.request.body)?.object, let name = body["id"]?.string?.lowercased() else {
             return call.error(400, "Request_BadRequest", "Required property 'id' is missing.")
         }
-        for key in body.keys where key != "id" {
+        for key in body.keys where key != "id" && !ODataAnnotation.isAnnotation(key) {
             return call.error(400, "Request_BadRequest", "Property '\(key)' is read-only and cannot be set.")
         }
         guard name.wholeMatch(of: /([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}/) != nil else {

@@ -128,7 +128,7 @@ struct GraphApplicationsService: Sendable {
                 "Adding passwordCredentials when creating an application is not supported: use addPassword.")
         }
         let app = SimApplication(id: UUID(), appID: UUID(), displayName: name)
-        var properties = body.filter { !Self.isAnnotation($0.key) }
+        var properties = body.filter { !ODataAnnotation.isAnnotation($0.key) }
         properties["displayName"] = nil
         properties["keyCredentials"] = nil
         properties["passwordCredentials"] = nil
@@ -160,7 +160,7 @@ struct GraphApplicationsService: Sendable {
             app.keys = keys
         }
         for (key, value) in body
-        where key != "keyCredentials" && key != "passwordCredentials" && !Self.isAnnotation(key) {
+        where key != "keyCredentials" && key != "passwordCredentials" && !ODataAnnotation.isAnnotation(key) {
             if key == "displayName", let name = value.string {
                 app.displayName = name
             } else {
@@ -170,13 +170,12 @@ struct GraphApplicationsService: Sendable {
         return SimResponse(status: 204)
     }
 
-    /// An OData annotation (`@odata.type`, `keyCredentials@odata.type`): the Graph SDKs send `@odata.type` with
-    /// every object; Graph reads it as a type hint, never as a property.
-    static func isAnnotation(_ key: String) -> Bool { key.contains("@") }
-
     /// Graph's 400 for the first property of `body` an application does not declare.
     static func undeclaredProperty(_ body: [String: JSONValue]) -> ((GraphCall) -> SimResponse)? {
-        guard let key = body.keys.sorted().first(where: { !applicationProperties.contains($0) && !isAnnotation($0) })
+        guard
+            let key = body.keys.sorted().first(where: {
+                !applicationProperties.contains($0) && !ODataAnnotation.isAnnotation($0)
+            })
         else { return nil }
         return { call in
             call.error(
