@@ -52,9 +52,7 @@ struct GraphAnswersTests {
 
     @Test func aCertificatesKeyOnlyOnASingleObjectSelectOfKeyCredentials() async throws {
         let lab = try await GraphLab.start()
-        let id = try #require(try await lab.call("POST", "applications", json: sampleApplication).1?["id"]?.string)
-        let certificate = try Certificate.issue(.init(commonName: "PBX"), for: try PrivateKey.generateRSA(bits: 2048))
-        let der = Data(try certificate.der).base64EncodedString()
+        let (id, der) = try await lab.applicationAndCertificate()
         let patch = #"{"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": "\#(der)"}]}"#
         #expect(try await lab.call("PATCH", "applications/\(id)", json: patch).0 == 204)
         func key(_ path: String, list: Bool = false) async throws -> JSONValue? {

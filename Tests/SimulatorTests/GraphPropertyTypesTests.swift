@@ -59,10 +59,7 @@ struct GraphPropertyTypesTests {
 
     @Test func customKeyIdentifierIsBinaryAndKeptAsSent() async throws {
         let lab = try await GraphLab.start()
-        let id = try #require(
-            try await lab.call("POST", "applications", json: sampleApplication).1?["id"]?.string)
-        let certificate = try Certificate.issue(.init(commonName: "PBX"), for: try PrivateKey.generateRSA(bits: 2048))
-        let der = Data(try certificate.der).base64EncodedString()
+        let (id, der) = try await lab.applicationAndCertificate()
         let chosen = Data("rotation-2026-11".utf8).base64EncodedString()
         let (status, _, _) = try await lab.call(
             "PATCH", "applications/\(id)",
@@ -83,10 +80,7 @@ struct GraphPropertyTypesTests {
 
     @Test func annotationsAreAcceptedUnknownPropertiesAreNot() async throws {
         let lab = try await GraphLab.start()
-        let id = try #require(
-            try await lab.call("POST", "applications", json: sampleApplication).1?["id"]?.string)
-        let certificate = try Certificate.issue(.init(commonName: "PBX"), for: try PrivateKey.generateRSA(bits: 2048))
-        let der = Data(try certificate.der).base64EncodedString()
+        let (id, der) = try await lab.applicationAndCertificate()
         // The body the Python SDK serialises for `applications.by_application_id(id).patch(Application(…))`.
         let sdkBody = """
             {"@odata.type": "#microsoft.graph.application", "displayName": "renamed",
@@ -105,5 +99,14 @@ struct GraphPropertyTypesTests {
         let domain = ##"{"@odata.type": "#microsoft.graph.domain", "id": "annotated.example.com"}"##
         #expect(try await lab.call("POST", "domains", json: domain, invalidOnPurpose: true).0 == 201)
         await lab.stop()
+    }
+}
+
+extension GraphLab {
+    /// A new application's object id, and a new certificate (base64 DER) for its keyCredentials.
+    func applicationAndCertificate() async throws -> (id: String, der: String) {
+        let id = try #require(try await call("POST", "applications", json: sampleApplication).1?["id"]?.string)
+        let certificate = try Certificate.issue(.init(commonName: "PBX"), for: try PrivateKey.generateRSA(bits: 2048))
+        return (id, Data(try certificate.der).base64EncodedString())
     }
 }
