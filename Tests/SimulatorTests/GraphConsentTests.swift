@@ -73,6 +73,27 @@ struct GraphConsentTests {
         let (_, grants, _) = try await lab.call(
             "GET", "oauth2PermissionGrants?$filter=clientId%20eq%20'\(principalID)'")
         #expect(grants?["value"]?.array?.first?["scope"]?.string == "User.Read")
+        // Updating the grant's scopes (what the consent step does when one is missing): 204, then listed.
+        // (The vendored schema subset has no body for this operation, so the body goes unchecked.)
+        let grantID = try #require(grants?["value"]?.array?.first?["id"]?.string)
+        #expect(
+            try await lab.call(
+                "PATCH", "oauth2PermissionGrants/\(grantID)", json: #"{"scope": "User.Read openid"}"#,
+                invalidOnPurpose: true
+            ).0 == 204)
+        let (_, updated, _) = try await lab.call(
+            "GET", "oauth2PermissionGrants?$filter=clientId%20eq%20'\(principalID)'")
+        #expect(updated?["value"]?.array?.first?["scope"]?.string == "User.Read openid")
+        #expect(
+            try await lab.call(
+                "PATCH", "oauth2PermissionGrants/\(grantID)", json: #"{"scope": "Not.A.Scope"}"#,
+                invalidOnPurpose: true
+            ).0 == 400)
+        #expect(
+            try await lab.call(
+                "PATCH", "oauth2PermissionGrants/no-such-grant", json: #"{"scope": "User.Read"}"#,
+                invalidOnPurpose: true
+            ).0 == 404)
         let badScope =
             #"{"clientId": "\#(principalID)", "consentType": "AllPrincipals", "resourceId": "\#(graphID)", "scope": "UserReadWrite.All"}"#
         #expect(

@@ -44,6 +44,7 @@ struct ServicePrincipalsService: Sendable {
             },
             Route("GET", "/v1.0/oauth2PermissionGrants") { call in listGrants(call) },
             Route("POST", "/v1.0/oauth2PermissionGrants") { call in createGrant(call) },
+            Route("PATCH", "/v1.0/oauth2PermissionGrants/{id}") { call in updateGrant(call) },
         ]
     }
 
@@ -180,14 +181,8 @@ struct ServicePrincipalsService: Sendable {
         else {
             return call.error(400, "Request_BadRequest", "Not a valid reference update.")
         }
-        for value in scope.split(separator: " ")
-        where resource == tenant.graphPrincipal.id
-            && GraphPermissionCatalogue.microsoftGraph.scope(named: String(value)) == nil
-        {
-            return call.error(
-                400, "Request_BadRequest",
-                "Invalid value specified for property 'scope' of resource 'OAuth2PermissionGrant': '\(value)' is not a delegated permission of Microsoft Graph."
-            )
+        if let problem = Self.unknownScope(scope, resource: resource, in: tenant) {
+            return call.error(400, "Request_BadRequest", problem)
         }
         if tenant.permissionGrants.contains(where: {
             $0.clientID == client && $0.resourceID == resource && $0.consentType == consentType
@@ -198,6 +193,39 @@ struct ServicePrincipalsService: Sendable {
             id: Base64URLID.make(), clientID: client, resourceID: resource, consentType: consentType, scope: scope)
         tenant.permissionGrants.append(grant)
         return call.entity(201, Self.grantRepresentation(grant), set: "oauth2PermissionGrants")
+    }
+
+    /// `PATCH /oauth2PermissionGrants/{id}`: the one property an update may change is `scope` (it replaces the
+    /// granted scopes); 204 with no body, as Graph answers.
+    private func updateGrant(_ call: GraphCall) -> SimResponse {
+        if let denied = call.require(["DelegatedPermissionGrant.ReadWrite.All"]) { return denied }
+        let tenant = call.tenant
+        guard let index = tenant.permissionGrants.firstIndex(where: { $0.id == call["id"] }) else {
+            return call.notFound(call["id"])
+        }
+        guard let body = call.jsonObject else { return call.unreadableBody }
+        for key in body.keys.sorted() where key != "scope" && !ODataAnnotation.isAnnotation(key) {
+            return call.error(
+                400, "Request_BadRequest", "Property '\(key)' is read-only and cannot be set.")
+        }
+        guard let scope = body["scope"]?.string else { return SimResponse(status: 204) }
+        if let problem = Self.unknownScope(scope, resource: tenant.permissionGrants[index].resourceID, in: tenant) {
+            return call.error(400, "Request_BadRequest", problem)
+        }
+        tenant.permissionGrants[index].scope = scope
+        return SimResponse(status: 204)
+    }
+
+    /// Graph's message for the first scope of `scope` that Microsoft Graph does not offer as a delegated
+    /// permission (only Graph's own scopes are known here), or nil.
+    static func unknownScope(_ scope: String, resource: UUID, in tenant: SimTenant) -> String? {
+        guard resource == tenant.graphPrincipal.id else { return nil }
+        for value in scope.split(separator: " ")
+        where GraphPermissionCatalogue.microsoftGraph.scope(named: String(value)) == nil {
+            return
+                "Invalid value specified for property 'scope' of resource 'OAuth2PermissionGrant': '\(value)' is not a delegated permission of Microsoft Graph."
+        }
+        return nil
     }
 
     /// Service principals are subject to replication lag, except the ones every tenant always had.
