@@ -41,7 +41,7 @@ public struct GraphKeyCredential: Decodable, Sendable {
     public var displayName: String?
     public var type: String?
     public var usage: String?
-    /// The certificate's SHA-1 thumbprint (hex) for certificates Graph computed it for.
+    /// `Edm.Binary`, so base64 of the bytes: by default the certificate's SHA-1 thumbprint (not its hex).
     public var customKeyIdentifier: String?
     public var endDateTime: String?
 }

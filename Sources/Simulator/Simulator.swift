@@ -49,7 +49,9 @@ public final class Simulator: Sendable {
                 Mount(
                     prefix: PathPattern("/v1.0"),
                     endpoint: journal.wrap(
-                        FaultInjection(profile: .graph, faults: faults, counter: counter).wrap(plain(graph.handle)))),
+                        GraphResponseHeaders().wrap(
+                            FaultInjection(profile: .graph, faults: faults, counter: counter).wrap(
+                                plain(graph.handle))))),
                 Mount(
                     prefix: PathPattern("/{tenant}/oauth2"),
                     endpoint: journal.wrap(

@@ -125,8 +125,7 @@ struct GraphApplicationsTests {
         let keys = try await lab.call("GET", "applications/\(id)").1?["keyCredentials"]?.array
         #expect(keys?.count == 1)
         #expect(
-            keys?.first?["customKeyIdentifier"]?.string
-                == (try second.sha1Thumbprint).map { String(format: "%02X", $0) }.joined())
+            keys?.first?["customKeyIdentifier"]?.string == Data(try second.sha1Thumbprint).base64EncodedString())
         await lab.stop()
     }
 

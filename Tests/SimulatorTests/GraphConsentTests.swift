@@ -73,6 +73,27 @@ struct GraphConsentTests {
         let (_, grants, _) = try await lab.call(
             "GET", "oauth2PermissionGrants?$filter=clientId%20eq%20'\(principalID)'")
         #expect(grants?["value"]?.array?.first?["scope"]?.string == "User.Read")
+        // Updating the grant's scopes (what the consent step does when one is missing): 204, then listed.
+        // (The vendored schema subset has no body for this operation, so the body goes unchecked.)
+        let grantID = try #require(grants?["value"]?.array?.first?["id"]?.string)
+        #expect(
+            try await lab.call(
+                "PATCH", "oauth2PermissionGrants/\(grantID)", json: #"{"scope": "User.Read openid"}"#,
+                invalidOnPurpose: true
+            ).0 == 204)
+        let (_, updated, _) = try await lab.call(
+            "GET", "oauth2PermissionGrants?$filter=clientId%20eq%20'\(principalID)'")
+        #expect(updated?["value"]?.array?.first?["scope"]?.string == "User.Read openid")
+        #expect(
+            try await lab.call(
+                "PATCH", "oauth2PermissionGrants/\(grantID)", json: #"{"scope": "Not.A.Scope"}"#,
+                invalidOnPurpose: true
+            ).0 == 400)
+        #expect(
+            try await lab.call(
+                "PATCH", "oauth2PermissionGrants/no-such-grant", json: #"{"scope": "User.Read"}"#,
+                invalidOnPurpose: true
+            ).0 == 404)
         let badScope =
             #"{"clientId": "\#(principalID)", "consentType": "AllPrincipals", "resourceId": "\#(graphID)", "scope": "UserReadWrite.All"}"#
         #expect(
@@ -90,6 +111,30 @@ struct GraphConsentTests {
         let payload = token.value.split(separator: ".")[1]
         let claims = try JSONSerialization.jsonObject(with: Data(Base64URL.decode(String(payload))!)) as? [String: Any]
         #expect(Set(claims?["roles"] as? [String] ?? []) == ["User.Read.All", "Domain.ReadWrite.All"])
+        await lab.stop()
+    }
+
+    /// Consent creates the consented app's service principal in the customer tenant, with one app-role
+    /// assignment per Graph permission granted; without consent there is none.
+    @Test func thePartnerAppHasAServicePrincipalWhereItHoldsConsent() async throws {
+        let lab = try await GraphLab.start()
+        let partner = lab.simulator.world.partnerApp.appID.uuidString.lowercased()
+        let filter = "servicePrincipals?$filter=appId%20eq%20'\(partner)'"
+        let listed = try await lab.call("GET", filter).1?["value"]?.array
+        #expect(listed?.count == 1 && listed?.first?["appId"]?.string == partner)
+        let principalID = try #require(listed?.first?["id"]?.string)
+        #expect(try await lab.call("GET", "servicePrincipals(appId='\(partner)')").1?["id"]?.string == principalID)
+        let assigned = try await lab.call("GET", "servicePrincipals/\(principalID)/appRoleAssignments").1
+        let catalogue = GraphPermissionCatalogue.microsoftGraph
+        let roles = Set(
+            assigned?["value"]?.array?.compactMap {
+                $0["appRoleId"]?.string.flatMap(UUID.init(uuidString:)).flatMap(catalogue.appRole(id:))?.value
+            } ?? [])
+        #expect(roles == World.partnerRoles)
+        let tenant = lab.tenant
+        lab.simulator.withWorld { world in world.setConsent(.none, in: tenant) }
+        #expect(try await lab.call("GET", filter).1?["value"]?.array?.isEmpty == true)
+        #expect(try await lab.call("GET", "servicePrincipals/\(principalID)").0 == 404)
         await lab.stop()
     }
 }

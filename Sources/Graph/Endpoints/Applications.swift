@@ -96,13 +96,15 @@ extension GraphClient {
         ).passwordCredentials ?? []
     }
 
-    /// The certificates on the app.
+    /// The certificates on the app. Graph answers a `$select` with the named properties only, so it names
+    /// every property `GraphApplication` requires (`appId` too); this single-object `$select` is also the
+    /// one answer where Graph fills each certificate's `key`, which Onboarder does not read.
     public func certificates(applicationID: String, context: FailureContext = FailureContext()) async throws
         -> [GraphKeyCredential]
     {
         try await send(
-            GraphApplication.self, "GET", "/applications/\(applicationID)", query: [("$select", "id,keyCredentials")],
-            context: context
+            GraphApplication.self, "GET", "/applications/\(applicationID)",
+            query: [("$select", "id,appId,keyCredentials")], context: context
         ).keyCredentials ?? []
     }
 

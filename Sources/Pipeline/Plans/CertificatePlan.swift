@@ -1,3 +1,4 @@
+import Foundation
 import Graph
 import Store
 
@@ -15,9 +16,28 @@ struct CertificatePlan: Equatable {
         case refuse(unknown: [String])
     }
 
-    /// The thumbprints of the certificates on the app, as Graph lists them.
+    /// The thumbprints (upper-case hex, as Onboarder records them) of the certificates on the app. A
+    /// certificate whose identifier is not a thumbprint cannot be one Onboarder holds: it is named by what
+    /// Graph shows of it, so the plan counts it as unknown rather than dropping it from the list it sends.
     static func thumbprints(onApp keys: [GraphKeyCredential]) -> Set<String> {
-        Set(keys.compactMap { $0.customKeyIdentifier?.uppercased() })
+        Set(
+            keys.map { key in
+                key.customKeyIdentifier.map { thumbprint(customKeyIdentifier: $0) ?? $0 } ?? "keyId \(key.keyId)"
+            })
+    }
+
+    /// The SHA-1 thumbprint a `customKeyIdentifier` carries. Graph types it `Edm.Binary`, written as base64 of
+    /// the bytes: by default the certificate's 20-byte thumbprint; a tool that set it on upload may have
+    /// stored the thumbprint's 40 hex characters as text instead. Anything else is not a thumbprint.
+    static func thumbprint(customKeyIdentifier: String) -> String? {
+        var base64 = customKeyIdentifier.replacingOccurrences(of: "-", with: "+")
+            .replacingOccurrences(of: "_", with: "/")
+        if base64.count % 4 != 0 { base64 += String(repeating: "=", count: 4 - base64.count % 4) }
+        guard let bytes = Data(base64Encoded: base64).map(Array.init) else { return nil }
+        if bytes.count == 20 { return bytes.map { String(format: "%02X", $0) }.joined() }
+        let text = String(decoding: bytes, as: UTF8.self)
+        if text.count == 40, text.allSatisfy(\.isHexDigit) { return text.uppercased() }
+        return nil
     }
 
     /// The keyCredentials that put `adding` on the app and take `removing` (a thumbprint) off it.

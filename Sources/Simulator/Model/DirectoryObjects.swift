@@ -18,8 +18,13 @@ public struct KeyCredential: Sendable {
     public var certificate: Certificate
     public var sha1Thumbprint: [UInt8]
     public var sha256Thumbprint: [UInt8]
+    /// `customKeyIdentifier` as the client set it; Graph's default when it sent none is the SHA-1 thumbprint.
+    public var customKeyIdentifier: [UInt8]? = nil
     /// When it was uploaded (credential propagation counts from here).
     public var added = Date()
+
+    /// The bytes Graph lists as `customKeyIdentifier` (an `Edm.Binary`, so base64 on the wire).
+    public var keyIdentifier: [UInt8] { customKeyIdentifier ?? sha1Thumbprint }
 }
 
 /// An application registration.

@@ -66,14 +66,55 @@ public final class World: @unchecked Sendable {
         }
     }
 
-    /// The partner app's consent in `tenant`, as an admin (or the MSP through GDAP) would leave it.
+    /// The partner app's consent in `tenant`, as an admin (or the MSP through GDAP) would leave it. Consent
+    /// makes what Entra makes: the app's service principal in the tenant (none without consent) and one
+    /// app-role assignment from Microsoft Graph per application permission granted, so Graph lists them.
     public func setConsent(_ consent: WorldDescription.Consent, in tenant: SimTenant) {
-        switch consent {
-        case .none: tenant.servicePrincipals[partnerApp.appID] = nil  // no service principal for the partner app
-        case .partial:
-            tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles.subtracting(["Domain.ReadWrite.All"])
-        case .full: tenant.servicePrincipals[partnerApp.appID] = World.partnerRoles
+        let roles: Set<String>? =
+            switch consent {
+            case .none: nil
+            case .partial: World.partnerRoles.subtracting(["Domain.ReadWrite.All"])
+            case .full: World.partnerRoles
+            }
+        tenant.servicePrincipals[partnerApp.appID] = roles
+        let existing = tenant.principal(appID: partnerApp.appID)
+        if let existing {
+            tenant.appRoleAssignments.removeAll {
+                $0.principalID == existing.id && $0.resourceID == tenant.graphPrincipal.id
+            }
         }
+        guard let roles else {
+            if let existing { tenant.principals[existing.id] = nil }
+            return
+        }
+        let principal =
+            existing
+            ?? SimServicePrincipal(
+                id: Self.derivedID(tenant.id, partnerApp.appID), appID: partnerApp.appID,
+                displayName: partnerApp.displayName)
+        tenant.principals[principal.id] = principal
+        for name in roles.sorted() {
+            guard let role = GraphPermissionCatalogue.microsoftGraph.appRole(named: name),
+                let roleID = UUID(uuidString: role.id)
+            else { continue }
+            tenant.appRoleAssignments.append(
+                SimAppRoleAssignment(
+                    id: Self.derivedID(principal.id, roleID), principalID: principal.id,
+                    resourceID: tenant.graphPrincipal.id, appRoleID: roleID, created: principal.created))
+        }
+    }
+
+    /// An id fixed by the ids it belongs to, so a world built from a seed lists the same ids on every run.
+    static func derivedID(_ first: UUID, _ second: UUID) -> UUID {
+        let digest = (try? Digest.sha256(Array((first.uuidString + second.uuidString).utf8))) ?? []
+        var bytes = Array(digest.prefix(16)) + [UInt8](repeating: 0, count: max(0, 16 - digest.count))
+        bytes[6] = (bytes[6] & 0x0F) | 0x40  // RFC 9562 layout: version 4, variant 10
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8], bytes[9],
+                bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            ))
     }
 
     private func add(_ tenant: SimTenant) {

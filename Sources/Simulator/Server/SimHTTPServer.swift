@@ -478,10 +478,25 @@ enum HTTPParser {
     static func serialize(_ response: SimResponse, close: Bool) -> [UInt8] {
         var head = "HTTP/1.1 \(response.status) \(reason(response.status))\r\n"
         for (name, value) in response.headers { head += "\(name): \(value)\r\n" }
+        if !response.headers.contains(where: { $0.0.lowercased() == "date" }) {
+            head += "Date: \(httpDate(Date()))\r\n"  // every HTTP/1.1 origin server sends one (RFC 9110 §6.6.1)
+        }
         head += "Content-Length: \(response.body.count)\r\n"
         if close { head += "Connection: close\r\n" }
         head += "\r\n"
         return Array(head.utf8) + response.body
+    }
+
+    /// IMF-fixdate: `Tue, 01 Dec 2026 00:30:00 GMT`.
+    static func httpDate(_ date: Date) -> String {
+        var time = time_t(date.timeIntervalSince1970)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        return String(
+            format: "%@, %02d %@ %04d %02d:%02d:%02d GMT", days[Int(parts.tm_wday)], parts.tm_mday,
+            months[Int(parts.tm_mon)], parts.tm_year + 1900, parts.tm_hour, parts.tm_min, parts.tm_sec)
     }
 
     static func reason(_ status: Int) -> String {

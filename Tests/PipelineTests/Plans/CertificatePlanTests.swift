@@ -68,12 +68,67 @@ struct CertificatePlanTests {
                 == example.expected)
     }
 
-    @Test func thumbprintsAreReadFromTheKeyIdentifierInUpperCase() {
+    /// `customKeyIdentifier` as Graph writes it: Edm.Binary, base64 of the bytes (by default the SHA-1
+    /// thumbprint's 20 bytes), never the hex Onboarder records.
+    @Test(
+        arguments: [
+            (
+                "the thumbprint's bytes, as Graph defaults it", "Uu2bUDike54uIZBxXMI4NZ1Pj3M=",
+                "52ED9B5038A47B9E2E2190715CC238359D4F8F73"
+            ),
+            (
+                "bytes with + and / in their base64", "Chv/PADk16lvK4wR/g1aO5x+bUI=",
+                "0A1BFF3C00E4D7A96F2B8C11FE0D5A3B9C7E6D42"
+            ),
+            (
+                "the same in base64url without padding", "Chv_PADk16lvK4wR_g1aO5x-bUI",
+                "0A1BFF3C00E4D7A96F2B8C11FE0D5A3B9C7E6D42"
+            ),
+            (
+                "the hex text's bytes, as a tool that set it on upload may have",
+                "NTJFRDlCNTAzOEE0N0I5RTJFMjE5MDcxNUNDMjM4MzU5RDRGOEY3Mw==", "52ED9B5038A47B9E2E2190715CC238359D4F8F73"
+            ),
+            ("a name someone chose is no thumbprint", "bXkta2V5", nil),
+            (
+                "the hex itself (what the simulator used to send) is no base64 of a thumbprint",
+                "52ED9B5038A47B9E2E2190715CC238359D4F8F73", nil
+            ),
+        ] as [(String, String, String?)])
+    func thumbprintFromGraphsKeyIdentifier(_ name: String, _ identifier: String, _ expected: String?) {
+        #expect(CertificatePlan.thumbprint(customKeyIdentifier: identifier) == expected, "\(name)")
+    }
+
+    /// What `GET /applications/{id}?$select=id,keyCredentials` lists after Onboarder's own upload: the
+    /// certificate it holds is recognised, so a retry or a rotation uploads instead of refusing.
+    @Test func aCertificateOnboarderUploadedIsKnownAsGraphListsIt() {
         let keys = graph(
             [GraphKeyCredential].self,
-            #"[{"keyId": "k1", "customKeyIdentifier": "ab12"}, {"keyId": "k2"}, {"keyId": "k3", "customKeyIdentifier": "CD34"}]"#
+            #"""
+            [{"customKeyIdentifier": "Uu2bUDike54uIZBxXMI4NZ1Pj3M=", "displayName": "PBX certificate · onboarder job 7",
+              "endDateTime": "2028-11-30T10:00:00Z", "key": null, "keyId": "4f0e9bc2-5d1e-4f3a-9a57-0c5e0f7b2a11",
+              "startDateTime": "2026-11-30T09:55:00Z", "type": "AsymmetricX509Cert", "usage": "Verify"}]
+            """#)
+        let held = certificate(1, "52ED9B5038A47B9E2E2190715CC238359D4F8F73", .active)
+        let onApp = CertificatePlan.thumbprints(onApp: keys)
+        #expect(
+            CertificatePlan.decide(onApp: onApp, stored: [held, Self.new], adding: Self.new)
+                == .upload([held, Self.new]))
+        #expect(
+            CertificatePlan.choose(stored: [held], onApp: onApp, rotating: false, generate: true)
+                == .keep(thumbprint: held.thumbprint))
+    }
+
+    @Test func aCertificateWithoutAThumbprintCountsAsUnknown() {
+        let keys = graph(
+            [GraphKeyCredential].self,
+            #"[{"keyId": "k1", "customKeyIdentifier": "Uu2bUDike54uIZBxXMI4NZ1Pj3M="}, {"keyId": "k2"}, {"keyId": "k3", "customKeyIdentifier": "bXkta2V5"}]"#
         )
-        #expect(CertificatePlan.thumbprints(onApp: keys) == ["AB12", "CD34"])
+        let onApp = CertificatePlan.thumbprints(onApp: keys)
+        #expect(onApp == ["52ED9B5038A47B9E2E2190715CC238359D4F8F73", "keyId k2", "bXkta2V5"])
+        let held = certificate(1, "52ED9B5038A47B9E2E2190715CC238359D4F8F73", .active)
+        #expect(
+            CertificatePlan.decide(onApp: onApp, stored: [held, Self.new], adding: Self.new)
+                == .refuse(unknown: ["bXkta2V5", "keyId k2"]))
     }
 }
 

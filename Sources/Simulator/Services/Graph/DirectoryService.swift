@@ -18,38 +18,31 @@ struct DirectoryService: Sendable {
                     return denied
                 }
                 let tenant = call.tenant
-                return .json(
-                    200,
-                    JSONValue.object([
-                        "@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#organization"),
-                        "value": .array([
-                            .object([
-                                "id": .string(tenant.id.uuidString.lowercased()),
-                                "displayName": .string(tenant.displayName),
-                                "verifiedDomains": .array([
-                                    .object([
-                                        "name": .string(tenant.defaultDomain), "isDefault": .bool(true),
-                                        "isInitial": .bool(true),
-                                    ])
-                                ]),
-                            ])
-                        ]),
-                    ]).text)
+                return call.collection(
+                    [
+                        .object([
+                            "id": .string(tenant.id.uuidString.lowercased()),
+                            "displayName": .string(tenant.displayName),
+                            "verifiedDomains": .array([
+                                .object([
+                                    "name": .string(tenant.defaultDomain), "isDefault": .bool(true),
+                                    "isInitial": .bool(true),
+                                ])
+                            ]),
+                        ])
+                    ], path: "organization")
             },
             Route("GET", "/v1.0/domains") { call in
                 if let denied = call.require(Self.readDomains) { return denied }
                 let tenant = call.tenant
-                return .json(
-                    200,
-                    JSONValue.object([
-                        "value": .array(tenant.domains.values.sorted { $0.name < $1.name }.map(Self.domainJSON))
-                    ]).text)
+                return call.collection(
+                    tenant.domains.values.sorted { $0.name < $1.name }.map(Self.domainJSON), path: "domains")
             },
             Route("POST", "/v1.0/domains") { call in createDomain(call) },
             Route("GET", "/v1.0/domains/{name}") { call in
                 domain(call) { domain in
                     if let denied = call.require(Self.readDomains) { return denied }
-                    return .json(200, Self.domainJSON(domain).text)
+                    return call.entity(200, Self.domainJSON(domain), set: "domains")
                 }
             },
             Route("GET", "/v1.0/domains/{name}/verificationDnsRecords") { call in
@@ -63,7 +56,8 @@ struct DirectoryService: Sendable {
                         "supportedService": .string("Email"), "ttl": .number(3600),
                         "text": .string(domain.verificationCode),
                     ])
-                    return .json(200, JSONValue.object(["value": .array(domain.isVerified ? [] : [record])]).text)
+                    return call.collection(
+                        domain.isVerified ? [] : [record], path: "domains('\(name)')/verificationDnsRecords")
                 }
             },
             Route("POST", "/v1.0/domains/{name}/verify") { call in
@@ -71,7 +65,9 @@ struct DirectoryService: Sendable {
                     if let denied = call.require(["Domain.ReadWrite.All"]) { return denied }
                     let name = domain.name
                     let tenant = call.tenant
-                    guard !domain.isVerified else { return .json(200, Self.domainJSON(domain).text) }
+                    guard !domain.isVerified else {
+                        return call.value(200, Self.domainJSON(domain).object ?? [:], type: "microsoft.graph.domain")
+                    }
                     guard dns.txtRecords(name).contains(domain.verificationCode) else {
                         return call.error(
                             400, "Request_BadRequest",
@@ -79,7 +75,8 @@ struct DirectoryService: Sendable {
                         )
                     }
                     tenant.domains[name]?.isVerified = true
-                    return .json(200, Self.domainJSON(tenant.domains[name]!).text)
+                    return call.value(
+                        200, Self.domainJSON(tenant.domains[name]!).object ?? [:], type: "microsoft.graph.domain")
                 }
             },
             Route("GET", "/v1.0/users") { call in
@@ -102,7 +99,7 @@ struct DirectoryService: Sendable {
             Route("GET", "/v1.0/users/{id}") { call in
                 user(call) { user in
                     if let denied = call.require(Self.readUsers) { return denied }
-                    return .json(200, Self.userJSON(user).text)
+                    return call.entity(200, Self.userJSON(user), set: "users")
                 }
             },
             Route("PATCH", "/v1.0/users/{id}") { call in
@@ -149,7 +146,7 @@ struct DirectoryService: Sendable {
                             user.skuIDs.removeAll { $0 == skuID }
                         }
                     }
-                    return .json(200, Self.userJSON(user).text)
+                    return call.value(200, Self.userJSON(user).object ?? [:], type: "microsoft.graph.user")
                 }
             },
             Route("GET", "/v1.0/users/{id}/licenseDetails") { call in
@@ -157,7 +154,7 @@ struct DirectoryService: Sendable {
                     if let denied = call.require(Self.readUsers) { return denied }
                     let tenant = call.tenant
                     let details = user.skuIDs.compactMap { id in tenant.skus.first { $0.id == id } }.map(Self.skuJSON)
-                    return .json(200, JSONValue.object(["value": .array(details)]).text)
+                    return call.collection(details, path: "users('\(call["id"])')/licenseDetails")
                 }
             },
             Route("GET", "/v1.0/subscribedSkus") { call in
@@ -167,22 +164,18 @@ struct DirectoryService: Sendable {
                     return denied
                 }
                 let tenant = call.tenant
-                return .json(
-                    200,
-                    JSONValue.object([
-                        "value": .array(
-                            tenant.skus.map { sku in
-                                var object = Self.skuJSON(sku).object ?? [:]
-                                object["capabilityStatus"] = .string("Enabled")
-                                object["consumedUnits"] = .number(
-                                    Double(tenant.users.values.filter { $0.skuIDs.contains(sku.id) }.count))
-                                object["prepaidUnits"] = .object([
-                                    "enabled": .number(Double(sku.enabledUnits)), "suspended": .number(0),
-                                    "warning": .number(0),
-                                ])
-                                return .object(object)
-                            })
-                    ]).text)
+                return call.collection(
+                    tenant.skus.map { sku in
+                        var object = Self.skuJSON(sku).object ?? [:]
+                        object["capabilityStatus"] = .string("Enabled")
+                        object["consumedUnits"] = .number(
+                            Double(tenant.users.values.filter { $0.skuIDs.contains(sku.id) }.count))
+                        object["prepaidUnits"] = .object([
+                            "enabled": .number(Double(sku.enabledUnits)), "suspended": .number(0),
+                            "warning": .number(0),
+                        ])
+                        return .object(object)
+                    }, path: "subscribedSkus")
             },
             Route("GET", "/v1.0/policies/defaultAppManagementPolicy") { call in
                 // Real Graph wants Policy.Read.All here, which the partner app's role set does not include.
@@ -205,16 +198,16 @@ struct DirectoryService: Sendable {
                             "restrictForAppsCreatedAfterDateTime": .string("2020-01-01T00:00:00Z"),
                         ]))
                 }
-                return .json(
+                return call.entity(
                     200,
-                    JSONValue.object([
+                    .object([
                         "id": .string(tenant.id.uuidString.lowercased()),
                         "isEnabled": .bool(tenant.maxPasswordLifetimeDays != nil || tenant.forbidsPasswords),
                         "displayName": .string("Default app management tenant policy"),
                         "applicationRestrictions": .object([
                             "passwordCredentials": .array(restrictions), "keyCredentials": .array([]),
                         ]),
-                    ]).text)
+                    ]), set: "policies/defaultAppManagementPolicy")
             },
         ]
     }
@@ -238,7 +231,7 @@ struct DirectoryService: Sendable {
         guard let body = JSONValue.parse(call.request.body)?.object, let name = body["id"]?.string?.lowercased() else {
             return call.error(400, "Request_BadRequest", "Required property 'id' is missing.")
         }
-        for key in body.keys where key != "id" {
+        for key in body.keys where key != "id" && !ODataAnnotation.isAnnotation(key) {
             return call.error(400, "Request_BadRequest", "Property '\(key)' is read-only and cannot be set.")
         }
         guard name.wholeMatch(of: /([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}/) != nil else {
@@ -252,7 +245,7 @@ struct DirectoryService: Sendable {
         let domain = SimDomain(
             name: name, isVerified: false, isDefault: false, isInitial: false, verificationCode: code)
         tenant.domains[name] = domain
-        return .json(201, Self.domainJSON(domain).text)
+        return call.entity(201, Self.domainJSON(domain), set: "domains")
     }
 
     private func createUser(_ call: GraphCall) -> SimResponse {
@@ -282,7 +275,7 @@ struct DirectoryService: Sendable {
             id: UUID(), userPrincipalName: upn, displayName: body["displayName"]?.string ?? "",
             usageLocation: body["usageLocation"]?.string, accountEnabled: body["accountEnabled"] == .bool(true))
         tenant.users[user.id] = user
-        return .json(201, Self.userJSON(user).text)
+        return call.entity(201, Self.userJSON(user), set: "users")
     }
 
     static func domainJSON(_ domain: SimDomain) -> JSONValue {

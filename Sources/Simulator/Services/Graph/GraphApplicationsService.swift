@@ -34,8 +34,7 @@ struct GraphApplicationsService: Sendable {
             Route("GET", "/v1.0/applications(uniqueName='{name}')") { call in
                 if let denied = call.require(Self.read) { return denied }
                 let name = uniqueName(call)
-                return byUniqueName(name, call).map { .json(200, Self.representation($0).text) }
-                    ?? call.notFound(name)
+                return byUniqueName(name, call).map { single($0, call) } ?? call.notFound(name)
             },
             Route("PATCH", "/v1.0/applications(uniqueName='{name}')") { call in
                 if let denied = call.require(Self.write) { return denied }
@@ -51,7 +50,7 @@ struct GraphApplicationsService: Sendable {
             Route("GET", "/v1.0/applications/{id}") { call in
                 application(call) { app in
                     if let denied = call.require(Self.read) { return denied }
-                    return .json(200, Self.representation(app).text)
+                    return single(app, call)
                 }
             },
             Route("PATCH", "/v1.0/applications/{id}") { call in
@@ -94,6 +93,12 @@ struct GraphApplicationsService: Sendable {
         call.tenant.applications.values.first { $0.properties["uniqueName"]?.string == name }
     }
 
+    /// A single-object GET: the one answer that shows the certificates' `key`, and only when `$select` names
+    /// `keyCredentials` (Graph's rule; everywhere else `key` is null).
+    private func single(_ app: SimApplication, _ call: GraphCall) -> SimResponse {
+        call.entity(200, Self.representation(app, keys: call.selects("keyCredentials")), set: "applications")
+    }
+
     private func visibleApplication(_ call: GraphCall) -> SimApplication? {
         guard let objectID = UUID(uuidString: call["id"]), let app = call.tenant.applications[objectID],
             faults.visible(app.createdDateTime)
@@ -112,11 +117,7 @@ struct GraphApplicationsService: Sendable {
 
     func createApplication(_ body: [String: JSONValue], _ call: GraphCall) -> SimResponse {
         let tenant = call.tenant
-        for key in body.keys.sorted() where !Self.applicationProperties.contains(key) && !key.hasPrefix("@odata") {
-            return call.error(
-                400, "Request_BadRequest",
-                "Property '\(key)' does not exist as a declared property or extension property.")
-        }
+        if let unknown = Self.undeclaredProperty(body) { return unknown(call) }
         guard let name = body["displayName"]?.string, !name.isEmpty else {
             return call.error(400, "Request_BadRequest", "Required property 'displayName' is missing.")
         }
@@ -127,15 +128,15 @@ struct GraphApplicationsService: Sendable {
                 "Adding passwordCredentials when creating an application is not supported: use addPassword.")
         }
         let app = SimApplication(id: UUID(), appID: UUID(), displayName: name)
-        var properties = body
+        var properties = body.filter { !ODataAnnotation.isAnnotation($0.key) }
         properties["displayName"] = nil
         properties["keyCredentials"] = nil
         properties["passwordCredentials"] = nil
         if properties["signInAudience"] == nil { properties["signInAudience"] = .string("AzureADMyOrg") }
         app.properties = properties
         tenant.applications[app.id] = app
-        return .json(
-            201, Self.representation(app).text,
+        return call.entity(
+            201, Self.representation(app), set: "applications",
             headers: [
                 (
                     "Location",
@@ -145,38 +146,21 @@ struct GraphApplicationsService: Sendable {
     }
 
     func updateApplication(_ app: SimApplication, _ body: [String: JSONValue], _ call: GraphCall) -> SimResponse {
-        for key in body.keys.sorted() where !Self.applicationProperties.contains(key) {
-            return call.error(
-                400, "Request_BadRequest",
-                "Property '\(key)' does not exist as a declared property or extension property.")
-        }
+        if let unknown = Self.undeclaredProperty(body) { return unknown(call) }
         if let problem = Self.validate(body) { return call.error(400, "Request_BadRequest", problem) }
         if case .array(let entries)? = body["keyCredentials"] {
             // PATCH replaces the whole list: certificates not sent again are gone.
             var keys: [KeyCredential] = []
             for entry in entries {
-                if let base64 = entry["key"]?.string {
-                    guard let der = Data(base64Encoded: base64), let certificate = try? Certificate(der: [UInt8](der)),
-                        let sha1 = try? certificate.sha1Thumbprint, let sha256 = try? certificate.sha256Thumbprint
-                    else {
-                        return call.error(
-                            400, "Request_BadRequest",
-                            "Invalid value specified for property 'key' of resource 'KeyCredential'.")
-                    }
-                    let keyID = entry["keyId"]?.string.flatMap(UUID.init(uuidString:)) ?? UUID()
-                    keys.append(
-                        KeyCredential(
-                            keyID: keyID, displayName: entry["displayName"]?.string ?? "", certificate: certificate,
-                            sha1Thumbprint: sha1, sha256Thumbprint: sha256))
-                } else {
-                    return call.error(
-                        400, "Request_BadRequest",
-                        "Invalid value specified for property 'key' of resource 'KeyCredential': the key is required.")
+                switch Self.keyCredential(entry) {
+                case .success(let key): keys.append(key)
+                case .failure(let problem): return call.error(400, "Request_BadRequest", problem.message)
                 }
             }
             app.keys = keys
         }
-        for (key, value) in body where key != "keyCredentials" && key != "passwordCredentials" {
+        for (key, value) in body
+        where key != "keyCredentials" && key != "passwordCredentials" && !ODataAnnotation.isAnnotation(key) {
             if key == "displayName", let name = value.string {
                 app.displayName = name
             } else {
@@ -184,6 +168,60 @@ struct GraphApplicationsService: Sendable {
             }
         }
         return SimResponse(status: 204)
+    }
+
+    /// Graph's 400 for the first property of `body` an application does not declare.
+    static func undeclaredProperty(_ body: [String: JSONValue]) -> ((GraphCall) -> SimResponse)? {
+        guard
+            let key = body.keys.sorted().first(where: {
+                !applicationProperties.contains($0) && !ODataAnnotation.isAnnotation($0)
+            })
+        else { return nil }
+        return { call in
+            call.error(
+                400, "Request_BadRequest",
+                "Property '\(key)' does not exist as a declared property or extension property.")
+        }
+    }
+
+    struct InvalidValue: Error { let message: String }
+
+    /// One `keyCredentials` entry of a PATCH: the certificate (`key`, base64 DER, required), its
+    /// `customKeyIdentifier` (Edm.Binary; Graph's default is the SHA-1 thumbprint), `keyId`, and dates that
+    /// must be Edm.DateTimeOffset when given.
+    static func keyCredential(_ entry: JSONValue) -> Result<KeyCredential, InvalidValue> {
+        func invalid(_ property: String, _ detail: String = "") -> Result<KeyCredential, InvalidValue> {
+            .failure(
+                InvalidValue(
+                    message: "Invalid value specified for property '\(property)' of resource 'KeyCredential'\(detail).")
+            )
+        }
+        guard let base64 = entry["key"]?.string else { return invalid("key", ": the key is required") }
+        guard let der = EdmBinary.bytes(base64), let certificate = try? Certificate(der: der),
+            let sha1 = try? certificate.sha1Thumbprint, let sha256 = try? certificate.sha256Thumbprint
+        else { return invalid("key") }
+        var identifier: [UInt8]?
+        if let value = entry["customKeyIdentifier"], value != .null {
+            guard let text = value.string, let bytes = EdmBinary.bytes(text) else {
+                return invalid("customKeyIdentifier")
+            }
+            identifier = bytes
+        }
+        var keyID = UUID()
+        if let value = entry["keyId"], value != .null {
+            guard let id = value.string.flatMap(UUID.init(uuidString:)) else { return invalid("keyId") }
+            keyID = id
+        }
+        for property in ["startDateTime", "endDateTime"] {
+            if let value = entry[property], value != .null, value.string.flatMap(Timestamp.date) == nil {
+                return invalid(property)
+            }
+        }
+        var key = KeyCredential(
+            keyID: keyID, displayName: entry["displayName"]?.string ?? "", certificate: certificate,
+            sha1Thumbprint: sha1, sha256Thumbprint: sha256)
+        key.customKeyIdentifier = identifier
+        return .success(key)
     }
 
     static func validate(_ body: [String: JSONValue]) -> String? {
@@ -225,14 +263,24 @@ struct GraphApplicationsService: Sendable {
                 }
             }
         }
-        return call.page(apps.map(Self.representation), collection: "applications")
+        return call.page(apps.map { Self.representation($0) }, collection: "applications")
     }
 
     func addPassword(_ app: SimApplication, _ body: JSONValue?, maxDays: Int?, _ call: GraphCall) -> SimResponse {
         let credential = body?["passwordCredential"]
-        let end =
-            credential?["endDateTime"]?.string.flatMap { Timestamp.date($0) }
-            ?? Date(timeIntervalSinceNow: 2 * 365 * 86_400)
+        // Absent dates take Graph's defaults (now; start + 2 years); a date that is there must parse.
+        var dates: [String: Date] = [:]
+        for property in ["startDateTime", "endDateTime"] {
+            guard let value = credential?[property], value != .null else { continue }
+            guard let date = value.string.flatMap(Timestamp.date) else {
+                return call.error(
+                    400, "Request_BadRequest",
+                    "Invalid value specified for property '\(property)' of resource 'PasswordCredential'.")
+            }
+            dates[property] = date
+        }
+        let start = dates["startDateTime"] ?? Date()
+        let end = dates["endDateTime"] ?? start.addingTimeInterval(2 * 365 * 86_400)
         if let maxDays, end.timeIntervalSinceNow > TimeInterval(maxDays) * 86_400 + 60 {
             // The tenant's app-management policy caps password lifetimes.
             return call.error(
@@ -249,11 +297,11 @@ struct GraphApplicationsService: Sendable {
         }
         let password = PasswordCredential(
             keyID: UUID(), displayName: credential?["displayName"]?.string ?? "", secretHash: hash,
-            hint: String(secret.prefix(3)), start: Date(), end: end)
+            hint: String(secret.prefix(3)), start: start, end: end)
         app.passwords.append(password)
         var representation = Self.passwordRepresentation(password)
         representation["secretText"] = .string(secret)  // the only time it is ever shown
-        return .json(200, JSONValue.object(representation).text)
+        return call.value(200, representation, type: "microsoft.graph.passwordCredential")
     }
 
     func removePassword(_ app: SimApplication, _ body: JSONValue?, _ call: GraphCall) -> SimResponse {
@@ -267,7 +315,8 @@ struct GraphApplicationsService: Sendable {
         return SimResponse(status: 204)
     }
 
-    static func representation(_ app: SimApplication) -> JSONValue {
+    /// The application as Graph shows it; the certificates' DER in `key` only when `keys`.
+    static func representation(_ app: SimApplication, keys: Bool = false) -> JSONValue {
         var object = app.properties
         object["id"] = .string(app.id.uuidString.lowercased())
         object["appId"] = .string(app.appID.uuidString.lowercased())
@@ -279,8 +328,10 @@ struct GraphApplicationsService: Sendable {
                 .object([
                     "keyId": .string(key.keyID.uuidString.lowercased()), "displayName": .string(key.displayName),
                     "type": .string("AsymmetricX509Cert"), "usage": .string("Verify"),
-                    "customKeyIdentifier": .string(key.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()),
-                    "endDateTime": .string(Timestamp.string(key.certificate.notAfter)), "key": .null,
+                    "customKeyIdentifier": .string(EdmBinary.text(key.keyIdentifier)),
+                    "startDateTime": .string(Timestamp.string(key.certificate.notBefore)),
+                    "endDateTime": .string(Timestamp.string(key.certificate.notAfter)),
+                    "key": keys ? (try? key.certificate.der).map { .string(EdmBinary.text($0)) } ?? .null : .null,
                 ])
             })
         return .object(object)

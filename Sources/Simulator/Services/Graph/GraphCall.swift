@@ -42,14 +42,14 @@ struct GraphCall {
 
     var unreadableBody: SimResponse { error(400, "BadRequest", "Unable to read JSON request payload.") }
 
-    /// One page of a collection: `$top` (default 100, at most 999) and an `@odata.nextLink` carrying a
+    /// One page of a collection (`$select` honoured): `$top` (default 100, at most 999) and an `@odata.nextLink` carrying a
     /// `$skiptoken` while more remain.
     func page(_ items: [JSONValue], collection: String) -> SimResponse {
         let top = max(1, min(Int(request.query["$top"] ?? "100") ?? 100, 999))
         let skip = Int(request.query["$skiptoken"] ?? "0") ?? 0
         var document: [String: JSONValue] = [
-            "@odata.context": .string("https://graph.microsoft.com/v1.0/$metadata#\(collection)"),
-            "value": .array(Array(items.dropFirst(skip).prefix(top))),
+            "@odata.context": .string(context(collection, entity: false)),
+            "value": .array(items.dropFirst(skip).prefix(top).map(projected)),
         ]
         if skip + top < items.count {
             var query = request.query

@@ -16,27 +16,27 @@ struct ServicePrincipalsService: Sendable {
                 guard let appID = UUID(uuidString: text), let principal = call.tenant.principal(appID: appID),
                     isVisible(principal)
                 else { return call.notFound(text) }
-                return .json(200, Self.representation(principal, in: call.tenant).text)
+                return call.entity(200, Self.representation(principal, in: call.tenant), set: "servicePrincipals")
             },
             Route("GET", "/v1.0/servicePrincipals") { call in listPrincipals(call) },
             Route("POST", "/v1.0/servicePrincipals") { call in createPrincipal(call) },
             Route("GET", "/v1.0/servicePrincipals/{id}") { call in
                 principal(call) { principal in
                     if let denied = call.require(Self.readSP) { return denied }
-                    return .json(200, Self.representation(principal, in: call.tenant).text)
+                    return call.entity(200, Self.representation(principal, in: call.tenant), set: "servicePrincipals")
                 }
             },
             Route("GET", "/v1.0/servicePrincipals/{id}/appRoleAssignments") { call in
                 // The same grants seen from the client's side.
                 principal(call) { principal in
                     if let denied = call.require(Self.readSP) { return denied }
-                    return assignments(call) { $0.principalID == principal.id }
+                    return assignments(call, "appRoleAssignments") { $0.principalID == principal.id }
                 }
             },
             Route("GET", "/v1.0/servicePrincipals/{id}/appRoleAssignedTo") { call in
                 principal(call) { principal in
                     if let denied = call.require(Self.readSP) { return denied }
-                    return assignments(call) { $0.resourceID == principal.id }
+                    return assignments(call, "appRoleAssignedTo") { $0.resourceID == principal.id }
                 }
             },
             Route("POST", "/v1.0/servicePrincipals/{id}/appRoleAssignedTo") { call in
@@ -44,6 +44,7 @@ struct ServicePrincipalsService: Sendable {
             },
             Route("GET", "/v1.0/oauth2PermissionGrants") { call in listGrants(call) },
             Route("POST", "/v1.0/oauth2PermissionGrants") { call in createGrant(call) },
+            Route("PATCH", "/v1.0/oauth2PermissionGrants/{id}") { call in updateGrant(call) },
         ]
     }
 
@@ -55,10 +56,12 @@ struct ServicePrincipalsService: Sendable {
         return body(principal)
     }
 
-    private func assignments(_ call: GraphCall, _ filter: (SimAppRoleAssignment) -> Bool) -> SimResponse {
+    private func assignments(
+        _ call: GraphCall, _ navigation: String, _ filter: (SimAppRoleAssignment) -> Bool
+    ) -> SimResponse {
         let tenant = call.tenant
         let value = tenant.appRoleAssignments.filter(filter).map { Self.assignmentRepresentation($0, in: tenant) }
-        return .json(200, JSONValue.object(["value": .array(value)]).text)
+        return call.collection(value, path: "servicePrincipals('\(call["id"])')/\(navigation)")
     }
 
     private func listPrincipals(_ call: GraphCall) -> SimResponse {
@@ -74,8 +77,7 @@ struct ServicePrincipalsService: Sendable {
             }
             principals = principals.filter { $0.appID.uuidString.lowercased() == match.output.1.lowercased() }
         }
-        return .json(
-            200, JSONValue.object(["value": .array(principals.map { Self.representation($0, in: tenant) })]).text)
+        return call.collection(principals.map { Self.representation($0, in: tenant) }, path: "servicePrincipals")
     }
 
     private func createPrincipal(_ call: GraphCall) -> SimResponse {
@@ -100,7 +102,7 @@ struct ServicePrincipalsService: Sendable {
         }
         let principal = SimServicePrincipal(id: UUID(), appID: appID, displayName: app.displayName)
         tenant.principals[principal.id] = principal
-        return .json(201, Self.representation(principal, in: tenant).text)
+        return call.entity(201, Self.representation(principal, in: tenant), set: "servicePrincipals")
     }
 
     /// `POST /servicePrincipals/{id}/appRoleAssignedTo`: grant an application permission of `principal`.
@@ -136,7 +138,9 @@ struct ServicePrincipalsService: Sendable {
         let assignment = SimAppRoleAssignment(
             id: UUID(), principalID: client, resourceID: resource, appRoleID: role, created: Date())
         tenant.appRoleAssignments.append(assignment)
-        return .json(201, Self.assignmentRepresentation(assignment, in: tenant).text)
+        return call.entity(
+            201, Self.assignmentRepresentation(assignment, in: tenant),
+            set: "servicePrincipals('\(principal.id.uuidString.lowercased())')/appRoleAssignedTo")
     }
 
     private func listGrants(_ call: GraphCall) -> SimResponse {
@@ -154,7 +158,7 @@ struct ServicePrincipalsService: Sendable {
             }
             grants = grants.filter { $0.clientID.uuidString.lowercased() == match.output.1.lowercased() }
         }
-        return .json(200, JSONValue.object(["value": .array(grants.map(Self.grantRepresentation))]).text)
+        return call.collection(grants.map(Self.grantRepresentation), path: "oauth2PermissionGrants")
     }
 
     private func createGrant(_ call: GraphCall) -> SimResponse {
@@ -177,14 +181,8 @@ struct ServicePrincipalsService: Sendable {
         else {
             return call.error(400, "Request_BadRequest", "Not a valid reference update.")
         }
-        for value in scope.split(separator: " ")
-        where resource == tenant.graphPrincipal.id
-            && GraphPermissionCatalogue.microsoftGraph.scope(named: String(value)) == nil
-        {
-            return call.error(
-                400, "Request_BadRequest",
-                "Invalid value specified for property 'scope' of resource 'OAuth2PermissionGrant': '\(value)' is not a delegated permission of Microsoft Graph."
-            )
+        if let problem = Self.unknownScope(scope, resource: resource, in: tenant) {
+            return call.error(400, "Request_BadRequest", problem)
         }
         if tenant.permissionGrants.contains(where: {
             $0.clientID == client && $0.resourceID == resource && $0.consentType == consentType
@@ -194,7 +192,40 @@ struct ServicePrincipalsService: Sendable {
         let grant = SimPermissionGrant(
             id: Base64URLID.make(), clientID: client, resourceID: resource, consentType: consentType, scope: scope)
         tenant.permissionGrants.append(grant)
-        return .json(201, Self.grantRepresentation(grant).text)
+        return call.entity(201, Self.grantRepresentation(grant), set: "oauth2PermissionGrants")
+    }
+
+    /// `PATCH /oauth2PermissionGrants/{id}`: the one property an update may change is `scope` (it replaces the
+    /// granted scopes); 204 with no body, as Graph answers.
+    private func updateGrant(_ call: GraphCall) -> SimResponse {
+        if let denied = call.require(["DelegatedPermissionGrant.ReadWrite.All"]) { return denied }
+        let tenant = call.tenant
+        guard let index = tenant.permissionGrants.firstIndex(where: { $0.id == call["id"] }) else {
+            return call.notFound(call["id"])
+        }
+        guard let body = call.jsonObject else { return call.unreadableBody }
+        for key in body.keys.sorted() where key != "scope" && !ODataAnnotation.isAnnotation(key) {
+            return call.error(
+                400, "Request_BadRequest", "Property '\(key)' is read-only and cannot be set.")
+        }
+        guard let scope = body["scope"]?.string else { return SimResponse(status: 204) }
+        if let problem = Self.unknownScope(scope, resource: tenant.permissionGrants[index].resourceID, in: tenant) {
+            return call.error(400, "Request_BadRequest", problem)
+        }
+        tenant.permissionGrants[index].scope = scope
+        return SimResponse(status: 204)
+    }
+
+    /// Graph's message for the first scope of `scope` that Microsoft Graph does not offer as a delegated
+    /// permission (only Graph's own scopes are known here), or nil.
+    static func unknownScope(_ scope: String, resource: UUID, in tenant: SimTenant) -> String? {
+        guard resource == tenant.graphPrincipal.id else { return nil }
+        for value in scope.split(separator: " ")
+        where GraphPermissionCatalogue.microsoftGraph.scope(named: String(value)) == nil {
+            return
+                "Invalid value specified for property 'scope' of resource 'OAuth2PermissionGrant': '\(value)' is not a delegated permission of Microsoft Graph."
+        }
+        return nil
     }
 
     /// Service principals are subject to replication lag, except the ones every tenant always had.
