@@ -109,10 +109,6 @@ def test_add_and_remove_password(sim):
     run(check())
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 19, DateTimeOffset: addPassword with fractional seconds (what the SDK sends) is not parsed",
-)
 def test_add_password_with_fractional_seconds(sim):
     async def check():
         client = graph(sim)
@@ -125,11 +121,6 @@ def test_add_password_with_fractional_seconds(sim):
     run(check())
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 19, annotations and Binary: a PATCH carrying @odata.type is refused; "
-    "customKeyIdentifier comes back as hex, not base64 of the SHA-1 thumbprint",
-)
 def test_upload_certificate_and_read_its_thumbprint(sim):
     async def check():
         client = graph(sim)
