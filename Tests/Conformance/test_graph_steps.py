@@ -4,9 +4,11 @@ models, and each answer read back into the SDK's models with the fields Onboarde
 test_graph_sdk.py has the first ones; this file follows its style and reuses its client. It creates a user,
 so it runs after test_graph_sdk.py (pytest takes files by name), whose check counts the world's users."""
 
+import datetime
 import uuid
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from kiota_abstractions.base_request_configuration import RequestConfiguration
@@ -17,6 +19,7 @@ from msgraph.generated.applications.item.application_item_request_builder import
 from msgraph.generated.applications_with_unique_name.applications_with_unique_name_request_builder import (
     ApplicationsWithUniqueNameRequestBuilder,
 )
+from msgraph.generated.models.app_role_assignment import AppRoleAssignment
 from msgraph.generated.models.application import Application
 from msgraph.generated.models.assigned_license import AssignedLicense
 from msgraph.generated.models.domain import Domain
@@ -245,8 +248,26 @@ def test_domain_create_read_records_and_verify(sim):
         with pytest.raises(ODataError) as refused:
             await client.domains.by_domain_id(name).verify.post()
         assert refused.value.response_status_code == 400
+        _publish_txt(sim, name, txt.text)  # through the simulated DNS provider, as Onboarder's DNS step does
+        verified = await client.domains.by_domain_id(name).verify.post()
+        assert verified.id == name and verified.is_verified is True
+        assert not (await client.domains.by_domain_id(name).verification_dns_records.get()).value
 
     run(check())
+
+
+def _publish_txt(sim, name, text):
+    """The TXT record on the simulator's Cloudflare-shaped DNS API (not Graph: outside this suite's contract)."""
+    headers = {"Authorization": "Bearer conformance"}
+    zones = requests.get(f"{sim.base}/client/v4/zones", params={"name": name}, headers=headers, timeout=30)
+    zone = zones.json()["result"][0]["id"]
+    created = requests.post(
+        f"{sim.base}/client/v4/zones/{zone}/dns_records",
+        json={"type": "TXT", "name": name, "content": text, "ttl": 60},
+        headers=headers,
+        timeout=30,
+    )
+    created.raise_for_status()
 
 
 def test_user_create_read_locate_license_and_details(sim):
@@ -311,15 +332,42 @@ def test_access_proof_reads_one_user_id(sim):
     run(check())
 
 
-def test_default_app_management_policy_without_policy_read(sim):
-    """GET /policies/defaultAppManagementPolicy (GraphClient.maxPasswordLifetimeDays) needs Policy.Read.All,
-    which the partner app's permissions do not include: Graph's 403 Authorization_RequestDenied, read by the
-    SDK as an ODataError, is the answer Onboarder falls back on (addPassword's own refusal then names the cap)."""
+def test_default_app_management_policy(sim):
+    """GET /policies/defaultAppManagementPolicy (GraphClient.maxPasswordLifetimeDays). It needs Policy.Read.All,
+    which the partner app's consent does not include: Graph's 403 Authorization_RequestDenied, read by the SDK
+    as an ODataError, is the answer Onboarder falls back on (addPassword's own refusal then names the cap).
+    Once the role is assigned to the partner's service principal, a new token reads the policy: the
+    passwordLifetime restriction's maxLifetime (an ISO 8601 duration) is what Onboarder reads. Last in this
+    file: it leaves the role assigned."""
 
     async def check():
         with pytest.raises(ODataError) as denied:
             await graph(sim).policies.default_app_management_policy.get()
         assert denied.value.response_status_code == 403
         assert denied.value.error.code == "Authorization_RequestDenied"
+
+        client = graph(sim)
+        partner = await client.service_principals_with_app_id(sim.client_id).get()
+        resource = await client.service_principals_with_app_id(GRAPH_APP_ID).get()
+        role = next(r for r in resource.app_roles if r.value == "Policy.Read.All")
+        await client.service_principals.by_service_principal_id(resource.id).app_role_assigned_to.post(
+            AppRoleAssignment(
+                principal_id=uuid.UUID(partner.id), resource_id=uuid.UUID(resource.id), app_role_id=role.id
+            )
+        )
+        requests.patch(
+            f"{sim.base}/_sim/tenants/{sim.tenant_id}", json={"max_password_lifetime_days": 200}, timeout=30
+        ).raise_for_status()
+        try:
+            policy = await graph(sim).policies.default_app_management_policy.get()
+        finally:
+            requests.patch(
+                f"{sim.base}/_sim/tenants/{sim.tenant_id}", json={"max_password_lifetime_days": None}, timeout=30
+            ).raise_for_status()
+        assert policy.id and policy.is_enabled is True
+        [lifetime] = [
+            r for r in policy.application_restrictions.password_credentials if r.restriction_type == "passwordLifetime"
+        ]
+        assert lifetime.max_lifetime == datetime.timedelta(days=200)
 
     run(check())
