@@ -170,8 +170,10 @@ def test_application_certificates_replaced_and_read_by_select(sim):
     run(check())
 
 
-def test_service_principal_by_filter_with_select(sim):
-    """GET /servicePrincipals?$filter=appId eq '…'&$select=id,appId (GraphClient.servicePrincipal)."""
+def test_service_principal_by_filter_with_select_and_conflict(sim):
+    """GET /servicePrincipals?$filter=appId eq '…'&$select=id,appId (GraphClient.servicePrincipal), and a second
+    POST /servicePrincipals for the same app: Graph's 409, which the service-principal step reads as "made by
+    an earlier try, not listed yet"."""
 
     async def check():
         client = graph(sim)
@@ -183,6 +185,10 @@ def test_service_principal_by_filter_with_select(sim):
         [found] = (await client.service_principals.get(RequestConfiguration(query_parameters=query))).value
         assert (found.id, found.app_id) == (principal.id, app.app_id)
         assert found.display_name is None
+        with pytest.raises(ODataError) as conflict:
+            await client.service_principals.post(ServicePrincipal(app_id=app.app_id))
+        assert conflict.value.response_status_code == 409
+        assert conflict.value.error.code == "Request_MultipleObjectsWithSameKeyValue"
 
     run(check())
 
