@@ -15,6 +15,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
     AddPasswordPostRequestBody,
 )
+from msgraph.generated.applications.applications_request_builder import ApplicationsRequestBuilder
 from msgraph.generated.applications.item.application_item_request_builder import ApplicationItemRequestBuilder
 from msgraph.generated.applications_with_unique_name.applications_with_unique_name_request_builder import (
     ApplicationsWithUniqueNameRequestBuilder,
@@ -118,6 +119,28 @@ def test_upsert_by_unique_name_creates_then_updates(sim):
         [access] = full.required_resource_access
         assert access.resource_app_id == GRAPH_APP_ID
         assert {(a.id, a.type) for a in access.resource_access} == {(USER_READ_ALL, "Role"), (USER_READ, "Scope")}
+
+    run(check())
+
+
+def test_applications_listed_page_by_page(sim):
+    """GET /applications?$filter=…&$top=… then each @odata.nextLink as given (GraphClient.items, which every
+    list goes through): the SDK follows the link with `with_url`, its documented way for a server's link."""
+
+    async def check():
+        client = graph(sim)
+        name = f"onboarder-{uuid.uuid4()}"
+        created = {(await client.applications.post(Application(display_name=name))).id for _ in range(3)}
+        query = ApplicationsRequestBuilder.ApplicationsRequestBuilderGetQueryParameters(
+            filter=f"displayName eq '{name}'", top=2
+        )
+        page = await client.applications.get(RequestConfiguration(query_parameters=query))
+        pages = [page]
+        while page.odata_next_link:
+            page = await client.applications.with_url(page.odata_next_link).get()
+            pages.append(page)
+        assert [len(p.value) for p in pages] == [2, 1]
+        assert {a.id for p in pages for a in p.value} == created
 
     run(check())
 
