@@ -351,11 +351,25 @@ def test_users_listed_with_select(sim):
 
 
 def test_access_proof_reads_one_user_id(sim):
-    """GET /users?$top=1&$select=id (GraphClient.proveAccess): one user, its id only."""
+    """GET /users?$top=1&$select=id (GraphClient.proveAccess) with a token of the app just registered, by the
+    secret just added: one user, its id only. The app holds User.Read.All through its own service principal."""
 
     async def check():
+        client = graph(sim)
+        app = await _upserted(client, f"onboarder-{uuid.uuid4()}")
+        password = await client.applications.by_application_id(app.id).add_password.post(
+            AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name="onboarder"))
+        )
+        principal = await client.service_principals.post(ServicePrincipal(app_id=app.app_id))
+        resource = await client.service_principals_with_app_id(GRAPH_APP_ID).get()
+        await client.service_principals.by_service_principal_id(resource.id).app_role_assigned_to.post(
+            AppRoleAssignment(
+                principal_id=uuid.UUID(principal.id), resource_id=uuid.UUID(resource.id), app_role_id=USER_READ_ALL
+            )
+        )
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(top=1, select=["id"])
-        [user] = (await graph(sim).users.get(RequestConfiguration(query_parameters=query))).value
+        proof = graph(sim, app.app_id, password.secret_text)
+        [user] = (await proof.users.get(RequestConfiguration(query_parameters=query))).value
         assert user.id and user.user_principal_name is None
 
     run(check())
