@@ -41,9 +41,14 @@ from conftest import GRAPH_SCOPE
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
 
-def graph(sim):
+def graph(sim, client_id=None, client_secret=None):
+    """A Graph client for the partner app, or for the app `client_id` with `client_secret`."""
     credential = ClientSecretCredential(
-        sim.tenant_id, sim.client_id, sim.client_secret, authority=sim.base, disable_instance_discovery=True
+        sim.tenant_id,
+        client_id or sim.client_id,
+        client_secret or sim.client_secret,
+        authority=sim.base,
+        disable_instance_discovery=True,
     )
     auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=["localhost"])
     http = GraphClientFactory.create_with_default_middleware(
