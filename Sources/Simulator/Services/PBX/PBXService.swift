@@ -6,11 +6,16 @@ import Synchronization
 struct PBXSettings: Sendable {
     /// Only one access token is active per client: a new one invalidates the previous.
     var activeToken: String?
+    /// As an unconfigured PBX answers (the XAPI schema's `Pbx.Microsoft365Integration`): the two ids are
+    /// non-nullable strings, empty until set; `SharedMailboxesSync` is a `Pbx.UsersSyncConfiguration` object.
     var microsoft365: [String: JSONValue] = [
-        "Id": .number(1), "ApplicationId": .null, "TenantId": .null, "SharedMailboxesSync": .bool(false),
+        "Id": .number(1), "ApplicationId": .string(""), "TenantId": .string(""),
+        "SharedMailboxesSync": .object([
+            "IsEnabled": .bool(false), "SelectedUsers": .array([]), "SyncType": .string("SyncAllUsers"),
+        ]),
         "AdUsers": .object([
             "IsEnabled": .bool(false), "SelectedUsers": .array([]), "SelectedGroups": .array([]),
-            "StartingExtensionNumber": .string("100"),
+            "StartingExtensionNumber": .string("100"), "SyncType": .string("SyncAllUsers"),
         ]),
     ]
     var teams: [String: JSONValue] = [
