@@ -133,6 +133,18 @@ struct XAPISchemaTests {
         try await lab.call(
             "PATCH", "Microsoft365Integration", operation: "/Microsoft365Integration", json: #"{"Secret": "x"}"#,
             expect: 400)
+        // A value the schema refuses is refused, so that no later answer carries it.
+        for json in [
+            #"{"ApplicationId": null}"#, #"{"SharedMailboxesSync": false}"#, #"{"TenantId": 7}"#,
+        ] {
+            try await lab.call(
+                "PATCH", "Microsoft365Integration", operation: "/Microsoft365Integration", json: json, expect: 400)
+        }
+        try await lab.call(
+            "PATCH", "Microsoft365TeamsIntegration", operation: "/Microsoft365TeamsIntegration",
+            json: #"{"TlsPortForNonNativeFQDN": "5061"}"#, expect: 400)
+        try await lab.call("GET", "Microsoft365Integration", operation: "/Microsoft365Integration")
+        try await lab.call("GET", "Microsoft365TeamsIntegration", operation: "/Microsoft365TeamsIntegration")
         try await lab.call(
             "GET", "Microsoft365Integration/Pbx.NoSuchFunction()", operation: "/Microsoft365Integration", expect: 404)
         await lab.stop()
