@@ -58,6 +58,8 @@ public struct GraphBodyValidator: Sendable {
 
     let paths: StrictJSON
     let schemas: [String: StrictJSON]
+    /// `components.responses`, the named answers an operation's `responses` may refer to.
+    let responses: StrictJSON?
     /// Each named type's base type (the `$ref` in its `allOf`), for `@odata.type` of derived types.
     let baseType: [String: String]
 
@@ -66,6 +68,7 @@ public struct GraphBodyValidator: Sendable {
             throw GraphBodyValidatorError("the document has no paths or no components.schemas")
         }
         self.paths = paths
+        responses = document["components"]?["responses"]
         self.schemas = Dictionary(schemas.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         var bases: [String: String] = [:]
         for (name, schema) in schemas {
@@ -90,6 +93,39 @@ public struct GraphBodyValidator: Sendable {
 
     /// The validator over the vendored subset, read once per process.
     public static func vendored() throws -> GraphBodyValidator { try loaded.get() }
+
+    /// The 3CX XAPI subset (`Tests/Fixtures/3cx/xapi-subset.openapi.json`): the same OpenAPI dialect, so the
+    /// same validator checks the simulated PBX's answers.
+    public static var vendoredXAPIDocumentPath: String {
+        TestDatabase.repositoryRoot.appendingPathComponent("Tests/Fixtures/3cx/xapi-subset.openapi.json").path
+    }
+
+    /// The schema of the JSON answer `operation` (`GET:/Microsoft365Integration`) gives with `status`: the
+    /// status's own response, else `default`, following a `$ref` to `components.responses`. nil when that
+    /// answer has no JSON body (a 204) or the subset lacks the operation.
+    public func responseSchema(of operation: String, status: Int) -> StrictJSON? {
+        guard let colon = operation.firstIndex(of: ":") else { return nil }
+        let method = operation[..<colon].lowercased()
+        let answers = paths[String(operation[operation.index(after: colon)...])]?[method]?["responses"]
+        guard var answer = answers?[String(status)] ?? answers?["default"] else { return nil }
+        if let reference = answer["$ref"]?.string {
+            guard let named = responses?[Self.referencedName(reference)] else { return nil }
+            answer = named
+        }
+        return answer["content"]?["application/json"]?["schema"]
+    }
+
+    /// The problems of `body` as the answer `operation` gives with `status`; empty when it follows the schema.
+    public func validateResponse(_ body: StrictJSON, operation: String, status: Int) -> [Problem] {
+        guard let schema = responseSchema(of: operation, status: status) else {
+            return [
+                Problem(.noSuchOperation, at: "", "the schema subset has no JSON answer \(status) for \(operation)")
+            ]
+        }
+        var problems: [Problem] = []
+        check(body, schema, typeName: nil, at: "", into: &problems)
+        return problems
+    }
 
     /// The request body's schema of `POST:/applications`-style operation keys; nil when the subset has none.
     public func requestSchema(of operation: String) -> StrictJSON? {
@@ -223,6 +259,8 @@ public struct GraphBodyValidator: Sendable {
             check(value, target, typeName: name, at: path, into: &problems)
             return
         }
+        // `nullable` beside an `allOf` (the XAPI's way of writing "this type or null") admits null too.
+        if value.isNull, schema["nullable"] == .bool(true) { return }
         if Self.isNullMarker(schema) {
             if !value.isNull {
                 problems.append(Problem(.wrongType, at: path, "expected null, found \(value.kindName)"))
@@ -231,6 +269,11 @@ public struct GraphBodyValidator: Sendable {
         }
         if let branches = schema["anyOf"]?.array {
             checkAnyOf(value, branches, at: path, into: &problems)
+            return
+        }
+        if let parts = schema["allOf"]?.array, parts.count == 1, schema["properties"] == nil {
+            // The XAPI writes "this type or null" as a lone `allOf` beside `nullable`; the type may be an enum.
+            check(value, parts[0], typeName: typeName, at: path, into: &problems)
             return
         }
         if schema["allOf"] != nil {

@@ -6,11 +6,16 @@ import Synchronization
 struct PBXSettings: Sendable {
     /// Only one access token is active per client: a new one invalidates the previous.
     var activeToken: String?
+    /// As an unconfigured PBX answers (the XAPI schema's `Pbx.Microsoft365Integration`): the two ids are
+    /// non-nullable strings, empty until set; `SharedMailboxesSync` is a `Pbx.UsersSyncConfiguration` object.
     var microsoft365: [String: JSONValue] = [
-        "Id": .number(1), "ApplicationId": .null, "TenantId": .null, "SharedMailboxesSync": .bool(false),
+        "Id": .number(1), "ApplicationId": .string(""), "TenantId": .string(""),
+        "SharedMailboxesSync": .object([
+            "IsEnabled": .bool(false), "SelectedUsers": .array([]), "SyncType": .string("SyncAllUsers"),
+        ]),
         "AdUsers": .object([
             "IsEnabled": .bool(false), "SelectedUsers": .array([]), "SelectedGroups": .array([]),
-            "StartingExtensionNumber": .string("100"),
+            "StartingExtensionNumber": .string("100"), "SyncType": .string("SyncAllUsers"),
         ]),
     ]
     var teams: [String: JSONValue] = [
@@ -51,10 +56,16 @@ final class PBXService: Sendable {
         settings = Mutex(directory.world.pbxes.mapValues { _ in PBXSettings() })
     }
 
-    static let microsoft365Properties: Set<String> = ["ApplicationId", "TenantId", "AdUsers", "SharedMailboxesSync"]
-    static let teamsProperties: Set<String> = [
-        "Enabled", "SbcFQDN", "SipDomain", "SecureSipEnabled", "IsNativeFQDN", "IsDynamicIP", "TlsPortForNativeFQDN",
-        "TlsPortForNonNativeFQDN", "AreaCode", "DialPlanCode", "SbcCertificate", "SbcPrivateKey",
+    static let microsoft365Properties: [String: XAPIProperty] = [
+        "ApplicationId": .string(nullable: false), "TenantId": .string(nullable: false),
+        "AdUsers": .nullableObject, "SharedMailboxesSync": .nullableObject,
+    ]
+    static let teamsProperties: [String: XAPIProperty] = [
+        "Enabled": .nullableBoolean, "SbcFQDN": .string(nullable: true), "SipDomain": .string(nullable: true),
+        "SecureSipEnabled": .nullableBoolean, "IsNativeFQDN": .nullableBoolean, "IsDynamicIP": .nullableBoolean,
+        "TlsPortForNativeFQDN": .nullableInteger, "TlsPortForNonNativeFQDN": .nullableInteger,
+        "AreaCode": .string(nullable: true), "DialPlanCode": .string(nullable: true),
+        "SbcCertificate": .nullableObject, "SbcPrivateKey": .nullableObject,
     ]
 
     private static let connect = RouteTable<PBXCall>([
@@ -185,16 +196,24 @@ final class PBXService: Sendable {
 
     private func read(_ pbx: SimPBX) -> PBXSettings { settings.withLock { $0[pbx.name] ?? PBXSettings() } }
 
-    /// A PATCH of an integration: every property must be one the entity has.
+    /// A PATCH of an integration: every property must be one the entity has, with a value of its kind.
     private func patch(
-        _ call: PBXCall, allowed: Set<String>, type: String,
+        _ call: PBXCall, allowed: [String: XAPIProperty], type: String,
         _ apply: (inout PBXSettings, [String: JSONValue]) -> Void
     ) -> SimResponse {
         guard let body = JSONValue.parse(call.request.body)?.object else {
             return Self.error(400, "The request body is not JSON.")
         }
-        for key in body.keys.sorted() where !allowed.contains(key) {
-            return Self.error(400, "The property '\(key)' does not exist on type '\(type)'.")
+        for key in body.keys.sorted() {
+            guard let property = allowed[key] else {
+                return Self.error(400, "The property '\(key)' does not exist on type '\(type)'.")
+            }
+            guard property.admits(body[key]!) else {
+                return Self.error(
+                    400,
+                    "Cannot convert the value of property '\(key)' to \(property.nullable ? "" : "a non-null ")\(property.kind.rawValue)."
+                )
+            }
         }
         settings.withLock { all in apply(&all[call.pbx.name, default: PBXSettings()], body) }
         return SimResponse(status: 204)
