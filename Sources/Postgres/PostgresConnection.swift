@@ -270,8 +270,7 @@ public final class PostgresConnection: @unchecked Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        if try await isInTransaction() { return try await body(self) }
-        try await query("BEGIN")
+        guard try await beginUnlessInTransaction() else { return try await body(self) }
         let value: T
         do {
             value = try await body(self)
@@ -294,10 +293,23 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Whether a transaction is open on this connection (libpq's own record: no round trip).
     public func isInTransaction() async throws(PostgresError) -> Bool {
+        try await onThread { () throws(PostgresError) in Self.inTransaction(try self.handle()) }
+    }
+
+    /// BEGIN, unless a transaction is already open (then false: the caller joins it). One hop to the
+    /// connection's thread for both, since every `transaction` — the worker's completions among them — pays it.
+    private func beginUnlessInTransaction() async throws(PostgresError) -> Bool {
         try await onThread { () throws(PostgresError) in
-            let status = PQtransactionStatus(try self.handle())
-            return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
+            let conn = try self.handle()
+            if Self.inTransaction(conn) { return false }
+            _ = try self.run("BEGIN")
+            return true
         }
+    }
+
+    private static func inTransaction(_ conn: OpaquePointer) -> Bool {
+        let status = PQtransactionStatus(conn)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
     }
 
     /// Sends a notification on `channel` (delivered when the surrounding transaction commits).
