@@ -2,7 +2,7 @@ import COpenSSL
 import Foundation
 
 /// A 256-bit key for sealing secrets at rest, with the id stored beside every ciphertext so keys can be
-/// rotated (ARCHITECTURE §10). Its description never shows the key.
+/// rotated. Its description never shows the key.
 public struct EncryptionKey: Sendable, CustomStringConvertible {
     public let id: String
     let bytes: [UInt8]

@@ -1,7 +1,7 @@
 import Foundation
 import HTTP
 
-/// What a failure means for the job that met it (ARCHITECTURE §7). The client layer classifies once; the
+/// What a failure means for the job that met it. The client layer classifies once; the
 /// queue decides: reschedule, wait for replication, or stop for an operator. Nothing here sleeps.
 public enum FailureClass: Sendable, Equatable {
     /// Throttling, 5xx, timeouts, lost responses: retry with backoff; `retryAfter` is the server's wish.

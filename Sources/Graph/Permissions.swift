@@ -27,8 +27,8 @@ public struct PermissionError: Error, Sendable, CustomStringConvertible, Equatab
 }
 
 extension GraphClient {
-    /// Resolves `roles` and `scopes` by value against this tenant's Microsoft Graph service principal
-    /// (ARCHITECTURE §2), and checks the ids against the cross-checked list. A name the tenant does not
+    /// Resolves `roles` and `scopes` by value against this tenant's Microsoft Graph service principal,
+    /// and checks the ids against the cross-checked list. A name the tenant does not
     /// know — like the vendor page's `Domain.Read` or `UserReadWrite.All` — is an error that names it.
     public func resolvePermissions(roles: [String], scopes: [String]) async throws -> ResolvedPermissions {
         try Self.resolve(roles: roles, scopes: scopes, offeredBy: try await microsoftGraphServicePrincipal())

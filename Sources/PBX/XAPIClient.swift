@@ -3,7 +3,7 @@ import Graph
 import HTTP
 import Synchronization
 
-/// A customer's PBX through the 3CX V20 XAPI (ARCHITECTURE §8; shapes in
+/// A customer's PBX through the 3CX V20 XAPI (shapes in
 /// `Tests/Fixtures/3cx/xapi-subset.openapi.json`): OAuth client credentials at `{pbx}/connect/token`,
 /// OData v4 at `{pbx}/xapi/v1`.
 ///

@@ -10,7 +10,7 @@ import Store
 import Worker
 
 /// The onboarding pipeline (job kind `onboard`): the vendor's 33 portal steps as idempotent "ensure"
-/// steps (ARCHITECTURE §2, §6), each checkpointed in `onboarder.job_steps` the moment it is done, with
+/// steps, each checkpointed in `onboarder.job_steps` the moment it is done, with
 /// every external id recorded as soon as it is known. A run that resumes skips what is done; a step
 /// that runs again finds what it would create by its natural key and adopts it.
 ///
@@ -111,7 +111,7 @@ public struct OnboardingHandler: JobHandler {
         }
     }
 
-    /// The job outcome of a classified failure (ARCHITECTURE §7).
+    /// The job outcome of a classified failure (`FailureClassifier`).
     static func outcome(_ error: GraphError, step: String) -> JobOutcome {
         switch error.failure {
         case .transient(let retryAfter):

@@ -11,7 +11,7 @@ import Worker
 /// removed. The old secret stays valid until the new one is proven and handed over, so the PBX never
 /// holds a dead one.
 ///
-/// The 3CX XAPI has no field for the client secret (ARCHITECTURE §8), so the hand-over is an operator's:
+/// The 3CX XAPI has no field for the client secret (Tests/Fixtures/3cx/README.md), so the hand-over is an operator's:
 /// the job waits ("waiting for input") until `onboarder secret export` has shown the new secret, then
 /// checks the PBX with `TestSubscription()`, waits `rotation.grace_hours` for the PBX to use the new
 /// secret, and removes the old one.

@@ -5,7 +5,7 @@ import Foundation
     import Glibc
 #endif
 
-/// The keys secrets are sealed under (ARCHITECTURE §10): AES-256-GCM, each ciphertext naming its key id
+/// The keys secrets are sealed under: AES-256-GCM, each ciphertext naming its key id
 /// (`og1.<key id>.<…>`), bound to what it is (the AAD context) so a ciphertext moved to another row or
 /// kind does not open.
 ///

@@ -7,13 +7,13 @@ import PBX
 public struct OnboardingSettings: Sendable {
     public var loginBaseURL = "https://login.microsoftonline.com"
     public var graphBaseURL = "https://graph.microsoft.com/v1.0"
-    /// The MSP's multi-tenant partner app, consented in each customer tenant (ARCHITECTURE §3).
+    /// The MSP's multi-tenant partner app, consented in each customer tenant.
     public var partnerClientID = ""
     public var partnerCredential: ClientCredential?
     /// The app registration's display name; its `uniqueName` (the idempotency key of the upsert) is this
     /// name lower-cased, so one tenant never gets two.
     public var appName = "bvoip-msteams-integration"
-    /// Application roles and delegated scopes the app asks for (ARCHITECTURE §2, the vendor's list corrected).
+    /// Application roles and delegated scopes the app asks for (the vendor's list corrected).
     public var roles = [
         "User.Read.All", "User.ReadWrite.All", "Domain.ReadWrite.All", "Domain.Read.All", "Calendars.Read",
         "Mail.Send", "Contacts.Read",

@@ -127,7 +127,9 @@ struct OnboarderSim: AsyncParsableCommand {
                     )
                 })
             let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
-            FileManager.default.createFile(atPath: credentials, contents: data, attributes: [.posixPermissions: 0o600])
+            let owned: [FileAttributeKey: Any] = [.posixPermissions: 0o600]
+            guard FileManager.default.createFile(atPath: credentials, contents: data, attributes: owned)
+            else { throw ValidationError("--credentials \(credentials): cannot be written") }
         }
         if let pbxSecrets {
             let document = [
@@ -135,7 +137,9 @@ struct OnboarderSim: AsyncParsableCommand {
                     uniqueKeysWithValues: world.pbxes.values.map { ($0.name, ["client_secret": $0.clientSecret]) })
             ]
             let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])
-            FileManager.default.createFile(atPath: pbxSecrets, contents: data, attributes: [.posixPermissions: 0o600])
+            let owned: [FileAttributeKey: Any] = [.posixPermissions: 0o600]
+            guard FileManager.default.createFile(atPath: pbxSecrets, contents: data, attributes: owned)
+            else { throw ValidationError("--pbx-secrets \(pbxSecrets): cannot be written") }
         }
         FileHandle.standardOutput.write(
             Data(

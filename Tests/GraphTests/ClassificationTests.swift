@@ -15,7 +15,7 @@ func entra(_ code: Int, _ description: String) -> String {
     #"{"error":"invalid_client","error_description":"AADSTS\#(code): \#(description)\r\nTrace ID: t\r\nCorrelation ID: c","error_codes":[\#(code)],"timestamp":"2026-11-26 16:00:00Z","trace_id":"trace-1","correlation_id":"corr-1"}"#
 }
 
-@Suite("Failure classification (ARCHITECTURE §7)")
+@Suite("Failure classification")
 struct ClassificationTests {
     let fresh = FailureContext(
         recentlyCreatedObject: true, recentlyCreatedCredential: true, tenantID: "t1", clientID: "c1")

@@ -52,7 +52,7 @@ struct GraphCallsTests {
         let cloud = try await SimulatedCloud.start()
         let graph = cloud.graph(for: cloud.consented)
         let domain = "voice.contoso-\(Int.random(in: 1000...9999)).com"
-        try await graph.createDomain(domain)
+        _ = try await graph.createDomain(domain)
         let txt = try #require(try await graph.verificationRecords(of: domain).txt)
         let early = await #expect(throws: GraphError.self) { try await graph.verifyDomain(domain) }
         #expect(early?.failure == .invalidRequest)

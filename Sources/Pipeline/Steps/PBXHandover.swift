@@ -12,7 +12,7 @@ extension Run {
         if current.TenantId?.lowercased() != tenant || current.ApplicationId?.lowercased() != appID {
             try await pbx.setMicrosoft365Application(tenantID: tenant, applicationID: appID)
         }
-        // The XAPI has no field for the client secret (ARCHITECTURE §8): an operator hands it over,
+        // The XAPI has no field for the client secret (Tests/Fixtures/3cx/README.md): an operator hands it over,
         // exported once with `onboarder secret export`.
         if facts.secretHandedOff != true {
             facts.secretHandedOff = true

@@ -5,7 +5,7 @@ import Synchronization
 /// Everything the simulator knows. Built from a seed; its tenants change only under `DirectoryStore`'s lock,
 /// and its PBXs' settings under the PBX service's.
 public final class World: @unchecked Sendable {
-    /// The roles the partner app needs in a customer tenant (ARCHITECTURE §3).
+    /// The roles the partner app needs in a customer tenant.
     public static let partnerRoles: Set<String> = [
         "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All",
         "Domain.ReadWrite.All", "User.ReadWrite.All", "Organization.Read.All",
