@@ -8,8 +8,9 @@ import Testing
 /// The technician at the lab PBX's Microsoft 365 page (`/_sim/pbx/{pbx}/m365/…`), and the customer app the
 /// pipeline would have made for it.
 extension GraphLab {
-    func technician(_ method: String, _ action: String = "", body: String? = nil) async throws -> (Int, JSONValue?, String)
-    {
+    func technician(_ method: String, _ action: String = "", body: String? = nil) async throws -> (
+        Int, JSONValue?, String
+    ) {
         let response = try await http.execute(
             HTTPRequest(
                 method: method, url: "\(base)/_sim/pbx/\(pbx.name)\(action)",
@@ -86,7 +87,8 @@ extension GraphLab {
     }
 
     func betaReport(_ query: String, token: String? = nil) async throws -> (Int, JSONValue?) {
-        let (status, body, _) = try await call("GET", "\(base)/beta/reports/appCredentialSignInActivities\(query)", token: token)
+        let (status, body, _) = try await call(
+            "GET", "\(base)/beta/reports/appCredentialSignInActivities\(query)", token: token)
         return (status, body)
     }
 }
@@ -156,13 +158,18 @@ struct PBXHandoverTests {
         func expectProblem(_ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
             let result = try await lab.testSubscription(token)
             #expect(!result.available, sourceLocation: sourceLocation)
-            #expect(result.message?.contains(fragment) == true, "\(result.message ?? "nil")", sourceLocation: sourceLocation)
-            let directory = try await lab.xapi("GET", "Microsoft365Integration/Pbx.GetMicrosoft365Directory()", token: token).1
+            #expect(
+                result.message?.contains(fragment) == true, "\(result.message ?? "nil")", sourceLocation: sourceLocation
+            )
+            let directory = try await lab.xapi(
+                "GET", "Microsoft365Integration/Pbx.GetMicrosoft365Directory()", token: token
+            ).1
             #expect(directory?["ExceptionMessage"]?.string == result.message, sourceLocation: sourceLocation)
         }
         try await expectProblem("ids are not set")
         let app = try await lab.customerApp()
-        try await lab.setIDs(tenant: lab.simulator.world.customers[0].id.uuidString.lowercased(), app: app.appID, token: token)
+        try await lab.setIDs(
+            tenant: lab.simulator.world.customers[0].id.uuidString.lowercased(), app: app.appID, token: token)
         try await expectProblem("not this customer's")
         try await lab.setIDs(tenant: tenant, app: app.appID, token: token)
         try await expectProblem("Not signed in")
@@ -207,12 +214,18 @@ struct PBXHandoverTests {
 
         // Expired.
         lab.simulator.withWorld { world in
-            let held = world.tenants[lab.tenant.id]?.applications.values.first { $0.appID == UUID(uuidString: app.appID)! }
-            for index in held?.passwords.indices ?? 0..<0 { held?.passwords[index].end = Date(timeIntervalSinceNow: -60) }
+            let held = world.tenants[lab.tenant.id]?.applications.values.first {
+                $0.appID == UUID(uuidString: app.appID)!
+            }
+            for index in held?.passwords.indices ?? 0..<0 {
+                held?.passwords[index].end = Date(timeIntervalSinceNow: -60)
+            }
         }
         #expect(try await lab.testSubscription(token).message?.hasPrefix("AADSTS7000222") == true)
         lab.simulator.withWorld { world in
-            let held = world.tenants[lab.tenant.id]?.applications.values.first { $0.appID == UUID(uuidString: app.appID)! }
+            let held = world.tenants[lab.tenant.id]?.applications.values.first {
+                $0.appID == UUID(uuidString: app.appID)!
+            }
             for index in held?.passwords.indices ?? 0..<0 { held?.passwords[index].end = .distantFuture }
         }
         #expect(try await lab.testSubscription(token) == (true, nil))
@@ -253,7 +266,8 @@ struct PBXHandoverTests {
         let token = try await lab.pbxToken()
         let app = try await lab.completeHandover(token: token)
         let unused = try await lab.addSecret(app.id)
-        let filter = "?$filter=" + "appId eq '\(app.appID)'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let filter =
+            "?$filter=" + "appId eq '\(app.appID)'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         #expect(try await lab.betaReport(filter).1?["value"]?.array == [])
         #expect(try await lab.testSubscription(token) == (true, nil))
 
@@ -270,9 +284,10 @@ struct PBXHandoverTests {
         #expect(bySecret["credentialOrigin"]?.string == "application")
         #expect(bySecret["signInActivity"]?["lastSignInDateTime"]?.string != nil)
         let keyIDs = lab.simulator.withWorld { world in
-            world.tenants[lab.tenant.id]?.applications.values.first { $0.appID == UUID(uuidString: app.appID)! }?.keys.map {
-                $0.keyID.uuidString.lowercased()
-            } ?? []
+            world.tenants[lab.tenant.id]?.applications.values.first { $0.appID == UUID(uuidString: app.appID)! }?.keys
+                .map {
+                    $0.keyID.uuidString.lowercased()
+                } ?? []
         }
         #expect(entries.first { $0["keyType"]?.string == "certificate" }?["keyId"]?.string == keyIDs.first)
         #expect(entries.count == 2)

@@ -70,7 +70,9 @@ struct PBXTests {
         // No consent yet: the technician's sign-in is refused as Entra refuses it.
         var result = try await lab.xapi("GET", "Microsoft365Integration/Pbx.TestSubscription()", token: token).1
         #expect(result?["IsSubscriptionAvailable"] == .bool(false))
-        #expect(try await lab.technician("POST", "/m365/signin").1?["error_description"]?.string?.hasPrefix("AADSTS65001") == true)
+        #expect(
+            try await lab.technician("POST", "/m365/signin").1?["error_description"]?.string?.hasPrefix("AADSTS65001")
+                == true)
         // Consent (service principal + one app role) and a secret.
         let (_, principal, _) = try await lab.call("POST", "servicePrincipals", json: #"{"appId": "\#(appID)"}"#)
         let (_, graph, _) = try await lab.call("GET", "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")

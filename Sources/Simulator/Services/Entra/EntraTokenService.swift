@@ -268,8 +268,9 @@ final class EntraTokenService: Sendable {
         _ assertion: String, app: SimApplication, clientID: String, audiences: Set<String>
     ) -> AssertionCheck {
         guard let header = try? JWT.decodeHeader(assertion) else {
-            return .refused(EntraErrors.response(
-                400, "invalid_request", 50027, "Invalid JWT token. The token is not in a valid format."))
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_request", 50027, "Invalid JWT token. The token is not in a valid format."))
         }
         let key = app.keys.first { key in
             (header.x5tS256.map { Base64URL.decode($0) == key.sha256Thumbprint } ?? false)
@@ -279,35 +280,41 @@ final class EntraTokenService: Sendable {
             let (_, claimsObject) = try? JWT.verify(assertion, key: publicKey, as: [String: JSONValue].self)
         else {
             let thumbprint = header.x5tS256 ?? header.x5t ?? "(none)"
-            return .refused(EntraErrors.response(
-                401, "invalid_client", 700027,
-                "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)']"
-            ))
+            return .refused(
+                EntraErrors.response(
+                    401, "invalid_client", 700027,
+                    "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)']"
+                ))
         }
         // Signed by a key the app has: what is wrong now is the content, which Entra names as such.
         guard let claims = AssertionClaims(claimsObject) else {
-            return .refused(EntraErrors.response(
-                400, "invalid_client", 50027,
-                "JWT token is invalid or malformed: the assertion needs aud, iss and sub as strings and exp as a NumericDate."
-            ))
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 50027,
+                    "JWT token is invalid or malformed: the assertion needs aud, iss and sub as strings and exp as a NumericDate."
+                ))
         }
         guard audiences.contains(claims.aud.lowercased()) else {
-            return .refused(EntraErrors.response(
-                400, "invalid_client", 700212,
-                "No matching federated identity record found for presented assertion audience '\(claims.aud)'."))
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 700212,
+                    "No matching federated identity record found for presented assertion audience '\(claims.aud)'."))
         }
         guard claims.iss == clientID, claims.sub == clientID else {
-            return .refused(EntraErrors.response(
-                400, "invalid_client", 700023, "Client assertion audience claim does not match Realm issuer."))
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 700023, "Client assertion audience claim does not match Realm issuer."))
         }
         let now = Date().timeIntervalSince1970
         guard claims.exp > now else {
-            return .refused(EntraErrors.response(
-                400, "invalid_client", 700024, "Client assertion is not within its valid time range."))
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 700024, "Client assertion is not within its valid time range."))
         }
         if let nbf = claims.nbf, nbf > now + 300 {
-            return .refused(EntraErrors.response(
-                400, "invalid_client", 700024, "Client assertion is not within its valid time range."))
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 700024, "Client assertion is not within its valid time range."))
         }
         return .accepted(key)
     }

@@ -17,7 +17,8 @@ extension PBXService {
             return "The Microsoft 365 tenant and application ids are not set, or are not this customer's."
         }
         guard current.signedIn else {
-            return "Not signed in to Microsoft 365: \"Log into Microsoft 365\" has not been done for this tenant and application."
+            return
+                "Not signed in to Microsoft 365: \"Log into Microsoft 365\" has not been done for this tenant and application."
         }
         guard let secret = current.custody.secret else {
             return "No client secret: the application's client secret has not been entered on the PBX."
