@@ -293,6 +293,10 @@ struct PBXHandoverTests {
         #expect(entries.count == 2)
         #expect(!entries.contains { $0["keyId"]?.string == unused.keyID })
 
+        // By keyId: the one credential.
+        let byKey = try await lab.betaReport(
+            "?$filter=" + "keyId eq '\(app.keyID)'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)
+        #expect(byKey.1?["value"]?.array?.compactMap { $0["keyId"]?.string } == [app.keyID])
         // Another app's sign-ins are not this app's.
         let other = try await lab.betaReport(
             "?$filter=" + "appId eq '\(UUID().uuidString.lowercased())'".addingPercentEncoding(
