@@ -123,7 +123,8 @@ struct HandoverCommandTests {
 
         // An operator's login cannot read the sealed secrets: the sheet fails and records nothing.
         let refused = try await lab.onboarder(["handover", "sheet", "--again"], as: .operator)
-        #expect(refused.status != 0, "\(refused.output)")
+        #expect(refused.status == 1 && refused.output.contains("permission denied"), "\(refused.output)")
+        for secret in CommandLab.secrets.values { #expect(!refused.output.contains(secret)) }
         #expect(try await Self.exports(lab).count == 6)
         try await lab.close()
     }
