@@ -64,7 +64,10 @@ struct OnboardingTests {
         )
         let show = try await lab.onboarder(["show", "teams1.onmicrosoft.com"])
         #expect(show.status == 0)
-        for expected in ["teams-activation-user", "step_done", "secret_handoff", "succeeded", "Teams Direct Routing"] {
+        for expected in [
+            "teams-activation-user", "step_done", "handover_started", "handover_proven", "succeeded",
+            "Teams Direct Routing",
+        ] {
             #expect(show.output.contains(expected), "show lacks \(expected)")
         }
         #expect(try await lab.onboarder(["show", "nobody.example.com"]).status == 3)
