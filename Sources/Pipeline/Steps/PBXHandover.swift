@@ -94,6 +94,7 @@ extension Run {
         try await OnboardingStore.event(
             job: job.id, kind: "handover_check", step: step.rawValue,
             detail: ["check": String(checks + 1), "next_in_seconds": String(delay.components.seconds)], on: pool)
+        CrashPoint.check("waiting:\(step)")
         return .wait(
             until: Date(timeIntervalSinceNow: Double(delay.components.seconds)),
             message: "\(message) (looked \(checks + 1) time(s); next look in \(delay.components.seconds) s)")

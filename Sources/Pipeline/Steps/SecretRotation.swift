@@ -42,7 +42,7 @@ extension Run {
             return try await handoverWait(
                 step: .rotateHandover,
                 message:
-                    "waiting for input: the new client secret for the PBX. Show it (onboarder handover sheet, or onboarder secret export \(todo.customer)); for \(todo.customer) on \(todo.pbxURL): \(todo.pasteSecret). The old secret \(facts.rotatedKeyID ?? "") stays valid until the PBX is seen using the new one and the grace period after that has passed."
+                    "waiting for input: enter the new client secret in the PBX \(todo.pbxURL) for \(todo.customer) (Integrations → Microsoft 365 → Client Secret); it is shown by onboarder handover sheet (or onboarder secret export \(todo.customer)). The old secret \(facts.rotatedKeyID ?? "") stays valid until the PBX is seen using the new one and the grace period after that has passed."
             )
         }
         logger.notice(
