@@ -169,4 +169,37 @@ struct HandoverTests {
         _ = await worker.wait()
         try await lab.close()
     }
+
+    /// Where the tenant does not serve the sign-in report (no Entra ID P1/P2), the technician's `onboarder
+    /// handover done` after the hand-over, with a passing check, stands in for it, and the event says whose
+    /// word it was; a plain resume is not that word.
+    @Test func withoutTheSignInReportTheTechniciansWordStandsIn() async throws {
+        let domain = "rot-nopremium.onmicrosoft.com"
+        let lab = try await PipelineLab("rot-nopremium", world: PipelineLab.world([(domain, .full, .e5)]))
+        try await RotationTests().onboard(lab, [domain])
+        try await lab.fix(domain, #"{"entra_id_premium": false}"#)
+        let rotate = try await lab.onboarder(["rotate-secrets", "--force", "--only", "secrets", "--tenant", domain])
+        #expect(rotate.status == 0, "\(rotate.output)")
+        let job = try await lab.pool.query("SELECT max(id) FROM onboarder.jobs WHERE kind = 'rotate-secret'")
+            .single()[0].decode(Int64.self)
+        let worker = try lab.startWorker("rotate", ["ONBOARDER_ROTATION_GRACE_HOURS": "0"])
+        // The technician enters the new secret and the PBX's check passes, but nothing shows it is the new one.
+        let message = try await waitsAtHandover(
+            lab, job, step: "rotate-test-pbx",
+            containing: ["unavailable", "Authentication_RequestFromNonPremiumTenantOrB2CTenant"],
+            technician: .everything)
+        #expect(message.contains("is kept"), "\(message)")
+        let done = try await lab.onboarder(["handover", "done", domain])
+        #expect(done.status == 0, "\(done.output)")
+        try await lab.waitFor([job], seconds: 90, technician: .absent)
+        #expect(try await lab.state(job).state == "succeeded")
+        try await lab.expectOnboarded(domain, path: "m365")
+        let evidence = try await lab.pool.query(
+            "SELECT detail->>'evidence' FROM onboarder.events WHERE job_id = \(job) AND kind = 'handover_proven'"
+        ).single()[0].decode(String.self)
+        #expect(evidence.contains("technician's word"), "\(evidence)")
+        worker.signal(SIGTERM)
+        _ = await worker.wait()
+        try await lab.close()
+    }
 }
