@@ -158,7 +158,7 @@ public struct ConfigKey: Sendable, Hashable {
         name: "onboarding.certificate_source", kind: .choice(["pbx", "file", "generate"]), defaultValue: .string("pbx"),
         isSecret: false,
         summary:
-            "pbx (file: its old name): wait for the PBX's own certificate (onboarder cert add); generate: Onboarder makes a key pair the PBX never holds (a second credential for Onboarder's own proofs)"
+            "pbx (file: its old name): wait for the PBX's own certificate (onboarder cert add); generate: also a certificate of Onboarder's own on the app, for Onboarder to sign in as the app independently of the PBX"
     )
     public static let onboardingSBCParentDomain = ConfigKey(
         name: "onboarding.sbc_parent_domain", kind: .string, defaultValue: .string(""), isSecret: false,

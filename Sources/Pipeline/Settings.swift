@@ -31,9 +31,11 @@ public struct OnboardingSettings: Sendable {
     public var secretDisplayName = "PBX Secret"
     public var secretLifetimeDays = 730
     /// `pbx` (`file` is its old name): the certificate is the PBX's own ("Generate New Key Pair" on the PBX,
-    /// supplied with `onboarder cert add`), so the PBX can sign in with it. `generate`: Onboarder makes a key
-    /// pair whose private key never leaves Onboarder, so the PBX cannot use it; its one use is a credential
-    /// of Onboarder's own on the app (proofs that do not depend on the PBX, for a PBX left on its secret).
+    /// supplied with `onboarder cert add`), so the PBX can sign in with it. `generate`: Onboarder also puts a
+    /// certificate of its own on the app, whose private key only Onboarder holds (sealed). Its use: a
+    /// credential with which Onboarder itself signs in as the app (the proofs of `verify` and
+    /// `rotate-cert-prove`, and scripts that must act as the app) that no PBX hand-over or secret rotation
+    /// touches. The PBX's certificate is still needed and goes beside it (`verify` uploads it once supplied).
     public var certificateSource = "pbx"
     public var generatesCertificates: Bool { certificateSource == "generate" }
     public var certificateLifetimeDays = 730

@@ -202,4 +202,31 @@ struct HandoverTests {
         _ = await worker.wait()
         try await lab.close()
     }
+
+    /// `certificate_source = generate`: Onboarder's own certificate (its key sealed in the database) is on the
+    /// app, and the PBX's goes beside it once supplied, so the PBX's check passes and the job completes.
+    @Test func generateKeepsOnboardersCertificateBesideThePBXs() async throws {
+        let domain = "generate.onmicrosoft.com"
+        let lab = try await PipelineLab("generate", world: PipelineLab.world([(domain, .full, .e5)]))
+        let job = try await lab.enqueue(domain, path: "m365")
+        let worker = try lab.startWorker("w1", ["ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "generate"])
+        try await lab.waitFor([job], seconds: 90)
+        #expect(try await lab.state(job).state == "succeeded")
+        let active = try await lab.pool.query(
+            """
+            SELECT source, thumbprint, sealed IS NOT NULL FROM onboarder.credentials
+             WHERE kind = 'certificate' AND state = 'active' ORDER BY source
+            """
+        ).map { try $0.decode((String, String, Bool).self) }
+        #expect(active.map(\.0) == ["generated", "pbx"], "\(active)")
+        #expect(active.first?.2 == true && active.last?.2 == false, "\(active)")
+        let onApp =
+            ((try await lab.inspect(domain)["applications"] as? [[String: Any]])?.first?["certificateThumbprints"]
+                as? [String]) ?? []
+        #expect(Set(onApp) == Set(active.map(\.1)))
+        #expect(try await lab.pbxState(domain)["certificate_thumbprint"] as? String == active.last?.1)
+        worker.signal(SIGTERM)
+        _ = await worker.wait()
+        try await lab.close()
+    }
 }

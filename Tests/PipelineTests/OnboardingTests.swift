@@ -149,6 +149,16 @@ struct OnboardingTests {
             let worker = try lab.startWorker(
                 "crash-\(index)", concurrency: 1,
                 ["ONBOARDER_CRASH_AT": point, "ONBOARDER_WORKER_LEASE_SECONDS": "600"])
+            // Past the hand-over the crash comes only once the technician has done the PBX's part.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !RotationTests.exited(worker.pid), ContinuousClock.now < deadline {
+                try await lab.playTechnician(lab.technician)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            if !RotationTests.exited(worker.pid) {
+                Issue.record("\(point): the worker did not reach its crash point")
+                worker.signal(SIGKILL)
+            }
             let status = await worker.wait()
             #expect(status == 128 + SIGKILL || status == -SIGKILL || status == SIGKILL, "\(point): exit \(status)")
             #expect(try await lab.state(job).state == "running", "\(point): the job should be left running")

@@ -71,3 +71,23 @@ extension Run {
         return .committed
     }
 }
+
+extension Run {
+    /// `certificate_source = generate`: the `certificate` step put Onboarder's own certificate on the app, so
+    /// the PBX's (which its `TestSubscription` signs with) arrives later, while `verify` waits: it goes on
+    /// the app beside Onboarder's as soon as `onboarder cert add` supplied it. Returns the certificates as stored after.
+    mutating func addSuppliedBesideGenerated(_ stored: [StoredCertificate]) async throws -> [StoredCertificate] {
+        guard settings.generatesCertificates, let supplied = stored.first(where: { $0.state == .supplied }) else {
+            return stored
+        }
+        let appObject = try require(facts.appObjectID, "application object id")
+        let onApp = CertificatePlan.thumbprints(
+            onApp: try await graph().certificates(
+                applicationID: appObject, context: context(createdAt: facts.appRegisteredAt)))
+        _ = try await apply(CertificatePlan.decide(onApp: onApp, stored: stored, adding: supplied), to: appObject) {
+            "The app already has certificates Onboarder does not hold (thumbprints \($0)). Uploading replaces the whole list and would remove them: add them with onboarder cert add, or remove them from the app, then onboarder retry."
+        }
+        try await OnboardingStore.activateCertificate(id: supplied.id, appObjectID: appObject, keyID: nil, on: pool)
+        return try await OnboardingStore.certificates(tenant: job.tenantID, on: pool)
+    }
+}

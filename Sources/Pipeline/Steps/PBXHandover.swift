@@ -30,7 +30,8 @@ extension Run {
             throw StepStop.attention("No client secret is recorded for this tenant; onboarder retry adds one.")
         }
         try await prove(.secret(try openPassword(password.sealed)), addedAt: facts.passwordAddedAt)
-        let stored = try await OnboardingStore.certificates(tenant: job.tenantID, on: pool)
+        let stored = try await addSuppliedBesideGenerated(
+            try await OnboardingStore.certificates(tenant: job.tenantID, on: pool))
         if let active = stored.first(where: { $0.state == .active && $0.thumbprint == facts.certificateThumbprint }),
             let credential = try credential(of: active)
         {
