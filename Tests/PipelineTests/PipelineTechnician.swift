@@ -84,7 +84,8 @@ extension PipelineLab {
         simulator.world.customers.first { $0.id.uuidString.lowercased() == key.lowercased() }?.defaultDomain
     }
 
-    /// Plays `technician` once for each job waiting at the hand-over that it has not played yet at that step.
+    /// Plays `technician` once for each job waiting at the hand-over that it (with these parts) has not played
+    /// yet at that step.
     func playTechnician(_ technician: Technician) async throws {
         let rows = try await pool.query(
             """
@@ -95,10 +96,10 @@ extension PipelineLab {
         for row in rows {
             let (job, key, step) = try row.decode((Int64, String, String?).self)
             guard let step, Technician.handoverSteps.contains(step), let domain = domain(ofKey: key),
-                playedHandovers.insert("\(job) \(step)").inserted
+                playedHandovers.insert("\(job) \(step) \(technician)").inserted
             else { continue }
             if !(try await handOver(domain, step: step, technician)) {
-                playedHandovers.remove("\(job) \(step)")  // Entra refused the sign-in: play it again
+                playedHandovers.remove("\(job) \(step) \(technician)")  // Entra refused the sign-in: play it again
             }
         }
     }

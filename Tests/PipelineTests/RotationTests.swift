@@ -171,11 +171,13 @@ struct RotationTests {
                         "ONBOARDER_ROTATION_GRACE_HOURS": "0",
                     ])
                 var died = false
-                for _ in 0..<200 {
+                for _ in 0..<400 {
                     if !exported, (try await lab.state(job)).error?.contains("enter the new client secret") == true {
                         pbxSecret[domain] = try await export(lab, domain)
                         exported = true
                     }
+                    // A job that looked at the PBX before the secret was entered: the technician wakes it.
+                    try await lab.playTechnician(lab.technician)
                     if Self.exited(worker.pid) {
                         died = true
                         break
@@ -217,8 +219,9 @@ struct RotationTests {
         }
         for (index, domain) in domains.enumerated() {
             #expect(try await lab.state(jobs[index]).state == "succeeded", "\(points[index])")
+            // The PBX holds the one recorded secret (expectOnboarded), and that secret works.
             try await lab.expectOnboarded(domain, path: "m365")
-            #expect(try await accepted(lab, domain, pbxSecret[domain]!), "\(points[index])")
+            #expect(try await accepted(lab, domain, try await lab.showSecret(domain)), "\(points[index])")
         }
         survivor.signal(SIGTERM)
         _ = await survivor.wait()
