@@ -6,13 +6,13 @@ import Testing
 /// does on the PBX's Microsoft 365 page) and Onboarder's own commands (what they are given and what they
 /// tell it). `PipelineLab.waitFor` plays it for every job waiting at the hand-over unless parts are off.
 struct Technician: Sendable {
-    /// Enter the client secret Onboarder shows (`onboarder secret export --again`) in the PBX.
+    /// Enter the client secret the hand-over sheet shows (`onboarder handover sheet --again`) in the PBX.
     var pasteSecret = true
     /// Generate the PBX's key pair and give its certificate to Onboarder (`onboarder cert add`).
     var certificate = true
     /// "Log into Microsoft 365" on the PBX.
     var signIn = true
-    /// Tell Onboarder the part is done (`onboarder resume`; `onboarder handover done` once it exists).
+    /// Tell Onboarder the part is done (`onboarder handover done`).
     var wake = true
 
     static let everything = Technician()
@@ -71,6 +71,26 @@ extension PipelineLab {
         return result.output.split(separator: "\n").last.map(String.init) ?? ""
     }
 
+    /// The hand-over sheet (`onboarder handover sheet --format json --again`, run as the service login like the
+    /// workers): what the technicians are given, by customer (its directory id). Each run is audited.
+    func handoverSheet() async throws -> [String: [String: Any]] {
+        let result = try await onboarder(
+            ["handover", "sheet", "--format", "json", "--again", "--log-level", "error"], as: .worker)
+        #expect(result.status == 0, "handover sheet: \(result.output)")
+        // The array's lines: "[" … "]" (or "[]"), apart from anything the command wrote to standard error.
+        let lines = result.output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let json: String
+        if let start = lines.firstIndex(of: "["), let end = lines[start...].firstIndex(of: "]") {
+            json = lines[start...end].joined(separator: "\n")
+        } else {
+            json = "[]"
+        }
+        let sheet = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] ?? []
+        return Dictionary(
+            sheet.compactMap { line in (line["tenant_id"] as? String).map { ($0.lowercased(), line) } }
+        ) { first, _ in first }
+    }
+
     /// Gives Onboarder the PBX's certificate (`onboarder cert add DOMAIN FILE`), as the technician downloaded it.
     func addPBXCertificate(_ domain: String, pem: String) async throws {
         let file = directory.appendingPathComponent("\(domain)-\(UUID().uuidString.prefix(6)).pem").path
@@ -93,25 +113,35 @@ extension PipelineLab {
               JOIN onboarder.tenants t ON t.id = j.tenant_id
              WHERE j.state = 'waiting' AND j.wait_reason = 'input'
             """)
+        var sheet: [String: [String: Any]]?  // read once a pass, when a secret is to be pasted
         for row in rows {
             let (job, key, step) = try row.decode((Int64, String, String?).self)
             guard let step, Technician.handoverSteps.contains(step), let domain = domain(ofKey: key),
                 playedHandovers.insert("\(job) \(step) \(technician)").inserted
             else { continue }
-            if !(try await handOver(domain, step: step, technician)) {
-                playedHandovers.remove("\(job) \(step) \(technician)")  // Entra refused the sign-in: play it again
+            if technician.pasteSecret, sheet == nil { sheet = try await handoverSheet() }
+            let line = sheet?[tenant(domain).id.uuidString.lowercased()]
+            if !(try await handOver(domain, step: step, technician, line: line)) {
+                playedHandovers.remove("\(job) \(step) \(technician)")  // not done: play it again
             }
         }
     }
 
-    /// What the technician does for `domain` when its job waits at `step`: whatever the PBX still lacks.
-    /// False when "Log into Microsoft 365" was refused (the app not visible yet): the part is not done.
+    /// What the technician does for `domain` when its job waits at `step`: whatever the PBX still lacks, with
+    /// the customer's `line` of the hand-over sheet. False when the part is not done: "Log into Microsoft 365"
+    /// was refused (the app not visible yet), or the sheet did not list the customer (its job stopped waiting
+    /// after it was seen: a wake ran it).
     @discardableResult
-    func handOver(_ domain: String, step: String, _ technician: Technician = .everything) async throws -> Bool {
+    func handOver(
+        _ domain: String, step: String, _ technician: Technician = .everything, line: [String: Any]?
+    ) async throws -> Bool {
         let rotating = step.hasPrefix("rotate-")
         let state = try await pbxState(domain)
         if technician.pasteSecret, step != "rotate-cert-new" {
-            try await pasteSecret(domain, try await showSecret(domain))
+            guard let line else { return false }
+            let secret = line["secret"] as? String
+            #expect(secret != nil, "the hand-over sheet shows no secret for \(domain) waiting at \(step): \(line)")
+            if let secret { try await pasteSecret(domain, secret) }
         }
         if technician.certificate {
             if step == "rotate-cert-new" {
@@ -129,7 +159,7 @@ extension PipelineLab {
         if technician.signIn, state["signed_in"] as? Bool != true, try await signInPBX(domain) != nil {
             return false
         }
-        if technician.wake { _ = try await onboarder(["resume", domain]) }
+        if technician.wake { _ = try await onboarder(["handover", "done", domain], as: .operator) }
         return true
     }
 }

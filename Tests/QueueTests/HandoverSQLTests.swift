@@ -176,6 +176,8 @@ struct HandoverSQLTests {
         #expect(try await done(verify) == 2)
         // Waiting for a retry's backoff is not waiting for the technician.
         #expect(try await done(retrying) == 0)
+        // Nor is waiting for a DNS record published by hand: the technician's word says nothing of it.
+        #expect(try await done(try await tenant("dns.example")) == 0)
         let other = await failure { _ = try await done(beta) }
         #expect(other?.sqlState == "P0002" && other?.message == "no customer \(beta)")
         await operatorConnection.close()
@@ -184,14 +186,15 @@ struct HandoverSQLTests {
             """
             SELECT t.tenant_key || ' ' || j.kind || ' ' || (j.run_at <= now())::text
               FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
-             WHERE j.state = 'waiting' AND t.tenant_key IN ('verify.example', 'retrying.example', 'beta.example')
+             WHERE j.state = 'waiting'
+               AND t.tenant_key IN ('verify.example', 'retrying.example', 'beta.example', 'dns.example')
              ORDER BY j.id
             """
         ).map { try $0[0].decode(String.self) }
         #expect(
             due == [
-                "verify.example onboard true", "retrying.example onboard false", "beta.example onboard false",
-                "verify.example rotate-secret true",
+                "verify.example onboard true", "retrying.example onboard false", "dns.example onboard false",
+                "beta.example onboard false", "verify.example rotate-secret true",
             ])
         let login = alphaOperator.connectionString!.userName
         let events = try await connection.query(

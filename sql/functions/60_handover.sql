@@ -47,11 +47,13 @@ SELECT j.msp_id AS msp, t.tenant_key AS customer,
  ORDER BY waiting_since, j.id;
 
 -- The technician says the PBX part is done for a customer (secret pasted, certificate uploaded, "Log into
--- Microsoft 365" done): every job of the customer waiting for input runs its check now, and each gets a
--- `handover_done` event with who said so (the pipeline reads it: for a rotation whose sign-in report is not
--- available, the technician's word is the evidence it records). Returns how many jobs were woken: 0 when
--- none waits (nothing is recorded then). A customer that does not exist and one of an MSP the login may not
--- act for raise the same P0002 ("no customer N"), as the other operator actions do.
+-- Microsoft 365" done): every job of the customer waiting at the hand-over (the steps of the view above) runs
+-- its check now, and each gets a `handover_done` event with who said so (the pipeline reads it: for a rotation
+-- whose sign-in report is not available, the technician's word is the evidence it records). A job waiting for
+-- other input (a DNS record published by hand) is neither woken nor recorded: the technician said nothing of
+-- it. Returns how many jobs were woken: 0 when none waits at the hand-over (nothing is recorded then). A
+-- customer that does not exist and one of an MSP the login may not act for raise the same P0002 ("no
+-- customer N"), as the other operator actions do.
 CREATE OR REPLACE FUNCTION onboarder.handover_done(p_tenant bigint, p_actor text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -65,6 +67,7 @@ BEGIN
     SELECT array_agg(w.id ORDER BY w.id) INTO v_jobs
       FROM (SELECT j.id FROM onboarder.jobs j
              WHERE j.tenant_id = p_tenant AND j.state = 'waiting' AND j.wait_reason = 'input'
+               AND j.current_step IN ('certificate', 'verify', 'rotate-handover', 'rotate-test-pbx', 'rotate-cert-new')
                FOR UPDATE) w;
     IF v_jobs IS NULL THEN
         RETURN 0;
@@ -72,9 +75,12 @@ BEGIN
     INSERT INTO onboarder.events (job_id, kind, step, actor, detail)
     SELECT j.id, 'handover_done', j.current_step, v_actor, jsonb_build_object('tenant_id', p_tenant)
       FROM onboarder.jobs j WHERE j.id = ANY (v_jobs) ORDER BY j.id;
-    RETURN onboarder.wake_input_waiters(p_tenant, 'handover done', v_actor);
+    UPDATE onboarder.jobs SET run_at = now(), updated_at = now() WHERE id = ANY (v_jobs);
+    INSERT INTO onboarder.events (job_id, kind, actor, detail)
+    SELECT id, 'woken', v_actor, jsonb_build_object('why', 'handover done') FROM unnest(v_jobs) AS id;
+    PERFORM pg_notify('onboarder_jobs', '');
+    RETURN cardinality(v_jobs);
 END $$;
-
 
 REVOKE ALL ON FUNCTION onboarder.handover_done(bigint, text)
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
