@@ -148,7 +148,6 @@ class Technician:
         self.threads, self.sign_in_attempts, self.say = threads, sign_in_attempts, say
         self.secrets: dict[str, str] = {}  # secret key id -> the secret, as the sheet showed it (memory only)
         self.played: dict[tuple, float] = {}  # row signature -> when it was played
-        self.certified: set[int] = set()  # jobs whose PBX certificate was handed over
         self.rounds = 0
         self.stop = threading.Event()
 
@@ -238,12 +237,11 @@ class Technician:
             if outcome.returncode == 0:
                 taken.update(names.values())
                 continue
-            # Exit 2: some files were refused, one line each naming the file; the others were recorded.
-            refused = {name for name in names if name in report}
-            taken.update(job for name, job in names.items() if name not in refused)
+            if outcome.returncode == 2:  # some files refused, one line each naming the file; the others recorded
+                refused = {name for name in names if name in report}
+                taken.update(job for name, job in names.items() if name not in refused)
             result.problems.append(f"onboarder cert add --dir ({msp}) exited {outcome.returncode}: "
                                    f"{report.strip()[-600:]}")
-        self.certified.update(taken)
         return taken
 
     def pbx_certificate(self, row: dict) -> str:
