@@ -337,9 +337,9 @@ def onboarder_env(onboarder: str, sim: Simulator, db: Database) -> dict:
         "ONBOARDER_DNS_BASE_URL": sim.url + "/client/v4",
         "ONBOARDER_DNS_API_TOKEN": "bench",
         "ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "pbx",  # the PBX's own, handed over by the technician
-        # A job whose check after the technician's `handover done` still fails (a credential Entra has not
-        # propagated yet) looks again within 10 s, not the default hour.
-        "ONBOARDER_ONBOARDING_INPUT_RECHECK_SECONDS": "10",
+        # A job waiting for its technician looks again by itself every 30 s (the shortest recheck), instead of
+        # doubling up to an hour, should a `handover done` come while it is not waiting.
+        "ONBOARDER_ONBOARDING_INPUT_RECHECK_SECONDS": "30",
         "ONBOARDER_LOG_FORMAT": "json",
         "ONBOARDER_LOG_LEVEL": "warning",
         "ONBOARDER_WORKER_CLAIM_BATCH": "200",
