@@ -149,6 +149,10 @@ let package = Package(
                 "Worker", "Queue", "Store", "Postgres", "TestSupport", "onboarder",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // The operator's commands (`handover`, `cert add --dir`) run as built, under the real roles.
+        .testTarget(
+            name: "CommandTests",
+            dependencies: ["Pipeline", "Store", "Crypto", "Postgres", "TestSupport", "onboarder"]),
         .testTarget(
             name: "PipelineTests",
             dependencies: [

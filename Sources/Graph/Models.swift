@@ -169,3 +169,24 @@ public enum ServicePlans {
     /// Microsoft Teams.
     public static let teams = "TEAMS1"
 }
+
+/// A row of the beta report `appCredentialSignInActivities`: one credential of an app and its last sign-in.
+public struct GraphAppCredentialSignInActivity: Decodable, Sendable, Equatable {
+    public struct SignInActivity: Decodable, Sendable, Equatable {
+        public var lastSignInDateTime: String?
+        public var lastSignInRequestId: String?
+    }
+    public var id: String?
+    public var keyId: String
+    /// `clientSecret` or `certificate`.
+    public var keyType: String?
+    public var keyUsage: String?
+    public var appId: String?
+    public var appObjectId: String?
+    public var servicePrincipalObjectId: String?
+    public var resourceId: String?
+    public var credentialOrigin: String?
+    public var expirationDateTime: String?
+    public var createdDateTime: String?
+    public var signInActivity: SignInActivity?
+}

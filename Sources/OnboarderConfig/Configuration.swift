@@ -86,6 +86,11 @@ public struct ConfigKey: Sendable, Hashable {
     public static let graphBaseURL = ConfigKey(
         name: "microsoft.graph_base_url", kind: .string, defaultValue: .string("https://graph.microsoft.com/v1.0"),
         isSecret: false, summary: "Microsoft Graph v1.0")
+    public static let graphReportsBaseURL = ConfigKey(
+        name: "microsoft.graph_reports_base_url", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary:
+            "Microsoft Graph beta, for the per-credential sign-in report (appCredentialSignInActivities); empty: graph_base_url with /v1.0 replaced by /beta"
+    )
     public static let partnerTenantID = ConfigKey(
         name: "partner.tenant_id", kind: .string, defaultValue: .string(""), isSecret: false,
         summary: "the MSP's own tenant, where the partner app is registered", conventionalVariable: "AZURE_TENANT_ID")
@@ -150,9 +155,11 @@ public struct ConfigKey: Sendable, Hashable {
         name: "onboarding.secret_lifetime_days", kind: .integer(1...730), defaultValue: .integer(730), isSecret: false,
         summary: "client secret lifetime, clamped to each tenant's app-management policy")
     public static let onboardingCertificateSource = ConfigKey(
-        name: "onboarding.certificate_source", kind: .choice(["generate", "file"]), defaultValue: .string("generate"),
+        name: "onboarding.certificate_source", kind: .choice(["pbx", "file", "generate"]), defaultValue: .string("pbx"),
         isSecret: false,
-        summary: "generate: Onboarder makes the key pair; file: wait for the PBX's certificate (onboarder cert add)")
+        summary:
+            "pbx (file: its old name): wait for the PBX's own certificate (onboarder cert add); generate: also a certificate of Onboarder's own on the app, for Onboarder to sign in as the app independently of the PBX"
+    )
     public static let onboardingSBCParentDomain = ConfigKey(
         name: "onboarding.sbc_parent_domain", kind: .string, defaultValue: .string(""), isSecret: false,
         summary: "Teams path: SBC domains are <customer>.<this> unless the enqueue names one")
@@ -204,7 +211,8 @@ public struct ConfigKey: Sendable, Hashable {
         databaseURL, databasePoolSize, databaseConnectTimeout, databaseMigrationsDirectory,
         workerConcurrency, workerClaimBatch, workerPollInterval, workerHeartbeatInterval, workerLease,
         workerReapInterval, workerShutdownDeadline, retryBaseDelay, retryMaxDelay, retryMaxAttempts,
-        loginBaseURL, graphBaseURL, partnerTenantID, partnerClientID, partnerClientSecret, partnerCertificatePath,
+        loginBaseURL, graphBaseURL, graphReportsBaseURL, partnerTenantID, partnerClientID, partnerClientSecret,
+        partnerCertificatePath,
         httpCABundle, logLevel, logFormat, secretsKeyFile, secretsKey, secretsReferenceDirectories,
         secretsReferenceEnvironmentPrefixes, pbxAllowLoopbackHTTP, onboardingAppName, onboardingRoles,
         onboardingScopes, onboardingRedirectURITemplate, onboardingSecretName, onboardingSecretLifetime,

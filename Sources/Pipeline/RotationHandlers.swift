@@ -7,14 +7,15 @@ import Store
 import Worker
 
 /// Client-secret rotation (job kind `rotate-secret`, subject = the old password's key id): a new secret
-/// is added, proven, handed to the PBX and tested there, and only after a grace period is the old one
-/// removed. The old secret stays valid until the new one is proven and handed over, so the PBX never
-/// holds a dead one.
+/// is added, proven by Onboarder, handed to the PBX's technician, and the old one is removed only once the
+/// PBX is seen signing in with the new one and a grace period has passed. The old secret stays valid until
+/// then, so the PBX never holds a dead one.
 ///
-/// The 3CX XAPI has no field for the client secret (Tests/Fixtures/3cx/README.md), so the hand-over is an operator's:
-/// the job waits ("waiting for input") until `onboarder secret export` has shown the new secret, then
-/// checks the PBX with `TestSubscription()`, waits `rotation.grace_hours` for the PBX to use the new
-/// secret, and removes the old one.
+/// The 3CX XAPI has no field for the client secret (Tests/Fixtures/3cx/README.md), so the hand-over is the
+/// technician's: the job waits ("waiting for input") until the new secret has been shown (`onboarder handover
+/// sheet` or `secret export`), then needs the PBX's `TestSubscription()` to pass AND evidence that the PBX used
+/// the new secret (`HandoverProof`): the per-credential sign-in report shows it signing in after Onboarder's
+/// own proof, or, where the tenant does not serve that report, the technician's `onboarder handover done`.
 public struct RotationHandler: JobHandler {
     public let kind = "rotate-secret"
     let onboarding: OnboardingHandler
@@ -29,9 +30,9 @@ public struct RotationHandler: JobHandler {
 }
 
 /// Certificate rotation (job kind `rotate-certificate`, subject = the old certificate's thumbprint): a new
-/// certificate (generated, or the PBX's supplied with `onboarder cert add`) is uploaded beside the old
-/// one, proven with an assertion when Onboarder holds its key, and the old one pruned after the grace
-/// period.
+/// certificate (the PBX's new key pair's, supplied with `onboarder cert add`, or generated) is uploaded
+/// beside the old one; it is recorded active once the PBX's `TestSubscription()` passes with it on the app,
+/// proven with an assertion when Onboarder holds its key, and the old one pruned after the grace period.
 public struct CertificateRotationHandler: JobHandler {
     public let kind = "rotate-certificate"
     let onboarding: OnboardingHandler

@@ -7,6 +7,13 @@ import PBX
 public struct OnboardingSettings: Sendable {
     public var loginBaseURL = "https://login.microsoftonline.com"
     public var graphBaseURL = "https://graph.microsoft.com/v1.0"
+    /// Graph beta, where Microsoft serves the per-credential sign-in report (`appCredentialSignInActivities`);
+    /// nil: `graphBaseURL` with `/v1.0` replaced by `/beta`.
+    public var graphReportsBaseURLSetting: String?
+    public var graphReportsBaseURL: String {
+        if let graphReportsBaseURLSetting, !graphReportsBaseURLSetting.isEmpty { return graphReportsBaseURLSetting }
+        return graphBaseURL.hasSuffix("/v1.0") ? String(graphBaseURL.dropLast(5)) + "/beta" : graphBaseURL
+    }
     /// The MSP's multi-tenant partner app, consented in each customer tenant.
     public var partnerClientID = ""
     public var partnerCredential: ClientCredential?
@@ -23,8 +30,14 @@ public struct OnboardingSettings: Sendable {
     public var redirectURITemplate = "{pbx_url}/api/microsoft365/callback"
     public var secretDisplayName = "PBX Secret"
     public var secretLifetimeDays = 730
-    /// `generate`: Onboarder makes the key pair; `file`: wait for the PBX's certificate (`onboarder cert add`).
-    public var certificateSource = "generate"
+    /// `pbx` (`file` is its old name): the certificate is the PBX's own ("Generate New Key Pair" on the PBX,
+    /// supplied with `onboarder cert add`), so the PBX can sign in with it. `generate`: Onboarder also puts a
+    /// certificate of its own on the app, whose private key only Onboarder holds (sealed). Its use: a
+    /// credential with which Onboarder itself signs in as the app (the proofs of `verify` and
+    /// `rotate-cert-prove`, and scripts that must act as the app) that no PBX hand-over or secret rotation
+    /// touches. The PBX's certificate is still needed and goes beside it (`verify` uploads it once supplied).
+    public var certificateSource = "pbx"
+    public var generatesCertificates: Bool { certificateSource == "generate" }
     public var certificateLifetimeDays = 730
     /// Teams path: SBC domains are `<label>.<this>` unless the enqueue names a full domain.
     public var sbcParentDomain = ""
@@ -34,7 +47,8 @@ public struct OnboardingSettings: Sendable {
     public var userBatchSize = 100
     /// Where the Teams path's verification TXT record is published (`dns.*`).
     public var dns: DNSProvider = .manual(resolver: nil, zone: nil)
-    /// How often a step that waits for an operator looks again (a `cert add` wakes it at once).
+    /// The longest wait between two looks of a step that waits for an operator or the PBX's technician (the
+    /// looks double from 30 s up to this; `cert add`, `handover done` and the sheet wake it at once).
     public var inputRecheck: Duration = .seconds(3600)
     /// How long after creating an object its "not found" answers count as replication lag.
     public var replicationWindow: TimeInterval = 600

@@ -7,7 +7,8 @@ import Synchronization
 /// `onboarder-sim`.
 ///
 /// Made of services, one per surface — the token endpoint (`EntraTokenService`), Graph's applications,
-/// service principals and directory (behind one `GraphSurface`), the PBX, DNS and `/_sim/` — each behind
+/// service principals and directory (behind one `GraphSurface`), Graph beta's reports (another), the PBX
+/// (which signs in through the token service and reads Graph in process), DNS and `/_sim/` — each behind
 /// its `(method, path pattern)` routes; the router picks the surface by path; fault injection and the
 /// journal wrap the surfaces that have them. This type only builds them and is the public handle on them.
 public final class Simulator: Sendable {
@@ -31,12 +32,17 @@ public final class Simulator: Sendable {
         let scheme = servingScheme
         let tokens = try EntraTokenService(
             directory: directory, faults: faults, counter: counter, scheme: { scheme.current })
-        let pbx = PBXService(directory: directory, faults: faults, counter: counter)
-        let admin = AdminService(directory: directory, pbx: pbx, faults: faults, counter: counter)
         let graph = GraphSurface(
             directory: directory, tokens: tokens, counter: counter, scheme: { scheme.current },
             routes: GraphApplicationsService(faults: faults).routes + ServicePrincipalsService(faults: faults).routes
                 + DirectoryService(dns: dns).routes)
+        let beta = GraphSurface(
+            directory: directory, tokens: tokens, counter: counter, scheme: { scheme.current },
+            routes: ReportsService().routes)
+        let pbx = PBXService(
+            directory: directory, faults: faults, counter: counter, tokens: tokens, graph: graph,
+            scheme: { scheme.current })
+        let admin = AdminService(directory: directory, pbx: pbx, faults: faults, counter: counter)
         self.dns = dns
         func plain(_ handle: @escaping @Sendable (SimRequest) -> SimResponse) -> Endpoint {
             { Handled(response: handle($0)) }
@@ -51,7 +57,13 @@ public final class Simulator: Sendable {
                     endpoint: journal.wrap(
                         GraphResponseHeaders().wrap(
                             FaultInjection(profile: .graph, faults: faults, counter: counter).wrap(
-                                plain(graph.handle))))),
+                                plain { graph.handle($0) })))),
+                Mount(
+                    prefix: PathPattern("/beta"),
+                    endpoint: journal.wrap(
+                        GraphResponseHeaders().wrap(
+                            FaultInjection(profile: .graph, faults: faults, counter: counter).wrap(
+                                plain { beta.handle($0) })))),
                 Mount(
                     prefix: PathPattern("/{tenant}/oauth2"),
                     endpoint: journal.wrap(

@@ -20,9 +20,9 @@ public struct SealedCredential: Sendable, Equatable {
     public let sealed: String
 }
 
-/// The CLI's side of `onboarder.credentials`: handing a client secret over to an operator, and re-sealing
-/// stored secrets under a new key (`onboarder keys rotate`). Opening and sealing are the caller's (it
-/// holds the key file); this type reads and writes the rows.
+/// The CLI's side of `onboarder.credentials`: handing a client secret over to an operator (`secret export`,
+/// `handover sheet`), and re-sealing stored secrets under a new key (`onboarder keys rotate`). Opening and
+/// sealing are the caller's (it holds the key file); this type reads and writes the rows.
 public enum CredentialRecords {
     /// The customer's current client secret: the pending one (a rotation waiting for its hand-over) before
     /// the active one.
@@ -36,10 +36,27 @@ public enum CredentialRecords {
              WHERE tenant_id = \(tenant) AND kind = 'password' AND state IN ('pending', 'active')
              ORDER BY state = 'pending' DESC, id DESC LIMIT 1
             """
-        ).first.map { row in
-            let (id, keyID, sealed, exported, expires) = try row.decode((Int64, String, String, Bool, Date?).self)
-            return SealedSecretRecord(id: id, keyID: keyID, sealed: sealed, exported: exported, expiresAt: expires)
-        }
+        ).first.map(secretRecord)
+    }
+
+    private static func secretRecord(_ row: PostgresRow) throws -> SealedSecretRecord {
+        let (id, keyID, sealed, exported, expires) = try row.decode((Int64, String, String, Bool, Date?).self)
+        return SealedSecretRecord(id: id, keyID: keyID, sealed: sealed, exported: exported, expiresAt: expires)
+    }
+
+    /// The new secret rotation `job` made and has not put in use yet (`pending`): what its technician
+    /// enters in the PBX.
+    public static func pendingSecret(job: Int64, on executor: some PostgresExecutor) async throws
+        -> SealedSecretRecord?
+    {
+        try await executor.query(
+            """
+            SELECT id, key_id::text, sealed, exported_at IS NOT NULL AS exported, expires_at
+              FROM onboarder.credentials
+             WHERE job_id = \(job) AND kind = 'password' AND state = 'pending'
+             ORDER BY id DESC LIMIT 1
+            """
+        ).first.map(secretRecord)
     }
 
     /// Records that an operator was handed the secret (who, when, which key id — never the value) and

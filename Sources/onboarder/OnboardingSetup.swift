@@ -36,6 +36,7 @@ extension ResolvedConfiguration {
         var settings = OnboardingSettings()
         settings.loginBaseURL = string(.loginBaseURL)
         settings.graphBaseURL = string(.graphBaseURL)
+        settings.graphReportsBaseURLSetting = string(.graphReportsBaseURL)
         settings.partnerClientID = string(.partnerClientID)
         let certificate = string(.partnerCertificatePath)
         let secret = string(.partnerClientSecret)

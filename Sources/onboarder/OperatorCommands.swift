@@ -51,58 +51,6 @@ func withDatabase<T>(
     }
 }
 
-struct CertCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "cert", abstract: "Certificates for customer apps.", subcommands: [Add.self])
-
-    struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Supply the PBX's downloaded certificate (PEM or DER) for a customer; its waiting job resumes.")
-
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var selector: TenantSelector
-        @Argument(help: "The certificate file (.cer / .pem / .crt).")
-        var file: String
-
-        func run() async throws {
-            try await reportingErrors {
-                // A certificate is a few kilobytes; a folder of them or /dev/zero is not one.
-                let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-                guard size <= 1 << 20, let data = FileManager.default.contents(atPath: file), data.count <= 1 << 20
-                else {
-                    throw CleanExit.message("cannot read \(file) as a certificate (at most 1 MiB)", code: ExitCode(2))
-                }
-                let certificate: Certificate
-                do {
-                    let text = String(decoding: data, as: UTF8.self)
-                    certificate =
-                        text.contains("-----BEGIN CERTIFICATE-----")
-                        ? try Certificate(pem: text) : try Certificate(der: [UInt8](data))
-                } catch {
-                    throw CleanExit.message("\(file): not an X.509 certificate in PEM or DER (\(error))")
-                }
-                guard certificate.notAfter > Date() else {
-                    throw CleanExit.message("\(file): the certificate expired on \(certificate.notAfter)")
-                }
-                try await withDatabase(global) { _, pool in
-                    let tenant = try await selector.resolve(pool)
-                    let thumbprint = try certificate.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()
-                    let name = "PBX certificate \(certificate.commonName ?? thumbprint.prefix(8).description)"
-                    // Through the function operators may call: it checks the customer is one of this
-                    // login's MSPs, records the certificate, wakes the waiting job and records who.
-                    let (added, woken) = try await OperatorActions.supplyCertificate(
-                        tenant: tenant.id, thumbprint: thumbprint, pem: certificate.pem, displayName: name,
-                        expiresAt: certificate.notAfter, actor: global.actingAs, on: pool)
-                    print(
-                        added
-                            ? "certificate \(thumbprint) recorded for \(tenant.key); \(woken) waiting job(s) resumed"
-                            : "certificate \(thumbprint) was already recorded for \(tenant.key)")
-                }
-            }
-        }
-    }
-}
-
 struct SecretCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secret", abstract: "Client secrets Onboarder created.", subcommands: [Export.self, Seal.self])

@@ -82,6 +82,25 @@ struct ConfigurationTests {
         #expect(config.displayValue(config.setting(.partnerClientSecret)) == "<redacted>")
     }
 
+    /// The PBX's own certificate is the default (its old name `file` still accepted); Onboarder-generated
+    /// certificates only when asked for; anything else is refused with the choices.
+    @Test func certificateSourceDefaultsToThePBXs() throws {
+        #expect(
+            try ResolvedConfiguration.load(file: nil, environment: [:]).string(.onboardingCertificateSource) == "pbx")
+        for accepted in ["pbx", "file", "generate"] {
+            let config = try ResolvedConfiguration.load(
+                file: nil, environment: ["ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": accepted])
+            #expect(config.string(.onboardingCertificateSource) == accepted)
+        }
+        #expect(throws: ConfigErrors.self) {
+            try ResolvedConfiguration.load(
+                file: nil, environment: ["ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "onboarder"])
+        }
+        let reports = try ResolvedConfiguration.load(
+            file: nil, environment: ["ONBOARDER_MICROSOFT_GRAPH_REPORTS_BASE_URL": "https://graph.example/beta"])
+        #expect(reports.string(.graphReportsBaseURL) == "https://graph.example/beta")
+    }
+
     /// Found by scripts/fuzz: the "did you mean" suggestion compared a megabyte-long unknown key with every
     /// known key character by character (minutes). The time limit only catches that hang coming back; the
     /// load itself takes milliseconds.

@@ -28,19 +28,18 @@ struct AuditTests {
         let onboarding = try await lab.enqueue("audit1.onmicrosoft.com", path: "m365")
         let unconsented = try await lab.enqueue("audit2.onmicrosoft.com", path: "m365")
         let worker = try lab.startWorker("w1", ["ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "file"])
+        // The technician's part is played here, step by step, with who did it.
+        lab.technician = .absent
         try await lab.waitFor([unconsented])
         try await lab.waitFor([onboarding], in: ["waiting"], seconds: 60)
 
-        // The technician supplies the PBX's certificate.
-        let key = try PrivateKey.generateRSA(bits: 2048)
-        let certificate = try Certificate.issue(.init(commonName: "audit1 PBX"), for: key)
+        // The technician supplies the PBX's certificate (Generate New Key Pair on the PBX).
+        let pem = try await lab.generatePBXKeyPair("audit1.onmicrosoft.com")
         let file = lab.directory.appendingPathComponent("pbx.cer").path
-        FileManager.default.createFile(atPath: file, contents: Data(try certificate.der))
+        FileManager.default.createFile(atPath: file, contents: Data(try Certificate(pem: pem).der))
         let added = try await lab.onboarder(["cert", "add", "audit1.onmicrosoft.com", file, "--actor", "tech.tom"])
         #expect(added.status == 0, "\(added.output)")
         #expect(try await who(lab, "certificate_supplied") == ["tech.tom \(operatorLogin)"])
-        try await lab.waitFor([onboarding])
-        #expect(try await lab.state(onboarding).state == "succeeded")
 
         // An operator cannot read a secret; the service login on a worker host can, and it is recorded.
         let refused = try await lab.onboarder(["secret", "export", "audit1.onmicrosoft.com"], as: .operator)
@@ -50,6 +49,13 @@ struct AuditTests {
         let exported = try await lab.onboarder(["secret", "export", "audit1.onmicrosoft.com", "--actor", "admin.ann"])
         #expect(exported.status == 0, "\(exported.output)")
         #expect(try await who(lab, "secret_exported") == ["admin.ann \(workerLogin)"])
+        // The technician enters it in the PBX and signs in; the job sees it at its next look (woken now).
+        try await lab.pasteSecret(
+            "audit1.onmicrosoft.com", exported.output.split(separator: "\n").last.map(String.init) ?? "")
+        #expect(try await lab.signInPBX("audit1.onmicrosoft.com") == nil)
+        _ = try await lab.onboarder(["resume", "audit1.onmicrosoft.com"])
+        try await lab.waitFor([onboarding])
+        #expect(try await lab.state(onboarding).state == "succeeded")
 
         // The unconsented customer: retried, resumed, cancelled, each by someone.
         #expect(try await lab.state(unconsented).state == "needs_attention")

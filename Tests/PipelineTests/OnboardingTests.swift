@@ -42,17 +42,22 @@ struct OnboardingTests {
         #expect(try await lab.state(again).state == "succeeded")
         try await lab.expectOnboarded("teams1.onmicrosoft.com", path: "teams")
 
-        // The secret hand-over: exported once, logged without the value; a second export needs --again.
-        let export = try await lab.onboarder(["secret", "export", "teams1.onmicrosoft.com"])
+        // The secret hand-over: the technician was shown it (an audited export); showing it again needs
+        // --again, and is recorded again, without the value.
+        let exportsBefore = try await lab.pool.query(
+            "SELECT count(*) FROM onboarder.events WHERE kind = 'secret_exported'"
+        ).single()[0].decode(Int.self)
+        #expect(exportsBefore >= 1)
+        #expect(try await lab.onboarder(["secret", "export", "teams1.onmicrosoft.com"]).status == 4)
+        let export = try await lab.onboarder(["secret", "export", "teams1.onmicrosoft.com", "--again"])
         #expect(export.status == 0)
         let secrets = try await lab.secretValues()
         let exported = export.output.split(separator: "\n").last.map(String.init) ?? ""
         #expect(secrets.contains(exported) && exported.count >= 30)
-        #expect(try await lab.onboarder(["secret", "export", "teams1.onmicrosoft.com"]).status == 4)
         let exportEvents = try await lab.pool.query(
             "SELECT count(*) FROM onboarder.events WHERE kind = 'secret_exported'"
         ).single()[0].decode(Int.self)
-        #expect(exportEvents == 1)
+        #expect(exportEvents == exportsBefore + 1)
         // The operator's view: status per MSP, and one customer's step timeline with its events.
         let status = try await lab.onboarder(["status", "--format", "json"])
         #expect(status.status == 0)
@@ -64,7 +69,10 @@ struct OnboardingTests {
         )
         let show = try await lab.onboarder(["show", "teams1.onmicrosoft.com"])
         #expect(show.status == 0)
-        for expected in ["teams-activation-user", "step_done", "secret_handoff", "succeeded", "Teams Direct Routing"] {
+        for expected in [
+            "teams-activation-user", "step_done", "handover_started", "handover_proven", "succeeded",
+            "Teams Direct Routing",
+        ] {
             #expect(show.output.contains(expected), "show lacks \(expected)")
         }
         #expect(try await lab.onboarder(["show", "nobody.example.com"]).status == 3)
@@ -141,6 +149,16 @@ struct OnboardingTests {
             let worker = try lab.startWorker(
                 "crash-\(index)", concurrency: 1,
                 ["ONBOARDER_CRASH_AT": point, "ONBOARDER_WORKER_LEASE_SECONDS": "600"])
+            // Past the hand-over the crash comes only once the technician has done the PBX's part.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !RotationTests.exited(worker.pid), ContinuousClock.now < deadline {
+                try await lab.playTechnician(lab.technician)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            if !RotationTests.exited(worker.pid) {
+                Issue.record("\(point): the worker did not reach its crash point")
+                worker.signal(SIGKILL)
+            }
             let status = await worker.wait()
             #expect(status == 128 + SIGKILL || status == -SIGKILL || status == SIGKILL, "\(point): exit \(status)")
             #expect(try await lab.state(job).state == "running", "\(point): the job should be left running")
@@ -237,23 +255,31 @@ struct OnboardingTests {
         try await lab.close()
     }
 
-    @Test func fileCertificateSourceWaitsForCertAdd() async throws {
+    @Test(arguments: ["pbx", "file"])
+    func pbxCertificateSourceWaitsForCertAdd(_ source: String) async throws {
         let lab = try await PipelineLab("certfile", world: PipelineLab.world([("pbxcert.onmicrosoft.com", .full, .e5)]))
         let job = try await lab.enqueue("pbxcert.onmicrosoft.com", path: "m365")
-        let worker = try lab.startWorker("w1", ["ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "file"])
-        try await lab.waitFor([job], in: ["waiting"], seconds: 60)
+        // `pbx` is the default; `file` is its old name.
+        let worker = try lab.startWorker(
+            "w1", source == "pbx" ? [:] : ["ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "file"])
+        try await lab.waitFor([job], in: ["waiting"], seconds: 60, technician: .absent)
         var waiting = try await lab.state(job)
-        for _ in 0..<50 where waiting.error?.contains("certificate from the PBX") != true {
+        for _ in 0..<50 where waiting.error?.contains("the PBX's certificate") != true {
             try await Task.sleep(for: .milliseconds(200))
             waiting = try await lab.state(job)
         }
-        #expect(waiting.error?.contains("waiting for input: certificate from the PBX") == true, "\(waiting)")
-        let reason = try await lab.pool.query("SELECT wait_reason FROM onboarder.jobs WHERE id = \(job)").single()[0]
-            .decode(String.self)
-        #expect(reason == "input")
-        // The PBX's certificate, as the operator downloaded it.
-        let key = try PrivateKey.generateRSA(bits: 2048)
-        let certificate = try Certificate.issue(.init(commonName: "pbxcert PBX"), for: key)
+        #expect(waiting.error?.contains("waiting for input: the PBX's certificate") == true, "\(waiting)")
+        #expect(waiting.error?.contains("Generate New Key Pair") == true, "\(waiting)")
+        let (reason, step) = try await lab.pool.query(
+            "SELECT wait_reason, current_step FROM onboarder.jobs WHERE id = \(job)"
+        ).single().decode((String, String).self)
+        #expect(reason == "input" && step == "certificate")
+        // The PBX already has its ids: the technician can do the whole Microsoft 365 page now.
+        let pbx = try await lab.pbxState("pbxcert.onmicrosoft.com")
+        #expect(pbx["tenant_id"] as? String == lab.tenant("pbxcert.onmicrosoft.com").id.uuidString.lowercased())
+        // The PBX's certificate, as the technician downloaded it after Generate New Key Pair.
+        let pem = try await lab.generatePBXKeyPair("pbxcert.onmicrosoft.com")
+        let certificate = try Certificate(pem: pem)
         let file = lab.directory.appendingPathComponent("pbx.cer").path
         FileManager.default.createFile(atPath: file, contents: Data(try certificate.der))
         let bad = lab.directory.appendingPathComponent("bad.cer").path
@@ -263,6 +289,7 @@ struct OnboardingTests {
         let added = try await lab.onboarder(["cert", "add", "pbxcert.onmicrosoft.com", file])
         #expect(added.status == 0, "\(added.output)")
         #expect(added.output.contains("1 waiting job(s) resumed"), "\(added.output)")
+        // The rest of the hand-over (secret, sign-in) by the lab's technician.
         try await lab.waitFor([job], seconds: 60)
         #expect(try await lab.state(job).state == "succeeded")
         try await lab.expectOnboarded("pbxcert.onmicrosoft.com", path: "m365")

@@ -28,6 +28,10 @@ final class PipelineLab: @unchecked Sendable {
     let journal: String
     let http = HTTPClient()
     var workerLogs: [String] = []
+    /// What `waitFor` has the PBX's technician do for jobs waiting at the hand-over (parts can be switched off).
+    var technician = Technician.everything
+    /// The (job, step) pairs the technician has played, so each wait is played once.
+    var playedHandovers = Set<String>()
     static let sbcParent = "sbc.msp.example"
 
     init(_ label: String, world: WorldDescription) async throws {
@@ -159,7 +163,7 @@ final class PipelineLab: @unchecked Sendable {
     static func role(of command: String) -> StaffRole {
         switch command {
         case "enqueue": .enqueuer
-        case "status", "show", "scripts", "retry", "resume", "cancel", "cert": .operator
+        case "status", "show", "scripts", "retry", "resume", "cancel", "cert", "handover": .operator
         default: .worker  // worker, rotate-secrets, secret, keys
         }
     }
@@ -171,11 +175,12 @@ final class PipelineLab: @unchecked Sendable {
         return try row.decode((String, String?, String?).self)
     }
 
-    /// Polls until every job is in one of `states`, failing after `seconds` (a bound, not a measurement).
+    /// Polls until every job is in one of `states`, failing after `seconds` (a bound, not a measurement);
+    /// meanwhile `technician` (the lab's, unless given) does the PBX's part for jobs waiting at the hand-over.
     func waitFor(
         _ jobs: [Int64],
         in states: Set<String> = ["succeeded", "succeeded_with_warnings", "needs_attention", "failed"],
-        seconds: Double = 90
+        seconds: Double = 90, technician: Technician? = nil
     ) async throws {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         while ContinuousClock.now < deadline {
@@ -183,6 +188,7 @@ final class PipelineLab: @unchecked Sendable {
             if try rows.allSatisfy({ states.contains(try $0[0].decode(String.self)) }) && rows.count == jobs.count {
                 return
             }
+            try await playTechnician(technician ?? self.technician)
             try await Task.sleep(for: .milliseconds(200))
         }
         var report = ""
@@ -275,6 +281,14 @@ final class PipelineLab: @unchecked Sendable {
         ).map { try $0[0].decode(String.self) }
         #expect(app["certificateThumbprints"] as? [String] == thumbprints, sourceLocation: sourceLocation)
         #expect(thumbprints.count == 1, sourceLocation: sourceLocation)
+        // The PBX itself holds what Onboarder recorded: the active secret, its own certificate, signed in.
+        let held = try await pbxState(domain)
+        #expect(
+            (held["secret_key_id"] as? String)?.lowercased() == recorded.first?.lowercased(),
+            "\(domain): the PBX holds secret \(held["secret_key_id"] ?? "none")", sourceLocation: sourceLocation)
+        #expect(
+            held["certificate_thumbprint"] as? String == thumbprints.first && held["signed_in"] as? Bool == true,
+            "\(domain): the PBX's certificate or sign-in: \(held)", sourceLocation: sourceLocation)
         let pbx = state["pbx"] as! [String: Any]
         let m365 = pbx["microsoft365Integration"] as! [String: Any]
         #expect(

@@ -37,6 +37,7 @@ enum DeclaredFunctions {
         "onboarder.supply_certificate(bigint,text,text,text,timestamp with time zone,text)": (
             true, [worker, `operator`]
         ),
+        "onboarder.handover_done(bigint,text)": (true, [worker, `operator`]),
         // Workers only.
         "onboarder.record_secret_export(bigint,text)": (true, [worker]),
         "onboarder.claim(text,integer,text[])": (false, [worker]),

@@ -29,6 +29,8 @@ struct TwoMSPs {
                            AS s(n, state, wait_reason, attention, finished_at)
                         ON t.tenant_key = t.msp_id || s.n || '.example.com'
                      ORDER BY t.id, s.state = 'failed' DESC;
+                    -- The waiting customers wait for their technician (dashboard.handover_waiting).
+                    UPDATE onboarder.jobs SET current_step = 'verify' WHERE state = 'waiting';
                     INSERT INTO onboarder.job_steps (job_id, step, state, started_at, finished_at)
                     SELECT id, 'resolve-tenant', 'done', now() - interval '1 minute', now() FROM onboarder.jobs;
                     INSERT INTO onboarder.events (job_id, kind) SELECT id, 'enqueued' FROM onboarder.jobs;
@@ -165,7 +167,7 @@ struct SQLBoundaryTests {
                 try await db.strings(connection, "SELECT DISTINCT msp_id FROM onboarder.operator_msps") == ["alpha"])
             for view in [
                 "queue_overview", "tenant_status", "needs_attention", "throttling", "credentials_expiry",
-                "recent_failures",
+                "recent_failures", "handover_waiting",
             ] {
                 let msps = try await db.strings(connection, "SELECT DISTINCT msp FROM dashboard.\(view) ORDER BY 1")
                 #expect(msps == ["alpha"], "dashboard.\(view)")
@@ -214,6 +216,12 @@ struct SQLBoundaryTests {
                         """)
                 }
                 #expect(supplied?.sqlState == "P0002" && supplied?.message == "no customer \(tenant)", "\(tenant)")
+                let handedOver = await failure {
+                    _ = try await connection.query("SELECT onboarder.handover_done(\(tenant), 'mallory')")
+                }
+                #expect(
+                    handedOver?.sqlState == "P0002" && handedOver?.message == "no customer \(tenant)",
+                    "handover_done \(tenant)")
             }
         }
         #expect(try await db.betaRows() == before, "an operator of alpha changed beta's rows")
@@ -255,6 +263,13 @@ struct SQLBoundaryTests {
                 """
             ).single().decode(Bool.self, column: "recorded")
             #expect(!again, "the same certificate twice")
+            #expect(
+                try await connection.query("SELECT onboarder.handover_done(\(waiting.tenant), 'alice')")
+                    .single()[0].decode(Int.self) == 1)
+            // Nothing of a queued customer waits: nothing woken, nothing recorded.
+            #expect(
+                try await connection.query("SELECT onboarder.handover_done(\(queued.tenant), 'alice')")
+                    .single()[0].decode(Int.self) == 0)
             #expect(try await state("SELECT onboarder.resume_job(\(waiting.job), 'alice')") == "queued")
             #expect(try await state("SELECT onboarder.retry_job(\(attention.job), 'alice')") == "queued")
             #expect(try await state("SELECT onboarder.cancel_job(\(queued.job), 'alice')") == "cancelled")
@@ -268,14 +283,15 @@ struct SQLBoundaryTests {
                 """
                 SELECT e.kind || ' ' || e.actor || ' ' || (e.db_user = '\(operatorLogin.connectionString!.userName)')::text
                   FROM onboarder.events e
-                 WHERE e.kind IN ('woken', 'certificate_supplied', 'resumed', 'retried', 'cancelled')
+                 WHERE e.kind IN ('woken', 'certificate_supplied', 'handover_done', 'resumed', 'retried', 'cancelled')
                  ORDER BY e.id
                 """)
         }
         #expect(
             recorded == [
                 "woken alice true", "certificate_supplied alice true", "woken alice true",
-                "certificate_supplied alice true", "woken alice true", "resumed alice true", "retried alice true",
+                "certificate_supplied alice true", "woken alice true", "handover_done alice true", "woken alice true",
+                "resumed alice true", "retried alice true",
                 "cancelled alice true",
             ])
         try await db.drop()

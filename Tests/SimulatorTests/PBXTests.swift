@@ -50,7 +50,7 @@ struct PBXTests {
         await lab.stop()
     }
 
-    @Test func testSubscriptionPassesOnlyWithAConsentedCredentialedApp() async throws {
+    @Test func testSubscriptionNeedsMoreThanAConsentedCredentialedApp() async throws {
         let lab = try await GraphLab.start()
         let token = try await lab.pbxToken()
         #expect(
@@ -65,11 +65,15 @@ struct PBXTests {
         let configure =
             #"{"TenantId": "\#(lab.tenant.id.uuidString.lowercased())", "ApplicationId": "\#(appID)", "AdUsers": {"IsEnabled": true, "SelectedUsers": ["user1@\#(lab.tenant.defaultDomain)"], "StartingExtensionNumber": "200"}}"#
         #expect(try await lab.xapi("PATCH", "Microsoft365Integration", token: token, json: configure).0 == 204)
-        // No consent yet.
+        let callback = #"{"web": {"redirectUris": ["\#(lab.base)/pbx/\#(lab.pbx.name)/api/microsoft365/callback"]}}"#
+        #expect(try await lab.call("PATCH", "applications/\(app?["id"]?.string ?? "")", json: callback).0 == 204)
+        // No consent yet: the technician's sign-in is refused as Entra refuses it.
         var result = try await lab.xapi("GET", "Microsoft365Integration/Pbx.TestSubscription()", token: token).1
         #expect(result?["IsSubscriptionAvailable"] == .bool(false))
-        #expect(result?["ExceptionMessage"]?.string?.contains("AADSTS") == true)
-        // Consent (service principal + one app role) and a secret: now it works.
+        #expect(
+            try await lab.technician("POST", "/m365/signin").1?["error_description"]?.string?.hasPrefix("AADSTS65001")
+                == true)
+        // Consent (service principal + one app role) and a secret.
         let (_, principal, _) = try await lab.call("POST", "servicePrincipals", json: #"{"appId": "\#(appID)"}"#)
         let (_, graph, _) = try await lab.call("GET", "servicePrincipals(appId='00000003-0000-0000-c000-000000000000')")
         let role = try #require(
@@ -79,11 +83,18 @@ struct PBXTests {
             json:
                 #"{"principalId": "\#(principal?["id"]?.string ?? "")", "resourceId": "\#(graph?["id"]?.string ?? "")", "appRoleId": "\#(role)"}"#
         )
-        _ = try await lab.call(
-            "POST", "applications/\(app?["id"]?.string ?? "")/addPassword",
-            json: #"{"passwordCredential": {"displayName": "PBX Secret"}}"#)
+        let (secret, _) = try await lab.addSecret(app?["id"]?.string ?? "")
+        // A consented app with a secret is not enough: the PBX itself must be signed in and hold the credentials.
+        result = try await lab.xapi("GET", "Microsoft365Integration/Pbx.TestSubscription()", token: token).1
+        #expect(result?["IsSubscriptionAvailable"] == .bool(false))
+        #expect(result?["ExceptionMessage"]?.string?.contains("Not signed in") == true)
+        #expect(try await lab.technician("POST", "/m365/signin").0 == 204)
+        #expect(try await lab.technician("PUT", "/m365/secret", body: secret).0 == 204)
+        let pem = try #require(try await lab.technician("POST", "/m365/keypair").1?["certificate_pem"]?.string)
+        try await lab.setCertificates(app?["id"]?.string ?? "", [pem])
         result = try await lab.xapi("GET", "Microsoft365Integration/Pbx.TestSubscription()", token: token).1
         #expect(result?["IsSubscriptionAvailable"] == .bool(true))
+        #expect(result?["ExceptionMessage"] == .null)
         let (_, users) = try await lab.xapi("GET", "Users", token: token)
         #expect(users?["value"]?.array?.first?["Number"]?.string == "200")
         await lab.stop()

@@ -12,6 +12,24 @@ struct WorldFileTests {
         return path
     }
 
+    @Test func theSignInReportsLicenceAndAuditLogConsentArePerTenant() throws {
+        let path = try write(
+            """
+            {"seed": 4, "tenants": [
+              {"domain": "plain.onmicrosoft.com", "consent": "full", "sku": "E3"},
+              {"domain": "basic.onmicrosoft.com", "consent": "partial", "sku": "E3", "entra_id_premium": false,
+               "audit_log_consent": false}]}
+            """)
+        let world = try World(WorldDescription.load(path))
+        let plain = try #require(world.tenant("plain.onmicrosoft.com"))
+        let basic = try #require(world.tenant("basic.onmicrosoft.com"))
+        #expect(plain.entraIDPremium && plain.partnerAuditLog)
+        #expect(plain.servicePrincipals[world.partnerApp.appID]?.contains("AuditLog.Read.All") == true)
+        #expect(!basic.entraIDPremium && !basic.partnerAuditLog)
+        #expect(basic.servicePrincipals[world.partnerApp.appID]?.contains("AuditLog.Read.All") == false)
+        #expect(basic.servicePrincipals[world.partnerApp.appID]?.contains("Application.ReadWrite.All") == true)
+    }
+
     @Test func aDescribedWorldIsServedAsWritten() async throws {
         let path = try write(
             """

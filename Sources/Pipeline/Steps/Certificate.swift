@@ -3,8 +3,10 @@ import Graph
 import Store
 
 extension Run {
-    /// `certificate` (and `rotate-cert-new`): the PBX's supplied certificate, or a generated one, on the
-    /// app beside the certificates to keep (`CertificatePlan`), recorded active in the step's transaction.
+    /// `certificate` (and `rotate-cert-new`): the PBX's supplied certificate (`onboarder cert add`), or a
+    /// generated one (`certificate_source = generate`), on the app beside the certificates to keep
+    /// (`CertificatePlan`), recorded active in the step's transaction. A rotation's new certificate is
+    /// recorded active only once the PBX's check passes with it on the app: the old one goes after that.
     mutating func certificate(step: Step) async throws -> StepResult {
         let graph = try graph()
         let appObject = try require(facts.appObjectID, "application object id")
@@ -15,16 +17,18 @@ extension Run {
         let candidate: StoredCertificate
         switch CertificatePlan.choose(
             stored: stored, onApp: onApp, rotating: facts.rotatedThumbprint != nil,
-            generate: settings.certificateSource == "generate")
+            generate: settings.generatesCertificates)
         {
         case .keep(let thumbprint):
             facts.certificateThumbprint = thumbprint  // uploaded by an earlier onboarding
             return .done
         case .waitForPBX:
-            return .wait(
-                until: Date(timeIntervalSinceNow: Double(settings.inputRecheck.components.seconds)),
+            let todo = todo(certificateNeeded: true)
+            let rest = step == .certificate ? "; then \(todo.pasteSecret); \(todo.signIn)" : ""
+            return try await handoverWait(
+                step: step,
                 message:
-                    "waiting for input: certificate from the PBX. Download it from the PBX (Integrations → Microsoft 365) and run: onboarder cert add \(job.tenantKey) FILE"
+                    "waiting for input: the PBX's certificate. For \(todo.customer) on \(todo.pbxURL) (Integrations → Microsoft 365): \(todo.keyPair)\(rest); \(todo.done)."
             )
         case .use(let found):
             candidate = found
@@ -47,6 +51,17 @@ extension Run {
             facts.certificateAddedAt = Date()
         }
         facts.certificateThumbprint = candidate.thumbprint
+        if step == .rotateCertificateNew {
+            let test = try await pbx().testSubscription()
+            guard test.IsSubscriptionAvailable else {
+                let todo = todo(certificateNeeded: true)
+                return try await handoverWait(
+                    step: step,
+                    message:
+                        "waiting for input: the old certificate \(facts.rotatedThumbprint ?? "") is kept: the PBX's Microsoft 365 check does not pass with the new one (\(candidate.thumbprint)) on the app: \"\(test.ExceptionMessage ?? "no reason given")\". For \(todo.customer) on \(todo.pbxURL): if the PBX has not made this key pair, \(todo.keyPair); \(todo.done)."
+                )
+            }
+        }
         let (facts, job) = (self.facts, self.job)
         try await pool.transaction { connection in
             try await OnboardingStore.activateCertificate(
@@ -54,5 +69,25 @@ extension Run {
             try await OnboardingStore.complete(job: job.id, step: step.rawValue, facts: facts, on: connection)
         }
         return .committed
+    }
+}
+
+extension Run {
+    /// `certificate_source = generate`: the `certificate` step put Onboarder's own certificate on the app, so
+    /// the PBX's (which its `TestSubscription` signs with) arrives later, while `verify` waits: it goes on
+    /// the app beside Onboarder's as soon as `onboarder cert add` supplied it. Returns the certificates as stored after.
+    mutating func addSuppliedBesideGenerated(_ stored: [StoredCertificate]) async throws -> [StoredCertificate] {
+        guard settings.generatesCertificates, let supplied = stored.first(where: { $0.state == .supplied }) else {
+            return stored
+        }
+        let appObject = try require(facts.appObjectID, "application object id")
+        let onApp = CertificatePlan.thumbprints(
+            onApp: try await graph().certificates(
+                applicationID: appObject, context: context(createdAt: facts.appRegisteredAt)))
+        _ = try await apply(CertificatePlan.decide(onApp: onApp, stored: stored, adding: supplied), to: appObject) {
+            "The app already has certificates Onboarder does not hold (thumbprints \($0)). Uploading replaces the whole list and would remove them: add them with onboarder cert add, or remove them from the app, then onboarder retry."
+        }
+        try await OnboardingStore.activateCertificate(id: supplied.id, appObjectID: appObject, keyID: nil, on: pool)
+        return try await OnboardingStore.certificates(tenant: job.tenantID, on: pool)
     }
 }

@@ -4,7 +4,9 @@ import PBX
 import Store
 
 extension Run {
-    /// `pbx-handover`: the PBX's Microsoft 365 integration names the tenant and the app.
+    /// `pbx-handover`: the PBX's Microsoft 365 integration names the tenant and the app. The XAPI has no
+    /// call for the secret, the key pair or the sign-in (Tests/Fixtures/3cx/README.md): those are the
+    /// technician's, and `certificate` and `verify` wait for them; this step records when that part began.
     mutating func pbxHandover() async throws {
         let pbx = try await pbx()
         let appID = try require(facts.appID, "app id")
@@ -12,43 +14,90 @@ extension Run {
         if current.TenantId?.lowercased() != tenant || current.ApplicationId?.lowercased() != appID {
             try await pbx.setMicrosoft365Application(tenantID: tenant, applicationID: appID)
         }
-        // The XAPI has no field for the client secret (Tests/Fixtures/3cx/README.md): an operator hands it over,
-        // exported once with `onboarder secret export`.
-        if facts.secretHandedOff != true {
-            facts.secretHandedOff = true
+        if facts.handoverStartedAt == nil {
+            facts.handoverStartedAt = Date()
             try await OnboardingStore.event(
-                job: job.id, kind: "secret_handoff", step: Step.pbxHandover.rawValue,
-                detail: [
-                    "key_id": facts.passwordKeyID ?? "", "export": "onboarder secret export \(job.tenantKey)",
-                ], on: pool)
+                job: job.id, kind: "handover_started", step: Step.pbxHandover.rawValue,
+                detail: ["key_id": facts.passwordKeyID ?? "", "pbx_url": payload.pbxURL, "application_id": appID],
+                on: pool)
         }
     }
 
-    /// `verify` ("Log into Microsoft 365"): the secret and Onboarder's certificate sign in, and the PBX's
-    /// own check passes.
-    mutating func verify() async throws {
+    /// `verify`: Onboarder's own proof that the secret works, then the PBX's check (`TestSubscription`),
+    /// attributed to this job's credentials by `HandoverProof`; until then the job waits for the technician.
+    mutating func verify() async throws -> StepResult {
         guard let password = try await OnboardingStore.activePassword(tenant: job.tenantID, on: pool) else {
             throw StepStop.attention("No client secret is recorded for this tenant; onboarder retry adds one.")
         }
         try await prove(.secret(try openPassword(password.sealed)), addedAt: facts.passwordAddedAt)
-        if let active = try await OnboardingStore.certificates(tenant: job.tenantID, on: pool).first(where: {
-            $0.state == .active && $0.thumbprint == facts.certificateThumbprint
-        }), let credential = try credential(of: active) {
+        let stored = try await addSuppliedBesideGenerated(
+            try await OnboardingStore.certificates(tenant: job.tenantID, on: pool))
+        if let active = stored.first(where: { $0.state == .active && $0.thumbprint == facts.certificateThumbprint }),
+            let credential = try credential(of: active)
+        {
             try await prove(credential, addedAt: facts.certificateAddedAt)
         }
         let test = try await pbx().testSubscription()
-        switch PBXCheck.verdict(
-            available: test.IsSubscriptionAvailable, message: test.ExceptionMessage,
-            credentialAddedAt: facts.passwordAddedAt, now: Date(), window: settings.replicationWindow)
-        {
-        case .passes:
-            return
+        let observation = try await handoverObservation(
+            .onboarding(secretKeyID: password.keyID), test: test, stored: stored)
+        return try await settle(HandoverProof.decide(observation, todo: todo()), step: .verify)
+    }
+
+    /// What `HandoverProof` decides from: the check's answer and the app's credentials as Graph lists them.
+    func handoverObservation(
+        _ handover: HandoverProof.Handover, test: XAPIClient.SubscriptionTest, stored: [StoredCertificate],
+        signIns: HandoverProof.SignIns = .notRead
+    ) async throws -> HandoverProof.Observation {
+        let graph = try graph()
+        let appObject = try require(facts.appObjectID, "application object id")
+        let context = context(createdAt: facts.appRegisteredAt)
+        let passwords = try await graph.passwords(applicationID: appObject, context: context)
+        let certificates = try await graph.certificates(applicationID: appObject, context: context)
+        return HandoverProof.Observation(
+            handover: handover, testPassed: test.IsSubscriptionAvailable, testMessage: test.ExceptionMessage,
+            passwordKeyIDs: passwords.map(\.keyId),
+            certificateThumbprints: CertificatePlan.thumbprints(onApp: certificates),
+            heldThumbprints: Set(stored.map(\.thumbprint)), signIns: signIns,
+            handoverDoneAt: try await OnboardingStore.handoverDoneAt(job: job.id, on: pool),
+            credentialAddedAt: facts.passwordAddedAt, now: Date(), replicationWindow: settings.replicationWindow)
+    }
+
+    /// The technician's to-do for this customer.
+    func todo(certificateNeeded: Bool = false) -> HandoverProof.Todo {
+        HandoverProof.Todo(customer: job.tenantKey, pbxURL: payload.pbxURL, certificateNeeded: certificateNeeded)
+    }
+
+    /// `proof` as the step's result: proven records its evidence; a wait looks again with backoff.
+    mutating func settle(_ proof: HandoverProof, step: Step) async throws -> StepResult {
+        switch proof {
+        case .proven(let evidence):
+            facts.handoverEvidence = evidence
+            try await OnboardingStore.event(
+                job: job.id, kind: "handover_proven", step: step.rawValue, detail: ["evidence": evidence], on: pool)
+            return .done
+        case .wait(let message):
+            return try await handoverWait(step: step, message: message)
         case .propagating(let message):
             throw StepStop.retry(.replication, "the PBX's Microsoft 365 check does not pass yet: \(message)")
-        case .fails(let message):
-            throw StepStop.attention(
-                "The PBX's own Microsoft 365 check (TestSubscription) fails: \(message). Check the PBX's Microsoft 365 settings, then onboarder retry."
-            )
+        case .attention(let message):
+            throw StepStop.attention(message)
         }
+    }
+
+    /// A wait for the PBX's technician at `step`: each look is recorded (`handover_check`) and counted since
+    /// the wait began or was last woken, the next one 30 s after the first, doubling up to
+    /// `onboarding.input_recheck_seconds`. A wake (`handover done`, `cert add`, the sheet) runs the job at once.
+    func handoverWait(step: Step, message: String) async throws -> StepResult {
+        let since = try await OnboardingStore.inputWaitStarted(job: job.id, step: step.rawValue, on: pool)
+        let checks = try await OnboardingStore.handoverChecks(
+            job: job.id, step: step.rawValue, since: since, on: pool)
+        let delay = HandoverProof.recheck(checks: checks, cap: settings.inputRecheck)
+        try await OnboardingStore.event(
+            job: job.id, kind: "handover_check", step: step.rawValue,
+            detail: ["check": String(checks + 1), "next_in_seconds": String(delay.components.seconds)], on: pool)
+        CrashPoint.check("waiting:\(step)")
+        return .wait(
+            until: Date(timeIntervalSinceNow: Double(delay.components.seconds)),
+            message: "\(message) (looked \(checks + 1) time(s); next look in \(delay.components.seconds) s)")
     }
 }

@@ -19,22 +19,30 @@ extension Run {
         return .committed
     }
 
-    /// `rotate-prove`: Microsoft accepts the new secret (a token with it and a Graph read; propagation retried).
+    /// `rotate-prove`: Microsoft accepts the new secret (a token with it and a Graph read; propagation
+    /// retried). Its time is recorded, by Onboarder's clock and, when the sign-in report shows it already,
+    /// by Entra's: the PBX must be seen signing in with the new secret after this.
     mutating func rotateProve() async throws {
         guard let id = facts.newCredentialID else { throw StepStop.attention("The new secret is not recorded.") }
         try await prove(
             .secret(try openPassword(try await OnboardingStore.sealedCredential(id: id, on: pool))),
             addedAt: facts.passwordAddedAt)
+        facts.provenAt = Date()
+        if let key = facts.passwordKeyID, case .report(let signIns) = try await credentialSignIns() {
+            facts.proofReportedAt = signIns[key]
+        }
     }
 
-    /// `rotate-handover`: the operator's hand-off; waits until `onboarder secret export` has shown the new secret.
+    /// `rotate-handover`: waits until the new secret was shown for the technician (`onboarder handover
+    /// sheet` or `onboarder secret export`, one export record; showing it wakes the job).
     mutating func rotateHandover() async throws -> StepResult {
         guard let id = facts.newCredentialID else { throw StepStop.attention("The new secret is not recorded.") }
         guard let exported = try await OnboardingStore.exportedAt(credential: id, on: pool) else {
-            return .wait(
-                until: Date(timeIntervalSinceNow: Double(settings.inputRecheck.components.seconds)),
+            let todo = todo()
+            return try await handoverWait(
+                step: .rotateHandover,
                 message:
-                    "waiting for input: enter the new client secret in the PBX (Integrations → Microsoft 365): onboarder secret export \(job.tenantKey). The old secret stays valid until the grace period after that."
+                    "waiting for input: enter the new client secret in the PBX \(todo.pbxURL) for \(todo.customer) (Integrations → Microsoft 365 → Client Secret); it is shown by onboarder handover sheet (or onboarder secret export \(todo.customer)). The old secret \(facts.rotatedKeyID ?? "") stays valid until the PBX is seen using the new one and the grace period after that has passed."
             )
         }
         logger.notice(
@@ -43,13 +51,39 @@ extension Run {
         return .done
     }
 
-    /// `rotate-test-pbx`: the PBX's own check passes with the new credentials in place.
-    mutating func rotateTestPBX() async throws {
+    /// `rotate-test-pbx`: the PBX's own check passes AND the PBX is seen using the new secret
+    /// (`HandoverProof`: the sign-in report, or the technician's `handover done` when the tenant does not
+    /// serve the report). Until then the old secret stays and the wait says why.
+    mutating func rotateTestPBX() async throws -> StepResult {
+        let old = try require(facts.rotatedKeyID, "old key id")
+        let new = try require(facts.passwordKeyID, "new key id")
         let test = try await pbx().testSubscription()
-        guard test.IsSubscriptionAvailable else {
-            throw StepStop.retry(
-                .replication,
-                "the PBX's Microsoft 365 check does not pass: \(test.ExceptionMessage ?? "no reason given")")
+        // Read after the check: the check's own sign-in (with whatever the PBX holds) is then in the report.
+        let signIns: HandoverProof.SignIns = test.IsSubscriptionAvailable ? try await credentialSignIns() : .notRead
+        let proof: HandoverProof.ProofTime? =
+            facts.proofReportedAt.map { .reported($0) } ?? facts.provenAt.map { .local($0) }
+        let observation = try await handoverObservation(
+            .rotation(old: old, new: new, proof: proof, handedOverAt: facts.handedOverAt), test: test,
+            stored: try await OnboardingStore.certificates(tenant: job.tenantID, on: pool), signIns: signIns)
+        return try await settle(HandoverProof.decide(observation, todo: todo()), step: .rotateTestPBX)
+    }
+
+    /// The app's per-credential sign-ins (last one per keyId, lower-case), or why the tenant does not serve them.
+    func credentialSignIns() async throws -> HandoverProof.SignIns {
+        let appID = try require(facts.appID, "app id")
+        switch try await graph().credentialSignInActivities(
+            appID: appID, reportsBaseURL: settings.graphReportsBaseURL, context: context())
+        {
+        case .unavailable(let why):
+            return .unavailable(why)
+        case .activities(let rows):
+            var last: [String: Date] = [:]
+            for row in rows {
+                guard let text = row.signInActivity?.lastSignInDateTime, let at = Self.date(text) else { continue }
+                let key = row.keyId.lowercased()
+                last[key] = max(last[key] ?? at, at)
+            }
+            return .report(last)
         }
     }
 

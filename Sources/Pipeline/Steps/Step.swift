@@ -32,10 +32,12 @@ public enum Step: String, CaseIterable, Sendable, CustomStringConvertible {
 
     public var description: String { rawValue }
 
-    /// The steps of an onboarding on `path` (`teams` or `m365`), in order.
+    /// The steps of an onboarding on `path` (`teams` or `m365`), in order. The PBX gets its ids
+    /// (`pbx-handover`) before the job waits for its certificate, so the technician can do the whole
+    /// Microsoft 365 page at once; a job checkpointed under the older order resumes by step name.
     public static func onboarding(path: String) -> [Step] {
         [
-            .resolveTenant, .appRegistration, .servicePrincipal, .consent, .clientSecret, .certificate, .pbxHandover,
+            .resolveTenant, .appRegistration, .servicePrincipal, .consent, .clientSecret, .pbxHandover, .certificate,
             .verify,
         ]
             + (path == "teams" ? [.teamsDomain, .teamsActivationUser, .teamsPBX] : [.m365Users]) + [.finish]
@@ -62,7 +64,7 @@ extension Run {
         case .clientSecret: return try await clientSecret()
         case .certificate, .rotateCertificateNew: return try await certificate(step: step)
         case .pbxHandover: try await pbxHandover()
-        case .verify: try await verify()
+        case .verify: return try await verify()
         case .teamsDomain: return try await teamsDomain()
         case .teamsActivationUser: try await activationUser()
         case .teamsPBX: try await teamsPBX()
@@ -71,7 +73,7 @@ extension Run {
         case .rotateAddPassword: return try await rotateAddPassword()
         case .rotateProve: try await rotateProve()
         case .rotateHandover: return try await rotateHandover()
-        case .rotateTestPBX: try await rotateTestPBX()
+        case .rotateTestPBX: return try await rotateTestPBX()
         case .rotateGrace, .rotateCertificateGrace: return try await rotateGrace()
         case .rotateRemoveOld: return try await rotateRemoveOld()
         case .rotateCertificateProve: try await rotateCertificateProve()

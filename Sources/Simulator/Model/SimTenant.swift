@@ -22,6 +22,12 @@ public final class SimTenant: @unchecked Sendable {
     public var maxPasswordLifetimeDays: Int?
     /// The default app-management policy forbids new client secrets (`passwordAddition`).
     public var forbidsPasswords = false
+    /// The tenant has Microsoft Entra ID P1 or P2: the sign-in reports need it.
+    public var entraIDPremium = true
+    /// The partner app's consent here includes AuditLog.Read.All (the sign-in reports).
+    public var partnerAuditLog = true
+    /// Per credential of this tenant's own apps (by keyId): its last successful client-credentials sign-in.
+    public var credentialSignIns: [UUID: CredentialSignIn] = [:]
 
     init(id: UUID, defaultDomain: String, displayName: String, graphPrincipalID: UUID) {
         self.id = id

@@ -5,10 +5,11 @@ import Synchronization
 /// Everything the simulator knows. Built from a seed; its tenants change only under `DirectoryStore`'s lock,
 /// and its PBXs' settings under the PBX service's.
 public final class World: @unchecked Sendable {
-    /// The roles the partner app needs in a customer tenant.
+    /// The roles the partner app needs in a customer tenant (AuditLog.Read.All: the credential sign-in
+    /// report that shows which secret the PBX signs in with).
     public static let partnerRoles: Set<String> = [
         "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All",
-        "Domain.ReadWrite.All", "User.ReadWrite.All", "Organization.Read.All",
+        "Domain.ReadWrite.All", "User.ReadWrite.All", "Organization.Read.All", "AuditLog.Read.All",
     ]
 
     public let partnerTenant: SimTenant
@@ -49,6 +50,8 @@ public final class World: @unchecked Sendable {
             tenant.skus = spec.sku.catalogue
             tenant.maxPasswordLifetimeDays = spec.maxPasswordLifetimeDays
             tenant.forbidsPasswords = spec.forbidPasswords ?? false
+            tenant.entraIDPremium = spec.entraIDPremium ?? true
+            tenant.partnerAuditLog = spec.auditLogConsent ?? true
             for (number, name) in (spec.users ?? ["user1", "user2", "user3"]).enumerated() {
                 let user = SimUser(
                     id: random.uuid(), userPrincipalName: "\(name)@\(tenant.defaultDomain)",
@@ -70,11 +73,12 @@ public final class World: @unchecked Sendable {
     /// makes what Entra makes: the app's service principal in the tenant (none without consent) and one
     /// app-role assignment from Microsoft Graph per application permission granted, so Graph lists them.
     public func setConsent(_ consent: WorldDescription.Consent, in tenant: SimTenant) {
+        let withheld: Set<String> = tenant.partnerAuditLog ? [] : ["AuditLog.Read.All"]
         let roles: Set<String>? =
             switch consent {
             case .none: nil
-            case .partial: World.partnerRoles.subtracting(["Domain.ReadWrite.All"])
-            case .full: World.partnerRoles
+            case .partial: World.partnerRoles.subtracting(withheld.union(["Domain.ReadWrite.All"]))
+            case .full: World.partnerRoles.subtracting(withheld)
             }
         tenant.servicePrincipals[partnerApp.appID] = roles
         let existing = tenant.principal(appID: partnerApp.appID)

@@ -9,7 +9,9 @@ import Foundation
 ///
 /// `consent`: full | partial (every role but Domain.ReadWrite.All) | none; `sku`: E5 (with Phone
 /// System) | E3 | none; `id` (a GUID) is optional; users get `@domain`, the first one licensed, the third
-/// without a usage location; `pbx` names the PBX at `/pbx/{name}` (default: the domain's first label).
+/// without a usage location; `pbx` names the PBX at `/pbx/{name}` (default: the domain's first label);
+/// `entra_id_premium` (default true): the tenant has Entra ID P1/P2, which the sign-in reports need;
+/// `audit_log_consent` (default true): the partner app's consent includes AuditLog.Read.All.
 public struct WorldDescription: Codable, Sendable {
     public enum Consent: String, Codable, Sendable { case full, partial, none }
     public enum Sku: String, Codable, Sendable {
@@ -37,12 +39,16 @@ public struct WorldDescription: Codable, Sendable {
         public var users: [String]?
         public var pbx: String?
         public var forbidPasswords: Bool?
+        public var entraIDPremium: Bool?
+        public var auditLogConsent: Bool?
 
         public init(
             id: UUID? = nil, domain: String, displayName: String? = nil, consent: Consent = .full, sku: Sku = .e5,
             maxPasswordLifetimeDays: Int? = nil, users: [String]? = nil, pbx: String? = nil,
-            forbidPasswords: Bool? = nil
+            forbidPasswords: Bool? = nil, entraIDPremium: Bool? = nil, auditLogConsent: Bool? = nil
         ) {
+            self.entraIDPremium = entraIDPremium
+            self.auditLogConsent = auditLogConsent
             self.forbidPasswords = forbidPasswords
             self.id = id
             self.domain = domain
@@ -58,6 +64,7 @@ public struct WorldDescription: Codable, Sendable {
             case id, domain, consent, sku, users, pbx
             case displayName = "display_name", maxPasswordLifetimeDays = "max_password_lifetime_days"
             case forbidPasswords = "forbid_passwords"
+            case entraIDPremium = "entra_id_premium", auditLogConsent = "audit_log_consent"
         }
     }
 

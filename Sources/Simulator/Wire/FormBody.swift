@@ -13,4 +13,13 @@ enum FormBody {
         }
         return fields
     }
+
+    /// `fields` form-encoded, in key order.
+    static func encode(_ fields: [String: String]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let encode = { (text: String) in text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text }
+        return fields.sorted { $0.key < $1.key }.map { "\(encode($0.key))=\(encode($0.value))" }
+            .joined(separator: "&")
+    }
 }

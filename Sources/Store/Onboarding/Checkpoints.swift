@@ -89,9 +89,31 @@ extension OnboardingStore {
             """
             SELECT greatest(
                 (SELECT started_at FROM onboarder.job_steps WHERE job_id = \(job) AND step = \(step)),
-                (SELECT max(at) FROM onboarder.events WHERE job_id = \(job) AND kind IN ('resumed', 'retried', 'woken'))
+                (SELECT max(at) FROM onboarder.events WHERE job_id = \(job) AND kind IN ('resumed', 'retried', 'woken', 'handover_done'))
             ) AS since
             """
         ).single().decode(Date?.self, column: "since")
+    }
+
+    /// When the technician last said the PBX's part is done for this job (`onboarder handover done`, which
+    /// records a `handover_done` event on each job it wakes), or nil.
+    public static func handoverDoneAt(job: Int64, on executor: some PostgresExecutor) async throws -> Date? {
+        try await executor.query(
+            "SELECT max(at) AS at FROM onboarder.events WHERE job_id = \(job) AND kind = 'handover_done'"
+        ).single().decode(Date?.self, column: "at")
+    }
+
+    /// How many times the job looked at the PBX's hand-over at `step` since `since` (the `handover_check`
+    /// events): the count the next look's delay doubles with.
+    public static func handoverChecks(job: Int64, step: String, since: Date?, on executor: some PostgresExecutor)
+        async throws -> Int
+    {
+        try await executor.query(
+            """
+            SELECT count(*)::int AS n FROM onboarder.events
+             WHERE job_id = \(job) AND kind = 'handover_check' AND step = \(step)
+               AND at >= coalesce(\(since), '-infinity'::timestamptz)
+            """
+        ).single().decode(Int.self, column: "n")
     }
 }

@@ -18,7 +18,10 @@ public struct OnboardingFacts: Codable, Sendable, Equatable {
     public var passwordAddedAt: Date?
     public var certificateThumbprint: String?
     public var certificateAddedAt: Date?
-    public var secretHandedOff: Bool?
+    /// When `pbx-handover` set the PBX's ids: the technician's part starts then.
+    public var handoverStartedAt: Date?
+    /// What proved the PBX signs in with this job's credential (`HandoverProof`'s evidence).
+    public var handoverEvidence: String?
     public var sbcFQDN: String?
     public var activationUPN: String?
     public var selectedUsers: [String]?
@@ -28,6 +31,10 @@ public struct OnboardingFacts: Codable, Sendable, Equatable {
     public var rotatedKeyID: String?
     public var newCredentialID: Int64?
     public var handedOverAt: Date?
+    /// Rotation: when Onboarder's own proof signed in with the new secret, by Onboarder's clock and, when
+    /// the sign-in report showed it, by Entra's.
+    public var provenAt: Date?
+    public var proofReportedAt: Date?
     public var rotatedThumbprint: String?
 
     public init() {}

@@ -1,7 +1,8 @@
 import Foundation
 
-/// `/_sim/…`, the simulator's own controls: request statistics, the fault settings, and a tenant's full
-/// state (never a secret), which a test or an operator may also change as a customer's admin would.
+/// `/_sim/…`, the simulator's own controls: request statistics, the fault settings, a tenant's full
+/// state (never a secret), which a test or an operator may also change as a customer's admin would, and
+/// a PBX's Microsoft 365 page as its technician uses it (`/_sim/pbx/{pbx}/m365/…`).
 struct AdminService: Sendable {
     let directory: DirectoryStore
     let pbx: PBXService
@@ -25,7 +26,31 @@ struct AdminService: Sendable {
         },
         Route("GET", "/_sim/tenants/{tenant}") { call in call.service.tenant(call["tenant"]) },
         Route("PATCH", "/_sim/tenants/{tenant}") { call in call.service.patchTenant(call) },
+        // The technician at a PBX's Microsoft 365 page, and what the PBX holds.
+        Route("GET", "/_sim/pbx/{pbx}") { call in
+            call.service.onPBX(call) { service, pbx in .json(200, service.state(pbx).text) }
+        },
+        Route("POST", "/_sim/pbx/{pbx}/m365/keypair") { call in
+            call.service.onPBX(call) { service, pbx in service.generateKeyPair(pbx) }
+        },
+        Route("GET", "/_sim/pbx/{pbx}/m365/certificate") { call in
+            call.service.onPBX(call) { service, pbx in service.certificate(pbx) }
+        },
+        Route("PUT", "/_sim/pbx/{pbx}/m365/secret") { call in
+            call.service.onPBX(call) { service, pbx in service.pasteSecret(pbx, call.request.body) }
+        },
+        Route("POST", "/_sim/pbx/{pbx}/m365/signin") { call in
+            call.service.onPBX(call) { service, pbx in
+                service.signIn(pbx, host: call.request.headers["host"] ?? "localhost")
+            }
+        },
     ])
+
+    /// `action` on the PBX the path names, or 404.
+    private func onPBX(_ call: Call, _ action: (PBXService, SimPBX) -> SimResponse) -> SimResponse {
+        guard let pbx = directory.world.pbxes[call["pbx"]] else { return .json(404, #"{"error":"no such PBX"}"#) }
+        return action(self.pbx, pbx)
+    }
 
     func handle(_ request: SimRequest) -> SimResponse {
         guard case .found(let route, let parameters) = Self.table.resolve(request) else {
@@ -50,7 +75,8 @@ struct AdminService: Sendable {
     }
 
     /// What a customer's admin would fix: consent, subscriptions, the password-lifetime policy.
-    ///   {"consent": "full", "sku": "E5", "max_password_lifetime_days": 365 | null, "forbid_passwords": false}
+    ///   {"consent": "full", "sku": "E5", "max_password_lifetime_days": 365 | null, "forbid_passwords": false,
+    ///    "entra_id_premium": true, "audit_log_consent": true}
     private func patchTenant(_ call: Call) -> SimResponse {
         guard let body = JSONValue.parse(call.request.body)?.object else {
             return .json(400, #"{"error":"the body is not a JSON object"}"#)
@@ -70,6 +96,15 @@ struct AdminService: Sendable {
                 tenant.skus = sku.catalogue
             }
             if case .bool(let forbid)? = body["forbid_passwords"] { tenant.forbidsPasswords = forbid }
+            if case .bool(let premium)? = body["entra_id_premium"] { tenant.entraIDPremium = premium }
+            if case .bool(let auditLog)? = body["audit_log_consent"] {
+                tenant.partnerAuditLog = auditLog
+                let consent: WorldDescription.Consent =
+                    tenant.servicePrincipals[world.partnerApp.appID].map {
+                        $0.contains("Domain.ReadWrite.All") ? .full : .partial
+                    } ?? .none
+                world.setConsent(consent, in: tenant)
+            }
             if let days = body["max_password_lifetime_days"] {
                 tenant.maxPasswordLifetimeDays = days.number.map { Int($0) }
             }

@@ -122,8 +122,13 @@ final class EntraTokenService: Sendable {
     /// `POST /{tenant}/oauth2/v2.0/token`, client credentials with a secret or a certificate assertion.
     private func token(_ call: Call) -> SimResponse {
         counter.count("POST token")
-        let request = call.request
-        let tenantKey = call["tenant"]
+        return issue(call.request, tenantKey: call["tenant"])
+    }
+
+    /// The token endpoint's answer to `request` (a token request for `tenantKey`): every check Entra makes
+    /// and the sign-in activity it records. A simulated PBX signs in through this too, so what it holds
+    /// meets the same checks (propagation, expiry, removal) as any client's credentials.
+    func issue(_ request: SimRequest, tenantKey: String) -> SimResponse {
         var form = FormBody.parse(request.bodyText)
         // client_secret_basic: the client id and secret in an HTTP Basic header instead of the form.
         if let header = request.headers["authorization"], header.hasPrefix("Basic "),
@@ -169,6 +174,8 @@ final class EntraTokenService: Sendable {
                     "Application with identifier '\(clientText)' was not found in the directory '\(tenant.displayName)'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
                 )
             }
+            // The credential that signed in: its keyId, type, and validity, for the sign-in activity report.
+            let used: (keyID: UUID, type: CredentialSignIn.KeyType, start: Date, end: Date)
             if let secret = form["client_secret"] {
                 guard let hash = try? Digest.sha256(Array(secret.utf8)),
                     let password = app.passwords.first(where: { $0.secretHash == hash })
@@ -190,14 +197,18 @@ final class EntraTokenService: Sendable {
                         "The provided client secret keys for app '\(clientText)' are expired. Visit the Azure portal to create new keys for your app."
                     )
                 }
+                used = (password.keyID, .clientSecret, password.start, password.end)
             } else if let assertion = form["client_assertion"] {
                 guard form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" else {
                     return EntraErrors.response(400, "invalid_request", 50027, "Invalid client_assertion_type.")
                 }
                 let audiences = ClientAssertionAudience.accepted(
                     base: base(request), tenantNames: [tenantKey, tenant.id.uuidString, tenant.defaultDomain])
-                if let failure = verifyAssertion(assertion, app: app, clientID: clientText, audiences: audiences) {
-                    return failure
+                switch verifyAssertion(assertion, app: app, clientID: clientText, audiences: audiences) {
+                case .refused(let failure): return failure
+                case .accepted(let key):
+                    let certificate = key.certificate
+                    used = (key.keyID, .certificate, certificate.notBefore, certificate.notAfter)
                 }
             } else {
                 return EntraErrors.response(
@@ -205,6 +216,9 @@ final class EntraTokenService: Sendable {
                     "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
             }
             let roles = tenant.roles(appID: app.appID)
+            if app !== world.partnerApp {
+                recordSignIn(in: tenant, app: app, credential: used)
+            }
             let now = Int(Date().timeIntervalSince1970)
             let claims = AccessTokenClaims(
                 aud: String(scope.dropLast("/.default".count)),
@@ -222,15 +236,41 @@ final class EntraTokenService: Sendable {
         }
     }
 
+    /// Entra's per-credential sign-in activity: the last successful sign-in with each credential of the
+    /// tenant's own app (the partner app's credentials belong to the MSP's tenant, not this one).
+    private func recordSignIn(
+        in tenant: SimTenant, app: SimApplication,
+        credential: (keyID: UUID, type: CredentialSignIn.KeyType, start: Date, end: Date)
+    ) {
+        let now = Date()
+        if var known = tenant.credentialSignIns[credential.keyID] {
+            known.lastSignIn = now
+            known.lastRequestID = UUID()
+            tenant.credentialSignIns[credential.keyID] = known
+            return
+        }
+        tenant.credentialSignIns[credential.keyID] = CredentialSignIn(
+            keyID: credential.keyID, keyType: credential.type, appID: app.appID, appObjectID: app.id,
+            servicePrincipalID: tenant.principal(appID: app.appID)?.id, resourceID: tenant.graphPrincipal.id,
+            credentialCreated: credential.start, credentialExpires: credential.end, lastSignIn: now,
+            lastRequestID: UUID())
+    }
+
+    enum AssertionCheck {
+        case accepted(KeyCredential)
+        case refused(SimResponse)
+    }
+
     /// Checks a client assertion as Entra does: a certificate the app has (by `x5t#S256` or `x5t`), its
     /// signature, `aud` = this token endpoint as served, `iss` = `sub` = the client id, and the time window
     /// (NumericDates, which may be fractional: MSAL sends them so).
     private func verifyAssertion(
         _ assertion: String, app: SimApplication, clientID: String, audiences: Set<String>
-    ) -> SimResponse? {
+    ) -> AssertionCheck {
         guard let header = try? JWT.decodeHeader(assertion) else {
-            return EntraErrors.response(
-                400, "invalid_request", 50027, "Invalid JWT token. The token is not in a valid format.")
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_request", 50027, "Invalid JWT token. The token is not in a valid format."))
         }
         let key = app.keys.first { key in
             (header.x5tS256.map { Base64URL.decode($0) == key.sha256Thumbprint } ?? false)
@@ -240,37 +280,43 @@ final class EntraTokenService: Sendable {
             let (_, claimsObject) = try? JWT.verify(assertion, key: publicKey, as: [String: JSONValue].self)
         else {
             let thumbprint = header.x5tS256 ?? header.x5t ?? "(none)"
-            return EntraErrors.response(
-                401, "invalid_client", 700027,
-                "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)']"
-            )
+            return .refused(
+                EntraErrors.response(
+                    401, "invalid_client", 700027,
+                    "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '\(thumbprint)']"
+                ))
         }
         // Signed by a key the app has: what is wrong now is the content, which Entra names as such.
         guard let claims = AssertionClaims(claimsObject) else {
-            return EntraErrors.response(
-                400, "invalid_client", 50027,
-                "JWT token is invalid or malformed: the assertion needs aud, iss and sub as strings and exp as a NumericDate."
-            )
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 50027,
+                    "JWT token is invalid or malformed: the assertion needs aud, iss and sub as strings and exp as a NumericDate."
+                ))
         }
         guard audiences.contains(claims.aud.lowercased()) else {
-            return EntraErrors.response(
-                400, "invalid_client", 700212,
-                "No matching federated identity record found for presented assertion audience '\(claims.aud)'.")
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 700212,
+                    "No matching federated identity record found for presented assertion audience '\(claims.aud)'."))
         }
         guard claims.iss == clientID, claims.sub == clientID else {
-            return EntraErrors.response(
-                400, "invalid_client", 700023, "Client assertion audience claim does not match Realm issuer.")
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 700023, "Client assertion audience claim does not match Realm issuer."))
         }
         let now = Date().timeIntervalSince1970
         guard claims.exp > now else {
-            return EntraErrors.response(
-                400, "invalid_client", 700024, "Client assertion is not within its valid time range.")
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 700024, "Client assertion is not within its valid time range."))
         }
         if let nbf = claims.nbf, nbf > now + 300 {
-            return EntraErrors.response(
-                400, "invalid_client", 700024, "Client assertion is not within its valid time range.")
+            return .refused(
+                EntraErrors.response(
+                    400, "invalid_client", 700024, "Client assertion is not within its valid time range."))
         }
-        return nil
+        return .accepted(key)
     }
 
     /// The claims an assertion is checked on; `exp` and `nbf` are NumericDates (RFC 7519 §2: seconds,

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Microsoft Graph v1.0 (`/v1.0/…`) as one surface: authentication from the access token, a request count
+/// Microsoft Graph v1.0 (`/v1.0/…`), or its beta (`/beta/…`, the reports), as one surface: authentication from the access token, a request count
 /// per collection, the routes of the Graph services (applications, service principals and consent, the
 /// directory) behind one `(method, path pattern)` table, each handler run with the directory locked, and
 /// Graph's answers for what no route covers: 400 "Resource not found for the segment" and 405.
@@ -22,7 +22,8 @@ struct GraphSurface: Sendable {
         table = RouteTable(routes)
     }
 
-    func handle(_ request: SimRequest) -> SimResponse {
+    /// `counted`: false for the requests a simulated PBX makes in process, which are not the client's.
+    func handle(_ request: SimRequest, counted: Bool = true) -> SimResponse {
         let clientRequestID = request.headers["client-request-id"] ?? UUID().uuidString.lowercased()
         guard let caller = authenticate(request) else {
             return GraphErrors.odata(
@@ -33,7 +34,7 @@ struct GraphSurface: Sendable {
         let collection = request.path.split(separator: "/").dropFirst().first.map {
             String($0.split(separator: "(").first ?? $0)
         }
-        counter.count("\(request.method) \(collection ?? "")")
+        if counted { counter.count("\(request.method) \(collection ?? "")") }
         switch table.resolve(request) {
         case .found(let route, let parameters):
             let scheme = scheme()

@@ -24,6 +24,16 @@ struct PBXSettings: Sendable {
         "IsNativeFQDN": .bool(false), "TlsPortForNonNativeFQDN": .number(5061), "AreaCode": .null,
         "DialPlanCode": .null,
     ]
+    /// What the technician gave the Microsoft 365 page beyond the two ids the XAPI takes.
+    var custody = PBXCustody()
+
+    /// The two ids as set (empty until set).
+    var tenantID: String { microsoft365["TenantId"]?.string ?? "" }
+    var applicationID: String { microsoft365["ApplicationId"]?.string ?? "" }
+    /// "Log into Microsoft 365" was done for the ids set now.
+    var signedIn: Bool {
+        custody.signedIn == PBXCustody.SignIn(tenantID: tenantID, applicationID: applicationID)
+    }
 }
 
 /// A PBX request as a route's handler sees it.
@@ -34,6 +44,9 @@ struct PBXCall {
     let pbx: SimPBX
 
     subscript(_ name: String) -> String { parameters[name] ?? "" }
+
+    /// The host the PBX was reached at: the simulator, which is also where the PBX reaches Entra and Graph.
+    var host: String { request.headers["host"] ?? "localhost" }
 }
 
 /// Each customer's 3CX V20 XAPI at `/pbx/{name}` (the shapes of `Tests/Fixtures/3cx/xapi-subset.openapi.json`):
@@ -41,17 +54,30 @@ struct PBXCall {
 /// read the customer's tenant (TestSubscription, CheckFqdnRecord). Its settings under its own lock; the
 /// directory is read through `DirectoryStore`, never while that lock is held.
 final class PBXService: Sendable {
-    private let world: World
-    private let directory: DirectoryStore
-    private let faults: FaultController
+    let world: World
+    let directory: DirectoryStore
+    let faults: FaultController
     private let counter: RequestCounter
-    private let settings: Mutex<[String: PBXSettings]>
+    let settings: Mutex<[String: PBXSettings]>
+    /// Where the PBX signs in and reads Graph: the simulator's own token service and Graph, called in
+    /// process with the request a PBX would send.
+    let tokens: EntraTokenService
+    let graph: GraphSurface
+    let scheme: @Sendable () -> String
+    let keyPairs: KeyPairSupply
 
-    init(directory: DirectoryStore, faults: FaultController, counter: RequestCounter) {
+    init(
+        directory: DirectoryStore, faults: FaultController, counter: RequestCounter, tokens: EntraTokenService,
+        graph: GraphSurface, scheme: @escaping @Sendable () -> String
+    ) {
         world = directory.world
         self.directory = directory
         self.faults = faults
         self.counter = counter
+        self.tokens = tokens
+        self.graph = graph
+        self.scheme = scheme
+        keyPairs = KeyPairSupply()
         // The PBXs are fixed when the world is built; only their settings change.
         settings = Mutex(directory.world.pbxes.mapValues { _ in PBXSettings() })
     }
@@ -82,11 +108,17 @@ final class PBXService: Sendable {
                     call, allowed: PBXService.microsoft365Properties, type: "Pbx.Microsoft365Integration"
                 ) {
                     settings, body in
+                    let before = PBXCustody.SignIn(tenantID: settings.tenantID, applicationID: settings.applicationID)
                     for (key, value) in body { settings.microsoft365[key] = value }
+                    // New ids are another tenant or app: the sign-in done for the old ones no longer holds.
+                    if before != PBXCustody.SignIn(tenantID: settings.tenantID, applicationID: settings.applicationID) {
+                        settings.custody.signedIn = nil
+                    }
                 }
             },
             Route("GET", m365 + "/Pbx.TestSubscription()") { call in
-                let (ok, problem) = call.service.subscriptionWorks(call.pbx, call.service.read(call.pbx))
+                let problem = call.service.subscriptionProblem(call.pbx, host: call.host)
+                let ok = problem == nil
                 return .json(
                     200,
                     JSONValue.object([
@@ -96,7 +128,8 @@ final class PBXService: Sendable {
             },
             Route("GET", m365 + "/Pbx.GetMicrosoft365Directory()") { call in
                 let settings = call.service.read(call.pbx)
-                let (ok, problem) = call.service.subscriptionWorks(call.pbx, settings)
+                let problem = call.service.subscriptionProblem(call.pbx, host: call.host)
+                let ok = problem == nil
                 return .json(
                     200,
                     JSONValue.object([
@@ -194,7 +227,7 @@ final class PBXService: Sendable {
             JSONValue.object(["error": .object(["code": .string("\(status)"), "message": .string(message)])]).text)
     }
 
-    private func read(_ pbx: SimPBX) -> PBXSettings { settings.withLock { $0[pbx.name] ?? PBXSettings() } }
+    func read(_ pbx: SimPBX) -> PBXSettings { settings.withLock { $0[pbx.name] ?? PBXSettings() } }
 
     /// A PATCH of an integration: every property must be one the entity has, with a value of its kind.
     private func patch(
@@ -251,33 +284,5 @@ final class PBXService: Sendable {
             "name": .string(pbx.name), "microsoft365Integration": .object(settings.microsoft365),
             "teamsIntegration": .object(settings.teams.filter { $0.key != "SbcPrivateKey" }),
         ])
-    }
-
-    /// What `TestSubscription()` checks: the configured tenant is this PBX's, the app exists there with a
-    /// service principal that holds at least one granted application role, and it has a credential that
-    /// Entra accepts by now.
-    private func subscriptionWorks(_ pbx: SimPBX, _ settings: PBXSettings) -> (Bool, String?) {
-        directory.withWorld { world in
-            guard let tenantText = settings.microsoft365["TenantId"]?.string,
-                let tenantID = UUID(uuidString: tenantText),
-                tenantID == pbx.tenantID, let tenant = world.tenants[tenantID]
-            else { return (false, "The Microsoft 365 tenant is not configured, or is not this customer's.") }
-            guard let appText = settings.microsoft365["ApplicationId"]?.string, let appID = UUID(uuidString: appText),
-                let app = tenant.application(appID: appID), faults.visible(app.createdDateTime)
-            else {
-                return (
-                    false,
-                    "AADSTS700016: Application with identifier '\(settings.microsoft365["ApplicationId"]?.string ?? "")' was not found in the directory."
-                )
-            }
-            guard !tenant.roles(appID: appID).isEmpty else {
-                return (false, "AADSTS65001: The user or administrator has not consented to use the application.")
-            }
-            let credential =
-                app.passwords.contains { faults.propagated($0.start) && $0.end > Date() }
-                || app.keys.contains { faults.propagated($0.added) }
-            guard credential else { return (false, "AADSTS7000215: Invalid client secret provided.") }
-            return (true, nil)
-        }
     }
 }

@@ -1,0 +1,47 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// What a 3CX PBX's Microsoft 365 page holds besides the two ids its XAPI takes: the client secret pasted
+/// in, its own key pair ("Generate New Key Pair", whose certificate the technician uploads to the app), and
+/// whether "Log into Microsoft 365" was done, for which ids. Neither the secret nor the key ever leaves the
+/// PBX service: the PBX uses them to sign in, and `/_sim/pbx/{pbx}` shows only what they match.
+struct PBXCustody: Sendable {
+    struct SignIn: Equatable, Sendable {
+        let tenantID: String
+        let applicationID: String
+    }
+
+    var secret: String?
+    var keyPair: (key: PrivateKey, certificate: Certificate)?
+    var signedIn: SignIn?
+}
+
+/// RSA key pairs made ahead on a background thread: generating one takes a good part of a second, and
+/// the simulator's one I/O thread must not stop for it while a technician (or a benchmark playing
+/// hundreds of them) asks for new key pairs.
+final class KeyPairSupply: Sendable {
+    private let ready = Mutex<[PrivateKey]>([])
+    private let filling = Atomic<Bool>(false)
+    private let depth = 4
+
+    /// A fresh key: one made ahead if there is one, else made now.
+    func take() throws -> PrivateKey {
+        let made = ready.withLock { $0.popLast() }
+        refill()
+        return try made ?? PrivateKey.generateRSA(bits: 2048)
+    }
+
+    private func refill() {
+        guard filling.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        let thread = Thread { [self] in
+            while ready.withLock({ $0.count }) < depth, let key = try? PrivateKey.generateRSA(bits: 2048) {
+                ready.withLock { $0.append(key) }
+            }
+            filling.store(false, ordering: .releasing)
+        }
+        thread.name = "onboarder-sim.keypairs"
+        thread.start()
+    }
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import OnboarderConfig
+import Pipeline
+import Postgres
+import Store
+
+struct HandoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "handover",
+        abstract: "The technician's part at each customer's PBX: the sheet of what to enter, and its confirmation.",
+        subcommands: [Sheet.self, Done.self])
+
+    struct Sheet: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Print every customer waiting for its technician: PBX, directory and application ids, the secret.",
+            discussion: """
+                Run as the deployment's service login (it holds the key file that opens the secrets), like \
+                `secret export`. Each secret is shown once: every showing is recorded as an event (who, \
+                when, which key id, never the value) before the sheet is printed, and wakes a rotation \
+                waiting for its hand-over; later sheets print `(shown before; --again)` unless --again. \
+                An empty sheet says so and exits 0.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this MSP's customers.") var msp: String?
+        @Option(help: "text (a terminal), csv (a spreadsheet) or json.") var format: SheetFormat = .text
+        @Flag(help: "Show (and record) again the secrets shown before.") var again = false
+
+        func run() async throws {
+            try await reportingErrors {
+                try await withDatabase(global) { config, pool in
+                    let waiting = try await Handover.waiting(msp: msp, on: pool)
+                    var stored: [Int64: SealedSecretRecord] = [:]
+                    for job in waiting { stored[job.jobID] = try await Handover.secret(for: job, on: pool) }
+                    // Opened before anything is recorded: a key file that cannot open them records nothing.
+                    let toShow = waiting.compactMap { job in
+                        stored[job.jobID].flatMap { !$0.exported || again ? (job, $0) : nil }
+                    }
+                    var shown: [Int64: String] = [:]
+                    if !toShow.isEmpty {
+                        let vault = try config.vault()
+                        for (job, secret) in toShow where shown[secret.id] == nil {
+                            shown[secret.id] = try vault.open(
+                                secret.sealed, context: SecretVault.context(kind: "password", tenantID: job.customerID))
+                        }
+                    }
+                    // Recorded, all in one transaction, before the sheet is printed, as `secret export` does:
+                    // a showing nobody recorded never happens.
+                    try await pool.transaction { connection in
+                        for credential in shown.keys.sorted() {
+                            try await CredentialRecords.recordExport(
+                                credential: credential, actor: global.actingAs, on: connection)
+                        }
+                    }
+                    let entries = waiting.map { job in
+                        let secret = stored[job.jobID]
+                        return HandoverSheetEntry(
+                            waiting: job, secretKeyID: secret?.keyID, secret: secret.flatMap { shown[$0.id] },
+                            secretShownBefore: secret?.exported ?? false)
+                    }
+                    print(HandoverSheet.render(entries, format: format), terminator: "")
+                    if entries.isEmpty && format != .text {
+                        FileHandle.standardError.write(Data("no customer waits for its technician\n".utf8))
+                    }
+                }
+            }
+        }
+    }
+
+    struct Done: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Tell Onboarder the technician finished at a customer's PBX: its waiting jobs check now.",
+            discussion: """
+                The technician entered the secret (and certificate) and did "Log into Microsoft 365". Every job \
+                of the customer waiting for input runs its check at once and records who said so. Exit 3: no \
+                such customer; 4: none of its jobs waits (one may be running its check: try again shortly).
+                """)
+
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var selector: TenantSelector
+
+        func run() async throws {
+            try await reportingErrors {
+                try await withDatabase(global) { _, pool in
+                    let tenant = try await selector.resolve(pool)
+                    let key = TerminalText.sanitized(tenant.key)
+                    guard let woken = try await Handover.done(tenant: tenant.id, actor: global.actingAs, on: pool)
+                    else {
+                        throw CleanExit.message("no customer \(key) is known", code: ExitCode(3))
+                    }
+                    guard woken > 0 else {
+                        throw CleanExit.message(
+                            "nothing of \(key) waits for its technician (a job may be running its check now: try again in a minute)",
+                            code: ExitCode(4))
+                    }
+                    print("handover done for \(key): \(woken) waiting job(s) resumed")
+                }
+            }
+        }
+    }
+}

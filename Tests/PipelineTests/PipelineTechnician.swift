@@ -1,0 +1,135 @@
+import Foundation
+import HTTP
+import Testing
+
+/// The PBX's technician, as the tests play it: through the simulator's technician endpoints (what a person
+/// does on the PBX's Microsoft 365 page) and Onboarder's own commands (what they are given and what they
+/// tell it). `PipelineLab.waitFor` plays it for every job waiting at the hand-over unless parts are off.
+struct Technician: Sendable {
+    /// Enter the client secret Onboarder shows (`onboarder secret export --again`) in the PBX.
+    var pasteSecret = true
+    /// Generate the PBX's key pair and give its certificate to Onboarder (`onboarder cert add`).
+    var certificate = true
+    /// "Log into Microsoft 365" on the PBX.
+    var signIn = true
+    /// Tell Onboarder the part is done (`onboarder resume`; `onboarder handover done` once it exists).
+    var wake = true
+
+    static let everything = Technician()
+    static let absent = Technician(pasteSecret: false, certificate: false, signIn: false, wake: false)
+
+    /// The steps at which a job waits for the technician (common20: the hand-over's waiting states).
+    static let handoverSteps: Set<String> = [
+        "certificate", "verify", "rotate-handover", "rotate-test-pbx", "rotate-cert-new",
+    ]
+}
+
+extension PipelineLab {
+    /// The simulated PBX's Microsoft 365 state (`GET /_sim/pbx/{pbx}`): never the secret or the key.
+    func pbxState(_ domain: String) async throws -> [String: Any] {
+        let response = try await http.execute(HTTPRequest(url: "\(base)/_sim/pbx/\(pbxName(domain))"))
+        #expect(response.status == 200, "GET /_sim/pbx: \(response.status)")
+        return (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
+    }
+
+    /// "Generate New Key Pair" on the PBX: its certificate, as the PBX downloads it (PEM).
+    func generatePBXKeyPair(_ domain: String) async throws -> String {
+        let response = try await http.execute(
+            HTTPRequest(method: "POST", url: "\(base)/_sim/pbx/\(pbxName(domain))/m365/keypair"))
+        #expect(response.status == 200, "keypair: \(response.status)")
+        let body = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        return body?["certificate_pem"] as? String ?? ""
+    }
+
+    /// The PBX's current certificate (after an earlier key pair), or nil.
+    func pbxCertificate(_ domain: String) async throws -> String? {
+        let response = try await http.execute(
+            HTTPRequest(url: "\(base)/_sim/pbx/\(pbxName(domain))/m365/certificate"))
+        return response.status == 200 ? String(decoding: response.body, as: UTF8.self) : nil
+    }
+
+    /// Pastes `secret` into the PBX's Client Secret field.
+    func pasteSecret(_ domain: String, _ secret: String) async throws {
+        let response = try await http.execute(
+            HTTPRequest(method: "PUT", url: "\(base)/_sim/pbx/\(pbxName(domain))/m365/secret", body: Array(secret.utf8))
+        )
+        #expect(response.status == 204, "paste secret: \(response.status)")
+    }
+
+    /// "Log into Microsoft 365" on the PBX; the error text when Entra refused it.
+    @discardableResult
+    func signInPBX(_ domain: String) async throws -> String? {
+        let response = try await http.execute(
+            HTTPRequest(method: "POST", url: "\(base)/_sim/pbx/\(pbxName(domain))/m365/signin"))
+        return response.status == 204 ? nil : String(decoding: response.body, as: UTF8.self)
+    }
+
+    /// The customer's current client secret, shown again for the technician (recorded as an export).
+    func showSecret(_ domain: String) async throws -> String {
+        let result = try await onboarder(["secret", "export", domain, "--again"])
+        #expect(result.status == 0, "secret export: \(result.output)")
+        return result.output.split(separator: "\n").last.map(String.init) ?? ""
+    }
+
+    /// Gives Onboarder the PBX's certificate (`onboarder cert add DOMAIN FILE`), as the technician downloaded it.
+    func addPBXCertificate(_ domain: String, pem: String) async throws {
+        let file = directory.appendingPathComponent("\(domain)-\(UUID().uuidString.prefix(6)).pem").path
+        FileManager.default.createFile(atPath: file, contents: Data(pem.utf8))
+        let added = try await onboarder(["cert", "add", domain, file])
+        #expect(added.status == 0, "cert add: \(added.output)")
+    }
+
+    /// The domain of the customer whose tenant key (its tenant id) is `key`.
+    func domain(ofKey key: String) -> String? {
+        simulator.world.customers.first { $0.id.uuidString.lowercased() == key.lowercased() }?.defaultDomain
+    }
+
+    /// Plays `technician` once for each job waiting at the hand-over that it (with these parts) has not played
+    /// yet at that step.
+    func playTechnician(_ technician: Technician) async throws {
+        let rows = try await pool.query(
+            """
+            SELECT j.id, t.tenant_key::text, j.current_step FROM onboarder.jobs j
+              JOIN onboarder.tenants t ON t.id = j.tenant_id
+             WHERE j.state = 'waiting' AND j.wait_reason = 'input'
+            """)
+        for row in rows {
+            let (job, key, step) = try row.decode((Int64, String, String?).self)
+            guard let step, Technician.handoverSteps.contains(step), let domain = domain(ofKey: key),
+                playedHandovers.insert("\(job) \(step) \(technician)").inserted
+            else { continue }
+            if !(try await handOver(domain, step: step, technician)) {
+                playedHandovers.remove("\(job) \(step) \(technician)")  // Entra refused the sign-in: play it again
+            }
+        }
+    }
+
+    /// What the technician does for `domain` when its job waits at `step`: whatever the PBX still lacks.
+    /// False when "Log into Microsoft 365" was refused (the app not visible yet): the part is not done.
+    @discardableResult
+    func handOver(_ domain: String, step: String, _ technician: Technician = .everything) async throws -> Bool {
+        let rotating = step.hasPrefix("rotate-")
+        let state = try await pbxState(domain)
+        if technician.pasteSecret, step != "rotate-cert-new" {
+            try await pasteSecret(domain, try await showSecret(domain))
+        }
+        if technician.certificate {
+            if step == "rotate-cert-new" {
+                try await addPBXCertificate(domain, pem: try await generatePBXKeyPair(domain))
+            } else if state["certificate_on_app"] as? Bool != true, !rotating {
+                let pem: String
+                if state["certificate_thumbprint"] as? String != nil, let existing = try await pbxCertificate(domain) {
+                    pem = existing
+                } else {
+                    pem = try await generatePBXKeyPair(domain)
+                }
+                try await addPBXCertificate(domain, pem: pem)
+            }
+        }
+        if technician.signIn, state["signed_in"] as? Bool != true, try await signInPBX(domain) != nil {
+            return false
+        }
+        if technician.wake { _ = try await onboarder(["resume", domain]) }
+        return true
+    }
+}

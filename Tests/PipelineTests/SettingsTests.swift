@@ -1,0 +1,25 @@
+import Testing
+
+@testable import Pipeline
+
+@Suite("Onboarding settings")
+struct SettingsTests {
+    @Test(
+        arguments: [
+            ("https://graph.microsoft.com/v1.0", nil, "https://graph.microsoft.com/beta"),
+            ("http://127.0.0.1:8080/v1.0", "", "http://127.0.0.1:8080/beta"),
+            ("https://graph.microsoft.com/v1.0", "https://proxy.example/beta", "https://proxy.example/beta"),
+            ("https://graph.example/custom", nil, "https://graph.example/custom"),
+        ] as [(String, String?, String)])
+    func theReportsBaseIsGraphsBetaUnlessSet(_ graph: String, _ setting: String?, _ expected: String) {
+        var settings = OnboardingSettings()
+        settings.graphBaseURL = graph
+        settings.graphReportsBaseURLSetting = setting
+        #expect(settings.graphReportsBaseURL == expected)
+    }
+
+    @Test func thePBXsCertificateIsTheDefault() {
+        #expect(OnboardingSettings().certificateSource == "pbx")
+        #expect(!OnboardingSettings().generatesCertificates)
+    }
+}

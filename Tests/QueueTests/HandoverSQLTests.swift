@@ -1,0 +1,215 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// `dashboard.handover_waiting` and `onboarder.handover_done` (sql/functions/60_handover.sql), on jobs the
+/// owner puts into each state directly.
+@Suite("The technician's hand-over in SQL", .serialized)
+struct HandoverSQLTests {
+    /// Customers of alpha (and one of beta), one job each, written by the owner. Times are hours before now.
+    static let fixture = """
+        INSERT INTO onboarder.msps (id, display_name) VALUES ('alpha', 'Alpha'), ('beta', 'Beta');
+        INSERT INTO onboarder.tenants (msp_id, tenant_key) VALUES
+            ('alpha', 'verify.example'), ('alpha', 'cert.example'), ('alpha', 'rotsecret.example'),
+            ('alpha', 'rotcert.example'), ('alpha', 'retrying.example'), ('alpha', 'dns.example'),
+            ('alpha', 'running.example'), ('beta', 'beta.example'),
+            ('alpha', '0f0e0d0c-0b0a-4908-8706-050403020100');
+        INSERT INTO onboarder.integrations (tenant_id, path, entra_tenant_id, app_id, pbx_url)
+        SELECT id, 'm365', md5(tenant_key)::uuid, md5('app' || tenant_key)::uuid, 'https://pbx.example/' || tenant_key
+          FROM onboarder.tenants WHERE tenant_key LIKE '%.example';
+        INSERT INTO onboarder.workers (id, host, pid, concurrency, version) VALUES ('w', 'h', 1, 1, 'test');
+        INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, state, wait_reason, current_step, last_error, worker_id,
+                                    created_at, payload)
+        SELECT s.kind, t.msp_id, t.id, s.state, s.reason, s.step, s.step || ': ' || t.tenant_key || ' waits',
+               CASE WHEN s.state = 'running' THEN 'w' END, now() - interval '10 hours',
+               jsonb_build_object('pbx_url', 'https://payload.example/' || t.tenant_key)
+          FROM onboarder.tenants t JOIN (VALUES
+            ('verify.example', 'onboard', 'waiting', 'input', 'verify'),
+            ('cert.example', 'onboard', 'waiting', 'input', 'certificate'),
+            ('rotsecret.example', 'rotate-secret', 'waiting', 'input', 'rotate-handover'),
+            ('rotcert.example', 'rotate-certificate', 'waiting', 'input', 'rotate-cert-new'),
+            ('retrying.example', 'onboard', 'waiting', 'retry', 'verify'),
+            ('dns.example', 'onboard', 'waiting', 'input', 'teams-domain'),
+            ('running.example', 'onboard', 'running', NULL, 'verify'),
+            ('beta.example', 'onboard', 'waiting', 'input', 'verify'),
+            ('0f0e0d0c-0b0a-4908-8706-050403020100', 'onboard', 'waiting', 'input', 'certificate')
+          ) AS s(key, kind, state, reason, step) ON s.key = t.tenant_key
+         ORDER BY t.id;
+        INSERT INTO onboarder.job_steps (job_id, step, state, started_at)
+        SELECT j.id, j.current_step, 'running', now() - CASE t.tenant_key WHEN 'cert.example' THEN interval '5 hours'
+                                                        ELSE interval '9 hours' END
+          FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
+         WHERE t.tenant_key <> '0f0e0d0c-0b0a-4908-8706-050403020100';
+        -- The waits as finish() records them; verify.example was retried by an operator in between, so its
+        -- wait starts again at its first wait after the retry (1 h), not at 3 h.
+        INSERT INTO onboarder.events (job_id, kind, step, detail, at)
+        SELECT j.id, e.kind, coalesce(e.step, j.current_step),
+               CASE WHEN e.kind = 'rescheduled' THEN jsonb_build_object('wait_reason', e.reason) END,
+               now() - e.hours * interval '1 hour'
+          FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id JOIN (VALUES
+            ('verify.example', 'rescheduled', 'input', NULL, 3.0), ('verify.example', 'retried', NULL, NULL, 2.5),
+            ('verify.example', 'rescheduled', 'retry', NULL, 1.5), ('verify.example', 'rescheduled', 'input', NULL, 1.0),
+            ('verify.example', 'rescheduled', 'input', NULL, 0.5),
+            ('rotsecret.example', 'rescheduled', 'input', 'rotate-prove', 8.0),
+            ('rotsecret.example', 'rescheduled', 'input', NULL, 2.0),
+            ('rotcert.example', 'rescheduled', 'input', NULL, 4.0),
+            ('beta.example', 'rescheduled', 'input', NULL, 6.0)
+          ) AS e(key, kind, reason, step, hours) ON e.key = t.tenant_key;
+        -- Certificates: verify.example's PBX certificate is on the app; rotcert.example's is the old one (from
+        -- before its rotation); cert.example has only a generated one (not the PBX's).
+        INSERT INTO onboarder.credentials (tenant_id, kind, source, state, thumbprint, display_name, certificate_pem,
+                                           created_at)
+        SELECT t.id, 'certificate', c.source, 'active', upper(md5(t.tenant_key) || '00000000'), 'PBX certificate',
+               '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n', now() - interval '20 hours'
+          FROM onboarder.tenants t JOIN (VALUES ('verify.example', 'pbx'), ('rotcert.example', 'pbx'),
+                                                ('cert.example', 'generated')) AS c(key, source) ON c.key = t.tenant_key;
+        """
+
+    static func waitingRows(_ connection: PostgresConnection) async throws -> [String] {
+        try await connection.query(
+            """
+            SELECT concat_ws(' | ', msp, customer, coalesce(tenant_id, '-'), kind, step,
+                             round(extract(epoch FROM now() - waiting_since) / 3600)::int,
+                             message, coalesce(pbx_url, '-'), coalesce(application_id, '-'), certificate_needed::text,
+                             (customer_id = (SELECT t.id FROM onboarder.tenants t WHERE t.tenant_key = customer))::text,
+                             (job_id = (SELECT j.id FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
+                                         WHERE t.tenant_key = customer))::text)
+              FROM dashboard.handover_waiting
+            """
+        ).map { try $0[0].decode(String.self) }
+    }
+
+    @Test func theViewListsTheCustomersWaitingForTheirTechnicianOldestFirst() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("handoverview")
+        let connection = try await PostgresConnection.connect(owner)
+        try await connection.executeScript(unsafeSQL: Self.fixture)
+        let expected = try await connection.query(
+            """
+            SELECT md5('verify.example')::uuid::text, md5('appverify.example')::uuid::text,
+                   md5('cert.example')::uuid::text, md5('appcert.example')::uuid::text,
+                   md5('rotsecret.example')::uuid::text, md5('approtsecret.example')::uuid::text,
+                   md5('rotcert.example')::uuid::text, md5('approtcert.example')::uuid::text,
+                   md5('beta.example')::uuid::text, md5('appbeta.example')::uuid::text
+            """
+        ).single().decode((String, String, String, String, String, String, String, String, String, String).self)
+        let rows = try await Self.waitingRows(connection)
+        // Oldest wait first: the first input wait at the current step, after the operator's last retry; the
+        // step's start when no wait was recorded; the job's creation when it has no step either (the GUID).
+        #expect(
+            rows == [
+                "alpha | 0f0e0d0c-0b0a-4908-8706-050403020100 | 0f0e0d0c-0b0a-4908-8706-050403020100 | onboard | certificate | 10 | certificate: 0f0e0d0c-0b0a-4908-8706-050403020100 waits | https://payload.example/0f0e0d0c-0b0a-4908-8706-050403020100 | - | true | true | true",
+                "beta | beta.example | \(expected.8) | onboard | verify | 6 | verify: beta.example waits | https://pbx.example/beta.example | \(expected.9) | true | true | true",
+                "alpha | cert.example | \(expected.2) | onboard | certificate | 5 | certificate: cert.example waits | https://pbx.example/cert.example | \(expected.3) | true | true | true",
+                "alpha | rotcert.example | \(expected.6) | rotate-certificate | rotate-cert-new | 4 | rotate-cert-new: rotcert.example waits | https://pbx.example/rotcert.example | \(expected.7) | true | true | true",
+                "alpha | rotsecret.example | \(expected.4) | rotate-secret | rotate-handover | 2 | rotate-handover: rotsecret.example waits | https://pbx.example/rotsecret.example | \(expected.5) | true | true | true",
+                "alpha | verify.example | \(expected.0) | onboard | verify | 1 | verify: verify.example waits | https://pbx.example/verify.example | \(expected.1) | false | true | true",
+            ], "\(rows.joined(separator: "\n"))")
+
+        // A PBX certificate supplied (not uploaded yet) is enough for an onboarding and for a rotation; an
+        // active one from before the rotation is not enough for the rotation.
+        try await connection.executeScript(
+            unsafeSQL: """
+                INSERT INTO onboarder.credentials (tenant_id, kind, source, state, thumbprint, display_name,
+                                                   certificate_pem)
+                SELECT id, 'certificate', 'pbx', 'supplied', upper(md5(tenant_key || 'new') || '00000000'), 'PBX',
+                       '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n'
+                  FROM onboarder.tenants WHERE tenant_key IN ('cert.example', 'rotcert.example');
+                """)
+        let needed = try await connection.query(
+            "SELECT customer || ' ' || certificate_needed::text FROM dashboard.handover_waiting WHERE msp = 'alpha'"
+        ).map { try $0[0].decode(String.self) }
+        #expect(
+            needed == [
+                "0f0e0d0c-0b0a-4908-8706-050403020100 true", "cert.example false", "rotcert.example false",
+                "rotsecret.example true", "verify.example false",
+            ])
+        await connection.close()
+
+        // An operator of alpha sees alpha's customers only, in the same order.
+        let alphaOperator = try await TestDatabase.login(.operator, msps: ["alpha"], database: name, owner: owner)
+        let operatorConnection = try await PostgresConnection.connect(alphaOperator)
+        let seen = try await operatorConnection.query("SELECT customer FROM dashboard.handover_waiting").map {
+            try $0[0].decode(String.self)
+        }
+        #expect(
+            seen == [
+                "0f0e0d0c-0b0a-4908-8706-050403020100", "cert.example", "rotcert.example", "rotsecret.example",
+                "verify.example",
+            ])
+        await operatorConnection.close()
+        // An enqueuer reads no dashboard.
+        let enqueuer = try await TestDatabase.login(.enqueuer, msps: ["alpha"], database: name, owner: owner)
+        let enqueuerConnection = try await PostgresConnection.connect(enqueuer)
+        let refused = await failure {
+            _ = try await enqueuerConnection.query("SELECT * FROM dashboard.handover_waiting")
+        }
+        #expect(refused?.sqlState == "42501")
+        await enqueuerConnection.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
+    @Test func handoverDoneWakesTheCustomersWaitingJobsAndRecordsWhoSaidSo() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("handoverdone")
+        let connection = try await PostgresConnection.connect(owner)
+        try await connection.executeScript(
+            unsafeSQL: Self.fixture + """
+                -- verify.example also has a rotation waiting for its technician: one hand-over wakes both.
+                INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, state, wait_reason, current_step, run_at)
+                SELECT 'rotate-secret', msp_id, id, 'waiting', 'input', 'rotate-test-pbx', now() + interval '1 hour'
+                  FROM onboarder.tenants WHERE tenant_key = 'verify.example';
+                UPDATE onboarder.jobs SET run_at = now() + interval '1 hour' WHERE state = 'waiting';
+                """)
+        func tenant(_ key: String) async throws -> Int64 {
+            try await connection.query("SELECT id FROM onboarder.tenants WHERE tenant_key = \(key)").single()[0]
+                .decode(Int64.self)
+        }
+        let (verify, retrying, beta) = (
+            try await tenant("verify.example"), try await tenant("retrying.example"), try await tenant("beta.example")
+        )
+        let alphaOperator = try await TestDatabase.login(.operator, msps: ["alpha"], database: name, owner: owner)
+        let operatorConnection = try await PostgresConnection.connect(alphaOperator)
+        func done(_ tenant: Int64) async throws -> Int {
+            try await operatorConnection.query("SELECT onboarder.handover_done(\(tenant), 'tech.tom')").single()[0]
+                .decode(Int.self)
+        }
+        #expect(try await done(verify) == 2)
+        // Waiting for a retry's backoff is not waiting for the technician.
+        #expect(try await done(retrying) == 0)
+        let other = await failure { _ = try await done(beta) }
+        #expect(other?.sqlState == "P0002" && other?.message == "no customer \(beta)")
+        await operatorConnection.close()
+
+        let due = try await connection.query(
+            """
+            SELECT t.tenant_key || ' ' || j.kind || ' ' || (j.run_at <= now())::text
+              FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
+             WHERE j.state = 'waiting' AND t.tenant_key IN ('verify.example', 'retrying.example', 'beta.example')
+             ORDER BY j.id
+            """
+        ).map { try $0[0].decode(String.self) }
+        #expect(
+            due == [
+                "verify.example onboard true", "retrying.example onboard false", "beta.example onboard false",
+                "verify.example rotate-secret true",
+            ])
+        let login = alphaOperator.connectionString!.userName
+        let events = try await connection.query(
+            """
+            SELECT j.kind || ' ' || e.kind || ' ' || coalesce(e.step, '-') || ' ' || e.actor || ' '
+                   || (e.db_user = \(login))::text || ' ' || coalesce(e.detail->>'why', e.detail->>'tenant_id')
+              FROM onboarder.events e JOIN onboarder.jobs j ON j.id = e.job_id
+             WHERE e.kind IN ('handover_done', 'woken') ORDER BY e.kind, j.id
+            """
+        ).map { try $0[0].decode(String.self) }
+        #expect(
+            events == [
+                "onboard handover_done verify tech.tom true \(verify)",
+                "rotate-secret handover_done rotate-test-pbx tech.tom true \(verify)",
+                "onboard woken - tech.tom true handover done",
+                "rotate-secret woken - tech.tom true handover done",
+            ], "\(events)")
+        await connection.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+}

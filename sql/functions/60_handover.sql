@@ -1,0 +1,85 @@
+-- The technician's hand-over: which customers wait for someone at their PBX (`onboarder handover sheet`,
+-- the dashboard), and the technician's word that the PBX part is done (`onboarder handover done`).
+
+-- Jobs waiting for the technician, oldest wait first: an onboarding at `certificate` (the PBX's certificate
+-- is missing) or `verify` (the PBX's own Microsoft 365 check does not pass with this job's credentials yet),
+-- a secret rotation at `rotate-handover` / `rotate-test-pbx`, a certificate rotation at `rotate-cert-new`.
+--   tenant_id           the customer's directory (Entra tenant) id, as the PBX's Microsoft 365 page asks for it
+--   waiting_since       the first time the job went to wait for input at this step (its `rescheduled` event;
+--                       the pipeline's re-checks and wake-ups reschedule it again without starting a new wait),
+--                       counted again after an operator's retry; for a job with no such event the step's start,
+--                       else the job's creation (never updated_at: every wake-up changes it)
+--   message             the job's wait message: what the technician must do
+--   certificate_needed  no PBX certificate is supplied or on the app for this job (a certificate rotation
+--                       needs one supplied after the rotation began; the old one does not count)
+--   customer_id         onboarder.tenants.id: what onboarder.handover_done takes
+-- security_invoker: the viewer's row-level security applies (an operator sees only its MSPs' customers).
+CREATE OR REPLACE VIEW dashboard.handover_waiting WITH (security_invoker = true) AS
+SELECT j.msp_id AS msp, t.tenant_key AS customer,
+       coalesce(i.entra_tenant_id::text,
+                CASE WHEN t.tenant_key ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' THEN lower(t.tenant_key) END)
+           AS tenant_id,
+       j.id AS job_id, j.kind, j.current_step AS step,
+       coalesce(w.since, s.started_at, j.created_at) AS waiting_since,
+       j.last_error AS message,
+       coalesce(i.pbx_url, j.payload->>'pbx_url') AS pbx_url,
+       i.app_id::text AS application_id,
+       NOT EXISTS (SELECT 1 FROM onboarder.credentials c
+                    WHERE c.tenant_id = j.tenant_id AND c.kind = 'certificate' AND c.source = 'pbx'
+                      AND (c.state = 'supplied'
+                           OR (c.state IN ('pending', 'active')
+                               AND (j.kind <> 'rotate-certificate' OR c.created_at >= j.created_at))))
+           AS certificate_needed,
+       t.id AS customer_id
+  FROM onboarder.jobs j
+  JOIN onboarder.tenants t ON t.id = j.tenant_id
+  LEFT JOIN onboarder.integrations i ON i.tenant_id = j.tenant_id
+  LEFT JOIN onboarder.job_steps s ON s.job_id = j.id AND s.step = j.current_step
+  LEFT JOIN LATERAL (
+      SELECT min(e.at) AS since FROM onboarder.events e
+       WHERE e.job_id = j.id AND e.kind = 'rescheduled' AND e.step = j.current_step
+         AND e.detail->>'wait_reason' = 'input'
+         AND e.at > coalesce((SELECT max(r.at) FROM onboarder.events r WHERE r.job_id = j.id AND r.kind = 'retried'),
+                             '-infinity')
+  ) w ON true
+ WHERE j.state = 'waiting' AND j.wait_reason = 'input'
+   AND j.current_step IN ('certificate', 'verify', 'rotate-handover', 'rotate-test-pbx', 'rotate-cert-new')
+ ORDER BY waiting_since, j.id;
+
+-- The technician says the PBX part is done for a customer (secret pasted, certificate uploaded, "Log into
+-- Microsoft 365" done): every job of the customer waiting for input runs its check now, and each gets a
+-- `handover_done` event with who said so (the pipeline reads it: for a rotation whose sign-in report is not
+-- available, the technician's word is the evidence it records). Returns how many jobs were woken: 0 when
+-- none waits (nothing is recorded then). A customer that does not exist and one of an MSP the login may not
+-- act for raise the same P0002 ("no customer N"), as the other operator actions do.
+CREATE OR REPLACE FUNCTION onboarder.handover_done(p_tenant bigint, p_actor text DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_actor text := coalesce(p_actor, session_user);
+    v_jobs bigint[];
+BEGIN
+    PERFORM onboarder.require_tenant(p_tenant);
+    -- Locked, so that the jobs recorded are the jobs woken: a worker's claim skips them until this commits.
+    SELECT array_agg(w.id ORDER BY w.id) INTO v_jobs
+      FROM (SELECT j.id FROM onboarder.jobs j
+             WHERE j.tenant_id = p_tenant AND j.state = 'waiting' AND j.wait_reason = 'input'
+               FOR UPDATE) w;
+    IF v_jobs IS NULL THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO onboarder.events (job_id, kind, step, actor, detail)
+    SELECT j.id, 'handover_done', j.current_step, v_actor, jsonb_build_object('tenant_id', p_tenant)
+      FROM onboarder.jobs j WHERE j.id = ANY (v_jobs) ORDER BY j.id;
+    RETURN onboarder.wake_input_waiters(p_tenant, 'handover done', v_actor);
+END $$;
+
+
+REVOKE ALL ON FUNCTION onboarder.handover_done(bigint, text)
+  FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
+-- Operators and workers, as the other operator actions.
+GRANT EXECUTE ON FUNCTION onboarder.handover_done(bigint, text) TO onboarder_worker, onboarder_operator;
+-- Read-only, as the other dashboard views: operators, and the service login that prints the sheet.
+REVOKE ALL ON dashboard.handover_waiting FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
+GRANT SELECT ON dashboard.handover_waiting TO onboarder_worker, onboarder_operator;
