@@ -2,11 +2,10 @@
 person stands at each customer's PBX.
 
 A round takes one hand-over sheet (`onboarder handover sheet --format json`, as the service login, which holds the
-key file) and, for every customer on it, does what the README's "The technician's part" asks of a person:
-"Generate New Key Pair" on the PBX and the certificate it downloads into a folder named after the customers, that
-folder handed over with `onboarder cert add --dir` (when the certificate is still needed), the secret pasted into
-the PBX's Microsoft 365 page, "Log into Microsoft 365", then `onboarder handover done CUSTOMER` (both as an
-operator login). The PBX's buttons are the simulator's technician endpoints (`/_sim/pbx/{pbx}/m365/...`).
+key file) and, for every customer on it, does what the README's "The technician's part" asks of a person: at the
+PBX's Microsoft 365 page the secret pasted, "Generate New Key Pair" when the certificate is still needed (its
+certificate saved into a folder, named after the customer) and "Log into Microsoft 365"; then the batch's folder
+handed over with `onboarder cert add --dir`, and `onboarder handover done CUSTOMER` (both as an operator login). The PBX's buttons are the simulator's technician endpoints (`/_sim/pbx/{pbx}/m365/...`).
 
 A secret the sheet showed before (`secret_shown_before`) is taken from this player's memory, or from one
 `--again` sheet when it was shown to someone else (the demo prints the sheet first). Secrets stay in memory: never
@@ -181,6 +180,9 @@ class Technician:
         return [row for row in rows if now - self.played.get(row_signature(row), -1e9) >= self.cooldown]
 
     def play_round(self) -> RoundResult:
+        """One sheet, played in a technician's order: at each PBX the secret, the key pair and the sign-in; then
+        the batch's certificates handed over (`cert add --dir`, which wakes the jobs: everything they check is
+        in place by then); then `handover done` per customer."""
         result = RoundResult()
         self.rounds += 1
         rows = self.current_sheet()
@@ -190,45 +192,78 @@ class Technician:
             self.rng.shuffle(todo)
         if not todo:
             return result
-        certificates = self.hand_over_certificates([row for row in todo if row.get("certificate_needed")], result)
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.threads) as pool:
-            for outcome in pool.map(lambda row: self.play_customer(row, row["job_id"] not in certificates
-                                                                   and bool(row.get("certificate_needed"))), todo):
-                result.secrets += outcome["secret"]
-                result.signed_in += outcome["signed_in"]
-                result.resumed += outcome["resumed"]
-                result.played += 1
-                if outcome["problem"]:
-                    result.problems.append(outcome["problem"])
-        result.certificates = len(certificates)
+            at_pbx = list(pool.map(self.at_pbx, todo))
+        ready = []
+        for row, (pem, problem) in zip(todo, at_pbx):
+            result.played += 1
+            if problem:
+                result.problems.append(problem)
+                continue
+            result.secrets += 1 if row.get("secret_key_id") else 0
+            result.signed_in += 1
+            ready.append((row, pem))
+        taken = self.hand_over_certificates([(row, pem) for row, pem in ready if pem is not None], result)
+        result.certificates = len(taken)
+        done = [row for row, pem in ready if pem is None or row["job_id"] in taken]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.threads) as pool:
+            for resumed, problem in pool.map(self.handover_done, done):
+                result.resumed += resumed
+                if problem:
+                    result.problems.append(problem)
         return result
 
-    def hand_over_certificates(self, rows: list[dict], result: RoundResult) -> set[int]:
-        """Each PBX's certificate into a folder per MSP, `<customer>.pem`, then one `cert add --dir` per folder.
+    def at_pbx(self, row: dict) -> tuple[str | None, str | None]:
+        """At one PBX: the secret pasted, the certificate (when still needed) and "Log into Microsoft 365".
+        Returns (the certificate's PEM or None, a problem or None); never raises."""
+        customer = row["customer"]
+        if self.max_pause and self.rng:
+            time.sleep(self.rng.uniform(0, self.max_pause))
+        self.played[row_signature(row)] = time.monotonic()
+        pbx = SimPBX(self.sim_url, pbx_name(row["pbx_url"]))
+        try:
+            key_id = row.get("secret_key_id")
+            if key_id:
+                secret = self.secrets.get(key_id)
+                if secret is None:
+                    return None, f"{customer}: the sheet did not show secret {key_id}, even with --again"
+                pbx.paste_secret(secret)
+            pem = self.pbx_certificate(row, pbx) if row.get("certificate_needed") else None
+            refusal = None
+            for attempt in range(self.sign_in_attempts):
+                refusal = pbx.sign_in()
+                if refusal is None:
+                    return pem, None
+                time.sleep(min(0.5 * 2**attempt, 4))  # the app or its redirect URI may not be visible yet
+            return None, f"{customer}: Log into Microsoft 365 refused: {refusal}"  # the next round tries again
+        except (OSError, RuntimeError, ValueError) as error:
+            return None, f"{customer}: {error}"
+
+    def pbx_certificate(self, row: dict, pbx: SimPBX) -> str:
+        """The PBX's certificate for this row. An onboarding takes the key pair the PBX already has, if any
+        (pressing "Generate New Key Pair" again would orphan a certificate already handed over); a rotation asks
+        for a new one."""
+        if row.get("kind") == "onboard":
+            pem = pbx.download_certificate()
+            if pem:
+                return pem
+        return pbx.generate_key_pair()
+
+    def hand_over_certificates(self, rows: list[tuple[dict, str]], result: RoundResult) -> set[int]:
+        """The certificates into a folder per MSP, `<customer>.pem`, then one `cert add --dir` per folder.
         Returns the jobs whose certificate `cert add` took."""
         if not rows:
             return set()
         batch = os.path.join(self.folder, f"round-{self.rounds}")
         shutil.rmtree(batch, ignore_errors=True)
         files: dict[str, dict[str, int]] = {}  # msp -> file name -> job id
-
-        def fetch(row: dict) -> tuple[dict, str | None, str | None]:
-            try:
-                return row, self.pbx_certificate(row), None
-            except (OSError, RuntimeError, ValueError) as error:
-                return row, None, f"{row['customer']}: the PBX's certificate: {error}"
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.threads) as pool:
-            for row, pem, problem in pool.map(fetch, rows):
-                if problem:
-                    result.problems.append(problem)
-                    continue
-                msp_folder = os.path.join(batch, row["msp"])
-                os.makedirs(msp_folder, exist_ok=True)
-                name = f"{row['customer']}.pem"
-                with open(os.path.join(msp_folder, name), "w") as out:
-                    out.write(pem)
-                files.setdefault(row["msp"], {})[name] = row["job_id"]
+        for row, pem in rows:
+            msp_folder = os.path.join(batch, row["msp"])
+            os.makedirs(msp_folder, exist_ok=True)
+            name = f"{row['customer']}.pem"
+            with open(os.path.join(msp_folder, name), "w") as out:
+                out.write(pem)
+            files.setdefault(row["msp"], {})[name] = row["job_id"]
         taken: set[int] = set()
         for msp, names in files.items():
             command = [self.onboarder, "cert", "add", "--dir", os.path.join(batch, msp), "--msp", msp]
@@ -244,57 +279,16 @@ class Technician:
                                    f"{report.strip()[-600:]}")
         return taken
 
-    def pbx_certificate(self, row: dict) -> str:
-        """The PBX's certificate for this row. An onboarding takes the key pair the PBX already has, if any
-        (pressing "Generate New Key Pair" again would orphan a certificate already handed over); a rotation asks
-        for a new one."""
-        pbx = SimPBX(self.sim_url, pbx_name(row["pbx_url"]))
-        if row.get("kind") == "onboard":
-            pem = pbx.download_certificate()
-            if pem:
-                return pem
-        return pbx.generate_key_pair()
-
-    def play_customer(self, row: dict, certificate_failed: bool) -> dict:
-        """Secret, sign-in and `handover done` for one customer; never raises."""
-        outcome = {"secret": 0, "signed_in": 0, "resumed": 0, "problem": None}
-        customer = row["customer"]
-        if self.max_pause and self.rng:
-            time.sleep(self.rng.uniform(0, self.max_pause))
-        self.played[row_signature(row)] = time.monotonic()
-        pbx = SimPBX(self.sim_url, pbx_name(row["pbx_url"]))
-        try:
-            key_id = row.get("secret_key_id")
-            if key_id:
-                secret = self.secrets.get(key_id)
-                if secret is None:
-                    outcome["problem"] = f"{customer}: the sheet did not show secret {key_id}, even with --again"
-                    return outcome
-                pbx.paste_secret(secret)
-                outcome["secret"] = 1
-            refusal = None
-            for attempt in range(self.sign_in_attempts):
-                refusal = pbx.sign_in()
-                if refusal is None:
-                    outcome["signed_in"] = 1
-                    break
-                time.sleep(min(0.5 * 2 ** attempt, 4))  # the app or its redirect URI may not be visible yet
-            if refusal is not None:
-                outcome["problem"] = f"{customer}: Log into Microsoft 365 refused: {refusal}"
-                return outcome  # done when it can sign in: the next round tries again
-            if certificate_failed:
-                outcome["problem"] = f"{customer}: the certificate was not taken (see cert add above)"
-                return outcome
-            done = subprocess.run([self.onboarder, "handover", "done", customer, "--msp", row["msp"]],
-                                  env=self.operator_env, capture_output=True, text=True)
-            if done.returncode == 0:
-                outcome["resumed"] = 1
-            elif done.returncode != 4:  # 4: nothing waits any more (the job went on by itself)
-                outcome["problem"] = (f"{customer}: onboarder handover done exited {done.returncode}: "
-                                      f"{(done.stdout + done.stderr).strip()[-300:]}")
-        except (OSError, RuntimeError, ValueError) as error:
-            outcome["problem"] = f"{customer}: {error}"
-        return outcome
+    def handover_done(self, row: dict) -> tuple[int, str | None]:
+        """`onboarder handover done CUSTOMER`: (1 when it resumed a job, else 0; a problem or None)."""
+        done = subprocess.run([self.onboarder, "handover", "done", row["customer"], "--msp", row["msp"]],
+                              env=self.operator_env, capture_output=True, text=True)
+        if done.returncode == 0:
+            return 1, None
+        if done.returncode == 4:  # nothing waits any more: the certificate's wake-up already let it go on
+            return 0, None
+        return 0, (f"{row['customer']}: onboarder handover done exited {done.returncode}: "
+                   f"{(done.stdout + done.stderr).strip()[-300:]}")
 
     # MARK: until done
 
