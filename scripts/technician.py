@@ -68,7 +68,8 @@ class RoundResult:
     certificates: int = 0
     secrets: int = 0
     signed_in: int = 0
-    resumed: int = 0
+    handed_over: int = 0  # `handover done` run
+    resumed: int = 0  # of them, those that resumed a waiting job (the others had gone on after `cert add`)
     problems: list[str] = field(default_factory=list)
 
 
@@ -206,6 +207,7 @@ class Technician:
         taken = self.hand_over_certificates([(row, pem) for row, pem in ready if pem is not None], result)
         result.certificates = len(taken)
         done = [row for row, pem in ready if pem is None or row["job_id"] in taken]
+        result.handed_over = len(done)
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.threads) as pool:
             for resumed, problem in pool.map(self.handover_done, done):
                 result.resumed += resumed
@@ -308,7 +310,8 @@ class Technician:
                     self.say(f"technician, round {self.rounds}: {result.rows} customers on the sheet, "
                              f"{result.played} played: {result.certificates} certificates handed over, "
                              f"{result.secrets} secrets pasted, {result.signed_in} signed in, "
-                             f"{result.resumed} `handover done`")
+                             f"{result.handed_over} `handover done` ({result.resumed} resumed a waiting job, "
+                             f"the others had gone on after `cert add`)")
                 for problem in result.problems[:10]:
                     self.say(f"  technician: {problem}")
                 if len(result.problems) > 10:
@@ -367,7 +370,7 @@ def main(argv: list[str]) -> int:
     if not args.until_done:
         result = technician.play_round()
         log(f"technician: {result.rows} customers on the sheet, {result.played} played, "
-            f"{result.resumed} `handover done`")
+            f"{result.handed_over} `handover done`")
         for problem in result.problems:
             log(f"  technician: {problem}")
         return 0 if not result.problems else 1
