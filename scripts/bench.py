@@ -7,10 +7,12 @@ baseline on the same machine in the same run and prints ratios.
                           limits or worker) and pgqueuer, drain and steady, and what each guarantee costs the floor
   scripts/bench sim       onboarder-sim: Graph GETs per second with keep-alive, memory for 10,000 tenants
   scripts/bench http      onboarder's HTTP client against curl: requests/s, CPU, TCP connections
-  scripts/bench onboard   the onboarding pipeline, both paths: calls per tenant, wall time beside the bound
+  scripts/bench onboard   the onboarding pipeline, both paths: calls per tenant, wall time beside the bound, and
+                          apart from it the time jobs waited for the technician (scripts/technician.py plays it)
   scripts/bench enqueue   onboarder enqueue of 100,000 CSV rows, and each dashboard view over them
   scripts/bench e2e       10,000 customers end to end at concurrency 50/200/500 on 1 and 3 workers, then
-                          throttled (about an hour on 2 cores; BENCH_TENANTS, BENCH_E2E_RUNS to shorten)
+                          throttled (about an hour on 2 cores; BENCH_TENANTS, BENCH_E2E_RUNS to shorten), the
+                          technician played during each run and its hand-over wait reported apart from the bound
 
 Environment: BENCH_JOBS (50000; profile: 100000), BENCH_SECONDS (30), BENCH_LATENCY_JOBS (1000),
 BENCH_CONCURRENCY (1000), BENCH_CLAIM_BATCH (250), BENCH_REPEATS (3), BENCH_FLOOR_CLIENTS (2), BENCH_PERF (0; 1:

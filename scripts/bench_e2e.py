@@ -4,9 +4,15 @@ Graph's write throttling on (scaled down so it bites). Run through `scripts/benc
 release binaries and starts the benchmark's PostgreSQL. The workers run as the service login, enqueue as an
 MSP staff login.
 
+Each onboarding waits for its technician (the PBX's certificate, secret and sign-in, then `handover done`):
+scripts/technician.py plays that part during the run, as promptly as it can (a round every second), sharing the
+machine with what is measured.
+
 Per run: wall time beside the lower bound (tenants × calls per tenant × latency ÷ concurrency), calls per
 tenant, peak RSS per worker process and per in-flight onboarding, CPU seconds per tenant of the workers,
-the simulator and PostgreSQL, PostgreSQL statements per tenant, 429s provoked per tenant.
+the simulator and PostgreSQL, PostgreSQL statements per tenant, 429s provoked per tenant; and apart from the
+bound, the hand-over wait: how long jobs waited for the technician (sampled every half second). A waiting job
+holds no slot, so the wait lengthens the wall only where no other job could use the slot (the last customers).
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import harness
+import technician
 from harness import log, psql
 
 
@@ -106,6 +113,8 @@ class Run:
     in_flight: float = 0.0  # onboardings running, on average
     peaks_kib: list[int] = field(default_factory=list)  # peak resident memory per worker
     anon_kib: list[int] = field(default_factory=list)  # peak anonymous memory per worker: heap and stacks
+    handover: harness.HandoverWait = field(default_factory=harness.HandoverWait)  # waits for the technician
+    technician_rounds: int = 0
 
     @property
     def label(self) -> str:
@@ -119,8 +128,9 @@ def worker_shares(concurrency: int, workers: int) -> list[int]:
 
 
 def watch(run: Run, db: harness.Database, procs: list[harness.Worker], started: float) -> None:
-    """Until no job is left: samples the jobs running and each worker's anonymous memory every half second,
-    and profiles the first worker once, 20 s in, when this is the run to profile."""
+    """Until no job is left: samples the jobs running, those waiting for the technician and each worker's
+    anonymous memory every half second, and profiles the first worker once, 20 s in, when this is the run to
+    profile."""
     in_flight = []
     run.anon_kib = [0] * len(procs)
     while True:
@@ -130,6 +140,7 @@ def watch(run: Run, db: harness.Database, procs: list[harness.Worker], started: 
         if not left:
             break
         in_flight.append(running)
+        run.handover.sample(db.admin)
         for i, p in enumerate(procs):
             run.anon_kib[i] = max(run.anon_kib[i], harness.status_kib(p.pid, "RssAnon"))
         if not run.profile and f"{run.concurrency}:{run.workers}" == args.profile and not run.throttled \
@@ -145,7 +156,8 @@ def measure(run: Run) -> Run:
     sim = harness.world_simulator(args.sim, work, args.tenants, faults)
     db = harness.fresh_db(args.admin_url, "bench_e2e", args.onboarder)
     env = harness.onboarder_env(args.onboarder, sim, db)
-    harness.enqueue_customers(args.onboarder, env, db, sim, args.tenants, msps=3)
+    msps = harness.enqueue_customers(args.onboarder, env, db, sim, args.tenants, msps=3)
+    player = harness.technician(args.onboarder, env, db, sim, msps, cooldown=20, threads=8)
     psql(db.admin, "VACUUM ANALYZE")
     statements = harness.statements_loaded(args.admin_url)
     if statements:
@@ -154,8 +166,12 @@ def measure(run: Run) -> Run:
     sim_cpu0, pg_cpu0 = sim.cpu(), harness.postgres_cpu(args.admin_url)
     started = time.time()
     procs = [harness.Worker(args.onboarder, env, share, args.log) for share in worker_shares(run.concurrency, run.workers)]
+    hands = technician.TechnicianThread(player, lambda: harness.unfinished(db.admin) == 0, pause=1.0)
+    hands.start()
     watch(run, db, procs, started)
     run.wall = time.time() - started
+    hands.halt()
+    run.technician_rounds = player.rounds
     run.worker_cpu = sum(p.cpu() for p in procs)
     run.peaks_kib = [p.peak_rss_kib() for p in procs]
     run.sim_cpu, run.pg_cpu = sim.cpu() - sim_cpu0, harness.postgres_cpu(args.admin_url) - pg_cpu0
@@ -190,6 +206,8 @@ def report(r: Run, idle: int) -> None:
     print(f"  {r.wall:.0f} s wall, bound {r.bound:.0f} s; {r.calls / n:.1f} calls per tenant "
           f"({r.slow / n:.1f} Graph and token, of them {r.graph_writes / n:.1f} Graph writes; the rest PBX and DNS); "
           f"outcome {r.outcome}; {r.in_flight:.0f} onboardings running on average", flush=True)
+    print(f"  hand-over wait (not in the bound): {r.handover.summary(n)} ({r.technician_rounds} technician rounds)",
+          flush=True)
     print(f"  memory: peak {max(r.peaks_kib) / 1024:.0f} MiB resident per worker (shared libraries' pages included), "
           f"{max(r.anon_kib) / 1024:.0f} MiB anonymous; {per_flight_kib(r, idle):.0f} KiB per in-flight onboarding "
           f"above an idle worker's {idle / 1024:.0f} MiB anonymous", flush=True)
@@ -209,18 +227,29 @@ def summary(results: list[Run], idle: int) -> None:
     print()
     harness.table(["concurrency", "workers", "throttling", "wall, s", "bound, s", "wall / bound", "calls per tenant",
                    "429s per tenant", "peak RSS per worker, MiB", "peak anonymous, MiB", "KiB per in-flight onboarding",
-                   "CPU ms per tenant: worker / sim / PostgreSQL", "statements per tenant"],
+                   "CPU ms per tenant: worker / sim / PostgreSQL", "statements per tenant",
+                   "hand-over wait per waiting job, s: median / p90 / max"],
                   ([r.concurrency, r.workers, "scaled Graph limits" if r.throttled else "off", f"{r.wall:.0f}",
                     f"{r.bound:.0f}", f"{r.wall / r.bound:.2f}x", f"{r.calls / n:.1f}", f"{r.throttled_429 / n:.2f}",
                     f"{max(r.peaks_kib) / 1024:.0f}", f"{max(r.anon_kib) / 1024:.0f}", f"{per_flight_kib(r, idle):.0f}",
                     f"{r.worker_cpu / n * 1000:.1f} / {r.sim_cpu / n * 1000:.1f} / {r.pg_cpu / n * 1000:.1f}",
-                    f"{r.statements / n:.0f}" if r.statements is not None else "n/a"] for r in results))
+                    f"{r.statements / n:.0f}" if r.statements is not None else "n/a",
+                    handover_cell(r)] for r in results))
     ones = sorted((r for r in results if r.workers == 1 and not r.throttled), key=lambda r: r.concurrency)
     if len(ones) >= 2 and ones[-1].concurrency > ones[0].concurrency:
         lo, hi = ones[0], ones[-1]
         slope = (max(hi.anon_kib) - max(lo.anon_kib)) / (hi.concurrency - lo.concurrency)
         print(f"\nmemory per in-flight onboarding, 1 worker, peak anonymous memory from concurrency "
               f"{lo.concurrency} to {hi.concurrency}: {slope:.0f} KiB")
+
+
+def handover_cell(r: Run) -> str:
+    """The hand-over wait of one run for the summary table: median / p90 / max over the jobs that waited."""
+    waits = sorted(r.handover.seconds.values())
+    if not waits:
+        return "none"
+    p90 = waits[min(len(waits) - 1, int(0.9 * len(waits)))]
+    return f"{waits[len(waits) // 2]:.0f} / {p90:.0f} / {waits[-1]:.0f}"
 
 
 def plan() -> list[Run]:

@@ -1,9 +1,11 @@
 """scripts/chaos: customers onboarded by three worker processes against a faulty simulator while workers are
-killed, PostgreSQL restarts and a worker is stopped mid-run; then every invariant is checked against the
-simulator's state and the database. Seeded: the same seed gives the same schedule and the same faults.
+killed, PostgreSQL restarts and a worker is stopped mid-run, and a technician (scripts/technician.py) works
+through the hand-over sheet in a random order at a random pace; then every invariant is checked against the
+simulator's state (the tenants and their PBXs) and the database. Seeded: the same seed gives the same schedule and the same faults.
 Run through `scripts/chaos`: without --onboarder, --sim and --admin-url this builds the release binaries and
 starts the chaos PostgreSQL (.local/pg-chaos; ONBOARDER_PG_DIR, ONBOARDER_PG_PORT, default 54369). The workers
-run as the service login (onboarder_svc), enqueue as an MSP staff login; the checks read as the superuser.
+run as the service login (onboarder_svc), enqueue as an MSP staff login, the technician's `cert add --dir` and
+`handover done` as an operator login and its sheet as the service login; the checks read as the superuser.
 
 Exit status: 0 when every invariant held, 1 when one failed.
 """
@@ -20,6 +22,7 @@ import tomllib
 sys.dont_write_bytecode = True  # no __pycache__ beside the scripts
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import technician  # noqa: E402
 from harness import log, psql  # noqa: E402
 
 parser = argparse.ArgumentParser()
@@ -33,6 +36,8 @@ parser.add_argument("--kill-every", type=float, default=2.5, help="seconds betwe
 parser.add_argument("--pg-restarts", type=int, default=2)
 parser.add_argument("--latency-ms", type=int, default=100)
 parser.add_argument("--timeout", type=int, default=600, help="seconds before the run is declared stuck")
+parser.add_argument("--technician-pause", type=float, default=1.0,
+                    help="most seconds the technician pauses before each customer (a random share of it)")
 parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, journal)")
 args = parser.parse_args()
 
@@ -103,7 +108,10 @@ def main():
            "ONBOARDER_WORKER_SHUTDOWN_DEADLINE_SECONDS": str(SHUTDOWN_DEADLINE),
            "ONBOARDER_RETRY_BASE_DELAY_MS": "500", "ONBOARDER_RETRY_MAX_DELAY_SECONDS": "10",
            "ONBOARDER_WORKER_CLAIM_BATCH": "20"}
-    harness.enqueue_customers(args.onboarder, env, database, sim, args.tenants, msps=3)
+    msps = harness.enqueue_customers(args.onboarder, env, database, sim, args.tenants, msps=3)
+    # Its own random stream, so that the technician's order and pace do not shift the kill schedule.
+    player = harness.technician(args.onboarder, env, database, sim, msps, rng=random.Random(args.seed * 7919 + 1),
+                                max_pause=args.technician_pause, cooldown=10, threads=4)
     psql(db, f"UPDATE onboarder.queue_limits SET max_running = {LIMITS['global']}; "
              f"UPDATE onboarder.msps SET max_running = {LIMITS['msp']}")
 
@@ -111,10 +119,13 @@ def main():
     workers = [harness.Worker(args.onboarder, env, PER_WORKER, logs[i]) for i in range(WORKERS)]
     observer = Observer(db)
     observer.start()
-    injected = {"kill -9": 0, "restart PostgreSQL": 0, "SIGTERM": 0, "supervisor restarts": 0}
+    injected = {"kill -9": 0, "restart PostgreSQL": 0, "SIGTERM": 0, "supervisor restarts": 0, "technician rounds": 0}
     sigterm = None
     started = time.time()
     pending = schedule()
+    hands = technician.TechnicianThread(player, lambda: unfinished_or_none(db) == 0, pause=1.0,
+                                        timeout=args.timeout, verbose=True)
+    hands.start()
     while True:
         now = time.time() - started
         while pending and pending[0][0] <= now:
@@ -142,6 +153,8 @@ def main():
             break
         time.sleep(0.2)
     elapsed = time.time() - started
+    hands.halt()
+    injected["technician rounds"] = player.rounds
     observer.stop = True
     observer.join()
     for w in workers:
@@ -294,6 +307,10 @@ def check(db, sim, work, logs, observer, sigterm):
     expect("the PBX points at the app", not pbx_wrong, f"{len(pbx_wrong)} wrong {pbx_wrong[:3]}")
     expect("the path's end state (Teams: SBC domain verified; M365: users selected)", not path_wrong,
            f"{len(path_wrong)} wrong {path_wrong[:3]}")
+    succeeded, pbx_wrong = pbx_signs_in_with_active(db, sim)
+    expect("every succeeded customer's PBX signs in with a credential Onboarder recorded as active",
+           not pbx_wrong and succeeded > 0,
+           f"{succeeded} succeeded customers' PBXs read; {len(pbx_wrong)} wrong {pbx_wrong[:3]}")
 
     # Secrets: the client secrets (opened from the database), the PBX and partner secrets.
     secrets = []
@@ -308,6 +325,10 @@ def check(db, sim, work, logs, observer, sigterm):
                  "simulator journal": open(sim.journal, errors="replace").read(),
                  "simulator output": open(f"{work}/sim.out", errors="replace").read(),
                  "database dump (every column)": dump}
+    certificates = os.path.join(work, "pbx-certificates")  # the technician's folders: certificates, no secret
+    haystacks["technician's certificate folders"] = "".join(
+        open(os.path.join(folder, name), errors="replace").read()
+        for folder, _, names in os.walk(certificates) for name in names)
     pg_log = os.path.join(os.path.dirname(data_directory), "server.log")  # scripts/dev-db's log
     if os.path.exists(pg_log):
         haystacks["PostgreSQL server log"] = open(pg_log, errors="replace").read()
@@ -327,6 +348,38 @@ def check(db, sim, work, logs, observer, sigterm):
     rescued = psql(db, "SELECT count(*) FROM onboarder.events WHERE kind = 'rescued'")
     expect("killed workers' jobs were rescued", int(rescued) > 0 or args.kills == 0, f"{rescued} rescues")
     return results
+
+
+def pbx_signs_in_with_active(db: str, sim: harness.Simulator) -> tuple[int, list[str]]:
+    """Every succeeded customer's PBX, as the simulator holds it (`GET /_sim/pbx/{pbx}`): signed in to Microsoft
+    365, holding the secret of a password Onboarder recorded as active for that customer (`secret_key_id`, the
+    key id of the app password whose value the PBX holds) and its own key pair's certificate recorded as active.
+    Returns (customers read, one line per customer where that is not so)."""
+    active: dict[tuple[str, str], set[str]] = {}
+    for line in psql(db, """SELECT t.tenant_key, c.kind, coalesce(c.key_id::text, c.thumbprint)
+                              FROM onboarder.credentials c JOIN onboarder.tenants t ON t.id = c.tenant_id
+                             WHERE c.state = 'active'""").splitlines():
+        key, kind, value = line.split("|")
+        active.setdefault((key, kind), set()).add(value.upper())
+    wrong, succeeded = [], 0
+    for line in psql(db, """SELECT t.tenant_key, j.payload->>'pbx_url' FROM onboarder.jobs j
+                              JOIN onboarder.tenants t ON t.id = j.tenant_id
+                             WHERE j.kind = 'onboard' AND j.state IN ('succeeded', 'succeeded_with_warnings')""").splitlines():
+        key, pbx_url = line.split("|")
+        succeeded += 1
+        pbx = sim.pbx(technician.pbx_name(pbx_url))
+        problems = []
+        if not pbx.get("signed_in"):
+            problems.append("not signed in")
+        if (pbx.get("secret_key_id") or "").upper() not in active.get((key, "password"), set()):
+            problems.append(f"secret {pbx.get('secret_key_id')} not an active password "
+                            f"{sorted(active.get((key, 'password'), []))}")
+        if (pbx.get("certificate_thumbprint") or "").upper() not in active.get((key, "certificate"), set()):
+            problems.append(f"certificate {pbx.get('certificate_thumbprint')} not an active certificate "
+                            f"{sorted(active.get((key, 'certificate'), []))}")
+        if problems:
+            wrong.append(f"{key}: {'; '.join(problems)}")
+    return succeeded, wrong
 
 
 sys.exit(main())

@@ -244,6 +244,11 @@ class Simulator:
     def tenant(self, key: str) -> dict:
         return self.get(f"/_sim/tenants/{key}")
 
+    def pbx(self, name: str) -> dict:
+        """A PBX's Microsoft 365 page as the simulator holds it: ids, which app password its secret is, its
+        certificate's thumbprint, whether it signed in (never the secret or the key)."""
+        return self.get(f"/_sim/pbx/{urllib.parse.quote(name, safe='')}")
+
     def token(self, tenant: str) -> str:
         """An app-only Graph token for the partner app in `tenant`, as the worker's first call gets one."""
         form = urllib.parse.urlencode({"grant_type": "client_credentials",
@@ -302,13 +307,13 @@ def enqueue(onboarder: str, env: dict, db: Database, csv: str, msps: Sequence[st
 
 
 def enqueue_customers(onboarder: str, env: dict, db: Database, sim: Simulator, tenants: int,
-                      paths: Sequence[str] = ("m365", "teams"), msps: int = 1, certificates: bool = True) -> None:
-    """Every customer of the simulator's world enqueued for onboarding; with `certificates`, the PBXs'
-    certificates recorded first-hand, so that no run spends its time generating keys."""
+                      paths: Sequence[str] = ("m365", "teams"), msps: int = 1) -> list[str]:
+    """Every customer of the simulator's world enqueued for onboarding; returns the MSPs. Each onboarding then
+    waits for its technician (the PBX's certificate, secret and sign-in): `technician()` plays that part."""
     csv = f"{sim.workdir}/customers.csv"
-    enqueue(onboarder, env, db, csv, customers_csv(csv, tenants, sim, paths, msps))
-    if certificates:
-        supply_pbx_certificates(db, sim.workdir)
+    names = customers_csv(csv, tenants, sim, paths, msps)
+    enqueue(onboarder, env, db, csv, names)
+    return names
 
 
 def onboarder_env(onboarder: str, sim: Simulator, db: Database) -> dict:
@@ -331,25 +336,80 @@ def onboarder_env(onboarder: str, sim: Simulator, db: Database) -> dict:
         "ONBOARDER_DNS_PROVIDER": "cloudflare",
         "ONBOARDER_DNS_BASE_URL": sim.url + "/client/v4",
         "ONBOARDER_DNS_API_TOKEN": "bench",
-        "ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "file",
+        "ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "pbx",  # the PBX's own, handed over by the technician
+        # A job waiting for its technician looks again by itself every 30 s (the shortest recheck), instead of
+        # doubling up to an hour, should a `handover done` come while it is not waiting.
+        "ONBOARDER_ONBOARDING_INPUT_RECHECK_SECONDS": "30",
         "ONBOARDER_LOG_FORMAT": "json",
         "ONBOARDER_LOG_LEVEL": "warning",
         "ONBOARDER_WORKER_CLAIM_BATCH": "200",
     }
 
 
-def supply_pbx_certificates(db: Database, workdir: str) -> None:
-    """Records one PBX certificate per customer, as `onboarder cert add` does (no key generation in a run)."""
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{workdir}/pbx.key",
-                    "-out", f"{workdir}/pbx.pem", "-days", "365", "-subj", "/CN=bench-pbx"],
-                   capture_output=True, check=True)
-    fingerprint = subprocess.run(["openssl", "x509", "-in", f"{workdir}/pbx.pem", "-noout", "-fingerprint", "-sha1"],
-                                 capture_output=True, text=True, check=True).stdout
-    thumb = fingerprint.split("=", 1)[1].strip().replace(":", "")
-    psql(db.admin, """INSERT INTO onboarder.credentials (tenant_id, kind, source, state, thumbprint, certificate_pem,
-                        display_name, expires_at)
-                      SELECT id, 'certificate', 'pbx', 'supplied', :'thumb', :'pem', 'bench PBX', now() + interval '1 year'
-                        FROM onboarder.tenants""", ("thumb", thumb), ("pem", open(f"{workdir}/pbx.pem").read()))
+def technician(onboarder: str, env: dict, db: Database, sim: Simulator, msps: Sequence[str], **options):
+    """The technician of a run: the hand-over sheet as the service login (`env`, which holds the key file),
+    `cert add --dir` and `handover done` as an operator login mapped to the run's MSPs; certificates in the
+    run's folder. `options` go to technician.Technician (rng, max_pause, cooldown, threads)."""
+    import technician as player  # beside this file
+    operator = staff_login(db, "bench_operator", "onboarder_operator", msps)
+    folder = f"{sim.workdir}/pbx-certificates"
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return player.Technician(onboarder, sim.url, env, {**env, "ONBOARDER_DATABASE_URL": operator}, folder,
+                             say=log, **options)
+
+
+def handover_waiting(db_url: str) -> list[int]:
+    """The jobs waiting for their technician now (wait reason `input` at a hand-over step)."""
+    out = psql(db_url, f"""SELECT id FROM onboarder.jobs WHERE state = 'waiting' AND wait_reason = 'input'
+                             AND current_step IN ({", ".join(f"'{s}'" for s in HANDOVER_STEPS)})""")
+    return [int(line) for line in out.splitlines() if line]
+
+
+# The steps at which a job waits for its technician (common to onboarding and rotation).
+HANDOVER_STEPS = ("certificate", "verify", "rotate-handover", "rotate-test-pbx", "rotate-cert-new")
+
+
+class HandoverWait:
+    """Per job, the time it spent waiting for its technician, from samples of the jobs waiting (each `sample()`
+    credits the time since the previous one to the jobs that were waiting then)."""
+
+    def __init__(self):
+        self.seconds: dict[int, float] = {}
+        self.waiting: list[int] = []
+        self.last: float | None = None
+        self.first_seen: float | None = None
+        self.last_seen: float | None = None
+
+    def sample(self, db_url: str) -> None:
+        now, waiting = time.time(), handover_waiting(db_url)
+        if self.last is not None:
+            for job in self.waiting:
+                self.seconds[job] = self.seconds.get(job, 0.0) + now - self.last
+        if waiting:
+            self.first_seen = self.first_seen or now
+            self.last_seen = now
+        self.waiting, self.last = waiting, now
+
+    def summary(self, jobs: int) -> str:
+        return handover_summary(list(self.seconds.values()), jobs,
+                                (self.last_seen - self.first_seen) if self.first_seen and self.last_seen else 0.0)
+
+
+def handover_summary(waits: Sequence[float], jobs: int, span: float) -> str:
+    """The hand-over wait in words: how many of the jobs waited, how long (median, p90, max) and in all.
+
+    >>> handover_summary([10.0, 20.0, 30.0, 40.0], 5, 55.0)
+    '4 of 5 jobs waited for the technician: median 25.0 s, p90 40.0 s, max 40.0 s; 100 job-seconds in all, 20.0 s per job; from the first wait to the last 55 s'
+    >>> handover_summary([], 5, 0.0)
+    'no job waited for the technician'
+    """
+    if not waits:
+        return "no job waited for the technician"
+    ordered = sorted(waits)
+    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    return (f"{len(waits)} of {jobs} jobs waited for the technician: median {statistics.median(ordered):.1f} s, "
+            f"p90 {p90:.1f} s, max {ordered[-1]:.1f} s; {sum(waits):.0f} job-seconds in all, "
+            f"{sum(waits) / jobs:.1f} s per job; from the first wait to the last {span:.0f} s")
 
 
 class Worker:
@@ -404,7 +464,8 @@ def call_counts(before: dict[str, int], after: dict[str, int]) -> tuple[int, int
     """
     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     calls = {k: v for k, v in delta.items()
-             if k not in ("throttled", "throttled again", "lost response") and not k.startswith("injected")}
+             if k not in ("throttled", "throttled again", "lost response") and not k.startswith("injected")
+             and "_sim" not in k}  # the technician's buttons on the simulated PBXs are not Onboarder's calls
     slow = {k: v for k, v in calls.items() if " pbx " not in k and " dns " not in k}
     writes = sum(v for k, v in calls.items()
                  if k.split(" ")[0] in ("POST", "PATCH", "DELETE") and len(k.split(" ")) == 2 and k != "POST token")
