@@ -170,6 +170,40 @@ struct HandoverTests {
         try await lab.close()
     }
 
+    /// Onboarded again after the PBX was re-keyed (Generate New Key Pair, or a reinstalled PBX): the earlier
+    /// onboarding's certificate is still recorded and on the app, but the PBX signs with another key. The
+    /// sheet asks for the certificate, and once supplied it goes on the app and the job completes.
+    @Test func aReKeyedPBXIsAskedForItsCertificateAgain() async throws {
+        let domain = "rekeyed.onmicrosoft.com"
+        let lab = try await PipelineLab("rekeyed", world: PipelineLab.world([(domain, .full, .e5)]))
+        try await RotationTests().onboard(lab, [domain])
+        _ = try await lab.generatePBXKeyPair(domain)
+        let job = try await lab.enqueue(domain, path: "m365")
+        let worker = try lab.startWorker("again")
+        _ = try await waitsAtHandover(
+            lab, job, step: "verify", containing: ["Generate New Key Pair"], technician: .absent)
+        let line = try #require(try await lab.handoverSheet()[lab.tenant(domain).id.uuidString.lowercased()])
+        #expect(line["certificate_needed"] as? Bool == true, "\(line)")
+        try await lab.waitFor([job], seconds: 90)
+        #expect(try await lab.state(job).state.hasPrefix("succeeded"))
+        // The PBX signs with its new key, whose certificate is on the app and recorded active (the earlier
+        // one stays beside it, recorded, until a certificate rotation prunes it).
+        let held = try await lab.pbxState(domain)
+        let active = try await lab.pool.query(
+            """
+            SELECT c.thumbprint FROM onboarder.credentials c JOIN onboarder.tenants t ON t.id = c.tenant_id
+             WHERE t.tenant_key = \(lab.tenant(domain).id.uuidString.lowercased())
+               AND c.kind = 'certificate' AND c.state = 'active'
+            """
+        ).map { try $0[0].decode(String.self) }
+        let thumbprint = try #require(held["certificate_thumbprint"] as? String)
+        #expect(active.contains(thumbprint) && held["certificate_on_app"] as? Bool == true, "\(held) \(active)")
+        #expect(held["signed_in"] as? Bool == true && held["secret_key_id"] is String, "\(held)")
+        worker.signal(SIGTERM)
+        _ = await worker.wait()
+        try await lab.close()
+    }
+
     /// Where the tenant does not serve the sign-in report (no Entra ID P1/P2), the technician's `onboarder
     /// handover done` after the hand-over, with a passing check, stands in for it, and the event says whose
     /// word it was; a plain resume is not that word.

@@ -149,6 +149,51 @@ struct HandoverSQLTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
+    /// A certificate recorded from an earlier onboarding does not settle it: when the job's latest look found
+    /// the PBX's certificate missing from the app (the PBX re-keyed or reinstalled), the certificate is needed
+    /// until the technician supplies one after that look.
+    @Test func theLatestLookFindingTheCertificateMissingMakesItNeeded() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("handovercertneeded")
+        let connection = try await PostgresConnection.connect(owner)
+        try await connection.executeScript(unsafeSQL: Self.fixture)
+        func needed() async throws -> Bool {
+            try await connection.query(
+                "SELECT certificate_needed FROM dashboard.handover_waiting WHERE customer = 'verify.example'"
+            ).single()[0].decode(Bool.self)
+        }
+        #expect(try await needed() == false, "its PBX certificate is recorded active")
+        func look(certificateNeeded: Bool, minutesAgo: Int) async throws {
+            try await connection.query(
+                """
+                INSERT INTO onboarder.events (job_id, kind, step, detail, at)
+                SELECT j.id, 'handover_check', 'verify',
+                       jsonb_build_object('certificate_needed', \(String(certificateNeeded))),
+                       now() - \(minutesAgo) * interval '1 minute'
+                  FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
+                 WHERE t.tenant_key = 'verify.example' AND j.kind = 'onboard'
+                """)
+        }
+        try await look(certificateNeeded: true, minutesAgo: 30)
+        #expect(try await needed() == true, "the latest look found the certificate missing")
+        // Supplied after that look: the technician did it.
+        try await connection.query(
+            """
+            INSERT INTO onboarder.credentials (tenant_id, kind, source, state, thumbprint, display_name,
+                                               certificate_pem, created_at)
+            SELECT id, 'certificate', 'pbx', 'supplied', repeat('C', 40), 'PBX certificate',
+                   '-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n', now() - interval '10 minutes'
+              FROM onboarder.tenants WHERE tenant_key = 'verify.example'
+            """)
+        #expect(try await needed() == false, "supplied after the look")
+        // A later look that finds it missing again (the supplied one is not the key the PBX signs with).
+        try await look(certificateNeeded: true, minutesAgo: 1)
+        #expect(try await needed() == true)
+        try await look(certificateNeeded: false, minutesAgo: 0)
+        #expect(try await needed() == false, "the latest look no longer names the certificate")
+        await connection.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
     @Test func handoverDoneWakesTheCustomersWaitingJobsAndRecordsWhoSaidSo() async throws {
         let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("handoverdone")
         let connection = try await PostgresConnection.connect(owner)

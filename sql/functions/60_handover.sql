@@ -11,7 +11,8 @@
 --                       else the job's creation (never updated_at: every wake-up changes it)
 --   message             the job's wait message: what the technician must do
 --   certificate_needed  no PBX certificate is supplied or on the app for this job (a certificate rotation
---                       needs one supplied after the rotation began; the old one does not count)
+--                       needs one supplied after the rotation began; the old one does not count), or the job's
+--                       latest look found the PBX's certificate missing from the app and none was supplied since
 --   customer_id         onboarder.tenants.id: what onboarder.handover_done takes
 -- security_invoker: the viewer's row-level security applies (an operator sees only its MSPs' customers).
 CREATE OR REPLACE VIEW dashboard.handover_waiting WITH (security_invoker = true) AS
@@ -24,11 +25,15 @@ SELECT j.msp_id AS msp, t.tenant_key AS customer,
        j.last_error AS message,
        coalesce(i.pbx_url, j.payload->>'pbx_url') AS pbx_url,
        i.app_id::text AS application_id,
-       NOT EXISTS (SELECT 1 FROM onboarder.credentials c
-                    WHERE c.tenant_id = j.tenant_id AND c.kind = 'certificate' AND c.source = 'pbx'
-                      AND (c.state = 'supplied'
-                           OR (c.state IN ('pending', 'active')
-                               AND (j.kind <> 'rotate-certificate' OR c.created_at >= j.created_at))))
+       (NOT EXISTS (SELECT 1 FROM onboarder.credentials c
+                     WHERE c.tenant_id = j.tenant_id AND c.kind = 'certificate' AND c.source = 'pbx'
+                       AND (c.state = 'supplied'
+                            OR (c.state IN ('pending', 'active')
+                                AND (j.kind <> 'rotate-certificate' OR c.created_at >= j.created_at))))
+        OR (coalesce(k.certificate_needed, false)
+            AND NOT EXISTS (SELECT 1 FROM onboarder.credentials c
+                             WHERE c.tenant_id = j.tenant_id AND c.kind = 'certificate' AND c.source = 'pbx'
+                               AND c.state = 'supplied' AND c.created_at > k.at)))
            AS certificate_needed,
        t.id AS customer_id
   FROM onboarder.jobs j
@@ -42,6 +47,13 @@ SELECT j.msp_id AS msp, t.tenant_key AS customer,
          AND e.at > coalesce((SELECT max(r.at) FROM onboarder.events r WHERE r.job_id = j.id AND r.kind = 'retried'),
                              '-infinity')
   ) w ON true
+  -- The job's latest look at this step: the PBX's check found its certificate missing from the app (an earlier
+  -- onboarding's is recorded, but the PBX — reinstalled, or re-keyed — signs with another key).
+  LEFT JOIN LATERAL (
+      SELECT e.at, (e.detail->>'certificate_needed')::boolean AS certificate_needed FROM onboarder.events e
+       WHERE e.job_id = j.id AND e.kind = 'handover_check' AND e.step = j.current_step
+       ORDER BY e.id DESC LIMIT 1
+  ) k ON true
  WHERE j.state = 'waiting' AND j.wait_reason = 'input'
    AND j.current_step IN ('certificate', 'verify', 'rotate-handover', 'rotate-test-pbx', 'rotate-cert-new')
  ORDER BY waiting_since, j.id;

@@ -169,7 +169,7 @@ enum HandoverProof: Equatable {
         }
         let lower = message.lowercased()
         var steps: [String] = []
-        if lower.contains("aadsts700027") || lower.contains("key pair") || lower.contains("certificate") {
+        if namesCertificate(message) {
             steps.append(todo.keyPair)
         } else if lower.contains("aadsts7000215") || lower.contains("aadsts7000222") || lower.contains("secret") {
             steps.append(todo.pasteSecret)
@@ -181,6 +181,13 @@ enum HandoverProof: Equatable {
         return .wait(
             "waiting for input: the PBX's Microsoft 365 check says \"\(message)\". For \(todo.customer) on \(todo.pbxURL) (Integrations → Microsoft 365): \(steps.joined(separator: "; ")); \(todo.done)."
         )
+    }
+
+    /// The PBX's check names its key pair or the certificate on the app (no key pair yet, AADSTS700027: the
+    /// certificate it signs with is not the app's): the technician makes one and hands its certificate over.
+    static func namesCertificate(_ message: String?) -> Bool {
+        let lower = (message ?? "").lowercased()
+        return lower.contains("aadsts700027") || lower.contains("key pair") || lower.contains("certificate")
     }
 
     /// The delay before the next look after `checks` looks: 30 s doubling, at most `cap`.

@@ -73,21 +73,29 @@ extension Run {
 }
 
 extension Run {
-    /// `certificate_source = generate`: the `certificate` step put Onboarder's own certificate on the app, so
-    /// the PBX's (which its `TestSubscription` signs with) arrives later, while `verify` waits: it goes on
-    /// the app beside Onboarder's as soon as `onboarder cert add` supplied it. Returns the certificates as stored after.
-    mutating func addSuppliedBesideGenerated(_ stored: [StoredCertificate]) async throws -> [StoredCertificate] {
-        guard settings.generatesCertificates, let supplied = stored.first(where: { $0.state == .supplied }) else {
-            return stored
-        }
+    /// A certificate `onboarder cert add` supplied while `verify` waits goes on the app beside the ones kept:
+    /// with `certificate_source = generate` the `certificate` step put Onboarder's own there, and the PBX's
+    /// (which its `TestSubscription` signs with) arrives later; with the PBX's own, an earlier onboarding's
+    /// certificate was kept, and the PBX — reinstalled, or re-keyed with Generate New Key Pair — now signs with
+    /// a new key. Returns the certificates as stored after.
+    mutating func addSuppliedCertificate(_ stored: [StoredCertificate]) async throws -> [StoredCertificate] {
+        guard let supplied = stored.first(where: { $0.state == .supplied }) else { return stored }
         let appObject = try require(facts.appObjectID, "application object id")
         let onApp = CertificatePlan.thumbprints(
             onApp: try await graph().certificates(
                 applicationID: appObject, context: context(createdAt: facts.appRegisteredAt)))
-        _ = try await apply(CertificatePlan.decide(onApp: onApp, stored: stored, adding: supplied), to: appObject) {
+        let uploaded = try await apply(
+            CertificatePlan.decide(onApp: onApp, stored: stored, adding: supplied), to: appObject
+        ) {
             "The app already has certificates Onboarder does not hold (thumbprints \($0)). Uploading replaces the whole list and would remove them: add them with onboarder cert add, or remove them from the app, then onboarder retry."
         }
         try await OnboardingStore.activateCertificate(id: supplied.id, appObjectID: appObject, keyID: nil, on: pool)
+        if !settings.generatesCertificates {
+            // The PBX's certificate is the one the job hands over (Onboarder's own, when generated, stays the
+            // one it proves with).
+            facts.certificateThumbprint = supplied.thumbprint
+            if uploaded { facts.certificateAddedAt = Date() }
+        }
         return try await OnboardingStore.certificates(tenant: job.tenantID, on: pool)
     }
 }

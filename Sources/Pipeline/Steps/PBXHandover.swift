@@ -30,7 +30,7 @@ extension Run {
             throw StepStop.attention("No client secret is recorded for this tenant; onboarder retry adds one.")
         }
         try await prove(.secret(try openPassword(password.sealed)), addedAt: facts.passwordAddedAt)
-        let stored = try await addSuppliedBesideGenerated(
+        let stored = try await addSuppliedCertificate(
             try await OnboardingStore.certificates(tenant: job.tenantID, on: pool))
         if let active = stored.first(where: { $0.state == .active && $0.thumbprint == facts.certificateThumbprint }),
             let credential = try credential(of: active)
@@ -40,7 +40,12 @@ extension Run {
         let test = try await pbx().testSubscription()
         let observation = try await handoverObservation(
             .onboarding(secretKeyID: password.keyID), test: test, stored: stored)
-        return try await settle(HandoverProof.decide(observation, todo: todo()), step: .verify)
+        // The PBX's check names its key pair or its certificate: the sheet and the dashboard say a certificate
+        // is needed, whatever an earlier onboarding left recorded.
+        let certificateNeeded = !test.IsSubscriptionAvailable && HandoverProof.namesCertificate(test.ExceptionMessage)
+        return try await settle(
+            HandoverProof.decide(observation, todo: todo(certificateNeeded: certificateNeeded)), step: .verify,
+            certificateNeeded: certificateNeeded)
     }
 
     /// What `HandoverProof` decides from: the check's answer and the app's credentials as Graph lists them.
@@ -68,7 +73,8 @@ extension Run {
     }
 
     /// `proof` as the step's result: proven records its evidence; a wait looks again with backoff.
-    mutating func settle(_ proof: HandoverProof, step: Step) async throws -> StepResult {
+    mutating func settle(_ proof: HandoverProof, step: Step, certificateNeeded: Bool = false) async throws -> StepResult
+    {
         switch proof {
         case .proven(let evidence):
             facts.handoverEvidence = evidence
@@ -76,7 +82,7 @@ extension Run {
                 job: job.id, kind: "handover_proven", step: step.rawValue, detail: ["evidence": evidence], on: pool)
             return .done
         case .wait(let message):
-            return try await handoverWait(step: step, message: message)
+            return try await handoverWait(step: step, message: message, certificateNeeded: certificateNeeded)
         case .propagating(let message):
             throw StepStop.retry(.replication, "the PBX's Microsoft 365 check does not pass yet: \(message)")
         case .attention(let message):
@@ -87,14 +93,19 @@ extension Run {
     /// A wait for the PBX's technician at `step`: each look is recorded (`handover_check`) and counted since
     /// the wait began or was last woken, the next one 30 s after the first, doubling up to
     /// `onboarding.input_recheck_seconds`. A wake (`handover done`, `cert add`, the sheet) runs the job at once.
-    func handoverWait(step: Step, message: String) async throws -> StepResult {
+    /// `certificateNeeded`: this look found the PBX's certificate missing from the app (`dashboard.handover_waiting`
+    /// reads it from the event).
+    func handoverWait(step: Step, message: String, certificateNeeded: Bool = false) async throws -> StepResult {
         let since = try await OnboardingStore.inputWaitStarted(job: job.id, step: step.rawValue, on: pool)
         let checks = try await OnboardingStore.handoverChecks(
             job: job.id, step: step.rawValue, since: since, on: pool)
         let delay = HandoverProof.recheck(checks: checks, cap: settings.inputRecheck)
         try await OnboardingStore.event(
             job: job.id, kind: "handover_check", step: step.rawValue,
-            detail: ["check": String(checks + 1), "next_in_seconds": String(delay.components.seconds)], on: pool)
+            detail: [
+                "check": String(checks + 1), "next_in_seconds": String(delay.components.seconds),
+                "certificate_needed": String(certificateNeeded),
+            ], on: pool)
         CrashPoint.check("waiting:\(step)")
         return .wait(
             until: Date(timeIntervalSinceNow: Double(delay.components.seconds)),

@@ -182,6 +182,22 @@ struct HandoverProofTests {
         #expect(example.expected.matches(proof), "\(example.name): \(proof)")
     }
 
+    /// The PBX's words that mean its certificate is not the app's: the sheet then asks for a new one.
+    @Test(
+        arguments: [
+            ("No key pair: \"Generate New Key Pair\" has not been done on the PBX.", true),
+            (
+                "AADSTS700027: The certificate with identifier used to sign the client assertion is not registered on application.",
+                true
+            ),
+            ("AADSTS7000215: Invalid client secret provided.", false),
+            ("Not signed in to Microsoft 365: \"Log into Microsoft 365\" has not been done.", false),
+            (nil, false),
+        ] as [(String?, Bool)])
+    func namesCertificate(_ message: String?, _ expected: Bool) {
+        #expect(HandoverProof.namesCertificate(message) == expected)
+    }
+
     @Test(arguments: [(0, 30), (1, 60), (2, 120), (6, 1920), (7, 3600), (40, 3600)] as [(Int, Int64)])
     func recheckDoublesFromThirtySecondsToTheCap(_ checks: Int, _ seconds: Int64) {
         #expect(HandoverProof.recheck(checks: checks, cap: .seconds(3600)) == .seconds(seconds))
