@@ -74,8 +74,9 @@ struct HandoverCommand: AsyncParsableCommand {
             abstract: "Tell Onboarder the technician finished at a customer's PBX: its waiting jobs check now.",
             discussion: """
                 The technician entered the secret (and certificate) and did "Log into Microsoft 365". Every job \
-                of the customer waiting for input runs its check at once and records who said so. Exit 3: no \
-                such customer; 4: none of its jobs waits (one may be running its check: try again shortly).
+                of the customer waiting at the hand-over runs its check at once and records who said so (a job \
+                waiting for a DNS record is not woken). Exit 3: no such customer; 4: none of its jobs waits at \
+                the hand-over (one may be running its check: try again shortly).
                 """)
 
         @OptionGroup var global: GlobalOptions
