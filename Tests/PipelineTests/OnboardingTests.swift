@@ -99,6 +99,57 @@ struct OnboardingTests {
         try await lab.close()
     }
 
+    /// The same customer enqueued again under another key (its domain, after its tenant id) is another
+    /// customer row on the same app: the second job's orphan sweep never removes the secret the first recorded,
+    /// which the customer's PBX holds.
+    @Test func aSecondRowOfTheSameCustomerNeverSweepsTheFirstsSecret() async throws {
+        let domain = "samecustomer.onmicrosoft.com"
+        let lab = try await PipelineLab("samecustomer", world: PipelineLab.world([(domain, .full, .e5)]))
+        try await RotationTests().onboard(lab, [domain])
+        let first = try await lab.pool.query(
+            "SELECT key_id::text FROM onboarder.credentials WHERE kind = 'password' AND state = 'active'"
+        ).single()[0].decode(String.self)
+        let pbx = lab.pbxName(domain)
+        let payload = try PostgresJSON(
+            encoding: OnboardingPayload(
+                path: "m365", displayName: domain, pbxURL: "\(lab.base)/pbx/\(pbx)", pbxClientID: "onboarder",
+                pbxSecret: "json:\(lab.credentialsFile)#pbx.\(pbx).client_secret"))
+        let second = try await lab.pool.query(
+            "SELECT job_id FROM onboarder.enqueue('msp1', \(domain), 'onboard', \(payload))"
+        ).single().decode(Int64.self, column: "job_id")
+        let worker = try lab.startWorker("second")
+        // It runs past client-secret (the sweep) and waits for the PBX's certificate, or stops for an operator.
+        for _ in 0..<300 {
+            let current = try await lab.pool.query(
+                "SELECT state, current_step FROM onboarder.jobs WHERE id = \(second)"
+            )
+            .single().decode((String, String?).self)
+            if current.0 == "needs_attention" || current.0 == "failed" || current.0.hasPrefix("succeeded")
+                || (current.0 == "waiting" && ["certificate", "verify"].contains(current.1 ?? ""))
+            {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let passed = try await lab.pool.query(
+            "SELECT count(*)::int FROM onboarder.job_steps WHERE job_id = \(second) AND step = 'client-secret' AND state = 'done'"
+        ).single()[0].decode(Int.self)
+        #expect(passed == 1, "the second job did not get past its client-secret step")
+        let onApp =
+            (try await lab.inspect(domain)["applications"] as? [[String: Any]])?.first?["passwordKeyIds"] as? [String]
+            ?? []
+        #expect(
+            onApp.map { $0.lowercased() }.contains(first.lowercased()),
+            "the first row's secret \(first) was removed: \(onApp)")
+        let removed = try await lab.pool.query(
+            "SELECT count(*)::int FROM onboarder.events WHERE job_id = \(second) AND kind = 'orphan_password_removed'"
+        ).single()[0].decode(Int.self)
+        #expect(removed == 0)
+        worker.signal(SIGTERM)
+        _ = await worker.wait()
+        try await lab.close()
+    }
+
     @Test func withFaultsTheEndStateIsTheSame() async throws {
         let domains = (1...6).map { "faulty\($0).onmicrosoft.com" }
         let lab = try await PipelineLab("faults", world: PipelineLab.world(domains.map { ($0, .full, .e5) }))

@@ -87,8 +87,15 @@ extension Run {
     func removeOrphanPasswords(_ graph: GraphClient, appObject: String, listed: [GraphPasswordCredential], step: Step)
         async throws
     {
-        let recorded = try await OnboardingStore.recordedPasswordKeyIDs(tenant: job.tenantID, on: pool)
-        for keyID in PasswordPlan.orphans(listed: listed, recorded: recorded, marker: settings.passwordMarker) {
+        let recorded = try await OnboardingStore.recordedPasswordKeyIDs(
+            tenant: job.tenantID, appObjectID: appObject, on: pool)
+        let makers = listed.compactMap {
+            PasswordPlan.job(named: $0.displayName ?? "", marker: settings.passwordMarker)
+        }
+        let busy = try await OnboardingStore.busyJobs(among: makers.filter { $0 != job.id }, on: pool)
+        for keyID in PasswordPlan.orphans(
+            listed: listed, recorded: recorded, marker: settings.passwordMarker, job: job.id, busyJobs: busy)
+        {
             try await removePassword(graph, appObject: appObject, keyID: keyID)
             try await OnboardingStore.event(
                 job: job.id, kind: "orphan_password_removed", step: step.rawValue, detail: ["key_id": keyID], on: pool)

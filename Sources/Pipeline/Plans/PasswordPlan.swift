@@ -4,11 +4,27 @@ import Graph
 /// one is still there, and how long a new one may live.
 enum PasswordPlan {
     /// Passwords Onboarder made (`marker` begins their display name) that it never recorded: their secret
-    /// was lost with a crash or a lost answer, nobody holds it. Passwords Onboarder recorded, or did not
-    /// make, are never touched. Key ids as Graph lists them.
-    static func orphans(listed: [GraphPasswordCredential], recorded: Set<String>, marker: String) -> [String] {
-        listed.filter { ($0.displayName ?? "").hasPrefix(marker) && !recorded.contains($0.keyId.lowercased()) }
-            .map(\.keyId)
+    /// was lost with a crash or a lost answer, nobody holds it. Passwords Onboarder recorded (for any customer
+    /// row on this app: `recorded`), or did not make, are never touched; nor is one made by another job that may
+    /// still record it (its name says `job N`, N in `busyJobs` and not `job`): that job's secret may be in a PBX
+    /// by the time it records it. Key ids as Graph lists them.
+    static func orphans(
+        listed: [GraphPasswordCredential], recorded: Set<String>, marker: String, job: Int64 = 0,
+        busyJobs: Set<Int64> = []
+    ) -> [String] {
+        listed.filter { password in
+            let name = password.displayName ?? ""
+            guard name.hasPrefix(marker), !recorded.contains(password.keyId.lowercased()) else { return false }
+            guard let maker = Self.job(named: name, marker: marker), maker != job else { return true }
+            return !busyJobs.contains(maker)
+        }
+        .map(\.keyId)
+    }
+
+    /// The job a password's display name says made it (`<marker> job 12`), nil when it names none.
+    static func job(named displayName: String, marker: String) -> Int64? {
+        guard displayName.hasPrefix(marker + " job ") else { return nil }
+        return Int64(displayName.dropFirst(marker.count + 5))
     }
 
     /// Whether the password `keyID` (the recorded active one) is on the app.

@@ -62,15 +62,28 @@ public struct RotationTarget: Sendable {
 /// The tenant's client secrets and certificates.
 extension OnboardingStore {
     /// Key ids of the passwords Onboarder recorded for the tenant (any state but removed).
-    public static func recordedPasswordKeyIDs(tenant: Int64, on executor: some PostgresExecutor) async throws
-        -> Set<String>
-    {
+    public static func recordedPasswordKeyIDs(
+        tenant: Int64, appObjectID: String? = nil, on executor: some PostgresExecutor
+    ) async throws -> Set<String> {
+        // The app's, whichever customer row recorded them: the same Entra tenant enqueued under another key
+        // (or by another MSP) is another row, and its PBX holds one of them.
         let rows = try await executor.query(
             """
             SELECT key_id::text FROM onboarder.credentials
-             WHERE tenant_id = \(tenant) AND kind = 'password' AND state <> 'removed'
+             WHERE (tenant_id = \(tenant) OR app_object_id = \(appObjectID)::uuid)
+               AND kind = 'password' AND state <> 'removed' AND key_id IS NOT NULL
             """)
         return Set(try rows.map { try $0[0].decode(String.self).lowercased() })
+    }
+
+    /// Which of `jobs` may still record what they made (queued, running or waiting).
+    public static func busyJobs(among jobs: [Int64], on executor: some PostgresExecutor) async throws -> Set<Int64> {
+        guard !jobs.isEmpty else { return [] }
+        let rows = try await executor.query(
+            """
+            SELECT id FROM onboarder.jobs WHERE id = ANY(\(jobs)) AND state IN ('queued', 'running', 'waiting')
+            """)
+        return Set(try rows.map { try $0[0].decode(Int64.self) })
     }
 
     /// Records a password Onboarder added (`active`, or `pending` while a rotation proves and hands it

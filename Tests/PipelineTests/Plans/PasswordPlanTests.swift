@@ -27,6 +27,28 @@ struct PasswordPlanTests {
         #expect(PasswordPlan.orphans(listed: passwords, recorded: recorded, marker: Self.marker) == expected)
     }
 
+    /// Another job's unrecorded password is left while that job may still record it (its secret may be in a
+    /// PBX by then); this job's own, and those of jobs that ended, go.
+    @Test(
+        arguments: [
+            // (the app's passwords as "keyId:displayName", jobs still queued/running/waiting, orphans to remove)
+            (["k1:PBX Secret · onboarder job 7"], [7], []),
+            (["k1:PBX Secret · onboarder job 7"], [], ["k1"]),
+            (["k1:PBX Secret · onboarder job 5"], [5], ["k1"]),  // this job's own (job 5)
+            (["k1:PBX Secret · onboarder job 7", "k2:PBX Secret · onboarder job 8"], [8], ["k1"]),
+            (["k1:PBX Secret · onboarder"], [7], ["k1"]),  // names no job
+        ] as [([String], Set<Int64>, [String])])
+    func orphansOfJobsStillAtWork(_ listed: [String], _ busy: Set<Int64>, _ expected: [String]) {
+        let json = listed.map {
+            let parts = $0.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            return #"{"keyId": "\#(parts[0])", "displayName": "\#(parts[1])"}"#
+        }
+        let passwords = graph([GraphPasswordCredential].self, "[\(json.joined(separator: ","))]")
+        #expect(
+            PasswordPlan.orphans(listed: passwords, recorded: [], marker: Self.marker, job: 5, busyJobs: busy)
+                == expected)
+    }
+
     @Test func theRecordedPasswordIsFoundWhateverItsCase() {
         let passwords = graph([GraphPasswordCredential].self, #"[{"keyId": "AB-12"}]"#)
         #expect(PasswordPlan.isListed("ab-12", in: passwords))
