@@ -17,11 +17,6 @@ struct Technician: Sendable {
 
     static let everything = Technician()
     static let absent = Technician(pasteSecret: false, certificate: false, signIn: false, wake: false)
-
-    /// The steps at which a job waits for the technician (common20: the hand-over's waiting states).
-    static let handoverSteps: Set<String> = [
-        "certificate", "verify", "rotate-handover", "rotate-test-pbx", "rotate-cert-new",
-    ]
 }
 
 extension PipelineLab {
@@ -104,19 +99,14 @@ extension PipelineLab {
         simulator.world.customers.first { $0.id.uuidString.lowercased() == key.lowercased() }?.defaultDomain
     }
 
-    /// Plays `technician` once for each job waiting at the hand-over that it (with these parts) has not played
+    /// Plays `technician` once for each job waiting at the hand-over (`dashboard.handover_waiting`) that it (with these parts) has not played
     /// yet at that step.
     func playTechnician(_ technician: Technician) async throws {
-        let rows = try await pool.query(
-            """
-            SELECT j.id, t.tenant_key::text, j.current_step FROM onboarder.jobs j
-              JOIN onboarder.tenants t ON t.id = j.tenant_id
-             WHERE j.state = 'waiting' AND j.wait_reason = 'input'
-            """)
+        let rows = try await pool.query("SELECT job_id, customer, step FROM dashboard.handover_waiting")
         var sheet: [String: [String: Any]]?  // read once a pass, when a secret is to be pasted
         for row in rows {
             let (job, key, step) = try row.decode((Int64, String, String?).self)
-            guard let step, Technician.handoverSteps.contains(step), let domain = domain(ofKey: key),
+            guard let step, let domain = domain(ofKey: key),
                 playedHandovers.insert("\(job) \(step) \(technician)").inserted
             else { continue }
             if technician.pasteSecret, sheet == nil { sheet = try await handoverSheet() }

@@ -76,10 +76,11 @@ DECLARE
 BEGIN
     PERFORM onboarder.require_tenant(p_tenant);
     -- Locked, so that the jobs recorded are the jobs woken: a worker's claim skips them until this commits.
+    -- Which jobs wait at the hand-over is the view's to say (its steps are written once, there).
     SELECT array_agg(w.id ORDER BY w.id) INTO v_jobs
       FROM (SELECT j.id FROM onboarder.jobs j
-             WHERE j.tenant_id = p_tenant AND j.state = 'waiting' AND j.wait_reason = 'input'
-               AND j.current_step IN ('certificate', 'verify', 'rotate-handover', 'rotate-test-pbx', 'rotate-cert-new')
+             WHERE j.id IN (SELECT h.job_id FROM dashboard.handover_waiting h WHERE h.customer_id = p_tenant)
+               AND j.state = 'waiting' AND j.wait_reason = 'input'
                FOR UPDATE) w;
     IF v_jobs IS NULL THEN
         RETURN 0;
