@@ -359,14 +359,9 @@ def technician(onboarder: str, env: dict, db: Database, sim: Simulator, msps: Se
 
 
 def handover_waiting(db_url: str) -> list[int]:
-    """The jobs waiting for their technician now (wait reason `input` at a hand-over step)."""
-    out = psql(db_url, f"""SELECT id FROM onboarder.jobs WHERE state = 'waiting' AND wait_reason = 'input'
-                             AND current_step IN ({", ".join(f"'{s}'" for s in HANDOVER_STEPS)})""")
+    """The jobs waiting for their technician now, as `dashboard.handover_waiting` lists them."""
+    out = psql(db_url, "SELECT job_id FROM dashboard.handover_waiting")
     return [int(line) for line in out.splitlines() if line]
-
-
-# The steps at which a job waits for its technician (common to onboarding and rotation).
-HANDOVER_STEPS = ("certificate", "verify", "rotate-handover", "rotate-test-pbx", "rotate-cert-new")
 
 
 class HandoverWait:
