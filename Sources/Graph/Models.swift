@@ -194,7 +194,7 @@ public struct GraphAppCredentialSignInActivity: Decodable, Sendable, Equatable {
 /// A customer of the MSP with a GDAP relationship (`/tenantRelationships/delegatedAdminCustomers`, read in
 /// the partner tenant). Microsoft creates it with the first relationship and deletes it when no active one
 /// is left, so a customer whose relationships all expired is only seen through the relationships.
-public struct GraphDelegatedAdminCustomer: Decodable, Sendable, Equatable {
+public struct GraphDelegatedAdminCustomer: Codable, Sendable, Equatable {
     public var id: String
     public var tenantId: String
     public var displayName: String?
@@ -208,15 +208,15 @@ public struct GraphDelegatedAdminCustomer: Decodable, Sendable, Equatable {
 
 /// A GDAP relationship (`/tenantRelationships/delegatedAdminRelationships`): its status, end and the
 /// Entra roles (`roleDefinitionId`, the built-in roles' template ids) the customer granted through it.
-public struct GraphDelegatedAdminRelationship: Decodable, Sendable, Equatable {
-    public struct Customer: Decodable, Sendable, Equatable {
+public struct GraphDelegatedAdminRelationship: Codable, Sendable, Equatable {
+    public struct Customer: Codable, Sendable, Equatable {
         public var tenantId: String?
         public var displayName: String?
     }
-    public struct UnifiedRole: Decodable, Sendable, Equatable {
+    public struct UnifiedRole: Codable, Sendable, Equatable {
         public var roleDefinitionId: String
     }
-    public struct AccessDetails: Decodable, Sendable, Equatable {
+    public struct AccessDetails: Codable, Sendable, Equatable {
         public var unifiedRoles: [UnifiedRole]?
     }
     public var id: String

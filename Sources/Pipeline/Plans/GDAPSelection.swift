@@ -131,7 +131,7 @@ public enum GDAPSelection {
             // No end date on an active relationship: Microsoft sets one on activation; without it, nothing
             // says it ended.
             guard let text = relationship.endDateTime else { return false }
-            guard let end = Run.date(text) else { return true }  // unreadable: not trusted to be current
+            guard let end = date(text) else { return true }  // unreadable: not trusted to be current
             return end <= now
         }
         let active = relationships.filter { $0.status?.lowercased() == "active" }
@@ -141,7 +141,9 @@ public enum GDAPSelection {
                 ["expired", "expiring"].contains($0.status?.lowercased() ?? "") || ($0.status?.lowercased() == "active")
             }
             if !expired.isEmpty {
-                let latest = expired.compactMap(\.endDateTime).max { (Run.date($0) ?? .distantPast) < (Run.date($1) ?? .distantPast) }
+                let latest = expired.compactMap(\.endDateTime).max {
+                    (date($0) ?? .distantPast) < (date($1) ?? .distantPast)
+                }
                 return .skipped(.expired(end: latest))
             }
             let statuses = Set(relationships.map { $0.status ?? "unknown" }).sorted()
@@ -154,6 +156,17 @@ public enum GDAPSelection {
             requirements.allSatisfy { !relationship.roleDefinitionIDs.isDisjoint(with: $0.anyOf) }
         }
         return .qualifies(relationships: (qualifying.isEmpty ? current : qualifying).map(\.id).sorted())
+    }
+}
+
+extension GDAPSelection {
+    /// An `Edm.DateTimeOffset` as Graph writes these (`2024-02-10T11:24:42.3148266Z`: seven fractional
+    /// digits, which Foundation's formatter refuses — it reads at most three), cut to milliseconds first.
+    static func date(_ text: String) -> Date? {
+        guard let dot = text.firstIndex(of: ".") else { return Run.date(text) }
+        let digits = text[text.index(after: dot)...].prefix { $0.isASCII && $0.isNumber }
+        let rest = text[text.index(after: dot)...].dropFirst(digits.count)
+        return Run.date(String(text[..<dot]) + "." + String(digits.prefix(3)) + rest)
     }
 }
 

@@ -16,6 +16,8 @@ public final class World: @unchecked Sendable {
     public let partnerApp: SimApplication
     /// The partner app's client secret, known to the operator who set the world up.
     public let partnerSecret: String
+    /// The most the partner tenant's GDAP lists answer per page (`Services/GDAP`).
+    public var gdapPageSize = 100
     public private(set) var tenants: [UUID: SimTenant] = [:]
     /// One PBX per customer, by name (`customer7`), served at `/pbx/{name}`.
     public private(set) var pbxes: [String: SimPBX] = [:]
@@ -40,8 +42,10 @@ public final class World: @unchecked Sendable {
                 keyID: random.uuid(), displayName: "partner", secretHash: try Digest.sha256(Array(partnerSecret.utf8)),
                 hint: String(partnerSecret.prefix(3)), start: .distantPast, end: .distantFuture))
         partnerTenant.applications[partnerApp.id] = partnerApp
-        partnerTenant.servicePrincipals[partnerApp.appID] = []
+        // In its own tenant the partner app reads the MSP's GDAP relationships (Services/GDAP).
+        partnerTenant.servicePrincipals[partnerApp.appID] = ["DelegatedAdminRelationship.Read.All"]
         add(partnerTenant)
+        gdapPageSize = description.gdapPageSize ?? 100
         for spec in description.tenants {
             let tenant = SimTenant(
                 id: spec.id ?? random.uuid(), defaultDomain: spec.domain.lowercased(),
@@ -60,6 +64,7 @@ public final class World: @unchecked Sendable {
                 tenant.users[user.id] = user
             }
             setConsent(spec.consent, in: tenant)
+            tenant.gdap = SimGDAP(spec.gdap)
             add(tenant)
             let pbxName = spec.pbx ?? String(tenant.defaultDomain.prefix { $0 != "." })
             pbxes[pbxName] = SimPBX(

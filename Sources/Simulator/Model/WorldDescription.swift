@@ -11,7 +11,12 @@ import Foundation
 /// System) | E3 | none; `id` (a GUID) is optional; users get `@domain`, the first one licensed, the third
 /// without a usage location; `pbx` names the PBX at `/pbx/{name}` (default: the domain's first label);
 /// `entra_id_premium` (default true): the tenant has Entra ID P1/P2, which the sign-in reports need;
-/// `audit_log_consent` (default true): the partner app's consent includes AuditLog.Read.All.
+/// `audit_log_consent` (default true): the partner app's consent includes AuditLog.Read.All;
+/// `gdap` (default: active for two years, holding `SimGDAPRelationship.defaultRoles`): the tenant's GDAP
+/// relationship as its MSP's partner tenant lists it — `{"status": "active" | "expired" | "terminated" |
+/// "approvalPending" | … | "none" (no relationship), "roles": ["<role template id>", …], "end":
+/// "2026-01-01T00:00:00Z"}`. Top level, `gdap_page_size` (default 100): the most the partner tenant's
+/// GDAP lists answer per page (small in tests, so that they page).
 public struct WorldDescription: Codable, Sendable {
     public enum Consent: String, Codable, Sendable { case full, partial, none }
     public enum Sku: String, Codable, Sendable {
@@ -29,6 +34,19 @@ public struct WorldDescription: Codable, Sendable {
         }
     }
 
+    /// A tenant's `"gdap"`: absent fields take the default relationship's.
+    public struct GDAP: Codable, Sendable {
+        public var status: String?
+        public var roles: [String]?
+        public var end: String?
+
+        public init(status: String? = nil, roles: [String]? = nil, end: String? = nil) {
+            self.status = status
+            self.roles = roles
+            self.end = end
+        }
+    }
+
     public struct Tenant: Codable, Sendable {
         public var id: UUID?
         public var domain: String
@@ -41,6 +59,7 @@ public struct WorldDescription: Codable, Sendable {
         public var forbidPasswords: Bool?
         public var entraIDPremium: Bool?
         public var auditLogConsent: Bool?
+        public var gdap: GDAP?
 
         public init(
             id: UUID? = nil, domain: String, displayName: String? = nil, consent: Consent = .full, sku: Sku = .e5,
@@ -65,11 +84,18 @@ public struct WorldDescription: Codable, Sendable {
             case displayName = "display_name", maxPasswordLifetimeDays = "max_password_lifetime_days"
             case forbidPasswords = "forbid_passwords"
             case entraIDPremium = "entra_id_premium", auditLogConsent = "audit_log_consent"
+            case gdap
         }
     }
 
     public var seed: UInt64
     public var tenants: [Tenant]
+    public var gdapPageSize: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case seed, tenants
+        case gdapPageSize = "gdap_page_size"
+    }
 
     public init(seed: UInt64, tenants: [Tenant]) {
         self.seed = seed
@@ -109,6 +135,9 @@ public struct WorldDescription: Codable, Sendable {
             for (index, tenant) in description.tenants.enumerated() {
                 guard seen.insert(tenant.domain.lowercased()).inserted else {
                     throw SimServerError("\(path): tenants[\(index)].domain \(tenant.domain) appears twice")
+                }
+                if let problem = tenant.gdap.flatMap({ SimGDAP.problem($0) }) {
+                    throw SimServerError("\(path): tenants[\(index)].gdap: \(problem)")
                 }
             }
             return description
