@@ -32,10 +32,13 @@ struct GDAPEnqueueRowsTests {
 
     @Test func templatesFillEveryRowAndTheTableWins() throws {
         let table = [Self.fabrikam.tenantID: ["pbx_url": "https://pbx7.example.net", "priority": "5"]]
+        let rules = EnqueueRules(references: SecretReferencePolicy(directories: ["/etc/onboarder/pbx/{msp}"]))
         let result = GDAPEnqueueRows.build(
-            [Self.contoso, Self.fabrikam], msp: "acme", path: "teams", templates: Self.templates, table: table)
+            [Self.contoso, Self.fabrikam], msp: "acme", path: "teams", templates: Self.templates, table: table,
+            rules: rules)
         #expect(result.problems.isEmpty, "\(result.problems)")
         let rows = result.rows.map(\.row)
+        try #require(rows.count == 2)
         #expect(rows.map(\.tenant) == [Self.contoso.tenantID, Self.fabrikam.tenantID])
         #expect(rows.map(\.payload.pbxURL) == ["https://contoso-ltd.pbx.example.com", "https://pbx7.example.net"])
         #expect(rows[0].payload.pbxSecret == "file:/etc/onboarder/pbx/acme/\(Self.contoso.tenantID)")
