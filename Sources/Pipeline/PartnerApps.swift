@@ -88,7 +88,8 @@ public actor PartnerApps {
                 credential = try ClientCredential.certificate(certificatePEM: certificate, keyPEM: key)
             } else if let sealed = profile.partnerSecretSealed {
                 credential = .secret(
-                    try vault.open(sealed, context: MSPProfile.sealingContext(column: "partner_secret", msp: profile.id)))
+                    try vault.open(
+                        sealed, context: MSPProfile.sealingContext(column: "partner_secret", msp: profile.id)))
             } else {
                 throw PartnerAppError(
                     "MSP \(profile.id)'s partner app \(clientID) has no credential: onboarder msp set \(profile.id) --partner-certificate FILE (or --partner-secret-stdin)"

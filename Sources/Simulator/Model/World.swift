@@ -144,7 +144,8 @@ public final class World: @unchecked Sendable {
             id: random.uuid(), defaultDomain: domain, displayName: displayName, graphPrincipalID: random.uuid())
         let app = SimApplication(
             id: random.uuid(), appID: random.uuid(),
-            displayName: msp == SimPartner.defaultMSP ? "MSP onboarding partner app" : "\(displayName) onboarding partner app")
+            displayName: msp == SimPartner.defaultMSP
+                ? "MSP onboarding partner app" : "\(displayName) onboarding partner app")
         app.multiTenant = true
         let secret = "sim~" + Base64URL.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &random) })
         app.passwords.append(
@@ -196,7 +197,6 @@ final class DirectoryStore: Sendable {
     /// Runs `body` with the directory locked. Not reentrant: a handler already inside must not call it again.
     func withWorld<T>(_ body: (World) -> T) -> T { lock.withLock { _ in body(world) } }
 }
-
 
 /// An MSP as the simulator knows it: its own tenant, where its multi-tenant partner app is registered, and
 /// that app's client secret (known to whoever set the world up, as an MSP knows its own).

@@ -108,9 +108,10 @@ struct AdminService: Sendable {
             if case .bool(let auditLog)? = body["audit_log_consent"] {
                 tenant.partnerAuditLog = auditLog
                 let consent: WorldDescription.Consent =
-                    tenant.servicePrincipals[(world.partner(msp: tenant.partnerMSP) ?? world.partners[0]).app.appID].map {
-                        $0.contains("Domain.ReadWrite.All") ? .full : .partial
-                    } ?? .none
+                    tenant.servicePrincipals[(world.partner(msp: tenant.partnerMSP) ?? world.partners[0]).app.appID].map
+                {
+                    $0.contains("Domain.ReadWrite.All") ? .full : .partial
+                } ?? .none
                 world.setConsent(consent, in: tenant)
             }
             if let days = body["max_password_lifetime_days"] {
@@ -173,7 +174,9 @@ struct AdminService: Sendable {
             // Client-credentials tokens issued here, per app id: which partner app signed in.
             "tokensIssued": .object(
                 Dictionary(
-                    uniqueKeysWithValues: tenant.tokensIssued.map { ($0.key.uuidString.lowercased(), .number(Double($0.value))) })),
+                    uniqueKeysWithValues: tenant.tokensIssued.map {
+                        ($0.key.uuidString.lowercased(), .number(Double($0.value)))
+                    })),
         ])
     }
 }
