@@ -55,34 +55,41 @@ struct GDAPCommand: AsyncParsableCommand {
     }
 }
 
-/// Reads an MSP's GDAP lists with its partner app: the one place the partner app's credential is opened
-/// for GDAP (by `gdap export` and by `enqueue --from-gdap` without a file).
+/// Reads an MSP's GDAP lists with its partner app (`PartnerApps`: its own app from `onboarder.msps` /
+/// `msp_secrets`, opened with the key file, or the configuration's for an MSP that names none), in its home
+/// tenant and its cloud: the one place `gdap export` and `enqueue --from-gdap` open a partner credential.
 enum GDAPReader {
     static func read(msp: String, global: GlobalOptions) async throws -> GDAPSnapshot {
-        let config = try global.configuration()
-        let settings = try config.onboardingSettings()
-        let partnerTenant = config.string(.partnerTenantID)
-        guard let credential = settings.partnerCredential, !settings.partnerClientID.isEmpty, !partnerTenant.isEmpty
-        else {
-            throw CleanExit.message(
-                "no partner app for \(msp): set partner.tenant_id, partner.client_id and partner.certificate_path (or partner.client_secret)",
-                code: .validationFailure)
-        }
-        let http = HTTPClient(configuration: config.httpConfiguration)
-        defer { http.shutdown() }
-        let graph = GraphClient(
-            http: http, tokens: TokenClient(http: http, loginBaseURL: settings.loginBaseURL),
-            baseURL: settings.graphBaseURL, tenant: partnerTenant, clientID: settings.partnerClientID,
-            credential: credential)
-        do {
-            return try await GDAPSnapshot.read(msp: msp, graph: graph)
-        } catch let error as GraphError where error.status == 403 {
-            throw CleanExit.message(
-                "the partner app \(settings.partnerClientID) of \(msp) may not read GDAP relationships in its tenant "
-                    + "\(partnerTenant): grant it the application permission DelegatedAdminRelationship.Read.All with "
-                    + "admin consent there (\(error))")
-        } catch let error as GraphError {
-            throw CleanExit.message("reading \(msp)'s GDAP relationships in \(partnerTenant) failed: \(error)")
+        try await withDatabase(global) { config, pool in
+            let settings = try config.onboardingSettings()
+            let app: PartnerApp
+            do {
+                app = try await PartnerApps(settings: settings, vault: try config.vault()).app(for: msp, on: pool)
+            } catch let error as PartnerAppError {
+                throw CleanExit.message("\(error)", code: .validationFailure)
+            }
+            guard !app.homeTenantID.isEmpty else {
+                throw CleanExit.message(
+                    "MSP \(msp)'s partner app \(app.clientID) has no home tenant: set partner.tenant_id (the configuration's app) or onboarder msp set \(msp) --partner-tenant-id …",
+                    code: .validationFailure)
+            }
+            let http = HTTPClient(configuration: config.httpConfiguration)
+            defer { http.shutdown() }
+            var graph = GraphClient(
+                http: http, tokens: TokenClient(http: http, loginBaseURL: app.endpoints.loginBaseURL),
+                baseURL: app.endpoints.graphBaseURL, tenant: app.homeTenantID, clientID: app.clientID,
+                credential: app.credential)
+            graph.scope = app.endpoints.graphScope
+            do {
+                return try await GDAPSnapshot.read(msp: msp, graph: graph)
+            } catch let error as GraphError where error.status == 403 {
+                throw CleanExit.message(
+                    "the partner app \(app.clientID) of \(msp) may not read GDAP relationships in its tenant "
+                        + "\(app.homeTenantID): grant it the application permission DelegatedAdminRelationship.Read.All "
+                        + "with admin consent there (\(error))")
+            } catch let error as GraphError {
+                throw CleanExit.message("reading \(msp)'s GDAP relationships in \(app.homeTenantID) failed: \(error)")
+            }
         }
     }
 }

@@ -12,10 +12,13 @@ import Foundation
 /// without a usage location; `pbx` names the PBX at `/pbx/{name}` (default: the domain's first label);
 /// `entra_id_premium` (default true): the tenant has Entra ID P1/P2, which the sign-in reports need;
 /// `audit_log_consent` (default true): the partner app's consent includes AuditLog.Read.All;
-/// `gdap` (default: active for two years, holding `SimGDAPRelationship.defaultRoles`): the tenant's GDAP
-/// relationship as its MSP's partner tenant lists it — `{"status": "active" | "expired" | "terminated" |
-/// "approvalPending" | … | "none" (no relationship), "roles": ["<role template id>", …], "end":
-/// "2026-01-01T00:00:00Z"}`. Top level, `gdap_page_size` (default 100): the most the partner tenant's
+/// `partner` (default `msp`): the MSP whose customer the tenant is, whose partner app `consent` is for.
+/// Top-level `partners` (optional): further MSPs, each with its own tenant (`<msp>.onmicrosoft.com`) and
+/// partner app: `[{"msp": "acme", "display_name": "Acme IT", "cloud": "global"}]`. The default MSP `msp`
+/// is always there. `gdap` (default: active for two years, holding `SimGDAPRelationship.defaultRoles`): the
+/// tenant's GDAP relationship as its MSP's partner tenant lists it — `{"status": "active" | "expired" |
+/// "terminated" | "approvalPending" | … | "none" (no relationship), "roles": ["<role template id>", …],
+/// "end": "2026-01-01T00:00:00Z"}`. Top level, `gdap_page_size` (default 100): the most a partner tenant's
 /// GDAP lists answer per page (small in tests, so that they page).
 public struct WorldDescription: Codable, Sendable {
     public enum Consent: String, Codable, Sendable { case full, partial, none }
@@ -59,13 +62,16 @@ public struct WorldDescription: Codable, Sendable {
         public var forbidPasswords: Bool?
         public var entraIDPremium: Bool?
         public var auditLogConsent: Bool?
+        public var partner: String?
         public var gdap: GDAP?
 
         public init(
             id: UUID? = nil, domain: String, displayName: String? = nil, consent: Consent = .full, sku: Sku = .e5,
             maxPasswordLifetimeDays: Int? = nil, users: [String]? = nil, pbx: String? = nil,
-            forbidPasswords: Bool? = nil, entraIDPremium: Bool? = nil, auditLogConsent: Bool? = nil
+            forbidPasswords: Bool? = nil, entraIDPremium: Bool? = nil, auditLogConsent: Bool? = nil,
+            partner: String? = nil
         ) {
+            self.partner = partner
             self.entraIDPremium = entraIDPremium
             self.auditLogConsent = auditLogConsent
             self.forbidPasswords = forbidPasswords
@@ -80,26 +86,45 @@ public struct WorldDescription: Codable, Sendable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, domain, consent, sku, users, pbx
+            case id, domain, consent, sku, users, pbx, partner, gdap
             case displayName = "display_name", maxPasswordLifetimeDays = "max_password_lifetime_days"
             case forbidPasswords = "forbid_passwords"
             case entraIDPremium = "entra_id_premium", auditLogConsent = "audit_log_consent"
-            case gdap
+        }
+    }
+
+    /// An MSP of the world besides the default one.
+    public struct Partner: Codable, Sendable {
+        public var msp: String
+        public var displayName: String?
+        public var cloud: String?
+
+        public init(msp: String, displayName: String? = nil, cloud: String? = nil) {
+            self.msp = msp
+            self.displayName = displayName
+            self.cloud = cloud
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case msp, cloud
+            case displayName = "display_name"
         }
     }
 
     public var seed: UInt64
     public var tenants: [Tenant]
+    public var partners: [Partner]?
     public var gdapPageSize: Int?
 
     enum CodingKeys: String, CodingKey {
-        case seed, tenants
+        case seed, tenants, partners
         case gdapPageSize = "gdap_page_size"
     }
 
-    public init(seed: UInt64, tenants: [Tenant]) {
+    public init(seed: UInt64, tenants: [Tenant], partners: [Partner]? = nil) {
         self.seed = seed
         self.tenants = tenants
+        self.partners = partners
     }
 
     /// Every tenth customer not consented, the next one partly, the rest fully; every third with E5;

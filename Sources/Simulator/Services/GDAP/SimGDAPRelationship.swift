@@ -85,9 +85,10 @@ extension World {
     /// When default relationships began: a month before the simulator started, so they are current.
     static let gdapStart = Date(timeIntervalSinceNow: -30 * 86_400)
 
-    /// The customers whose GDAP relationships `partner` (a tenant) lists: the world's customers when it
-    /// is the MSP's own tenant, nobody's in a customer tenant.
-    func gdapCustomers(of partner: SimTenant) -> [SimTenant] {
-        partner.id == partnerTenant.id ? customers : []
+    /// The customers whose GDAP relationships `tenant` lists: its MSP's customers when it is an MSP's
+    /// own (partner) tenant, nobody's in a customer tenant.
+    func gdapCustomers(of tenant: SimTenant) -> [SimTenant] {
+        guard let partner = partner(homeTenant: tenant) else { return [] }
+        return customers.filter { $0.partnerMSP == partner.msp }
     }
 }
