@@ -9,7 +9,8 @@ import Foundation
 ///
 /// Placeholders: `{tenant_id}` (lower-case GUID), `{label}` (the display name as a DNS label: lower-case
 /// letters and digits, every other run of characters one hyphen, at most 63; the tenant id's first eight
-/// characters when nothing is left), `{customer}` (the same as `{label}`), `{msp}`. `{domain}` is refused:
+/// characters when nothing is left), `{customer}` (the same as `{label}`), `{LABEL}` (the label upper-case
+/// with `_` for `-`, for environment variable names: `env:PBX_SECRET_{LABEL}`), `{msp}`. `{domain}` is refused:
 /// GDAP does not say a customer's domains, and guessing one would put a job on a wrong PBX.
 public enum GDAPEnqueueRows {
     public struct Templates: Sendable, Equatable {
@@ -30,7 +31,7 @@ public enum GDAPEnqueueRows {
         }
     }
 
-    public static let placeholders = ["tenant_id", "label", "customer", "msp"]
+    public static let placeholders = ["tenant_id", "label", "customer", "LABEL", "msp"]
 
     /// Why `template` cannot be expanded (an unknown or unclosed placeholder), or nil.
     public static func templateProblem(_ template: String) -> String? {
@@ -56,6 +57,7 @@ public enum GDAPEnqueueRows {
         return template.replacingOccurrences(of: "{tenant_id}", with: customer.tenantID)
             .replacingOccurrences(of: "{label}", with: label)
             .replacingOccurrences(of: "{customer}", with: label)
+            .replacingOccurrences(of: "{LABEL}", with: label.uppercased().replacingOccurrences(of: "-", with: "_"))
             .replacingOccurrences(of: "{msp}", with: msp)
     }
 

@@ -97,7 +97,7 @@ struct EnqueueFromGDAPTests {
 
     static let templates = [
         "--pbx-url", "https://{label}.pbx.example.com", "--pbx-client-id", "onboarder", "--pbx-secret",
-        "env:PBX_SECRET_{label}",
+        "env:PBX_SECRET_{LABEL}",
     ]
 
     @Test func exportThenEnqueueOnlyTheQualifyingOnesNamingTheSkipped() async throws {

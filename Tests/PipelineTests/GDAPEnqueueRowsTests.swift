@@ -42,6 +42,9 @@ struct GDAPEnqueueRowsTests {
         #expect(rows.map(\.tenant) == [Self.contoso.tenantID, Self.fabrikam.tenantID])
         #expect(rows.map(\.payload.pbxURL) == ["https://contoso-ltd.pbx.example.com", "https://pbx7.example.net"])
         #expect(rows[0].payload.pbxSecret == "file:/etc/onboarder/pbx/acme/\(Self.contoso.tenantID)")
+        #expect(
+            GDAPEnqueueRows.expand("env:PBX_SECRET_{LABEL}", Self.fabrikam, msp: "acme")
+                == "env:PBX_SECRET_FABRIKAM_S_HNE_GMBH")
         #expect(rows[0].payload.displayName == "Contoso Ltd." && rows[1].priority == 5)
         #expect(rows.allSatisfy { $0.msp == "acme" && $0.payload.path == "teams" && $0.payload.pbxClientID == "onboarder" })
     }
