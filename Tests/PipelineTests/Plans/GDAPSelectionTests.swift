@@ -140,3 +140,17 @@ struct GDAPSelectionTests {
 extension GDAPFilter {
     fileprivate func with(_ pattern: String) -> GDAPFilter { GDAPFilter(patterns + [pattern]) }
 }
+
+@Suite("GDAPSnapshot: a snapshot is used only for its MSP, for a day")
+struct GDAPSnapshotTests {
+    @Test func aSnapshotIsCheckedBeforeUse() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let snapshot = GDAPSnapshot(
+            msp: "acme", partnerTenantID: "t", readAt: now.addingTimeInterval(-3600), customers: [], relationships: [])
+        #expect(snapshot.problem(msp: "acme", now: now) == nil)
+        #expect(snapshot.problem(msp: "other", now: now) == "it lists the GDAP customers of MSP acme, not other")
+        #expect(snapshot.problem(msp: "acme", now: now.addingTimeInterval(86_400))?.hasSuffix("export it again") == true)
+        let decoded = try JSONDecoder().decode(GDAPSnapshot.self, from: try snapshot.encoded())
+        #expect(decoded == snapshot)
+    }
+}
