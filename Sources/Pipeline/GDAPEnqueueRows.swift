@@ -19,7 +19,9 @@ public enum GDAPEnqueueRows {
         public var pbxSecret: String?
         public var sbcDomain: String?
 
-        public init(pbxURL: String? = nil, pbxClientID: String? = nil, pbxSecret: String? = nil, sbcDomain: String? = nil) {
+        public init(
+            pbxURL: String? = nil, pbxClientID: String? = nil, pbxSecret: String? = nil, sbcDomain: String? = nil
+        ) {
             self.pbxURL = pbxURL
             self.pbxClientID = pbxClientID
             self.pbxSecret = pbxSecret
@@ -40,7 +42,8 @@ public enum GDAPEnqueueRows {
             guard let close = rest[open...].firstIndex(of: "}") else { return "a { is not closed" }
             let name = String(rest[rest.index(after: open)..<close])
             if name == "domain" {
-                return "{domain} is not known from GDAP (it lists tenant ids and names only); use {tenant_id} or {label}, or a --pbx-table row"
+                return
+                    "{domain} is not known from GDAP (it lists tenant ids and names only); use {tenant_id} or {label}, or a --pbx-table row"
             }
             guard placeholders.contains(name) else {
                 return "unknown placeholder {\(name)}; the placeholders are "

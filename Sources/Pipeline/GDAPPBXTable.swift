@@ -5,7 +5,9 @@ import Foundation
 /// because that is what GDAP names a customer by; a domain would need a lookup per row and could name
 /// another tenant than the relationship's. Values are checked later, as enqueue rows (`GDAPEnqueueRows`).
 public enum GDAPPBXTable {
-    public static let columns = ["tenant_id", "pbx_url", "pbx_client_id", "pbx_secret", "sbc_domain", "users", "priority"]
+    public static let columns = [
+        "tenant_id", "pbx_url", "pbx_client_id", "pbx_secret", "sbc_domain", "users", "priority",
+    ]
 
     public struct Result: Sendable {
         /// By lower-cased tenant id: column → value.
@@ -30,7 +32,8 @@ public enum GDAPPBXTable {
             return result
         }
         for column in header where !columns.contains(column) {
-            result.problems.append("\(name):1: \(column): unknown column; the columns are \(columns.joined(separator: ", "))")
+            result.problems.append(
+                "\(name):1: \(column): unknown column; the columns are \(columns.joined(separator: ", "))")
         }
         guard header.contains("tenant_id") else {
             result.problems.append("\(name):1: tenant_id: required column missing")

@@ -14,7 +14,10 @@ struct GDAPEnqueueOptions: ParsableArguments {
     @Option(help: "With --from-gdap: teams or m365.")
     var path = "teams"
 
-    @Option(help: "With --from-gdap: only customers whose name or tenant id matches (a substring, or a glob with * ?); repeatable.")
+    @Option(
+        help:
+            "With --from-gdap: only customers whose name or tenant id matches (a substring, or a glob with * ?); repeatable."
+    )
     var filter: [String] = []
 
     @Option(help: "With --from-gdap: the PBX URL of every customer, a template ('https://{label}.pbx.example.com').")
@@ -23,16 +26,23 @@ struct GDAPEnqueueOptions: ParsableArguments {
     @Option(help: "With --from-gdap: the PBX's XAPI client id, a template.")
     var pbxClientID: String?
 
-    @Option(help: "With --from-gdap: where the PBX's XAPI secret is, a template ('file:/etc/onboarder/pbx/{msp}/{label}').")
+    @Option(
+        help: "With --from-gdap: where the PBX's XAPI secret is, a template ('file:/etc/onboarder/pbx/{msp}/{label}').")
     var pbxSecret: String?
 
     @Option(help: "With --from-gdap --path teams: the SBC domain, a template ('{label}').")
     var sbcDomain: String?
 
-    @Option(help: "With --from-gdap: a CSV keyed by tenant_id with pbx_url, pbx_client_id, pbx_secret, sbc_domain, users, priority per customer (wins over the templates).")
+    @Option(
+        help:
+            "With --from-gdap: a CSV keyed by tenant_id with pbx_url, pbx_client_id, pbx_secret, sbc_domain, users, priority per customer (wins over the templates)."
+    )
     var pbxTable: String?
 
-    @Option(help: "With --from-gdap: a role definition id the relationship must hold (repeatable; replaces the default, Privileged Role Administrator).")
+    @Option(
+        help:
+            "With --from-gdap: a role definition id the relationship must hold (repeatable; replaces the default, Privileged Role Administrator)."
+    )
     var requireRole: [String] = []
 }
 
@@ -95,7 +105,8 @@ extension EnqueueCommand {
                 snapshot = try JSONDecoder().decode(GDAPSnapshot.self, from: data)
             } catch {
                 throw CleanExit.message(
-                    "nothing enqueued: \(name) is not a snapshot from onboarder gdap export (\(error))", code: ExitCode(2))
+                    "nothing enqueued: \(name) is not a snapshot from onboarder gdap export (\(error))",
+                    code: ExitCode(2))
             }
             if let problem = snapshot.problem(msp: msp, now: now) {
                 throw CleanExit.message("nothing enqueued: \(name): \(problem)", code: ExitCode(2))

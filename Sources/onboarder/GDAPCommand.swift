@@ -41,7 +41,9 @@ struct GDAPCommand: AsyncParsableCommand {
                 let snapshot = try await GDAPReader.read(msp: msp, global: global)
                 let data = try snapshot.encoded() + Data("\n".utf8)
                 if let output {
-                    guard FileManager.default.createFile(atPath: output, contents: data, attributes: [.posixPermissions: 0o640])
+                    guard
+                        FileManager.default.createFile(
+                            atPath: output, contents: data, attributes: [.posixPermissions: 0o640])
                     else { throw CleanExit.message("cannot write \(output)") }
                 } else {
                     FileHandle.standardOutput.write(data)

@@ -17,7 +17,8 @@ struct EnqueueFromGDAPTests {
         var description = WorldDescription(
             seed: 2101,
             tenants: [
-                ("alpha", "Alpha Ltd", nil), ("bravo", "Bravo GmbH", WorldDescription.GDAP(status: "expired", end: "2026-06-01T00:00:00Z")),
+                ("alpha", "Alpha Ltd", nil),
+                ("bravo", "Bravo GmbH", WorldDescription.GDAP(status: "expired", end: "2026-06-01T00:00:00Z")),
                 ("charlie", "Charlie Inc", WorldDescription.GDAP(roles: [cloudApps])),
                 ("delta", "Delta SA", WorldDescription.GDAP(status: "terminated", end: "2026-05-01T00:00:00Z")),
                 ("echo", "Echo BV", WorldDescription.GDAP(status: "none")),
@@ -118,7 +119,8 @@ struct EnqueueFromGDAPTests {
         }
         let reasons = [
             "bravo": "GDAP relationship expired (ended 2026-06-01T00:00:00Z)",
-            "charlie": "GDAP relationship lacks the role Privileged Role Administrator (e8611ab8-c189-46e8-94e1-60213ab1f814)",
+            "charlie":
+                "GDAP relationship lacks the role Privileged Role Administrator (e8611ab8-c189-46e8-94e1-60213ab1f814)",
             "delta": "no active GDAP relationship (terminated)",
             "hotel": "GDAP relationship expired (ended 2026-11-30T00:00:00Z)",
         ]

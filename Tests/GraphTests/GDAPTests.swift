@@ -13,7 +13,9 @@ struct GDAPTests {
     static func world() throws -> World {
         var description = WorldDescription(
             seed: 21,
-            tenants: (1...7).map { WorldDescription.Tenant(domain: "gdap\($0).onmicrosoft.com", displayName: "GDAP \($0)") })
+            tenants: (1...7).map {
+                WorldDescription.Tenant(domain: "gdap\($0).onmicrosoft.com", displayName: "GDAP \($0)")
+            })
         description.tenants[1].gdap = WorldDescription.GDAP(status: "expired", end: "2026-01-01T00:00:00Z")
         description.tenants[2].gdap = WorldDescription.GDAP(roles: ["158c047a-c907-4556-b7ef-446551a6b5f7"])
         description.tenants[3].gdap = WorldDescription.GDAP(status: "none")

@@ -46,7 +46,8 @@ struct GDAPEnqueueRowsTests {
             GDAPEnqueueRows.expand("env:PBX_SECRET_{LABEL}", Self.fabrikam, msp: "acme")
                 == "env:PBX_SECRET_FABRIKAM_S_HNE_GMBH")
         #expect(rows[0].payload.displayName == "Contoso Ltd." && rows[1].priority == 5)
-        #expect(rows.allSatisfy { $0.msp == "acme" && $0.payload.path == "teams" && $0.payload.pbxClientID == "onboarder" })
+        #expect(
+            rows.allSatisfy { $0.msp == "acme" && $0.payload.path == "teams" && $0.payload.pbxClientID == "onboarder" })
     }
 
     /// A missing field or a bad value is the file's own problem, named by customer.
@@ -61,15 +62,20 @@ struct GDAPEnqueueRowsTests {
         #expect(contoso.contains { $0.hasPrefix("pbx_url: ") && $0.contains("https") })
     }
 
-    @Test(arguments: [
-        ("https://{label}.example.com", nil),
-        ("https://{domain}.example.com", "{domain} is not known from GDAP"),
-        ("https://{name}.example.com", "unknown placeholder {name}"),
-        ("https://{label.example.com", "a { is not closed"),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("https://{label}.example.com", nil),
+            ("https://{domain}.example.com", "{domain} is not known from GDAP"),
+            ("https://{name}.example.com", "unknown placeholder {name}"),
+            ("https://{label.example.com", "a { is not closed"),
+        ] as [(String, String?)])
     func templateProblems(_ template: String, _ expected: String?) {
         let problem = GDAPEnqueueRows.templateProblem(template)
-        if let expected { #expect(problem?.hasPrefix(expected) == true, "\(problem ?? "nil")") } else { #expect(problem == nil) }
+        if let expected {
+            #expect(problem?.hasPrefix(expected) == true, "\(problem ?? "nil")")
+        } else {
+            #expect(problem == nil)
+        }
     }
 
     @Test func theTableIsReadByTenantID() {
@@ -81,7 +87,10 @@ struct GDAPEnqueueRowsTests {
 
             """
         let result = GDAPPBXTable.read(Data(text.utf8), name: "pbx.csv")
-        #expect(result.rows == [Self.contoso.tenantID: ["pbx_url": "https://a.example.com", "pbx_secret": "env:PBX_SECRET_A"]])
+        #expect(
+            result.rows == [
+                Self.contoso.tenantID: ["pbx_url": "https://a.example.com", "pbx_secret": "env:PBX_SECRET_A"]
+            ])
         #expect(result.problems.count == 2)
         #expect(result.problems[0].hasPrefix("pbx.csv:3: tenant_id: not a tenant id"))
         #expect(result.problems[1] == "pbx.csv:4: tenant_id: \(Self.contoso.tenantID) is listed twice")

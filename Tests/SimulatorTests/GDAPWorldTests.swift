@@ -38,9 +38,14 @@ struct GDAPWorldTests {
         for (gdap, problem) in [
             (#"{"status": "paused"}"#, "status paused is none or one of"),
             (#"{"end": "tomorrow"}"#, "end tomorrow is not an ISO 8601 date-time"),
-            (#"{"roles": ["Privileged Role Administrator"]}"#, "role Privileged Role Administrator is not a role definition id"),
+            (
+                #"{"roles": ["Privileged Role Administrator"]}"#,
+                "role Privileged Role Administrator is not a role definition id"
+            ),
         ] {
-            let bad = try write(#"{"seed": 1, "tenants": [{"domain": "x.onmicrosoft.com", "consent": "full", "sku": "E5", "gdap": "# + gdap + "}]}")
+            let bad = try write(
+                #"{"seed": 1, "tenants": [{"domain": "x.onmicrosoft.com", "consent": "full", "sku": "E5", "gdap": "#
+                    + gdap + "}]}")
             #expect(throws: (any Error).self) { try WorldDescription.load(bad) }
             do { _ = try WorldDescription.load(bad) } catch {
                 #expect("\(error)".contains("tenants[0].gdap: \(problem)"), "\(error)")
@@ -63,7 +68,9 @@ struct GDAPWorldTests {
         let simulator = try Simulator(world: World(withAcme))
         let base = try simulator.start()
         let http = HTTPClient()
-        for (msp, expected) in [("msp", ["one.onmicrosoft.com", "two.onmicrosoft.com"]), ("acme", ["acme1.onmicrosoft.com"])] {
+        for (msp, expected) in [
+            ("msp", ["one.onmicrosoft.com", "two.onmicrosoft.com"]), ("acme", ["acme1.onmicrosoft.com"]),
+        ] {
             let partner = try #require(simulator.world.partner(msp: msp))
             let graph = GraphClient(
                 http: http, tokens: TokenClient(http: http, loginBaseURL: base), baseURL: "\(base)/v1.0",

@@ -52,7 +52,8 @@ struct GDAPSelectionTests {
             name: "terminated", relationships: [relationship("r1", "terminated", end: past)],
             expected: .skipped(.notActive(statuses: ["terminated"]))),
         Case(
-            name: "waiting for the customer's approval", relationships: [relationship("r1", "approvalPending", end: nil)],
+            name: "waiting for the customer's approval",
+            relationships: [relationship("r1", "approvalPending", end: nil)],
             expected: .skipped(.notActive(statuses: ["approvalPending"]))),
         Case(
             name: "listed as a customer with no relationship listed", relationships: [],
@@ -99,7 +100,8 @@ struct GDAPSelectionTests {
     @Test(arguments: cases)
     func decides(_ c: Case) {
         let customers =
-            c.listed ? [GraphDelegatedAdminCustomer(id: Self.tenant, tenantId: Self.tenant, displayName: "Contoso Ltd")] : []
+            c.listed
+            ? [GraphDelegatedAdminCustomer(id: Self.tenant, tenantId: Self.tenant, displayName: "Contoso Ltd")] : []
         let decisions = GDAPSelection.decide(
             customers: customers, relationships: c.relationships, filter: c.filter, now: Self.now)
         #expect(decisions.count == 1)
@@ -121,7 +123,8 @@ struct GDAPSelectionTests {
     @Test func reasonsNameTheRole() {
         #expect(
             GDAPSelection.Skip.missingRoles([Self.pra]).description
-                == "GDAP relationship lacks the role Privileged Role Administrator (e8611ab8-c189-46e8-94e1-60213ab1f814)")
+                == "GDAP relationship lacks the role Privileged Role Administrator (e8611ab8-c189-46e8-94e1-60213ab1f814)"
+        )
     }
 
     @Test func severalCustomersInNameOrder() {
@@ -149,7 +152,8 @@ struct GDAPSnapshotTests {
             msp: "acme", partnerTenantID: "t", readAt: now.addingTimeInterval(-3600), customers: [], relationships: [])
         #expect(snapshot.problem(msp: "acme", now: now) == nil)
         #expect(snapshot.problem(msp: "other", now: now) == "it lists the GDAP customers of MSP acme, not other")
-        #expect(snapshot.problem(msp: "acme", now: now.addingTimeInterval(86_400))?.hasSuffix("export it again") == true)
+        #expect(
+            snapshot.problem(msp: "acme", now: now.addingTimeInterval(86_400))?.hasSuffix("export it again") == true)
         let decoded = try JSONDecoder().decode(GDAPSnapshot.self, from: try snapshot.encoded())
         #expect(decoded == snapshot)
     }

@@ -91,7 +91,9 @@ struct GDAPService: Sendable {
             var query = request.query
             query["$skiptoken"] = String(skip + top)
             let text = query.sorted { $0.key < $1.key }
-                .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }
+                .map {
+                    "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)"
+                }
                 .joined(separator: "&")
             let host = request.headers["host"].map { "\(call.scheme)://\($0)" } ?? ""
             document["@odata.nextLink"] = .string("\(host)/v1.0/\(collection)?\(text)")
