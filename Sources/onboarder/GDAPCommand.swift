@@ -4,6 +4,7 @@ import Graph
 import HTTP
 import OnboarderConfig
 import Pipeline
+import Postgres
 
 /// `onboarder gdap export --msp X`: the MSP's GDAP customers and relationships, read in its partner tenant
 /// with its partner app, as a snapshot file for `onboarder enqueue --from-gdap FILE`. Run where the partner
@@ -69,6 +70,11 @@ enum GDAPReader {
                 app = try await PartnerApps(settings: settings, vault: try config.vault()).app(for: msp, on: pool)
             } catch let error as PartnerAppError {
                 throw CleanExit.message("\(error)", code: .validationFailure)
+            } catch let error as PostgresError where error.sqlState == "42501" {
+                // An enqueuer or operator login: it may not read the MSPs' partner credentials, by design.
+                throw CleanExit.message(
+                    "this database login may not use \(msp)'s partner app (\(error)): run onboarder gdap export --msp "
+                        + "\(msp) as the service login on a worker host, and give its file to enqueue --from-gdap FILE")
             }
             guard !app.homeTenantID.isEmpty else {
                 throw CleanExit.message(
