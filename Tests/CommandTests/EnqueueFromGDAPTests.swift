@@ -164,7 +164,8 @@ struct EnqueueFromGDAPTests {
         let live = ["enqueue", "--from-gdap", "--msp", "acme", "--dry-run"] + Self.templates
         let refused = try await lab.onboarder(live, as: .enqueuer)
         #expect(refused.status == 1, "\(refused.output)")
-        #expect(refused.output.contains("run onboarder gdap export --msp acme as the service login"), "\(refused.output)")
+        #expect(
+            refused.output.contains("run onboarder gdap export --msp acme as the service login"), "\(refused.output)")
         #expect(lab.simulator.requestCounts["GET tenantRelationships"] == nil)
         let worker = try await lab.onboarder(live, as: .worker)
         #expect(worker.status == 0, "\(worker.output)")
