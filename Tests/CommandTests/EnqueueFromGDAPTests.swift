@@ -1,6 +1,8 @@
 import Foundation
+import Pipeline
 import Postgres
 import Simulator
+import Store
 import TestSupport
 import Testing
 
@@ -44,8 +46,8 @@ struct EnqueueFromGDAPTests {
         let directory: URL
         let keyFile: String
 
-        static func start(_ label: String) async throws -> Lab {
-            let simulator = try Simulator(world: EnqueueFromGDAPTests.world())
+        static func start(_ label: String, world: World? = nil) async throws -> Lab {
+            let simulator = try Simulator(world: world ?? EnqueueFromGDAPTests.world())
             let base = try simulator.start()
             let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase(label)
             let worker = try await TestDatabase.login(.worker, database: name, owner: owner).connectionString!
@@ -170,6 +172,46 @@ struct EnqueueFromGDAPTests {
         let worker = try await lab.onboarder(live, as: .worker)
         #expect(worker.status == 0, "\(worker.output)")
         #expect(worker.output.contains("dry run: 3 customer(s) would be enqueued, 4 skipped"), "\(worker.output)")
+        try await lab.stop()
+    }
+
+    /// An MSP with a partner app of its own (`onboarder.msps` / `msp_secrets`, sealed under the key file):
+    /// its own partner tenant is read with its own app, and lists its customers only.
+    @Test func anMSPsOwnPartnerAppReadsItsOwnPartnerTenant() async throws {
+        var description = WorldDescription(
+            seed: 2102,
+            tenants: [
+                WorldDescription.Tenant(domain: "kilo.onmicrosoft.com", displayName: "Kilo"),
+                WorldDescription.Tenant(domain: "lima.onmicrosoft.com", displayName: "Lima"),
+                WorldDescription.Tenant(domain: "mike.onmicrosoft.com", displayName: "Mike"),
+            ], partners: [WorldDescription.Partner(msp: "acme", displayName: "Acme IT")])
+        description.tenants[1].partner = "acme"
+        description.tenants[2].partner = "acme"
+        description.tenants[2].gdap = WorldDescription.GDAP(status: "expired", end: "2026-02-01T00:00:00Z")
+        let lab = try await Lab.start("gdap_own", world: World(description))
+        let acme = try #require(lab.simulator.world.partner(msp: "acme"))
+        let vault = try SecretVault.load(file: lab.keyFile, inline: "")
+        let sealed = try vault.seal(
+            acme.secret, context: MSPProfile.sealingContext(column: "partner_secret", msp: "acme"))
+        try await lab.pool.query(
+            """
+            UPDATE onboarder.msps SET partner_tenant_id = \(acme.tenant.id.uuidString.lowercased())::uuid,
+                   partner_client_id = \(acme.app.appID.uuidString.lowercased())::uuid WHERE id = 'acme'
+            """)
+        try await lab.pool.query(
+            "INSERT INTO onboarder.msp_secrets (msp_id, partner_secret_sealed) VALUES ('acme', \(sealed))")
+
+        let snapshot = lab.directory.appendingPathComponent("acme-gdap.json").path
+        let export = try await lab.onboarder(["gdap", "export", "--msp", "acme", "-o", snapshot], as: .worker)
+        #expect(export.status == 0, "\(export.output)")
+        #expect(export.output.contains("in the partner tenant \(acme.tenant.id.uuidString.lowercased()) of acme"))
+        let run = try await lab.onboarder(
+            ["enqueue", "--from-gdap", snapshot, "--msp", "acme"] + Self.templates, as: .enqueuer)
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.output.contains("1 enqueued, 1 skipped"), "\(run.output)")
+        #expect(run.output.contains("skipped: Mike (\(lab.tenantID("mike"))): GDAP relationship expired"))
+        #expect(!run.output.contains("Kilo"), "the default MSP's customer is not in acme's partner tenant")
+        #expect(try await lab.enqueuedTenants() == [lab.tenantID("lima")])
         try await lab.stop()
     }
 
