@@ -47,6 +47,10 @@ struct EnqueueCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             if gdap.fromGDAP { return try await runFromGDAP() }
+            if let option = gdap.setOptions.first {
+                throw CleanExit.message(
+                    "\(option) is for --from-gdap; a file names its MSPs and PBXs itself", code: .validationFailure)
+            }
             guard let file else {
                 throw CleanExit.message("give the file to enqueue (or --from-gdap --msp X)", code: .validationFailure)
             }

@@ -46,6 +46,23 @@ struct GDAPEnqueueOptions: ParsableArguments {
     var requireRole: [String] = []
 }
 
+extension GDAPEnqueueOptions {
+    /// The GDAP options given (without --from-gdap they would be silently ignored).
+    var setOptions: [String] {
+        var set: [String] = []
+        if msp != nil { set.append("--msp") }
+        if path != "teams" { set.append("--path") }
+        if !filter.isEmpty { set.append("--filter") }
+        if pbxURL != nil { set.append("--pbx-url") }
+        if pbxClientID != nil { set.append("--pbx-client-id") }
+        if pbxSecret != nil { set.append("--pbx-secret") }
+        if sbcDomain != nil { set.append("--sbc-domain") }
+        if pbxTable != nil { set.append("--pbx-table") }
+        if !requireRole.isEmpty { set.append("--require-role") }
+        return set
+    }
+}
+
 extension EnqueueCommand {
     /// `--from-gdap`: read (or load) the MSP's GDAP lists, decide who qualifies (`GDAPSelection`), make their
     /// rows (`GDAPEnqueueRows`, through the enqueue file's checks), report the skipped, and enqueue as a
