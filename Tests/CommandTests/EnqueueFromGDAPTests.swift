@@ -25,7 +25,7 @@ struct EnqueueFromGDAPTests {
                 ("delta", "Delta SA", WorldDescription.GDAP(status: "terminated", end: "2026-05-01T00:00:00Z")),
                 ("echo", "Echo BV", WorldDescription.GDAP(status: "none")),
                 ("foxtrot", "Foxtrot AB", nil), ("golf", "Golf Oy", nil),
-                ("hotel", "Hotel AS", WorldDescription.GDAP(end: "2026-11-30T00:00:00Z")),
+                ("hotel", "Hotel AS", WorldDescription.GDAP(end: "2025-11-30T00:00:00Z")),
             ].map { (label: String, name: String, gdap: WorldDescription.GDAP?) in
                 var tenant = WorldDescription.Tenant(domain: "\(label).onmicrosoft.com", displayName: name)
                 tenant.gdap = gdap
@@ -124,7 +124,7 @@ struct EnqueueFromGDAPTests {
             "charlie":
                 "GDAP relationship lacks the role Privileged Role Administrator (e8611ab8-c189-46e8-94e1-60213ab1f814)",
             "delta": "no active GDAP relationship (terminated)",
-            "hotel": "GDAP relationship expired (ended 2026-11-30T00:00:00Z)",
+            "hotel": "GDAP relationship expired (ended 2025-11-30T00:00:00Z)",
         ]
         for (label, reason) in reasons {
             #expect(dry.output.contains("skipped: \(label.capitalized)"), "\(label): \(dry.output)")
