@@ -50,6 +50,18 @@ struct GDAPEnqueueRowsTests {
             rows.allSatisfy { $0.msp == "acme" && $0.payload.path == "teams" && $0.payload.pbxClientID == "onboarder" })
     }
 
+    /// A name the customer chose never stops the row: control characters become spaces, a long one is cut.
+    @Test func theCustomersNameNeverStopsItsRow() throws {
+        let odd = GDAPSelection.Customer(
+            tenantID: Self.contoso.tenantID,
+            displayName: "Evil\u{1B}[31mCorp\u{85}" + String(repeating: "x", count: 300))
+        let rules = EnqueueRules(references: SecretReferencePolicy(directories: ["/etc/onboarder/pbx/{msp}"]))
+        let result = GDAPEnqueueRows.build([odd], msp: "acme", path: "m365", templates: Self.templates, rules: rules)
+        #expect(result.problems.isEmpty, "\(result.problems)")
+        let name = try #require(result.rows.first?.row.payload.displayName)
+        #expect(name.hasPrefix("Evil [31mCorp x") && name.unicodeScalars.count == 256)
+    }
+
     /// A missing field or a bad value is the file's own problem, named by customer.
     @Test func problemsAreTheFileRulesNamedByCustomer() {
         let result = GDAPEnqueueRows.build(
