@@ -82,6 +82,17 @@ public enum GDAPEnqueueRows {
         return trimmed.isEmpty ? String(customer.tenantID.prefix(8)) : trimmed
     }
 
+    /// The customer's name as a row's `display_name`: the customer chose it, and it only labels the job, so
+    /// a control character becomes a space and a name past the column's limit is cut, rather than the row
+    /// (and with it the MSP's whole run) being refused for a name it cannot change.
+    static func displayName(_ name: String) -> String {
+        let cleaned = String(
+            String.UnicodeScalarView(
+                name.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }
+                    .prefix(EnqueueFile.Limits.displayName)))
+        return EnqueueFile.trimmed(cleaned)
+    }
+
     /// The rows of `customers` (in order), read through `EnqueueFile.read` under the name `name`; problems
     /// name the customer (`Contoso Ltd (52eaad04-…): pbx_url: required`).
     public struct Result: Sendable {
@@ -98,7 +109,8 @@ public enum GDAPEnqueueRows {
         encoder.outputFormatting = .sortedKeys
         for customer in customers {
             var fields = ["msp": msp, "tenant": customer.tenantID, "path": path]
-            if !customer.displayName.isEmpty { fields["display_name"] = customer.displayName }
+            let name = displayName(customer.displayName)
+            if !name.isEmpty { fields["display_name"] = name }
             for (column, template) in templates.byColumn {
                 guard let template, !(column == "sbc_domain" && path != "teams") else { continue }
                 fields[column] = expand(template, customer, msp: msp)
