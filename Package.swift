@@ -152,7 +152,7 @@ let package = Package(
         // The operator's commands (`handover`, `cert add --dir`) run as built, under the real roles.
         .testTarget(
             name: "CommandTests",
-            dependencies: ["Pipeline", "Store", "Crypto", "Postgres", "TestSupport", "onboarder"]),
+            dependencies: ["Pipeline", "Store", "Crypto", "Postgres", "TestSupport", "Simulator", "onboarder"]),
         .testTarget(
             name: "PipelineTests",
             dependencies: [

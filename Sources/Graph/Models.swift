@@ -190,3 +190,58 @@ public struct GraphAppCredentialSignInActivity: Decodable, Sendable, Equatable {
     public var createdDateTime: String?
     public var signInActivity: SignInActivity?
 }
+
+/// A customer of the MSP with a GDAP relationship (`/tenantRelationships/delegatedAdminCustomers`, read in
+/// the partner tenant). Microsoft creates it with the first relationship and deletes it when no active one
+/// is left, so a customer whose relationships all expired is only seen through the relationships.
+public struct GraphDelegatedAdminCustomer: Codable, Sendable, Equatable {
+    public var id: String
+    public var tenantId: String
+    public var displayName: String?
+
+    public init(id: String, tenantId: String, displayName: String?) {
+        self.id = id
+        self.tenantId = tenantId
+        self.displayName = displayName
+    }
+}
+
+/// A GDAP relationship (`/tenantRelationships/delegatedAdminRelationships`): its status, end and the
+/// Entra roles (`roleDefinitionId`, the built-in roles' template ids) the customer granted through it.
+public struct GraphDelegatedAdminRelationship: Codable, Sendable, Equatable {
+    public struct Customer: Codable, Sendable, Equatable {
+        public var tenantId: String?
+        public var displayName: String?
+    }
+    public struct UnifiedRole: Codable, Sendable, Equatable {
+        public var roleDefinitionId: String
+    }
+    public struct AccessDetails: Codable, Sendable, Equatable {
+        public var unifiedRoles: [UnifiedRole]?
+    }
+    public var id: String
+    public var displayName: String?
+    /// `active`, `expired`, `terminated`, `approvalPending`, … (`delegatedAdminRelationshipStatus`; kept as
+    /// text: the enumeration is evolvable).
+    public var status: String?
+    public var endDateTime: String?
+    public var customer: Customer?
+    public var accessDetails: AccessDetails?
+
+    public init(
+        id: String, displayName: String? = nil, status: String?, endDateTime: String?, customerTenantID: String,
+        customerName: String? = nil, roles: [String]
+    ) {
+        self.id = id
+        self.displayName = displayName
+        self.status = status
+        self.endDateTime = endDateTime
+        customer = Customer(tenantId: customerTenantID, displayName: customerName)
+        accessDetails = AccessDetails(unifiedRoles: roles.map(UnifiedRole.init))
+    }
+
+    /// The role definition ids it holds, lower-cased.
+    public var roleDefinitionIDs: Set<String> {
+        Set((accessDetails?.unifiedRoles ?? []).map { $0.roleDefinitionId.lowercased() })
+    }
+}

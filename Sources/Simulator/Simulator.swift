@@ -35,7 +35,7 @@ public final class Simulator: Sendable {
         let graph = GraphSurface(
             directory: directory, tokens: tokens, counter: counter, scheme: { scheme.current },
             routes: GraphApplicationsService(faults: faults).routes + ServicePrincipalsService(faults: faults).routes
-                + DirectoryService(dns: dns).routes)
+                + DirectoryService(dns: dns).routes + GDAPService().routes)
         let beta = GraphSurface(
             directory: directory, tokens: tokens, counter: counter, scheme: { scheme.current },
             routes: ReportsService().routes)

@@ -21,12 +21,20 @@ struct EnqueueCommand: AsyncParsableCommand {
             row is invalid. A customer that already has an active onboarding is reported, not duplicated. \
             At most 256 MiB is read; a file that is larger, not UTF-8, empty or without rows is rejected whole.
             Exit status: 0 all rows accepted; 2 rows or the file were rejected; 1 the database failed.
+
+            --from-gdap --msp X: the MSP's customers from its GDAP relationships instead of a file: those \
+            with an active, unexpired relationship holding Privileged Role Administrator (--require-role), \
+            matching --filter, are enqueued through the same checks, dedupe and report; every other one is \
+            named with the reason it was skipped. FILE is then a snapshot from onboarder gdap export (the \
+            login that may use the partner app); without it the partner tenant is read now. The PBX fields \
+            come from --pbx-url/--pbx-client-id/--pbx-secret/--sbc-domain templates ({tenant_id}, {label}, \
+            {customer}, {msp}) and --pbx-table (a CSV keyed by tenant_id, whose values win).
             """)
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The file, or - for standard input.")
-    var file: String
+    @Argument(help: "The file, or - for standard input (with --from-gdap: a gdap export snapshot, optional).")
+    var file: String?
 
     @Flag(help: "Enqueue the valid rows even when others are rejected.")
     var skipInvalid = false
@@ -34,8 +42,18 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(help: "Validate and report; write nothing.")
     var dryRun = false
 
+    @OptionGroup(title: "GDAP discovery") var gdap: GDAPEnqueueOptions
+
     func run() async throws {
         try await reportingErrors {
+            if gdap.fromGDAP { return try await runFromGDAP() }
+            if let option = gdap.setOptions.first {
+                throw CleanExit.message(
+                    "\(option) is for --from-gdap; a file names its MSPs and PBXs itself", code: .validationFailure)
+            }
+            guard let file else {
+                throw CleanExit.message("give the file to enqueue (or --from-gdap --msp X)", code: .validationFailure)
+            }
             let rules = try global.configuration().enqueueRules()
             let name = file == "-" ? "<stdin>" : file
             let data = try Self.readInput(file == "-" ? nil : file, name: name)

@@ -18,7 +18,8 @@ struct Onboarder: AsyncParsableCommand {
         abstract: "Onboards many customer Microsoft 365 tenants into the PBX's Teams / Microsoft 365 integration.",
         version: OnboarderVersion.string,
         subcommands: [
-            Migrate.self, EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, ShowCommand.self,
+            Migrate.self, EnqueueCommand.self, GDAPCommand.self, WorkerCommand.self, StatusCommand.self,
+            ShowCommand.self,
             RotateSecretsCommand.self, RetryCommand.self, ResumeCommand.self,
             CancelCommand.self,
             CertCommand.self, HandoverCommand.self, SecretCommand.self, ScriptsCommand.self, KeysCommand.self,

@@ -33,6 +33,8 @@ public final class SimTenant: @unchecked Sendable {
     public var tokensIssued: [UUID: Int] = [:]
     /// Per credential of this tenant's own apps (by keyId): its last successful client-credentials sign-in.
     public var credentialSignIns: [UUID: CredentialSignIn] = [:]
+    /// Its GDAP relationship with its MSP, listed in the MSP's partner tenant (`Services/GDAP`).
+    public var gdap: SimGDAP = .standard
 
     init(id: UUID, defaultDomain: String, displayName: String, graphPrincipalID: UUID) {
         self.id = id

@@ -18,6 +18,8 @@ public final class World: @unchecked Sendable {
     public var partnerTenant: SimTenant { partners[0].tenant }
     public var partnerApp: SimApplication { partners[0].app }
     public var partnerSecret: String { partners[0].secret }
+    /// The most a partner tenant's GDAP lists answer per page (`Services/GDAP`).
+    public var gdapPageSize = 100
     public private(set) var tenants: [UUID: SimTenant] = [:]
     /// One PBX per customer, by name (`customer7`), served at `/pbx/{name}`.
     public private(set) var pbxes: [String: SimPBX] = [:]
@@ -31,6 +33,7 @@ public final class World: @unchecked Sendable {
     /// The world a description gives; the seed fixes every id and secret.
     public init(_ description: WorldDescription) throws {
         var random = SeededRandom(seed: description.seed)
+        gdapPageSize = description.gdapPageSize ?? 100
         // The default MSP first, drawn from the seed as it always was, so every id of an existing world file stays.
         try addPartner(
             msp: SimPartner.defaultMSP, displayName: "The MSP", cloud: "global", domain: "msp.onmicrosoft.com",
@@ -66,6 +69,7 @@ public final class World: @unchecked Sendable {
                 tenant.users[user.id] = user
             }
             setConsent(spec.consent, in: tenant)
+            tenant.gdap = SimGDAP(spec.gdap)
             add(tenant)
             let pbxName = spec.pbx ?? String(tenant.defaultDomain.prefix { $0 != "." })
             pbxes[pbxName] = SimPBX(
@@ -153,7 +157,8 @@ public final class World: @unchecked Sendable {
                 keyID: random.uuid(), displayName: "partner", secretHash: try Digest.sha256(Array(secret.utf8)),
                 hint: String(secret.prefix(3)), start: .distantPast, end: .distantFuture))
         tenant.applications[app.id] = app
-        tenant.servicePrincipals[app.appID] = []
+        // In its own tenant the partner app reads the MSP's GDAP relationships (Services/GDAP).
+        tenant.servicePrincipals[app.appID] = ["DelegatedAdminRelationship.Read.All"]
         tenant.partnerMSP = msp
         partners.append(SimPartner(msp: msp, cloud: cloud, tenant: tenant, app: app, secret: secret))
         add(tenant)

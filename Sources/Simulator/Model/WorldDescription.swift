@@ -15,7 +15,11 @@ import Foundation
 /// `partner` (default `msp`): the MSP whose customer the tenant is, whose partner app `consent` is for.
 /// Top-level `partners` (optional): further MSPs, each with its own tenant (`<msp>.onmicrosoft.com`) and
 /// partner app: `[{"msp": "acme", "display_name": "Acme IT", "cloud": "global"}]`. The default MSP `msp`
-/// is always there.
+/// is always there. `gdap` (default: active for two years, holding `SimGDAPRelationship.defaultRoles`): the
+/// tenant's GDAP relationship as its MSP's partner tenant lists it — `{"status": "active" | "expired" |
+/// "terminated" | "approvalPending" | … | "none" (no relationship), "roles": ["<role template id>", …],
+/// "end": "2026-01-01T00:00:00Z"}`. Top level, `gdap_page_size` (default 100): the most a partner tenant's
+/// GDAP lists answer per page (small in tests, so that they page).
 public struct WorldDescription: Codable, Sendable {
     public enum Consent: String, Codable, Sendable { case full, partial, none }
     public enum Sku: String, Codable, Sendable {
@@ -33,6 +37,19 @@ public struct WorldDescription: Codable, Sendable {
         }
     }
 
+    /// A tenant's `"gdap"`: absent fields take the default relationship's.
+    public struct GDAP: Codable, Sendable {
+        public var status: String?
+        public var roles: [String]?
+        public var end: String?
+
+        public init(status: String? = nil, roles: [String]? = nil, end: String? = nil) {
+            self.status = status
+            self.roles = roles
+            self.end = end
+        }
+    }
+
     public struct Tenant: Codable, Sendable {
         public var id: UUID?
         public var domain: String
@@ -46,6 +63,7 @@ public struct WorldDescription: Codable, Sendable {
         public var entraIDPremium: Bool?
         public var auditLogConsent: Bool?
         public var partner: String?
+        public var gdap: GDAP?
 
         public init(
             id: UUID? = nil, domain: String, displayName: String? = nil, consent: Consent = .full, sku: Sku = .e5,
@@ -68,7 +86,7 @@ public struct WorldDescription: Codable, Sendable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, domain, consent, sku, users, pbx, partner
+            case id, domain, consent, sku, users, pbx, partner, gdap
             case displayName = "display_name", maxPasswordLifetimeDays = "max_password_lifetime_days"
             case forbidPasswords = "forbid_passwords"
             case entraIDPremium = "entra_id_premium", auditLogConsent = "audit_log_consent"
@@ -96,6 +114,12 @@ public struct WorldDescription: Codable, Sendable {
     public var seed: UInt64
     public var tenants: [Tenant]
     public var partners: [Partner]?
+    public var gdapPageSize: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case seed, tenants, partners
+        case gdapPageSize = "gdap_page_size"
+    }
 
     public init(seed: UInt64, tenants: [Tenant], partners: [Partner]? = nil) {
         self.seed = seed
@@ -136,6 +160,9 @@ public struct WorldDescription: Codable, Sendable {
             for (index, tenant) in description.tenants.enumerated() {
                 guard seen.insert(tenant.domain.lowercased()).inserted else {
                     throw SimServerError("\(path): tenants[\(index)].domain \(tenant.domain) appears twice")
+                }
+                if let problem = tenant.gdap.flatMap({ SimGDAP.problem($0) }) {
+                    throw SimServerError("\(path): tenants[\(index)].gdap: \(problem)")
                 }
             }
             return description
