@@ -36,6 +36,9 @@ public struct GraphClient: Sendable {
     public let tenant: String
     public let clientID: String
     public let credential: ClientCredential
+    /// Awaited before every write (`WriteGate`): the partner app's writes per second across the fleet.
+    /// nil: writes go at once.
+    public var writeGate: (any WriteGate)?
 
     public init(
         http: HTTPClient, tokens: TokenClient, baseURL: String, tenant: String, clientID: String,
@@ -113,6 +116,9 @@ public struct GraphClient: Sendable {
         }
         var request = HTTPRequest(method: method, url: url, headers: allHeaders, body: bytes)
         request.freshConnection = freshConnection
+        // After the token (a permit is not held while one is fetched); writes are sent once, never retried
+        // here, so one permit per write.
+        if let writeGate, Self.isWrite(method) { try await writeGate.admit() }
         return try await quickly(retrying: method == "GET") { [request, context] in
             let response: HTTPResponse
             do {

@@ -23,6 +23,8 @@ public struct OnboardingHandler: JobHandler {
     let http: HTTPClient
     let tokens: TokenClient
     let pbxes: XAPIDirectory
+    /// Every job of the process writes with a partner app through its one gate (`partner.writes_per_second`).
+    let writeGates: PartnerWriteGates
 
     public init(settings: OnboardingSettings, vault: SecretVault, http: HTTPClient) {
         self.settings = settings
@@ -30,6 +32,8 @@ public struct OnboardingHandler: JobHandler {
         self.http = http
         self.tokens = TokenClient(http: http, loginBaseURL: settings.loginBaseURL)
         self.pbxes = XAPIDirectory(http: http)
+        self.writeGates = PartnerWriteGates(
+            configured: settings.partnerWritesPerSecond, defaultClientID: settings.partnerClientID)
     }
 
     /// The steps of an onboarding on `path`, in order.
@@ -58,7 +62,7 @@ public struct OnboardingHandler: JobHandler {
     func run(of job: ClaimedJob, payload: OnboardingPayload, context: JobContext) -> Run {
         Run(
             job: job, payload: payload, settings: settings, vault: vault, pool: context.pool, tokens: tokens,
-            pbxes: pbxes, logger: context.logger)
+            pbxes: pbxes, writeGates: writeGates, logger: context.logger)
     }
 
     /// Runs `steps` in order from the first one not done, checkpointing each; `prepare` fills the facts

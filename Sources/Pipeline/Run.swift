@@ -17,6 +17,7 @@ struct Run {
     let pool: PostgresPool
     let tokens: TokenClient
     let pbxes: XAPIDirectory
+    let writeGates: PartnerWriteGates
     let logger: Logger
     var done = Set<Step>()
     var facts = OnboardingFacts()
@@ -44,9 +45,13 @@ struct Run {
                 "No partner app is configured: set partner.client_id and partner.certificate_path (or partner.client_secret)."
             )
         }
-        return GraphClient(
+        var client = GraphClient(
             http: tokens.http, tokens: tokens, baseURL: settings.graphBaseURL, tenant: tenant,
             clientID: settings.partnerClientID, credential: credential)
+        // The partner app's writes count against its quota across all tenants; a tenant's own app (above)
+        // writes in its own tenant only.
+        client.writeGate = writeGates.gate(for: settings.partnerClientID, pool: pool)
+        return client
     }
 
     /// The failure context of a call: which tenant and partner app (for the consent URL), and whether the

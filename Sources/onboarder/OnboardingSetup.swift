@@ -38,6 +38,7 @@ extension ResolvedConfiguration {
         settings.graphBaseURL = string(.graphBaseURL)
         settings.graphReportsBaseURLSetting = string(.graphReportsBaseURL)
         settings.partnerClientID = string(.partnerClientID)
+        settings.partnerWritesPerSecond = Double(integer(.partnerWritesPerSecond))
         let certificate = string(.partnerCertificatePath)
         let secret = string(.partnerClientSecret)
         if !certificate.isEmpty {
