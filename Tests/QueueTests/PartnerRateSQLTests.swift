@@ -220,10 +220,14 @@ struct PartnerRateSQLTests {
             """)
         let worker = try await TestDatabase.login(.worker, database: name, owner: owner)
         let workerConnection = try await PostgresConnection.connect(worker)
-        for _ in 0..<4 {  // 4, 4, 2, then nothing: one wait
-            try await workerConnection.query(
-                "SELECT * FROM onboarder.take_partner_writes(\(alphaApp), 4, 0::real, false)")
-        }
+        // Four takes of 4 at one instant (now(), the transaction's): 4, 4, 2, then nothing, a wait.
+        let takes = try await workerConnection.query(
+            """
+            SELECT (onboarder.take_partner_writes(\(alphaApp), 4, 0::real, false, now())).granted
+              FROM generate_series(1, 4)
+            """
+        ).map { try $0[0].decode(Int.self) }
+        #expect(takes == [4, 4, 2, 0])
         try await workerConnection.query("SELECT * FROM onboarder.take_partner_writes(\(defaultApp), 2, 100::real, true)")
         await workerConnection.close()
 
