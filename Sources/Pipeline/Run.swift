@@ -15,7 +15,10 @@ struct Run {
     let settings: OnboardingSettings
     let vault: SecretVault
     let pool: PostgresPool
+    /// The token client on the partner app's cloud.
     let tokens: TokenClient
+    /// The job's MSP's partner app.
+    let partner: PartnerApp
     let pbxes: XAPIDirectory
     let writeGates: PartnerWriteGates
     let logger: Logger
@@ -36,21 +39,19 @@ struct Run {
                     "The tenant's own client secret cannot be read: \(error). Make it available to the worker, then onboarder retry."
                 )
             }
-            return GraphClient(
-                http: tokens.http, tokens: tokens, baseURL: settings.graphBaseURL, tenant: tenant, clientID: clientID,
-                credential: .secret(secret))
-        }
-        guard let credential = settings.partnerCredential, !settings.partnerClientID.isEmpty else {
-            throw StepStop.attention(
-                "No partner app is configured: set partner.client_id and partner.certificate_path (or partner.client_secret)."
-            )
+            var client = GraphClient(
+                http: tokens.http, tokens: tokens, baseURL: partner.endpoints.graphBaseURL, tenant: tenant,
+                clientID: clientID, credential: .secret(secret))
+            client.scope = partner.endpoints.graphScope
+            return client
         }
         var client = GraphClient(
-            http: tokens.http, tokens: tokens, baseURL: settings.graphBaseURL, tenant: tenant,
-            clientID: settings.partnerClientID, credential: credential)
+            http: tokens.http, tokens: tokens, baseURL: partner.endpoints.graphBaseURL, tenant: tenant,
+            clientID: partner.clientID, credential: partner.credential)
+        client.scope = partner.endpoints.graphScope
         // The partner app's writes count against its quota across all tenants; a tenant's own app (above)
         // writes in its own tenant only.
-        client.writeGate = writeGates.gate(for: settings.partnerClientID, pool: pool)
+        client.writeGate = writeGates.gate(for: partner.clientID, pool: pool)
         return client
     }
 
@@ -63,8 +64,8 @@ struct Run {
                 Date().timeIntervalSince($0) < settings.replicationWindow
             }
                 ?? false,
-            tenantID: tenant, clientID: payload.tenantClientID ?? settings.partnerClientID,
-            loginBaseURL: settings.loginBaseURL)
+            tenantID: tenant, clientID: payload.tenantClientID ?? partner.clientID,
+            loginBaseURL: partner.endpoints.loginBaseURL)
     }
 
     /// The resolver of this job's secret references: the configured policy with `{msp}` filled in.

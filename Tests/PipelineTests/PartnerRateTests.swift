@@ -97,8 +97,10 @@ struct PartnerRateTests {
         let app = "dddddddd-0000-4000-8000-000000000001"
         let ownerPool = PostgresPool(configuration: owner, maxConnections: 1)
         try await ownerPool.query(
-            "INSERT INTO onboarder.msps (id, display_name, partner_client_id, writes_per_second) VALUES ('slow', 'Slow', \(app)::uuid, 0.01)"
-        )
+            """
+            INSERT INTO onboarder.msps (id, display_name, partner_client_id, partner_tenant_id, writes_per_second)
+            VALUES ('slow', 'Slow', \(app)::uuid, gen_random_uuid(), 0.01)
+            """)
         // 200 configured, 0.01 (one write per 100 s) from the MSP: the lowest applies.
         let gate = PartnerWriteGates(configured: 200, defaultClientID: "").gate(for: app.uppercased(), pool: pool)
         try await gate.admit()  // the burst's one permit

@@ -126,10 +126,11 @@ struct PartnerRateSQLTests {
         let other = "aaaaaaaa-0000-4000-8000-000000000003"
         try await connection.query(
             """
-            INSERT INTO onboarder.msps (id, display_name, partner_client_id, writes_per_second) VALUES
-                ('own-slow', 'x', \(own)::uuid, 5), ('own-fast', 'x', \(own)::uuid, 50),
-                ('default-slow', 'x', NULL, 7), ('default-none', 'x', NULL, NULL),
-                ('other-none', 'x', \(other)::uuid, NULL)
+            INSERT INTO onboarder.msps (id, display_name, partner_client_id, partner_tenant_id, writes_per_second)
+            SELECT v.id, v.id, v.app, CASE WHEN v.app IS NOT NULL THEN gen_random_uuid() END, v.rate
+              FROM (VALUES ('own-slow', \(own)::uuid, 5::real), ('own-fast', \(own)::uuid, 50),
+                           ('default-slow', NULL, 7), ('default-none', NULL, NULL),
+                           ('other-none', \(other)::uuid, NULL)) AS v(id, app, rate)
             """)
         let cases: [(app: String, configured: Double, isDefault: Bool, limit: Double?)] = [
             (own, 200, false, 5),  // the slowest MSP using it
@@ -215,8 +216,9 @@ struct PartnerRateSQLTests {
         let defaultApp = "cccccccc-0000-4000-8000-000000000002"
         try await connection.query(
             """
-            INSERT INTO onboarder.msps (id, display_name, partner_client_id, writes_per_second) VALUES
-                ('alpha', 'Alpha', \(alphaApp)::uuid, 10), ('beta', 'Beta', NULL, NULL), ('gamma', 'Gamma', NULL, NULL)
+            INSERT INTO onboarder.msps (id, display_name, partner_client_id, partner_tenant_id, writes_per_second)
+            VALUES ('alpha', 'Alpha', \(alphaApp)::uuid, gen_random_uuid(), 10), ('beta', 'Beta', NULL, NULL, NULL),
+                   ('gamma', 'Gamma', NULL, NULL, NULL)
             """)
         let worker = try await TestDatabase.login(.worker, database: name, owner: owner)
         let workerConnection = try await PostgresConnection.connect(worker)
