@@ -22,7 +22,9 @@ struct TokenCachePerAppTests {
                 ], partners: [.init(msp: "acme")]))
         let msp = try #require(world.partner(msp: "msp"))
         let acme = try #require(world.partner(msp: "acme"))
-        let tenants = ["one.example", "two.example", "acme1.example"].map { world.tenant($0)!.id.uuidString.lowercased() }
+        let tenants = ["one.example", "two.example", "acme1.example"].map {
+            world.tenant($0)!.id.uuidString.lowercased()
+        }
         let simulator = try Simulator(world: world)
         let base = try simulator.start()
         let http = HTTPClient()
@@ -34,9 +36,11 @@ struct TokenCachePerAppTests {
         #expect(consented.status == 200)
 
         let tokens = TokenClient(http: http, loginBaseURL: base)
-        func token(_ partner: SimPartner, _ tenant: String) async throws -> (value: String, tid: String, appid: String) {
+        func token(_ partner: SimPartner, _ tenant: String) async throws -> (value: String, tid: String, appid: String)
+        {
             let token = try await tokens.token(
-                tenant: tenant, clientID: partner.app.appID.uuidString.lowercased(), credential: .secret(partner.secret))
+                tenant: tenant, clientID: partner.app.appID.uuidString.lowercased(), credential: .secret(partner.secret)
+            )
             let payload = try claims(of: token.value)
             return (token.value, payload["tid"] as? String ?? "", payload["appid"] as? String ?? "")
         }

@@ -72,7 +72,9 @@ struct PartnerRateTests {
         let worst = Self.worstExcess(
             perSecond, rate: Double(rate), burst: Double(rate),
             permitLifetime: WritePermitPlan().permitLifetime / .seconds(1))
-        #expect(worst.excess <= 0, "over the limit: \(worst.window); per second: \(perSecond.sorted { $0.key < $1.key }.map(\.value))")
+        #expect(
+            worst.excess <= 0,
+            "over the limit: \(worst.window); per second: \(perSecond.sorted { $0.key < $1.key }.map(\.value))")
 
         // Both processes took permits from the one bucket, every write had one, and the limit bound:
         // some takes got nothing and their workers waited.

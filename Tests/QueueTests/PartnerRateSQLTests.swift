@@ -141,7 +141,8 @@ struct PartnerRateSQLTests {
             (other, 0, false, nil),  // nobody limits it
         ]
         for c in cases {
-            let t = try await Self.take(connection, app: c.app, wanted: 1, configured: c.configured, isDefault: c.isDefault, at: 0)
+            let t = try await Self.take(
+                connection, app: c.app, wanted: 1, configured: c.configured, isDefault: c.isDefault, at: 0)
             #expect(t.limit == c.limit, "\(c)")
             #expect(t.granted == 1)
         }
@@ -201,7 +202,8 @@ struct PartnerRateSQLTests {
         #expect(worst.excess <= 1e-6, "over the limit: \(worst.window)")
         // The waits were counted: some takes got nothing (three bursts cannot go at once).
         let waits = try await PostgresConnection.connect(owner)
-        let waited = try await waits.query("SELECT waits_total FROM onboarder.partner_rates").single()[0].decode(Int.self)
+        let waited = try await waits.query("SELECT waits_total FROM onboarder.partner_rates").single()[0].decode(
+            Int.self)
         #expect(waited > 0)
         await waits.close()
         try await TestDatabase.dropScratchDatabase(name)
@@ -230,7 +232,8 @@ struct PartnerRateSQLTests {
             """
         ).map { try $0[0].decode(Int.self) }
         #expect(takes == [4, 4, 2, 0])
-        try await workerConnection.query("SELECT * FROM onboarder.take_partner_writes(\(defaultApp), 2, 100::real, true)")
+        try await workerConnection.query(
+            "SELECT * FROM onboarder.take_partner_writes(\(defaultApp), 2, 100::real, true)")
         await workerConnection.close()
 
         let rows = try await connection.query(
@@ -241,7 +244,8 @@ struct PartnerRateSQLTests {
             """
         ).map { try $0.decode((String, Double, Double, String, Int, Int, Int, Int).self) }
         #expect(rows.count == 2)
-        #expect(rows.first.map { [$0.0, "\($0.1)", "\($0.2)", $0.3, "\($0.4)", "\($0.5)", "\($0.6)", "\($0.7)"] }
+        #expect(
+            rows.first.map { [$0.0, "\($0.1)", "\($0.2)", $0.3, "\($0.4)", "\($0.5)", "\($0.6)", "\($0.7)"] }
                 == [alphaApp, "10.0", "10.0", "alpha", "10", "1", "10", "1"])
         #expect(rows.last.map { [$0.0, "\($0.1)", $0.3, "\($0.4)"] } == [defaultApp, "100.0", "beta,gamma", "2"])
 

@@ -14,7 +14,8 @@ struct WritePermitPlanTests {
 
     static let batchCases: [BatchCase] = [
         BatchCase(name: "one write: it and the prefetch", waiting: 1, burst: nil, expected: 3),
-        BatchCase(name: "nobody counted waiting still asks for one and the prefetch", waiting: 0, burst: nil, expected: 3),
+        BatchCase(
+            name: "nobody counted waiting still asks for one and the prefetch", waiting: 0, burst: nil, expected: 3),
         BatchCase(name: "every write waiting, in one statement", waiting: 10, burst: 200, expected: 12),
         BatchCase(name: "never more than the most a batch takes", waiting: 500, burst: 200, expected: 16),
         BatchCase(name: "never more than the bucket holds", waiting: 10, burst: 4, expected: 4),
