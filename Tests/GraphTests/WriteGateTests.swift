@@ -50,4 +50,28 @@ struct WriteGateTests {
         _ = try await graph.organizationID()  // reads still go
         await cloud.stop()
     }
+
+    /// The gate paces; Graph's 429 is still Graph's: a throttled write is sent once (one permit), not
+    /// retried in place, and comes back as a transient failure carrying Retry-After for its step to wait.
+    @Test func aThrottledWriteIsStillWaitedOutAsGraphSays() async throws {
+        let cloud = try await SimulatedCloud.start()
+        let gate = CountingGate()
+        var graph = cloud.graph(for: cloud.consented)
+        graph.writeGate = gate
+        var faults = Faults()
+        faults.throttleWrites = 1  // Graph's per-app-and-tenant write limit, scaled down to one write
+        cloud.simulator.setFaults(faults)
+        _ = try await graph.upsertApplication(uniqueName: "first", ApplicationRegistration(displayName: "first"))
+        let throttled = await #expect(throws: GraphError.self) {
+            try await graph.upsertApplication(uniqueName: "second", ApplicationRegistration(displayName: "second"))
+        }
+        #expect(throttled?.status == 429)
+        if case .transient(let after)? = throttled?.failure {
+            #expect((after ?? .zero) > .zero, "no Retry-After")
+        } else {
+            Issue.record("a 429 is transient: \(String(describing: throttled?.failure))")
+        }
+        #expect(await gate.admitted == 2)
+        await cloud.stop()
+    }
 }
