@@ -1,5 +1,5 @@
 /// What `GraphClient` awaits before every write it sends (POST, PATCH, PUT, DELETE): Graph counts an app's
-/// identity writes across all the tenants it writes in (70,000 per 5 minutes per app), so a fleet of
+/// identity writes across all the tenants it writes in (35,000 per 5 minutes per app), so a fleet of
 /// workers onboarding many customers with one partner app must pace them together. Reads are not counted.
 ///
 /// `admit()` returns when one write may go; it waits without blocking a thread, and throws

@@ -106,9 +106,9 @@ public struct ConfigKey: Sendable, Hashable {
         summary: "PEM with the partner app's certificate and private key",
         conventionalVariable: "AZURE_CLIENT_CERTIFICATE_PATH")
     public static let partnerWritesPerSecond = ConfigKey(
-        name: "partner.writes_per_second", kind: .integer(0...100_000), defaultValue: .integer(200), isSecret: false,
+        name: "partner.writes_per_second", kind: .integer(0...100_000), defaultValue: .integer(100), isSecret: false,
         summary:
-            "Graph writes per second per partner app, across every worker (Graph allows 233: 70,000 per 5 minutes); an MSP's writes_per_second may lower it; 0: no limit"
+            "Graph writes per second per partner app, across every worker (Graph allows 117: 35,000 per 5 minutes); an MSP's writes_per_second may lower it; 0: no limit"
     )
     public static let httpCABundle = ConfigKey(
         name: "http.ca_bundle", kind: .string, defaultValue: .string(""), isSecret: false,

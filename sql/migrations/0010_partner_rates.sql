@@ -1,7 +1,7 @@
 -- Writes per second per partner app, across every worker process (issue 21). Microsoft Graph counts a
--- partner app's identity writes across all the tenants it writes in (70,000 per 5 minutes per app, besides
+-- partner app's identity writes across all the tenants it writes in (35,000 per 5 minutes per app, besides
 -- 3,000 per 150 s per app and tenant and 18,000 per 5 minutes per tenant: "Identity and access service
--- limits" in Microsoft Graph's throttling limits). Every worker host shares this database, so the limit is
+-- limits" in Microsoft Graph's service-specific throttling limits, revision of 2025-01-14). Every worker host shares this database, so the limit is
 -- a token bucket here, one row per partner app, taken from by onboarder.take_partner_writes
 -- (sql/functions/70_partner_rates.sql) in small batches.
 --
