@@ -51,10 +51,18 @@ struct PartnerRateTests {
     /// Six customers, two worker processes, the partner app limited to 6 writes a second: every second of
     /// the run, and every run of seconds, holds no more writes than the bucket allows (burst 6, plus what a
     /// permit's one-second lifetime lets through). Without the gate (checked once, with the call in
-    /// GraphClient.sendRaw removed) the workers sent 66 of the 72 writes within one second.
+    /// GraphClient.sendRaw removed) the workers sent 66 of the 72 writes within one second, and the simulator's
+    /// per-app quota answered 429s.
     @Test func twoWorkersTogetherStayWithinThePartnerAppsLimit() async throws {
         let domains = (1...6).map { "paced\($0).onmicrosoft.com" }
         let lab = try await PipelineLab("rates", world: PipelineLab.world(domains.map { ($0, .full, .e5) }))
+        // The simulator also throttles the app as Graph does across all tenants, scaled down: 48 writes per 5 s
+        // window. The gate's 6 a second can never meet it (at most 6 + 6 × (5 + 1) writes in 5 s, plus
+        // transit); without the gate the workers meet it at once.
+        var faults = Faults()
+        faults.throttleAppWrites = 48
+        faults.throttleAppWindowS = 5
+        lab.simulator.setFaults(faults)
         var jobs: [Int64] = []
         for domain in domains { jobs.append(try await lab.enqueue(domain, path: "m365")) }
         let rate = 6
@@ -78,6 +86,10 @@ struct PartnerRateTests {
         #expect(
             worst.excess <= 0,
             "over the limit: \(worst.window); per second: \(perSecond.sorted { $0.key < $1.key }.map(\.value))")
+
+        #expect(
+            lab.simulator.requestCounts["throttled"] == nil,
+            "Graph's per-app quota was met: \(lab.simulator.requestCounts)")
 
         // Both processes took permits from the one bucket, every write had one, and the limit bound:
         // some takes got nothing and their workers waited.
