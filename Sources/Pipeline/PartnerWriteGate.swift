@@ -24,6 +24,10 @@ public actor PartnerWriteGate: WriteGate {
     private var nextTake: ContinuousClock.Instant?
     private var burst: Double?
     private var waiting = 0
+    /// Writes admitted in the current second and the one before (the demand `WritePermitPlan` prefetches for).
+    private var admittedNow = 0
+    private var admittedBefore = 0
+    private var admittedSecond = ContinuousClock.now
     private var taking: Task<Void, any Error>?
     /// Takes made (for tests and diagnostics).
     public private(set) var takes = 0
@@ -50,6 +54,7 @@ public actor PartnerWriteGate: WriteGate {
             if let unlimitedUntil, now < unlimitedUntil { return }
             if held > 0, now < heldUntil {
                 held -= 1
+                count(now)
                 return
             }
             if let taking {
@@ -61,12 +66,31 @@ public actor PartnerWriteGate: WriteGate {
                 try await Task.sleep(until: nextTake, clock: .continuous)
                 continue
             }
-            let wanted = plan.batch(waiting: waiting, burst: burst)
+            let wanted = plan.batch(waiting: waiting, recent: recent(now), burst: burst)
             // Unstructured, so that a waiter cancelled meanwhile does not cancel the take the others await.
             let take = Task { try await self.take(wanted) }
             taking = take
             try await take.value
         }
+    }
+
+    private func roll(_ now: ContinuousClock.Instant) {
+        let elapsed = now - admittedSecond
+        guard elapsed >= .seconds(1) else { return }
+        admittedBefore = elapsed < .seconds(2) ? admittedNow : 0
+        admittedNow = 0
+        admittedSecond = now
+    }
+
+    private func count(_ now: ContinuousClock.Instant) {
+        roll(now)
+        admittedNow += 1
+    }
+
+    /// Writes admitted in about the last second.
+    private func recent(_ now: ContinuousClock.Instant) -> Int {
+        roll(now)
+        return max(admittedNow, admittedBefore)
     }
 
     /// One statement: up to `wanted` permits, and what to do until the next take.

@@ -6,7 +6,9 @@ public struct WritePermitPlan: Sendable, Equatable {
     /// the bucket's burst (a take cannot get more than the bucket holds).
     public var maxBatch = 16
     /// Permits asked for beyond the writes waiting now, for the writes that follow within `permitLifetime`
-    /// (the jobs of a worker write in quick succession), so a steady flow is not a statement per write.
+    /// (the jobs of a worker write in quick succession), so a steady flow is not a statement per write: at
+    /// least this many, or a quarter of the writes the process sent in the last second (a take every quarter
+    /// second at a steady pace; fewer would be a statement per few writes at 20 jobs in flight).
     public var prefetch = 2
     /// Permits not used within this are dropped: a permit is a write the fleet may send now, and kept longer
     /// they would let this process exceed the rate later. One second: at most one extra batch per process
@@ -22,9 +24,10 @@ public struct WritePermitPlan: Sendable, Equatable {
 
     public init() {}
 
-    /// The permits to ask for when `waiting` writes wait; `burst` is the bucket's, once a take returned it.
-    public func batch(waiting: Int, burst: Double?) -> Int {
-        var wanted = min(maxBatch, max(1, waiting) + prefetch)
+    /// The permits to ask for when `waiting` writes wait and `recent` were admitted in the last second;
+    /// `burst` is the bucket's, once a take returned it.
+    public func batch(waiting: Int, recent: Int = 0, burst: Double?) -> Int {
+        var wanted = min(maxBatch, max(1, waiting) + max(prefetch, recent / 4))
         if let burst, burst >= 1 { wanted = min(wanted, Int(burst.rounded(.down))) }
         return max(1, wanted)
     }

@@ -7,6 +7,7 @@ struct WritePermitPlanTests {
     struct BatchCase: CustomTestStringConvertible, Sendable {
         var name: String
         var waiting: Int
+        var recent = 0
         var burst: Double?
         var expected: Int
         var testDescription: String { name }
@@ -21,11 +22,16 @@ struct WritePermitPlanTests {
         BatchCase(name: "never more than the bucket holds", waiting: 10, burst: 4, expected: 4),
         BatchCase(name: "a burst under one permit still asks for one", waiting: 3, burst: 0.5, expected: 5),
         BatchCase(name: "a burst of one: one at a time", waiting: 30, burst: 1, expected: 1),
+        BatchCase(
+            name: "a steady flow: a quarter second of it beyond the writes waiting", waiting: 2, recent: 40,
+            burst: 100, expected: 12),
+        BatchCase(name: "a trickle: the prefetch still", waiting: 1, recent: 3, burst: 100, expected: 3),
+        BatchCase(name: "a flood: the most a batch takes", waiting: 4, recent: 400, burst: 100, expected: 16),
     ]
 
     @Test(arguments: batchCases)
     func batch(_ c: BatchCase) {
-        #expect(WritePermitPlan().batch(waiting: c.waiting, burst: c.burst) == c.expected)
+        #expect(WritePermitPlan().batch(waiting: c.waiting, recent: c.recent, burst: c.burst) == c.expected)
     }
 
     struct DelayCase: CustomTestStringConvertible, Sendable {
