@@ -38,6 +38,9 @@ public struct GraphClient: Sendable {
     public let credential: ClientCredential
     /// The token's scope: the cloud's Graph (`CloudEndpoints.graphScope`).
     public var scope = CloudEndpoints.documented(.global).graphScope
+    /// Awaited before every write (`WriteGate`): the partner app's writes per second across the fleet.
+    /// nil: writes go at once.
+    public var writeGate: (any WriteGate)?
 
     public init(
         http: HTTPClient, tokens: TokenClient, baseURL: String, tenant: String, clientID: String,
@@ -116,6 +119,9 @@ public struct GraphClient: Sendable {
         }
         var request = HTTPRequest(method: method, url: url, headers: allHeaders, body: bytes)
         request.freshConnection = freshConnection
+        // After the token (a permit is not held while one is fetched); writes are sent once, never retried
+        // here, so one permit per write.
+        if let writeGate, Self.isWrite(method) { try await writeGate.admit() }
         return try await quickly(retrying: method == "GET") { [request, context] in
             let response: HTTPResponse
             do {

@@ -25,6 +25,8 @@ public struct OnboardingHandler: JobHandler {
     let pbxes: XAPIDirectory
     /// Each MSP's partner app; tokens are cached per authority, tenant and partner app in `tokens.cache`.
     public let partners: PartnerApps
+    /// Every job of the process writes with a partner app through its one gate (`partner.writes_per_second`).
+    let writeGates: PartnerWriteGates
 
     public init(settings: OnboardingSettings, vault: SecretVault, http: HTTPClient) {
         self.settings = settings
@@ -33,6 +35,8 @@ public struct OnboardingHandler: JobHandler {
         self.tokens = TokenClient(http: http, loginBaseURL: settings.loginBaseURL)
         self.pbxes = XAPIDirectory(http: http)
         self.partners = PartnerApps(settings: settings, vault: vault)
+        self.writeGates = PartnerWriteGates(
+            configured: settings.partnerWritesPerSecond, defaultClientID: settings.partnerClientID)
     }
 
     /// The steps of an onboarding on `path`, in order.
@@ -66,7 +70,7 @@ public struct OnboardingHandler: JobHandler {
         return Run(
             job: job, payload: payload, settings: settings, vault: vault, pool: context.pool,
             tokens: tokens.with(loginBaseURL: partner.endpoints.loginBaseURL), partner: partner, pbxes: pbxes,
-            logger: context.logger)
+            writeGates: writeGates, logger: context.logger)
     }
 
     /// A job whose MSP's partner app cannot be had: misconfiguration stops it for attention; a database

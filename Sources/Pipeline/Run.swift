@@ -20,6 +20,7 @@ struct Run {
     /// The job's MSP's partner app.
     let partner: PartnerApp
     let pbxes: XAPIDirectory
+    let writeGates: PartnerWriteGates
     let logger: Logger
     var done = Set<Step>()
     var facts = OnboardingFacts()
@@ -48,6 +49,9 @@ struct Run {
             http: tokens.http, tokens: tokens, baseURL: partner.endpoints.graphBaseURL, tenant: tenant,
             clientID: partner.clientID, credential: partner.credential)
         client.scope = partner.endpoints.graphScope
+        // The partner app's writes count against its quota across all tenants; a tenant's own app (above)
+        // writes in its own tenant only.
+        client.writeGate = writeGates.gate(for: partner.clientID, pool: pool)
         return client
     }
 

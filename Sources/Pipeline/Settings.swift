@@ -35,6 +35,11 @@ public struct OnboardingSettings: Sendable {
     public var partnerTenantID = ""
     public var partnerClientID = ""
     public var partnerCredential: ClientCredential?
+    /// `partner.writes_per_second`: Graph writes a second per partner app across every worker process (0: no
+    /// limit of the configuration's; an MSP's `writes_per_second` may still set one). Graph allows an app
+    /// 35,000 identity writes per 5 minutes across all tenants (117 a second); 100 leaves room for the
+    /// bucket's one-second burst and for other tools using the same app (about 30,200 in any 5 minutes).
+    public var partnerWritesPerSecond: Double = 100
     /// The app registration's display name; its `uniqueName` (the idempotency key of the upsert) is this
     /// name lower-cased, so one tenant never gets two.
     public var appName = "bvoip-msteams-integration"

@@ -39,6 +39,7 @@ extension ResolvedConfiguration {
         settings.graphReportsBaseURLSetting = string(.graphReportsBaseURL)
         settings.partnerTenantID = string(.partnerTenantID)
         settings.partnerClientID = string(.partnerClientID)
+        settings.partnerWritesPerSecond = Double(integer(.partnerWritesPerSecond))
         let certificate = string(.partnerCertificatePath)
         let secret = string(.partnerClientSecret)
         if !certificate.isEmpty {

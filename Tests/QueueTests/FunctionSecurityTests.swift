@@ -44,11 +44,16 @@ enum DeclaredFunctions {
         "onboarder.finish(text,jsonb)": (false, [worker]),
         "onboarder.heartbeat(text)": (false, [worker]),
         "onboarder.reap(interval)": (false, [worker]),
+        // Writes per second per partner app (70_partner_rates.sql): the bucket is written only through it.
+        "onboarder.take_partner_writes(text,integer,real,boolean,timestamp with time zone)": (true, [worker]),
         // Called only by other functions or as a trigger.
         "onboarder.wake_input_waiters(bigint,text,text)": (false, []),
         "onboarder.require_job(bigint)": (false, []),
         "onboarder.require_tenant(bigint)": (false, []),
         "onboarder.events_append_only()": (false, []),
+        "onboarder.partner_bucket(double precision,double precision,double precision,double precision,integer)": (
+            false, []
+        ),
     ]
 
     /// The one search_path every function pins: built-ins first (they cannot be shadowed), pg_temp last.

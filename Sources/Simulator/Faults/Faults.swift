@@ -27,6 +27,9 @@ public struct Faults: Codable, Sendable, Equatable {
     /// Writes allowed per tenant, all apps together, in `throttleTenantWindowS` (Graph: 18,000 per 5 minutes).
     public var throttleTenantWrites: Int = 0
     public var throttleTenantWindowS: Int = 300
+    /// Writes allowed per app across every tenant in `throttleAppWindowS` (Graph: 35,000 per 5 minutes).
+    public var throttleAppWrites: Int = 0
+    public var throttleAppWindowS: Int = 300
     /// How long a TXT record published through the DNS API takes to be seen by domain verification.
     public var dnsPropagationMs: Int = 0
 
@@ -40,6 +43,7 @@ public struct Faults: Codable, Sendable, Equatable {
         case throttleWrites = "throttle_writes", throttleWindowS = "throttle_window_s"
         case dnsPropagationMs = "dns_propagation_ms"
         case throttleTenantWrites = "throttle_tenant_writes", throttleTenantWindowS = "throttle_tenant_window_s"
+        case throttleAppWrites = "throttle_app_writes", throttleAppWindowS = "throttle_app_window_s"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -58,6 +62,8 @@ public struct Faults: Codable, Sendable, Equatable {
         dnsPropagationMs = try c.decodeIfPresent(Int.self, forKey: .dnsPropagationMs) ?? 0
         throttleTenantWrites = try c.decodeIfPresent(Int.self, forKey: .throttleTenantWrites) ?? 0
         throttleTenantWindowS = try c.decodeIfPresent(Int.self, forKey: .throttleTenantWindowS) ?? 300
+        throttleAppWrites = try c.decodeIfPresent(Int.self, forKey: .throttleAppWrites) ?? 0
+        throttleAppWindowS = try c.decodeIfPresent(Int.self, forKey: .throttleAppWindowS) ?? 300
     }
 
     var replicationLag: TimeInterval { TimeInterval(replicationLagMs) / 1000 }

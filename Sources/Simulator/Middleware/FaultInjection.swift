@@ -24,7 +24,10 @@ package struct FaultInjection: Sendable {
         let isGraph = profile == .graph
         let write = request.method != "GET"
         let throttling =
-            isGraph && write && faults.decide { $0.faults.throttleWrites > 0 || $0.faults.throttleTenantWrites > 0 }
+            isGraph && write
+            && faults.decide {
+                $0.faults.throttleWrites > 0 || $0.faults.throttleTenantWrites > 0 || $0.faults.throttleAppWrites > 0
+            }
         let caller = throttling ? Self.unverifiedCaller(request) : nil
         let decision = faults.decide { state in Self.decide(&state, isGraph: isGraph, write: write, caller: caller) }
         let clientRequestID = request.headers["client-request-id"] ?? UUID().uuidString.lowercased()
@@ -82,15 +85,18 @@ package struct FaultInjection: Sendable {
             decision.injected = statuses[Int(state.random.next() % UInt64(statuses.count))]
         }
         if decision.injected == nil, isGraph, write, let caller {
-            // Two of Graph's identity limits: per app and tenant, and per tenant for all apps together.
+            // Graph's identity write limits: per app and tenant, per tenant for all apps together, and per app
+            // across every tenant (the one a partner app onboarding many customers meets first).
             let now = Date()
             let tenantKey = String(caller.prefix { $0 != "/" })
+            let appKey = String(caller.drop { $0 != "/" }.dropFirst())
             let buckets = [
                 (caller, f.throttleWrites, f.throttleWindowS, "Tenant_Application/ReadWrite/\(caller)"),
                 (
                     "tenant:" + tenantKey, f.throttleTenantWrites, f.throttleTenantWindowS,
                     "Tenant/ReadWrite/\(tenantKey)"
                 ),
+                ("app:" + appKey, f.throttleAppWrites, f.throttleAppWindowS, "Application/Write/\(appKey)"),
             ]
             for (key, limit, window, scope) in buckets where limit > 0 && decision.throttled == nil {
                 var bucket = state.windows[key] ?? (start: now, writes: 0)
