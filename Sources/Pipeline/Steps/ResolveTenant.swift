@@ -4,8 +4,10 @@ import Store
 
 extension Run {
     /// `resolve-tenant`: the tenant's id and default domain, Microsoft Graph's service principal with the
-    /// configured permissions resolved to ids, and whether any subscription includes Phone System.
-    mutating func resolveTenant() async throws {
+    /// configured permissions resolved to ids, and whether any subscription includes Phone System. First the
+    /// partner app's own consent (`partnerConsentWait`): without it the job waits for the customer's admin.
+    mutating func resolveTenant() async throws -> StepResult {
+        if let wait = try await partnerConsentWait() { return wait }
         let graph = try graph()
         guard let organization = try await graph.organization(context: context()) else {
             throw StepStop.retry(.retry, "GET /organization listed no organization")
@@ -40,5 +42,6 @@ extension Run {
             tenant: job.tenantID, path: payload.path, entraTenantID: id,
             defaultDomain: organization.defaultDomain?.lowercased(), phoneSystem: phoneSystem,
             pbxURL: payload.pbxURL, on: pool)
+        return .done
     }
 }
