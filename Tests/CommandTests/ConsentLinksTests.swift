@@ -37,7 +37,7 @@ struct ConsentLinksTests {
 
     @Test func textSaysWhatIsMissingAndSanitizes() {
         let text = ConsentLinks.render(
-            [Self.row(customer: "evil\u{1B}[31m.example"), Self.row(principal: false, missing: ["X", "Y"])],
+            [Self.row(customer: "evil\u{1B}[31m.example"), Self.row(missing: ["X", "Y"], principal: false)],
             format: .text)
         #expect(text.contains("2 customer(s) waiting"))
         #expect(!text.contains("\u{1B}"), "control characters are shown escaped")
