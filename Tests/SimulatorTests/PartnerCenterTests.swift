@@ -33,7 +33,8 @@ struct PartnerCenterTests {
             WorldDescription(
                 seed: 3,
                 tenants: ["a", "b", "c", "d"].map { WorldDescription.Tenant(domain: "\($0).onmicrosoft.com", consent: .none) }
-            ))
+                    + [WorldDescription.Tenant(domain: "acmes.onmicrosoft.com", consent: .none, partner: "acme")],
+                partners: [WorldDescription.Partner(msp: "acme")]))
         let simulator = try Simulator(world: world)
         let base = try simulator.start()
         let partnerTenant = world.partnerTenant.id.uuidString.lowercased()
@@ -107,6 +108,9 @@ struct PartnerCenterTests {
         // Not a delegated scope of the resource: 400.
         #expect(try await consent("d.onmicrosoft.com", token: token, scopes: "NotAScope.All").0 == 400)
 
+        // Another MSP's customer: this partner has no relationship with it.
+        let (otherMSPs, otherBody, _) = try await consent("acmes.onmicrosoft.com", token: token)
+        #expect(otherMSPs == 403 && (otherBody?["description"] as? String)?.contains("relationship") == true)
         // A customer without a relationship with this partner; one where the agent lacks a consenting role.
         _ = try await call("PATCH", "\(base)/_sim/partnercenter/customers/b.onmicrosoft.com", json: #"{"relationship": false}"#)
         let (noRelationship, noRelationshipBody, _) = try await consent("b.onmicrosoft.com", token: token)

@@ -61,15 +61,15 @@ extension Run {
         await graph.tokens.cache.invalidate(
             TokenKey(
                 authority: graph.tokens.loginBaseURL, tenant: graph.tenant, clientID: graph.clientID,
-                scope: "https://graph.microsoft.com/.default"))
+                scope: graph.scope))
     }
 
     /// The wait for consent: recorded (`consent_check`: what is missing, the link), next look with backoff.
     private func consentWait(missing: [String], servicePrincipal: Bool) async throws -> StepResult {
         let step = Step.resolveTenant.rawValue
-        let clientID = settings.partnerClientID
+        let clientID = partner.clientID
         let url = PartnerConsent.adminConsentURL(
-            loginBaseURL: settings.loginBaseURL, tenant: tenant, clientID: clientID)
+            loginBaseURL: partner.endpoints.loginBaseURL, tenant: tenant, clientID: clientID)
         let since = try await OnboardingStore.inputWaitStarted(job: job.id, step: step, on: pool)
         let checks = try await OnboardingStore.consentChecks(job: job.id, since: since, on: pool)
         let delay = HandoverProof.recheck(checks: checks, cap: settings.inputRecheck)

@@ -96,7 +96,7 @@ struct PartnerCenterService: Sendable {
 
     /// Everything the two routes check before acting: the token, the application (the partner's own, the
     /// one the token was issued to), the customer's relationship and the agent's role, the rate.
-    private func admitted(_ call: Call, applicationID: String) -> Result<(World, SimTenant), Refusal> {
+    private func admitted(_ call: Call, applicationID: String) -> Result<(World, SimTenant, SimPartner), Refusal> {
         let claims: PartnerCenterTokens.Claims
         switch caller(call.request) {
         case .failure(let refusal): return .failure(refusal)
@@ -110,9 +110,9 @@ struct PartnerCenterService: Sendable {
                         headers: [("Retry-After", String(wait))])))
         }
         return directory.withWorld { world in
-            guard let partnerTenant = UUID(uuidString: claims.tid), partnerTenant == world.partnerTenant.id,
-                applicationID.lowercased() == claims.appid,
-                applicationID.lowercased() == world.partnerApp.appID.uuidString.lowercased()
+            guard let partnerTenant = UUID(uuidString: claims.tid), let home = world.tenants[partnerTenant],
+                let partner = world.partner(homeTenant: home), applicationID.lowercased() == claims.appid,
+                applicationID.lowercased() == partner.app.appID.uuidString.lowercased()
             else {
                 return .failure(
                     Refusal(
@@ -126,7 +126,7 @@ struct PartnerCenterService: Sendable {
                 return .failure(Refusal(Self.error(404, 600, "Customer \(call["customer"]) was not found.")))
             }
             let relationship = state.customer(customer.id)
-            guard relationship.relationship else {
+            guard relationship.relationship ?? (customer.partnerMSP == partner.msp) else {
                 return .failure(
                     Refusal(
                         Self.error(
@@ -140,7 +140,7 @@ struct PartnerCenterService: Sendable {
                             403, 901,
                             "The user does not hold a role that may consent applications in customer \(call["customer"]) (Global Administrator, Privileged Role Administrator or Cloud Application Administrator through the relationship).")))
             }
-            return .success((world, customer))
+            return .success((world, customer, partner))
         }
     }
 
@@ -171,9 +171,9 @@ struct PartnerCenterService: Sendable {
         }
         switch admitted(call, applicationID: applicationID) {
         case .failure(let refusal): return refusal.response
-        case .success(let (world, customer)):
+        case .success(let (world, customer, partner)):
             return directory.withWorld { _ in
-                world.partnerCenterConsent(in: customer, scopes: scopes)
+                world.partnerCenterConsent(in: customer, partner: partner, scopes: scopes)
             } ? .json(201, call.request.bodyText) : Self.error(409, 409, "Permission entry already exists.")
         }
     }
@@ -182,14 +182,18 @@ struct PartnerCenterService: Sendable {
     private func delete(_ call: Call) -> SimResponse {
         switch admitted(call, applicationID: call["application"]) {
         case .failure(let refusal): return refusal.response
-        case .success(let (world, customer)):
-            let removed = directory.withWorld { _ in world.removePartnerConsent(in: customer) }
+        case .success(let (world, customer, partner)):
+            let removed = directory.withWorld { _ in world.removePartnerConsent(in: customer, partner: partner) }
             return removed ? SimResponse(status: 204, headers: [], body: []) : Self.error(404, 404, "Not found.")
         }
     }
 
+    /// `{"partner": "acme"}` (default: the default MSP): that MSP's admin agent consents its partner app.
     private func consentAgent(_ call: Call) -> SimResponse {
-        let partner = directory.withWorld { $0.partnerTenant.id }
+        let msp = JSONValue.parse(call.request.body)?.object?["partner"]?.string ?? SimPartner.defaultMSP
+        guard let partner = directory.withWorld({ $0.partner(msp: msp)?.tenant.id }) else {
+            return .json(400, #"{"error":"partner is not one of the world's MSPs"}"#)
+        }
         return .json(200, #"{"refresh_token":"\#(state.consentAgent(partner: partner))"}"#)
     }
 
@@ -202,7 +206,7 @@ struct PartnerCenterService: Sendable {
         if case .bool(let relationship)? = body["relationship"] { customer.relationship = relationship }
         if let roles = body["roles"]?.array { customer.roles = Set(roles.compactMap(\.string)) }
         state.setCustomer(tenant, customer)
-        return .json(200, #"{"relationship":\#(customer.relationship),"roles":\#(customer.roles.count)}"#)
+        return .json(200, #"{"roles":\#(customer.roles.count)}"#)
     }
 
     /// `{"requests_per_second": n}` (default 50, as documented).
@@ -219,8 +223,8 @@ extension World {
     /// What Partner Center's consent makes in `tenant` for the partner app: its service principal (without
     /// application roles) and an AllPrincipals grant of `scopes` on Microsoft Graph. False when the grant is
     /// there already (Partner Center's "Permission entry already exists").
-    func partnerCenterConsent(in tenant: SimTenant, scopes: [String]) -> Bool {
-        let app = partnerApp
+    func partnerCenterConsent(in tenant: SimTenant, partner: SimPartner, scopes: [String]) -> Bool {
+        let app = partner.app
         let principal =
             tenant.principal(appID: app.appID)
             ?? SimServicePrincipal(
@@ -240,7 +244,8 @@ extension World {
     }
 
     /// `DELETE …/applicationconsents/{app}`: the partner app's service principal, its grants and assignments.
-    func removePartnerConsent(in tenant: SimTenant) -> Bool {
+    func removePartnerConsent(in tenant: SimTenant, partner: SimPartner) -> Bool {
+        let partnerApp = partner.app
         guard let principal = tenant.principal(appID: partnerApp.appID) else { return false }
         tenant.permissionGrants.removeAll { $0.clientID == principal.id }
         tenant.appRoleAssignments.removeAll { $0.principalID == principal.id }

@@ -10,7 +10,8 @@ final class PartnerCenterState: Sendable {
     /// A customer as Partner Center sees it from the partner: a relationship (GDAP, or DAP's Admin Agent),
     /// and the Entra roles the partner's agent holds in the customer's tenant through it.
     struct Customer: Sendable, Equatable {
-        var relationship = true
+        /// nil: as the world says (the tenant is the customer of its `partnerMSP` only).
+        var relationship: Bool?
         var roles: Set<String> = ["Cloud Application Administrator"]
     }
 
