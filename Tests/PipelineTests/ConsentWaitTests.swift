@@ -1,5 +1,7 @@
 import Foundation
+import HTTP
 import Pipeline
+import Store
 import Postgres
 import Simulator
 import TestSupport
@@ -118,6 +120,91 @@ struct ConsentWaitTests {
         #expect(counts["consent_granted"] == 2, "\(counts)")
         let after = try await lab.onboarder(["consent", "links"], as: .operator)
         #expect(after.output.contains("No customer waits"), "\(after.output)")
+        worker.signal(SIGTERM)
+        _ = await worker.wait()
+        try await lab.close()
+    }
+}
+
+extension ConsentWaitTests {
+    /// An MSP in `partner-center` mode: the worker asks Partner Center (the simulator's) for the consent with
+    /// the admin agent's refresh token, reads it back through Graph, and waits for what Partner Center cannot
+    /// give (the application roles) with the link; Partner Center's refusals (no relationship, no consenting
+    /// role) are said in the wait. Once the customer's admin consents, the job continues.
+    @Test func partnerCenterModeAsksPartnerCenterAndWaitsForWhatItCannotGrant() async throws {
+        let lab = try await PipelineLab(
+            "partnercenter",
+            world: PipelineLab.world([
+                ("pcok.onmicrosoft.com", .none, .e5), ("pcnorel.onmicrosoft.com", .none, .e5),
+                ("pcnorole.onmicrosoft.com", .none, .e5),
+            ]))
+        let ok = try await lab.enqueue("pcok.onmicrosoft.com", path: "m365")
+        let noRelationship = try await lab.enqueue("pcnorel.onmicrosoft.com", path: "m365")
+        let noRole = try await lab.enqueue("pcnorole.onmicrosoft.com", path: "m365")
+        // The MSP consents through Partner Center; its admin agent's refresh token is sealed in msp_secrets.
+        let updated = try await lab.pool.query(
+            "UPDATE onboarder.msps SET consent_mode = 'partner-center' WHERE id = 'msp1'")
+        #expect(updated.affectedRows == 1)
+        let agent = try await lab.http.execute(HTTPRequest(method: "POST", url: "\(lab.base)/_sim/partnercenter/agents"))
+        let refresh = try #require(
+            (try JSONSerialization.jsonObject(with: Data(agent.body)) as? [String: Any])?["refresh_token"] as? String)
+        try await PartnerCenterCredentials.setSealedRefreshToken(
+            try lab.vault.seal(refresh, context: PartnerCenterCredentials.sealingContext(msp: "msp1")), msp: "msp1",
+            on: lab.pool)
+        for (domain, body) in [
+            ("pcnorel.onmicrosoft.com", #"{"relationship": false}"#),
+            ("pcnorole.onmicrosoft.com", #"{"roles": ["User Administrator"]}"#),
+        ] {
+            let response = try await lab.http.execute(
+                HTTPRequest(
+                    method: "PATCH", url: "\(lab.base)/_sim/partnercenter/customers/\(domain)", body: Array(body.utf8)))
+            #expect(response.status == 200)
+        }
+        let worker = try lab.startWorker(
+            "w1",
+            [
+                "ONBOARDER_ONBOARDING_INPUT_RECHECK_SECONDS": "30",
+                "ONBOARDER_MICROSOFT_PARTNER_CENTER_BASE_URL": lab.base,
+                "ONBOARDER_PARTNER_TENANT_ID": lab.simulator.world.partnerTenant.id.uuidString.lowercased(),
+            ])
+        let partnerApp = lab.simulator.world.partnerApp.appID.uuidString.lowercased()
+
+        // Partner Center consented: the principal and the delegated grant are there, read back through Graph,
+        // and the job still waits for the application roles, with the link.
+        let message = try await waitsForConsent(lab, ok)
+        #expect(message.contains("Partner Center: it consented the delegated scopes"), "\(message)")
+        #expect(message.contains("adminconsent?client_id=\(partnerApp)"), "\(message)")
+        let inspection = try await lab.inspect("pcok.onmicrosoft.com")
+        let principal = try #require(
+            (inspection["servicePrincipals"] as? [[String: Any]])?.first { $0["appId"] as? String == partnerApp })
+        let grant = (inspection["oauth2PermissionGrants"] as? [[String: Any]])?.first {
+            $0["clientId"] as? String == principal["id"] as? String
+        }
+        #expect((grant?["scope"] as? String)?.contains("Application.ReadWrite.All") == true, "\(grant ?? [:])")
+        // The principal without a role cannot read the consent: Application.ReadWrite.All is what it lacks first.
+        let waiting = try await lab.pool.query(
+            "SELECT service_principal, array_to_string(missing, ',') FROM dashboard.consent_waiting WHERE job_id = \(ok)"
+        ).single().decode((Bool, String).self)
+        #expect(waiting.0 && waiting.1 == "Application.ReadWrite.All", "the principal, no role: \(waiting)")
+        #expect(message.contains("cannot read which other roles"), "\(message)")
+        // Partner Center's refusals, in words.
+        let refusedRelationship = try await waitsForConsent(lab, noRelationship)
+        #expect(refusedRelationship.contains("HTTP 403") && refusedRelationship.contains("relationship"), "\(refusedRelationship)")
+        let refusedRole = try await waitsForConsent(lab, noRole)
+        #expect(refusedRole.contains("Cloud Application Administrator"), "\(refusedRole)")
+        for domain in ["pcnorel.onmicrosoft.com", "pcnorole.onmicrosoft.com"] {
+            let principals = (try await lab.inspect(domain)["servicePrincipals"] as? [[String: Any]]) ?? []
+            #expect(!principals.contains { $0["appId"] as? String == partnerApp }, "nothing made in \(domain)")
+        }
+        let asks = try await lab.pool.query(
+            "SELECT count(*)::int FROM onboarder.events WHERE job_id = \(ok) AND kind = 'partner_center_consent'"
+        ).single()[0].decode(Int.self)
+        #expect(asks == 1, "asked once: nothing more it can grant")
+
+        // The customer's admin consents the application roles: the job continues on its own.
+        try await lab.fix("pcok.onmicrosoft.com", #"{"consent": "full"}"#)
+        try await lab.waitFor([ok], seconds: 120)
+        #expect(try await lab.state(ok).state == "succeeded")
         worker.signal(SIGTERM)
         _ = await worker.wait()
         try await lab.close()

@@ -83,7 +83,11 @@ enum PartnerConsent: Equatable {
             servicePrincipal
             ? "the partner app (client id \(clientID)) is consented in \(customer) without \(missing.joined(separator: ", "))"
             : "the partner app (client id \(clientID)) is not consented in \(customer) (no service principal; it needs \(missing.joined(separator: ", ")))"
-        var text = "waiting for input: \(what). The customer's administrator consents at \(url)"
+        // Without the read of applications, Graph does not show which other roles the app holds.
+        let unreadable =
+            servicePrincipal && missing.contains("Application.ReadWrite.All")
+            ? " (without it Onboarder cannot read which other roles it holds)" : ""
+        var text = "waiting for input: \(what)\(unreadable). The customer's administrator consents at \(url)"
         if let partnerCenter { text += "; Partner Center: \(partnerCenter)" }
         return text + " (onboarder consent links lists every such link); the job looks again on its own"
     }

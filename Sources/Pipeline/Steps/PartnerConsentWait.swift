@@ -12,7 +12,17 @@ extension Run {
     mutating func partnerConsentWait() async throws -> StepResult? {
         guard payload.tenantClientID == nil else { return nil }
         let graph = try graph()
-        let seen = try await partnerConsentSeen(graph)
+        var seen = try await partnerConsentSeen(graph)
+        var partnerCenter: (note: String, retryAfter: Duration?)?
+        if case .waiting = PartnerConsent.decide(seen), partner.consentMode == "partner-center" {
+            let asked = try await askPartnerCenter()
+            partnerCenter = (asked.note, asked.retryAfter)
+            if asked.consented {
+                // What Partner Center made is read back through Graph, as any consent.
+                await forgetPartnerToken(graph)
+                seen = try await partnerConsentSeen(graph)
+            }
+        }
         switch PartnerConsent.decide(seen) {
         case .granted(let optionalMissing):
             if optionalMissing.contains("AuditLog.Read.All") {
@@ -29,7 +39,9 @@ extension Run {
             return nil
         case .waiting(let missing, let servicePrincipal):
             await forgetPartnerToken(graph)
-            return try await consentWait(missing: missing, servicePrincipal: servicePrincipal)
+            return try await consentWait(
+                missing: missing, servicePrincipal: servicePrincipal, partnerCenter: partnerCenter?.note,
+                notBefore: partnerCenter?.retryAfter)
         }
     }
 
@@ -65,14 +77,16 @@ extension Run {
     }
 
     /// The wait for consent: recorded (`consent_check`: what is missing, the link), next look with backoff.
-    private func consentWait(missing: [String], servicePrincipal: Bool) async throws -> StepResult {
+    private func consentWait(
+        missing: [String], servicePrincipal: Bool, partnerCenter: String? = nil, notBefore: Duration? = nil
+    ) async throws -> StepResult {
         let step = Step.resolveTenant.rawValue
         let clientID = partner.clientID
         let url = PartnerConsent.adminConsentURL(
             loginBaseURL: partner.endpoints.loginBaseURL, tenant: tenant, clientID: clientID)
         let since = try await OnboardingStore.inputWaitStarted(job: job.id, step: step, on: pool)
         let checks = try await OnboardingStore.consentChecks(job: job.id, since: since, on: pool)
-        let delay = HandoverProof.recheck(checks: checks, cap: settings.inputRecheck)
+        let delay = max(HandoverProof.recheck(checks: checks, cap: settings.inputRecheck), notBefore ?? .zero)
         try await OnboardingStore.event(
             job: job.id, kind: "consent_check", step: step,
             detail: [
@@ -82,9 +96,66 @@ extension Run {
             ], on: pool)
         CrashPoint.check("waiting:\(step)")
         let message = PartnerConsent.waitMessage(
-            customer: job.tenantKey, clientID: clientID, missing: missing, servicePrincipal: servicePrincipal, url: url)
+            customer: job.tenantKey, clientID: clientID, missing: missing, servicePrincipal: servicePrincipal, url: url,
+            partnerCenter: partnerCenter)
         return .wait(
             until: Date(timeIntervalSinceNow: Double(delay.components.seconds)),
             message: "\(message) (looked \(checks + 1) time(s); next look in \(delay.components.seconds) s)")
+    }
+
+    /// Partner Center for an MSP in `partner-center` mode (`PartnerCenterConsent`): asks it to consent the
+    /// partner app here, at most once per look and not again once it did, with the MSP's admin agent's
+    /// refresh token; each ask a `partner_center_consent` event. `consented`: read the consent back now.
+    private func askPartnerCenter() async throws -> (note: String, retryAfter: Duration?, consented: Bool) {
+        let step = Step.resolveTenant.rawValue
+        let since = try await OnboardingStore.inputWaitStarted(job: job.id, step: step, on: pool)
+        if let latest = try await OnboardingStore.latestPartnerCenterConsent(job: job.id, since: since, on: pool),
+            !PartnerCenterConsent.shouldAsk(latest: latest.outcome)
+        {
+            return (PartnerCenterConsent.note(latest: latest.outcome, description: latest.note), nil, false)
+        }
+        guard let baseURL = partner.endpoints.partnerCenterBaseURL else {
+            return ("not offered on the \(partner.cloud.rawValue) cloud", nil, false)
+        }
+        guard !partner.homeTenantID.isEmpty else {
+            return ("the MSP's own tenant is not known (partner.tenant_id, or onboarder msp set --partner-tenant-id)", nil, false)
+        }
+        guard let sealed = try await PartnerCenterCredentials.sealedRefreshToken(msp: job.mspID, on: pool) else {
+            return (
+                "no Partner Center credential is set for MSP \(job.mspID) (onboarder msp set \(job.mspID) --partner-center-refresh-token-stdin)",
+                nil, false
+            )
+        }
+        let outcome: PartnerCenterConsent
+        do {
+            let refreshToken = try vault.open(sealed, context: PartnerCenterCredentials.sealingContext(msp: job.mspID))
+            let client = PartnerCenterClient(
+                http: tokens.http, baseURL: baseURL, loginBaseURL: partner.endpoints.loginBaseURL)
+            let token = try await client.token(
+                partnerTenant: partner.homeTenantID, clientID: partner.clientID, credential: partner.credential,
+                refreshToken: refreshToken)
+            let answer = await client.consent(
+                customer: tenant,
+                PartnerCenterConsent.request(
+                    clientID: partner.clientID, displayName: "Onboarder partner app (\(job.mspID))",
+                    roles: PartnerConsent.requiredRoles + PartnerConsent.optionalRoles),
+                token: token)
+            outcome = PartnerCenterConsent.classify(answer)
+        } catch let error as GraphError {
+            if case .transient = error.failure {
+                outcome = .failed("the refresh-token grant: \(error.description)")
+            } else {
+                outcome = .refused(
+                    "Entra refused the admin agent's refresh token (\(error.description)): the agent must consent the partner app again and its refresh token be set with onboarder msp set")
+            }
+        } catch {
+            outcome = .refused("the Partner Center credential cannot be opened: \(error)")
+        }
+        var retryAfter: Duration?
+        if case .throttled(let after) = outcome { retryAfter = after }
+        try await OnboardingStore.event(
+            job: job.id, kind: "partner_center_consent", step: step,
+            detail: ["outcome": outcome.recorded, "note": outcome.note], on: pool)
+        return (outcome.note, retryAfter, outcome == .asked || outcome == .exists)
     }
 }
