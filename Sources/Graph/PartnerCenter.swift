@@ -111,7 +111,9 @@ public struct PartnerCenterClient: Sendable {
             throw FailureClassifier.classify(error)
         }
         guard response.status == 200 else {
-            throw FailureClassifier.classify(response, context: FailureContext(tenantID: partnerTenant, clientID: clientID, loginBaseURL: loginBaseURL))
+            throw FailureClassifier.classify(
+                response,
+                context: FailureContext(tenantID: partnerTenant, clientID: clientID, loginBaseURL: loginBaseURL))
         }
         struct Body: Decodable { var access_token: String }
         guard let body = try? JSONDecoder().decode(Body.self, from: Data(response.body)) else {

@@ -21,7 +21,8 @@ struct Onboarder: AsyncParsableCommand {
             Migrate.self, EnqueueCommand.self, WorkerCommand.self, StatusCommand.self, ShowCommand.self,
             RotateSecretsCommand.self, RetryCommand.self, ResumeCommand.self,
             CancelCommand.self,
-            CertCommand.self, HandoverCommand.self, ConsentCommand.self, SecretCommand.self, ScriptsCommand.self, KeysCommand.self,
+            CertCommand.self, HandoverCommand.self, ConsentCommand.self, SecretCommand.self, ScriptsCommand.self,
+            KeysCommand.self,
             ConfigCommand.self,
             Version.self,
         ]

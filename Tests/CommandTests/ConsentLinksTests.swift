@@ -8,7 +8,8 @@ import Testing
 struct ConsentLinksTests {
     static func row(
         customer: String = "contoso.example", missing: [String] = ["Domain.ReadWrite.All"], principal: Bool = true,
-        url: String? = "https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/adminconsent?client_id=abc"
+        url: String? =
+            "https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/adminconsent?client_id=abc"
     ) -> ConsentWaiting {
         ConsentWaiting(
             msp: "msp1", customer: customer, tenantID: "11111111-2222-4333-8444-555555555555", jobID: 7,

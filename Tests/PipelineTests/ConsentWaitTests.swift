@@ -1,9 +1,9 @@
 import Foundation
 import HTTP
 import Pipeline
-import Store
 import Postgres
 import Simulator
+import Store
 import TestSupport
 import Testing
 
@@ -77,9 +77,10 @@ struct ConsentWaitTests {
         let lines = csv.output.components(separatedBy: "\r\n").filter { !$0.isEmpty }
         #expect(lines.first == ConsentLinksHeader.header, "\(csv.output)")
         let rows = Set(lines.dropFirst().map { $0.components(separatedBy: ",") }.map { "\($0[1]) \($0[6])" })
-        #expect(rows == [
-            "\(noneTenant) \(noneURL)", "\(partialTenant) \(partialURL)",
-        ], "\(csv.output)")
+        #expect(
+            rows == [
+                "\(noneTenant) \(noneURL)", "\(partialTenant) \(partialURL)",
+            ], "\(csv.output)")
         let other = try await lab.onboarder(["consent", "links", "--msp", "other", "--format", "csv"], as: .operator)
         #expect(other.output.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 1, "\(other.output)")
 
@@ -90,9 +91,10 @@ struct ConsentWaitTests {
         let deadline = ContinuousClock.now + .seconds(75)
         var looks = 0
         while ContinuousClock.now < deadline {
-            looks = try await lab.pool.query(
-                "SELECT min(n)::int FROM (SELECT count(*) AS n FROM onboarder.events WHERE job_id IN (\(none), \(partial)) AND kind = 'consent_check' GROUP BY job_id) c"
-            ).single()[0].decode(Int?.self) ?? 0
+            looks =
+                try await lab.pool.query(
+                    "SELECT min(n)::int FROM (SELECT count(*) AS n FROM onboarder.events WHERE job_id IN (\(none), \(partial)) AND kind = 'consent_check' GROUP BY job_id) c"
+                ).single()[0].decode(Int?.self) ?? 0
             if looks >= 2 { break }
             try await Task.sleep(for: .milliseconds(500))
         }
@@ -145,7 +147,8 @@ extension ConsentWaitTests {
         let updated = try await lab.pool.query(
             "UPDATE onboarder.msps SET consent_mode = 'partner-center' WHERE id = 'msp1'")
         #expect(updated.affectedRows == 1)
-        let agent = try await lab.http.execute(HTTPRequest(method: "POST", url: "\(lab.base)/_sim/partnercenter/agents"))
+        let agent = try await lab.http.execute(
+            HTTPRequest(method: "POST", url: "\(lab.base)/_sim/partnercenter/agents"))
         let refresh = try #require(
             (try JSONSerialization.jsonObject(with: Data(agent.body)) as? [String: Any])?["refresh_token"] as? String)
         try await PartnerCenterCredentials.setSealedRefreshToken(
@@ -189,7 +192,9 @@ extension ConsentWaitTests {
         #expect(message.contains("cannot read which other roles"), "\(message)")
         // Partner Center's refusals, in words.
         let refusedRelationship = try await waitsForConsent(lab, noRelationship)
-        #expect(refusedRelationship.contains("HTTP 403") && refusedRelationship.contains("relationship"), "\(refusedRelationship)")
+        #expect(
+            refusedRelationship.contains("HTTP 403") && refusedRelationship.contains("relationship"),
+            "\(refusedRelationship)")
         let refusedRole = try await waitsForConsent(lab, noRole)
         #expect(refusedRole.contains("Cloud Application Administrator"), "\(refusedRole)")
         for domain in ["pcnorel.onmicrosoft.com", "pcnorole.onmicrosoft.com"] {

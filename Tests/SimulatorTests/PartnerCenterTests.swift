@@ -32,7 +32,9 @@ struct PartnerCenterTests {
         let world = try World(
             WorldDescription(
                 seed: 3,
-                tenants: ["a", "b", "c", "d"].map { WorldDescription.Tenant(domain: "\($0).onmicrosoft.com", consent: .none) }
+                tenants: ["a", "b", "c", "d"].map {
+                    WorldDescription.Tenant(domain: "\($0).onmicrosoft.com", consent: .none)
+                }
                     + [WorldDescription.Tenant(domain: "acmes.onmicrosoft.com", consent: .none, partner: "acme")],
                 partners: [WorldDescription.Partner(msp: "acme")]))
         let simulator = try Simulator(world: world)
@@ -89,7 +91,8 @@ struct PartnerCenterTests {
         let grants = (inspection["oauth2PermissionGrants"] as? [[String: Any]]) ?? []
         #expect(
             grants.contains {
-                $0["clientId"] as? String == principal["id"] as? String && $0["consentType"] as? String == "AllPrincipals"
+                $0["clientId"] as? String == principal["id"] as? String
+                    && $0["consentType"] as? String == "AllPrincipals"
                     && $0["scope"] as? String == "Application.ReadWrite.All User.ReadWrite.All"
             }, "\(grants)")
         let assignments = (inspection["appRoleAssignments"] as? [[String: Any]]) ?? []
@@ -112,16 +115,22 @@ struct PartnerCenterTests {
         let (otherMSPs, otherBody, _) = try await consent("acmes.onmicrosoft.com", token: token)
         #expect(otherMSPs == 403 && (otherBody?["description"] as? String)?.contains("relationship") == true)
         // A customer without a relationship with this partner; one where the agent lacks a consenting role.
-        _ = try await call("PATCH", "\(base)/_sim/partnercenter/customers/b.onmicrosoft.com", json: #"{"relationship": false}"#)
+        _ = try await call(
+            "PATCH", "\(base)/_sim/partnercenter/customers/b.onmicrosoft.com", json: #"{"relationship": false}"#)
         let (noRelationship, noRelationshipBody, _) = try await consent("b.onmicrosoft.com", token: token)
         #expect(noRelationship == 403, "\(noRelationshipBody ?? [:])")
         #expect((noRelationshipBody?["description"] as? String)?.contains("relationship") == true)
         _ = try await call(
-            "PATCH", "\(base)/_sim/partnercenter/customers/c.onmicrosoft.com", json: #"{"roles": ["User Administrator"]}"#)
+            "PATCH", "\(base)/_sim/partnercenter/customers/c.onmicrosoft.com",
+            json: #"{"roles": ["User Administrator"]}"#)
         let (noRole, noRoleBody, _) = try await consent("c.onmicrosoft.com", token: token)
-        #expect(noRole == 403 && (noRoleBody?["description"] as? String)?.contains("Cloud Application Administrator") == true)
+        #expect(
+            noRole == 403
+                && (noRoleBody?["description"] as? String)?.contains("Cloud Application Administrator") == true)
         for domain in ["b.onmicrosoft.com", "c.onmicrosoft.com"] {
-            let principals = (try await call("GET", "\(base)/_sim/tenants/\(domain)").1?["servicePrincipals"] as? [[String: Any]]) ?? []
+            let principals =
+                (try await call("GET", "\(base)/_sim/tenants/\(domain)").1?["servicePrincipals"] as? [[String: Any]])
+                ?? []
             #expect(!principals.contains { $0["appId"] as? String == app }, "nothing made in \(domain)")
         }
 
@@ -141,7 +150,9 @@ struct PartnerCenterTests {
         #expect(
             try await call("DELETE", "\(base)/v1/customers/\(customerA)/applicationconsents/\(app)", token: token).0
                 == 204)
-        let after = (try await call("GET", "\(base)/_sim/tenants/a.onmicrosoft.com").1?["servicePrincipals"] as? [[String: Any]]) ?? []
+        let after =
+            (try await call("GET", "\(base)/_sim/tenants/a.onmicrosoft.com").1?["servicePrincipals"] as? [[String: Any]])
+            ?? []
         #expect(!after.contains { $0["appId"] as? String == app })
         await simulator.stop()
     }

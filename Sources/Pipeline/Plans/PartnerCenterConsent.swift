@@ -39,10 +39,12 @@ enum PartnerCenterConsent: Equatable {
         case 500...599, 408: return .failed("HTTP \(status): \(answer.description)")
         case 401:
             return .refused(
-                "Partner Center refused the token (HTTP 401: \(answer.description)): the MSP's admin agent must consent the partner app again and its refresh token be set with onboarder msp set")
+                "Partner Center refused the token (HTTP 401: \(answer.description)): the MSP's admin agent must consent the partner app again and its refresh token be set with onboarder msp set"
+            )
         case 403:
             return .refused(
-                "Partner Center refused (HTTP 403: \(answer.description)): it needs a GDAP relationship with this customer giving the MSP's admin agent Global Administrator, Privileged Role Administrator or Cloud Application Administrator")
+                "Partner Center refused (HTTP 403: \(answer.description)): it needs a GDAP relationship with this customer giving the MSP's admin agent Global Administrator, Privileged Role Administrator or Cloud Application Administrator"
+            )
         default:
             return .refused("Partner Center refused the consent (HTTP \(status): \(answer.description))")
         }

@@ -53,9 +53,10 @@ enum PartnerConsent: Equatable {
 
     /// The names of the roles `assignments` grant from Microsoft Graph's principal (`resource`), given its
     /// app roles (id → value, as the tenant lists them).
-    static func grantedRoleNames(assignedRoleIDs: [(resource: String, role: String)], resource: String,
-        appRoles: [String: String]) -> Set<String>
-    {
+    static func grantedRoleNames(
+        assignedRoleIDs: [(resource: String, role: String)], resource: String,
+        appRoles: [String: String]
+    ) -> Set<String> {
         let ids = assignedRoleIDs.filter { $0.resource.lowercased() == resource.lowercased() }.map {
             $0.role.lowercased()
         }

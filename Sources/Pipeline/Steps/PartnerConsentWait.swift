@@ -118,7 +118,10 @@ extension Run {
             return ("not offered on the \(partner.cloud.rawValue) cloud", nil, false)
         }
         guard !partner.homeTenantID.isEmpty else {
-            return ("the MSP's own tenant is not known (partner.tenant_id, or onboarder msp set --partner-tenant-id)", nil, false)
+            return (
+                "the MSP's own tenant is not known (partner.tenant_id, or onboarder msp set --partner-tenant-id)", nil,
+                false
+            )
         }
         guard let sealed = try await PartnerCenterCredentials.sealedRefreshToken(msp: job.mspID, on: pool) else {
             return (
@@ -146,7 +149,8 @@ extension Run {
                 outcome = .failed("the refresh-token grant: \(error.description)")
             } else {
                 outcome = .refused(
-                    "Entra refused the admin agent's refresh token (\(error.description)): the agent must consent the partner app again and its refresh token be set with onboarder msp set")
+                    "Entra refused the admin agent's refresh token (\(error.description)): the agent must consent the partner app again and its refresh token be set with onboarder msp set"
+                )
             }
         } catch {
             outcome = .refused("the Partner Center credential cannot be opened: \(error)")

@@ -6,11 +6,14 @@ import Testing
 
 @Suite("PartnerCenterConsent: what Onboarder asks Partner Center for, and what its answers mean")
 struct PartnerCenterConsentTests {
-    @Test(arguments: [
-        (201, nil, "asked"), (200, nil, "asked"), (409, nil, "exists"), (429, 7, "throttled"), (401, nil, "refused"),
-        (403, nil, "refused"), (400, nil, "refused"), (404, nil, "refused"), (500, nil, "failed"), (503, 2, "failed"),
-        (nil, nil, "failed"),
-    ] as [(Int?, Int?, String)])
+    @Test(
+        arguments: [
+            (201, nil, "asked"), (200, nil, "asked"), (409, nil, "exists"), (429, 7, "throttled"),
+            (401, nil, "refused"),
+            (403, nil, "refused"), (400, nil, "refused"), (404, nil, "refused"), (500, nil, "failed"),
+            (503, 2, "failed"),
+            (nil, nil, "failed"),
+        ] as [(Int?, Int?, String)])
     func classifies(_ status: Int?, _ retryAfter: Int?, _ expected: String) {
         let answer = PartnerCenterClient.Answer(
             status: status, description: "words", retryAfter: retryAfter.map { .seconds($0) })
@@ -21,9 +24,10 @@ struct PartnerCenterConsentTests {
         if status == 401 { #expect(outcome.note.contains("onboarder msp set")) }
     }
 
-    @Test(arguments: [
-        (nil, true), ("throttled", true), ("failed", true), ("asked", false), ("exists", false), ("refused", false),
-    ] as [(String?, Bool)])
+    @Test(
+        arguments: [
+            (nil, true), ("throttled", true), ("failed", true), ("asked", false), ("exists", false), ("refused", false),
+        ] as [(String?, Bool)])
     func asksUntilItConsentedOrWasRefused(_ latest: String?, _ expected: Bool) {
         #expect(PartnerCenterConsent.shouldAsk(latest: latest) == expected)
     }

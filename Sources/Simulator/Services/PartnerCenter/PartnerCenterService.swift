@@ -75,13 +75,15 @@ struct PartnerCenterService: Sendable {
                 Refusal(
                     Self.error(
                         403, 403,
-                        "App-only authentication is not supported for this operation: use App+User authentication (the secure application model).")))
+                        "App-only authentication is not supported for this operation: use App+User authentication (the secure application model)."
+                    )))
         }
         return .failure(
             Refusal(
                 Self.error(
                     401, 401,
-                    "The token is not valid for the audience https://api.partnercenter.microsoft.com, or it has expired.")))
+                    "The token is not valid for the audience https://api.partnercenter.microsoft.com, or it has expired."
+                )))
     }
 
     struct Refusal: Error {
@@ -118,7 +120,8 @@ struct PartnerCenterService: Sendable {
                     Refusal(
                         Self.error(
                             403, 403,
-                            "The application \(applicationID) is not the partner's application the token was issued to.")))
+                            "The application \(applicationID) is not the partner's application the token was issued to."
+                        )))
             }
             guard let customerID = UUID(uuidString: call["customer"]), let customer = world.tenants[customerID],
                 customer.id != partnerTenant
@@ -138,7 +141,8 @@ struct PartnerCenterService: Sendable {
                     Refusal(
                         Self.error(
                             403, 901,
-                            "The user does not hold a role that may consent applications in customer \(call["customer"]) (Global Administrator, Privileged Role Administrator or Cloud Application Administrator through the relationship).")))
+                            "The user does not hold a role that may consent applications in customer \(call["customer"]) (Global Administrator, Privileged Role Administrator or Cloud Application Administrator through the relationship)."
+                        )))
             }
             return .success((world, customer, partner))
         }
@@ -160,7 +164,9 @@ struct PartnerCenterService: Sendable {
                     == GraphPermissionCatalogue.resourceAppID,
                 let scope = Self.member(object, "scope")?.string
             else {
-                return Self.error(400, 400, "Each application grant needs the enterpriseApplicationId of a known resource and a scope.")
+                return Self.error(
+                    400, 400,
+                    "Each application grant needs the enterpriseApplicationId of a known resource and a scope.")
             }
             for name in scope.split(whereSeparator: { $0 == "," || $0 == " " }).map({ String($0) }) {
                 guard GraphPermissionCatalogue.microsoftGraph.scope(named: name) != nil else {
@@ -230,7 +236,8 @@ extension World {
             ?? SimServicePrincipal(
                 id: Self.derivedID(tenant.id, app.appID), appID: app.appID, displayName: app.displayName)
         if tenant.permissionGrants.contains(where: {
-            $0.clientID == principal.id && $0.resourceID == tenant.graphPrincipal.id && $0.consentType == "AllPrincipals"
+            $0.clientID == principal.id && $0.resourceID == tenant.graphPrincipal.id
+                && $0.consentType == "AllPrincipals"
         }) {
             return false
         }

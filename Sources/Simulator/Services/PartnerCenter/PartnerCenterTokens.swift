@@ -70,9 +70,11 @@ final class PartnerCenterTokens: Sendable {
                 )
             }
             let scope = form["scope"] ?? ""
-            guard scope.split(separator: " ").contains(where: {
-                $0 == "\(Self.audience)/.default" || $0 == "\(Self.audience)/user_impersonation"
-            }) else {
+            guard
+                scope.split(separator: " ").contains(where: {
+                    $0 == "\(Self.audience)/.default" || $0 == "\(Self.audience)/user_impersonation"
+                })
+            else {
                 return EntraErrors.response(
                     400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid.")
             }
