@@ -201,6 +201,15 @@ extension ConsentWaitTests {
             let principals = (try await lab.inspect(domain)["servicePrincipals"] as? [[String: Any]]) ?? []
             #expect(!principals.contains { $0["appId"] as? String == partnerApp }, "nothing made in \(domain)")
         }
+        // A second look (30 s on) does not ask again: Partner Center has nothing more to give.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let looks = try await lab.pool.query(
+                "SELECT count(*)::int FROM onboarder.events WHERE job_id = \(ok) AND kind = 'consent_check'"
+            ).single()[0].decode(Int.self)
+            if looks >= 2 { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
         let asks = try await lab.pool.query(
             "SELECT count(*)::int FROM onboarder.events WHERE job_id = \(ok) AND kind = 'partner_center_consent'"
         ).single()[0].decode(Int.self)
