@@ -225,6 +225,74 @@ extension ConsentWaitTests {
     }
 }
 
+extension ConsentWaitTests {
+    /// Two MSPs, each with its own partner app: each waiting customer's link names its own MSP's app, and an
+    /// operator sees its own MSPs' customers only.
+    @Test func linksNameEachMSPsOwnPartnerApp() async throws {
+        var description = PipelineLab.world([("m1none.onmicrosoft.com", .none, .e5)])
+        description.partners = [WorldDescription.Partner(msp: "acme")]
+        description.tenants.append(
+            WorldDescription.Tenant(
+                domain: "acmenone.onmicrosoft.com", consent: .none, sku: .e5, users: ["alice", "bob", "carol"],
+                partner: "acme"))
+        let lab = try await PipelineLab("consentmsps", world: description)
+        let acme = try #require(lab.simulator.world.partner(msp: "acme"))
+        let acmeApp = acme.app.appID.uuidString.lowercased()
+        let defaultApp = lab.simulator.world.partnerApp.appID.uuidString.lowercased()
+        // acme's own partner app, its secret sealed for it, as `onboarder msp set` leaves them.
+        try await lab.pool.query(
+            """
+            INSERT INTO onboarder.msps (id, display_name, partner_tenant_id, partner_client_id)
+            VALUES ('acme', 'Acme', \(acme.tenant.id), \(acme.app.appID))
+            """)
+        let sealed = try lab.vault.seal(acme.secret, context: "onboarder.msp_secrets/partner_secret/acme")
+        try await lab.pool.query(
+            "INSERT INTO onboarder.msp_secrets (msp_id, partner_secret_sealed) VALUES ('acme', \(sealed))")
+        let m1 = try await lab.enqueue("m1none.onmicrosoft.com", path: "m365")
+        let pbx = lab.pbxName("acmenone.onmicrosoft.com")
+        let payload = try PostgresJSON(
+            encoding: OnboardingPayload(
+                path: "m365", displayName: "acme customer", pbxURL: "\(lab.base)/pbx/\(pbx)", pbxClientID: "onboarder",
+                pbxSecret: "json:\(lab.credentialsFile)#pbx.\(pbx).client_secret"))
+        let acmeTenant = lab.tenant("acmenone.onmicrosoft.com").id.uuidString.lowercased()
+        let a1 = try await lab.pool.query(
+            "SELECT job_id FROM onboarder.enqueue('acme', \(acmeTenant), 'onboard', \(payload))"
+        ).single().decode(Int64.self, column: "job_id")
+        let worker = try lab.startWorker("w1")
+        _ = try await waitsForConsent(lab, m1)
+        let acmeMessage = try await waitsForConsent(lab, a1)
+        #expect(acmeMessage.contains("\(lab.base)/\(acmeTenant)/adminconsent?client_id=\(acmeApp)"), "\(acmeMessage)")
+
+        // An operator of both MSPs: both customers, each with its MSP's app.
+        let owner = PostgresConfiguration(connectionString: lab.databaseURL)
+        let both = try await TestDatabase.login(
+            .operator, msps: ["msp1", "acme"], database: lab.databaseName, owner: owner)
+        let csv = try await runCommand(
+            [builtProductsDirectory.appendingPathComponent("onboarder").path, "consent", "links", "--format", "csv"],
+            environment: lab.environment(["ONBOARDER_DATABASE_URL": both.connectionString!]))
+        #expect(csv.status == 0, "\(csv.output)")
+        let rows = Set(
+            csv.output.components(separatedBy: "\r\n").dropFirst().filter { !$0.isEmpty }.map {
+                let cells = $0.components(separatedBy: ",")
+                return "\(cells[0]) \(cells[6]) \(cells[7])"
+            })
+        let m1Tenant = lab.tenant("m1none.onmicrosoft.com").id.uuidString.lowercased()
+        #expect(
+            rows == [
+                "msp1 \(lab.base)/\(m1Tenant)/adminconsent?client_id=\(defaultApp) \(defaultApp)",
+                "acme \(lab.base)/\(acmeTenant)/adminconsent?client_id=\(acmeApp) \(acmeApp)",
+            ], "\(csv.output)")
+        // msp1's operator: msp1's customer only (row-level security), even when asking for acme's.
+        let mine = try await lab.onboarder(["consent", "links", "--format", "csv"], as: .operator)
+        #expect(mine.output.contains(defaultApp) && !mine.output.contains(acmeApp), "\(mine.output)")
+        let theirs = try await lab.onboarder(["consent", "links", "--msp", "acme", "--format", "csv"], as: .operator)
+        #expect(!theirs.output.contains(acmeApp), "\(theirs.output)")
+        worker.signal(SIGTERM)
+        _ = await worker.wait()
+        try await lab.close()
+    }
+}
+
 /// The CSV header `consent links` prints (ConsentLinks.columns, as the binary writes it).
 enum ConsentLinksHeader {
     static let header = "msp,customer,tenant_id,job_id,waiting_since,missing,consent_url,client_id"
