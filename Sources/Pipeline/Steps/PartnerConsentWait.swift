@@ -8,11 +8,12 @@ extension Run {
     /// Missing consent (none, or some roles) is a wait for input, not a stop: the job looks again on its own,
     /// 30 s doubling up to `onboarding.input_recheck_seconds`, each look a `consent_check` event (which
     /// `dashboard.consent_waiting` reads), and goes on once Graph shows every role — no `onboarder retry`.
-    /// Returns nil when the consent is complete (or the job runs as the tenant's own app).
-    mutating func partnerConsentWait() async throws -> StepResult? {
-        guard payload.tenantClientID == nil else { return nil }
+    /// Returns nil when the consent is complete (or the job runs as the tenant's own app), with Microsoft
+    /// Graph's service principal as read for the check (so `resolve-tenant` does not read it twice).
+    mutating func partnerConsentWait() async throws -> (wait: StepResult?, microsoftGraph: GraphServicePrincipal?) {
+        guard payload.tenantClientID == nil else { return (nil, nil) }
         let graph = try graph()
-        var seen = try await partnerConsentSeen(graph)
+        var (seen, microsoftGraph) = try await partnerConsentSeen(graph)
         var partnerCenter: (note: String, retryAfter: Duration?)?
         if case .waiting = PartnerConsent.decide(seen), partner.consentMode == "partner-center" {
             let asked = try await askPartnerCenter()
@@ -20,7 +21,7 @@ extension Run {
             if asked.consented {
                 // What Partner Center made is read back through Graph, as any consent.
                 await forgetPartnerToken(graph)
-                seen = try await partnerConsentSeen(graph)
+                (seen, microsoftGraph) = try await partnerConsentSeen(graph)
             }
         }
         switch PartnerConsent.decide(seen) {
@@ -36,35 +37,38 @@ extension Run {
                 try await OnboardingStore.event(
                     job: job.id, kind: "consent_granted", step: Step.resolveTenant.rawValue, detail: [:], on: pool)
             }
-            return nil
+            return (nil, microsoftGraph)
         case .waiting(let missing, let servicePrincipal):
             await forgetPartnerToken(graph)
-            return try await consentWait(
+            let wait = try await consentWait(
                 missing: missing, servicePrincipal: servicePrincipal, partnerCenter: partnerCenter?.note,
                 notBefore: partnerCenter?.retryAfter)
+            return (wait, nil)
         }
     }
 
     /// What Graph shows of the partner app in this tenant.
-    private func partnerConsentSeen(_ graph: GraphClient) async throws -> PartnerConsent.Seen {
+    private func partnerConsentSeen(_ graph: GraphClient) async throws -> (
+        PartnerConsent.Seen, GraphServicePrincipal?
+    ) {
         let context = context()
         do {
             let microsoftGraph = try await graph.microsoftGraphServicePrincipal(context: context)
             guard let principal = try await graph.servicePrincipal(appID: graph.clientID, context: context) else {
-                return .noServicePrincipal
+                return (.noServicePrincipal, microsoftGraph)
             }
             let assignments = try await graph.appRoleAssignments(principalID: principal.id, context: context)
             let appRoles = Dictionary(
                 (microsoftGraph.appRoles ?? []).compactMap { role in role.value.map { (role.id, $0) } },
                 uniquingKeysWith: { first, _ in first })
-            return .roles(
-                PartnerConsent.grantedRoleNames(
-                    assignedRoleIDs: assignments.map { ($0.resourceId, $0.appRoleId) }, resource: microsoftGraph.id,
-                    appRoles: appRoles))
+            let names = PartnerConsent.grantedRoleNames(
+                assignedRoleIDs: assignments.map { ($0.resourceId, $0.appRoleId) }, resource: microsoftGraph.id,
+                appRoles: appRoles)
+            return (.roles(names), microsoftGraph)
         } catch let error as GraphError where error.code == "AADSTS700016" || error.code == "AADSTS65001" {
-            return .noServicePrincipal
+            return (.noServicePrincipal, nil)
         } catch let error as GraphError where error.code == "Authorization_RequestDenied" {
-            return .unreadable
+            return (.unreadable, nil)
         }
     }
 
