@@ -219,6 +219,14 @@ extension ConsentWaitTests {
         try await lab.fix("pcok.onmicrosoft.com", #"{"consent": "full"}"#)
         try await lab.waitFor([ok], seconds: 120)
         #expect(try await lab.state(ok).state == "succeeded")
+        // The admin agent's refresh token is a credential: never in the journal, the worker's log, an event or
+        // any column in clear.
+        let journal = (try? String(contentsOfFile: lab.journal, encoding: .utf8)) ?? ""
+        let logs = lab.workerLogs.map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" }.joined()
+        #expect(!journal.isEmpty && !logs.isEmpty)
+        for (place, text) in [("journal", journal), ("worker log", logs), ("database", try await lab.databaseText())] {
+            #expect(!text.contains(refresh), "the refresh token is in the \(place)")
+        }
         worker.signal(SIGTERM)
         _ = await worker.wait()
         try await lab.close()
