@@ -340,9 +340,12 @@ class TechnicianThread(threading.Thread):
 
 
 def unfinished_onboardings(url: str) -> int:
-    """Onboardings still queued, running or waiting (waiting includes those waiting for the technician)."""
-    out = subprocess.run(["psql", url, "-XqtA", "-c", "SELECT count(*) FROM onboarder.jobs "
-                          "WHERE kind = 'onboard' AND state IN ('queued', 'running', 'waiting')"],
+    """Onboardings still queued, running or waiting (waiting includes those waiting for the technician), but
+    not those waiting for their customer's consent to the partner app (dashboard.consent_waiting): no
+    technician can end those; `onboarder consent links` lists them for the MSP to send out."""
+    out = subprocess.run(["psql", url, "-XqtA", "-c", "SELECT count(*) FROM onboarder.jobs j "
+                          "WHERE kind = 'onboard' AND state IN ('queued', 'running', 'waiting') AND NOT EXISTS "
+                          "(SELECT 1 FROM dashboard.consent_waiting c WHERE c.job_id = j.id)"],
                          capture_output=True, text=True, check=True).stdout
     return int(out.strip())
 

@@ -91,6 +91,12 @@ public struct ConfigKey: Sendable, Hashable {
         summary:
             "Microsoft Graph beta, for the per-credential sign-in report (appCredentialSignInActivities); empty: graph_base_url with /v1.0 replaced by /beta"
     )
+    public static let partnerCenterBaseURL = ConfigKey(
+        name: "microsoft.partner_center_base_url", kind: .string,
+        defaultValue: .string("https://api.partnercenter.microsoft.com"), isSecret: false,
+        summary:
+            "Partner Center's REST API (applicationconsents), for MSPs whose consent_mode is partner-center (global cloud)"
+    )
     public static let partnerTenantID = ConfigKey(
         name: "partner.tenant_id", kind: .string, defaultValue: .string(""), isSecret: false,
         summary: "the MSP's own tenant, where the partner app is registered", conventionalVariable: "AZURE_TENANT_ID")
@@ -216,8 +222,8 @@ public struct ConfigKey: Sendable, Hashable {
         databaseURL, databasePoolSize, databaseConnectTimeout, databaseMigrationsDirectory,
         workerConcurrency, workerClaimBatch, workerPollInterval, workerHeartbeatInterval, workerLease,
         workerReapInterval, workerShutdownDeadline, retryBaseDelay, retryMaxDelay, retryMaxAttempts,
-        loginBaseURL, graphBaseURL, graphReportsBaseURL, partnerTenantID, partnerClientID, partnerClientSecret,
-        partnerCertificatePath, partnerWritesPerSecond,
+        loginBaseURL, graphBaseURL, graphReportsBaseURL, partnerCenterBaseURL, partnerTenantID, partnerClientID,
+        partnerClientSecret, partnerCertificatePath, partnerWritesPerSecond,
         httpCABundle, logLevel, logFormat, secretsKeyFile, secretsKey, secretsReferenceDirectories,
         secretsReferenceEnvironmentPrefixes, pbxAllowLoopbackHTTP, onboardingAppName, onboardingRoles,
         onboardingScopes, onboardingRedirectURITemplate, onboardingSecretName, onboardingSecretLifetime,

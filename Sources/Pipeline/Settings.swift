@@ -18,6 +18,8 @@ public struct OnboardingSettings: Sendable {
     /// (`microsoft.usgov_*`, `microsoft.china_*`; the simulator in tests). The global cloud's are the
     /// three URLs above.
     public var cloudOverrides: [Cloud: CloudEndpoints] = [:]
+    /// Partner Center's REST API for the global cloud (`microsoft.partner_center_base_url`).
+    public var partnerCenterBaseURL = "https://api.partnercenter.microsoft.com"
 
     /// Where `cloud`'s services are: for global the configured URLs, else the override or Microsoft's.
     public func endpoints(for cloud: Cloud) -> CloudEndpoints {
@@ -25,6 +27,7 @@ public struct OnboardingSettings: Sendable {
             var global = cloudOverrides[.global] ?? CloudEndpoints.documented(.global)
             global.loginBaseURL = loginBaseURL
             global.graphBaseURL = graphBaseURL
+            global.partnerCenterBaseURL = partnerCenterBaseURL
             return global
         }
         return cloudOverrides[cloud] ?? CloudEndpoints.documented(cloud)

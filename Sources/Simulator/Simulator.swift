@@ -43,13 +43,21 @@ public final class Simulator: Sendable {
             directory: directory, faults: faults, counter: counter, tokens: tokens, graph: graph,
             scheme: { scheme.current })
         let admin = AdminService(directory: directory, pbx: pbx, faults: faults, counter: counter)
+        let partnerCenterState = PartnerCenterState()
+        let partnerCenterTokens = try PartnerCenterTokens(directory: directory, state: partnerCenterState)
+        let partnerCenter = PartnerCenterService(
+            directory: directory, tokens: partnerCenterTokens, state: partnerCenterState, appOnlyTokens: tokens,
+            counter: counter)
         self.dns = dns
         func plain(_ handle: @escaping @Sendable (SimRequest) -> SimResponse) -> Endpoint {
             { Handled(response: handle($0)) }
         }
         router = Router(
             mounts: [
+                Mount(prefix: PathPattern("/_sim/partnercenter"), endpoint: plain(partnerCenter.handleAdmin)),
                 Mount(prefix: PathPattern("/_sim"), endpoint: plain(admin.handle)),
+                // Partner Center's consent API (api.partnercenter.microsoft.com/v1/…).
+                Mount(prefix: PathPattern("/v1"), endpoint: journal.wrap(plain(partnerCenter.handle))),
                 Mount(prefix: PathPattern("/client/v4"), endpoint: plain(dns.handle)),
                 Mount(prefix: PathPattern("/pbx"), endpoint: journal.wrap(plain(pbx.handle))),
                 Mount(
@@ -67,7 +75,15 @@ public final class Simulator: Sendable {
                 Mount(
                     prefix: PathPattern("/{tenant}/oauth2"),
                     endpoint: journal.wrap(
-                        FaultInjection(profile: .token, faults: faults, counter: counter).wrap(plain(tokens.handle)))),
+                        FaultInjection(profile: .token, faults: faults, counter: counter).wrap(
+                            plain { request in
+                                // The refresh-token grant (Partner Center's app+user tokens) is modelled beside
+                                // Partner Center; client credentials are the token service's.
+                                guard PartnerCenterTokens.isRefreshGrant(request),
+                                    let tenant = request.path.split(separator: "/").first
+                                else { return tokens.handle(request) }
+                                return partnerCenterTokens.grant(request, tenantKey: String(tenant))
+                            }))),
                 // OpenID Connect discovery: the metadata document and the signing keys.
                 Mount(prefix: PathPattern("/{tenant}/v2.0/.well-known"), endpoint: journal.wrap(plain(tokens.handle))),
                 Mount(prefix: PathPattern("/{tenant}/discovery"), endpoint: journal.wrap(plain(tokens.handle))),

@@ -22,7 +22,8 @@ struct Onboarder: AsyncParsableCommand {
             ShowCommand.self,
             RotateSecretsCommand.self, RetryCommand.self, ResumeCommand.self,
             CancelCommand.self,
-            CertCommand.self, HandoverCommand.self, SecretCommand.self, ScriptsCommand.self, KeysCommand.self,
+            CertCommand.self, HandoverCommand.self, ConsentCommand.self, SecretCommand.self, ScriptsCommand.self,
+            KeysCommand.self,
             ConfigCommand.self,
             Version.self,
         ]

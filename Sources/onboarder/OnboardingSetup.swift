@@ -37,6 +37,7 @@ extension ResolvedConfiguration {
         settings.loginBaseURL = string(.loginBaseURL)
         settings.graphBaseURL = string(.graphBaseURL)
         settings.graphReportsBaseURLSetting = string(.graphReportsBaseURL)
+        settings.partnerCenterBaseURL = string(.partnerCenterBaseURL)
         settings.partnerTenantID = string(.partnerTenantID)
         settings.partnerClientID = string(.partnerClientID)
         settings.partnerWritesPerSecond = Double(integer(.partnerWritesPerSecond))

@@ -234,30 +234,20 @@ struct OnboardingTests {
             "attention",
             world: PipelineLab.world(
                 [
-                    ("noconsent.onmicrosoft.com", .none, .e5), ("nolicence.onmicrosoft.com", .full, .none),
-                    ("partial.onmicrosoft.com", .partial, .e5), ("badpbx.onmicrosoft.com", .full, .e5),
+                    ("nolicence.onmicrosoft.com", .full, .none), ("badpbx.onmicrosoft.com", .full, .e5),
                     ("policy.onmicrosoft.com", .full, .e5), ("nosecrets.onmicrosoft.com", .full, .e5),
                 ], days: ["policy.onmicrosoft.com": 180], forbidPasswords: ["nosecrets.onmicrosoft.com"]))
-        let noConsent = try await lab.enqueue("noconsent.onmicrosoft.com", path: "m365")
         let noLicence = try await lab.enqueue("nolicence.onmicrosoft.com", path: "teams")
-        let partial = try await lab.enqueue("partial.onmicrosoft.com", path: "teams")
         let badPBX = try await lab.enqueue("badpbx.onmicrosoft.com", path: "m365", pbxSecret: "env:PBX_SECRET_WRONG")
         let policy = try await lab.enqueue("policy.onmicrosoft.com", path: "m365")
         let noSecrets = try await lab.enqueue("nosecrets.onmicrosoft.com", path: "m365")
         let worker = try lab.startWorker("w1", ["PBX_SECRET_WRONG": "not-the-secret"])
-        try await lab.waitFor([noConsent, noLicence, partial, badPBX, policy, noSecrets])
+        // (A tenant without the partner app's consent waits for it instead: ConsentWaitTests.)
+        try await lab.waitFor([noLicence, badPBX, policy, noSecrets])
 
-        let consent = try await lab.state(noConsent)
-        #expect(consent.state == "needs_attention")
-        let partnerID = lab.simulator.world.partnerApp.appID.uuidString.lowercased()
-        #expect(
-            consent.attention?.contains("adminconsent?client_id=\(partnerID)") == true, "\(consent.attention ?? "")")
         let licence = try await lab.state(noLicence)
         #expect(licence.state == "needs_attention")
         #expect(licence.attention?.contains("No free licence") == true, "\(licence.attention ?? "")")
-        let roles = try await lab.state(partial)
-        #expect(roles.state == "needs_attention")
-        #expect(roles.attention?.contains("lacks a permission") == true, "\(roles.attention ?? "")")
         let pbx = try await lab.state(badPBX)
         #expect(pbx.state == "needs_attention")
         #expect(pbx.attention?.contains("refused its API credentials") == true, "\(pbx.attention ?? "")")
@@ -280,27 +270,18 @@ struct OnboardingTests {
         #expect(clamp)
 
         // The customer fixes it; an operator retries; the jobs complete from where they stopped.
-        try await lab.fix("noconsent.onmicrosoft.com", #"{"consent": "full"}"#)
         try await lab.fix("nolicence.onmicrosoft.com", #"{"sku": "E5"}"#)
-        try await lab.fix("partial.onmicrosoft.com", #"{"consent": "full"}"#)
         try await lab.fix("nosecrets.onmicrosoft.com", #"{"forbid_passwords": false}"#)
         #expect(try await lab.onboarder(["retry", "--job", String(noSecrets)]).status == 0)
-        // By the tenant id as enqueued (its domain is known only once the tenant resolved), by job id,
-        // and by the domain the tenant resolved to.
-        #expect(try await lab.onboarder(["retry", lab.tenant("noconsent.onmicrosoft.com").id.uuidString]).status == 0)
-        #expect(try await lab.onboarder(["retry", "--job", String(noLicence)]).status == 0)
-        #expect(try await lab.onboarder(["retry", "partial.onmicrosoft.com"]).status == 0)
-        try await lab.waitFor([noConsent, noLicence, partial, noSecrets])
+        // By job id (above), and by the domain the tenant resolved to.
+        #expect(try await lab.onboarder(["retry", "nolicence.onmicrosoft.com"]).status == 0)
+        try await lab.waitFor([noLicence, noSecrets])
         #expect(try await lab.state(noSecrets).state == "succeeded")
         try await lab.expectOnboarded("nosecrets.onmicrosoft.com", path: "m365")
-        #expect(try await lab.state(noConsent).state == "succeeded")
         #expect(try await lab.state(noLicence).state == "succeeded_with_warnings")  // no Phone System until E5 came
-        #expect(try await lab.state(partial).state == "succeeded")
-        try await lab.expectOnboarded("noconsent.onmicrosoft.com", path: "m365")
         try await lab.expectOnboarded("nolicence.onmicrosoft.com", path: "teams")
-        try await lab.expectOnboarded("partial.onmicrosoft.com", path: "teams")
         // Retrying a job that is not stopped is refused with a status a script can test.
-        #expect(try await lab.onboarder(["retry", "--job", String(partial)]).status == 4)
+        #expect(try await lab.onboarder(["retry", "--job", String(noLicence)]).status == 4)
         worker.signal(SIGTERM)
         _ = await worker.wait()
         try await lab.close()

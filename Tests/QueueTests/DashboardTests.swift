@@ -159,7 +159,7 @@ struct DashboardTests {
         // Every view runs, for the owner (who sees everything).
         for view in [
             "queue_overview", "tenant_status", "needs_attention", "step_latency", "throttling", "credentials_expiry",
-            "workers", "recent_failures", "handover_waiting",
+            "workers", "recent_failures", "handover_waiting", "consent_waiting",
         ] {
             _ = try await pool.query(PostgresQuery(unsafeSQL: "SELECT * FROM dashboard.\(view)"))
         }

@@ -4,8 +4,11 @@ import Store
 
 extension Run {
     /// `resolve-tenant`: the tenant's id and default domain, Microsoft Graph's service principal with the
-    /// configured permissions resolved to ids, and whether any subscription includes Phone System.
-    mutating func resolveTenant() async throws {
+    /// configured permissions resolved to ids, and whether any subscription includes Phone System. First the
+    /// partner app's own consent (`partnerConsentWait`): without it the job waits for the customer's admin.
+    mutating func resolveTenant() async throws -> StepResult {
+        let check = try await partnerConsentWait()
+        if let wait = check.wait { return wait }
         let graph = try graph()
         guard let organization = try await graph.organization(context: context()) else {
             throw StepStop.retry(.retry, "GET /organization listed no organization")
@@ -17,7 +20,12 @@ extension Run {
         }
         facts.entraTenantID = id
         facts.defaultDomain = organization.defaultDomain?.lowercased()
-        let microsoftGraph = try await graph.microsoftGraphServicePrincipal()
+        let microsoftGraph: GraphServicePrincipal
+        if let read = check.microsoftGraph {
+            microsoftGraph = read
+        } else {
+            microsoftGraph = try await graph.microsoftGraphServicePrincipal()
+        }
         facts.graphServicePrincipalID = microsoftGraph.id.lowercased()
         do {
             let resolved = try GraphClient.resolve(
@@ -40,5 +48,6 @@ extension Run {
             tenant: job.tenantID, path: payload.path, entraTenantID: id,
             defaultDomain: organization.defaultDomain?.lowercased(), phoneSystem: phoneSystem,
             pbxURL: payload.pbxURL, on: pool)
+        return .done
     }
 }

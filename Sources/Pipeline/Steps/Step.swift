@@ -57,7 +57,7 @@ extension Run {
     /// observed, the facts, the settings and the time) and applies (writes).
     mutating func perform(_ step: Step) async throws -> StepResult {
         switch step {
-        case .resolveTenant: try await resolveTenant()
+        case .resolveTenant: return try await resolveTenant()
         case .appRegistration: try await registerApp()
         case .servicePrincipal: try await servicePrincipal()
         case .consent: try await consent()
