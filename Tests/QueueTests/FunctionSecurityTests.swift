@@ -21,9 +21,9 @@ enum DeclaredFunctions {
         "onboarder.sees_all_msps()": (false, staff),
         "onboarder.my_msps()": (false, staff),
         // Enqueue, and the checks it makes.
-        "onboarder.enqueue_many(text[],text[],text[],jsonb[],integer[],timestamp with time zone[],text[],text[],text)":
+        "onboarder.enqueue_many(text[],text[],text[],jsonb[],integer[],timestamp with time zone[],text[],text[],text,uuid[])":
             (true, [worker, enqueuer]),
-        "onboarder.enqueue(text,text,text,jsonb,integer,timestamp with time zone,text,text,text)":
+        "onboarder.enqueue(text,text,text,jsonb,integer,timestamp with time zone,text,text,text,uuid)":
             (false, [worker, enqueuer]),
         "onboarder.onboarding_payload_problem(jsonb,text[],text[])": (false, [worker, enqueuer]),
         "onboarder.secret_reference_problem(text)": (false, [worker, enqueuer]),
