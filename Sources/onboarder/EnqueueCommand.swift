@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Graph
+import HTTP
 import OnboarderConfig
 import Pipeline
 import Postgres
@@ -18,7 +20,10 @@ struct EnqueueCommand: AsyncParsableCommand {
             Columns: \(EnqueueFile.columns.joined(separator: ", ")) (msp, tenant, path, pbx_url, pbx_client_id \
             and pbx_secret required; see the README). Every row is validated before anything is written, and \
             every problem is reported as FILE:LINE: COLUMN: reason. By default nothing is enqueued when any \
-            row is invalid. A customer that already has an active onboarding is reported, not duplicated. \
+            row is invalid. A customer is its Entra tenant id: each domain is looked up first (Entra's OpenID \
+            discovery, at the configured login URL), so a customer enqueued before under another key (its \
+            tenant id, another domain) is found, and its active onboarding is reported, not duplicated; a \
+            domain Entra does not know is a row problem, and another MSP's customer is refused, naming the MSP. \
             At most 256 MiB is read; a file that is larger, not UTF-8, empty or without rows is rejected whole.
             Exit status: 0 all rows accepted; 2 rows or the file were rejected; 1 the database failed.
             """)
@@ -31,24 +36,33 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(help: "Enqueue the valid rows even when others are rejected.")
     var skipInvalid = false
 
-    @Flag(help: "Validate and report; write nothing.")
+    @Flag(help: "Validate, look up each domain's tenant id and report both; write nothing.")
     var dryRun = false
+
+    @Flag(
+        help: """
+            Enqueue domains without looking up their tenant ids (the worker records each at resolve-tenant, and \
+            stops a job there whose customer was enqueued before under another key).
+            """)
+    var noResolve = false
 
     func run() async throws {
         try await reportingErrors {
-            let rules = try global.configuration().enqueueRules()
+            let configuration = try global.configuration()
+            let rules = try configuration.enqueueRules()
             let name = file == "-" ? "<stdin>" : file
             let data = try Self.readInput(file == "-" ? nil : file, name: name)
-            let result = EnqueueFile.read(data, name: name, rules: rules)
-            // Problems quote the file's own text: shown through the sanitiser, so a row cannot write escape
-            // sequences to the operator's terminal.
-            var report = ""
-            for problem in result.problems { report += TerminalText.sanitized(problem.description) + "\n" }
-            FileHandle.standardError.write(Data(report.utf8))
+            var result = EnqueueFile.read(data, name: name, rules: rules)
             if result.rejectedWhole {
+                Self.printProblems(result.problems)
                 throw CleanExit.message(
                     "nothing enqueued: \(TerminalText.sanitized(name)) was rejected as a whole", code: ExitCode(2))
             }
+            var tenantIDs: [Int: String] = [:]  // by line
+            if !noResolve {
+                tenantIDs = await resolve(&result, name: name, configuration: configuration)
+            }
+            Self.printProblems(result.problems)
             let rejected = result.rejectedLines.count
             if rejected > 0 && !skipInvalid && !dryRun {
                 throw CleanExit.message(
@@ -56,21 +70,84 @@ struct EnqueueCommand: AsyncParsableCommand {
                     code: ExitCode(2))
             }
             if dryRun {
+                for row in result.rows where EnqueueIdentity.tenantID(ofKey: row.tenant) == nil {
+                    let id = tenantIDs[row.line].map { "tenant \($0)" } ?? "not looked up (--no-resolve)"
+                    print(TerminalText.sanitized("\(name):\(row.line): \(row.tenant): \(id)"))
+                }
                 print("dry run: \(result.rows.count) row(s) valid, \(rejected) rejected; nothing written")
                 if rejected > 0 { throw ExitCode(2) }
                 return
             }
-            let outcome = try await withDatabase(global) { _, pool in try await enqueue(result.rows, pool: pool) }
+            let rows = result.rows
+            let outcome = try await withDatabase(global) { _, pool in
+                try await enqueue(rows, tenantIDs: tenantIDs, name: name, pool: pool)
+            }
             var summary = "\(outcome.created) enqueued"
             if !outcome.existing.isEmpty { summary += ", \(outcome.existing.count) already had an active onboarding" }
             if rejected > 0 { summary += ", \(rejected) rejected" }
-            for (line, job, state) in outcome.existing.prefix(20) {
-                print("\(TerminalText.sanitized(name)):\(line): already active: job \(job) (\(state))")
+            for existing in outcome.existing.prefix(20) {
+                // The customer enqueued before under another key (its tenant id, another domain): named.
+                let under = existing.key.map { " as \($0)" } ?? ""
+                print(
+                    TerminalText.sanitized(
+                        "\(name):\(existing.line): already active\(under): job \(existing.job) (\(existing.state))"))
             }
             if outcome.existing.count > 20 { print("… and \(outcome.existing.count - 20) more already active") }
             print(summary)
             if rejected > 0 { throw ExitCode(2) }
         }
+    }
+
+    /// Problems quote the file's own text (and Entra's): shown through the sanitiser, so a row cannot write
+    /// escape sequences to the operator's terminal.
+    static func printProblems(_ problems: [EnqueueFile.Problem]) {
+        var report = ""
+        for problem in problems { report += TerminalText.sanitized(problem.description) + "\n" }
+        FileHandle.standardError.write(Data(report.utf8))
+    }
+
+    /// Each valid row's tenant id, by line: its key when that is a GUID, else what Entra's discovery says
+    /// its domain is (all looked up at once). A domain that does not resolve, and a row naming a tenant an
+    /// earlier row names (under another key, or for another MSP), become row problems.
+    func resolve(_ result: inout EnqueueFile.Result, name: String, configuration: ResolvedConfiguration) async
+        -> [Int: String]
+    {
+        let loginBaseURL = configuration.string(.loginBaseURL)
+        let http = HTTPClient(configuration: configuration.httpConfiguration)
+        defer { http.shutdown() }
+        let discovery = TenantDiscovery(http: http, loginBaseURL: loginBaseURL)
+        let domains = result.rows.map(\.tenant).filter { EnqueueIdentity.tenantID(ofKey: $0) == nil }
+        let terminal = isatty(2) == 1
+        if terminal && domains.count > 100 {
+            FileHandle.standardError.write(Data("looking up the tenant ids of \(Set(domains).count) domain(s)…\n".utf8))
+        }
+        let outcomes = await discovery.resolve(domains)
+        var tenantIDs: [Int: String] = [:]
+        var identities: [EnqueueIdentity.Row] = []
+        var refused: [Int: String] = [:]
+        for row in result.rows {
+            var id = EnqueueIdentity.tenantID(ofKey: row.tenant)
+            if id == nil, let outcome = outcomes[row.tenant] {
+                if case .tenant(let resolved) = outcome { id = resolved }
+                if let reason = EnqueueIdentity.problem(domain: row.tenant, outcome: outcome, loginBaseURL: loginBaseURL) {
+                    refused[row.line] = reason
+                }
+            }
+            if let id { tenantIDs[row.line] = id }
+            identities.append(EnqueueIdentity.Row(line: row.line, msp: row.msp, key: row.tenant, tenantID: id))
+        }
+        for (line, reason) in EnqueueIdentity.duplicates(identities) where refused[line] == nil {
+            refused[line] = reason
+        }
+        guard !refused.isEmpty else { return tenantIDs }
+        for line in refused.keys.sorted() {
+            result.problems.append(EnqueueFile.Problem(file: name, line: line, column: "tenant", reason: refused[line]!))
+            result.rejectedLines.insert(line)
+            tenantIDs[line] = nil
+        }
+        result.problems.sort { $0.line < $1.line }
+        result.rows.removeAll { refused[$0.line] != nil }
+        return tenantIDs
     }
 
     /// The file's bytes (standard input's when `path` is nil), at most `EnqueueFile.Limits.fileBytes`: read
@@ -120,35 +197,63 @@ struct EnqueueCommand: AsyncParsableCommand {
         return data
     }
 
-    /// All rows in one transaction (all or nothing), in batches, with progress on a terminal.
-    func enqueue(_ rows: [EnqueueFile.Row], pool: PostgresPool) async throws -> (
-        created: Int, existing: [(line: Int, job: Int64, state: String)]
-    ) {
+    /// All rows in one transaction (all or nothing), in batches, with progress on a terminal. A row the
+    /// database refuses ("row N: …", N counted in its batch) is reported as FILE:LINE, exit status 2.
+    func enqueue(_ rows: [EnqueueFile.Row], tenantIDs: [Int: String], name: String, pool: PostgresPool) async throws
+        -> (created: Int, existing: [(line: Int, job: Int64, state: String, key: String?)])
+    {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let requests = try rows.map { row in
             EnqueueRequest(
                 msp: row.msp, tenantKey: row.tenant, kind: "onboard",
                 payload: PostgresJSON(text: String(decoding: try encoder.encode(row.payload), as: UTF8.self)),
-                priority: row.priority)
+                priority: row.priority,
+                entraTenantID: EnqueueIdentity.tenantID(ofKey: row.tenant) == nil ? tenantIDs[row.line] : nil)
         }
         let terminal = isatty(2) == 1
-        let results = try await Jobs.enqueueAll(requests, actor: global.actingAs, on: pool) { done in
-            guard terminal else { return }
-            let width = 30
-            let filled = width * done / max(rows.count, 1)
-            FileHandle.standardError.write(
-                Data(
-                    "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(rows.count)"
-                        .utf8))
+        var done = 0
+        let results: [EnqueueResult?]
+        do {
+            results = try await Jobs.enqueueAll(requests, actor: global.actingAs, on: pool) { count in
+                done = count
+                guard terminal else { return }
+                let width = 30
+                let filled = width * count / max(rows.count, 1)
+                FileHandle.standardError.write(
+                    Data(
+                        "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(count)/\(rows.count)"
+                            .utf8))
+            }
+        } catch let error as PostgresError {
+            guard let (line, reason) = Self.refusedRow(error.message, offset: done, rows: rows) else { throw error }
+            if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+            throw CleanExit.message(
+                "\(name):\(line): \(reason)\nnothing enqueued: the database refused the row", code: ExitCode(2))
         }
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         var created = 0
-        var existing: [(line: Int, job: Int64, state: String)] = []
+        var existing: [(line: Int, job: Int64, state: String, key: String?)] = []
         for (row, result) in zip(rows, results) {
             guard let result else { continue }
-            if result.created { created += 1 } else { existing.append((row.line, result.jobID, result.state)) }
+            if result.created {
+                created += 1
+            } else {
+                let key = result.existingKey.flatMap { $0 == row.tenant ? nil : $0 }
+                existing.append((row.line, result.jobID, result.state, key))
+            }
         }
         return (created, existing)
+    }
+
+    /// The file line and reason of enqueue_many's "row N: reason" (N counted from 1 in the batch that
+    /// started at `offset`); nil for any other message.
+    static func refusedRow(_ message: String, offset: Int, rows: [EnqueueFile.Row]) -> (line: Int, reason: String)? {
+        guard message.hasPrefix("row "), let colon = message.firstIndex(of: ":"),
+            let number = Int(message[message.index(message.startIndex, offsetBy: 4)..<colon]),
+            number >= 1, offset + number - 1 < rows.count
+        else { return nil }
+        let reason = message[message.index(after: colon)...].drop { $0 == " " }
+        return (rows[offset + number - 1].line, String(reason))
     }
 }
