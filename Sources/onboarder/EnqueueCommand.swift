@@ -70,9 +70,10 @@ struct EnqueueCommand: AsyncParsableCommand {
                     code: ExitCode(2))
             }
             if dryRun {
+                // The resolution, domain by domain, for the operator to check.
                 for row in result.rows where EnqueueIdentity.tenantID(ofKey: row.tenant) == nil {
-                    let id = tenantIDs[row.line].map { "tenant \($0)" } ?? "not looked up (--no-resolve)"
-                    print(TerminalText.sanitized("\(name):\(row.line): \(row.tenant): \(id)"))
+                    guard let id = tenantIDs[row.line] else { continue }
+                    print(TerminalText.sanitized("\(name):\(row.line): \(row.tenant): tenant \(id)"))
                 }
                 print("dry run: \(result.rows.count) row(s) valid, \(rejected) rejected; nothing written")
                 if rejected > 0 { throw ExitCode(2) }

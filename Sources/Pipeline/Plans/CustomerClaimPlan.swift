@@ -19,8 +19,8 @@ enum CustomerClaimPlan {
                 ?? "it has no active job"
             let action =
                 holder.msp == msp
-                ? "onboard the customer as \(holder.key) (onboarder enqueue reports its job), then onboarder cancel \(job)"
-                : "one Entra tenant is one MSP's customer: onboarder cancel \(job), or have MSP \(holder.msp) give it up first"
+                ? "Onboard the customer as \(holder.key) (onboarder enqueue reports its job), then onboarder cancel \(job)"
+                : "One Entra tenant is one MSP's customer: onboarder cancel \(job), or have MSP \(holder.msp) give it up first"
             return
                 "Entra tenant \(tenantID) (\(key)) is \(whose) (\(active)); nothing was written in the tenant. \(action)."
         case .recordedAs(let recorded):
