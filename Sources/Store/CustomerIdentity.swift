@@ -69,3 +69,18 @@ public enum CustomerIdentity {
         return CustomerHolder(tenant: id, msp: msp, key: key, activeJob: job, activeJobState: state)
     }
 }
+
+extension CustomerIdentity {
+    /// The cloud (`global`, `usgov`, `china`) of each of `msps` the login acts for (`onboarder.msp_clouds`:
+    /// enqueuers may not read `onboarder.msps`). An MSP not listed is not the login's, or not there yet.
+    public static func clouds(of msps: [String], on executor: some PostgresExecutor) async throws -> [String: String] {
+        guard !msps.isEmpty else { return [:] }
+        let rows = try await executor.query("SELECT msp, cloud FROM onboarder.msp_clouds(\(Array(Set(msps))))")
+        var clouds: [String: String] = [:]
+        for row in rows {
+            let (msp, cloud) = try row.decode((String, String).self)
+            clouds[msp] = cloud
+        }
+        return clouds
+    }
+}

@@ -59,8 +59,14 @@ struct EnqueueCommand: AsyncParsableCommand {
                     "nothing enqueued: \(TerminalText.sanitized(name)) was rejected as a whole", code: ExitCode(2))
             }
             var tenantIDs: [Int: String] = [:]  // by line
-            if !noResolve {
-                tenantIDs = await resolve(&result, name: name, configuration: configuration)
+            let domainRows = result.rows.filter { EnqueueIdentity.tenantID(ofKey: $0.tenant) == nil }
+            if !noResolve && !domainRows.isEmpty {
+                // Each domain is looked up in its MSP's cloud (enqueuers read the clouds through msp_clouds).
+                let msps = Array(Set(domainRows.map(\.msp)))
+                let clouds = try await withDatabase(global) { _, pool in
+                    try await CustomerIdentity.clouds(of: msps, on: pool)
+                }
+                tenantIDs = await resolve(&result, name: name, configuration: configuration, clouds: clouds)
             }
             Self.printProblems(result.problems)
             let rejected = result.rejectedLines.count
@@ -110,27 +116,41 @@ struct EnqueueCommand: AsyncParsableCommand {
     /// Each valid row's tenant id, by line: its key when that is a GUID, else what Entra's discovery says
     /// its domain is (all looked up at once). A domain that does not resolve, and a row naming a tenant an
     /// earlier row names (under another key, or for another MSP), become row problems.
-    func resolve(_ result: inout EnqueueFile.Result, name: String, configuration: ResolvedConfiguration) async
-        -> [Int: String]
-    {
-        let loginBaseURL = configuration.string(.loginBaseURL)
+    func resolve(
+        _ result: inout EnqueueFile.Result, name: String, configuration: ResolvedConfiguration,
+        clouds: [String: String]
+    ) async -> [Int: String] {
+        // The login hosts only: the worker's settings would also read the partner credential and the DNS
+        // provider's, which an enqueuing host need not have.
+        var settings = OnboardingSettings()
+        settings.loginBaseURL = configuration.string(.loginBaseURL)
+        settings.graphBaseURL = configuration.string(.graphBaseURL)
+        func loginBaseURL(_ msp: String) -> String {
+            settings.endpoints(for: Cloud(rawValue: clouds[msp] ?? "global") ?? .global).loginBaseURL
+        }
         let http = HTTPClient(configuration: configuration.httpConfiguration)
         defer { http.shutdown() }
-        let discovery = TenantDiscovery(http: http, loginBaseURL: loginBaseURL)
-        let domains = result.rows.map(\.tenant).filter { EnqueueIdentity.tenantID(ofKey: $0) == nil }
-        let terminal = isatty(2) == 1
-        if terminal && domains.count > 100 {
-            FileHandle.standardError.write(Data("looking up the tenant ids of \(Set(domains).count) domain(s)…\n".utf8))
+        var domains: [String: Set<String>] = [:]  // by login host
+        for row in result.rows where EnqueueIdentity.tenantID(ofKey: row.tenant) == nil {
+            domains[loginBaseURL(row.msp), default: []].insert(row.tenant)
         }
-        let outcomes = await discovery.resolve(domains)
+        let count = domains.values.reduce(0) { $0 + $1.count }
+        if isatty(2) == 1 && count > 100 {
+            FileHandle.standardError.write(Data("looking up the tenant ids of \(count) domain(s)…\n".utf8))
+        }
+        var outcomes: [String: [String: TenantDiscovery.Outcome]] = [:]
+        for (base, names) in domains {
+            outcomes[base] = await TenantDiscovery(http: http, loginBaseURL: base).resolve(names)
+        }
         var tenantIDs: [Int: String] = [:]
         var identities: [EnqueueIdentity.Row] = []
         var refused: [Int: String] = [:]
         for row in result.rows {
             var id = EnqueueIdentity.tenantID(ofKey: row.tenant)
-            if id == nil, let outcome = outcomes[row.tenant] {
+            let base = loginBaseURL(row.msp)
+            if id == nil, let outcome = outcomes[base]?[row.tenant] {
                 if case .tenant(let resolved) = outcome { id = resolved }
-                if let reason = EnqueueIdentity.problem(domain: row.tenant, outcome: outcome, loginBaseURL: loginBaseURL) {
+                if let reason = EnqueueIdentity.problem(domain: row.tenant, outcome: outcome, loginBaseURL: base) {
                     refused[row.line] = reason
                 }
             }

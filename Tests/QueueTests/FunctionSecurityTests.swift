@@ -29,6 +29,8 @@ enum DeclaredFunctions {
         "onboarder.secret_reference_problem(text)": (false, [worker, enqueuer]),
         "onboarder.pbx_host_allowed(text,text[])": (false, [worker, enqueuer]),
         "onboarder.tenant_key_problem(text)": (false, [worker, enqueuer]),
+        // One customer, one tenant: the MSPs' clouds, for enqueue's tenant-id lookups.
+        "onboarder.msp_clouds(text[])": (true, [worker, enqueuer]),
         // Operator actions.
         "onboarder.retry_job(bigint,text)": (true, [worker, `operator`]),
         "onboarder.resume_job(bigint,text)": (true, [worker, `operator`]),
