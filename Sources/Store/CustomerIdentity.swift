@@ -9,6 +9,14 @@ public struct CustomerHolder: Sendable, Equatable {
     /// Its active job (queued, running, waiting or needing attention), if any: the newest.
     public let activeJob: Int64?
     public let activeJobState: String?
+
+    public init(tenant: Int64, msp: String, key: String, activeJob: Int64?, activeJobState: String?) {
+        self.tenant = tenant
+        self.msp = msp
+        self.key = key
+        self.activeJob = activeJob
+        self.activeJobState = activeJobState
+    }
 }
 
 /// What recording a customer row's Entra tenant id came to.
@@ -82,5 +90,23 @@ extension CustomerIdentity {
             clouds[msp] = cloud
         }
         return clouds
+    }
+}
+
+extension CustomerIdentity {
+    /// Which of the rows (`msps[i]`, `tenantIDs[i]`) name another MSP's customer, by index: that MSP
+    /// (`onboarder.customers_of_other_msps`). enqueue_many refuses the same rows whatever this said.
+    public static func otherMSPs(msps: [String], tenantIDs: [String], on executor: some PostgresExecutor)
+        async throws -> [Int: String]
+    {
+        guard !msps.isEmpty else { return [:] }
+        let rows = try await executor.query(
+            "SELECT ordinal, msp FROM onboarder.customers_of_other_msps(\(msps), \(tenantIDs)::uuid[])")
+        var others: [Int: String] = [:]
+        for row in rows {
+            let (ordinal, msp) = try row.decode((Int, String).self)
+            others[ordinal - 1] = msp
+        }
+        return others
     }
 }

@@ -59,14 +59,32 @@ struct EnqueueCommand: AsyncParsableCommand {
                     "nothing enqueued: \(TerminalText.sanitized(name)) was rejected as a whole", code: ExitCode(2))
             }
             var tenantIDs: [Int: String] = [:]  // by line
-            let domainRows = result.rows.filter { EnqueueIdentity.tenantID(ofKey: $0.tenant) == nil }
-            if !noResolve && !domainRows.isEmpty {
-                // Each domain is looked up in its MSP's cloud (enqueuers read the clouds through msp_clouds).
-                let msps = Array(Set(domainRows.map(\.msp)))
-                let clouds = try await withDatabase(global) { _, pool in
-                    try await CustomerIdentity.clouds(of: msps, on: pool)
+            if !noResolve && !result.rows.isEmpty {
+                try await withDatabase(global) { _, pool in
+                    // Each domain is looked up in its MSP's cloud (read through msp_clouds: enqueuers may
+                    // not read the MSPs' table).
+                    let domainRows = result.rows.filter { EnqueueIdentity.tenantID(ofKey: $0.tenant) == nil }
+                    let clouds = try await CustomerIdentity.clouds(of: Array(Set(domainRows.map(\.msp))), on: pool)
+                    tenantIDs = await resolve(&result, name: name, configuration: configuration, clouds: clouds)
+                    // Another MSP's customers, reported by line now (and left out by --skip-invalid);
+                    // enqueue_many would refuse the whole file for them.
+                    let identified = result.rows.filter { tenantIDs[$0.line] != nil }
+                    let others = try await CustomerIdentity.otherMSPs(
+                        msps: identified.map(\.msp), tenantIDs: identified.map { tenantIDs[$0.line]! }, on: pool)
+                    for (index, msp) in others.sorted(by: { $0.key < $1.key }) {
+                        let row = identified[index]
+                        result.problems.append(
+                            EnqueueFile.Problem(
+                                file: name, line: row.line, column: "tenant",
+                                reason: "\(row.tenant) is already a customer of MSP \(msp)"))
+                        result.rejectedLines.insert(row.line)
+                    }
+                    if !others.isEmpty {
+                        let lines = Set(others.keys.map { identified[$0].line })
+                        result.rows.removeAll { lines.contains($0.line) }
+                        result.problems.sort { $0.line < $1.line }
+                    }
                 }
-                tenantIDs = await resolve(&result, name: name, configuration: configuration, clouds: clouds)
             }
             Self.printProblems(result.problems)
             let rejected = result.rejectedLines.count

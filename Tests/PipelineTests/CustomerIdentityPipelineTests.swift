@@ -75,21 +75,27 @@ struct CustomerIdentityPipelineTests {
         // MSP 2's staff enqueue the same customer by its domain: refused, naming MSP 1; nothing written.
         let owner = PostgresConfiguration(connectionString: lab.databaseURL)
         let msp2 = try await TestDatabase.login(.enqueuer, msps: ["msp2"], database: lab.databaseName, owner: owner)
-        let other = try await runCommand(
+        let msp2File = try file(
+            lab, "msp2.csv",
             [
-                builtProductsDirectory.appendingPathComponent("onboarder").path, "enqueue",
-                try file(
-                    lab, "msp2.csv",
-                    [
-                        row(lab, msp: "msp2", key: "spare.onmicrosoft.com", domain: "spare.onmicrosoft.com"),
-                        row(lab, msp: "msp2", key: Self.domain),
-                    ]),
-            ], environment: lab.environment(["ONBOARDER_DATABASE_URL": msp2.connectionString!]))
+                row(lab, msp: "msp2", key: "spare.onmicrosoft.com", domain: "spare.onmicrosoft.com"),
+                row(lab, msp: "msp2", key: Self.domain),
+            ])
+        func asMSP2(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+            try await runCommand(
+                [builtProductsDirectory.appendingPathComponent("onboarder").path, "enqueue"] + arguments,
+                environment: lab.environment(["ONBOARDER_DATABASE_URL": msp2.connectionString!]))
+        }
+        let other = try await asMSP2([msp2File])
         #expect(other.status == 2, "\(other.output)")
         #expect(
             other.output.contains("msp2.csv:3: tenant: \(Self.domain) is already a customer of MSP msp1"),
             "\(other.output)")
         #expect(try await counts(lab) == (1, 1))
+        // --skip-invalid enqueues MSP 2's own customer and leaves the other MSP's out.
+        let skipped = try await asMSP2(["--skip-invalid", msp2File])
+        #expect(skipped.status == 2 && skipped.output.contains("1 enqueued, 1 rejected"), "\(skipped.output)")
+        #expect(try await counts(lab) == (2, 2))
         try await lab.close()
     }
 

@@ -31,6 +31,7 @@ enum DeclaredFunctions {
         "onboarder.tenant_key_problem(text)": (false, [worker, enqueuer]),
         // One customer, one tenant: the MSPs' clouds, for enqueue's tenant-id lookups.
         "onboarder.msp_clouds(text[])": (true, [worker, enqueuer]),
+        "onboarder.customers_of_other_msps(text[],uuid[])": (true, [worker, enqueuer]),
         // Operator actions.
         "onboarder.retry_job(bigint,text)": (true, [worker, `operator`]),
         "onboarder.resume_job(bigint,text)": (true, [worker, `operator`]),
