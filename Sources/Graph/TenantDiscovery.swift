@@ -83,7 +83,7 @@ public struct TenantDiscovery: Sendable {
         }
         let codes = (object?["error_codes"] as? [Any])?.compactMap { ($0 as? NSNumber)?.intValue } ?? []
         let description = (object?["error_description"] as? String).map {
-            String($0.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).first ?? "")
+            String($0.split(whereSeparator: \.isNewline).first ?? "")
         }
         if status == 400 && (codes.contains(90002) || object?["error"] as? String == "invalid_tenant") {
             return .unknown(description ?? "AADSTS90002: tenant not found")

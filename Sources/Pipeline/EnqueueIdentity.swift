@@ -25,7 +25,8 @@ public enum EnqueueIdentity {
     /// The key itself when it is a tenant id: the enqueue file's rules make that a lower-case GUID.
     public static func tenantID(ofKey key: String) -> String? {
         guard key.utf8.count == 36, let id = UUID(uuidString: key) else { return nil }
-        return id.uuidString.lowercased()
+        let text = id.uuidString.lowercased()
+        return text == "00000000-0000-0000-0000-000000000000" ? nil : text
     }
 
     /// Why a row whose domain was looked up is refused; nil when it resolved (`.tenant`).

@@ -58,69 +58,81 @@ struct EnqueueCommand: AsyncParsableCommand {
                 throw CleanExit.message(
                     "nothing enqueued: \(TerminalText.sanitized(name)) was rejected as a whole", code: ExitCode(2))
             }
-            var tenantIDs: [Int: String] = [:]  // by line
-            if !noResolve && !result.rows.isEmpty {
+            // One database session for the lookups and the write (withDatabase sets up logging, once).
+            let resolving = !noResolve && !result.rows.isEmpty
+            if resolving || !dryRun {
                 try await withDatabase(global) { _, pool in
-                    // Each domain is looked up in its MSP's cloud (read through msp_clouds: enqueuers may
-                    // not read the MSPs' table).
-                    let domainRows = result.rows.filter { EnqueueIdentity.tenantID(ofKey: $0.tenant) == nil }
-                    let clouds = try await CustomerIdentity.clouds(of: Array(Set(domainRows.map(\.msp))), on: pool)
-                    tenantIDs = await resolve(&result, name: name, configuration: configuration, clouds: clouds)
-                    // Another MSP's customers, reported by line now (and left out by --skip-invalid);
-                    // enqueue_many would refuse the whole file for them.
-                    let identified = result.rows.filter { tenantIDs[$0.line] != nil }
-                    let others = try await CustomerIdentity.otherMSPs(
-                        msps: identified.map(\.msp), tenantIDs: identified.map { tenantIDs[$0.line]! }, on: pool)
-                    for (index, msp) in others.sorted(by: { $0.key < $1.key }) {
-                        let row = identified[index]
-                        result.problems.append(
-                            EnqueueFile.Problem(
-                                file: name, line: row.line, column: "tenant",
-                                reason: "\(row.tenant) is already a customer of MSP \(msp)"))
-                        result.rejectedLines.insert(row.line)
-                    }
-                    if !others.isEmpty {
-                        let lines = Set(others.keys.map { identified[$0].line })
-                        result.rows.removeAll { lines.contains($0.line) }
-                        result.problems.sort { $0.line < $1.line }
-                    }
+                    try await proceed(&result, name: name, configuration: configuration, pool: pool)
                 }
+            } else {
+                try await proceed(&result, name: name, configuration: configuration, pool: nil)
             }
-            Self.printProblems(result.problems)
-            let rejected = result.rejectedLines.count
-            if rejected > 0 && !skipInvalid && !dryRun {
-                throw CleanExit.message(
-                    "nothing enqueued: \(rejected) row(s) rejected, \(result.rows.count) valid (fix the file, or --skip-invalid)",
-                    code: ExitCode(2))
-            }
-            if dryRun {
-                // The resolution, domain by domain, for the operator to check.
-                for row in result.rows where EnqueueIdentity.tenantID(ofKey: row.tenant) == nil {
-                    guard let id = tenantIDs[row.line] else { continue }
-                    print(TerminalText.sanitized("\(name):\(row.line): \(row.tenant): tenant \(id)"))
-                }
-                print("dry run: \(result.rows.count) row(s) valid, \(rejected) rejected; nothing written")
-                if rejected > 0 { throw ExitCode(2) }
-                return
-            }
-            let rows = result.rows
-            let outcome = try await withDatabase(global) { _, pool in
-                try await enqueue(rows, tenantIDs: tenantIDs, name: name, pool: pool)
-            }
-            var summary = "\(outcome.created) enqueued"
-            if !outcome.existing.isEmpty { summary += ", \(outcome.existing.count) already had an active onboarding" }
-            if rejected > 0 { summary += ", \(rejected) rejected" }
-            for existing in outcome.existing.prefix(20) {
-                // The customer enqueued before under another key (its tenant id, another domain): named.
-                let under = existing.key.map { " as \($0)" } ?? ""
-                print(
-                    TerminalText.sanitized(
-                        "\(name):\(existing.line): already active\(under): job \(existing.job) (\(existing.state))"))
-            }
-            if outcome.existing.count > 20 { print("… and \(outcome.existing.count - 20) more already active") }
-            print(summary)
-            if rejected > 0 { throw ExitCode(2) }
         }
+    }
+
+    /// After the file is read: the tenant ids (unless --no-resolve), the report, then the write (`pool` is
+    /// nil only for a dry run without lookups).
+    func proceed(
+        _ result: inout EnqueueFile.Result, name: String, configuration: ResolvedConfiguration, pool: PostgresPool?
+    ) async throws {
+        var tenantIDs: [Int: String] = [:]  // by line
+        if !noResolve, let pool, !result.rows.isEmpty {
+            // Each domain is looked up in its MSP's cloud (read through msp_clouds: enqueuers may not read
+            // the MSPs' table).
+            let domainRows = result.rows.filter { EnqueueIdentity.tenantID(ofKey: $0.tenant) == nil }
+            let clouds = try await CustomerIdentity.clouds(of: Array(Set(domainRows.map(\.msp))), on: pool)
+            tenantIDs = await resolve(&result, name: name, configuration: configuration, clouds: clouds)
+            // Another MSP's customers, reported by line now (and left out by --skip-invalid); enqueue_many
+            // would refuse the whole file for them.
+            let identified = result.rows.filter { tenantIDs[$0.line] != nil }
+            let others = try await CustomerIdentity.otherMSPs(
+                msps: identified.map(\.msp), tenantIDs: identified.map { tenantIDs[$0.line]! }, on: pool)
+            for (index, msp) in others.sorted(by: { $0.key < $1.key }) {
+                let row = identified[index]
+                result.problems.append(
+                    EnqueueFile.Problem(
+                        file: name, line: row.line, column: "tenant",
+                        reason: "\(row.tenant) is already a customer of MSP \(msp)"))
+                result.rejectedLines.insert(row.line)
+            }
+            if !others.isEmpty {
+                let lines = Set(others.keys.map { identified[$0].line })
+                result.rows.removeAll { lines.contains($0.line) }
+                result.problems.sort { $0.line < $1.line }
+            }
+        }
+        Self.printProblems(result.problems)
+        let rejected = result.rejectedLines.count
+        if rejected > 0 && !skipInvalid && !dryRun {
+            throw CleanExit.message(
+                "nothing enqueued: \(rejected) row(s) rejected, \(result.rows.count) valid (fix the file, or --skip-invalid)",
+                code: ExitCode(2))
+        }
+        if dryRun {
+            // The resolution, domain by domain, for the operator to check.
+            for row in result.rows where EnqueueIdentity.tenantID(ofKey: row.tenant) == nil {
+                guard let id = tenantIDs[row.line] else { continue }
+                print(TerminalText.sanitized("\(name):\(row.line): \(row.tenant): tenant \(id)"))
+            }
+            print("dry run: \(result.rows.count) row(s) valid, \(rejected) rejected; nothing written")
+            if rejected > 0 { throw ExitCode(2) }
+            return
+        }
+        guard let pool else { return }
+        let outcome = try await enqueue(result.rows, tenantIDs: tenantIDs, name: name, pool: pool)
+        var summary = "\(outcome.created) enqueued"
+        if !outcome.existing.isEmpty { summary += ", \(outcome.existing.count) already had an active onboarding" }
+        if rejected > 0 { summary += ", \(rejected) rejected" }
+        for existing in outcome.existing.prefix(20) {
+            // The customer enqueued before under another key (its tenant id, another domain): named.
+            let under = existing.key.map { " as \($0)" } ?? ""
+            print(
+                TerminalText.sanitized(
+                    "\(name):\(existing.line): already active\(under): job \(existing.job) (\(existing.state))"))
+        }
+        if outcome.existing.count > 20 { print("… and \(outcome.existing.count - 20) more already active") }
+        print(summary)
+        if rejected > 0 { throw ExitCode(2) }
     }
 
     /// Problems quote the file's own text (and Entra's): shown through the sanitiser, so a row cannot write

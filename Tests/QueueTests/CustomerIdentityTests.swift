@@ -139,6 +139,8 @@ struct CustomerIdentitySQLTests {
         let other = try await TestDatabase.login(.enqueuer, msps: ["alpha"], database: lab.name, owner: lab.owner)
         let first = try await PostgresConnection.connect(lab.alpha)
         let second = try await PostgresConnection.connect(other)
+        let firstPID = try await first.query("SELECT pg_backend_pid()").single()[0].decode(Int32.self)
+        let secondPID = try await second.query("SELECT pg_backend_pid()").single()[0].decode(Int32.self)
         try await first.executeScript(unsafeSQL: "BEGIN")
         let created = try await Lab.enqueue(first, msps: ["alpha"], keys: ["contoso.example"], ids: [Self.contoso])
         let racing = Task {
@@ -148,10 +150,10 @@ struct CustomerIdentitySQLTests {
         // The second is blocked on the first's uncommitted row (it would have made its own otherwise).
         let waiting = try await TwoMSPs.session(lab.owner) { connection in
             try await connection.query(
-                "SELECT count(*)::int FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            ).single()[0].decode(Int.self)
+                "SELECT pg_blocking_pids(\(secondPID)) = ARRAY[\(firstPID)]::integer[]"
+            ).single()[0].decode(Bool.self)
         }
-        #expect(waiting == 1, "the second enqueue is not waiting for the first")
+        #expect(waiting, "the second enqueue is not waiting for the first")
         try await first.executeScript(unsafeSQL: "COMMIT")
         let reported = try await racing.value
         #expect(reported[0].1 == created[0].1 && !reported[0].2 && reported[0].4 == "contoso.example", "\(reported)")

@@ -374,7 +374,8 @@ BEGIN
           FROM unnest(p_tenant_keys, p_kinds, p_entra_tenant_ids) WITH ORDINALITY AS i(tenant_key, kind, entra, ord)
          WHERE i.entra IS NOT NULL
            AND (i.kind IS DISTINCT FROM 'onboard' OR i.entra = '00000000-0000-0000-0000-000000000000'
-                OR (length(i.tenant_key) = 36 AND i.tenant_key ~ '^[0-9a-f-]{36}$' AND i.tenant_key::uuid <> i.entra))
+                OR CASE WHEN i.tenant_key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                        THEN i.tenant_key::uuid <> i.entra ELSE false END)
          ORDER BY i.ord LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'row %: tenant: % cannot be given the tenant id %', v_bad.ord, left(v_bad.tenant_key, 253),
@@ -385,8 +386,9 @@ BEGIN
     END IF;
     v_ids := ARRAY(
         SELECT CASE WHEN i.kind = 'onboard' THEN
-                   coalesce(i.entra, CASE WHEN length(i.tenant_key) = 36 AND i.tenant_key ~ '^[0-9a-f-]{36}$'
-                                          THEN i.tenant_key::uuid END)
+                   coalesce(i.entra,
+                            CASE WHEN i.tenant_key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                                 THEN i.tenant_key::uuid END)
                END
           FROM unnest(p_tenant_keys, p_kinds, p_entra_tenant_ids) WITH ORDINALITY AS i(tenant_key, kind, entra, ord)
          ORDER BY i.ord);
