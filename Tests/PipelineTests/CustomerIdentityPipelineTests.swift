@@ -100,15 +100,35 @@ struct CustomerIdentityPipelineTests {
     }
 
     /// Two `onboarder enqueue` processes at once, one by domain, one by tenant id: one customer row, one job;
-    /// one reports it created, the other that it was there.
+    /// one reports it created, the other that it was there. In the first round both are held at the door
+    /// (a lock on the customers' table) until both have looked and found no customer, then let go together.
     @Test func twoEnqueuesAtOnceUnderDifferentKeysMakeOneCustomerAndOneJob() async throws {
         let lab = try await PipelineLab("identity-race", world: PipelineLab.world([(Self.domain, .full, .e5)]))
         let id = lab.tenant(Self.domain).id.uuidString.lowercased()
         for round in 0..<3 {
             let byDomain = try file(lab, "domain\(round).csv", [row(lab, key: Self.domain)])
             let byID = try file(lab, "id\(round).csv", [row(lab, key: id)])
+            let door = try await PostgresConnection.connect(PostgresConfiguration(connectionString: lab.databaseURL))
+            if round == 0 {
+                try await door.executeScript(unsafeSQL: "BEGIN; LOCK TABLE onboarder.tenants IN SHARE MODE")
+            }
             async let first = lab.onboarder(["enqueue", byDomain])
             async let second = lab.onboarder(["enqueue", byID])
+            if round == 0 {
+                var held = 0
+                for _ in 0..<100 where held < 2 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    held = try await lab.pool.query(
+                        """
+                        SELECT count(*)::int FROM pg_locks
+                         WHERE NOT granted AND relation = 'onboarder.tenants'::regclass
+                        """
+                    ).single()[0].decode(Int.self)
+                }
+                #expect(held == 2, "both enqueues were not held at once")
+                try await door.executeScript(unsafeSQL: "COMMIT")
+            }
+            await door.close()
             let outputs = try await [first, second]
             #expect(outputs.allSatisfy { $0.status == 0 }, "\(outputs)")
             let created = outputs.filter { $0.output.contains("1 enqueued") }.count
