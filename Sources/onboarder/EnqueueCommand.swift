@@ -192,7 +192,8 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
         guard !refused.isEmpty else { return tenantIDs }
         for line in refused.keys.sorted() {
-            result.problems.append(EnqueueFile.Problem(file: name, line: line, column: "tenant", reason: refused[line]!))
+            result.problems.append(
+                EnqueueFile.Problem(file: name, line: line, column: "tenant", reason: refused[line]!))
             result.rejectedLines.insert(line)
             tenantIDs[line] = nil
         }

@@ -1,6 +1,6 @@
-@testable import Pipeline
 import Testing
 
+@testable import Pipeline
 @testable import onboarder
 
 /// A row the database refuses ("row N: …", N counted in its batch of enqueue_many) is reported by its file
@@ -10,15 +10,20 @@ struct EnqueueRefusalTests {
     static let rows = [3, 4, 7, 9].map { line in
         EnqueueFile.Row(
             line: line, msp: "acme", tenant: "c\(line).example", priority: 0,
-            payload: OnboardingPayload(path: "m365", pbxURL: "https://pbx.example", pbxClientID: "x", pbxSecret: "env:X"))
+            payload: OnboardingPayload(
+                path: "m365", pbxURL: "https://pbx.example", pbxClientID: "x", pbxSecret: "env:X"))
     }
 
     @Test(
         arguments: [
-            ("row 1: tenant: c3.example is already a customer of MSP other", 0, 3,
-             "tenant: c3.example is already a customer of MSP other"),
-            ("row 2: pbx_url: the host x is not one of this MSP's allowed PBX hosts", 2, 9,
-             "pbx_url: the host x is not one of this MSP's allowed PBX hosts"),
+            (
+                "row 1: tenant: c3.example is already a customer of MSP other", 0, 3,
+                "tenant: c3.example is already a customer of MSP other"
+            ),
+            (
+                "row 2: pbx_url: the host x is not one of this MSP's allowed PBX hosts", 2, 9,
+                "pbx_url: the host x is not one of this MSP's allowed PBX hosts"
+            ),
         ] as [(String, Int, Int, String)])
     func aRefusedRowIsNamedByItsLine(_ message: String, _ offset: Int, _ line: Int, _ reason: String) {
         let refused = EnqueueCommand.refusedRow(message, offset: offset, rows: Self.rows)

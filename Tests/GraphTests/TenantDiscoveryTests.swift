@@ -11,18 +11,31 @@ struct TenantDiscoveryTests {
     /// What each answer says: Entra's documents (issuer, else token_endpoint), its AADSTS90002, the rest.
     @Test(
         arguments: [
-            (200, #"{"issuer": "https://login.microsoftonline.com/\#(id)/v2.0", "token_endpoint": "x"}"#,
-             TenantDiscovery.Outcome.tenant(id)),
+            (
+                200, #"{"issuer": "https://login.microsoftonline.com/\#(id)/v2.0", "token_endpoint": "x"}"#,
+                TenantDiscovery.Outcome.tenant(id)
+            ),
             (200, #"{"issuer": "https://login.microsoftonline.com/\#(id.uppercased())/v2.0"}"#, .tenant(id)),
-            (200, #"{"issuer": "https://login.microsoftonline.com/{tenantid}/v2.0", "token_endpoint": "https://login.microsoftonline.com/\#(id)/oauth2/v2.0/token"}"#,
-             .tenant(id)),
-            (200, #"{"issuer": "https://login.microsoftonline.com/{tenantid}/v2.0"}"#,
-             .failed("the discovery document names no tenant id (issuer, token_endpoint)")),
-            (400, #"{"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant 'x.example' not found.\r\nTrace ID: 1", "error_codes": [90002]}"#,
-             .unknown("AADSTS90002: Tenant 'x.example' not found.")),
+            (
+                200,
+                #"{"issuer": "https://login.microsoftonline.com/{tenantid}/v2.0", "token_endpoint": "https://login.microsoftonline.com/\#(id)/oauth2/v2.0/token"}"#,
+                .tenant(id)
+            ),
+            (
+                200, #"{"issuer": "https://login.microsoftonline.com/{tenantid}/v2.0"}"#,
+                .failed("the discovery document names no tenant id (issuer, token_endpoint)")
+            ),
+            (
+                400,
+                #"{"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant 'x.example' not found.\r\nTrace ID: 1", "error_codes": [90002]}"#,
+                .unknown("AADSTS90002: Tenant 'x.example' not found.")
+            ),
             (400, #"{"error": "invalid_request", "error_codes": [90002]}"#, .unknown("AADSTS90002: tenant not found")),
-            (429, #"{"error": "temporarily_unavailable", "error_description": "AADSTS90055: Too many.", "error_codes": [90055]}"#,
-             .failed("HTTP 429: AADSTS90055: Too many.")),
+            (
+                429,
+                #"{"error": "temporarily_unavailable", "error_description": "AADSTS90055: Too many.", "error_codes": [90055]}"#,
+                .failed("HTTP 429: AADSTS90055: Too many.")
+            ),
             (502, "<html>bad gateway</html>", .failed("HTTP 502")),
         ] as [(Int, String, TenantDiscovery.Outcome)])
     func outcome(_ status: Int, _ body: String, _ expected: TenantDiscovery.Outcome) {

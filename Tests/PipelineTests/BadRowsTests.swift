@@ -154,7 +154,8 @@ struct BadRowsTests {
             refused.output.contains("\(Self.bad.count) row(s) rejected, \(Self.bad.count) valid"), "\(refused.output)")
         #expect(try await pool.query("SELECT count(*) FROM onboarder.jobs").single()[0].decode(Int.self) == 0)
 
-        let skipped = try await runCommand([onboarder, "enqueue", "--no-resolve", "--skip-invalid", file], environment: environment)
+        let skipped = try await runCommand(
+            [onboarder, "enqueue", "--no-resolve", "--skip-invalid", file], environment: environment)
         #expect(skipped.status == 2)
         let written = try await pool.query(
             "SELECT tenant_key FROM onboarder.tenants ORDER BY tenant_key"

@@ -12,7 +12,8 @@ struct CustomerIdentityPipelineTests {
 
     func row(_ lab: PipelineLab, msp: String = "msp1", key: String, domain: String = Self.domain) -> String {
         let pbx = lab.pbxName(domain)
-        return "\(msp),\(key),m365,\(lab.base)/pbx/\(pbx),onboarder,json:\(lab.credentialsFile)#pbx.\(pbx).client_secret"
+        return
+            "\(msp),\(key),m365,\(lab.base)/pbx/\(pbx),onboarder,json:\(lab.credentialsFile)#pbx.\(pbx).client_secret"
     }
 
     func file(_ lab: PipelineLab, _ name: String, _ rows: [String]) throws -> String {
@@ -33,7 +34,8 @@ struct CustomerIdentityPipelineTests {
     /// the first, with nothing written.
     @Test func domainThenTenantIDReportsTheFirstJobAndAnotherMSPIsRefused() async throws {
         let lab = try await PipelineLab(
-            "identity-cli", world: PipelineLab.world([(Self.domain, .full, .e5), ("spare.onmicrosoft.com", .full, .e5)]))
+            "identity-cli",
+            world: PipelineLab.world([(Self.domain, .full, .e5), ("spare.onmicrosoft.com", .full, .e5)]))
         let id = lab.tenant(Self.domain).id.uuidString.lowercased()
 
         let dry = try await lab.onboarder(
@@ -58,7 +60,8 @@ struct CustomerIdentityPipelineTests {
         let byID = try await lab.onboarder(["enqueue", try file(lab, "id.csv", [row(lab, key: id)])])
         #expect(byID.status == 0, "\(byID.output)")
         #expect(byID.output.contains("0 enqueued, 1 already had an active onboarding"), "\(byID.output)")
-        #expect(byID.output.contains("id.csv:2: already active as \(Self.domain): job \(job) (queued)"), "\(byID.output)")
+        #expect(
+            byID.output.contains("id.csv:2: already active as \(Self.domain): job \(job) (queued)"), "\(byID.output)")
         #expect(try await counts(lab) == (1, 1))
         let recorded = try await lab.pool.query("SELECT entra_tenant_id::text FROM onboarder.tenants").single()[0]
             .decode(String.self)

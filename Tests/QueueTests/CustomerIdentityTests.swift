@@ -21,7 +21,8 @@ struct CustomerIdentitySQLTests {
             let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase(label)
             try await TwoMSPs.session(owner) { connection in
                 try await connection.executeScript(
-                    unsafeSQL: "INSERT INTO onboarder.msps (id, display_name) VALUES ('alpha', 'Alpha'), ('beta', 'Beta')")
+                    unsafeSQL:
+                        "INSERT INTO onboarder.msps (id, display_name) VALUES ('alpha', 'Alpha'), ('beta', 'Beta')")
             }
             return Lab(
                 name: name, owner: owner,
@@ -70,7 +71,8 @@ struct CustomerIdentitySQLTests {
             #expect(other[0].1 == first[0].1 && !other[0].2 && other[0].4 == "contoso.example")
             // Both keys in one call: the first row creates, the second reports the same job.
             let both = try await Lab.enqueue(
-                connection, msps: ["alpha", "alpha"], keys: ["fabrikam.example", "0a0b0c0d-2222-4c3d-9e8f-0123456789ab"],
+                connection, msps: ["alpha", "alpha"],
+                keys: ["fabrikam.example", "0a0b0c0d-2222-4c3d-9e8f-0123456789ab"],
                 ids: ["0a0b0c0d-2222-4c3d-9e8f-0123456789ab", nil])
             #expect(both.map(\.2) == [true, false] && both[0].1 == both[1].1, "\(both)")
         }
@@ -174,7 +176,8 @@ struct CustomerIdentitySQLTests {
         try await first.executeScript(unsafeSQL: "COMMIT")
         let error = await refused.value
         #expect(error?.sqlState == "23505", "\(String(describing: error))")
-        #expect(error?.message == "row 1: tenant: 0a0b0c0d-4444-4c3d-9e8f-0123456789ab is already a customer of MSP alpha")
+        #expect(
+            error?.message == "row 1: tenant: 0a0b0c0d-4444-4c3d-9e8f-0123456789ab is already a customer of MSP alpha")
         #expect(try await lab.counts() == (2, 2))
         await first.close()
         await second.close()
@@ -194,7 +197,8 @@ struct CustomerIdentitySQLTests {
             try FileManager.default.copyItem(
                 at: migrations.appendingPathComponent(file), to: before.appendingPathComponent(file))
         }
-        _ = try await Migrator.load(directory: before.path).migrate(configuration: owner, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        _ = try await Migrator.load(directory: before.path).migrate(
+            configuration: owner, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         try await TwoMSPs.session(owner) { connection in
             try await connection.executeScript(
                 unsafeSQL: """
@@ -211,7 +215,8 @@ struct CustomerIdentitySQLTests {
         try FileManager.default.copyItem(
             at: migrations.appendingPathComponent("0011_customer_identity.sql"),
             to: before.appendingPathComponent("0011_customer_identity.sql"))
-        _ = try await Migrator.load(directory: before.path).migrate(configuration: owner, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        _ = try await Migrator.load(directory: before.path).migrate(
+            configuration: owner, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         let rows = try await TwoMSPs.session(owner) { connection in
             try await connection.query(
                 "SELECT msp_id || ' ' || tenant_key || ' ' || coalesce(entra_tenant_id::text, '-') FROM onboarder.tenants ORDER BY id"

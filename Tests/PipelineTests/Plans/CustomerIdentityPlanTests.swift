@@ -40,10 +40,12 @@ struct CustomerIdentityPlanTests {
         #expect(EnqueueIdentity.problem(domain: "c.example", outcome: .tenant(Self.id), loginBaseURL: "L") == nil)
         #expect(
             EnqueueIdentity.problem(domain: "c.example", outcome: .unknown("AADSTS90002: x"), loginBaseURL: "L")
-                == "Entra knows no tenant with the domain c.example (AADSTS90002: x): check the domain, or give the tenant id")
+                == "Entra knows no tenant with the domain c.example (AADSTS90002: x): check the domain, or give the tenant id"
+        )
         #expect(
             EnqueueIdentity.problem(domain: "c.example", outcome: .failed("HTTP 503"), loginBaseURL: "https://l")
-                == "could not look up the tenant id of c.example at https://l (HTTP 503): try again, or enqueue it by tenant id")
+                == "could not look up the tenant id of c.example at https://l (HTTP 503): try again, or enqueue it by tenant id"
+        )
     }
 
     @Test(

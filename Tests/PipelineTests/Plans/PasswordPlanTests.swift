@@ -20,7 +20,10 @@ struct PasswordPlanTests {
             (["k1:Someone else's secret", "k2:PBX Secret"], [], []),
             (["k1:"], [], []),
             // The marker alone, or with no number: anybody can type it.
-            (["k1:PBX Secret · onboarder", "k2:PBX Secret · onboarder job", "k3:PBX Secret · onboarder job x"], [], []),
+            (
+                ["k1:PBX Secret · onboarder", "k2:PBX Secret · onboarder job", "k3:PBX Secret · onboarder job x"], [],
+                []
+            ),
             // A job that is not this row's (another customer row of the same tenant, or none at all).
             (["k1:PBX Secret · onboarder job 3", "k2:PBX Secret · onboarder job 99"], [], []),
             (["k1:PBX Secret · onboarder job 5"], [], ["k1"]),
