@@ -102,6 +102,30 @@ struct CustomerIdentityPipelineTests {
         try await lab.close()
     }
 
+    /// Each domain is looked up at its MSP's cloud's login host: MSP 1's (global: the configured one, the
+    /// simulator) resolves; MSP 2's, in the US Government cloud, is asked of login.microsoftonline.us, which
+    /// this test machine cannot reach: the row says so, with the host it asked.
+    @Test func eachDomainIsLookedUpInItsMSPsCloud() async throws {
+        let lab = try await PipelineLab("identity-cloud", world: PipelineLab.world([(Self.domain, .full, .e5)]))
+        let owner = PostgresConfiguration(connectionString: lab.databaseURL)
+        let both = try await TestDatabase.login(
+            .enqueuer, msps: ["msp1", "msp2"], database: lab.databaseName, owner: owner)
+        try await lab.pool.query("UPDATE onboarder.msps SET cloud = 'usgov' WHERE id = 'msp2'")
+        let result = try await runCommand(
+            [
+                builtProductsDirectory.appendingPathComponent("onboarder").path, "enqueue", "--dry-run",
+                try file(lab, "clouds.csv", [row(lab, key: Self.domain), row(lab, msp: "msp2", key: "gov.example.com")]),
+            ], environment: lab.environment(["ONBOARDER_DATABASE_URL": both.connectionString!]))
+        #expect(result.status == 2, "\(result.output)")
+        let id = lab.tenant(Self.domain).id.uuidString.lowercased()
+        #expect(result.output.contains("clouds.csv:2: \(Self.domain): tenant \(id)"), "\(result.output)")
+        #expect(
+            result.output.contains(
+                "clouds.csv:3: tenant: could not look up the tenant id of gov.example.com at https://login.microsoftonline.us ("
+            ), "\(result.output)")
+        try await lab.close()
+    }
+
     /// Two `onboarder enqueue` processes at once, one by domain, one by tenant id: one customer row, one job;
     /// one reports it created, the other that it was there. In the first round both are held at the door
     /// (a lock on the customers' table) until both have looked and found no customer, then let go together.
