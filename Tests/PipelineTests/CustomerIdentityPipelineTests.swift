@@ -111,11 +111,11 @@ struct CustomerIdentityPipelineTests {
         let both = try await TestDatabase.login(
             .enqueuer, msps: ["msp1", "msp2"], database: lab.databaseName, owner: owner)
         try await lab.pool.query("UPDATE onboarder.msps SET cloud = 'usgov' WHERE id = 'msp2'")
+        let clouds = try file(
+            lab, "clouds.csv", [row(lab, key: Self.domain), row(lab, msp: "msp2", key: "gov.example.com")])
         let result = try await runCommand(
-            [
-                builtProductsDirectory.appendingPathComponent("onboarder").path, "enqueue", "--dry-run",
-                try file(lab, "clouds.csv", [row(lab, key: Self.domain), row(lab, msp: "msp2", key: "gov.example.com")]),
-            ], environment: lab.environment(["ONBOARDER_DATABASE_URL": both.connectionString!]))
+            [builtProductsDirectory.appendingPathComponent("onboarder").path, "enqueue", "--dry-run", clouds],
+            environment: lab.environment(["ONBOARDER_DATABASE_URL": both.connectionString!]))
         #expect(result.status == 2, "\(result.output)")
         let id = lab.tenant(Self.domain).id.uuidString.lowercased()
         #expect(result.output.contains("clouds.csv:2: \(Self.domain): tenant \(id)"), "\(result.output)")
