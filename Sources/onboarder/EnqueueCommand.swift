@@ -21,7 +21,7 @@ struct EnqueueCommand: AsyncParsableCommand {
             and pbx_secret required; see the README). Every row is validated before anything is written, and \
             every problem is reported as FILE:LINE: COLUMN: reason. By default nothing is enqueued when any \
             row is invalid. A customer is its Entra tenant id: each domain is looked up first (Entra's OpenID \
-            discovery, at the configured login URL), so a customer enqueued before under another key (its \
+            discovery, at the login host of the MSP's cloud), so a customer enqueued before under another key (its \
             tenant id, another domain) is found, and its active onboarding is reported, not duplicated; a \
             domain Entra does not know is a row problem, and another MSP's customer is refused, naming the MSP. \
             At most 256 MiB is read; a file that is larger, not UTF-8, empty or without rows is rejected whole.
