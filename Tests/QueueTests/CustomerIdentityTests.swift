@@ -122,6 +122,21 @@ struct CustomerIdentitySQLTests {
         }
         // Beta's first row (a customer of its own) was not written either.
         #expect(try await lab.counts() == (1, 1))
+        // What `onboarder enqueue` asks first, as beta: the other MSP's customer among beta's rows only, and
+        // beta's cloud only.
+        try await TwoMSPs.session(lab.beta) { connection in
+            let others = try await connection.query(
+                """
+                SELECT ordinal::text || ' ' || msp FROM onboarder.customers_of_other_msps(
+                    ARRAY['beta', 'gamma', 'beta'], ARRAY[\(Self.contoso), \(Self.contoso), gen_random_uuid()::text]::uuid[])
+                """
+            ).map { try $0[0].decode(String.self) }
+            #expect(others == ["1 alpha"])
+            let clouds = try await connection.query(
+                "SELECT msp || ' ' || cloud FROM onboarder.msp_clouds(ARRAY['alpha', 'beta', 'gamma'])"
+            ).map { try $0[0].decode(String.self) }
+            #expect(clouds == ["beta global"])
+        }
         // A resolved id that contradicts a tenant-id key is refused too.
         try await TwoMSPs.session(lab.alpha) { connection in
             let error = await failure {
