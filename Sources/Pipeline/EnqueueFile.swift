@@ -53,6 +53,13 @@ public enum EnqueueFile {
         public var column: String?
         public var reason: String
         public var description: String { "\(file):\(line):\(column.map { " \($0):" } ?? "") \(reason)" }
+
+        public init(file: String, line: Int, column: String?, reason: String) {
+            self.file = file
+            self.line = line
+            self.column = column
+            self.reason = reason
+        }
     }
 
     /// The most an enqueue file and its fields may hold: one list for the doc comment above, the README and

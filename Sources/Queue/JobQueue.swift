@@ -35,17 +35,18 @@ public struct JobQueue: Sendable {
         guard !requests.isEmpty else { return [] }
         let rows = try await executor.query(
             """
-            SELECT ordinal, job_id, created, state FROM onboarder.enqueue_many(
+            SELECT ordinal, job_id, created, state, existing_key FROM onboarder.enqueue_many(
                 \(requests.map(\.msp)), \(requests.map(\.tenantKey)), \(requests.map(\.kind)),
                 \(requests.map(\.payload.text))::jsonb[], \(requests.map(\.priority))::integer[],
                 \(requests.map(\.runAt))::timestamptz[], \(requests.map(\.idempotencyKey)),
-                \(requests.map(\.subject)), \(actor))
+                \(requests.map(\.subject)), \(actor), \(requests.map(\.entraTenantID))::uuid[])
             """)
         return try rows.map { row in
             guard let job = try row.decode(Int64?.self, column: "job_id") else { return nil }
             return EnqueueResult(
                 jobID: job, created: try row.decode(Bool.self, column: "created"),
-                state: try row.decode(String.self, column: "state"))
+                state: try row.decode(String.self, column: "state"),
+                existingKey: try row.decode(String?.self, column: "existing_key"))
         }
     }
 

@@ -69,12 +69,17 @@ public struct EnqueueRequest: Sendable {
     /// What the job is about within the tenant, when a kind may have several active jobs (a rotation's
     /// credential); at most one active job per (tenant, kind, subject).
     public var subject: String
+    /// The customer's Entra tenant id (lower-case GUID) when the caller resolved the tenant key (a domain)
+    /// to it: the customer is then found under whatever key it was enqueued before. `onboard` jobs only.
+    public var entraTenantID: String?
 
     public init(
         msp: String, tenantKey: String, kind: String, payload: PostgresJSON = PostgresJSON(text: "{}"),
-        priority: Int = 0, runAt: Date? = nil, idempotencyKey: String? = nil, subject: String = ""
+        priority: Int = 0, runAt: Date? = nil, idempotencyKey: String? = nil, subject: String = "",
+        entraTenantID: String? = nil
     ) {
         self.subject = subject
+        self.entraTenantID = entraTenantID
         self.msp = msp
         self.tenantKey = tenantKey
         self.kind = kind
@@ -92,4 +97,7 @@ public struct EnqueueResult: Sendable, Equatable {
     /// `jobID` is then that existing job.
     public let created: Bool
     public let state: String
+    /// When not created: the tenant key of the customer row whose job `jobID` is (another key when the
+    /// customer was enqueued under it before).
+    public var existingKey: String? = nil
 }

@@ -9,9 +9,10 @@ public struct TenantRecord: Sendable, Equatable {
 
 /// Customers (`onboarder.tenants`), and what the PBX generated for them.
 public enum Tenants {
-    /// The customers `name` may mean: its tenant key (GUID or domain) as enqueued, its Entra tenant id or
-    /// its default domain, case-insensitively; only `msp`'s when given. Row-level security limits an
-    /// operator to its MSPs' customers. More than one: the name is ambiguous across MSPs.
+    /// The customers `name` may mean: its tenant key (GUID or domain) as enqueued, its Entra tenant id (the
+    /// row's, or the one onboarding recorded) or its default domain, case-insensitively; only `msp`'s when
+    /// given. Row-level security limits an operator to its MSPs' customers. More than one: the name is
+    /// ambiguous across MSPs.
     public static func matching(
         _ name: String, msp: String? = nil, on executor: some PostgresExecutor
     ) async throws -> [TenantRecord] {
@@ -19,7 +20,8 @@ public enum Tenants {
             """
             SELECT t.id, t.msp_id, t.tenant_key FROM onboarder.tenants t
               LEFT JOIN onboarder.integrations i ON i.tenant_id = t.id
-             WHERE (lower(t.tenant_key) = lower(\(name)) OR i.entra_tenant_id::text = lower(\(name))
+             WHERE (lower(t.tenant_key) = lower(\(name)) OR t.entra_tenant_id::text = lower(\(name))
+                    OR i.entra_tenant_id::text = lower(\(name))
                     OR i.default_domain = lower(\(name)))
                AND (\(msp)::text IS NULL OR t.msp_id = \(msp))
             """)

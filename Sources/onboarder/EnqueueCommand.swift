@@ -18,7 +18,10 @@ struct EnqueueCommand: AsyncParsableCommand {
             Columns: \(EnqueueFile.columns.joined(separator: ", ")) (msp, tenant, path, pbx_url, pbx_client_id \
             and pbx_secret required; see the README). Every row is validated before anything is written, and \
             every problem is reported as FILE:LINE: COLUMN: reason. By default nothing is enqueued when any \
-            row is invalid. A customer that already has an active onboarding is reported, not duplicated. \
+            row is invalid. A customer is its Entra tenant id: each domain is looked up first (Entra's OpenID \
+            discovery, at the login host of the MSP's cloud), so a customer enqueued before under another key (its \
+            tenant id, another domain) is found, and its active onboarding is reported, not duplicated; a \
+            domain Entra does not know is a row problem, and another MSP's customer is refused, naming the MSP. \
             At most 256 MiB is read; a file that is larger, not UTF-8, empty or without rows is rejected whole.
             Exit status: 0 all rows accepted; 2 rows or the file were rejected; 1 the database failed.
 
@@ -39,10 +42,17 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Flag(help: "Enqueue the valid rows even when others are rejected.")
     var skipInvalid = false
 
-    @Flag(help: "Validate and report; write nothing.")
+    @Flag(help: "Validate, look up each domain's tenant id and report both; write nothing.")
     var dryRun = false
 
     @OptionGroup(title: "GDAP discovery") var gdap: GDAPEnqueueOptions
+
+    @Flag(
+        help: """
+            Enqueue domains without looking up their tenant ids (the worker records each at resolve-tenant, and \
+            stops a job there whose customer was enqueued before under another key).
+            """)
+    var noResolve = false
 
     func run() async throws {
         try await reportingErrors {
@@ -54,41 +64,99 @@ struct EnqueueCommand: AsyncParsableCommand {
             guard let file else {
                 throw CleanExit.message("give the file to enqueue (or --from-gdap --msp X)", code: .validationFailure)
             }
-            let rules = try global.configuration().enqueueRules()
+            let configuration = try global.configuration()
+            let rules = try configuration.enqueueRules()
             let name = file == "-" ? "<stdin>" : file
             let data = try Self.readInput(file == "-" ? nil : file, name: name)
-            let result = EnqueueFile.read(data, name: name, rules: rules)
-            // Problems quote the file's own text: shown through the sanitiser, so a row cannot write escape
-            // sequences to the operator's terminal.
-            var report = ""
-            for problem in result.problems { report += TerminalText.sanitized(problem.description) + "\n" }
-            FileHandle.standardError.write(Data(report.utf8))
+            var result = EnqueueFile.read(data, name: name, rules: rules)
             if result.rejectedWhole {
+                Self.printProblems(result.problems)
                 throw CleanExit.message(
                     "nothing enqueued: \(TerminalText.sanitized(name)) was rejected as a whole", code: ExitCode(2))
             }
-            let rejected = result.rejectedLines.count
-            if rejected > 0 && !skipInvalid && !dryRun {
-                throw CleanExit.message(
-                    "nothing enqueued: \(rejected) row(s) rejected, \(result.rows.count) valid (fix the file, or --skip-invalid)",
-                    code: ExitCode(2))
+            // One database session for the lookups and the write (withDatabase sets up logging, once).
+            let resolving = !noResolve && !result.rows.isEmpty
+            if resolving || !dryRun {
+                try await withDatabase(global) { _, pool in
+                    try await proceed(&result, name: name, configuration: configuration, pool: pool)
+                }
+            } else {
+                try await proceed(&result, name: name, configuration: configuration, pool: nil)
             }
-            if dryRun {
-                print("dry run: \(result.rows.count) row(s) valid, \(rejected) rejected; nothing written")
-                if rejected > 0 { throw ExitCode(2) }
-                return
-            }
-            let outcome = try await withDatabase(global) { _, pool in try await enqueue(result.rows, pool: pool) }
-            var summary = "\(outcome.created) enqueued"
-            if !outcome.existing.isEmpty { summary += ", \(outcome.existing.count) already had an active onboarding" }
-            if rejected > 0 { summary += ", \(rejected) rejected" }
-            for (line, job, state) in outcome.existing.prefix(20) {
-                print("\(TerminalText.sanitized(name)):\(line): already active: job \(job) (\(state))")
-            }
-            if outcome.existing.count > 20 { print("… and \(outcome.existing.count - 20) more already active") }
-            print(summary)
-            if rejected > 0 { throw ExitCode(2) }
         }
+    }
+
+    /// After the file is read: the tenant ids (unless --no-resolve), the report, then the write (`pool` is
+    /// nil only for a dry run without lookups).
+    func proceed(
+        _ result: inout EnqueueFile.Result, name: String, configuration: ResolvedConfiguration, pool: PostgresPool?
+    ) async throws {
+        var tenantIDs: [Int: String] = [:]  // by line
+        if !noResolve, let pool, !result.rows.isEmpty {
+            // Each domain is looked up in its MSP's cloud (read through msp_clouds: enqueuers may not read
+            // the MSPs' table).
+            let domainRows = result.rows.filter { EnqueueIdentity.tenantID(ofKey: $0.tenant) == nil }
+            let clouds = try await CustomerIdentity.clouds(of: Array(Set(domainRows.map(\.msp))), on: pool)
+            tenantIDs = await resolve(&result, name: name, configuration: configuration, clouds: clouds)
+            // Another MSP's customers, reported by line now (and left out by --skip-invalid); enqueue_many
+            // would refuse the whole file for them.
+            let identified = result.rows.filter { tenantIDs[$0.line] != nil }
+            let others = try await CustomerIdentity.otherMSPs(
+                msps: identified.map(\.msp), tenantIDs: identified.map { tenantIDs[$0.line]! }, on: pool)
+            for (index, msp) in others.sorted(by: { $0.key < $1.key }) {
+                let row = identified[index]
+                result.problems.append(
+                    EnqueueFile.Problem(
+                        file: name, line: row.line, column: "tenant",
+                        reason: "\(row.tenant) is already a customer of MSP \(msp)"))
+                result.rejectedLines.insert(row.line)
+            }
+            if !others.isEmpty {
+                let lines = Set(others.keys.map { identified[$0].line })
+                result.rows.removeAll { lines.contains($0.line) }
+                result.problems.sort { $0.line < $1.line }
+            }
+        }
+        Self.printProblems(result.problems)
+        let rejected = result.rejectedLines.count
+        if rejected > 0 && !skipInvalid && !dryRun {
+            throw CleanExit.message(
+                "nothing enqueued: \(rejected) row(s) rejected, \(result.rows.count) valid (fix the file, or --skip-invalid)",
+                code: ExitCode(2))
+        }
+        if dryRun {
+            // The resolution, domain by domain, for the operator to check.
+            for row in result.rows where EnqueueIdentity.tenantID(ofKey: row.tenant) == nil {
+                guard let id = tenantIDs[row.line] else { continue }
+                print(TerminalText.sanitized("\(name):\(row.line): \(row.tenant): tenant \(id)"))
+            }
+            print("dry run: \(result.rows.count) row(s) valid, \(rejected) rejected; nothing written")
+            if rejected > 0 { throw ExitCode(2) }
+            return
+        }
+        guard let pool else { return }
+        let outcome = try await enqueue(result.rows, tenantIDs: tenantIDs, name: name, pool: pool)
+        var summary = "\(outcome.created) enqueued"
+        if !outcome.existing.isEmpty { summary += ", \(outcome.existing.count) already had an active onboarding" }
+        if rejected > 0 { summary += ", \(rejected) rejected" }
+        for existing in outcome.existing.prefix(20) {
+            // The customer enqueued before under another key (its tenant id, another domain): named.
+            let under = existing.key.map { " as \($0)" } ?? ""
+            print(
+                TerminalText.sanitized(
+                    "\(name):\(existing.line): already active\(under): job \(existing.job) (\(existing.state))"))
+        }
+        if outcome.existing.count > 20 { print("… and \(outcome.existing.count - 20) more already active") }
+        print(summary)
+        if rejected > 0 { throw ExitCode(2) }
+    }
+
+    /// Problems quote the file's own text (and Entra's): shown through the sanitiser, so a row cannot write
+    /// escape sequences to the operator's terminal.
+    static func printProblems(_ problems: [EnqueueFile.Problem]) {
+        var report = ""
+        for problem in problems { report += TerminalText.sanitized(problem.description) + "\n" }
+        FileHandle.standardError.write(Data(report.utf8))
     }
 
     /// The file's bytes (standard input's when `path` is nil), at most `EnqueueFile.Limits.fileBytes`: read
@@ -138,34 +206,51 @@ struct EnqueueCommand: AsyncParsableCommand {
         return data
     }
 
-    /// All rows in one transaction (all or nothing), in batches, with progress on a terminal.
-    func enqueue(_ rows: [EnqueueFile.Row], pool: PostgresPool) async throws -> (
-        created: Int, existing: [(line: Int, job: Int64, state: String)]
-    ) {
+    /// All rows in one transaction (all or nothing), in batches, with progress on a terminal. A row the
+    /// database refuses ("row N: …", N counted in its batch) is reported as FILE:LINE, exit status 2.
+    func enqueue(_ rows: [EnqueueFile.Row], tenantIDs: [Int: String], name: String, pool: PostgresPool) async throws
+        -> (created: Int, existing: [(line: Int, job: Int64, state: String, key: String?)])
+    {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let requests = try rows.map { row in
             EnqueueRequest(
                 msp: row.msp, tenantKey: row.tenant, kind: "onboard",
                 payload: PostgresJSON(text: String(decoding: try encoder.encode(row.payload), as: UTF8.self)),
-                priority: row.priority)
+                priority: row.priority,
+                entraTenantID: EnqueueIdentity.tenantID(ofKey: row.tenant) == nil ? tenantIDs[row.line] : nil)
         }
         let terminal = isatty(2) == 1
-        let results = try await Jobs.enqueueAll(requests, actor: global.actingAs, on: pool) { done in
-            guard terminal else { return }
-            let width = 30
-            let filled = width * done / max(rows.count, 1)
-            FileHandle.standardError.write(
-                Data(
-                    "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(done)/\(rows.count)"
-                        .utf8))
+        var done = 0
+        let results: [EnqueueResult?]
+        do {
+            results = try await Jobs.enqueueAll(requests, actor: global.actingAs, on: pool) { count in
+                done = count
+                guard terminal else { return }
+                let width = 30
+                let filled = width * count / max(rows.count, 1)
+                FileHandle.standardError.write(
+                    Data(
+                        "\r[\(String(repeating: "#", count: filled))\(String(repeating: " ", count: width - filled))] \(count)/\(rows.count)"
+                            .utf8))
+            }
+        } catch let error as PostgresError {
+            guard let (line, reason) = Self.refusedRow(error.message, offset: done, rows: rows) else { throw error }
+            if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+            throw CleanExit.message(
+                "\(name):\(line): \(reason)\nnothing enqueued: the database refused the row", code: ExitCode(2))
         }
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         var created = 0
-        var existing: [(line: Int, job: Int64, state: String)] = []
+        var existing: [(line: Int, job: Int64, state: String, key: String?)] = []
         for (row, result) in zip(rows, results) {
             guard let result else { continue }
-            if result.created { created += 1 } else { existing.append((row.line, result.jobID, result.state)) }
+            if result.created {
+                created += 1
+            } else {
+                let key = result.existingKey.flatMap { $0 == row.tenant ? nil : $0 }
+                existing.append((row.line, result.jobID, result.state, key))
+            }
         }
         return (created, existing)
     }

@@ -383,18 +383,19 @@ struct EnqueueCommandTests {
             try await pool.query("SELECT count(*) FROM onboarder.jobs").single()[0].decode(Int.self)
         }
 
-        let refused = try await runCommand([onboarder, "enqueue", file], environment: environment)
+        let refused = try await runCommand([onboarder, "enqueue", "--no-resolve", file], environment: environment)
         #expect(refused.status == 2)
         #expect(refused.output.contains("customers.csv:2002: tenant: not a tenant id"))
         #expect(refused.output.contains("nothing enqueued"))
         #expect(try await jobs() == 0)
 
         let dry = try await runCommand(
-            [onboarder, "enqueue", "--dry-run", "--skip-invalid", file], environment: environment)
+            [onboarder, "enqueue", "--dry-run", "--no-resolve", "--skip-invalid", file], environment: environment)
         #expect(dry.status == 2 && dry.output.contains("2000 row(s) valid, 1 rejected"))
         #expect(try await jobs() == 0)
 
-        let skipped = try await runCommand([onboarder, "enqueue", "--skip-invalid", file], environment: environment)
+        let skipped = try await runCommand(
+            [onboarder, "enqueue", "--no-resolve", "--skip-invalid", file], environment: environment)
         #expect(skipped.status == 2)
         #expect(skipped.output.contains("2000 enqueued, 1 rejected"), "\(skipped.output)")
         #expect(try await jobs() == 2000)
@@ -404,7 +405,8 @@ struct EnqueueCommandTests {
         #expect(payload == "https://pbx7.example.com")
 
         // Again: every customer already has an active onboarding; nothing is duplicated.
-        let again = try await runCommand([onboarder, "enqueue", "--skip-invalid", file], environment: environment)
+        let again = try await runCommand(
+            [onboarder, "enqueue", "--no-resolve", "--skip-invalid", file], environment: environment)
         #expect(again.output.contains("0 enqueued, 2000 already had an active onboarding"), "\(again.output)")
         #expect(again.output.contains("customers.csv:2: already active: job"))
         #expect(try await jobs() == 2000)

@@ -100,8 +100,10 @@ struct OnboardingTests {
     }
 
     /// The same customer enqueued again under another key (its domain, after its tenant id) is another
-    /// customer row on the same app: the second job's orphan sweep never removes the secret the first recorded,
-    /// which the customer's PBX holds.
+    /// customer row on the same app: its job stops at resolve-tenant (the first row holds the tenant id);
+    /// and were it let through — a duplicate 0011's backfill left without the id, here the first row's id
+    /// taken away — the second job's orphan sweep never removes the secret the first recorded, which the
+    /// customer's PBX holds.
     @Test func aSecondRowOfTheSameCustomerNeverSweepsTheFirstsSecret() async throws {
         let domain = "samecustomer.onmicrosoft.com"
         let lab = try await PipelineLab("samecustomer", world: PipelineLab.world([(domain, .full, .e5)]))
@@ -118,6 +120,9 @@ struct OnboardingTests {
             "SELECT job_id FROM onboarder.enqueue('msp1', \(domain), 'onboard', \(payload))"
         ).single().decode(Int64.self, column: "job_id")
         let worker = try lab.startWorker("second")
+        try await lab.waitFor([second], in: ["needs_attention"], seconds: 60)
+        try await lab.pool.query("UPDATE onboarder.tenants SET entra_tenant_id = NULL WHERE tenant_key <> \(domain)")
+        try await lab.pool.query("SELECT onboarder.retry_job(\(second))")
         // It runs past client-secret (the sweep) and waits for the PBX's certificate, or stops for an operator.
         for _ in 0..<300 {
             let current = try await lab.pool.query(

@@ -21,14 +21,17 @@ enum DeclaredFunctions {
         "onboarder.sees_all_msps()": (false, staff),
         "onboarder.my_msps()": (false, staff),
         // Enqueue, and the checks it makes.
-        "onboarder.enqueue_many(text[],text[],text[],jsonb[],integer[],timestamp with time zone[],text[],text[],text)":
+        "onboarder.enqueue_many(text[],text[],text[],jsonb[],integer[],timestamp with time zone[],text[],text[],text,uuid[])":
             (true, [worker, enqueuer]),
-        "onboarder.enqueue(text,text,text,jsonb,integer,timestamp with time zone,text,text,text)":
+        "onboarder.enqueue(text,text,text,jsonb,integer,timestamp with time zone,text,text,text,uuid)":
             (false, [worker, enqueuer]),
         "onboarder.onboarding_payload_problem(jsonb,text[],text[])": (false, [worker, enqueuer]),
         "onboarder.secret_reference_problem(text)": (false, [worker, enqueuer]),
         "onboarder.pbx_host_allowed(text,text[])": (false, [worker, enqueuer]),
         "onboarder.tenant_key_problem(text)": (false, [worker, enqueuer]),
+        // One customer, one tenant: the MSPs' clouds, for enqueue's tenant-id lookups.
+        "onboarder.msp_clouds(text[])": (true, [worker, enqueuer]),
+        "onboarder.customers_of_other_msps(text[],uuid[])": (true, [worker, enqueuer]),
         // Operator actions.
         "onboarder.retry_job(bigint,text)": (true, [worker, `operator`]),
         "onboarder.resume_job(bigint,text)": (true, [worker, `operator`]),

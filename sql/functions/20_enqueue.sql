@@ -276,14 +276,30 @@ $$;
 --     another MSP's job through an idempotency key (23505, without the job);
 --   * `onboard` and rotation payloads must pass onboarding_payload_problem, with the MSP's allowed PBX
 --     hosts (22023, "row N: field: reason");
+--   * one customer, one Entra tenant (0011): an `onboard` row's tenant id is its key when that is a GUID,
+--     else p_entra_tenant_ids[N] when the caller resolved its domain (`onboarder enqueue` does, through
+--     Entra's OpenID discovery; NULL: unresolved, the worker claims the id at resolve-tenant). A row whose
+--     tenant id is already a customer row of its MSP, under any key, goes to that row, so the customer's
+--     active onboarding is reported (created = false; existing_key says the row's key) instead of a
+--     second one. A tenant id that is another MSP's customer refuses the whole call: 23505
+--     (unique_violation) "row N: tenant: KEY is already a customer of MSP OTHER". A given id that
+--     contradicts a GUID key, or is given for another kind of job: 22023;
+--   * two calls that enqueue one customer under different keys at once are serialised by the unique index
+--     on tenants.entra_tenant_id: the second waits for the first's transaction, then takes its row (and
+--     reports its job, or is refused when it is another MSP's);
 --   * the 'enqueued' events record the actor (p_actor, default the login).
+-- Results: existing_key is set on the rows that did not create a job (created = false): the tenant key
+-- of the customer row whose job is reported (another key when the customer was enqueued under it).
 -- SECURITY DEFINER: enqueuers have no privileges on the tables. Rows are held in arrays and CTEs: a temp
 -- table would be one the caller can create first in its session (with a trigger).
+DROP FUNCTION IF EXISTS onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text);
+DROP FUNCTION IF EXISTS
+    onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text);
 CREATE OR REPLACE FUNCTION onboarder.enqueue_many(
     p_msps text[], p_tenant_keys text[], p_kinds text[], p_payloads jsonb[] DEFAULT NULL,
     p_priorities integer[] DEFAULT NULL, p_run_ats timestamptz[] DEFAULT NULL, p_idempotency_keys text[] DEFAULT NULL,
-    p_subjects text[] DEFAULT NULL, p_actor text DEFAULT NULL
-) RETURNS TABLE (ordinal integer, job_id bigint, created boolean, state text)
+    p_subjects text[] DEFAULT NULL, p_actor text DEFAULT NULL, p_entra_tenant_ids uuid[] DEFAULT NULL
+) RETURNS TABLE (ordinal integer, job_id bigint, created boolean, state text, existing_key text)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- Each call planned for its own arrays: unnest's row estimate comes from the array it is given (a
@@ -296,6 +312,9 @@ DECLARE
     v_mine text[];
     v_actor text := coalesce(p_actor, session_user);
     v_tenants bigint[];
+    v_ids uuid[];
+    v_raced boolean := false;   -- rows must be looked up again: tenants were claimed or inserted
+    v_claimed bigint;
     v_bad record;
 BEGIN
     IF NOT v_every_msp THEN
@@ -348,11 +367,60 @@ BEGIN
         RAISE EXCEPTION 'row %: %', v_bad.ord, v_bad.problem USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- Tenants that exist (usually all of them) are found by key, per row; only the others are inserted.
-    v_tenants := ARRAY(
-        SELECT (SELECT t.id FROM onboarder.tenants t WHERE t.msp_id = i.msp AND t.tenant_key = i.tenant_key)
-          FROM unnest(p_msps, p_tenant_keys) WITH ORDINALITY AS i(msp, tenant_key, ord)
+    -- Each onboard row's Entra tenant id: its GUID key, or the id its domain was resolved to. Other kinds
+    -- (rotations) are about one customer row's credential: found by key only, never moved to another row.
+    IF p_entra_tenant_ids IS NOT NULL THEN
+        SELECT i.ord, i.tenant_key, i.kind, i.entra INTO v_bad
+          FROM unnest(p_tenant_keys, p_kinds, p_entra_tenant_ids) WITH ORDINALITY AS i(tenant_key, kind, entra, ord)
+         WHERE i.entra IS NOT NULL
+           AND (i.kind IS DISTINCT FROM 'onboard' OR i.entra = '00000000-0000-0000-0000-000000000000'
+                OR CASE WHEN i.tenant_key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                        THEN i.tenant_key::uuid <> i.entra ELSE false END)
+         ORDER BY i.ord LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'row %: tenant: % cannot be given the tenant id %', v_bad.ord, left(v_bad.tenant_key, 253),
+                            v_bad.entra
+                  USING ERRCODE = 'invalid_parameter_value',
+                        DETAIL = 'Only onboard rows take a resolved tenant id, and a tenant id key is its own.';
+        END IF;
+    END IF;
+    v_ids := ARRAY(
+        SELECT CASE WHEN i.kind = 'onboard' THEN
+                   coalesce(i.entra,
+                            CASE WHEN i.tenant_key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                                 THEN i.tenant_key::uuid END)
+               END
+          FROM unnest(p_tenant_keys, p_kinds, p_entra_tenant_ids) WITH ORDINALITY AS i(tenant_key, kind, entra, ord)
          ORDER BY i.ord);
+
+    -- Tenants that exist (usually all of them) are found per row: by tenant id first (the customer under
+    -- any key), else by key; only the others are inserted.
+    v_tenants := ARRAY(
+        SELECT coalesce((SELECT t.id FROM onboarder.tenants t WHERE t.entra_tenant_id = i.entra),
+                        (SELECT t.id FROM onboarder.tenants t WHERE t.msp_id = i.msp AND t.tenant_key = i.tenant_key))
+          FROM unnest(p_msps, p_tenant_keys, v_ids) WITH ORDINALITY AS i(msp, tenant_key, entra, ord)
+         ORDER BY i.ord);
+    -- Rows found by key that have no tenant id yet take theirs now (the call's first row per id). One
+    -- that another call claimed meanwhile under another key fails the unique index after waiting for it:
+    -- then none of these is claimed here (their workers claim them at resolve-tenant), and every row is
+    -- looked up again below, finding the other call's row.
+    IF array_remove(v_ids, NULL) <> '{}' THEN
+        BEGIN
+            UPDATE onboarder.tenants t SET entra_tenant_id = c.entra
+              FROM (SELECT DISTINCT ON (i.entra) i.tenant_id, i.entra
+                      FROM unnest(v_tenants, v_ids) WITH ORDINALITY AS i(tenant_id, entra, ord)
+                     WHERE i.entra IS NOT NULL AND i.tenant_id IS NOT NULL
+                     ORDER BY i.entra, i.ord) c
+             WHERE t.id = c.tenant_id AND t.entra_tenant_id IS NULL;
+            -- A claimed row is the one every other row of its id goes to (a second key's row of the same
+            -- MSP found by key must not get a job of its own).
+            GET DIAGNOSTICS v_claimed = ROW_COUNT;
+            v_raced := v_claimed > 0;
+        EXCEPTION WHEN unique_violation THEN
+            v_raced := true;
+        END;
+    END IF;
+
     IF array_position(v_tenants, NULL) IS NOT NULL THEN
         IF v_every_msp THEN
             INSERT INTO onboarder.msps (id, display_name)
@@ -360,15 +428,41 @@ BEGIN
              WHERE i.tenant_id IS NULL ORDER BY 1
             ON CONFLICT (id) DO NOTHING;
         END IF;
-        INSERT INTO onboarder.tenants (msp_id, tenant_key)
-        SELECT DISTINCT i.msp, i.tenant_key FROM unnest(p_msps, p_tenant_keys, v_tenants) AS i(msp, tenant_key, tenant_id)
-         WHERE i.tenant_id IS NULL ORDER BY 1, 2
-        ON CONFLICT (msp_id, tenant_key) DO NOTHING;
+        -- One row per customer: per tenant id when known, else per MSP and key (the first row's key). Any
+        -- conflict — the key, or the tenant id, taken by another call meanwhile — is left to the lookup.
+        INSERT INTO onboarder.tenants (msp_id, tenant_key, entra_tenant_id)
+        SELECT DISTINCT ON (coalesce(i.entra::text, i.msp || '/' || i.tenant_key)) i.msp, i.tenant_key, i.entra
+          FROM unnest(p_msps, p_tenant_keys, v_ids, v_tenants) WITH ORDINALITY AS i(msp, tenant_key, entra, tenant_id, ord)
+         WHERE i.tenant_id IS NULL
+         ORDER BY coalesce(i.entra::text, i.msp || '/' || i.tenant_key), i.ord
+        ON CONFLICT DO NOTHING;
+        v_raced := true;
+    END IF;
+    IF v_raced THEN
         v_tenants := ARRAY(
-            SELECT coalesce(i.tenant_id, (SELECT t.id FROM onboarder.tenants t
-                                           WHERE t.msp_id = i.msp AND t.tenant_key = i.tenant_key))
-              FROM unnest(p_msps, p_tenant_keys, v_tenants) WITH ORDINALITY AS i(msp, tenant_key, tenant_id, ord)
+            SELECT coalesce(CASE WHEN i.entra IS NULL THEN i.tenant_id END,
+                            (SELECT t.id FROM onboarder.tenants t WHERE t.entra_tenant_id = i.entra),
+                            (SELECT t.id FROM onboarder.tenants t WHERE t.msp_id = i.msp AND t.tenant_key = i.tenant_key))
+              FROM unnest(p_msps, p_tenant_keys, v_ids, v_tenants) WITH ORDINALITY AS i(msp, tenant_key, entra, tenant_id, ord)
              ORDER BY i.ord);
+    END IF;
+    -- Another MSP's customer, or a key whose row holds another tenant id than its row resolved to now
+    -- (a domain that moved tenants): refused, and everything above is undone with the call.
+    SELECT i.ord, i.tenant_key, i.entra, t.msp_id, t.entra_tenant_id INTO v_bad
+      FROM unnest(p_msps, p_tenant_keys, v_ids, v_tenants) WITH ORDINALITY AS i(msp, tenant_key, entra, tenant_id, ord)
+      JOIN onboarder.tenants t ON t.id = i.tenant_id
+     WHERE i.entra IS NOT NULL AND (t.msp_id <> i.msp OR t.entra_tenant_id <> i.entra)
+     ORDER BY i.ord LIMIT 1;
+    IF FOUND THEN
+        IF v_bad.entra_tenant_id = v_bad.entra THEN
+            RAISE EXCEPTION 'row %: tenant: % is already a customer of MSP %', v_bad.ord, v_bad.tenant_key,
+                            v_bad.msp_id
+                  USING ERRCODE = 'unique_violation',
+                        HINT = 'One Entra tenant is one MSP''s customer: the other MSP must give it up first.';
+        END IF;
+        RAISE EXCEPTION 'row %: tenant: % was enqueued before as tenant %, but is tenant % now', v_bad.ord,
+                        v_bad.tenant_key, v_bad.entra_tenant_id, v_bad.entra
+              USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
     RETURN QUERY
@@ -396,15 +490,19 @@ BEGIN
                  ON i.idempotency_key IS NULL
                 AND by_tenant.tenant_id = i.tenant_id AND by_tenant.kind = i.kind AND by_tenant.subject = i.subject
     )
-    SELECT r.ordinal, r.job_id, r.inserted AND row_number() OVER (PARTITION BY r.job_id ORDER BY r.ordinal) = 1,
-           r.state
+    SELECT q.ordinal, q.job_id, q.created, q.state,
+           CASE WHEN NOT q.created THEN (SELECT t.tenant_key FROM onboarder.tenants t WHERE t.id = q.tenant_id) END
       FROM (
-        SELECT m.ordinal, m.job_id, true AS inserted, m.state FROM matched m WHERE m.job_id IS NOT NULL
+    SELECT r.ordinal, r.job_id, r.inserted AND row_number() OVER (PARTITION BY r.job_id ORDER BY r.ordinal) = 1
+           AS created, r.state, r.tenant_id
+      FROM (
+        SELECT m.ordinal, m.job_id, true AS inserted, m.state, m.tenant_id FROM matched m WHERE m.job_id IS NOT NULL
         UNION ALL
         -- Rows not inserted: the job that was there before (same key, or active for the tenant and kind).
         -- Never another MSP's job for a login held to its MSPs (the check above; this covers a job that
         -- took the key since).
-        SELECT m.ordinal, coalesce(old_by_key.id, old_active.id), false, coalesce(old_by_key.state, old_active.state)
+        SELECT m.ordinal, coalesce(old_by_key.id, old_active.id), false, coalesce(old_by_key.state, old_active.state),
+               coalesce(old_by_key.tenant_id, m.tenant_id)
           FROM matched m
           LEFT JOIN onboarder.jobs old_by_key
                  ON old_by_key.idempotency_key = m.idempotency_key AND (v_every_msp OR old_by_key.msp_id = m.msp_id)
@@ -413,7 +511,8 @@ BEGIN
                 AND old_active.state IN ('queued', 'running', 'waiting', 'needs_attention')
          WHERE m.job_id IS NULL
       ) r
-     ORDER BY r.ordinal;
+      ) q
+     ORDER BY q.ordinal;
 
     -- A bulk enqueue that grows the table a lot leaves the planner with stale (or, on a new install, no)
     -- statistics until autovacuum gets to it, and the claim's plan was measured ten times slower then.
@@ -427,32 +526,33 @@ BEGIN
 END $$;
 
 -- One job, for any SQL client: SELECT * FROM onboarder.enqueue('acme', 'contoso.onmicrosoft.com', 'onboard', '{…}');
--- The checks are enqueue_many's (this runs as the caller and calls it).
+-- The checks are enqueue_many's (this runs as the caller and calls it); p_entra_tenant_id is the customer's
+-- tenant id when the caller resolved its domain (see enqueue_many).
 CREATE OR REPLACE FUNCTION onboarder.enqueue(
     p_msp text, p_tenant_key text, p_kind text, p_payload jsonb DEFAULT '{}', p_priority integer DEFAULT 0,
     p_run_at timestamptz DEFAULT now(), p_idempotency_key text DEFAULT NULL, p_subject text DEFAULT '',
-    p_actor text DEFAULT NULL
-) RETURNS TABLE (job_id bigint, created boolean, state text)
+    p_actor text DEFAULT NULL, p_entra_tenant_id uuid DEFAULT NULL
+) RETURNS TABLE (job_id bigint, created boolean, state text, existing_key text)
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT e.job_id, e.created, e.state
+    SELECT e.job_id, e.created, e.state, e.existing_key
       FROM onboarder.enqueue_many(ARRAY[p_msp], ARRAY[p_tenant_key], ARRAY[p_kind], ARRAY[p_payload],
                                   ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_idempotency_key], ARRAY[p_subject],
-                                  p_actor) e
+                                  p_actor, ARRAY[p_entra_tenant_id]) e
 $$;
 
 
 -- Enqueuers and workers: enqueue, and the checks it makes.
 REVOKE ALL ON FUNCTION
-      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text),
-      onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text),
+      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text, uuid[]),
+      onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text, uuid),
       onboarder.onboarding_payload_problem(jsonb, text[], text[]), onboarder.pbx_host_allowed(text, text[]),
       onboarder.secret_reference_problem(text), onboarder.tenant_key_problem(text)
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 GRANT EXECUTE ON FUNCTION
-      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text),
-      onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text),
+      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text, uuid[]),
+      onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text, uuid),
       onboarder.onboarding_payload_problem(jsonb, text[], text[]), onboarder.pbx_host_allowed(text, text[]),
       onboarder.secret_reference_problem(text), onboarder.tenant_key_problem(text)
    TO onboarder_worker, onboarder_enqueuer;

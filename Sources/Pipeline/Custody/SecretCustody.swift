@@ -92,9 +92,10 @@ extension Run {
         let makers = listed.compactMap {
             PasswordPlan.job(named: $0.displayName ?? "", marker: settings.passwordMarker)
         }
-        let busy = try await OnboardingStore.busyJobs(among: makers.filter { $0 != job.id }, on: pool)
+        let (ours, busy) = try await OnboardingStore.jobsOfTenant(among: makers, tenant: job.tenantID, on: pool)
         for keyID in PasswordPlan.orphans(
-            listed: listed, recorded: recorded, marker: settings.passwordMarker, job: job.id, busyJobs: busy)
+            listed: listed, recorded: recorded, marker: settings.passwordMarker, job: job.id, ours: ours,
+            busyJobs: busy)
         {
             try await removePassword(graph, appObject: appObject, keyID: keyID)
             try await OnboardingStore.event(

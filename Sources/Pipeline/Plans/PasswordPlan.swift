@@ -3,20 +3,24 @@ import Graph
 /// The client-secret decisions: which passwords on the app are orphans to remove, whether the recorded
 /// one is still there, and how long a new one may live.
 enum PasswordPlan {
-    /// Passwords Onboarder made (`marker` begins their display name) that it never recorded: their secret
-    /// was lost with a crash or a lost answer, nobody holds it. Passwords Onboarder recorded (for any customer
-    /// row on this app: `recorded`), or did not make, are never touched; nor is one made by another job that may
-    /// still record it (its name says `job N`, N in `busyJobs` and not `job`): that job's secret may be in a PBX
-    /// by the time it records it. Key ids as Graph lists them.
+    /// Passwords Onboarder can prove it made and nobody holds: their secret was lost with a crash or a lost
+    /// answer. Proof that Onboarder made one is its display name, `<marker> job N`, N a job of this customer
+    /// row (`ours`: Onboarder's jobs of this row among the names' N, this job included); the marker alone is
+    /// a display name anybody can type. Never removed: a password Onboarder recorded (for any customer row
+    /// on this app: `recorded`); one it did not make, or that names no job, or a job of another customer row
+    /// (the same tenant enqueued under another key before 0011, whose job may hold it); one made by another
+    /// job that may still record it (N in `busyJobs` and not `job`): that job's secret may be in a PBX by the
+    /// time it records it. Key ids as Graph lists them.
     static func orphans(
-        listed: [GraphPasswordCredential], recorded: Set<String>, marker: String, job: Int64 = 0,
+        listed: [GraphPasswordCredential], recorded: Set<String>, marker: String, job: Int64, ours: Set<Int64>,
         busyJobs: Set<Int64> = []
     ) -> [String] {
         listed.filter { password in
             let name = password.displayName ?? ""
-            guard name.hasPrefix(marker), !recorded.contains(password.keyId.lowercased()) else { return false }
-            guard let maker = Self.job(named: name, marker: marker), maker != job else { return true }
-            return !busyJobs.contains(maker)
+            guard !recorded.contains(password.keyId.lowercased()), let maker = Self.job(named: name, marker: marker),
+                ours.contains(maker)
+            else { return false }
+            return maker == job || !busyJobs.contains(maker)
         }
         .map(\.keyId)
     }

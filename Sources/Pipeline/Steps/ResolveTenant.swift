@@ -18,6 +18,14 @@ extension Run {
             throw StepStop.attention(
                 "A token for \(job.tenantKey) was issued for tenant \(id): check the customer's tenant id.")
         }
+        // One customer, one tenant: the id goes on the customer's row before anything is written in the
+        // tenant; a row enqueued under another key (or by another MSP) that holds it already stops this job.
+        let claim = try await CustomerIdentity.claim(tenant: job.tenantID, entraTenantID: id, on: pool)
+        if let attention = CustomerClaimPlan.attention(
+            claim, tenantID: id, key: job.tenantKey, msp: job.mspID, job: job.id)
+        {
+            throw StepStop.attention(attention)
+        }
         facts.entraTenantID = id
         facts.defaultDomain = organization.defaultDomain?.lowercased()
         let microsoftGraph: GraphServicePrincipal

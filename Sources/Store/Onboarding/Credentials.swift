@@ -76,14 +76,26 @@ extension OnboardingStore {
         return Set(try rows.map { try $0[0].decode(String.self).lowercased() })
     }
 
-    /// Which of `jobs` may still record what they made (queued, running or waiting).
-    public static func busyJobs(among jobs: [Int64], on executor: some PostgresExecutor) async throws -> Set<Int64> {
-        guard !jobs.isEmpty else { return [] }
+    /// Which of `jobs` are Onboarder's jobs of customer row `tenant` (`ours`), and which of those may still
+    /// record what they made (`busy`: queued, running or waiting). A job of another row, or no job at all,
+    /// is in neither: what it names is not this row's to remove.
+    public static func jobsOfTenant(among jobs: [Int64], tenant: Int64, on executor: some PostgresExecutor)
+        async throws -> (ours: Set<Int64>, busy: Set<Int64>)
+    {
+        guard !jobs.isEmpty else { return ([], []) }
         let rows = try await executor.query(
             """
-            SELECT id FROM onboarder.jobs WHERE id = ANY(\(jobs)) AND state IN ('queued', 'running', 'waiting')
+            SELECT id, state IN ('queued', 'running', 'waiting') FROM onboarder.jobs
+             WHERE id = ANY(\(Array(Set(jobs)))) AND tenant_id = \(tenant)
             """)
-        return Set(try rows.map { try $0[0].decode(Int64.self) })
+        var ours: Set<Int64> = []
+        var busy: Set<Int64> = []
+        for row in rows {
+            let (id, working) = try row.decode((Int64, Bool).self)
+            ours.insert(id)
+            if working { busy.insert(id) }
+        }
+        return (ours, busy)
     }
 
     /// Records a password Onboarder added (`active`, or `pending` while a rotation proves and hands it

@@ -7,6 +7,8 @@ import Testing
 struct PasswordPlanTests {
     static let marker = "PBX Secret · onboarder"
 
+    /// Only what Onboarder can prove it made: `<marker> job N`, N one of its jobs of this customer row (here
+    /// 1, 2, 5 — this job — and 7, 8), and not recorded.
     @Test(
         arguments: [
             // (the app's passwords as "keyId:displayName", recorded key ids, orphans to remove)
@@ -17,14 +19,20 @@ struct PasswordPlanTests {
             (["k1:PBX Secret · onboarder job 1", "k2:PBX Secret · onboarder job 1"], [], ["k1", "k2"]),
             (["k1:Someone else's secret", "k2:PBX Secret"], [], []),
             (["k1:"], [], []),
+            // The marker alone, or with no number: anybody can type it.
+            (
+                ["k1:PBX Secret · onboarder", "k2:PBX Secret · onboarder job", "k3:PBX Secret · onboarder job x"], [],
+                []
+            ),
+            // A job that is not this row's (another customer row of the same tenant, or none at all).
+            (["k1:PBX Secret · onboarder job 3", "k2:PBX Secret · onboarder job 99"], [], []),
+            (["k1:PBX Secret · onboarder job 5"], [], ["k1"]),
         ] as [([String], Set<String>, [String])])
     func orphans(_ listed: [String], _ recorded: Set<String>, _ expected: [String]) {
-        let json = listed.map {
-            let parts = $0.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            return #"{"keyId": "\#(parts[0])", "displayName": "\#(parts[1])"}"#
-        }
-        let passwords = graph([GraphPasswordCredential].self, "[\(json.joined(separator: ","))]")
-        #expect(PasswordPlan.orphans(listed: passwords, recorded: recorded, marker: Self.marker) == expected)
+        #expect(
+            PasswordPlan.orphans(
+                listed: Self.passwords(listed), recorded: recorded, marker: Self.marker, job: 5, ours: [1, 2, 5, 7, 8])
+                == expected)
     }
 
     /// Another job's unrecorded password is left while that job may still record it (its secret may be in a
@@ -36,17 +44,21 @@ struct PasswordPlanTests {
             (["k1:PBX Secret · onboarder job 7"], [], ["k1"]),
             (["k1:PBX Secret · onboarder job 5"], [5], ["k1"]),  // this job's own (job 5)
             (["k1:PBX Secret · onboarder job 7", "k2:PBX Secret · onboarder job 8"], [8], ["k1"]),
-            (["k1:PBX Secret · onboarder"], [7], ["k1"]),  // names no job
+            (["k1:PBX Secret · onboarder"], [7], []),  // names no job
         ] as [([String], Set<Int64>, [String])])
     func orphansOfJobsStillAtWork(_ listed: [String], _ busy: Set<Int64>, _ expected: [String]) {
+        #expect(
+            PasswordPlan.orphans(
+                listed: Self.passwords(listed), recorded: [], marker: Self.marker, job: 5, ours: [5, 7, 8],
+                busyJobs: busy) == expected)
+    }
+
+    static func passwords(_ listed: [String]) -> [GraphPasswordCredential] {
         let json = listed.map {
             let parts = $0.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             return #"{"keyId": "\#(parts[0])", "displayName": "\#(parts[1])"}"#
         }
-        let passwords = graph([GraphPasswordCredential].self, "[\(json.joined(separator: ","))]")
-        #expect(
-            PasswordPlan.orphans(listed: passwords, recorded: [], marker: Self.marker, job: 5, busyJobs: busy)
-                == expected)
+        return graph([GraphPasswordCredential].self, "[\(json.joined(separator: ","))]")
     }
 
     @Test func theRecordedPasswordIsFoundWhateverItsCase() {

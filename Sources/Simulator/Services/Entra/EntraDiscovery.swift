@@ -68,6 +68,23 @@ struct EntraDiscovery: Sendable {
         return ["keys": keys]
     }
 
+    /// The tenant a discovery path names: by id, or by any domain it has verified (Entra resolves each
+    /// verified domain, not only the default one; an unverified one is no tenant's yet).
+    static func tenant(named key: String, in world: World) -> SimTenant? {
+        if let tenant = world.tenant(key) { return tenant }
+        guard UUID(uuidString: key) == nil else { return nil }
+        let name = key.lowercased()
+        return ([world.partnerTenant] + world.customers).first { $0.domains[name]?.isVerified == true }
+    }
+
+    /// Entra's answer for a tenant id or domain it does not know: 400 `invalid_tenant`, AADSTS90002.
+    static func unknownTenant(_ key: String) -> SimResponse {
+        EntraErrors.response(
+            400, "invalid_tenant", 90002,
+            "Tenant '\(key)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+        )
+    }
+
     static func json(_ object: [String: Any]) -> SimResponse {
         let data =
             (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))

@@ -55,13 +55,8 @@ final class EntraTokenService: Sendable {
     /// or Entra's AADSTS90002 when there is no such tenant.
     private func discoveryTenant(_ key: String) -> Result<String?, DiscoveryRefusal> {
         if EntraDiscovery.multiTenantAuthorities.contains(key.lowercased()) { return .success(nil) }
-        guard let id = directory.withWorld({ $0.tenant(key)?.id }) else {
-            return .failure(
-                DiscoveryRefusal(
-                    response: EntraErrors.response(
-                        400, "invalid_tenant", 90002,
-                        "Tenant '\(key)' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
-                    )))
+        guard let id = directory.withWorld({ EntraDiscovery.tenant(named: key, in: $0)?.id }) else {
+            return .failure(DiscoveryRefusal(response: EntraDiscovery.unknownTenant(key)))
         }
         return .success(id.uuidString.lowercased())
     }
