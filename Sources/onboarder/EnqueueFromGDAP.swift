@@ -170,12 +170,15 @@ extension EnqueueCommand {
             if rejected > 0 { throw ExitCode(2) }
             return
         }
-        let outcome = try await withDatabase(global) { _, pool in try await enqueue(built.rows.map(\.row), pool: pool) }
+        let outcome = try await withDatabase(global) { _, pool in
+            // Rows are keyed by tenant id (GDAP names customers by it): each is its own resolved id.
+            try await enqueue(built.rows.map(\.row), tenantIDs: [:], name: "GDAP", pool: pool)
+        }
         var summary = "\(outcome.created) enqueued"
         if !outcome.existing.isEmpty { summary += ", \(outcome.existing.count) already had an active onboarding" }
         summary += ", \(skipped) skipped"
         if rejected > 0 { summary += ", \(rejected) rejected" }
-        for (line, job, state) in outcome.existing {
+        for (line, job, state, _) in outcome.existing {
             say("\(named(qualifying[line - 1])): already active: job \(job) (\(state))")
         }
         print(summary)
