@@ -22,7 +22,7 @@ struct Onboarder: AsyncParsableCommand {
             RotateSecretsCommand.self, RetryCommand.self, ResumeCommand.self,
             CancelCommand.self,
             CertCommand.self, HandoverCommand.self, SecretCommand.self, ScriptsCommand.self, KeysCommand.self,
-            ConfigCommand.self,
+            MSPCommand.self, ConfigCommand.self,
             Version.self,
         ]
     )
