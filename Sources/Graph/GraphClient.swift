@@ -36,6 +36,8 @@ public struct GraphClient: Sendable {
     public let tenant: String
     public let clientID: String
     public let credential: ClientCredential
+    /// The token's scope: the cloud's Graph (`CloudEndpoints.graphScope`).
+    public var scope = CloudEndpoints.documented(.global).graphScope
 
     public init(
         http: HTTPClient, tokens: TokenClient, baseURL: String, tenant: String, clientID: String,
@@ -95,7 +97,8 @@ public struct GraphClient: Sendable {
         context.clientID = context.clientID ?? clientID
         context.loginBaseURL = tokens.loginBaseURL
         let token = try await quickly(retrying: true) {
-            try await tokens.token(tenant: tenant, clientID: clientID, credential: credential, context: context)
+            try await tokens.token(
+                tenant: tenant, clientID: clientID, credential: credential, scope: scope, context: context)
         }
         var url = path.hasPrefix("http") ? path : baseURL + path
         if !query.isEmpty {
@@ -126,7 +129,7 @@ public struct GraphClient: Sendable {
                     await tokens.cache.invalidate(
                         TokenKey(
                             authority: tokens.loginBaseURL, tenant: tenant, clientID: clientID,
-                            scope: "https://graph.microsoft.com/.default"))
+                            scope: scope))
                 }
                 throw FailureClassifier.classify(response, context: context)
             }

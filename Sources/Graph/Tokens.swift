@@ -161,6 +161,11 @@ public struct TokenClient: Sendable {
         self.loginBaseURL = loginBaseURL
     }
 
+    /// The same cache and connections, another cloud's authority (tokens are cached per authority).
+    public func with(loginBaseURL: String) -> TokenClient {
+        loginBaseURL == self.loginBaseURL ? self : TokenClient(http: http, cache: cache, loginBaseURL: loginBaseURL)
+    }
+
     public func tokenURL(tenant: String) -> String { "\(loginBaseURL)/\(tenant)/oauth2/v2.0/token" }
 
     /// A token for `scope` in `tenant`. `context` tells the classifier whether the credential is new.
@@ -272,5 +277,13 @@ extension ClientCredential {
                 reasons: ["the file holds no private key; it needs the certificate and its key"])
         }
         return .certificate(try Certificate(pem: text), try PrivateKey(pem: text), preferred: preferred)
+    }
+
+    /// A certificate credential from the certificate's PEM and its private key's PEM, kept apart (an MSP's
+    /// partner certificate is stored in the clear, its key sealed).
+    public static func certificate(
+        certificatePEM: String, keyPEM: String, preferred: SignatureAlgorithm = .ps256
+    ) throws -> ClientCredential {
+        .certificate(try Certificate(pem: certificatePEM), try PrivateKey(pem: keyPEM), preferred: preferred)
     }
 }

@@ -23,6 +23,8 @@ public struct OnboardingHandler: JobHandler {
     let http: HTTPClient
     let tokens: TokenClient
     let pbxes: XAPIDirectory
+    /// Each MSP's partner app; tokens are cached per authority, tenant and partner app in `tokens.cache`.
+    public let partners: PartnerApps
 
     public init(settings: OnboardingSettings, vault: SecretVault, http: HTTPClient) {
         self.settings = settings
@@ -30,6 +32,7 @@ public struct OnboardingHandler: JobHandler {
         self.http = http
         self.tokens = TokenClient(http: http, loginBaseURL: settings.loginBaseURL)
         self.pbxes = XAPIDirectory(http: http)
+        self.partners = PartnerApps(settings: settings, vault: vault)
     }
 
     /// The steps of an onboarding on `path`, in order.
@@ -50,15 +53,29 @@ public struct OnboardingHandler: JobHandler {
                 step: nil,
                 message: "The job's payload is not an onboarding request (\(error)); cancel it and enqueue again.")
         }
-        let run = self.run(of: job, payload: payload, context: context)
+        let run: Run
+        do { run = try await self.run(of: job, payload: payload, context: context) } catch {
+            return Self.partnerOutcome(error)
+        }
         return await Self.drive(run, steps: Self.steps(path: payload.path), context: context)
     }
 
-    /// A run of `job`, before its checkpoints are loaded.
-    func run(of job: ClaimedJob, payload: OnboardingPayload, context: JobContext) -> Run {
-        Run(
-            job: job, payload: payload, settings: settings, vault: vault, pool: context.pool, tokens: tokens,
-            pbxes: pbxes, logger: context.logger)
+    /// A run of `job` with its MSP's partner app, before its checkpoints are loaded.
+    func run(of job: ClaimedJob, payload: OnboardingPayload, context: JobContext) async throws -> Run {
+        let partner = try await partners.app(for: job.mspID, on: context.pool)
+        return Run(
+            job: job, payload: payload, settings: settings, vault: vault, pool: context.pool,
+            tokens: tokens.with(loginBaseURL: partner.endpoints.loginBaseURL), partner: partner, pbxes: pbxes,
+            logger: context.logger)
+    }
+
+    /// A job whose MSP's partner app cannot be had: misconfiguration stops it for attention; a database
+    /// error is retried like any other.
+    static func partnerOutcome(_ error: any Error) -> JobOutcome {
+        if let error = error as? PartnerAppError {
+            return .needsAttention(step: nil, message: "\(error) Then run onboarder retry.")
+        }
+        return .retry(step: "resume", reason: .retry, message: "reading the MSP's partner app: \(error)")
     }
 
     /// Runs `steps` in order from the first one not done, checkpointing each; `prepare` fills the facts

@@ -61,7 +61,10 @@ extension OnboardingHandler {
                 step: nil,
                 message: "The rotation job's payload is unreadable (\(error)); cancel it and run rotate-secrets again.")
         }
-        let run = self.run(of: job, payload: payload, context: context)
+        let run: Run
+        do { run = try await self.run(of: job, payload: payload, context: context) } catch {
+            return OnboardingHandler.partnerOutcome(error)
+        }
         return await Self.drive(run, steps: steps, context: context) { run in
             guard
                 let target = try await OnboardingStore.rotationTarget(

@@ -15,7 +15,10 @@ struct Run {
     let settings: OnboardingSettings
     let vault: SecretVault
     let pool: PostgresPool
+    /// The token client on the partner app's cloud.
     let tokens: TokenClient
+    /// The job's MSP's partner app.
+    let partner: PartnerApp
     let pbxes: XAPIDirectory
     let logger: Logger
     var done = Set<Step>()
@@ -35,18 +38,17 @@ struct Run {
                     "The tenant's own client secret cannot be read: \(error). Make it available to the worker, then onboarder retry."
                 )
             }
-            return GraphClient(
-                http: tokens.http, tokens: tokens, baseURL: settings.graphBaseURL, tenant: tenant, clientID: clientID,
-                credential: .secret(secret))
+            var client = GraphClient(
+                http: tokens.http, tokens: tokens, baseURL: partner.endpoints.graphBaseURL, tenant: tenant,
+                clientID: clientID, credential: .secret(secret))
+            client.scope = partner.endpoints.graphScope
+            return client
         }
-        guard let credential = settings.partnerCredential, !settings.partnerClientID.isEmpty else {
-            throw StepStop.attention(
-                "No partner app is configured: set partner.client_id and partner.certificate_path (or partner.client_secret)."
-            )
-        }
-        return GraphClient(
-            http: tokens.http, tokens: tokens, baseURL: settings.graphBaseURL, tenant: tenant,
-            clientID: settings.partnerClientID, credential: credential)
+        var client = GraphClient(
+            http: tokens.http, tokens: tokens, baseURL: partner.endpoints.graphBaseURL, tenant: tenant,
+            clientID: partner.clientID, credential: partner.credential)
+        client.scope = partner.endpoints.graphScope
+        return client
     }
 
     /// The failure context of a call: which tenant and partner app (for the consent URL), and whether the
@@ -58,8 +60,8 @@ struct Run {
                 Date().timeIntervalSince($0) < settings.replicationWindow
             }
                 ?? false,
-            tenantID: tenant, clientID: payload.tenantClientID ?? settings.partnerClientID,
-            loginBaseURL: settings.loginBaseURL)
+            tenantID: tenant, clientID: payload.tenantClientID ?? partner.clientID,
+            loginBaseURL: partner.endpoints.loginBaseURL)
     }
 
     /// The resolver of this job's secret references: the configured policy with `{msp}` filled in.

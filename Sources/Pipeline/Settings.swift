@@ -14,7 +14,25 @@ public struct OnboardingSettings: Sendable {
         if let graphReportsBaseURLSetting, !graphReportsBaseURLSetting.isEmpty { return graphReportsBaseURLSetting }
         return graphBaseURL.hasSuffix("/v1.0") ? String(graphBaseURL.dropLast(5)) + "/beta" : graphBaseURL
     }
-    /// The MSP's multi-tenant partner app, consented in each customer tenant.
+    /// Endpoints of the other clouds where the configuration overrides Microsoft's documented ones
+    /// (`microsoft.usgov_*`, `microsoft.china_*`; the simulator in tests). The global cloud's are the
+    /// three URLs above.
+    public var cloudOverrides: [Cloud: CloudEndpoints] = [:]
+
+    /// Where `cloud`'s services are: for global the configured URLs, else the override or Microsoft's.
+    public func endpoints(for cloud: Cloud) -> CloudEndpoints {
+        if cloud == .global {
+            var global = cloudOverrides[.global] ?? CloudEndpoints.documented(.global)
+            global.loginBaseURL = loginBaseURL
+            global.graphBaseURL = graphBaseURL
+            return global
+        }
+        return cloudOverrides[cloud] ?? CloudEndpoints.documented(cloud)
+    }
+
+    /// The default MSP's multi-tenant partner app (the configuration's `[partner]`), consented in each
+    /// customer tenant; an MSP whose row names its own app uses that instead (`PartnerApps`).
+    public var partnerTenantID = ""
     public var partnerClientID = ""
     public var partnerCredential: ClientCredential?
     /// The app registration's display name; its `uniqueName` (the idempotency key of the upsert) is this

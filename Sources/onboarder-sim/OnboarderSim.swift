@@ -115,6 +115,13 @@ struct OnboarderSim: AsyncParsableCommand {
                 "login_base_url": base, "partner_tenant_id": world.partnerTenant.id.uuidString.lowercased(),
                 "partner_client_id": world.partnerApp.appID.uuidString.lowercased(),
                 "partner_client_secret": world.partnerSecret,
+                "partners": world.partners.map { partner in
+                    [
+                        "msp": partner.msp, "cloud": partner.cloud,
+                        "tenant_id": partner.tenant.id.uuidString.lowercased(),
+                        "client_id": partner.app.appID.uuidString.lowercased(), "client_secret": partner.secret,
+                    ]
+                },
             ]
             document["pbx"] = Dictionary(
                 uniqueKeysWithValues: world.pbxes.values.map { pbx in

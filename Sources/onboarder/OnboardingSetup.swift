@@ -37,6 +37,7 @@ extension ResolvedConfiguration {
         settings.loginBaseURL = string(.loginBaseURL)
         settings.graphBaseURL = string(.graphBaseURL)
         settings.graphReportsBaseURLSetting = string(.graphReportsBaseURL)
+        settings.partnerTenantID = string(.partnerTenantID)
         settings.partnerClientID = string(.partnerClientID)
         let certificate = string(.partnerCertificatePath)
         let secret = string(.partnerClientSecret)

@@ -121,7 +121,8 @@ extension Run {
         let appID = try require(facts.appID, "app id")
         let context = context(credentialAddedAt: addedAt ?? Date())
         let token = try await tokens.freshToken(
-            tenant: tenant, clientID: appID, credential: credential, context: context)
+            tenant: tenant, clientID: appID, credential: credential, scope: partner.endpoints.graphScope,
+            context: context)
         try await graph().proveAccess(with: token, context: context)
     }
 }

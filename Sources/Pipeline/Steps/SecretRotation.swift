@@ -72,7 +72,7 @@ extension Run {
     func credentialSignIns() async throws -> HandoverProof.SignIns {
         let appID = try require(facts.appID, "app id")
         switch try await graph().credentialSignInActivities(
-            appID: appID, reportsBaseURL: settings.graphReportsBaseURL, context: context())
+            appID: appID, reportsBaseURL: partner.reportsBaseURL, context: context())
         {
         case .unavailable(let why):
             return .unavailable(why)

@@ -26,6 +26,11 @@ public final class SimTenant: @unchecked Sendable {
     public var entraIDPremium = true
     /// The partner app's consent here includes AuditLog.Read.All (the sign-in reports).
     public var partnerAuditLog = true
+    /// The MSP whose customer this tenant is (`SimPartner.msp`): whose partner app its consent is for. A
+    /// partner's own tenant names itself.
+    public var partnerMSP = SimPartner.defaultMSP
+    /// Client-credentials tokens issued here, per app id: which partner app signed in to this tenant.
+    public var tokensIssued: [UUID: Int] = [:]
     /// Per credential of this tenant's own apps (by keyId): its last successful client-credentials sign-in.
     public var credentialSignIns: [UUID: CredentialSignIn] = [:]
 

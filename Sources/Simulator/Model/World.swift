@@ -12,10 +12,12 @@ public final class World: @unchecked Sendable {
         "Domain.ReadWrite.All", "User.ReadWrite.All", "Organization.Read.All", "AuditLog.Read.All",
     ]
 
-    public let partnerTenant: SimTenant
-    public let partnerApp: SimApplication
-    /// The partner app's client secret, known to the operator who set the world up.
-    public let partnerSecret: String
+    /// Every MSP's own tenant and multi-tenant partner app; the first is the default MSP, `msp`.
+    public private(set) var partners: [SimPartner] = []
+    /// The default MSP's tenant, partner app and its client secret (the first partner).
+    public var partnerTenant: SimTenant { partners[0].tenant }
+    public var partnerApp: SimApplication { partners[0].app }
+    public var partnerSecret: String { partners[0].secret }
     public private(set) var tenants: [UUID: SimTenant] = [:]
     /// One PBX per customer, by name (`customer7`), served at `/pbx/{name}`.
     public private(set) var pbxes: [String: SimPBX] = [:]
@@ -29,19 +31,18 @@ public final class World: @unchecked Sendable {
     /// The world a description gives; the seed fixes every id and secret.
     public init(_ description: WorldDescription) throws {
         var random = SeededRandom(seed: description.seed)
-        partnerTenant = SimTenant(
-            id: random.uuid(), defaultDomain: "msp.onmicrosoft.com", displayName: "The MSP",
-            graphPrincipalID: random.uuid())
-        partnerApp = SimApplication(id: random.uuid(), appID: random.uuid(), displayName: "MSP onboarding partner app")
-        partnerApp.multiTenant = true
-        partnerSecret = "sim~" + Base64URL.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &random) })
-        partnerApp.passwords.append(
-            PasswordCredential(
-                keyID: random.uuid(), displayName: "partner", secretHash: try Digest.sha256(Array(partnerSecret.utf8)),
-                hint: String(partnerSecret.prefix(3)), start: .distantPast, end: .distantFuture))
-        partnerTenant.applications[partnerApp.id] = partnerApp
-        partnerTenant.servicePrincipals[partnerApp.appID] = []
-        add(partnerTenant)
+        // The default MSP first, drawn from the seed as it always was, so every id of an existing world file stays.
+        try addPartner(
+            msp: SimPartner.defaultMSP, displayName: "The MSP", cloud: "global", domain: "msp.onmicrosoft.com",
+            random: &random)
+        // Other MSPs draw their ids from a seed of their own: adding one does not change the customers' ids.
+        for spec in description.partners ?? [] where spec.msp != SimPartner.defaultMSP {
+            guard partner(msp: spec.msp) == nil else { throw SimServerError("partners: \(spec.msp) is listed twice") }
+            var own = SeededRandom(seed: description.seed &+ Self.seedOffset(spec.msp))
+            try addPartner(
+                msp: spec.msp, displayName: spec.displayName ?? spec.msp, cloud: spec.cloud ?? "global",
+                domain: "\(spec.msp.lowercased()).onmicrosoft.com", random: &own)
+        }
         for spec in description.tenants {
             let tenant = SimTenant(
                 id: spec.id ?? random.uuid(), defaultDomain: spec.domain.lowercased(),
@@ -52,6 +53,11 @@ public final class World: @unchecked Sendable {
             tenant.forbidsPasswords = spec.forbidPasswords ?? false
             tenant.entraIDPremium = spec.entraIDPremium ?? true
             tenant.partnerAuditLog = spec.auditLogConsent ?? true
+            let msp = spec.partner ?? SimPartner.defaultMSP
+            guard partner(msp: msp) != nil else {
+                throw SimServerError("tenant \(spec.domain): partner \(msp) is not one of the world's partners")
+            }
+            tenant.partnerMSP = msp
             for (number, name) in (spec.users ?? ["user1", "user2", "user3"]).enumerated() {
                 let user = SimUser(
                     id: random.uuid(), userPrincipalName: "\(name)@\(tenant.defaultDomain)",
@@ -72,7 +78,8 @@ public final class World: @unchecked Sendable {
     /// The partner app's consent in `tenant`, as an admin (or the MSP through GDAP) would leave it. Consent
     /// makes what Entra makes: the app's service principal in the tenant (none without consent) and one
     /// app-role assignment from Microsoft Graph per application permission granted, so Graph lists them.
-    public func setConsent(_ consent: WorldDescription.Consent, in tenant: SimTenant) {
+    public func setConsent(_ consent: WorldDescription.Consent, in tenant: SimTenant, partner: SimPartner? = nil) {
+        let partnerApp = (partner ?? self.partner(msp: tenant.partnerMSP) ?? partners[0]).app
         let withheld: Set<String> = tenant.partnerAuditLog ? [] : ["AuditLog.Read.All"]
         let roles: Set<String>? =
             switch consent {
@@ -121,6 +128,42 @@ public final class World: @unchecked Sendable {
             ))
     }
 
+    /// The partner whose app this is (a multi-tenant app of some MSP), if any.
+    public func partner(appID: UUID) -> SimPartner? { partners.first { $0.app.appID == appID } }
+
+    /// The MSP's partner by its id (`msp` for the default one).
+    public func partner(msp: String) -> SimPartner? { partners.first { $0.msp == msp } }
+
+    /// The partner that owns `tenant` as its own (home) tenant.
+    public func partner(homeTenant tenant: SimTenant) -> SimPartner? { partners.first { $0.tenant === tenant } }
+
+    private func addPartner(
+        msp: String, displayName: String, cloud: String, domain: String, random: inout SeededRandom
+    ) throws {
+        let tenant = SimTenant(
+            id: random.uuid(), defaultDomain: domain, displayName: displayName, graphPrincipalID: random.uuid())
+        let app = SimApplication(
+            id: random.uuid(), appID: random.uuid(),
+            displayName: msp == SimPartner.defaultMSP
+                ? "MSP onboarding partner app" : "\(displayName) onboarding partner app")
+        app.multiTenant = true
+        let secret = "sim~" + Base64URL.encode((0..<24).map { _ in UInt8.random(in: 0...255, using: &random) })
+        app.passwords.append(
+            PasswordCredential(
+                keyID: random.uuid(), displayName: "partner", secretHash: try Digest.sha256(Array(secret.utf8)),
+                hint: String(secret.prefix(3)), start: .distantPast, end: .distantFuture))
+        tenant.applications[app.id] = app
+        tenant.servicePrincipals[app.appID] = []
+        tenant.partnerMSP = msp
+        partners.append(SimPartner(msp: msp, cloud: cloud, tenant: tenant, app: app, secret: secret))
+        add(tenant)
+    }
+
+    /// A seed offset from an MSP id (FNV-1a), stable across runs and platforms.
+    static func seedOffset(_ msp: String) -> UInt64 {
+        msp.utf8.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+    }
+
     private func add(_ tenant: SimTenant) {
         tenants[tenant.id] = tenant
         byDomain[tenant.defaultDomain.lowercased()] = tenant.id
@@ -134,7 +177,8 @@ public final class World: @unchecked Sendable {
 
     /// The customers in creation order (for tests and the seed file).
     public var customers: [SimTenant] {
-        tenants.values.filter { $0.id != partnerTenant.id }.sorted {
+        let own = Set(partners.map(\.tenant.id))
+        return tenants.values.filter { !own.contains($0.id) }.sorted {
             $0.defaultDomain.localizedStandardCompare($1.defaultDomain) == .orderedAscending
         }
     }
@@ -152,4 +196,26 @@ final class DirectoryStore: Sendable {
 
     /// Runs `body` with the directory locked. Not reentrant: a handler already inside must not call it again.
     func withWorld<T>(_ body: (World) -> T) -> T { lock.withLock { _ in body(world) } }
+}
+
+/// An MSP as the simulator knows it: its own tenant, where its multi-tenant partner app is registered, and
+/// that app's client secret (known to whoever set the world up, as an MSP knows its own).
+public final class SimPartner: @unchecked Sendable {
+    /// The default MSP of every world (the only one of a world file without `partners`).
+    public static let defaultMSP = "msp"
+    /// The MSP's id in Onboarder (`onboarder.msps.id`).
+    public let msp: String
+    /// `global`, `usgov` or `china`: informational (the simulator serves one directory for all).
+    public let cloud: String
+    public let tenant: SimTenant
+    public let app: SimApplication
+    public let secret: String
+
+    init(msp: String, cloud: String, tenant: SimTenant, app: SimApplication, secret: String) {
+        self.msp = msp
+        self.cloud = cloud
+        self.tenant = tenant
+        self.app = app
+        self.secret = secret
+    }
 }

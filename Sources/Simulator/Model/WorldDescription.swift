@@ -11,7 +11,11 @@ import Foundation
 /// System) | E3 | none; `id` (a GUID) is optional; users get `@domain`, the first one licensed, the third
 /// without a usage location; `pbx` names the PBX at `/pbx/{name}` (default: the domain's first label);
 /// `entra_id_premium` (default true): the tenant has Entra ID P1/P2, which the sign-in reports need;
-/// `audit_log_consent` (default true): the partner app's consent includes AuditLog.Read.All.
+/// `audit_log_consent` (default true): the partner app's consent includes AuditLog.Read.All;
+/// `partner` (default `msp`): the MSP whose customer the tenant is, whose partner app `consent` is for.
+/// Top-level `partners` (optional): further MSPs, each with its own tenant (`<msp>.onmicrosoft.com`) and
+/// partner app: `[{"msp": "acme", "display_name": "Acme IT", "cloud": "global"}]`. The default MSP `msp`
+/// is always there.
 public struct WorldDescription: Codable, Sendable {
     public enum Consent: String, Codable, Sendable { case full, partial, none }
     public enum Sku: String, Codable, Sendable {
@@ -41,12 +45,15 @@ public struct WorldDescription: Codable, Sendable {
         public var forbidPasswords: Bool?
         public var entraIDPremium: Bool?
         public var auditLogConsent: Bool?
+        public var partner: String?
 
         public init(
             id: UUID? = nil, domain: String, displayName: String? = nil, consent: Consent = .full, sku: Sku = .e5,
             maxPasswordLifetimeDays: Int? = nil, users: [String]? = nil, pbx: String? = nil,
-            forbidPasswords: Bool? = nil, entraIDPremium: Bool? = nil, auditLogConsent: Bool? = nil
+            forbidPasswords: Bool? = nil, entraIDPremium: Bool? = nil, auditLogConsent: Bool? = nil,
+            partner: String? = nil
         ) {
+            self.partner = partner
             self.entraIDPremium = entraIDPremium
             self.auditLogConsent = auditLogConsent
             self.forbidPasswords = forbidPasswords
@@ -61,19 +68,39 @@ public struct WorldDescription: Codable, Sendable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, domain, consent, sku, users, pbx
+            case id, domain, consent, sku, users, pbx, partner
             case displayName = "display_name", maxPasswordLifetimeDays = "max_password_lifetime_days"
             case forbidPasswords = "forbid_passwords"
             case entraIDPremium = "entra_id_premium", auditLogConsent = "audit_log_consent"
         }
     }
 
+    /// An MSP of the world besides the default one.
+    public struct Partner: Codable, Sendable {
+        public var msp: String
+        public var displayName: String?
+        public var cloud: String?
+
+        public init(msp: String, displayName: String? = nil, cloud: String? = nil) {
+            self.msp = msp
+            self.displayName = displayName
+            self.cloud = cloud
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case msp, cloud
+            case displayName = "display_name"
+        }
+    }
+
     public var seed: UInt64
     public var tenants: [Tenant]
+    public var partners: [Partner]?
 
-    public init(seed: UInt64, tenants: [Tenant]) {
+    public init(seed: UInt64, tenants: [Tenant], partners: [Partner]? = nil) {
         self.seed = seed
         self.tenants = tenants
+        self.partners = partners
     }
 
     /// Every tenth customer not consented, the next one partly, the rest fully; every third with E5;

@@ -87,7 +87,15 @@ struct AdminService: Sendable {
                 guard let consent = WorldDescription.Consent(rawValue: text) else {
                     return .json(400, #"{"error":"consent is full, partial or none"}"#)
                 }
-                world.setConsent(consent, in: tenant)
+                // `partner`: another MSP's app than the tenant's own partner's (a customer consenting to two).
+                var partner: SimPartner?
+                if let msp = body["partner"]?.string {
+                    guard let named = world.partner(msp: msp) else {
+                        return .json(400, #"{"error":"partner is not one of the world's MSPs"}"#)
+                    }
+                    partner = named
+                }
+                world.setConsent(consent, in: tenant, partner: partner)
             }
             if let text = body["sku"]?.string {
                 guard let sku = WorldDescription.Sku(rawValue: text) else {
@@ -100,9 +108,10 @@ struct AdminService: Sendable {
             if case .bool(let auditLog)? = body["audit_log_consent"] {
                 tenant.partnerAuditLog = auditLog
                 let consent: WorldDescription.Consent =
-                    tenant.servicePrincipals[world.partnerApp.appID].map {
-                        $0.contains("Domain.ReadWrite.All") ? .full : .partial
-                    } ?? .none
+                    tenant.servicePrincipals[(world.partner(msp: tenant.partnerMSP) ?? world.partners[0]).app.appID].map
+                {
+                    $0.contains("Domain.ReadWrite.All") ? .full : .partial
+                } ?? .none
                 world.setConsent(consent, in: tenant)
             }
             if let days = body["max_password_lifetime_days"] {
@@ -158,7 +167,16 @@ struct AdminService: Sendable {
                     ])
                 }),
             "partnerAppRoles": .array(
-                (tenant.servicePrincipals[world.partnerApp.appID].map { Array($0).sorted() } ?? []).map { .string($0) }),
+                (tenant.servicePrincipals[(world.partner(msp: tenant.partnerMSP) ?? world.partners[0]).app.appID].map {
+                    Array($0).sorted()
+                } ?? []).map { .string($0) }),
+            "partner": .string(tenant.partnerMSP),
+            // Client-credentials tokens issued here, per app id: which partner app signed in.
+            "tokensIssued": .object(
+                Dictionary(
+                    uniqueKeysWithValues: tenant.tokensIssued.map {
+                        ($0.key.uuidString.lowercased(), .number(Double($0.value)))
+                    })),
         ])
     }
 }

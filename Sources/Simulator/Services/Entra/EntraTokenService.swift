@@ -166,8 +166,9 @@ final class EntraTokenService: Sendable {
             let app: SimApplication
             if let local = tenant.application(appID: clientID) {
                 app = local
-            } else if clientID == world.partnerApp.appID, tenant.servicePrincipals[clientID] != nil {
-                app = world.partnerApp
+            } else if let partner = world.partner(appID: clientID), tenant.servicePrincipals[clientID] != nil {
+                // Some MSP's partner app, consented here (its service principal exists).
+                app = partner.app
             } else {
                 return EntraErrors.response(
                     400, "unauthorized_client", 700016,
@@ -216,9 +217,10 @@ final class EntraTokenService: Sendable {
                     "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
             }
             let roles = tenant.roles(appID: app.appID)
-            if app !== world.partnerApp {
+            if world.partner(appID: app.appID) == nil {
                 recordSignIn(in: tenant, app: app, credential: used)
             }
+            tenant.tokensIssued[app.appID, default: 0] += 1
             let now = Int(Date().timeIntervalSince1970)
             let claims = AccessTokenClaims(
                 aud: String(scope.dropLast("/.default".count)),

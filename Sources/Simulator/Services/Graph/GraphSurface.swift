@@ -5,6 +5,11 @@ import Foundation
 /// directory) behind one `(method, path pattern)` table, each handler run with the directory locked, and
 /// Graph's answers for what no route covers: 400 "Resource not found for the segment" and 405.
 struct GraphSurface: Sendable {
+    /// The Graph of each cloud (global, GCC High, 21Vianet) a token may be for: the simulator serves them all.
+    static let graphAudiences = [
+        "https://graph.microsoft.com", "https://graph.microsoft.us", "https://microsoftgraph.chinacloudapi.cn",
+    ]
+
     let directory: DirectoryStore
     let tokens: EntraTokenService
     let counter: RequestCounter
@@ -56,7 +61,8 @@ struct GraphSurface: Sendable {
     func authenticate(_ request: SimRequest) -> GraphCaller? {
         guard let header = request.headers["authorization"], header.hasPrefix("Bearer "),
             let claims = tokens.verifiedClaims(String(header.dropFirst(7))),
-            claims.exp > Int(Date().timeIntervalSince1970), claims.aud.hasPrefix("https://graph.microsoft.com"),
+            claims.exp > Int(Date().timeIntervalSince1970),
+            GraphSurface.graphAudiences.contains { claims.aud.hasPrefix($0) },
             let tenantID = UUID(uuidString: claims.tid),
             let tenant = directory.withWorld({ $0.tenants[tenantID] })
         else { return nil }
