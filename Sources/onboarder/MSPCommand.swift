@@ -30,14 +30,13 @@ struct MSPCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let (config, _) = try global.load()
                 try MSPCommand.checkID(id)
                 let change = try MSPCommand.change(options.values(clear: []))
                 let draft = change.applied(to: MSPDraft(id: id, displayName: id))
                 try MSPCommand.check(draft)
-                let vault = draft.sealsSomething ? try config.vault() : nil
-                let (row, secrets) = try draft.rows(stored: nil, seal: MSPCommand.sealer(vault, msp: id))
-                try await withDatabase(global) { _, pool in
+                try await withDatabase(global) { config, pool in
+                    let vault = draft.sealsSomething ? try config.vault() : nil
+                    let (row, secrets) = try draft.rows(stored: nil, seal: MSPCommand.sealer(vault, msp: id))
                     let added = try await MSPCommand.writing {
                         try await pool.transaction { try await MSPRecords.insert(row, secrets: secrets, on: $0) }
                     }
@@ -70,11 +69,11 @@ struct MSPCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let (config, _) = try global.load()
                 try MSPCommand.checkID(id)
                 let change = try MSPCommand.change(options.values(clear: clear))
-                let vault: SecretVault? = change.credential != nil || change.dnsSecret != nil ? try config.vault() : nil
-                try await withDatabase(global) { _, pool in
+                try await withDatabase(global) { config, pool in
+                    let vault: SecretVault? =
+                        change.credential != nil || change.dnsSecret != nil ? try config.vault() : nil
                     let draft = try await MSPCommand.writing {
                         try await pool.transaction { connection -> MSPDraft in
                             guard let current = try await MSPRecords.load(id, lock: true, on: connection) else {
@@ -201,7 +200,7 @@ struct MSPCommand: AsyncParsableCommand {
 /// The sealing context of an MSP's secret: `onboarder.msp_secrets/<column without _sealed>/<msp id>`, so
 /// a value copied into another MSP's row or column does not open.
 enum MSPSecretContext {
-    static func context(column: String, msp: String) -> String { "onboarder.msp_secrets/\(column)/\(msp)" }
+    static func context(column: String, msp: String) -> String { MSPProfile.sealingContext(column: column, msp: msp) }
 }
 
 /// The options `msp add` and `msp set` share.

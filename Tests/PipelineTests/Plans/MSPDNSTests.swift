@@ -38,7 +38,7 @@ struct MSPDNSTests {
             name: "its own rfc2136", columns: .init(provider: "rfc2136", zone: "acme.example", server: "127.0.0.1:53",
                 tsigKeyName: "onboarder"),
             secret: tsig,
-            expected: .success("rfc2136 to 127.0.0.1:53 with onboarder. (hmac-sha256), zone acme.example")),
+            expected: .success("rfc2136 to 127.0.0.1:53 with TSIG key onboarder (hmac-sha256), zone acme.example")),
         Case(
             name: "rfc2136 lacking a server and key name, named by option",
             columns: .init(provider: "rfc2136"), secret: tsig,
