@@ -200,3 +200,77 @@ public enum MSPRecords {
             """)
     }
 }
+
+extension MSPRecords {
+    /// The sealed columns of `onboarder.msp_secrets`, by the name their sealing context uses.
+    public static let sealedColumns = [
+        ("partner_secret", "partner_secret_sealed"), ("partner_key", "partner_key_sealed"),
+        ("dns_secret", "dns_secret_sealed"),
+    ]
+
+    /// How many sealed MSP secrets are not under `keyID` (the workers' login may count them).
+    public static func countNotUnder(keyID: String, on executor: some PostgresExecutor) async throws -> Int {
+        let prefix = SealedText.prefix(keyID: keyID) + "%"
+        return try await executor.query(
+            """
+            SELECT (count(*) FILTER (WHERE partner_secret_sealed NOT LIKE \(prefix))
+                    + count(*) FILTER (WHERE partner_key_sealed NOT LIKE \(prefix))
+                    + count(*) FILTER (WHERE dns_secret_sealed NOT LIKE \(prefix)))::int AS n
+              FROM onboarder.msp_secrets
+            """
+        ).single().decode(Int.self, column: "n")
+    }
+
+    /// Whether this login may rewrite `onboarder.msp_secrets` (the owner).
+    public static func mayWriteSecrets(on executor: some PostgresExecutor) async throws -> Bool {
+        try await executor.query(
+            "SELECT pg_catalog.has_table_privilege('onboarder.msp_secrets', 'UPDATE')"
+        ).single().decode(Bool.self)
+    }
+
+    /// Re-seals every MSP secret not under `keyID`, one MSP per transaction: `reseal(sealed, column, msp)`
+    /// opens it with its context and seals it again. Returns how many values were re-sealed.
+    public static func reseal(
+        notUnder keyID: String, on pool: PostgresPool, reseal: (String, String, String) throws -> String
+    ) async throws -> Int {
+        let prefix = SealedText.prefix(keyID: keyID) + "%"
+        let ids = try await pool.query(
+            """
+            SELECT msp_id FROM onboarder.msp_secrets
+             WHERE partner_secret_sealed NOT LIKE \(prefix) OR partner_key_sealed NOT LIKE \(prefix)
+                OR dns_secret_sealed NOT LIKE \(prefix)
+             ORDER BY msp_id
+            """
+        ).map { try $0[0].decode(String.self) }
+        var count = 0
+        for id in ids {
+            count += try await pool.transaction { connection in
+                let row = try await connection.query(
+                    """
+                    SELECT partner_secret_sealed, partner_key_sealed, dns_secret_sealed
+                      FROM onboarder.msp_secrets WHERE msp_id = \(id) FOR UPDATE
+                    """
+                ).single()
+                let values = try row.decode((String?, String?, String?).self)
+                var resealed: [String?] = [values.0, values.1, values.2]
+                var changed = 0
+                for (index, (context, _)) in sealedColumns.enumerated() {
+                    guard let sealed = resealed[index], !sealed.hasPrefix(SealedText.prefix(keyID: keyID)) else {
+                        continue
+                    }
+                    resealed[index] = try reseal(sealed, context, id)
+                    changed += 1
+                }
+                try await connection.query(
+                    """
+                    UPDATE onboarder.msp_secrets
+                       SET partner_secret_sealed = \(resealed[0]), partner_key_sealed = \(resealed[1]),
+                           dns_secret_sealed = \(resealed[2]), updated_at = now()
+                     WHERE msp_id = \(id)
+                    """)
+                return changed
+            }
+        }
+        return count
+    }
+}

@@ -168,4 +168,50 @@ struct MSPCommandTests {
         }
         try await lab.close()
     }
+
+    /// `keys rotate` re-seals the MSPs' secrets too — as the owner, the only login that may rewrite them; the
+    /// workers' login says what it left.
+    @Test func keysRotateResealsMSPSecretsAsTheOwner() async throws {
+        let lab = try await CommandLab("mspkeys")
+        do {
+            let owner = lab.owner.connectionString!
+            let added = try await Self.msp(
+                lab,
+                [
+                    "add", "acme", "--partner-tenant-id", Self.tenant, "--partner-client-id", Self.client,
+                    "--partner-secret-env", "ACME_SECRET", "--dns-provider", "cloudflare", "--dns-secret-env",
+                    "ACME_DNS_TOKEN",
+                ], url: owner)
+            #expect(added.status == 0, "\(added.output)")
+            let old = try String(contentsOfFile: lab.keyFile, encoding: .utf8)
+            let new = "k2 " + Data(try SecureRandom.bytes(32)).base64EncodedString()
+            try "\(new)\n\(old)".write(toFile: lab.keyFile, atomically: false, encoding: .utf8)
+            let binary = builtProductsDirectory.appendingPathComponent("onboarder").path
+            func rotate(_ url: String) async throws -> (status: Int32, output: String) {
+                try await runCommand(
+                    [binary, "keys", "rotate"],
+                    environment: [
+                        "ONBOARDER_DATABASE_URL": url, "ONBOARDER_SECRETS_KEY_FILE": lab.keyFile,
+                        "ONBOARDER_LOG_LEVEL": "critical", "ONBOARDER_CONFIG": "",
+                    ])
+            }
+            let asWorker = try await rotate(lab.workerURL)
+            #expect(asWorker.status == 1, "\(asWorker.output)")
+            #expect(asWorker.output.contains("0 MSP secret(s) re-sealed; 2 left under other keys"), "\(asWorker.output)")
+            let asOwner = try await rotate(owner)
+            #expect(asOwner.status == 0, "\(asOwner.output)")
+            #expect(asOwner.output.contains("2 MSP secret(s) re-sealed; 0 left"), "\(asOwner.output)")
+            let (secret, token) = try await lab.pool.query(
+                "SELECT partner_secret_sealed, dns_secret_sealed FROM onboarder.msp_secrets WHERE msp_id = 'acme'"
+            ).single().decode((String, String).self)
+            let newVault = try SecretVault.parse(new, source: "test")
+            #expect(secret.hasPrefix("og1.k2.") && token.hasPrefix("og1.k2."))
+            #expect(try newVault.open(secret, context: "onboarder.msp_secrets/partner_secret/acme") == Self.secret)
+            #expect(try newVault.open(token, context: "onboarder.msp_secrets/dns_secret/acme") == Self.dnsToken)
+        } catch {
+            try await lab.close()
+            throw error
+        }
+        try await lab.close()
+    }
 }
