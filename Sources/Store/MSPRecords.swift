@@ -158,7 +158,8 @@ public enum MSPRecords {
                 RETURNING id
                 """)
             guard inserted.count == 1 else { return false }
-            try await writeSecrets(msp.id, secrets, on: connection)
+            // A new MSP has no secrets row yet: nothing to write (or delete) when it brings no secret.
+            if !secrets.isEmpty { try await writeSecrets(msp.id, secrets, on: connection) }
             return true
         }
     }

@@ -47,6 +47,20 @@ struct MSPCommandTests {
                 #expect(changed.status != 0, "\(name) changed msp1: \(changed.output)")
             }
             #expect(try await lab.strings("SELECT id FROM onboarder.msps WHERE id = 'intruder'").isEmpty)
+            // … nor through SQL: only the owner writes msps and msp_secrets.
+            for url in [lab.workerURL, lab.operatorURL, enqueuer] {
+                let connection = try await PostgresConnection.connect(PostgresConfiguration(connectionString: url))
+                for statement: PostgresQuery in [
+                    "UPDATE onboarder.msps SET max_running = 1 WHERE id = 'msp1'",
+                    "INSERT INTO onboarder.msps (id, display_name) VALUES ('intruder', 'x')",
+                    "INSERT INTO onboarder.msp_secrets (msp_id, dns_secret_sealed) VALUES ('msp1', 'og1.k1.x')",
+                ] {
+                    await #expect(throws: PostgresError.self, "\(url.userName)") {
+                        try await connection.query(statement)
+                    }
+                }
+                await connection.close()
+            }
             #expect(try await lab.strings("SELECT coalesce(max_running::text, '-') FROM onboarder.msps WHERE id = 'msp1'") == ["-"])
 
             // The owner adds acme with its own partner app; the secret is sealed, never printed.
