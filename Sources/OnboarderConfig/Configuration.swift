@@ -105,7 +105,8 @@ public struct ConfigKey: Sendable, Hashable {
         summary: "Entra ID for MSPs in the China cloud (21Vianet); empty: https://login.chinacloudapi.cn")
     public static let chinaGraphBaseURL = ConfigKey(
         name: "microsoft.china_graph_base_url", kind: .string, defaultValue: .string(""), isSecret: false,
-        summary: "Microsoft Graph v1.0 for MSPs in the China cloud; empty: https://microsoftgraph.chinacloudapi.cn/v1.0")
+        summary: "Microsoft Graph v1.0 for MSPs in the China cloud; empty: https://microsoftgraph.chinacloudapi.cn/v1.0"
+    )
     public static let partnerTenantID = ConfigKey(
         name: "partner.tenant_id", kind: .string, defaultValue: .string(""), isSecret: false,
         summary: "the MSP's own tenant, where the partner app is registered", conventionalVariable: "AZURE_TENANT_ID")

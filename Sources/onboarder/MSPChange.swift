@@ -69,7 +69,9 @@ struct MSPDraft: Equatable {
             case .stored: dns.provider == "rfc2136" ? "AAAAAAAAAAAAAAAAAAAAAA==" : "stored"
             case .new(let value): value
             }
-        if case .failure(let problem) = MSPDNS.provider(dns, secret: secret, configured: .manual(resolver: nil, zone: nil)) {
+        if case .failure(let problem) = MSPDNS.provider(
+            dns, secret: secret, configured: .manual(resolver: nil, zone: nil))
+        {
             problems += problem.problems
         }
         return problems
@@ -214,7 +216,8 @@ struct MSPOptionValues: Equatable {
         change.partnerClientID = Self.guid(partnerClientID, "--partner-client-id", &problems)
 
         let credentialOptions = [
-            partnerCertificate.map { _ in "--partner-certificate" }, partnerSecretEnv.map { _ in "--partner-secret-env" },
+            partnerCertificate.map { _ in "--partner-certificate" },
+            partnerSecretEnv.map { _ in "--partner-secret-env" },
             partnerSecretStdin ? "--partner-secret-stdin" : nil,
         ].compactMap { $0 }
         if credentialOptions.count > 1 {
@@ -264,7 +267,8 @@ struct MSPOptionValues: Equatable {
                 )
             } else if !bad.isEmpty {
                 problems.append(
-                    "--allowed-pbx-hosts: \(bad.map { "'\($0)'" }.joined(separator: ", ")) is not a host name or *.suffix")
+                    "--allowed-pbx-hosts: \(bad.map { "'\($0)'" }.joined(separator: ", ")) is not a host name or *.suffix"
+                )
             } else {
                 change.allowedPBXHosts = hosts
             }
@@ -452,7 +456,8 @@ extension MSPDraft {
             return "certificate (unreadable)"
         }
         let formatter = ISO8601DateFormatter()
+        let expiry = certificate.notAfter < Date() ? "EXPIRED" : "expires"
         return
-            "certificate, thumbprint \(thumbprint.map { String(format: "%02X", $0) }.joined()), expires \(formatter.string(from: certificate.notAfter))"
+            "certificate, thumbprint \(thumbprint.map { String(format: "%02X", $0) }.joined()), \(expiry) \(formatter.string(from: certificate.notAfter))"
     }
 }

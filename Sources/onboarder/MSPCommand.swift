@@ -156,7 +156,8 @@ struct MSPCommand: AsyncParsableCommand {
     static func change(_ values: MSPOptionValues) throws -> MSPChange {
         switch values.change(MSPInputs()) {
         case .success(let change): return change
-        case .failure(let problems): throw CleanExit.message(problems.problems.joined(separator: "\n"), code: ExitCode(2))
+        case .failure(let problems):
+            throw CleanExit.message(problems.problems.joined(separator: "\n"), code: ExitCode(2))
         }
     }
 
@@ -192,7 +193,8 @@ struct MSPCommand: AsyncParsableCommand {
 
     static func json(_ value: Any) throws -> String {
         String(
-            decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]),
+            decoding: try JSONSerialization.data(
+                withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]),
             as: UTF8.self)
     }
 }
@@ -223,7 +225,8 @@ struct MSPOptions: ParsableArguments {
     @Option(name: .customLong("dns-provider"), help: "manual, cloudflare or rfc2136 (default: the configuration's).")
     var dnsProvider: String?
     @Option(name: .customLong("dns-zone"), help: "The zone its customers' records go in.") var dnsZone: String?
-    @Option(name: .customLong("dns-server"), help: "rfc2136: the zone's primary server, host:port.") var dnsServer: String?
+    @Option(name: .customLong("dns-server"), help: "rfc2136: the zone's primary server, host:port.") var dnsServer:
+        String?
     @Option(name: .customLong("dns-base-url"), help: "cloudflare: the API's URL.") var dnsBaseURL: String?
     @Option(name: .customLong("dns-tsig-key-name"), help: "rfc2136: the TSIG key's name.") var dnsTSIGKeyName: String?
     @Option(name: .customLong("dns-tsig-algorithm"), help: "rfc2136: hmac-sha256 (default), hmac-sha512, …")

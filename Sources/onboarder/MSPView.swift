@@ -51,7 +51,8 @@ struct MSPView: Equatable {
         if MSPDNS.takesSecret(provider) {
             let what = provider == "cloudflare" ? "API token" : "TSIG secret"
             parts.append(
-                !secretsVisible ? "\(what) \(Self.hidden)" : draft.dnsSecret == .none ? "no \(what)!" : "sealed \(what) set")
+                !secretsVisible
+                    ? "\(what) \(Self.hidden)" : draft.dnsSecret == .none ? "no \(what)!" : "sealed \(what) set")
         }
         return parts.joined(separator: ", ")
     }
@@ -72,7 +73,8 @@ struct MSPView: Equatable {
         )
         lines.append("  max running:        \(draft.maxRunning.map(String.init) ?? "no limit of its own")")
         lines.append(
-            "  writes per second:  \(draft.writesPerSecond.map(Self.number) ?? "the default (partner.writes_per_second)")")
+            "  writes per second:  \(draft.writesPerSecond.map(Self.number) ?? "the default (partner.writes_per_second)")"
+        )
         let formatter = ISO8601DateFormatter()
         if let createdAt { lines.append("  created:            \(formatter.string(from: createdAt))") }
         if let updatedAt { lines.append("  updated:            \(formatter.string(from: updatedAt))") }
@@ -83,7 +85,8 @@ struct MSPView: Equatable {
     var json: [String: Any] {
         var object: [String: Any] = [
             "id": draft.id, "display_name": draft.displayName, "cloud": draft.cloud, "consent": draft.consentMode,
-            "partner_tenant_id": draft.partnerTenantID ?? NSNull(), "partner_client_id": draft.partnerClientID ?? NSNull(),
+            "partner_tenant_id": draft.partnerTenantID ?? NSNull(),
+            "partner_client_id": draft.partnerClientID ?? NSNull(),
             "dns_provider": draft.dns.provider ?? NSNull(), "dns_zone": draft.dns.zone ?? NSNull(),
             "dns_server": draft.dns.server ?? NSNull(), "dns_base_url": draft.dns.baseURL ?? NSNull(),
             "dns_tsig_key_name": draft.dns.tsigKeyName ?? NSNull(),

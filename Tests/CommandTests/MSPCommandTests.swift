@@ -24,7 +24,9 @@ struct MSPCommandTests {
             "ONBOARDER_CONFIG": "", "ACME_SECRET": secret, "ACME_DNS_TOKEN": dnsToken, "MSP_STDIN": stdin ?? "",
         ]
         if stdin != nil {
-            let quoted = ([binary, "msp"] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+            let quoted = ([binary, "msp"] + arguments).map {
+                "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'"
+            }
             return try await runCommand(
                 ["/bin/sh", "-c", "printf '%s' \"$MSP_STDIN\" | " + quoted.joined(separator: " ")],
                 environment: environment)
@@ -61,7 +63,9 @@ struct MSPCommandTests {
                 }
                 await connection.close()
             }
-            #expect(try await lab.strings("SELECT coalesce(max_running::text, '-') FROM onboarder.msps WHERE id = 'msp1'") == ["-"])
+            #expect(
+                try await lab.strings("SELECT coalesce(max_running::text, '-') FROM onboarder.msps WHERE id = 'msp1'")
+                    == ["-"])
 
             // The owner adds acme with its own partner app; the secret is sealed, never printed.
             let added = try await Self.msp(
@@ -82,7 +86,8 @@ struct MSPCommandTests {
             #expect((try? vault.open(sealed[0], context: "onboarder.msp_secrets/partner_secret/msp1")) == nil)
             #expect(
                 try await lab.strings(
-                    "SELECT display_name || ' ' || partner_client_id || ' ' || max_running FROM onboarder.msps WHERE id = 'acme'")
+                    "SELECT display_name || ' ' || partner_client_id || ' ' || max_running FROM onboarder.msps WHERE id = 'acme'"
+                )
                     == ["Acme IT \(Self.client) 5"])
 
             // Again: exit 4; bad input: exit 2 naming the option, nothing written.
@@ -101,7 +106,8 @@ struct MSPCommandTests {
                 lab,
                 [
                     "set", "acme", "--allowed-pbx-hosts", "*.acme.example", "--dns-provider", "cloudflare",
-                    "--dns-zone", "sbc.acme.example", "--dns-secret-env", "ACME_DNS_TOKEN", "--writes-per-second", "2.5",
+                    "--dns-zone", "sbc.acme.example", "--dns-secret-env", "ACME_DNS_TOKEN", "--writes-per-second",
+                    "2.5",
                 ], url: owner)
             #expect(set.status == 0, "\(set.output)")
             #expect(!set.output.contains(Self.dnsToken))
@@ -122,7 +128,8 @@ struct MSPCommandTests {
             let cleared = try await Self.msp(lab, ["set", "acme", "--clear", "max-running"], url: owner)
             #expect(cleared.status == 0, "\(cleared.output)")
             #expect(
-                try await lab.strings("SELECT coalesce(max_running::text, 'none') FROM onboarder.msps WHERE id = 'acme'")
+                try await lab.strings(
+                    "SELECT coalesce(max_running::text, 'none') FROM onboarder.msps WHERE id = 'acme'")
                     == ["none"])
 
             // A certificate replaces the secret: stored as is, its key sealed; show gives its thumbprint.
@@ -132,7 +139,8 @@ struct MSPCommandTests {
             FileManager.default.createFile(
                 atPath: pemFile, contents: Data(((try certificate.pem) + (try key.pem())).utf8),
                 attributes: [.posixPermissions: 0o600])
-            let withCertificate = try await Self.msp(lab, ["set", "acme", "--partner-certificate", pemFile], url: owner)
+            let withCertificate = try await Self.msp(
+                lab, ["set", "acme", "--partner-certificate", pemFile], url: owner)
             #expect(withCertificate.status == 0, "\(withCertificate.output)")
             let thumbprint = try certificate.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()
             #expect(withCertificate.output.contains("thumbprint \(thumbprint)"))
@@ -211,7 +219,8 @@ struct MSPCommandTests {
             }
             let asWorker = try await rotate(lab.workerURL)
             #expect(asWorker.status == 1, "\(asWorker.output)")
-            #expect(asWorker.output.contains("0 MSP secret(s) re-sealed; 2 left under other keys"), "\(asWorker.output)")
+            #expect(
+                asWorker.output.contains("0 MSP secret(s) re-sealed; 2 left under other keys"), "\(asWorker.output)")
             let asOwner = try await rotate(owner)
             #expect(asOwner.status == 0, "\(asOwner.output)")
             #expect(asOwner.output.contains("2 MSP secret(s) re-sealed; 0 left"), "\(asOwner.output)")

@@ -135,10 +135,14 @@ struct MSPOptionsTests {
         let certificate = try Certificate.issue(Certificate.Options(commonName: "acme partner"), for: key)
         let other = try PrivateKey.generateRSA()
         let good = (try certificate.pem) + (try key.pem())
-        let files = ["/good.pem": good, "/mismatch.pem": (try certificate.pem) + (try other.pem()), "/nokey.pem": try certificate.pem,
+        let files = [
+            "/good.pem": good, "/mismatch.pem": (try certificate.pem) + (try other.pem()),
+            "/nokey.pem": try certificate.pem,
         ]
-        let inputs = Self.inputs(files: files, mode: ["/open.pem": "/open.pem is readable by others (mode 0644); chmod 600 it"])
-        guard case .success(.newCertificate(let pem, let keyPEM)) = MSPOptionValues.certificate("/good.pem", inputs) else {
+        let inputs = Self.inputs(
+            files: files, mode: ["/open.pem": "/open.pem is readable by others (mode 0644); chmod 600 it"])
+        guard case .success(.newCertificate(let pem, let keyPEM)) = MSPOptionValues.certificate("/good.pem", inputs)
+        else {
             Issue.record("the good certificate was refused")
             return
         }
@@ -192,7 +196,8 @@ struct MSPOptionsTests {
                 "the partner app needs a credential: --partner-certificate PEMFILE (preferred), --partner-secret-env VAR or --partner-secret-stdin"
             ]),
         DraftCase(
-            name: "a client id without its tenant", change: MSPChange(partnerClientID: client, credential: .newSecret("x")),
+            name: "a client id without its tenant",
+            change: MSPChange(partnerClientID: client, credential: .newSecret("x")),
             problems: [
                 "--partner-tenant-id and --partner-client-id go together: the tenant the MSP's partner app is registered in, and its client id"
             ]),
@@ -267,7 +272,9 @@ struct MSPOptionsTests {
         #expect(sealedColumns == ["dns_secret"])
         #expect(secrets.partnerSecretSealed == stored.partnerSecretSealed)
         #expect(secrets.dnsSecretSealed == "sealed(dns_secret)")
-        #expect(MSPSecretContext.context(column: "partner_secret", msp: "acme") == "onboarder.msp_secrets/partner_secret/acme")
+        #expect(
+            MSPSecretContext.context(column: "partner_secret", msp: "acme")
+                == "onboarder.msp_secrets/partner_secret/acme")
     }
 
     @Test func showNeverPrintsASecret() {

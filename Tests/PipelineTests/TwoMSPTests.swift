@@ -19,7 +19,8 @@ struct TwoMSPTests {
 
     static func world() -> WorldDescription {
         func tenant(_ domain: String, _ partner: String) -> WorldDescription.Tenant {
-            WorldDescription.Tenant(domain: domain, consent: .full, sku: .e5, users: ["alice", "bob"], partner: partner)
+            WorldDescription.Tenant(
+                domain: domain, consent: .full, sku: .e5, users: ["alice", "bob"], partner: partner)
         }
         return WorldDescription(
             seed: 21,
@@ -31,7 +32,9 @@ struct TwoMSPTests {
     }
 
     /// `onboarder msp ARGS` as the owner (the only login that may write MSPs), with the lab's key file.
-    static func msp(_ lab: PipelineLab, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil)
+    static func msp(
+        _ lab: PipelineLab, _ arguments: [String], environment: [String: String] = [:], stdin: String? = nil
+    )
         async throws -> (status: Int32, output: String)
     {
         let binary = builtProductsDirectory.appendingPathComponent("onboarder").path
@@ -115,7 +118,9 @@ struct TwoMSPTests {
             // The lab's technician works as an operator login: give it both MSPs (as an owner maps staff).
             let technician = try #require(
                 URLComponents(string: lab.operatorURL)?.user
-                    ?? lab.operatorURL.split(separator: " ").last { $0.hasPrefix("user=") }.map { String($0.dropFirst(5)) })
+                    ?? lab.operatorURL.split(separator: " ").last { $0.hasPrefix("user=") }.map {
+                        String($0.dropFirst(5))
+                    })
             try await lab.pool.query(
                 """
                 INSERT INTO onboarder.operator_msps (role_name, msp_id)

@@ -64,7 +64,9 @@ public enum MSPDNS {
                 return problems.isEmpty ? .success(configured) : .failure(MSPDNSProblem(problems))
             }
             let lowered = zone.lowercased()
-            if (try? DNSName(lowered)) == nil || lowered.isEmpty { problems.append("--dns-zone: \(zone) is not a DNS name") }
+            if (try? DNSName(lowered)) == nil || lowered.isEmpty {
+                problems.append("--dns-zone: \(zone) is not a DNS name")
+            }
             guard problems.isEmpty else { return .failure(MSPDNSProblem(problems)) }
             return .success(configured.inZone(lowered))
         }
@@ -77,7 +79,8 @@ public enum MSPDNS {
                 problems.append("\(option): the manual provider publishes nothing (no server, API or key)")
             }
         }
-        if provider == "cloudflare", columns.server != nil || columns.tsigKeyName != nil || columns.tsigAlgorithm != nil {
+        if provider == "cloudflare", columns.server != nil || columns.tsigKeyName != nil || columns.tsigAlgorithm != nil
+        {
             problems.append("--dns-server / --dns-tsig-*: for rfc2136 only, not cloudflare")
         }
         if provider == "rfc2136", columns.baseURL != nil {
@@ -111,7 +114,10 @@ public enum MSPDNS {
             ("dns.provider:", "--dns-provider:"), ("dns.zone:", "--dns-zone:"), ("dns.server:", "--dns-server:"),
             ("dns.base_url:", "--dns-base-url:"), ("dns.tsig_key_name:", "--dns-tsig-key-name:"),
             ("dns.tsig_algorithm:", "--dns-tsig-algorithm:"),
-            ("dns.api_token: needed for cloudflare", "--dns-secret-env: the Cloudflare API token is needed for cloudflare"),
+            (
+                "dns.api_token: needed for cloudflare",
+                "--dns-secret-env: the Cloudflare API token is needed for cloudflare"
+            ),
             ("dns.tsig_secret: needed for rfc2136", "--dns-secret-env: the TSIG secret is needed for rfc2136"),
             ("dns.tsig_secret:", "--dns-secret-env (the TSIG secret):"),
         ]

@@ -21,7 +21,8 @@ extension Run {
         var secret: String?
         if let sealed = profile.dnsSecretSealed {
             do {
-                secret = try vault.open(sealed, context: MSPProfile.sealingContext(column: "dns_secret", msp: profile.id))
+                secret = try vault.open(
+                    sealed, context: MSPProfile.sealingContext(column: "dns_secret", msp: profile.id))
             } catch {
                 throw StepStop.attention(
                     "The DNS secret of MSP \(profile.id) cannot be opened (\(error)): set it again with onboarder msp set \(profile.id) --dns-secret-env VAR, then onboarder retry."
@@ -41,7 +42,14 @@ extension Run {
     func dnsZone(for fqdn: String, dns: DNSProvider) throws -> String {
         switch DNSZone.choose(fqdn: fqdn, configured: dns.configuredZone, sbcParent: settings.sbcParentDomain) {
         case .success(let zone): return zone
-        case .failure(let error): throw TeamsDomainDNS.stop(error)
+        case .failure(let error):
+            guard let zone = dns.configuredZone, zone != settings.dns.configuredZone else {
+                throw TeamsDomainDNS.stop(error)
+            }
+            // The zone is the MSP's own, not dns.zone: say where it is set.
+            throw StepStop.attention(
+                "The SBC domain \(fqdn) is not inside MSP \(job.mspID)'s DNS zone \(zone): enqueue the customer with an SBC domain in that zone (sbc_domain), or change the zone with onboarder msp set \(job.mspID) --dns-zone, then onboarder retry."
+            )
         }
     }
 

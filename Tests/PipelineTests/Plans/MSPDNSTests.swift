@@ -24,7 +24,8 @@ struct MSPDNSTests {
             expected: .success(configured.description)),
         Case(
             name: "a zone only: the configuration's provider in that zone", columns: .init(zone: "sbc.acme.example"),
-            secret: nil, expected: .success("cloudflare at https://api.cloudflare.com/client/v4, zone sbc.acme.example")),
+            secret: nil, expected: .success("cloudflare at https://api.cloudflare.com/client/v4, zone sbc.acme.example")
+        ),
         Case(
             name: "its own cloudflare with its token", columns: .init(provider: "cloudflare", zone: "sbc.acme.example"),
             secret: "acme-token",
@@ -35,7 +36,9 @@ struct MSPDNSTests {
             expected: .failure(
                 MSPDNSProblem(["--dns-secret-env: the Cloudflare API token is needed for cloudflare"]))),
         Case(
-            name: "its own rfc2136", columns: .init(provider: "rfc2136", zone: "acme.example", server: "127.0.0.1:53",
+            name: "its own rfc2136",
+            columns: .init(
+                provider: "rfc2136", zone: "acme.example", server: "127.0.0.1:53",
                 tsigKeyName: "onboarder"),
             secret: tsig,
             expected: .success("rfc2136 to 127.0.0.1:53 with TSIG key onboarder (hmac-sha256), zone acme.example")),
