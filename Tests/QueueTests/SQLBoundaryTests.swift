@@ -540,6 +540,44 @@ extension SQLBoundaryTests {
         }
         try await db.drop()
     }
+
+    /// An MSP's partner app credential opens every one of its customers' tenants: only workers read it, and
+    /// no login but the owner points an MSP at another partner app or cloud.
+    @Test func onlyWorkersReadAnMSPsPartnerCredentialAndOnlyTheOwnerChangesIt() async throws {
+        let db = try await TwoMSPs.make("mspsecrets")
+        try await db.asOwner { connection in
+            try await connection.query(
+                """
+                INSERT INTO onboarder.msp_secrets (msp_id, partner_secret_sealed)
+                VALUES ('alpha', 'og1.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')
+                """)
+        }
+        let worker = try await db.login(.worker, [])
+        try await TwoMSPs.session(worker) { connection in
+            let sealed = try await db.strings(connection, "SELECT partner_secret_sealed FROM onboarder.msp_secrets")
+            #expect(sealed == ["og1.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
+            for statement in [
+                "UPDATE onboarder.msps SET partner_client_id = gen_random_uuid(), partner_tenant_id = gen_random_uuid()",
+                "UPDATE onboarder.msps SET cloud = 'china'",
+                "UPDATE onboarder.msp_secrets SET partner_secret_sealed = NULL",
+                "INSERT INTO onboarder.msp_secrets (msp_id) VALUES ('beta')",
+                "DELETE FROM onboarder.msp_secrets",
+            ] {
+                let error = await failure { _ = try await connection.query(PostgresQuery(unsafeSQL: statement)) }
+                #expect(error?.sqlState == "42501", "\(statement): \(error?.message ?? "no error")")
+            }
+        }
+        for group in [StaffRole.operator, .enqueuer] {
+            let staff = try await db.login(group, ["alpha"])
+            try await TwoMSPs.session(staff) { connection in
+                let error = await failure {
+                    _ = try await connection.query("SELECT partner_secret_sealed FROM onboarder.msp_secrets")
+                }
+                #expect(error?.sqlState == "42501", "\(group): \(error?.message ?? "no error")")
+            }
+        }
+        try await db.drop()
+    }
 }
 
 extension String {
