@@ -1,13 +1,15 @@
+import Crypto
 import Foundation
 import Pipeline
 import Postgres
-import Simulator
 import TestSupport
 import Testing
 
+@testable import Simulator
+
 /// Issue 21's done-criterion: two MSPs, each with its own partner app in its own tenant, registered with
 /// `onboarder msp add` under the owner's login, onboard their customers side by side in one worker run. Each
-/// customer tenant sees only its MSP's partner app sign in (the simulator counts client-credentials tokens
+/// customer tenant sees only its MSP's partner app sign in (acme's with a certificate, globex's with a secret) (the simulator counts client-credentials tokens
 /// per app in each tenant, and its journal has every token request); one MSP is on the US Government cloud
 /// (its hosts from `microsoft.usgov_*`, its tokens for `https://graph.microsoft.us`), the other brings its
 /// own DNS provider and zone.
@@ -69,7 +71,9 @@ struct TwoMSPTests {
     }
 
     /// The token requests the journal holds for `tenantID`: (client id, scope) of each answered 200.
-    static func tokenRequests(_ lab: PipelineLab, tenantID: String) throws -> [(client: String, scope: String)] {
+    static func tokenRequests(_ lab: PipelineLab, tenantID: String) throws -> [(
+        client: String, scope: String, certificate: Bool
+    )] {
         let text = try String(contentsOfFile: lab.journal, encoding: .utf8)
         return text.split(separator: "\n").compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
@@ -81,7 +85,7 @@ struct TwoMSPTests {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
                 if parts.count == 2 { fields[parts[0]] = parts[1].removingPercentEncoding ?? parts[1] }
             }
-            return (fields["client_id"] ?? "", fields["scope"] ?? "")
+            return (fields["client_id"] ?? "", fields["scope"] ?? "", fields["client_assertion"] != nil)
         }
     }
 
@@ -95,14 +99,26 @@ struct TwoMSPTests {
             let acmeApp = acme.app.appID.uuidString.lowercased()
             let globexApp = globex.app.appID.uuidString.lowercased()
 
+            // Acme's app signs in with a certificate (uploaded to the app in its tenant, as an MSP does once).
+            let key = try PrivateKey.generateRSA()
+            let certificate = try Certificate.issue(Certificate.Options(commonName: "acme partner"), for: key)
+            let credential = KeyCredential(
+                keyID: UUID(), displayName: "acme partner", certificate: certificate,
+                sha1Thumbprint: try certificate.sha1Thumbprint, sha256Thumbprint: try certificate.sha256Thumbprint)
+            lab.simulator.withWorld { _ in acme.app.keys.append(credential) }
+            let pemFile = lab.directory.appendingPathComponent("acme-partner.pem").path
+            FileManager.default.createFile(
+                atPath: pemFile, contents: Data(((try certificate.pem) + (try key.pem())).utf8),
+                attributes: [.posixPermissions: 0o600])
+
             // Registered as an installation would: the owner's login, the secrets key, each MSP's own app.
             let addedAcme = try await Self.msp(
                 lab,
                 [
                     "add", "acme", "--display-name", "Acme IT", "--partner-tenant-id",
-                    acme.tenant.id.uuidString.lowercased(), "--partner-client-id", acmeApp, "--partner-secret-env",
-                    "ACME_PARTNER_SECRET",
-                ], environment: ["ACME_PARTNER_SECRET": acme.secret])
+                    acme.tenant.id.uuidString.lowercased(), "--partner-client-id", acmeApp, "--partner-certificate",
+                    pemFile,
+                ])
             #expect(addedAcme.status == 0, "\(addedAcme.output)")
             let addedGlobex = try await Self.msp(
                 lab,
@@ -113,7 +129,8 @@ struct TwoMSPTests {
                     "--dns-base-url", "\(lab.base)/client/v4", "--dns-secret-env", "GLOBEX_DNS_TOKEN",
                 ], environment: ["GLOBEX_DNS_TOKEN": "globex-dns-token"], stdin: globex.secret)
             #expect(addedGlobex.status == 0, "\(addedGlobex.output)")
-            #expect(!addedAcme.output.contains(acme.secret) && !addedGlobex.output.contains(globex.secret))
+            #expect(addedAcme.output.contains("certificate, thumbprint"), "\(addedAcme.output)")
+            #expect(!addedAcme.output.contains("PRIVATE KEY") && !addedGlobex.output.contains(globex.secret))
 
             // The lab's technician works as an operator login: give it both MSPs (as an owner maps staff).
             let technician = try #require(
@@ -171,6 +188,8 @@ struct TwoMSPTests {
                 let scope =
                     own == globexApp ? "https://graph.microsoft.us/.default" : "https://graph.microsoft.com/.default"
                 #expect(requests.allSatisfy { $0.scope == scope }, "\(domain): \(requests.map(\.scope))")
+                // Acme's app proves itself with its certificate (the sealed key, opened by the worker).
+                #expect(requests.allSatisfy { $0.certificate == (own == acmeApp) }, "\(domain)")
             }
             // Globex's customers' records went through its own DNS, in its zone (the configuration's zone,
             // sbc.msp.example, would have refused their SBC domains).
