@@ -179,11 +179,35 @@ struct MSPCommandTests {
                 #expect(acme?["dns_secret_set"] as? Bool == true)
                 #expect(!listed.output.contains("stdin~secret.1") && !listed.output.contains(Self.dnsToken))
             }
+            // dashboard.msps: the owner's and workers' view of every MSP, an operator's of its own; no credential.
+            let columns = try await lab.strings(
+                """
+                SELECT attname::text FROM pg_attribute
+                 WHERE attrelid = 'dashboard.msps'::regclass AND attnum > 0 ORDER BY attnum
+                """)
+            #expect(!columns.contains { $0.contains("sealed") || $0.contains("secret") || $0.contains("certificate") })
+            let workerView = try await PostgresConnection.connect(
+                PostgresConfiguration(connectionString: lab.workerURL))
+            let seen = try await workerView.query(
+                "SELECT msp, partner_app, dns_provider, running FROM dashboard.msps ORDER BY msp"
+            ).map { try $0.decode((String, String, String, Int64).self) }
+            await workerView.close()
+            #expect(seen.map(\.0) == ["acme", "msp1", "msp2"])
+            #expect(seen.first?.1 == Self.client && seen.first?.2 == "cloudflare")
+            #expect(seen.dropFirst().allSatisfy { $0.1 == "configuration" && $0.2 == "configuration" })
+            let operatorView = try await PostgresConnection.connect(
+                PostgresConfiguration(connectionString: lab.operatorURL))
+            let own = try await operatorView.query("SELECT msp FROM dashboard.msps").map {
+                try $0[0].decode(String.self)
+            }
+            await operatorView.close()
+            #expect(own == ["msp1"])
+
             // An operator of msp1 sees msp1 only, and no credentials.
             #expect(try await Self.msp(lab, ["show", "acme"], url: lab.operatorURL).status == 3)
-            let own = try await Self.msp(lab, ["list"], url: lab.operatorURL)
-            #expect(own.status == 0, "\(own.output)")
-            #expect(own.output.contains("msp1") && !own.output.contains("acme"))
+            let listed = try await Self.msp(lab, ["list"], url: lab.operatorURL)
+            #expect(listed.status == 0, "\(listed.output)")
+            #expect(listed.output.contains("msp1") && !listed.output.contains("acme"))
         } catch {
             try await lab.close()
             throw error
