@@ -89,6 +89,12 @@ struct MSPCommand: AsyncParsableCommand {
                         }
                     }
                     print(MSPView(draft: draft).text)
+                    if change.partnerClientID != nil, change.credential == nil, draft.credential.isPresent {
+                        FileHandle.standardError.write(
+                            Data(
+                                "note: the stored partner credential was kept; give the new app's with --partner-certificate or --partner-secret-* if it is not the same app's\n"
+                                    .utf8))
+                    }
                 }
             }
         }
