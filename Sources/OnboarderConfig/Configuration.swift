@@ -97,6 +97,22 @@ public struct ConfigKey: Sendable, Hashable {
         summary:
             "Partner Center's REST API (applicationconsents), for MSPs whose consent_mode is partner-center (global cloud)"
     )
+    /// The national clouds' endpoints, for MSPs whose cloud is `usgov` or `china` (`onboarder msp add --cloud`):
+    /// empty means the endpoints Microsoft documents for that cloud (`CloudEndpoints.documented`); set them to
+    /// point such MSPs at the simulator, or at a proxy.
+    public static let usgovLoginBaseURL = ConfigKey(
+        name: "microsoft.usgov_login_base_url", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "Entra ID for US Government (GCC High) MSPs; empty: https://login.microsoftonline.us")
+    public static let usgovGraphBaseURL = ConfigKey(
+        name: "microsoft.usgov_graph_base_url", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "Microsoft Graph v1.0 for US Government (GCC High) MSPs; empty: https://graph.microsoft.us/v1.0")
+    public static let chinaLoginBaseURL = ConfigKey(
+        name: "microsoft.china_login_base_url", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "Entra ID for MSPs in the China cloud (21Vianet); empty: https://login.chinacloudapi.cn")
+    public static let chinaGraphBaseURL = ConfigKey(
+        name: "microsoft.china_graph_base_url", kind: .string, defaultValue: .string(""), isSecret: false,
+        summary: "Microsoft Graph v1.0 for MSPs in the China cloud; empty: https://microsoftgraph.chinacloudapi.cn/v1.0"
+    )
     public static let partnerTenantID = ConfigKey(
         name: "partner.tenant_id", kind: .string, defaultValue: .string(""), isSecret: false,
         summary: "the MSP's own tenant, where the partner app is registered", conventionalVariable: "AZURE_TENANT_ID")
@@ -222,8 +238,9 @@ public struct ConfigKey: Sendable, Hashable {
         databaseURL, databasePoolSize, databaseConnectTimeout, databaseMigrationsDirectory,
         workerConcurrency, workerClaimBatch, workerPollInterval, workerHeartbeatInterval, workerLease,
         workerReapInterval, workerShutdownDeadline, retryBaseDelay, retryMaxDelay, retryMaxAttempts,
-        loginBaseURL, graphBaseURL, graphReportsBaseURL, partnerCenterBaseURL, partnerTenantID, partnerClientID,
-        partnerClientSecret, partnerCertificatePath, partnerWritesPerSecond,
+        loginBaseURL, graphBaseURL, graphReportsBaseURL, usgovLoginBaseURL, usgovGraphBaseURL, chinaLoginBaseURL,
+        chinaGraphBaseURL, partnerCenterBaseURL, partnerTenantID, partnerClientID, partnerClientSecret,
+        partnerCertificatePath, partnerWritesPerSecond,
         httpCABundle, logLevel, logFormat, secretsKeyFile, secretsKey, secretsReferenceDirectories,
         secretsReferenceEnvironmentPrefixes, pbxAllowLoopbackHTTP, onboardingAppName, onboardingRoles,
         onboardingScopes, onboardingRedirectURITemplate, onboardingSecretName, onboardingSecretLifetime,

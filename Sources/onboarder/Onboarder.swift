@@ -23,8 +23,7 @@ struct Onboarder: AsyncParsableCommand {
             RotateSecretsCommand.self, RetryCommand.self, ResumeCommand.self,
             CancelCommand.self,
             CertCommand.self, HandoverCommand.self, ConsentCommand.self, SecretCommand.self, ScriptsCommand.self,
-            KeysCommand.self,
-            ConfigCommand.self,
+            KeysCommand.self, MSPCommand.self, ConfigCommand.self,
             Version.self,
         ]
     )

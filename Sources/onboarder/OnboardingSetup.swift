@@ -38,6 +38,7 @@ extension ResolvedConfiguration {
         settings.graphBaseURL = string(.graphBaseURL)
         settings.graphReportsBaseURLSetting = string(.graphReportsBaseURL)
         settings.partnerCenterBaseURL = string(.partnerCenterBaseURL)
+        settings.cloudOverrides = try cloudOverrides()
         settings.partnerTenantID = string(.partnerTenantID)
         settings.partnerClientID = string(.partnerClientID)
         settings.partnerWritesPerSecond = Double(integer(.partnerWritesPerSecond))
@@ -73,6 +74,28 @@ extension ResolvedConfiguration {
         settings.secretReferences = try secretReferencePolicy()
         settings.pbxEndpoints = PBXEndpointPolicy(allowLoopbackHTTP: bool(.pbxAllowLoopbackHTTP))
         return settings
+    }
+
+    /// `microsoft.usgov_*` / `microsoft.china_*`: the national clouds' hosts where the configuration names
+    /// them (the simulator in tests, a proxy), Microsoft's documented ones otherwise. The Graph token scope
+    /// stays the cloud's own: it names the service, not the address requests go to.
+    func cloudOverrides() throws -> [Cloud: CloudEndpoints] {
+        var overrides: [Cloud: CloudEndpoints] = [:]
+        for (cloud, login, graph) in [
+            (Cloud.usgov, ConfigKey.usgovLoginBaseURL, ConfigKey.usgovGraphBaseURL),
+            (Cloud.china, ConfigKey.chinaLoginBaseURL, ConfigKey.chinaGraphBaseURL),
+        ] {
+            var endpoints = CloudEndpoints.documented(cloud)
+            for (key, value) in [(login, string(login)), (graph, string(graph))] where !value.isEmpty {
+                guard value.hasPrefix("https://") || value.hasPrefix("http://") else {
+                    throw CleanExit.message("\(key.name): \(value) is not an http(s) URL", code: .validationFailure)
+                }
+                let trimmed = value.hasSuffix("/") ? String(value.dropLast()) : value
+                if key == login { endpoints.loginBaseURL = trimmed } else { endpoints.graphBaseURL = trimmed }
+                overrides[cloud] = endpoints
+            }
+        }
+        return overrides
     }
 
     /// `dns.*`: checked at start-up, so a missing key or a bad secret stops the worker with the setting's

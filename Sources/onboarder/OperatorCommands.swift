@@ -260,7 +260,9 @@ struct KeysCommand: AsyncParsableCommand {
                 Put the new key line first in secrets.key_file (keep the old lines), run this, then drop the \
                 old lines. It re-seals the client secrets and private keys in onboarder.credentials and the \
                 sealed: references in job payloads, in batches of --batch, each batch its own transaction: \
-                an interrupted run loses nothing, and running it again finishes the rest.
+                an interrupted run loses nothing, and running it again finishes the rest. The MSPs' partner and \
+                DNS secrets (onboarder.msp_secrets) only the owner's login may rewrite: run it once more as the \
+                owner when it says some are left.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -294,11 +296,25 @@ struct KeysCommand: AsyncParsableCommand {
                         guard let plain = try? vault.open(sealed, context: context) else { return nil }
                         return try vault.seal(plain, context: context)
                     }
+                    // The MSPs' partner and DNS secrets: only the owner may rewrite them.
+                    var mspSecrets = 0
+                    if try await MSPRecords.mayWriteSecrets(on: pool) {
+                        mspSecrets = try await MSPRecords.reseal(notUnder: current, on: pool) { sealed, column, msp in
+                            let context = MSPProfile.sealingContext(column: column, msp: msp)
+                            return try vault.seal(try vault.open(sealed, context: context), context: context)
+                        }
+                    }
+                    let mspLeft = try await MSPRecords.countNotUnder(keyID: current, on: pool)
                     let left = try await CredentialRecords.countNotUnder(keyID: current, on: pool)
                     print(
                         "keys rotate: \(credentials) stored secret(s) and \(references) job reference(s) re-sealed under \(current); \(left) left under other keys"
                     )
-                    if left > 0 { throw ExitCode.failure }
+                    if mspSecrets > 0 || mspLeft > 0 {
+                        print(
+                            "keys rotate: \(mspSecrets) MSP secret(s) re-sealed; \(mspLeft) left under other keys"
+                                + (mspLeft > 0 ? " (onboarder.msp_secrets: run keys rotate as the owner's login)" : ""))
+                    }
+                    if left > 0 || mspLeft > 0 { throw ExitCode.failure }
                 }
             }
         }

@@ -30,15 +30,18 @@ extension Run {
             }
         }
         if domain.isVerified == true {
-            // Tidying only: a zone setting that does not fit does not stop a verified domain.
-            if let zone = try? dnsZone(for: fqdn) { await removeLeftoverVerificationRecords(of: fqdn, zone: zone) }
+            // Tidying only: DNS settings that do not fit do not stop a verified domain.
+            if let dns = try? await dnsProvider(), let zone = try? dnsZone(for: fqdn, dns: dns) {
+                await removeLeftoverVerificationRecords(of: fqdn, zone: zone, dns: dns)
+            }
             return .done
         }
-        let zone = try dnsZone(for: fqdn)
+        let dns = try await dnsProvider()
+        let zone = try dnsZone(for: fqdn, dns: dns)
         let records = try await graph.verificationRecords(of: fqdn, context: context(createdAt: Date()))
         guard let txt = records.txt else {
             throw StepStop.retry(.replication, "the domain \(fqdn) shows no TXT verification record yet")
         }
-        return try await publishAndVerify(fqdn, txt: txt, zone: zone, graph: graph)
+        return try await publishAndVerify(fqdn, txt: txt, zone: zone, dns: dns, graph: graph)
     }
 }

@@ -5,21 +5,57 @@ import PBX
 import Postgres
 import Store
 
-/// The DNS half of the `teams-domain` step: the verification TXT record published through `dns.provider`
-/// (or by an operator), Microsoft asked to verify, and the record removed once the domain is verified.
+/// The DNS half of the `teams-domain` step: the verification TXT record published through the MSP's DNS
+/// provider or `dns.provider` (or by an operator), Microsoft asked to verify, and the record removed once the domain is verified.
 extension Run {
+    /// The DNS provider of this job's MSP (`MSPDNS`): its own when its row names one, with its sealed
+    /// secret, else the configuration's. Read at each run of the step, so an `onboarder msp set` reaches
+    /// jobs already under way; a row that cannot be used stops the job for an operator, naming the MSP.
+    func dnsProvider() async throws -> DNSProvider {
+        guard let profile = try await MSPProfiles.load(job.mspID, withSecrets: true, on: pool) else {
+            return settings.dns
+        }
+        let columns = MSPDNS.Columns(
+            provider: profile.dnsProvider, zone: profile.dnsZone, server: profile.dnsServer,
+            baseURL: profile.dnsBaseURL, tsigKeyName: profile.dnsTSIGKeyName, tsigAlgorithm: profile.dnsTSIGAlgorithm)
+        var secret: String?
+        if let sealed = profile.dnsSecretSealed {
+            do {
+                secret = try vault.open(
+                    sealed, context: MSPProfile.sealingContext(column: "dns_secret", msp: profile.id))
+            } catch {
+                throw StepStop.attention(
+                    "The DNS secret of MSP \(profile.id) cannot be opened (\(error)): set it again with onboarder msp set \(profile.id) --dns-secret-env VAR, then onboarder retry."
+                )
+            }
+        }
+        switch MSPDNS.provider(columns, secret: secret, configured: settings.dns) {
+        case .success(let provider): return provider
+        case .failure(let problem):
+            throw StepStop.attention(
+                "The DNS settings of MSP \(profile.id) cannot be used: \(problem). Fix them with onboarder msp set \(profile.id), then onboarder retry."
+            )
+        }
+    }
+
     /// The zone the SBC domain's records go in (`DNSZone.choose`).
-    func dnsZone(for fqdn: String) throws -> String {
-        switch DNSZone.choose(fqdn: fqdn, configured: settings.dns.configuredZone, sbcParent: settings.sbcParentDomain)
-        {
+    func dnsZone(for fqdn: String, dns: DNSProvider) throws -> String {
+        switch DNSZone.choose(fqdn: fqdn, configured: dns.configuredZone, sbcParent: settings.sbcParentDomain) {
         case .success(let zone): return zone
-        case .failure(let error): throw TeamsDomainDNS.stop(error)
+        case .failure(let error):
+            guard let zone = dns.configuredZone, zone != settings.dns.configuredZone else {
+                throw TeamsDomainDNS.stop(error)
+            }
+            // The zone is the MSP's own, not dns.zone: say where it is set.
+            throw StepStop.attention(
+                "The SBC domain \(fqdn) is not inside MSP \(job.mspID)'s DNS zone \(zone): enqueue the customer with an SBC domain in that zone (sbc_domain), or change the zone with onboarder msp set \(job.mspID) --dns-zone, then onboarder retry."
+            )
         }
     }
 
     /// The provider that publishes records for us; nil when an operator does (`manual`).
-    var txtPublisher: (any TXTPublisher)? {
-        switch settings.dns {
+    func txtPublisher(_ dns: DNSProvider) -> (any TXTPublisher)? {
+        switch dns {
         case .rfc2136(let server, let key, _): DNSUpdateClient(server: server, key: key)
         case .cloudflare(let baseURL, let token, _):
             CloudflareDNSClient(http: tokens.http, baseURL: baseURL, token: token)
@@ -28,11 +64,11 @@ extension Run {
     }
 
     /// Publishes `txt` at `fqdn`, has Microsoft verify the domain, removes the record.
-    mutating func publishAndVerify(_ fqdn: String, txt: String, zone: String, graph: GraphClient) async throws
-        -> StepResult
+    mutating func publishAndVerify(_ fqdn: String, txt: String, zone: String, dns: DNSProvider, graph: GraphClient)
+        async throws -> StepResult
     {
-        guard let publisher = txtPublisher else {
-            return try await verifyPublishedByHand(fqdn, txt: txt, zone: zone, graph: graph)
+        guard let publisher = txtPublisher(dns) else {
+            return try await verifyPublishedByHand(fqdn, txt: txt, zone: zone, dns: dns, graph: graph)
         }
         do {
             try await publisher.publish(name: fqdn, value: txt, zone: zone)
@@ -51,8 +87,8 @@ extension Run {
     /// The domain was verified before this run (a run that stopped between verifying and removing, or the
     /// customer onboarded again): removes Microsoft's verification records (`MS=ms…`) the name still holds.
     /// Best effort: whatever fails is a warning to remove them by hand, and the job goes on.
-    mutating func removeLeftoverVerificationRecords(of fqdn: String, zone: String) async {
-        guard let publisher = txtPublisher else { return }
+    mutating func removeLeftoverVerificationRecords(of fqdn: String, zone: String, dns: DNSProvider) async {
+        guard let publisher = txtPublisher(dns) else { return }
         do {
             let leftovers = try await publisher.values(name: fqdn, zone: zone).filter(
                 TeamsDomainDNS.isVerificationValue)
@@ -88,10 +124,10 @@ extension Run {
 
     /// `manual`: the job waits for input until the record resolves (`dns.resolver`, or the zone's own name
     /// servers), looking again with a growing interval; `onboarder resume` makes it look at once.
-    private mutating func verifyPublishedByHand(_ fqdn: String, txt: String, zone: String, graph: GraphClient)
-        async throws -> StepResult
-    {
-        guard case .manual(let resolver, _) = settings.dns else { return .done }
+    private mutating func verifyPublishedByHand(
+        _ fqdn: String, txt: String, zone: String, dns: DNSProvider, graph: GraphClient
+    ) async throws -> StepResult {
+        guard case .manual(let resolver, _) = dns else { return .done }
         let seen: Bool?
         do {
             seen = try await DNSResolver(servers: resolver).txt(fqdn, zone: zone).contains(txt)
