@@ -184,7 +184,15 @@ public enum MSPRecords {
 
     static func writeSecrets(_ id: String, _ secrets: MSPSecretsRow, on connection: PostgresConnection) async throws {
         if secrets.isEmpty {
-            try await connection.query("DELETE FROM onboarder.msp_secrets WHERE msp_id = \(id)")
+            // Emptied, not deleted: the row also holds the Partner Center refresh token, which `msp set` does
+            // not manage (`msp partner-center-token` does).
+            try await connection.query(
+                """
+                UPDATE onboarder.msp_secrets
+                   SET partner_secret_sealed = NULL, partner_certificate_pem = NULL, partner_key_sealed = NULL,
+                       dns_secret_sealed = NULL, updated_at = now()
+                 WHERE msp_id = \(id)
+                """)
             return
         }
         try await connection.query(
@@ -206,7 +214,7 @@ extension MSPRecords {
     /// The sealed columns of `onboarder.msp_secrets`, by the name their sealing context uses.
     public static let sealedColumns = [
         ("partner_secret", "partner_secret_sealed"), ("partner_key", "partner_key_sealed"),
-        ("dns_secret", "dns_secret_sealed"),
+        ("dns_secret", "dns_secret_sealed"), ("partner_center_refresh_token", "partner_center_refresh_token_sealed"),
     ]
 
     /// How many sealed MSP secrets are not under `keyID` (the workers' login may count them).
@@ -216,7 +224,8 @@ extension MSPRecords {
             """
             SELECT (count(*) FILTER (WHERE partner_secret_sealed NOT LIKE \(prefix))
                     + count(*) FILTER (WHERE partner_key_sealed NOT LIKE \(prefix))
-                    + count(*) FILTER (WHERE dns_secret_sealed NOT LIKE \(prefix)))::int AS n
+                    + count(*) FILTER (WHERE dns_secret_sealed NOT LIKE \(prefix))
+                    + count(*) FILTER (WHERE partner_center_refresh_token_sealed NOT LIKE \(prefix)))::int AS n
               FROM onboarder.msp_secrets
             """
         ).single().decode(Int.self, column: "n")
@@ -239,7 +248,7 @@ extension MSPRecords {
             """
             SELECT msp_id FROM onboarder.msp_secrets
              WHERE partner_secret_sealed NOT LIKE \(prefix) OR partner_key_sealed NOT LIKE \(prefix)
-                OR dns_secret_sealed NOT LIKE \(prefix)
+                OR dns_secret_sealed NOT LIKE \(prefix) OR partner_center_refresh_token_sealed NOT LIKE \(prefix)
              ORDER BY msp_id
             """
         ).map { try $0[0].decode(String.self) }
@@ -248,12 +257,13 @@ extension MSPRecords {
             count += try await pool.transaction { connection in
                 let row = try await connection.query(
                     """
-                    SELECT partner_secret_sealed, partner_key_sealed, dns_secret_sealed
+                    SELECT partner_secret_sealed, partner_key_sealed, dns_secret_sealed,
+                           partner_center_refresh_token_sealed
                       FROM onboarder.msp_secrets WHERE msp_id = \(id) FOR UPDATE
                     """
                 ).single()
-                let values = try row.decode((String?, String?, String?).self)
-                var resealed: [String?] = [values.0, values.1, values.2]
+                let values = try row.decode((String?, String?, String?, String?).self)
+                var resealed: [String?] = [values.0, values.1, values.2, values.3]
                 var changed = 0
                 for (index, (context, _)) in sealedColumns.enumerated() {
                     guard let sealed = resealed[index], !sealed.hasPrefix(SealedText.prefix(keyID: keyID)) else {
@@ -266,7 +276,8 @@ extension MSPRecords {
                     """
                     UPDATE onboarder.msp_secrets
                        SET partner_secret_sealed = \(resealed[0]), partner_key_sealed = \(resealed[1]),
-                           dns_secret_sealed = \(resealed[2]), updated_at = now()
+                           dns_secret_sealed = \(resealed[2]), partner_center_refresh_token_sealed = \(resealed[3]),
+                           updated_at = now()
                      WHERE msp_id = \(id)
                     """)
                 return changed

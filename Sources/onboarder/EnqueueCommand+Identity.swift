@@ -25,6 +25,9 @@ extension EnqueueCommand {
         var settings = OnboardingSettings()
         settings.loginBaseURL = configuration.string(.loginBaseURL)
         settings.graphBaseURL = configuration.string(.graphBaseURL)
+        // The other clouds' hosts as the workers have them (microsoft.usgov_*, microsoft.china_*); a bad value
+        // there falls back to Microsoft's documented hosts here and is refused by name where it is used.
+        settings.cloudOverrides = (try? configuration.cloudOverrides()) ?? [:]
         func loginBaseURL(_ msp: String) -> String {
             settings.endpoints(for: Cloud(rawValue: clouds[msp] ?? "global") ?? .global).loginBaseURL
         }

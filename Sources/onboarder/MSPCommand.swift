@@ -18,7 +18,7 @@ struct MSPCommand: AsyncParsableCommand {
             0 done, 1 error (a login that may not change MSPs: use the owner's), 2 rejected input, 3 no such \
             MSP, 4 the MSP exists already (msp add).
             """,
-        subcommands: [Add.self, SetCommand.self, Show.self, List.self])
+        subcommands: [Add.self, SetCommand.self, Show.self, List.self, PartnerCenterToken.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

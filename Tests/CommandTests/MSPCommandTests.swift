@@ -13,6 +13,7 @@ struct MSPCommandTests {
     static let client = "2b4e9a10-aaaa-4bbb-8ccc-ddddeeeeffff"
     static let secret = "acme~Partner.Secret-42"
     static let dnsToken = "acme-cloudflare-token-77"
+    static let partnerCenterToken = "0.AXkA-partner-center-refresh-token.acme"
 
     /// Runs `onboarder msp ARGS` logged in with `url` (through `sh -c` when `stdin` is given).
     static func msp(_ lab: CommandLab, _ arguments: [String], url: String, stdin: String? = nil) async throws -> (
@@ -215,6 +216,61 @@ struct MSPCommandTests {
         try await lab.close()
     }
 
+    /// `msp partner-center-token`: the admin agent's refresh token for `consent = partner-center`, sealed for its
+    /// MSP by the owner only, never printed, and kept when `msp set` empties the MSP's other secrets.
+    @Test func thePartnerCenterTokenIsTheOwnersToStoreAndIsNeverPrinted() async throws {
+        let lab = try await CommandLab("msppc")
+        do {
+            let owner = lab.owner.connectionString!
+            let added = try await Self.msp(
+                lab,
+                [
+                    "add", "acme", "--partner-tenant-id", Self.tenant, "--partner-client-id", Self.client,
+                    "--partner-secret-env", "ACME_SECRET", "--consent", "partner-center",
+                ], url: owner)
+            #expect(added.status == 0, "\(added.output)")
+            for url in [lab.workerURL, lab.operatorURL] {
+                let refused = try await Self.msp(
+                    lab, ["partner-center-token", "acme", "--stdin"], url: url, stdin: Self.partnerCenterToken)
+                #expect(refused.status == 1, "\(refused.output)")
+                #expect(refused.output.contains("needs the owner's login"), "\(refused.output)")
+            }
+            #expect(
+                try await Self.msp(lab, ["partner-center-token", "nobody", "--stdin"], url: owner, stdin: "x").status
+                    == 3)
+            #expect(try await Self.msp(lab, ["partner-center-token", "acme"], url: owner).status == 2)
+            let stored = try await Self.msp(
+                lab, ["partner-center-token", "acme", "--stdin"], url: owner, stdin: Self.partnerCenterToken + "\n")
+            #expect(stored.status == 0, "\(stored.output)")
+            #expect(!stored.output.contains(Self.partnerCenterToken))
+            func sealed() async throws -> [String] {
+                try await lab.strings(
+                    "SELECT coalesce(partner_center_refresh_token_sealed, '-') FROM onboarder.msp_secrets WHERE msp_id = 'acme'"
+                )
+            }
+            let vault = try SecretVault.load(file: lab.keyFile, inline: "")
+            let first = try await sealed()
+            try #require(first.count == 1)
+            #expect(
+                try vault.open(first[0], context: "onboarder.msp_secrets/partner_center_refresh_token/acme")
+                    == Self.partnerCenterToken)
+            #expect(
+                (try? vault.open(first[0], context: "onboarder.msp_secrets/partner_center_refresh_token/msp1")) == nil)
+            // The MSP back on the configured partner app: its own secrets go, the Partner Center token stays.
+            let cleared = try await Self.msp(
+                lab, ["set", "acme", "--clear", "partner-app", "--consent", "links"], url: owner)
+            #expect(cleared.status == 0, "\(cleared.output)")
+            #expect(try await sealed() == first)
+            let removed = try await Self.msp(lab, ["partner-center-token", "acme", "--clear"], url: owner)
+            #expect(removed.status == 0, "\(removed.output)")
+            #expect(try await sealed() == ["-"])
+        } catch {
+            try await lab.close()
+            throw error
+        }
+        try await lab.close()
+    }
+
     /// `keys rotate` re-seals the MSPs' secrets too — as the owner, the only login that may rewrite them; the
     /// workers' login says what it left.
     @Test func keysRotateResealsMSPSecretsAsTheOwner() async throws {
@@ -229,6 +285,9 @@ struct MSPCommandTests {
                     "ACME_DNS_TOKEN",
                 ], url: owner)
             #expect(added.status == 0, "\(added.output)")
+            let stored = try await Self.msp(
+                lab, ["partner-center-token", "acme", "--stdin"], url: owner, stdin: Self.partnerCenterToken)
+            #expect(stored.status == 0, "\(stored.output)")
             let old = try String(contentsOfFile: lab.keyFile, encoding: .utf8)
             let new = "k2 " + Data(try SecureRandom.bytes(32)).base64EncodedString()
             try "\(new)\n\(old)".write(toFile: lab.keyFile, atomically: false, encoding: .utf8)
@@ -244,10 +303,10 @@ struct MSPCommandTests {
             let asWorker = try await rotate(lab.workerURL)
             #expect(asWorker.status == 1, "\(asWorker.output)")
             #expect(
-                asWorker.output.contains("0 MSP secret(s) re-sealed; 2 left under other keys"), "\(asWorker.output)")
+                asWorker.output.contains("0 MSP secret(s) re-sealed; 3 left under other keys"), "\(asWorker.output)")
             let asOwner = try await rotate(owner)
             #expect(asOwner.status == 0, "\(asOwner.output)")
-            #expect(asOwner.output.contains("2 MSP secret(s) re-sealed; 0 left"), "\(asOwner.output)")
+            #expect(asOwner.output.contains("3 MSP secret(s) re-sealed; 0 left"), "\(asOwner.output)")
             let (secret, token) = try await lab.pool.query(
                 "SELECT partner_secret_sealed, dns_secret_sealed FROM onboarder.msp_secrets WHERE msp_id = 'acme'"
             ).single().decode((String, String).self)
@@ -255,6 +314,12 @@ struct MSPCommandTests {
             #expect(secret.hasPrefix("og1.k2.") && token.hasPrefix("og1.k2."))
             #expect(try newVault.open(secret, context: "onboarder.msp_secrets/partner_secret/acme") == Self.secret)
             #expect(try newVault.open(token, context: "onboarder.msp_secrets/dns_secret/acme") == Self.dnsToken)
+            let partnerCenter = try await lab.strings(
+                "SELECT partner_center_refresh_token_sealed FROM onboarder.msp_secrets WHERE msp_id = 'acme'")
+            #expect(partnerCenter.first?.hasPrefix("og1.k2.") == true)
+            #expect(
+                try newVault.open(partnerCenter[0], context: "onboarder.msp_secrets/partner_center_refresh_token/acme")
+                    == Self.partnerCenterToken)
         } catch {
             try await lab.close()
             throw error

@@ -22,15 +22,18 @@ struct AuditTests {
     @Test func certAddSecretExportRetryResumeAndCancelRecordTheLoginAndTheActor() async throws {
         let lab = try await PipelineLab(
             "audit",
-            world: PipelineLab.world([("audit1.onmicrosoft.com", .full, .e5), ("audit2.onmicrosoft.com", .none, .e5)]))
+            // audit2 forbids client secrets: it stops for an operator (a customer without consent only waits).
+            world: PipelineLab.world(
+                [("audit1.onmicrosoft.com", .full, .e5), ("audit2.onmicrosoft.com", .full, .e5)],
+                forbidPasswords: ["audit2.onmicrosoft.com"]))
         let operatorLogin = try #require(URLComponents(string: lab.operatorURL)?.user)
         let workerLogin = try #require(URLComponents(string: lab.workerURL)?.user)
         let onboarding = try await lab.enqueue("audit1.onmicrosoft.com", path: "m365")
-        let unconsented = try await lab.enqueue("audit2.onmicrosoft.com", path: "m365")
+        let stopped = try await lab.enqueue("audit2.onmicrosoft.com", path: "m365")
         let worker = try lab.startWorker("w1", ["ONBOARDER_ONBOARDING_CERTIFICATE_SOURCE": "file"])
         // The technician's part is played here, step by step, with who did it.
         lab.technician = .absent
-        try await lab.waitFor([unconsented])
+        try await lab.waitFor([stopped])
         try await lab.waitFor([onboarding], in: ["waiting"], seconds: 60)
 
         // The technician supplies the PBX's certificate (Generate New Key Pair on the PBX).
@@ -57,20 +60,20 @@ struct AuditTests {
         try await lab.waitFor([onboarding])
         #expect(try await lab.state(onboarding).state == "succeeded")
 
-        // The unconsented customer: retried, resumed, cancelled, each by someone.
-        #expect(try await lab.state(unconsented).state == "needs_attention")
-        let retried = try await lab.onboarder(["retry", "--job", String(unconsented), "--actor", "op.olga"])
+        // The customer that needs attention: retried, resumed, cancelled, each by someone.
+        #expect(try await lab.state(stopped).state == "needs_attention")
+        let retried = try await lab.onboarder(["retry", "--job", String(stopped), "--actor", "op.olga"])
         #expect(retried.status == 0, "\(retried.output)")
-        try await lab.waitFor([unconsented])
-        let resumed = try await lab.onboarder(["resume", "--job", String(unconsented), "--actor", "op.otto"])
+        try await lab.waitFor([stopped])
+        let resumed = try await lab.onboarder(["resume", "--job", String(stopped), "--actor", "op.otto"])
         #expect(resumed.status == 0, "\(resumed.output)")
         worker.signal(SIGTERM)
         _ = await worker.wait()
-        let cancelled = try await lab.onboarder(["cancel", "--job", String(unconsented), "--actor", "op.oda"])
+        let cancelled = try await lab.onboarder(["cancel", "--job", String(stopped), "--actor", "op.oda"])
         #expect(cancelled.status == 0, "\(cancelled.output)")
-        #expect(try await who(lab, "retried", job: unconsented) == ["op.olga \(operatorLogin)"])
-        #expect(try await who(lab, "resumed", job: unconsented) == ["op.otto \(operatorLogin)"])
-        #expect(try await who(lab, "cancelled", job: unconsented) == ["op.oda \(operatorLogin)"])
+        #expect(try await who(lab, "retried", job: stopped) == ["op.olga \(operatorLogin)"])
+        #expect(try await who(lab, "resumed", job: stopped) == ["op.otto \(operatorLogin)"])
+        #expect(try await who(lab, "cancelled", job: stopped) == ["op.oda \(operatorLogin)"])
         // A job that does not exist is "no such job" (3), not "not in a state for this" (4).
         #expect(try await lab.onboarder(["retry", "--job", "987654"]).status == 3)
         try await lab.close()
