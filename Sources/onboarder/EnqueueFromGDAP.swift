@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OnboarderConfig
 import Pipeline
+import Store
 
 /// `onboarder enqueue --from-gdap`'s options.
 struct GDAPEnqueueOptions: ParsableArguments {
@@ -170,10 +171,20 @@ extension EnqueueCommand {
             if rejected > 0 { throw ExitCode(2) }
             return
         }
+        var othersSkipped = 0
         let outcome = try await withDatabase(global) { _, pool in
+            // Another MSP's customers are named and left out here; enqueue_many would refuse the whole run.
+            let others = try await CustomerIdentity.otherMSPs(
+                msps: built.rows.map(\.row.msp), tenantIDs: built.rows.map(\.customer.tenantID), on: pool)
+            for (index, other) in others.sorted(by: { $0.key < $1.key }) {
+                say("skipped: \(named(built.rows[index].customer)): already a customer of MSP \(other)")
+            }
+            othersSkipped = others.count
+            let rows = built.rows.enumerated().filter { others[$0.offset] == nil }.map(\.element.row)
             // Rows are keyed by tenant id (GDAP names customers by it): each is its own resolved id.
-            try await enqueue(built.rows.map(\.row), tenantIDs: [:], name: "GDAP", pool: pool)
+            return try await enqueue(rows, tenantIDs: [:], name: "GDAP", pool: pool)
         }
+        skipped += othersSkipped
         var summary = "\(outcome.created) enqueued"
         if !outcome.existing.isEmpty { summary += ", \(outcome.existing.count) already had an active onboarding" }
         summary += ", \(skipped) skipped"

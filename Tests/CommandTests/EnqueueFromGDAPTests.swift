@@ -159,6 +159,32 @@ struct EnqueueFromGDAPTests {
         try await lab.stop()
     }
 
+    /// A GDAP customer that is already another MSP's (one customer, one tenant) is named and left out; the
+    /// others are enqueued, instead of the database refusing the whole run.
+    @Test func anotherMSPsCustomerIsNamedAndLeftOut() async throws {
+        let lab = try await Lab.start("gdap_other")
+        let snapshot = lab.directory.appendingPathComponent("acme-gdap.json").path
+        let export = try await lab.onboarder(["gdap", "export", "--msp", "acme", "-o", snapshot], as: .worker)
+        #expect(export.status == 0, "\(export.output)")
+        let owner = try await PostgresConnection.connect(lab.owner)
+        try await owner.query("INSERT INTO onboarder.msps (id, display_name) VALUES ('globex', 'Globex')")
+        try await owner.query(
+            """
+            INSERT INTO onboarder.tenants (msp_id, tenant_key, entra_tenant_id)
+            VALUES ('globex', 'foxtrot.example', \(lab.tenantID("foxtrot"))::uuid)
+            """)
+        await owner.close()
+        let run = try await lab.onboarder(
+            ["enqueue", "--from-gdap", snapshot, "--msp", "acme"] + Self.templates, as: .enqueuer)
+        #expect(run.status == 0, "\(run.output)")
+        #expect(
+            run.output.contains("skipped: Foxtrot AB (\(lab.tenantID("foxtrot"))): already a customer of MSP globex"),
+            "\(run.output)")
+        #expect(run.output.contains("2 enqueued, 5 skipped"), "\(run.output)")
+        #expect(try await lab.enqueuedTenants() == ["alpha", "golf"].map(lab.tenantID).sorted())
+        try await lab.stop()
+    }
+
     /// The enqueuer cannot use the partner app (it cannot read the MSPs' sealed credentials), so it reads no
     /// partner tenant itself; the service login can, live.
     @Test func onlyTheServiceLoginReadsThePartnerTenant() async throws {
