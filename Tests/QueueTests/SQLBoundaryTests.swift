@@ -545,7 +545,7 @@ extension SQLBoundaryTests {
     /// no login but the owner points an MSP at another partner app or cloud.
     @Test func onlyWorkersReadAnMSPsPartnerCredentialAndOnlyTheOwnerChangesIt() async throws {
         let db = try await TwoMSPs.make("mspsecrets")
-        try await db.asOwner { connection in
+        _ = try await db.asOwner { connection in
             try await connection.query(
                 """
                 INSERT INTO onboarder.msp_secrets (msp_id, partner_secret_sealed)
