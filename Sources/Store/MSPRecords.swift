@@ -56,6 +56,9 @@ public struct MSPSecretsRow: Sendable, Equatable {
     public var partnerCertificatePEM: String?
     public var partnerKeySealed: String?
     public var dnsSecretSealed: String?
+    /// Whether a Partner Center refresh token is stored (`msp partner-center-token`; never read here, and never
+    /// written by `msp add|set`).
+    public var hasPartnerCenterToken = false
 
     public init(
         partnerSecretSealed: String? = nil, partnerCertificatePEM: String? = nil, partnerKeySealed: String? = nil,
@@ -118,7 +121,8 @@ public enum MSPRecords {
     {
         let rows = try await executor.query(
             """
-            SELECT msp_id, partner_secret_sealed, partner_certificate_pem, partner_key_sealed, dns_secret_sealed
+            SELECT msp_id, partner_secret_sealed, partner_certificate_pem, partner_key_sealed, dns_secret_sealed,
+                   partner_center_refresh_token_sealed IS NOT NULL
               FROM onboarder.msp_secrets WHERE msp_id = ANY(\(ids)::text[])
             """)
         var result: [String: MSPSecretsRow] = [:]
@@ -127,6 +131,7 @@ public enum MSPRecords {
             result[id] = MSPSecretsRow(
                 partnerSecretSealed: secret, partnerCertificatePEM: certificate, partnerKeySealed: key,
                 dnsSecretSealed: dns)
+            result[id]?.hasPartnerCenterToken = try row[5].decode(Bool.self)
         }
         return result
     }

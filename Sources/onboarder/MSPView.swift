@@ -11,10 +11,13 @@ struct MSPView: Equatable {
     let secretsVisible: Bool
     var createdAt: Date?
     var updatedAt: Date?
+    /// Whether the admin agent's Partner Center refresh token is stored (`msp partner-center-token`).
+    var partnerCenterToken = false
 
     init(row: MSPRow, secrets: MSPSecretsRow?, secretsVisible: Bool) {
         draft = MSPDraft(row: row, secrets: secrets)
         self.secretsVisible = secretsVisible
+        partnerCenterToken = secrets?.hasPartnerCenterToken ?? false
         createdAt = row.createdAt
         updatedAt = row.updatedAt
     }
@@ -34,6 +37,15 @@ struct MSPView: Equatable {
     }
 
     var credential: String { secretsVisible ? draft.credentialSummary : Self.hidden }
+
+    /// The consent mode; for partner-center, whether its refresh token is there (never the token).
+    var consent: String {
+        guard draft.consentMode == "partner-center" else { return draft.consentMode }
+        guard secretsVisible else { return "partner-center (refresh token \(Self.hidden))" }
+        return partnerCenterToken
+            ? "partner-center (sealed refresh token set)"
+            : "partner-center (no refresh token: onboarder msp partner-center-token \(draft.id) --stdin)"
+    }
 
     var dns: String {
         let columns = draft.dns
@@ -66,7 +78,7 @@ struct MSPView: Equatable {
         lines.append("  cloud:              \(draft.cloud)")
         lines.append("  partner app:        \(partnerApp)")
         if draft.partnerClientID != nil { lines.append("  partner credential: \(credential)") }
-        lines.append("  consent:            \(draft.consentMode)")
+        lines.append("  consent:            \(consent)")
         lines.append("  DNS:                \(dns)")
         lines.append(
             "  allowed PBX hosts:  \(draft.allowedPBXHosts.map { $0.isEmpty ? "none" : $0.joined(separator: ", ") } ?? "any")"
@@ -109,6 +121,7 @@ struct MSPView: Equatable {
             }
             object["partner_credential"] = credential
             object["dns_secret_set"] = draft.dnsSecret != .none
+            object["partner_center_refresh_token_set"] = partnerCenterToken
         }
         let formatter = ISO8601DateFormatter()
         if let createdAt { object["created_at"] = formatter.string(from: createdAt) }

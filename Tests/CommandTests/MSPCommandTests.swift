@@ -243,6 +243,9 @@ struct MSPCommandTests {
                 lab, ["partner-center-token", "acme", "--stdin"], url: owner, stdin: Self.partnerCenterToken + "\n")
             #expect(stored.status == 0, "\(stored.output)")
             #expect(!stored.output.contains(Self.partnerCenterToken))
+            let shown = try await Self.msp(lab, ["show", "acme"], url: owner)
+            #expect(shown.output.contains("partner-center (sealed refresh token set)"), "\(shown.output)")
+            #expect(!shown.output.contains(Self.partnerCenterToken))
             func sealed() async throws -> [String] {
                 try await lab.strings(
                     "SELECT coalesce(partner_center_refresh_token_sealed, '-') FROM onboarder.msp_secrets WHERE msp_id = 'acme'"
@@ -264,6 +267,9 @@ struct MSPCommandTests {
             let removed = try await Self.msp(lab, ["partner-center-token", "acme", "--clear"], url: owner)
             #expect(removed.status == 0, "\(removed.output)")
             #expect(try await sealed() == ["-"])
+            let shownAfter = try await Self.msp(lab, ["set", "acme", "--consent", "partner-center"], url: owner)
+            #expect(
+                shownAfter.output.contains("partner-center (no refresh token: onboarder msp partner-center-token acme"))
         } catch {
             try await lab.close()
             throw error
