@@ -23,7 +23,7 @@ public struct MSPProfile: Sendable, Equatable {
     public var allowedPBXHosts: [String]?
     public var maxRunning: Int?
     public var writesPerSecond: Double?
-    /// Sealed (`og1.…`, context `MSPProfile.sealingContext`), read only by `load(_:withSecrets:)` with
+    /// Sealed (`og1.…`, context `MSPProfile.sealingContext`), read only by `MSPProfiles.load` with
     /// `withSecrets`, which needs the worker's privilege on `onboarder.msp_secrets`.
     public var partnerSecretSealed: String?
     public var partnerCertificatePEM: String?
@@ -49,60 +49,37 @@ public struct MSPProfile: Sendable, Equatable {
 }
 
 public enum MSPProfiles {
-    static let columns = """
-        m.id, m.display_name, m.cloud, m.partner_tenant_id::text, m.partner_client_id::text, m.consent_mode,
-        m.dns_provider, m.dns_zone, m.dns_server, m.dns_base_url, m.dns_tsig_key_name, m.dns_tsig_algorithm,
-        m.allowed_pbx_hosts, m.max_running, m.writes_per_second::float8
-        """
-
     /// One MSP; with `withSecrets` also its sealed credentials (workers only: operators may not read them).
+    /// Read through `MSPRecords`, the one reader of these tables.
     public static func load(
         _ id: String, withSecrets: Bool = false, on executor: some PostgresExecutor
     ) async throws -> MSPProfile? {
-        let rows: PostgresRows
-        if withSecrets {
-            rows = try await executor.query(
-                """
-                SELECT \(unsafeSQL: columns), s.partner_secret_sealed, s.partner_certificate_pem,
-                       s.partner_key_sealed, s.dns_secret_sealed
-                  FROM onboarder.msps m LEFT JOIN onboarder.msp_secrets s ON s.msp_id = m.id
-                 WHERE m.id = \(id)
-                """)
-        } else {
-            rows = try await executor.query(
-                "SELECT \(unsafeSQL: columns) FROM onboarder.msps m WHERE m.id = \(id)")
-        }
-        guard let row = rows.first else { return nil }
-        var profile = try decode(row)
-        if withSecrets {
-            profile.partnerSecretSealed = try row[15].decode(String?.self)
-            profile.partnerCertificatePEM = try row[16].decode(String?.self)
-            profile.partnerKeySealed = try row[17].decode(String?.self)
-            profile.dnsSecretSealed = try row[18].decode(String?.self)
-        }
-        return profile
+        guard let row = try await MSPRecords.load(id, on: executor) else { return nil }
+        let secrets = withSecrets ? try await MSPRecords.secrets([id], on: executor)[id] : nil
+        return MSPProfile(row: row, secrets: secrets)
     }
+}
 
-    /// Every MSP the login may see (row-level security), by id; without sealed values.
-    public static func list(on executor: some PostgresExecutor) async throws -> [MSPProfile] {
-        try await executor.query("SELECT \(unsafeSQL: columns) FROM onboarder.msps m ORDER BY m.id").map(decode)
-    }
-
-    static func decode(_ row: PostgresRow) throws -> MSPProfile {
-        var profile = MSPProfile(id: try row[0].decode(String.self), displayName: try row[1].decode(String.self))
-        profile.cloud = try row[2].decode(String.self)
-        profile.partnerTenantID = try row[3].decode(String?.self)
-        profile.partnerClientID = try row[4].decode(String?.self)
-        profile.consentMode = try row[5].decode(String.self)
-        profile.dnsProvider = try row[6].decode(String?.self)
-        profile.dnsZone = try row[7].decode(String?.self)
-        profile.dnsServer = try row[8].decode(String?.self)
-        profile.dnsBaseURL = try row[9].decode(String?.self)
-        profile.dnsTSIGKeyName = try row[10].decode(String?.self)
-        profile.dnsTSIGAlgorithm = try row[11].decode(String?.self)
-        profile.allowedPBXHosts = try row[12].decode([String]?.self)
-        profile.maxRunning = try row[13].decode(Int?.self)
-        profile.writesPerSecond = try row[14].decode(Double?.self)
-        return profile
+extension MSPProfile {
+    /// The profile of a row as `MSPRecords` reads it, with its secrets row if the caller read one.
+    public init(row: MSPRow, secrets: MSPSecretsRow?) {
+        self.init(id: row.id, displayName: row.displayName)
+        cloud = row.cloud
+        partnerTenantID = row.partnerTenantID
+        partnerClientID = row.partnerClientID
+        consentMode = row.consentMode
+        dnsProvider = row.dnsProvider
+        dnsZone = row.dnsZone
+        dnsServer = row.dnsServer
+        dnsBaseURL = row.dnsBaseURL
+        dnsTSIGKeyName = row.dnsTSIGKeyName
+        dnsTSIGAlgorithm = row.dnsTSIGAlgorithm
+        allowedPBXHosts = row.allowedPBXHosts
+        maxRunning = row.maxRunning
+        writesPerSecond = row.writesPerSecond
+        partnerSecretSealed = secrets?.partnerSecretSealed
+        partnerCertificatePEM = secrets?.partnerCertificatePEM
+        partnerKeySealed = secrets?.partnerKeySealed
+        dnsSecretSealed = secrets?.dnsSecretSealed
     }
 }
