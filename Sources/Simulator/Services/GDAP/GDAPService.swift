@@ -81,24 +81,7 @@ struct GDAPService: Sendable {
         guard (1...300).contains(asked) else {
             return call.error(400, "BadRequest", "The value of $top must be between 1 and 300.")
         }
-        let top = min(asked, max(1, call.world.gdapPageSize))
-        let skip = Int(request.query["$skiptoken"] ?? "0") ?? 0
-        var document: [String: JSONValue] = [
-            "@odata.context": .string(call.context(collection, entity: false)),
-            "value": .array(items.dropFirst(skip).prefix(top).map(call.projected)),
-        ]
-        if skip + top < items.count {
-            var query = request.query
-            query["$skiptoken"] = String(skip + top)
-            let text = query.sorted { $0.key < $1.key }
-                .map {
-                    "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)"
-                }
-                .joined(separator: "&")
-            let host = request.headers["host"].map { "\(call.scheme)://\($0)" } ?? ""
-            document["@odata.nextLink"] = .string("\(host)/v1.0/\(collection)?\(text)")
-        }
-        return .json(200, JSONValue.object(document).text)
+        return call.page(items, collection: collection, top: min(asked, max(1, call.world.gdapPageSize)))
     }
 
     static func customerJSON(_ tenant: SimTenant) -> JSONValue {

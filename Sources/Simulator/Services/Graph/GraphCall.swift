@@ -43,9 +43,9 @@ struct GraphCall {
     var unreadableBody: SimResponse { error(400, "BadRequest", "Unable to read JSON request payload.") }
 
     /// One page of a collection (`$select` honoured): `$top` (default 100, at most 999) and an `@odata.nextLink` carrying a
-    /// `$skiptoken` while more remain.
-    func page(_ items: [JSONValue], collection: String) -> SimResponse {
-        let top = max(1, min(Int(request.query["$top"] ?? "100") ?? 100, 999))
+    /// `$skiptoken` while more remain. `top`: a page size the resource decided itself (its own `$top` rules).
+    func page(_ items: [JSONValue], collection: String, top decided: Int? = nil) -> SimResponse {
+        let top = decided ?? max(1, min(Int(request.query["$top"] ?? "100") ?? 100, 999))
         let skip = Int(request.query["$skiptoken"] ?? "0") ?? 0
         var document: [String: JSONValue] = [
             "@odata.context": .string(context(collection, entity: false)),
