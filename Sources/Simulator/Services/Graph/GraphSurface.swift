@@ -62,7 +62,7 @@ struct GraphSurface: Sendable {
         guard let header = request.headers["authorization"], header.hasPrefix("Bearer "),
             let claims = tokens.verifiedClaims(String(header.dropFirst(7))),
             claims.exp > Int(Date().timeIntervalSince1970),
-            GraphSurface.graphAudiences.contains { claims.aud.hasPrefix($0) },
+            GraphSurface.graphAudiences.contains(where: { claims.aud.hasPrefix($0) }),
             let tenantID = UUID(uuidString: claims.tid),
             let tenant = directory.withWorld({ $0.tenants[tenantID] })
         else { return nil }
