@@ -9,6 +9,8 @@
 --   onboarder_worker     group: the workers; act for every MSP
 --   onboarder_enqueuer   group: MSP staff who enqueue onboardings for their MSPs
 --   onboarder_operator   group: MSP staff who watch and act on their MSPs' jobs
+--   onboarder_approver   group: MSP staff who approve large enqueues (`onboarder approve`) of their MSPs;
+--                        never the login that enqueued the batch
 --   onboarder_owner      login: owns the database and its tables, runs `onboarder migrate`. Not a superuser
 --                        and without CREATEDB or CREATEROLE: in PostgreSQL 15 a CREATEROLE role may grant
 --                        itself membership in any non-superuser role (pg_read_server_files,
@@ -19,7 +21,7 @@
 -- No passwords are set here: the administrator sets them (ALTER ROLE … PASSWORD) or uses another
 -- authentication method in pg_hba.conf. Staff logins, then their MSPs (after the migrations):
 --
---   CREATE ROLE alice_at_acme LOGIN IN ROLE onboarder_operator;      -- or onboarder_enqueuer
+--   CREATE ROLE alice_at_acme LOGIN IN ROLE onboarder_operator;      -- or onboarder_enqueuer, onboarder_approver
 --   INSERT INTO onboarder.operator_msps (role_name, msp_id) VALUES ('alice_at_acme', 'acme');  -- as the owner
 
 DO $$
@@ -28,7 +30,7 @@ DECLARE
 BEGIN
     -- Another session (a second test process, a second host's deploy) may be creating the same roles at
     -- this moment: the loser of that race gets duplicate_object or unique_violation and moves on.
-    FOREACH role IN ARRAY ARRAY['onboarder_worker', 'onboarder_enqueuer', 'onboarder_operator'] LOOP
+    FOREACH role IN ARRAY ARRAY['onboarder_worker', 'onboarder_enqueuer', 'onboarder_operator', 'onboarder_approver'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = role) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I NOLOGIN', role);

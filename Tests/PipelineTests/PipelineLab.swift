@@ -22,6 +22,8 @@ final class PipelineLab: @unchecked Sendable {
     let workerURL: String
     let operatorURL: String
     let enqueuerURL: String
+    /// A member of onboarder_approver for msp1 (another login than the enqueuer: it may approve its batches).
+    let approverURL: String
     let directory: URL
     let keyFile: String
     let credentialsFile: String
@@ -49,6 +51,8 @@ final class PipelineLab: @unchecked Sendable {
         operatorURL = try await TestDatabase.login(.operator, msps: ["msp1"], database: name, owner: configuration)
             .connectionString!
         enqueuerURL = try await TestDatabase.login(.enqueuer, msps: ["msp1"], database: name, owner: configuration)
+            .connectionString!
+        approverURL = try await TestDatabase.login(.approver, msps: ["msp1"], database: name, owner: configuration)
             .connectionString!
         keyFile = directory.appendingPathComponent("keys").path
         let key = Data(try SecureRandom.bytes(32)).base64EncodedString()
@@ -152,6 +156,7 @@ final class PipelineLab: @unchecked Sendable {
             case .worker: workerURL
             case .operator: operatorURL
             case .enqueuer: enqueuerURL
+            case .approver: approverURL
             }
         let result = try await runCommand(
             [builtProductsDirectory.appendingPathComponent("onboarder").path] + arguments,

@@ -137,6 +137,8 @@ public enum StaffRole: String, Sendable, CaseIterable {
     case enqueuer = "onboarder_enqueuer"
     /// MSP staff who watch and act on their MSPs' jobs.
     case `operator` = "onboarder_operator"
+    /// MSP staff who approve held batches (`onboarder approve`) of their MSPs.
+    case approver = "onboarder_approver"
 
     var shortName: String { String(rawValue.dropFirst("onboarder_".count)) }
 }
