@@ -6,3 +6,5 @@ GRANT SELECT (id, kind, msp_id, tenant_id, state, wait_reason, batch_id, current
               created_at, updated_at, finished_at)
    ON onboarder.jobs TO onboarder_approver;
 GRANT SELECT (id, msp_id, tenant_key) ON onboarder.tenants TO onboarder_approver;
+-- Row-level security's my_msps() reads the login's own MSP mappings (its policy shows no one else's).
+GRANT SELECT ON onboarder.operator_msps TO onboarder_approver;
