@@ -1,5 +1,7 @@
 import Foundation
 import Postgres
+import Queue
+import Store
 import TestSupport
 import Testing
 
@@ -126,5 +128,48 @@ struct ApprovalCommandTests {
         worker.signal(SIGTERM)
         _ = await worker.wait()
         try await lab.close()
+    }
+
+    /// A file enqueued in several statements (5,000 rows each; 3 here) whose later statement is held after an
+    /// earlier one was not: the whole transaction is undone (`HeldPartway`), and enqueued again wholly held,
+    /// as `onboarder enqueue` does, so no part of the file runs unapproved.
+    @Test func aMultiStatementEnqueueHeldPartwayIsUndoneThenHeldWhole() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("approvepartway")
+        let ownerPool = PostgresPool(configuration: owner, maxConnections: 1)
+        let enqueuer = PostgresPool(
+            configuration: try await TestDatabase.login(.enqueuer, msps: ["acme"], database: name, owner: owner),
+            maxConnections: 1)
+        try await ownerPool.query("UPDATE onboarder.queue_limits SET approval_threshold = 2")
+        func requests(_ labels: [String]) -> [EnqueueRequest] {
+            labels.map { label in
+                EnqueueRequest(
+                    msp: "acme", tenantKey: "\(label).example.com", kind: "onboard",
+                    payload: PostgresJSON(
+                        text:
+                            #"{"path":"m365","pbx_url":"https://pbx.example.com","pbx_client_id":"o","pbx_secret":"env:PBX_SECRET_A"}"#
+                    ))
+            }
+        }
+        func count(_ sql: PostgresQuery) async throws -> Int {
+            try await ownerPool.query(sql).single()[0].decode(Int.self)
+        }
+        _ = try await Jobs.enqueueAll(requests(["a1", "a2"]), actor: nil, on: enqueuer)
+        // First statement: a1, a2 active already, n1 new (1 job, under 2); second: n2–n4 (3 jobs, held).
+        let file = requests(["a1", "a2", "n1", "n2", "n3", "n4"])
+        await #expect(throws: Jobs.HeldPartway.self) {
+            try await Jobs.enqueueAll(file, actor: nil, batchSize: 3, on: enqueuer)
+        }
+        #expect(try await count("SELECT count(*)::int FROM onboarder.jobs") == 2)
+        #expect(try await count("SELECT count(*)::int FROM onboarder.batches") == 0)
+        let held = try await Jobs.enqueueAll(file, actor: nil, hold: "threshold", batchSize: 3, on: enqueuer)
+        let created = held.compactMap { $0 }.filter(\.created)
+        #expect(created.count == 4)
+        #expect(Set(created.map(\.batchID)).count == 1 && created[0].batchID != nil)
+        #expect(
+            try await ownerPool.query("SELECT reason || ' ' || jobs FROM onboarder.batches").single()[0].decode(
+                String.self) == "threshold 4")
+        await enqueuer.close()
+        await ownerPool.close()
+        try await TestDatabase.dropScratchDatabase(name)
     }
 }
