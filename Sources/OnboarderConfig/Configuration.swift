@@ -253,8 +253,10 @@ public struct ConfigKey: Sendable, Hashable {
         secretsReferenceEnvironmentPrefixes, pbxAllowLoopbackHTTP, onboardingAppName, onboardingRoles,
         onboardingScopes, onboardingRedirectURITemplate, onboardingSecretName, onboardingSecretLifetime,
         onboardingCertificateSource, onboardingSBCParentDomain, onboardingUsageLocation, onboardingUserBatch,
-        onboardingInputRecheck, enqueueApprovalThreshold, rotationGrace, dnsProvider, dnsZone, dnsBaseURL, dnsToken, dnsServer, dnsTSIGKeyName,
+        onboardingInputRecheck, rotationGrace, dnsProvider, dnsZone, dnsBaseURL, dnsToken, dnsServer, dnsTSIGKeyName,
         dnsTSIGAlgorithm, dnsTSIGSecret, dnsResolver,
+        // Approval of large enqueues (issue 22).
+        enqueueApprovalThreshold,
     ]
 }
 

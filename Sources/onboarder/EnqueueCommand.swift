@@ -293,7 +293,9 @@ struct EnqueueCommand: AsyncParsableCommand {
             var held = plan
             held.customers = heldRows.map { plan.customers[$0] }
             for line in held.lines(limit: 50) { print(TerminalText.sanitized(line)) }
-            print("held as batch \(batch): \(heldRows.count) job(s) wait until onboarder approve \(batch) by another login")
+            print(
+                "held as batch \(batch): \(heldRows.count) job(s) wait until onboarder approve \(batch) by another login"
+            )
         }
         return (created, existing, batch)
     }

@@ -25,7 +25,8 @@ struct ApprovalCommandTests {
             ]
             if domain.hasPrefix("teams") { row["sbc_domain"] = "teams1" }
             if domain.hasPrefix("m365b") { row["users"] = ["bob@\(domain)", "carol@\(domain)"] }
-            text += String(decoding: try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]), as: UTF8.self)
+            text += String(
+                decoding: try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]), as: UTF8.self)
             text += "\n"
         }
         let path = lab.directory.appendingPathComponent(name).path
@@ -71,8 +72,10 @@ struct ApprovalCommandTests {
         ] {
             #expect(enqueue.output.contains(expected), "\(expected)\n\(enqueue.output)")
         }
-        let jobs = try await lab.pool.query("SELECT id FROM onboarder.jobs WHERE batch_id = \(batch)::bigint ORDER BY id")
-            .map { try $0[0].decode(Int64.self) }
+        let jobs = try await lab.pool.query(
+            "SELECT id FROM onboarder.jobs WHERE batch_id = \(batch)::bigint ORDER BY id"
+        )
+        .map { try $0[0].decode(Int64.self) }
         #expect(jobs.count == 3)
         let worker = try lab.startWorker("w1")
 
@@ -123,7 +126,8 @@ struct ApprovalCommandTests {
             try await strings(lab, "SELECT DISTINCT state FROM onboarder.jobs WHERE batch_id = \(second)::bigint")
                 == ["cancelled"])
         let listed = try await lab.onboarder(["batch", "list"], as: .approver)
-        #expect(listed.output.contains("\(second) cancelled (threshold) msp1: 3 job(s) — 3 cancelled"), "\(listed.output)")
+        #expect(
+            listed.output.contains("\(second) cancelled (threshold) msp1: 3 job(s) — 3 cancelled"), "\(listed.output)")
         #expect(try await lab.onboarder(["batch", "show", "999999"]).status == 3)
         worker.signal(SIGTERM)
         _ = await worker.wait()

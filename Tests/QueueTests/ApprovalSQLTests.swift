@@ -90,8 +90,9 @@ struct ApprovalSQLTests {
         }
 
         func close() async throws {
-            for connection in [owner, enqueuer, enqueuerBoth, approver, approverBeta, approverBoth, operatorAlpha, worker]
-            {
+            for connection in [
+                owner, enqueuer, enqueuerBoth, approver, approverBeta, approverBoth, operatorAlpha, worker,
+            ] {
                 await connection.close()
             }
             try await TestDatabase.dropScratchDatabase(name)
@@ -191,11 +192,15 @@ struct ApprovalSQLTests {
         // A batch of alpha's and beta's customers: alpha's approver acts for one of them only.
         let rows = Self.keys(2, "a").map { (msp: "alpha", key: $0) } + Self.keys(2, "b").map { (msp: "beta", key: $0) }
         let mixed = try #require(try await lab.enqueue(rows, as: lab.enqueuerBoth).first?.batch)
-        #expect(try await lab.strings("SELECT array_to_string(msp_ids, ',') FROM onboarder.batches WHERE id = \(mixed)") == ["alpha,beta"])
+        #expect(
+            try await lab.strings("SELECT array_to_string(msp_ids, ',') FROM onboarder.batches WHERE id = \(mixed)")
+                == ["alpha,beta"])
         #expect(try await lab.failure("SELECT onboarder.approve_batch(\(mixed))", as: lab.approver) == "42501")
         #expect(try await lab.strings("SELECT state FROM onboarder.batches WHERE id = \(mixed)") == ["held"])
         #expect(try await lab.claim() == [])
-        #expect(try await lab.approverBoth.query("SELECT onboarder.approve_batch(\(mixed))").single()[0].decode(Int.self) == 4)
+        #expect(
+            try await lab.approverBoth.query("SELECT onboarder.approve_batch(\(mixed))").single()[0].decode(Int.self)
+                == 4)
         try await lab.close()
     }
 
@@ -240,7 +245,8 @@ struct ApprovalSQLTests {
         let operatorLogin = try await lab.login(of: lab.operatorAlpha)
         #expect(
             try await lab.strings(
-                "SELECT concat_ws(' ', state, (decided_by = \(operatorLogin))::text, decided_actor) FROM onboarder.batches")
+                "SELECT concat_ws(' ', state, (decided_by = \(operatorLogin))::text, decided_actor) FROM onboarder.batches"
+            )
                 == ["cancelled true dave"])
         #expect(
             try await lab.strings(
@@ -251,7 +257,8 @@ struct ApprovalSQLTests {
         #expect(try await lab.failure("SELECT onboarder.approve_batch(\(batch))", as: lab.approver) == "55000")
         // A job of a cancelled batch cannot be retried into the queue either.
         #expect(
-            try await lab.strings("SELECT coalesce(onboarder.retry_job(\(results[0].job)), 'refused')", on: lab.operatorAlpha)
+            try await lab.strings(
+                "SELECT coalesce(onboarder.retry_job(\(results[0].job)), 'refused')", on: lab.operatorAlpha)
                 == ["refused"])
         #expect(try await lab.claim() == [])
         try await lab.close()
@@ -279,14 +286,16 @@ struct ApprovalSQLTests {
             try await lab.strings("SELECT onboarder.cancel_job(\(results[1].job))", on: lab.operatorAlpha)
                 == ["cancelled"])
         #expect(
-            try await lab.strings("SELECT coalesce(onboarder.retry_job(\(results[1].job)), 'refused')", on: lab.operatorAlpha)
+            try await lab.strings(
+                "SELECT coalesce(onboarder.retry_job(\(results[1].job)), 'refused')", on: lab.operatorAlpha)
                 == ["refused"])
         #expect(
             try await lab.strings(
                 "SELECT DISTINCT concat_ws(' ', state, wait_reason) FROM onboarder.jobs WHERE id <> \(results[1].job)")
                 == ["waiting approval"])
         // Approved: the two still waiting run; the cancelled one stays cancelled, and may be retried now.
-        #expect(try await lab.approver.query("SELECT onboarder.approve_batch(\(batch))").single()[0].decode(Int.self) == 2)
+        #expect(
+            try await lab.approver.query("SELECT onboarder.approve_batch(\(batch))").single()[0].decode(Int.self) == 2)
         #expect(Set(try await lab.claim()) == [results[0].job, results[2].job])
         #expect(
             try await lab.strings("SELECT onboarder.retry_job(\(results[1].job))", on: lab.operatorAlpha) == ["queued"])

@@ -61,7 +61,8 @@ struct BatchPlanTests {
                 users: nil)),
         Case(
             name: "Microsoft 365, users listed, its own redirect URI", tenant: "fabrikam.com",
-            payload: payload("m365", redirect: "https://pbx.fabrikam.com/cb", users: ["a@fabrikam.com", "b@fabrikam.com"]),
+            payload: payload(
+                "m365", redirect: "https://pbx.fabrikam.com/cb", users: ["a@fabrikam.com", "b@fabrikam.com"]),
             expected: .init(
                 msp: "acme", tenant: "fabrikam.com", path: "m365", pbxURL: "https://pbx.example.com/",
                 redirectURI: "https://pbx.fabrikam.com/cb", sbcDomain: nil, activationUPN: nil,
@@ -111,7 +112,10 @@ struct BatchPlanTests {
             lines.contains(
                 "  acme c1.com teams → PBX https://pbx.example.com/: redirect URI https://pbx.example.com/api/microsoft365/callback; domain c1.sbc.msp.example (TXT c1.sbc.msp.example); activation user teams-activation@c1.sbc.msp.example"
             ))
-        #expect(lines.contains { $0.hasPrefix("  acme c2.com m365") && $0.hasSuffix("PBX sync: every licensed, enabled user") })
+        #expect(
+            lines.contains {
+                $0.hasPrefix("  acme c2.com m365") && $0.hasSuffix("PBX sync: every licensed, enabled user")
+            })
         #expect(!lines.contains { $0.contains("c3.com") })
         #expect(lines.last == "  … and 2 more (onboarder batch show lists them all)")
         // Without Teams customers, no Teams line.
