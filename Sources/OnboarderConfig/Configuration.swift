@@ -199,6 +199,14 @@ public struct ConfigKey: Sendable, Hashable {
     public static let onboardingInputRecheck = ConfigKey(
         name: "onboarding.input_recheck_seconds", kind: .integer(10...86_400), defaultValue: .integer(3600),
         isSecret: false, summary: "how often a step waiting for an operator looks again (cert add wakes it at once)")
+    /// Approval of large enqueues (issue 22): `onboarder migrate` writes it into the database
+    /// (`queue_limits.approval_threshold`), where enqueue_many enforces it for every client.
+    public static let enqueueApprovalThreshold = ConfigKey(
+        name: "enqueue.approval_threshold", kind: .integer(0...10_000_000), defaultValue: .integer(0),
+        isSecret: false,
+        summary:
+            "an enqueue creating more onboard jobs than this is held until another login approves it (onboarder approve); 0: never; set by onboarder migrate"
+    )
     public static let rotationGrace = ConfigKey(
         name: "rotation.grace_hours", kind: .integer(0...2160), defaultValue: .integer(24), isSecret: false,
         summary: "how long the old client secret stays valid after the new one was handed to the PBX")
@@ -247,6 +255,8 @@ public struct ConfigKey: Sendable, Hashable {
         onboardingCertificateSource, onboardingSBCParentDomain, onboardingUsageLocation, onboardingUserBatch,
         onboardingInputRecheck, rotationGrace, dnsProvider, dnsZone, dnsBaseURL, dnsToken, dnsServer, dnsTSIGKeyName,
         dnsTSIGAlgorithm, dnsTSIGSecret, dnsResolver,
+        // Approval of large enqueues (issue 22).
+        enqueueApprovalThreshold,
     ]
 }
 

@@ -28,25 +28,30 @@ public struct JobQueue: Sendable {
     /// (a connection inside the caller's transaction, to enqueue together with other writes), recording
     /// `actor` in the 'enqueued' events (nil: the login). Results come back in request order; nil for a
     /// request whose idempotency key a concurrent enqueue used in the same instant (the key kept that job
-    /// single, and this statement's snapshot cannot see it).
+    /// single, and this statement's snapshot cannot see it). `hold` ("gdap", "threshold") holds the onboard
+    /// jobs for approval whatever their count, `plan` is what a held batch stores (nil: the database's plan
+    /// of the rows); the database holds them anyway when they are more than its approval threshold.
     public static func enqueue(
-        _ requests: [EnqueueRequest], actor: String? = nil, on executor: some PostgresExecutor
+        _ requests: [EnqueueRequest], actor: String? = nil, hold: String? = nil, plan: PostgresJSON? = nil,
+        on executor: some PostgresExecutor
     ) async throws -> [EnqueueResult?] {
         guard !requests.isEmpty else { return [] }
         let rows = try await executor.query(
             """
-            SELECT ordinal, job_id, created, state, existing_key FROM onboarder.enqueue_many(
+            SELECT ordinal, job_id, created, state, existing_key, batch_id FROM onboarder.enqueue_many(
                 \(requests.map(\.msp)), \(requests.map(\.tenantKey)), \(requests.map(\.kind)),
                 \(requests.map(\.payload.text))::jsonb[], \(requests.map(\.priority))::integer[],
                 \(requests.map(\.runAt))::timestamptz[], \(requests.map(\.idempotencyKey)),
-                \(requests.map(\.subject)), \(actor), \(requests.map(\.entraTenantID))::uuid[])
+                \(requests.map(\.subject)), \(actor), \(requests.map(\.entraTenantID))::uuid[], \(hold),
+                \(plan?.text)::jsonb)
             """)
         return try rows.map { row in
             guard let job = try row.decode(Int64?.self, column: "job_id") else { return nil }
             return EnqueueResult(
                 jobID: job, created: try row.decode(Bool.self, column: "created"),
                 state: try row.decode(String.self, column: "state"),
-                existingKey: try row.decode(String?.self, column: "existing_key"))
+                existingKey: try row.decode(String?.self, column: "existing_key"),
+                batchID: try row.decode(Int64?.self, column: "batch_id"))
         }
     }
 

@@ -100,4 +100,6 @@ public struct EnqueueResult: Sendable, Equatable {
     /// When not created: the tenant key of the customer row whose job `jobID` is (another key when the
     /// customer was enqueued under it before).
     public var existingKey: String? = nil
+    /// The held batch the job waits in for approval (`onboarder approve`), if any.
+    public var batchID: Int64? = nil
 }

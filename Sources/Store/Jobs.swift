@@ -17,8 +17,15 @@ public enum Jobs {
     /// Enqueues every request in one transaction — all or nothing — in calls of `batchSize`; on a
     /// connection already in a transaction, as part of it. `progress` is told how many requests are
     /// done after each call. Results come back in request order (see `JobQueue.enqueue`).
+    ///
+    /// Approval: `hold` holds the onboard jobs whatever their count ("gdap"); `plan(range)` is the plan of
+    /// the requests of each call, which a held batch stores. The database counts each call against its
+    /// threshold, and the calls after a held one join its batch; when a later call is held after earlier
+    /// ones were not (they created few jobs, most customers being active already), `HeldPartway` is
+    /// thrown and the whole transaction undone: enqueue again with `hold: "threshold"`.
     public static func enqueueAll(
-        _ requests: [EnqueueRequest], actor: String?, batchSize: Int = Jobs.batchSize,
+        _ requests: [EnqueueRequest], actor: String?, hold: String? = nil,
+        plan: (Range<Int>) throws -> PostgresJSON? = { _ in nil }, batchSize: Int = Jobs.batchSize,
         on executor: some PostgresExecutor, progress: (Int) -> Void = { _ in }
     ) async throws -> [EnqueueResult?] {
         try await executor.transaction(isolation: #isolation) { connection in
@@ -26,14 +33,24 @@ public enum Jobs {
             results.reserveCapacity(requests.count)
             var start = 0
             while start < requests.count {
-                let batch = Array(requests[start..<min(start + batchSize, requests.count)])
-                results += try await JobQueue.enqueue(batch, actor: actor, on: connection)
-                start += batch.count
+                let range = start..<min(start + batchSize, requests.count)
+                results += try await JobQueue.enqueue(
+                    Array(requests[range]), actor: actor, hold: hold, plan: try plan(range), on: connection)
+                start = range.upperBound
                 progress(start)
+            }
+            let created = zip(requests, results).compactMap { request, result in
+                request.kind == "onboard" && result?.created == true ? result : nil
+            }
+            if created.contains(where: { $0.batchID != nil }) && created.contains(where: { $0.batchID == nil }) {
+                throw HeldPartway()
             }
             return results
         }
     }
+
+    /// A multi-statement enqueue whose later statement was held for approval after earlier ones were not.
+    public struct HeldPartway: Error {}
 
     /// How many of `ids` are still on their way: queued, running, or waiting for anything but an operator.
     public static func unsettledCount(_ ids: [Int64], on executor: some PostgresExecutor) async throws -> Int {

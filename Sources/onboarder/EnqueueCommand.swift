@@ -23,7 +23,10 @@ struct EnqueueCommand: AsyncParsableCommand {
             tenant id, another domain) is found, and its active onboarding is reported, not duplicated; a \
             domain Entra does not know is a row problem, and another MSP's customer is refused, naming the MSP. \
             At most 256 MiB is read; a file that is larger, not UTF-8, empty or without rows is rejected whole.
-            Exit status: 0 all rows accepted; 2 rows or the file were rejected; 1 the database failed.
+            Exit status: 0 all rows accepted; 2 rows or the file were rejected; 1 the database failed; 3 \
+            accepted but held for approval (more onboard jobs than enqueue.approval_threshold, or --from-gdap): \
+            the plan and the batch are printed, and nothing runs until another login runs onboarder approve \
+            BATCH (2 wins when rows were also rejected).
 
             --from-gdap --msp X: the MSP's customers from its GDAP relationships instead of a file: those \
             with an active, unexpired relationship holding Privileged Role Administrator (--require-role), \
@@ -135,7 +138,8 @@ struct EnqueueCommand: AsyncParsableCommand {
             return
         }
         guard let pool else { return }
-        let outcome = try await enqueue(result.rows, tenantIDs: tenantIDs, name: name, pool: pool)
+        let outcome = try await enqueue(
+            result.rows, tenantIDs: tenantIDs, name: name, configuration: configuration, pool: pool)
         var summary = "\(outcome.created) enqueued"
         if !outcome.existing.isEmpty { summary += ", \(outcome.existing.count) already had an active onboarding" }
         if rejected > 0 { summary += ", \(rejected) rejected" }
@@ -149,7 +153,11 @@ struct EnqueueCommand: AsyncParsableCommand {
         if outcome.existing.count > 20 { print("… and \(outcome.existing.count - 20) more already active") }
         print(summary)
         if rejected > 0 { throw ExitCode(2) }
+        if outcome.batch != nil { throw ExitCode(Self.heldStatus) }
     }
+
+    /// The exit status of an enqueue held for approval: accepted, but nothing runs until approved.
+    static let heldStatus: Int32 = 3
 
     /// Problems quote the file's own text (and Entra's): shown through the sanitiser, so a row cannot write
     /// escape sequences to the operator's terminal.
@@ -208,9 +216,28 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     /// All rows in one transaction (all or nothing), in batches, with progress on a terminal. A row the
     /// database refuses ("row N: …", N counted in its batch) is reported as FILE:LINE, exit status 2.
-    func enqueue(_ rows: [EnqueueFile.Row], tenantIDs: [Int: String], name: String, pool: PostgresPool) async throws
-        -> (created: Int, existing: [(line: Int, job: Int64, state: String, key: String?)])
-    {
+    /// When the database holds them for approval (or `hold`, for --from-gdap), the plan and the batch are
+    /// printed: `batch` in the outcome.
+    func enqueue(
+        _ rows: [EnqueueFile.Row], tenantIDs: [Int: String], name: String, configuration: ResolvedConfiguration,
+        hold: String? = nil, pool: PostgresPool
+    ) async throws -> (created: Int, existing: [(line: Int, job: Int64, state: String, key: String?)], batch: Int64?) {
+        let plan = BatchPlan(
+            rows: rows.map { BatchPlan.Row(msp: $0.msp, tenant: $0.tenant, payload: $0.payload) },
+            settings: configuration.batchPlanSettings())
+        do {
+            return try await enqueue(rows, tenantIDs: tenantIDs, name: name, plan: plan, hold: hold, pool: pool)
+        } catch is Jobs.HeldPartway {
+            // A later statement of the file was held after earlier ones were not: the file is one batch.
+            return try await enqueue(
+                rows, tenantIDs: tenantIDs, name: name, plan: plan, hold: hold ?? "threshold", pool: pool)
+        }
+    }
+
+    private func enqueue(
+        _ rows: [EnqueueFile.Row], tenantIDs: [Int: String], name: String, plan: BatchPlan, hold: String?,
+        pool: PostgresPool
+    ) async throws -> (created: Int, existing: [(line: Int, job: Int64, state: String, key: String?)], batch: Int64?) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let requests = try rows.map { row in
@@ -224,7 +251,10 @@ struct EnqueueCommand: AsyncParsableCommand {
         var done = 0
         let results: [EnqueueResult?]
         do {
-            results = try await Jobs.enqueueAll(requests, actor: global.actingAs, on: pool) { count in
+            results = try await Jobs.enqueueAll(
+                requests, actor: global.actingAs, hold: hold,
+                plan: { range in PostgresJSON(text: try plan.json(customers: range)) }, on: pool
+            ) { count in
                 done = count
                 guard terminal else { return }
                 let width = 30
@@ -243,15 +273,48 @@ struct EnqueueCommand: AsyncParsableCommand {
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         var created = 0
         var existing: [(line: Int, job: Int64, state: String, key: String?)] = []
-        for (row, result) in zip(rows, results) {
+        var batch: Int64?
+        var heldRows: [Int] = []  // indexes into rows
+        for (index, (row, result)) in zip(rows, results).enumerated() {
             guard let result else { continue }
             if result.created {
                 created += 1
+                if let id = result.batchID {
+                    batch = id
+                    heldRows.append(index)
+                }
             } else {
                 let key = result.existingKey.flatMap { $0 == row.tenant ? nil : $0 }
                 existing.append((row.line, result.jobID, result.state, key))
             }
         }
-        return (created, existing)
+        if let batch {
+            // The plan of what was held (customers already active were not), as the batch stores it.
+            var held = plan
+            held.customers = heldRows.map { plan.customers[$0] }
+            for line in held.lines(limit: 50) { print(TerminalText.sanitized(line)) }
+            print(
+                "held as batch \(batch): \(heldRows.count) job(s) wait until onboarder approve \(batch) by another login"
+            )
+        }
+        return (created, existing, batch)
+    }
+}
+
+extension ResolvedConfiguration {
+    /// What a batch's plan tells of `[onboarding]`: only the keys that say what is created in a tenant, so
+    /// an enqueuer's host needs no partner credential or DNS secret to print it.
+    func batchPlanSettings() -> OnboardingSettings {
+        var settings = OnboardingSettings()
+        settings.appName = string(.onboardingAppName)
+        settings.roles = Self.list(string(.onboardingRoles))
+        settings.scopes = Self.list(string(.onboardingScopes))
+        settings.redirectURITemplate = string(.onboardingRedirectURITemplate)
+        settings.secretDisplayName = string(.onboardingSecretName)
+        settings.secretLifetimeDays = integer(.onboardingSecretLifetime)
+        settings.certificateSource = string(.onboardingCertificateSource)
+        settings.sbcParentDomain = string(.onboardingSBCParentDomain)
+        settings.usageLocation = string(.onboardingUsageLocation)
+        return settings
     }
 }

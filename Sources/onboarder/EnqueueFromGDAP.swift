@@ -181,8 +181,12 @@ extension EnqueueCommand {
             }
             othersSkipped = others.count
             let rows = built.rows.enumerated().filter { others[$0.offset] == nil }.map(\.element.row)
-            // Rows are keyed by tenant id (GDAP names customers by it): each is its own resolved id.
-            return try await enqueue(rows, tenantIDs: [:], name: "GDAP", pool: pool)
+            // Rows are keyed by tenant id (GDAP names customers by it): each is its own resolved id. A run
+            // from GDAP is always held for approval: who qualifies is decided by relationships, not by a
+            // file someone read.
+            return try await enqueue(
+                rows, tenantIDs: [:], name: "GDAP", configuration: try global.configuration(), hold: "gdap",
+                pool: pool)
         }
         skipped += othersSkipped
         var summary = "\(outcome.created) enqueued"
@@ -194,5 +198,6 @@ extension EnqueueCommand {
         }
         print(summary)
         if rejected > 0 { throw ExitCode(2) }
+        if outcome.batch != nil { throw ExitCode(Self.heldStatus) }
     }
 }

@@ -12,7 +12,9 @@ struct Migrate: AsyncParsableCommand {
             Applies sql/migrations/NNNN_name.sql in order, each in its own transaction, and records each with \
             its checksum in onboarder.schema_migrations. Running it again does nothing; an applied file that \
             was edited is refused. Then applies the files of sql/functions (the functions and views) that are \
-            new or changed since they were last applied, in one transaction (onboarder.schema_functions).
+            new or changed since they were last applied, in one transaction (onboarder.schema_functions). \
+            Last it writes enqueue.approval_threshold into the database (queue_limits), where every enqueue is \
+            held to it: enqueuers cannot change it.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -46,6 +48,7 @@ struct Migrate: AsyncParsableCommand {
                     return
                 }
                 let report = try await migrator.migrate(configuration: config.postgres, logger: logger)
+                let threshold = try await Self.writeApprovalThreshold(config)
                 for migration in report.applied { print("applied \(migration.version) \(migration.name)") }
                 for file in report.functionsApplied { print("applied functions/\(file.name)") }
                 if report.applied.isEmpty && report.functionsApplied.isEmpty {
@@ -56,12 +59,32 @@ struct Migrate: AsyncParsableCommand {
                             + "\(report.functionsApplied.count) function file(s) applied, \(report.functionsUnchanged.count) unchanged"
                     )
                 }
+                print(
+                    threshold.map { "approval threshold: enqueues creating more than \($0) onboard jobs are held" }
+                        ?? "approval threshold: off (only enqueue --from-gdap is held)")
             } catch let error as MigrationError {
                 throw CleanExit.message("migrate: \(error)")
             } catch let error as PostgresError {
                 throw CleanExit.message("migrate: \(error)")
             }
         }
+    }
+
+    /// `enqueue.approval_threshold` into `queue_limits` (0: NULL, off), as the owner: the database holds
+    /// every client's enqueue to it, and only the owner may change it. Returns it (nil: off).
+    static func writeApprovalThreshold(_ config: ResolvedConfiguration) async throws -> Int? {
+        let value = config.integer(.enqueueApprovalThreshold)
+        let threshold = value > 0 ? value : nil
+        let connection = try await PostgresConnection.connect(config.postgres)
+        do {
+            try await connection.query(
+                "UPDATE onboarder.queue_limits SET approval_threshold = \(threshold) WHERE singleton")
+        } catch {
+            await connection.close()
+            throw error
+        }
+        await connection.close()
+        return threshold
     }
 
     private func printStatus(_ migrator: Migrator, config: ResolvedConfiguration) async throws {

@@ -24,6 +24,8 @@ struct Onboarder: AsyncParsableCommand {
             CancelCommand.self,
             CertCommand.self, HandoverCommand.self, ConsentCommand.self, SecretCommand.self, ScriptsCommand.self,
             KeysCommand.self, MSPCommand.self, ConfigCommand.self,
+            // Approval of large enqueues (issue 22).
+            ApproveCommand.self, BatchCommand.self,
             Version.self,
         ]
     )

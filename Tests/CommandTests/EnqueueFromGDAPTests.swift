@@ -134,10 +134,22 @@ struct EnqueueFromGDAPTests {
         #expect(dry.output.contains("dry run: 3 customer(s) would be enqueued, 4 skipped"), "\(dry.output)")
         #expect(try await lab.enqueuedTenants().isEmpty, "a dry run writes nothing")
 
+        // A run from GDAP is always held for approval (exit 3), with its plan printed and stored.
         let first = try await lab.onboarder(arguments, as: .enqueuer)
-        #expect(first.status == 0, "\(first.output)")
+        #expect(first.status == 3, "\(first.output)")
         #expect(first.output.contains("3 enqueued, 4 skipped"), "\(first.output)")
         #expect(try await lab.enqueuedTenants() == ["alpha", "foxtrot", "golf"].map(lab.tenantID).sorted())
+        let batch = try await lab.pool.query(
+            "SELECT id, reason, jsonb_array_length(plan -> 'customers') FROM onboarder.batches"
+        ).single().decode((Int64, String, Int).self)
+        #expect(batch.1 == "gdap" && batch.2 == 3)
+        #expect(first.output.contains("plan: 3 customer(s) of MSP acme (3 teams)"), "\(first.output)")
+        #expect(first.output.contains("redirect URI https://foxtrot-ab.pbx.example.com/api/microsoft365/callback"))
+        #expect(first.output.contains("held as batch \(batch.0): 3 job(s) wait until onboarder approve \(batch.0)"))
+        let held = try await lab.pool.query(
+            "SELECT DISTINCT state || ' ' || wait_reason FROM onboarder.jobs WHERE batch_id = \(batch.0)"
+        ).map { try $0[0].decode(String.self) }
+        #expect(held == ["waiting approval"])
         let payload = try await lab.pool.query(
             """
             SELECT j.payload->>'pbx_url' FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
@@ -176,7 +188,7 @@ struct EnqueueFromGDAPTests {
         await owner.close()
         let run = try await lab.onboarder(
             ["enqueue", "--from-gdap", snapshot, "--msp", "acme"] + Self.templates, as: .enqueuer)
-        #expect(run.status == 0, "\(run.output)")
+        #expect(run.status == 3, "\(run.output)")
         #expect(
             run.output.contains("skipped: Foxtrot AB (\(lab.tenantID("foxtrot"))): already a customer of MSP globex"),
             "\(run.output)")
@@ -233,7 +245,7 @@ struct EnqueueFromGDAPTests {
         #expect(export.output.contains("in the partner tenant \(acme.tenant.id.uuidString.lowercased()) of acme"))
         let run = try await lab.onboarder(
             ["enqueue", "--from-gdap", snapshot, "--msp", "acme"] + Self.templates, as: .enqueuer)
-        #expect(run.status == 0, "\(run.output)")
+        #expect(run.status == 3, "\(run.output)")
         #expect(run.output.contains("1 enqueued, 1 skipped"), "\(run.output)")
         #expect(run.output.contains("skipped: Mike (\(lab.tenantID("mike"))): GDAP relationship expired"))
         #expect(!run.output.contains("Kilo"), "the default MSP's customer is not in acme's partner tenant")

@@ -41,13 +41,17 @@ struct GDAPOnboardingTests {
                 "enqueue", "--from-gdap", snapshot, "--msp", "msp1", "--path", "m365", "--pbx-client-id", "onboarder",
                 "--pbx-table", tablePath,
             ], as: .enqueuer)
-        #expect(enqueue.status == 0, "\(enqueue.output)")
+        // A run from GDAP is held for approval (exit 3) until an approver, another login, approves it.
+        #expect(enqueue.status == 3, "\(enqueue.output)")
         #expect(enqueue.output.contains("2 enqueued, 1 skipped"), "\(enqueue.output)")
 
         let jobs = try await lab.pool.query("SELECT id FROM onboarder.jobs ORDER BY id").map {
             try $0[0].decode(Int64.self)
         }
         #expect(jobs.count == 2)
+        let batch = try await lab.pool.query("SELECT id FROM onboarder.batches").single()[0].decode(Int64.self)
+        let approve = try await lab.onboarder(["approve", String(batch)])
+        #expect(approve.status == 0, "\(approve.output)")
         let worker = try lab.startWorker("gdap")
         try await lab.waitFor(jobs)
         for job in jobs { #expect(try await lab.state(job).state == "succeeded") }

@@ -169,6 +169,9 @@ final class PipelineLab: @unchecked Sendable {
         switch command {
         case "enqueue": .enqueuer
         case "status", "show", "scripts", "retry", "resume", "cancel", "cert", "handover": .operator
+        // Approval of large enqueues: approvers approve; batch list|show|cancel are operators' too.
+        case "approve": .approver
+        case "batch": .operator
         default: .worker  // worker, rotate-secrets, secret, keys
         }
     }

@@ -11,6 +11,7 @@ enum DeclaredFunctions {
     static let worker = "onboarder_worker"
     static let enqueuer = "onboarder_enqueuer"
     static let `operator` = "onboarder_operator"
+    static let approver = "onboarder_approver"
     static let staff: Set<String> = [worker, enqueuer, `operator`]
 
     static let table: [String: (definer: Bool, execute: Set<String>)] = [
@@ -18,10 +19,11 @@ enum DeclaredFunctions {
         "onboarder.acts_for_every_msp()": (true, staff),
         "onboarder.acting_msps()": (true, staff),
         "onboarder.may_act_for(text)": (true, staff),
-        "onboarder.sees_all_msps()": (false, staff),
-        "onboarder.my_msps()": (false, staff),
+        // (Approvers too: row-level security calls them as the reader of batches, jobs and customers.)
+        "onboarder.sees_all_msps()": (false, staff.union([approver])),
+        "onboarder.my_msps()": (false, staff.union([approver])),
         // Enqueue, and the checks it makes.
-        "onboarder.enqueue_many(text[],text[],text[],jsonb[],integer[],timestamp with time zone[],text[],text[],text,uuid[])":
+        "onboarder.enqueue_many(text[],text[],text[],jsonb[],integer[],timestamp with time zone[],text[],text[],text,uuid[],text,jsonb)":
             (true, [worker, enqueuer]),
         "onboarder.enqueue(text,text,text,jsonb,integer,timestamp with time zone,text,text,text,uuid)":
             (false, [worker, enqueuer]),
@@ -41,6 +43,9 @@ enum DeclaredFunctions {
             true, [worker, `operator`]
         ),
         "onboarder.handover_done(bigint,text)": (true, [worker, `operator`]),
+        // Approval of large enqueues (84_approval.sql): approvers approve; they and operators cancel.
+        "onboarder.approve_batch(bigint,text)": (true, [approver]),
+        "onboarder.cancel_batch(bigint,text)": (true, [approver, `operator`]),
         // Workers only.
         "onboarder.record_secret_export(bigint,text)": (true, [worker]),
         "onboarder.claim(text,integer,text[])": (false, [worker]),
@@ -53,6 +58,8 @@ enum DeclaredFunctions {
         "onboarder.wake_input_waiters(bigint,text,text)": (false, []),
         "onboarder.require_job(bigint)": (false, []),
         "onboarder.require_tenant(bigint)": (false, []),
+        "onboarder.require_batch(bigint)": (false, []),
+        "onboarder.released_from_approval(text,bigint)": (false, []),
         "onboarder.events_append_only()": (false, []),
         "onboarder.partner_bucket(double precision,double precision,double precision,double precision,integer)": (
             false, []

@@ -114,6 +114,13 @@ public enum TestDatabase {
         return url + " dbname=\(database) user=\(user) password=''"
     }
 
+    /// Makes `login` (one that `login(_:msps:database:owner:)` made) a member of `group` as well.
+    public static func grant(_ group: StaffRole, to login: String) async throws {
+        try await asAdministrator { admin in
+            try await admin.query("GRANT \(identifier: group.rawValue) TO \(identifier: login)")
+        }
+    }
+
     /// Logins made by `login`, by database, for `dropScratchDatabase`.
     private static let logins = Mutex<[String: [String]]>([:])
 

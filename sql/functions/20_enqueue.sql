@@ -287,19 +287,33 @@ $$;
 --   * two calls that enqueue one customer under different keys at once are serialised by the unique index
 --     on tenants.entra_tenant_id: the second waits for the first's transaction, then takes its row (and
 --     reports its job, or is refused when it is another MSP's);
---   * the 'enqueued' events record the actor (p_actor, default the login).
+--   * the 'enqueued' events record the actor (p_actor, default the login);
+--   * approval (0013, 84_approval.sql): when the call creates more `onboard` jobs than
+--     queue_limits.approval_threshold (NULL: never), or p_hold names a reason ('gdap': enqueue --from-gdap;
+--     'threshold': the caller counted a whole file over the threshold), its onboard jobs are held: one
+--     onboarder.batches row (the MSPs, the reason, p_plan or a plan of the rows, created_by the login) and
+--     the jobs waiting for 'approval' at run_at 'infinity', which no claim reaches, with a 'held' event
+--     each; approve_batch by another login releases them. The count is per call (per transaction, for the
+--     calls that follow a held one: a later call of the same login in the same transaction joins its
+--     batch, so one enqueue of many statements is one batch). p_hold can add a hold, never remove one.
 -- Results: existing_key is set on the rows that did not create a job (created = false): the tenant key
--- of the customer row whose job is reported (another key when the customer was enqueued under it).
+-- of the customer row whose job is reported (another key when the customer was enqueued under it);
+-- batch_id is the held batch of the job reported, if any.
 -- SECURITY DEFINER: enqueuers have no privileges on the tables. Rows are held in arrays and CTEs: a temp
 -- table would be one the caller can create first in its session (with a trigger).
 DROP FUNCTION IF EXISTS onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text);
 DROP FUNCTION IF EXISTS
     onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text);
+-- Before approval (issue 22) the result had no batch_id and there was no p_hold / p_plan.
+DROP FUNCTION IF EXISTS onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text, uuid);
+DROP FUNCTION IF EXISTS
+    onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text, uuid[]);
 CREATE OR REPLACE FUNCTION onboarder.enqueue_many(
     p_msps text[], p_tenant_keys text[], p_kinds text[], p_payloads jsonb[] DEFAULT NULL,
     p_priorities integer[] DEFAULT NULL, p_run_ats timestamptz[] DEFAULT NULL, p_idempotency_keys text[] DEFAULT NULL,
-    p_subjects text[] DEFAULT NULL, p_actor text DEFAULT NULL, p_entra_tenant_ids uuid[] DEFAULT NULL
-) RETURNS TABLE (ordinal integer, job_id bigint, created boolean, state text, existing_key text)
+    p_subjects text[] DEFAULT NULL, p_actor text DEFAULT NULL, p_entra_tenant_ids uuid[] DEFAULT NULL,
+    p_hold text DEFAULT NULL, p_plan jsonb DEFAULT NULL
+) RETURNS TABLE (ordinal integer, job_id bigint, created boolean, state text, existing_key text, batch_id bigint)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- Each call planned for its own arrays: unnest's row estimate comes from the array it is given (a
@@ -316,7 +330,17 @@ DECLARE
     v_raced boolean := false;   -- rows must be looked up again: tenants were claimed or inserted
     v_claimed bigint;
     v_bad record;
+    v_threshold integer;
+    v_creates integer;
+    v_reason text;
+    v_batch bigint;
+    v_plan jsonb;
 BEGIN
+    IF p_hold IS NOT NULL AND p_hold NOT IN ('gdap', 'threshold') THEN
+        RAISE EXCEPTION 'p_hold: gdap, threshold or NULL, not %', left(p_hold, 63) USING ERRCODE = 'invalid_parameter_value';
+    ELSIF p_plan IS NOT NULL AND (jsonb_typeof(p_plan) <> 'object' OR jsonb_typeof(p_plan -> 'customers') <> 'array') THEN
+        RAISE EXCEPTION 'p_plan: a JSON object with a customers array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF NOT v_every_msp THEN
         v_mine := ARRAY(SELECT onboarder.acting_msps());
         SELECT i.ord, i.msp, i.kind INTO v_bad
@@ -465,6 +489,52 @@ BEGIN
               USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- Approval. A batch this login opened earlier in this transaction (enqueue's later statements) is
+    -- joined whatever this call's count; the setting only finds it, the checks decide (a caller can set
+    -- the setting, but a batch of another login or transaction is never joined).
+    IF 'onboard' = ANY (p_kinds) THEN
+        SELECT b.id INTO v_batch FROM onboarder.batches b
+         WHERE b.id = CASE WHEN current_setting('onboarder.batch', true) ~ '^[0-9]{1,18}$'
+                           THEN current_setting('onboarder.batch', true)::bigint END
+           AND b.state = 'held' AND b.created_by = session_user AND b.created_at = now();
+        SELECT l.approval_threshold INTO v_threshold FROM onboarder.queue_limits l WHERE l.singleton;
+        IF v_batch IS NOT NULL OR p_hold IS NOT NULL OR cardinality(p_msps) > v_threshold THEN
+            -- The onboard jobs the insert below creates: one per customer that has no active onboarding
+            -- and whose idempotency key is new (a concurrent enqueue of the same customers can only lower
+            -- it, holding a batch that creates fewer).
+            SELECT count(DISTINCT i.tenant_id) INTO v_creates
+              FROM unnest(p_kinds, p_idempotency_keys, p_subjects, v_tenants) AS i(kind, idem, subject, tenant_id)
+             WHERE i.kind = 'onboard'
+               AND NOT EXISTS (SELECT 1 FROM onboarder.jobs o
+                                WHERE o.tenant_id = i.tenant_id AND o.kind = 'onboard'
+                                  AND o.subject = coalesce(i.subject, '')
+                                  AND o.state IN ('queued', 'running', 'waiting', 'needs_attention'))
+               AND (i.idem IS NULL OR NOT EXISTS (SELECT 1 FROM onboarder.jobs o WHERE o.idempotency_key = i.idem));
+            v_plan := coalesce(p_plan, jsonb_build_object('customers', (
+                SELECT coalesce(jsonb_agg(jsonb_build_object('msp', i.msp, 'tenant', i.tenant_key,
+                                                             'path', i.payload ->> 'path') ORDER BY i.ord), '[]')
+                  FROM unnest(p_msps, p_tenant_keys, p_kinds, p_payloads) WITH ORDINALITY AS i(msp, tenant_key, kind, payload, ord)
+                 WHERE i.kind = 'onboard')));
+            IF v_batch IS NOT NULL THEN
+                UPDATE onboarder.batches b
+                   SET msp_ids = ARRAY(SELECT DISTINCT m FROM unnest(b.msp_ids || p_msps) AS m ORDER BY 1),
+                       plan = jsonb_set(b.plan, '{customers}', coalesce(b.plan -> 'customers', '[]') || (v_plan -> 'customers'))
+                 WHERE b.id = v_batch
+                RETURNING b.reason INTO v_reason;
+            ELSIF v_creates > 0 THEN
+                v_reason := coalesce(p_hold, CASE WHEN v_creates > v_threshold THEN 'threshold' END);
+                IF v_reason IS NOT NULL THEN
+                    INSERT INTO onboarder.batches (msp_ids, reason, plan, created_actor)
+                    VALUES (ARRAY(SELECT DISTINCT i.msp FROM unnest(p_msps, p_kinds) AS i(msp, kind)
+                                   WHERE i.kind = 'onboard' ORDER BY 1),
+                            v_reason, v_plan, v_actor)
+                    RETURNING id INTO v_batch;
+                    PERFORM set_config('onboarder.batch', v_batch::text, true);
+                END IF;
+            END IF;
+        END IF;
+    END IF;
+
     RETURN QUERY
     WITH input AS (
         SELECT i.ord::integer AS ordinal, i.msp AS msp_id, i.kind, coalesce(i.payload, '{}') AS payload,
@@ -473,17 +543,28 @@ BEGIN
           FROM unnest(p_msps, p_kinds, p_payloads, p_priorities, p_run_ats, p_idempotency_keys, p_subjects, v_tenants)
                WITH ORDINALITY AS i(msp, kind, payload, priority, run_at, idem, subject, tenant_id, ord)
     ), inserted AS (
-        INSERT INTO onboarder.jobs AS j (kind, msp_id, tenant_id, subject, payload, priority, run_at, idempotency_key)
-        SELECT i.kind, i.msp_id, i.tenant_id, i.subject, i.payload, i.priority, i.run_at, i.idempotency_key
-          FROM input i ORDER BY i.ordinal
+        -- A held batch's onboard jobs wait for approval, where no claim reaches them.
+        INSERT INTO onboarder.jobs AS j (kind, msp_id, tenant_id, subject, payload, priority, run_at, idempotency_key,
+                                         state, wait_reason, batch_id)
+        SELECT i.kind, i.msp_id, i.tenant_id, i.subject, i.payload, i.priority,
+               CASE WHEN h.held THEN 'infinity' ELSE i.run_at END, i.idempotency_key,
+               CASE WHEN h.held THEN 'waiting' ELSE 'queued' END, CASE WHEN h.held THEN 'approval' END,
+               CASE WHEN h.held THEN v_batch END
+          FROM input i CROSS JOIN LATERAL (SELECT v_batch IS NOT NULL AND i.kind = 'onboard' AS held) h
+         ORDER BY i.ordinal
         ON CONFLICT DO NOTHING
-        RETURNING j.id, j.tenant_id, j.kind, j.subject, j.idempotency_key, j.state
+        RETURNING j.id, j.tenant_id, j.kind, j.subject, j.idempotency_key, j.state, j.batch_id
     ), events AS (
-        INSERT INTO onboarder.events (job_id, kind, actor) SELECT n.id, 'enqueued', v_actor FROM inserted n
+        INSERT INTO onboarder.events (job_id, kind, actor, detail)
+        SELECT n.id, 'enqueued', v_actor, NULL::jsonb FROM inserted n
+        UNION ALL
+        SELECT n.id, 'held', v_actor, jsonb_build_object('batch', n.batch_id, 'reason', v_reason)
+          FROM inserted n WHERE n.batch_id IS NOT NULL
     ), matched AS (
         -- Equality joins only (hash joins and index lookups): a 100,000-row enqueue stays linear.
         SELECT i.ordinal, i.msp_id, i.tenant_id, i.kind, i.subject, i.idempotency_key,
-               coalesce(by_key.id, by_tenant.id) AS job_id, coalesce(by_key.state, by_tenant.state) AS state
+               coalesce(by_key.id, by_tenant.id) AS job_id, coalesce(by_key.state, by_tenant.state) AS state,
+               coalesce(by_key.batch_id, by_tenant.batch_id) AS batch_id
           FROM input i
           LEFT JOIN inserted by_key ON by_key.idempotency_key = i.idempotency_key
           LEFT JOIN inserted by_tenant
@@ -491,18 +572,21 @@ BEGIN
                 AND by_tenant.tenant_id = i.tenant_id AND by_tenant.kind = i.kind AND by_tenant.subject = i.subject
     )
     SELECT q.ordinal, q.job_id, q.created, q.state,
-           CASE WHEN NOT q.created THEN (SELECT t.tenant_key FROM onboarder.tenants t WHERE t.id = q.tenant_id) END
+           CASE WHEN NOT q.created THEN (SELECT t.tenant_key FROM onboarder.tenants t WHERE t.id = q.tenant_id) END,
+           q.batch_id
       FROM (
     SELECT r.ordinal, r.job_id, r.inserted AND row_number() OVER (PARTITION BY r.job_id ORDER BY r.ordinal) = 1
-           AS created, r.state, r.tenant_id
+           AS created, r.state, r.tenant_id, r.batch_id
       FROM (
-        SELECT m.ordinal, m.job_id, true AS inserted, m.state, m.tenant_id FROM matched m WHERE m.job_id IS NOT NULL
+        SELECT m.ordinal, m.job_id, true AS inserted, m.state, m.tenant_id, m.batch_id
+          FROM matched m WHERE m.job_id IS NOT NULL
         UNION ALL
         -- Rows not inserted: the job that was there before (same key, or active for the tenant and kind).
         -- Never another MSP's job for a login held to its MSPs (the check above; this covers a job that
         -- took the key since).
         SELECT m.ordinal, coalesce(old_by_key.id, old_active.id), false, coalesce(old_by_key.state, old_active.state),
-               coalesce(old_by_key.tenant_id, m.tenant_id)
+               coalesce(old_by_key.tenant_id, m.tenant_id),
+               CASE WHEN old_by_key.id IS NOT NULL THEN old_by_key.batch_id ELSE old_active.batch_id END
           FROM matched m
           LEFT JOIN onboarder.jobs old_by_key
                  ON old_by_key.idempotency_key = m.idempotency_key AND (v_every_msp OR old_by_key.msp_id = m.msp_id)
@@ -517,6 +601,11 @@ BEGIN
     -- A bulk enqueue that grows the table a lot leaves the planner with stale (or, on a new install, no)
     -- statistics until autovacuum gets to it, and the claim's plan was measured ten times slower then.
     -- Refresh them here; small enqueues leave it to autovacuum.
+    IF v_batch IS NOT NULL THEN
+        UPDATE onboarder.batches b SET jobs = (SELECT count(*) FROM onboarder.jobs j WHERE j.batch_id = b.id)
+         WHERE b.id = v_batch;
+    END IF;
+
     IF cardinality(p_msps) >= 1000 AND cardinality(p_msps) > 0.2 * greatest(
            (SELECT c.reltuples FROM pg_catalog.pg_class c WHERE c.oid = 'onboarder.jobs'::pg_catalog.regclass), 0) THEN
         ANALYZE onboarder.jobs;
@@ -532,11 +621,11 @@ CREATE OR REPLACE FUNCTION onboarder.enqueue(
     p_msp text, p_tenant_key text, p_kind text, p_payload jsonb DEFAULT '{}', p_priority integer DEFAULT 0,
     p_run_at timestamptz DEFAULT now(), p_idempotency_key text DEFAULT NULL, p_subject text DEFAULT '',
     p_actor text DEFAULT NULL, p_entra_tenant_id uuid DEFAULT NULL
-) RETURNS TABLE (job_id bigint, created boolean, state text, existing_key text)
+) RETURNS TABLE (job_id bigint, created boolean, state text, existing_key text, batch_id bigint)
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT e.job_id, e.created, e.state, e.existing_key
+    SELECT e.job_id, e.created, e.state, e.existing_key, e.batch_id
       FROM onboarder.enqueue_many(ARRAY[p_msp], ARRAY[p_tenant_key], ARRAY[p_kind], ARRAY[p_payload],
                                   ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_idempotency_key], ARRAY[p_subject],
                                   p_actor, ARRAY[p_entra_tenant_id]) e
@@ -545,13 +634,15 @@ $$;
 
 -- Enqueuers and workers: enqueue, and the checks it makes.
 REVOKE ALL ON FUNCTION
-      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text, uuid[]),
+      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text, uuid[], text,
+                             jsonb),
       onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text, uuid),
       onboarder.onboarding_payload_problem(jsonb, text[], text[]), onboarder.pbx_host_allowed(text, text[]),
       onboarder.secret_reference_problem(text), onboarder.tenant_key_problem(text)
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 GRANT EXECUTE ON FUNCTION
-      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text, uuid[]),
+      onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[], text, uuid[], text,
+                             jsonb),
       onboarder.enqueue(text, text, text, jsonb, integer, timestamptz, text, text, text, uuid),
       onboarder.onboarding_payload_problem(jsonb, text[], text[]), onboarder.pbx_host_allowed(text, text[]),
       onboarder.secret_reference_problem(text), onboarder.tenant_key_problem(text)

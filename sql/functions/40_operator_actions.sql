@@ -50,9 +50,22 @@ BEGIN
     END IF;
 END $$;
 
+-- Whether a job may be put back in the queue by an operator: not while it waits for approval, nor when
+-- it belongs to a batch that was not approved (a cancelled job of a held batch stays out of the queue
+-- until approve_batch; one of a cancelled batch for good). Only approve_batch releases a held job.
+CREATE OR REPLACE FUNCTION onboarder.released_from_approval(p_wait_reason text, p_batch bigint) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_wait_reason IS DISTINCT FROM 'approval'
+           AND (p_batch IS NULL
+                OR EXISTS (SELECT 1 FROM onboarder.batches b WHERE b.id = p_batch AND b.state = 'approved'))
+$$;
+
 -- Puts a job that stopped (needs_attention, failed, cancelled) or waits back in the queue now. Steps
 -- already done stay done; the failure counts of the others start again. NULL when the job is running or
--- succeeded, or another job of its tenant, kind and subject is active (a NOTICE says so).
+-- succeeded, waits for approval (or is of a batch not approved), or another job of its tenant, kind and
+-- subject is active (a NOTICE says so).
 CREATE OR REPLACE FUNCTION onboarder.retry_job(p_job bigint, p_actor text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -65,12 +78,13 @@ BEGIN
        SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, finished_at = NULL,
            updated_at = now()
      WHERE j.id = p_job AND j.state IN ('needs_attention', 'failed', 'cancelled', 'waiting')
+       AND onboarder.released_from_approval(j.wait_reason, j.batch_id)
        AND NOT EXISTS (SELECT 1 FROM onboarder.jobs o
                         WHERE o.tenant_id = j.tenant_id AND o.kind = j.kind AND o.subject = j.subject AND o.id <> j.id
                           AND o.state IN ('queued', 'running', 'waiting', 'needs_attention'))
     RETURNING j.state INTO result;
     IF result IS NULL THEN
-        RAISE NOTICE 'job % is not stopped or waiting, or its tenant has another active job of its kind', p_job;
+        RAISE NOTICE 'job % is not stopped or waiting, waits for approval (onboarder approve), or its tenant has another active job of its kind', p_job;
         RETURN NULL;
     END IF;
     UPDATE onboarder.job_steps SET attempts = 0, state = 'pending' WHERE job_id = p_job AND state <> 'done';
@@ -79,7 +93,7 @@ BEGIN
     RETURN result;
 END $$;
 
--- Runs a job that waits (for any reason: input, a retry's backoff, throttling) or needs attention now,
+-- Runs a job that waits (input, a retry's backoff, throttling: not approval) or needs attention now,
 -- keeping its steps' counts (retry_job starts them again). NULL for a job in any other state.
 CREATE OR REPLACE FUNCTION onboarder.resume_job(p_job bigint, p_actor text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER
@@ -92,6 +106,7 @@ BEGIN
     UPDATE onboarder.jobs j
        SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, updated_at = now()
      WHERE j.id = p_job AND j.state IN ('waiting', 'needs_attention')
+       AND onboarder.released_from_approval(j.wait_reason, j.batch_id)
     RETURNING j.state INTO result;
     IF result IS NULL THEN
         RETURN NULL;
@@ -207,6 +222,7 @@ END $$;
 
 REVOKE ALL ON FUNCTION
       onboarder.wake_input_waiters(bigint, text, text), onboarder.require_job(bigint), onboarder.require_tenant(bigint),
+      onboarder.released_from_approval(text, bigint),
       onboarder.retry_job(bigint, text), onboarder.resume_job(bigint, text), onboarder.cancel_job(bigint, text),
       onboarder.wake_tenant(bigint, text, text),
       onboarder.supply_certificate(bigint, text, text, text, timestamptz, text),
