@@ -24,6 +24,7 @@ struct Onboarder: AsyncParsableCommand {
             CancelCommand.self,
             CertCommand.self, HandoverCommand.self, ConsentCommand.self, SecretCommand.self, ScriptsCommand.self,
             KeysCommand.self, MSPCommand.self, ConfigCommand.self,
+            AuditCommand.self,
             Version.self,
         ]
     )
