@@ -168,7 +168,7 @@ final class PipelineLab: @unchecked Sendable {
     static func role(of command: String) -> StaffRole {
         switch command {
         case "enqueue": .enqueuer
-        case "status", "show", "scripts", "retry", "resume", "cancel", "cert", "handover": .operator
+        case "status", "show", "scripts", "retry", "resume", "cancel", "cert", "handover", "audit": .operator
         default: .worker  // worker, rotate-secrets, secret, keys
         }
     }

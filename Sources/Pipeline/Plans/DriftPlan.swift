@@ -85,7 +85,9 @@ struct DriftObservation: Sendable {
 /// The drift audit's decisions: which findings what it read amounts to, compared with what Onboarder recorded.
 enum DriftPlan {
     /// Findings an onboarding cannot put right (`DriftFinding.repairable`).
-    static let notRepairable: Set<String> = ["credential-unknown", "user-phone-system", "audit-failed"]
+    static let notRepairable: Set<String> = [
+        "credential-unknown", "user-missing", "user-phone-system", "audit-failed",
+    ]
 
     static func findings(_ baseline: DriftBaseline, _ seen: DriftObservation) -> [DriftFinding] {
         var found: [DriftFinding] = []
