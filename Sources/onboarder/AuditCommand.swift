@@ -112,7 +112,7 @@ struct AuditCommand: AsyncParsableCommand {
     static func advice(_ finding: String) -> String {
         switch finding {
         case "credential-unknown":
-            "a credential nobody recorded stays; find who added it, and remove it in Entra if nobody uses it"
+            "a credential nobody recorded stays (and stops an onboarding at verify); find who added it, and remove it in Entra if nobody uses it"
         case "user-phone-system": "assign the user a licence with Phone System (MCOEV)"
         case "user-missing": "restore the user (Entra keeps a deleted user 30 days) or onboard with another user list"
         case "audit-failed": "restore the partner app's consent in the tenant, then audit again"
