@@ -115,7 +115,7 @@ struct AuditCommand: AsyncParsableCommand {
             "a credential nobody recorded stays (and stops an onboarding at verify); find who added it, and remove it in Entra if nobody uses it"
         case "user-phone-system": "assign the user a licence with Phone System (MCOEV)"
         case "user-missing": "restore the user (Entra keeps a deleted user 30 days) or onboard with another user list"
-        case "audit-failed": "restore the partner app's consent in the tenant, then audit again"
+        case "audit-failed": "have the customer's admin consent to the partner app again (the link is in the detail), then audit again"
         default: "see ops/RUNBOOK.md"
         }
     }
