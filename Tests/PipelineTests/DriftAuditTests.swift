@@ -166,6 +166,49 @@ struct DriftAuditTests {
         ).map { try $0[0].decode(String.self) }
         #expect(cleared == ["role-assignment-missing"])
 
+        // Narrowed to nothing, or to another MSP: exit 3, nothing enqueued.
+        let nobody = try await Self.audit(lab, ["--customer", "nobody.example.com"])
+        #expect(nobody.status == 3 && nobody.output.contains("no onboarded customer"), "\(nobody.output)")
+        let otherMSP = try await Self.audit(lab, ["--msp", "msp2"])
+        #expect(otherMSP.status == 3 && otherMSP.output.contains("no MSP msp2"), "\(otherMSP.output)")
+
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        // No worker to run them: the command gives up after --wait with its own status, saying so.
+        let waited = try await lab.onboarder(["audit", "--wait", "1"])
+        #expect(waited.status == 6 && waited.output.contains("not finished after 1 s"), "\(waited.output)")
+        try await lab.close()
+    }
+
+    /// A Teams customer whose activation user lost its licence: found, repaired by an onboarding that
+    /// succeeds (nothing foreign on the app), and the next audit is clean.
+    @Test func aRepairPutsBackTheActivationUsersLicence() async throws {
+        let lab = try await PipelineLab("driftteams", world: PipelineLab.world([(Self.teams, .full, .e5)]))
+        let onboarding = try await lab.enqueue(Self.teams, path: "teams")
+        let worker = try lab.startWorker("w1")
+        try await lab.waitFor([onboarding])
+        #expect(try await lab.state(onboarding).state == "succeeded")
+        let upn = "teams-activation@teams1.\(PipelineLab.sbcParent)"
+        let users = (try await lab.inspect(Self.teams)["users"] as? [[String: Any]]) ?? []
+        let skus = try #require(users.first { $0["userPrincipalName"] as? String == upn }?["skuIds"] as? [String])
+        #expect(!skus.isEmpty)
+        let removal = #"{"addLicenses": [], "removeLicenses": [\#(skus.map { "\"\($0)\"" }.joined(separator: ","))]}"#
+        #expect(try await Self.admin(lab, Self.teams, "POST", "users/\(upn)/assignLicense", removal).0 == 200)
+
+        let found = try await Self.audit(lab, ["--repair"])
+        #expect(found.status == 5, "\(found.output)")
+        #expect(try await Self.findings(lab, Self.teams) == ["activation-user \(upn)"])
+        let repairJob = try await lab.pool.query(
+            "SELECT max(id) FROM onboarder.jobs WHERE kind = 'onboard'"
+        ).single()[0].decode(Int64.self)
+        #expect(repairJob != onboarding && found.output.contains("onboarding job \(repairJob) enqueued"))
+        try await lab.waitFor([repairJob])
+        #expect(try await lab.state(repairJob).state == "succeeded")
+        try await lab.expectOnboarded(Self.teams, path: "teams")
+
+        let clean = try await Self.audit(lab)
+        #expect(clean.status == 0, "\(clean.output)")
+        #expect(try await Self.findings(lab, Self.teams) == [])
         worker.signal(SIGTERM)
         #expect(await worker.wait() == 0)
         try await lab.close()
