@@ -91,7 +91,8 @@ extension Run {
             expectedPasswords: Set(ids("password", [.active, .superseded]).map { $0.lowercased() }),
             knownPasswords: Set(ids("password", [.active, .superseded, .pending]).map { $0.lowercased() }),
             expectedCertificates: Set(ids("certificate", [.active, .superseded]).map { $0.uppercased() }),
-            knownCertificates: Set(ids("certificate", [.active, .superseded, .pending, .supplied]).map { $0.uppercased() }),
+            knownCertificates: Set(
+                ids("certificate", [.active, .superseded, .pending, .supplied]).map { $0.uppercased() }),
             sbcFQDN: record.sbcFQDN ?? facts.sbcFQDN, activationUPN: facts.activationUPN,
             selectedUsers: facts.selectedUsers ?? payload.users ?? [])
     }

@@ -8,7 +8,8 @@ import Store
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Audit every onboarded customer for drift from what Onboarder set up (cron / a systemd timer, nightly).",
+        abstract:
+            "Audit every onboarded customer for drift from what Onboarder set up (cron / a systemd timer, nightly).",
         discussion: """
             Enqueues one read-only audit job per onboarded customer the login acts for (--msp, --customer \
             narrow it), waits for them, and prints each finding: customer, finding, subject, since when, detail \
@@ -82,7 +83,9 @@ struct AuditCommand: AsyncParsableCommand {
         }
         var drifted = Set(rows.map { "\($0.msp) \($0.customer)" })
         for job in stopped {
-            if let audit = audits.first(where: { $0.job == job.job }) { drifted.insert("\(audit.msp) \(audit.tenantKey)") }
+            if let audit = audits.first(where: { $0.job == job.job }) {
+                drifted.insert("\(audit.msp) \(audit.tenantKey)")
+            }
         }
         guard !drifted.isEmpty else {
             print("audit: no drift")
@@ -115,7 +118,8 @@ struct AuditCommand: AsyncParsableCommand {
             "a credential nobody recorded stays (and stops an onboarding at verify); find who added it, and remove it in Entra if nobody uses it"
         case "user-phone-system": "assign the user a licence with Phone System (MCOEV)"
         case "user-missing": "restore the user (Entra keeps a deleted user 30 days) or onboard with another user list"
-        case "audit-failed": "have the customer's admin consent to the partner app again (the link is in the detail), then audit again"
+        case "audit-failed":
+            "have the customer's admin consent to the partner app again (the link is in the detail), then audit again"
         default: "see ops/RUNBOOK.md"
         }
     }

@@ -30,12 +30,15 @@ struct DriftAuditTests {
     }
 
     /// The customer's app and service principal as the simulator holds them.
-    static func app(_ lab: PipelineLab, _ domain: String) async throws -> (objectID: String, principalID: String, passwords: [String]) {
+    static func app(_ lab: PipelineLab, _ domain: String) async throws -> (
+        objectID: String, principalID: String, passwords: [String]
+    ) {
         let state = try await lab.inspect(domain)
         let app = try #require((state["applications"] as? [[String: Any]])?.first)
         let appID = try #require(app["appId"] as? String)
         let principal = try #require(
-            (state["servicePrincipals"] as? [[String: Any]])?.first { $0["appId"] as? String == appID }?["id"] as? String)
+            (state["servicePrincipals"] as? [[String: Any]])?.first { $0["appId"] as? String == appID }?["id"]
+                as? String)
         return (try #require(app["id"] as? String), principal, app["passwordKeyIds"] as? [String] ?? [])
     }
 
@@ -74,7 +77,9 @@ struct DriftAuditTests {
             "drift", world: PipelineLab.world([(Self.teams, .full, .e5), (Self.m365, .full, .e5)]))
         let teamsKey = lab.tenant(Self.teams).id.uuidString.lowercased()
         let m365Key = lab.tenant(Self.m365).id.uuidString.lowercased()
-        let onboardings = [try await lab.enqueue(Self.teams, path: "teams"), try await lab.enqueue(Self.m365, path: "m365")]
+        let onboardings = [
+            try await lab.enqueue(Self.teams, path: "teams"), try await lab.enqueue(Self.m365, path: "m365"),
+        ]
         let worker = try lab.startWorker("w1")
         try await lab.waitFor(onboardings)
         for job in onboardings { #expect(try await lab.state(job).state == "succeeded") }
@@ -92,14 +97,17 @@ struct DriftAuditTests {
         let (_, graphPrincipal) = try await Self.admin(
             lab, Self.teams, "GET", "servicePrincipals(appId='\(KnownGraphPermissions.resourceAppID)')")
         let graphID = try #require(graphPrincipal["id"] as? String)
-        let (_, assignedTo) = try await Self.admin(lab, Self.teams, "GET", "servicePrincipals/\(graphID)/appRoleAssignedTo")
+        let (_, assignedTo) = try await Self.admin(
+            lab, Self.teams, "GET", "servicePrincipals/\(graphID)/appRoleAssignedTo")
         let calendars = try #require(
             (assignedTo["value"] as? [[String: Any]])?.first {
                 $0["principalId"] as? String == principalID
                     && $0["appRoleId"] as? String == KnownGraphRoles.id("Calendars.Read")
             }?["id"] as? String)
         #expect(
-            try await Self.admin(lab, Self.teams, "DELETE", "servicePrincipals/\(graphID)/appRoleAssignedTo/\(calendars)").0
+            try await Self.admin(
+                lab, Self.teams, "DELETE", "servicePrincipals/\(graphID)/appRoleAssignedTo/\(calendars)"
+            ).0
                 == 204)
         #expect(try await Self.assigned(lab, Self.teams, "Calendars.Read") == false)
         let (added, password) = try await Self.admin(
@@ -232,7 +240,8 @@ struct DriftAuditTests {
             try await Self.admin(lab, Self.m365, "POST", "users/alice@\(Self.m365)/assignLicense", removal).0 == 200)
         let result = try await Self.audit(lab)
         #expect(result.status == 5, "\(result.output)")
-        #expect(try await Self.findings(lab, Self.m365) == ["pbx-test-failed ", "user-phone-system alice@\(Self.m365)"])
+        #expect(
+            try await Self.findings(lab, Self.m365) == ["pbx-test-failed ", "user-phone-system alice@\(Self.m365)"])
         #expect(result.output.contains("AADSTS7000215"), "\(result.output)")
 
         // The partner app's consent revoked: the audit cannot read the tenant, and says so as a finding;

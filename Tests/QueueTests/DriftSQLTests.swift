@@ -136,7 +136,9 @@ struct DriftSQLTests {
                 "drifted.example true credential-unknown,role-assignment-missing"
             ])
         #expect(
-            try await repair(lab.alpha, [drifted]) == ["drifted.example false credential-unknown,role-assignment-missing"])
+            try await repair(lab.alpha, [drifted]) == [
+                "drifted.example false credential-unknown,role-assignment-missing"
+            ])
         let row = try await lab.owner.query(
             """
             SELECT j.payload->>'pbx_url', e.actor, e.detail->>'repair'
@@ -170,7 +172,10 @@ struct DriftSQLTests {
         ]
         #expect(try await rows(lab.alpha) == alphaRows)
         #expect(try await rows(lab.beta) == ["beta | beta.example | Beta customer | m365 | pbx-test-failed |  | 3"])
-        #expect(try await rows(lab.worker) == alphaRows + ["beta | beta.example | Beta customer | m365 | pbx-test-failed |  | 3"])
+        #expect(
+            try await rows(lab.worker) == alphaRows + [
+                "beta | beta.example | Beta customer | m365 | pbx-test-failed |  | 3"
+            ])
         // Not the enqueuer's to read, and not through the table either.
         await #expect(throws: PostgresError.self) { try await rows(lab.enqueuer) }
         let direct = try await lab.beta.query("SELECT count(*)::int FROM onboarder.drift_findings").single()[0]

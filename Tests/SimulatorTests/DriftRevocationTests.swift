@@ -30,7 +30,8 @@ struct DriftRevocationTests {
         #expect(Set(listed?["value"]?.array?.compactMap { $0["id"]?.string } ?? []) == Set(ids))
 
         // From the resource's side: 204, then gone; a second time, or an id of another principal, 404.
-        let (deleted, body, _) = try await lab.call("DELETE", "servicePrincipals/\(graphID)/appRoleAssignedTo/\(ids[0])")
+        let (deleted, body, _) = try await lab.call(
+            "DELETE", "servicePrincipals/\(graphID)/appRoleAssignedTo/\(ids[0])")
         #expect(deleted == 204 && body == nil)
         #expect(
             try await lab.call("DELETE", "servicePrincipals/\(graphID)/appRoleAssignedTo/\(ids[0])").0 == 404)

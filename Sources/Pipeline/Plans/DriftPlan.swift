@@ -102,7 +102,8 @@ enum DriftPlan {
         }
         found += consentFindings(baseline, seen)
         if let problem = seen.pbxProblem {
-            found.append(DriftFinding("pbx-test-failed", "The PBX's Microsoft 365 check (TestSubscription) fails: \(problem)"))
+            found.append(
+                DriftFinding("pbx-test-failed", "The PBX's Microsoft 365 check (TestSubscription) fails: \(problem)"))
         }
         if baseline.path == "teams" {
             found += teamsFindings(baseline, seen)
@@ -136,14 +137,15 @@ enum DriftPlan {
                 ))
         }
         let asked = Set(app.access.map { "\($0.type):\($0.id.lowercased())" })
-        for (name, id) in baseline.roles.sorted(by: { $0.key < $1.key }) where !asked.contains("Role:\(id.lowercased())") {
+        for (name, id) in baseline.roles.sorted(by: { $0.key < $1.key })
+        where !asked.contains("Role:\(id.lowercased())") {
             found.append(
                 DriftFinding(
                     "permission-missing", subject: name,
                     "The app no longer asks for the application permission \(name) (requiredResourceAccess)."))
         }
-        for (name, id) in baseline.scopes.sorted(by: { $0.key < $1.key }) where !asked.contains("Scope:\(id.lowercased())")
-        {
+        for (name, id) in baseline.scopes.sorted(by: { $0.key < $1.key })
+        where !asked.contains("Scope:\(id.lowercased())") {
             found.append(
                 DriftFinding(
                     "permission-missing", subject: name,
@@ -245,7 +247,8 @@ enum DriftPlan {
                 }
             } else {
                 found.append(
-                    DriftFinding("activation-user", subject: upn, "The activation user \(upn) is no longer in the tenant."))
+                    DriftFinding(
+                        "activation-user", subject: upn, "The activation user \(upn) is no longer in the tenant."))
             }
         }
         return found
@@ -271,4 +274,3 @@ enum DriftPlan {
         return found
     }
 }
-

@@ -28,7 +28,10 @@ struct DriftPlanTests {
             pbxProblem: nil, domain: path == "teams" ? .verified : nil,
             activationUser: path == "teams" ? .some(.init(enabled: true, licensed: true)) : nil,
             users: path == "m365"
-                ? ["alice@c.example": .init(enabled: true, licensed: true), "bob@c.example": .init(enabled: true, licensed: true)]
+                ? [
+                    "alice@c.example": .init(enabled: true, licensed: true),
+                    "bob@c.example": .init(enabled: true, licensed: true),
+                ]
                 : [:],
             now: now)
     }
