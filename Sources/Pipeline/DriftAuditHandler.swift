@@ -147,10 +147,19 @@ extension Run {
                     })
             }
         } else if !baseline.selectedUsers.isEmpty {
+            // One paged list rather than a read per user: a customer may sync thousands, and every read counts
+            // against the tenant's Graph quota.
             let skus = try await graph.subscribedSkus()
+            let byUPN = Dictionary(
+                try await graph.users().map { ($0.userPrincipalName.lowercased(), $0) }, uniquingKeysWith: { a, _ in a }
+            )
             for upn in baseline.selectedUsers {
                 seen.users[upn.lowercased()] = .some(
-                    try await user(upn, graph) { LicencePlan.withoutPhoneSystem([$0], skus: skus).isEmpty })
+                    byUPN[upn.lowercased()].map {
+                        DriftObservation.User(
+                            enabled: $0.accountEnabled != false,
+                            licensed: LicencePlan.withoutPhoneSystem([$0], skus: skus).isEmpty)
+                    })
             }
         }
         return seen

@@ -116,6 +116,7 @@ struct AuditCommand: AsyncParsableCommand {
         switch finding {
         case "credential-unknown":
             "a credential nobody recorded stays (and stops an onboarding at verify); find who added it, and remove it in Entra if nobody uses it"
+        case "user-disabled": "the customer enables the user again, or onboards with another user list"
         case "user-phone-system": "assign the user a licence with Phone System (MCOEV)"
         case "user-missing": "restore the user (Entra keeps a deleted user 30 days) or onboard with another user list"
         case "audit-failed":

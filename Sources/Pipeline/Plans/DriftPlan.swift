@@ -86,7 +86,7 @@ struct DriftObservation: Sendable {
 enum DriftPlan {
     /// Findings an onboarding cannot put right (`DriftFinding.repairable`).
     static let notRepairable: Set<String> = [
-        "credential-unknown", "user-missing", "user-phone-system", "audit-failed",
+        "credential-unknown", "user-missing", "user-disabled", "user-phone-system", "audit-failed",
     ]
 
     static func findings(_ baseline: DriftBaseline, _ seen: DriftObservation) -> [DriftFinding] {
@@ -263,6 +263,13 @@ enum DriftPlan {
                     DriftFinding(
                         "user-missing", subject: upn, "The user \(upn) the PBX syncs is no longer in the tenant."))
                 continue
+            }
+            if !user.enabled {
+                found.append(
+                    DriftFinding(
+                        "user-disabled", subject: upn,
+                        "The user \(upn) the PBX syncs is disabled (accountEnabled false): it cannot sign in to Teams.")
+                )
             }
             if !user.licensed {
                 found.append(

@@ -62,6 +62,7 @@ struct DriftPlanTests {
             ("user deleted", ["user-missing Bob@c.example"]),
             ("licence removed", ["user-phone-system alice@c.example"]),
             ("user not read", []),
+            ("user disabled", ["user-disabled Bob@c.example"]),
         ] as [(String, [String])])
     func eachDrift(_ change: String, _ expected: [String]) {
         var seen = Self.clean()
@@ -83,6 +84,7 @@ struct DriftPlanTests {
         case "user deleted": seen.users["bob@c.example"] = .some(nil)
         case "licence removed": seen.users["alice@c.example"] = .init(enabled: true, licensed: false)
         case "user not read": seen.users["alice@c.example"] = nil
+        case "user disabled": seen.users["bob@c.example"] = .init(enabled: false, licensed: true)
         default: Issue.record("no such change \(change)")
         }
         #expect(Self.names(DriftPlan.findings(Self.baseline(), seen)) == expected, "\(change)")
@@ -126,7 +128,7 @@ struct DriftPlanTests {
         arguments: [
             ("role-assignment-missing", true), ("delegated-grant", true), ("credential-missing", true),
             ("redirect-uri", true), ("activation-user", true), ("credential-unknown", false),
-            ("user-missing", false), ("user-phone-system", false), ("audit-failed", false),
+            ("user-missing", false), ("user-disabled", false), ("user-phone-system", false), ("audit-failed", false),
         ])
     func repairable(_ finding: String, _ expected: Bool) {
         #expect(DriftFinding(finding, "detail").repairable == expected)
