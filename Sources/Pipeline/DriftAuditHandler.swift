@@ -52,9 +52,13 @@ public struct DriftAuditHandler: JobHandler {
                 findings = [DriftPlan.unreadable(stop.message)]
                 complete = false
             }
+            // A worker killed here or just after the store leaves the job running; the one that rescues it
+            // reads again and stores the same findings: `since` and the events are not duplicated.
+            CrashPoint.check("before:audit-store")
             let stored = try await DriftFindings.store(
                 tenant: job.tenantID, msp: job.mspID, job: job.id,
                 findings: findings.map { ($0.finding, $0.subject, $0.detail) }, complete: complete, on: pool)
+            CrashPoint.check("after:audit-store")
             context.logger.info(
                 "audit done",
                 metadata: [

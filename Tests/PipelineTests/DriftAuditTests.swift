@@ -222,6 +222,43 @@ struct DriftAuditTests {
         try await lab.close()
     }
 
+    /// kill -9 of the worker just before and just after it stores an audit's findings: the worker that rescues
+    /// the job records each finding once, with one `drift_found` event.
+    @Test func killNineAroundTheStoreDuplicatesNothing() async throws {
+        let lab = try await PipelineLab("driftcrash", world: PipelineLab.world([(Self.m365, .full, .e5)]))
+        let onboarding = try await lab.enqueue(Self.m365, path: "m365")
+        let worker = try lab.startWorker("w1")
+        try await lab.waitFor([onboarding])
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        let (objectID, _, _) = try await Self.app(lab, Self.m365)
+        let (_, password) = try await Self.admin(
+            lab, Self.m365, "POST", "applications/\(objectID)/addPassword",
+            #"{"passwordCredential": {"displayName": "by hand"}}"#)
+        let handAdded = try #require(password["keyId"] as? String).lowercased()
+        for point in ["before:audit-store", "after:audit-store"] {
+            let job = try await lab.pool.query("SELECT job_id FROM onboarder.enqueue_audits()").single()[0]
+                .decode(Int64.self)
+            let crashing = try lab.startWorker("crash", concurrency: 1, ["ONBOARDER_CRASH_AT": point])
+            let status = await crashing.wait()
+            #expect(status == 128 + SIGKILL || status == -SIGKILL || status == SIGKILL, "\(point): exit \(status)")
+            #expect(try await lab.state(job).state == "running", "\(point): the job should be left running")
+            // The rescuer (lease 2 s) takes the job back and runs it again; the command waits for that job.
+            let rescuer = try lab.startWorker("rescuer")
+            let result = try await Self.audit(lab)
+            #expect(result.status == 5 && result.output.contains("0 audit(s) enqueued"), "\(point): \(result.output)")
+            #expect(try await lab.state(job).state == "succeeded", "\(point)")
+            #expect(try await Self.findings(lab, Self.m365) == ["credential-unknown \(handAdded)"], "\(point)")
+            rescuer.signal(SIGTERM)
+            #expect(await rescuer.wait() == 0)
+        }
+        let found = try await lab.pool.query(
+            "SELECT count(*)::int FROM onboarder.events WHERE kind = 'drift_found'"
+        ).single()[0].decode(Int.self)
+        #expect(found == 1)
+        try await lab.close()
+    }
+
     @Test func thePBXsCheckAUsersLicenceAndLostConsentAreFindings() async throws {
         let lab = try await PipelineLab("driftm365", world: PipelineLab.world([(Self.m365, .full, .e5)]))
         let onboarding = try await lab.enqueue(Self.m365, path: "m365")
