@@ -26,6 +26,8 @@ struct Onboarder: AsyncParsableCommand {
             KeysCommand.self, MSPCommand.self, ConfigCommand.self,
             // Approval of large enqueues (issue 22).
             ApproveCommand.self, BatchCommand.self,
+            // The nightly drift audit (issue 22).
+            AuditCommand.self,
             Version.self,
         ]
     )

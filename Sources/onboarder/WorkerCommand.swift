@@ -58,6 +58,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 handlers.append(onboarding)
                 handlers.append(RotationHandler(onboarding: onboarding))
                 handlers.append(CertificateRotationHandler(onboarding: onboarding))
+                // The nightly drift audit: reads the tenant and the PBX with the same clients, writes neither.
+                handlers.append(DriftAuditHandler(onboarding: onboarding))
             } else {
                 logger.notice(
                     "no encryption key configured (secrets.key_file): onboard jobs are not run by this worker")

@@ -54,6 +54,11 @@ enum DeclaredFunctions {
         "onboarder.reap(interval)": (false, [worker]),
         // Writes per second per partner app (70_partner_rates.sql): the bucket is written only through it.
         "onboarder.take_partner_writes(text,integer,real,boolean,timestamp with time zone)": (true, [worker]),
+        // The nightly drift audit (82_audit.sql): operators (`onboarder audit`) and workers; the scope helper
+        // is called by enqueue_audits only.
+        "onboarder.enqueue_audits(text,text,text)": (true, [worker, `operator`]),
+        "onboarder.repair_drift(bigint[],text)": (true, [worker, `operator`]),
+        "onboarder.audit_scope(text,text)": (false, []),
         // Called only by other functions or as a trigger.
         "onboarder.wake_input_waiters(bigint,text,text)": (false, []),
         "onboarder.require_job(bigint)": (false, []),

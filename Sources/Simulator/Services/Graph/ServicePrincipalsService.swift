@@ -42,6 +42,14 @@ struct ServicePrincipalsService: Sendable {
             Route("POST", "/v1.0/servicePrincipals/{id}/appRoleAssignedTo") { call in
                 principal(call) { principal in assign(principal, call) }
             },
+            // Revoking an application permission, from the resource's side (what the Entra admin center's
+            // "Revoke admin consent" and Remove-MgServicePrincipalAppRoleAssignedTo send) or the client's.
+            Route("DELETE", "/v1.0/servicePrincipals/{id}/appRoleAssignedTo/{assignment}") { call in
+                principal(call) { principal in unassign(call) { $0.resourceID == principal.id } }
+            },
+            Route("DELETE", "/v1.0/servicePrincipals/{id}/appRoleAssignments/{assignment}") { call in
+                principal(call) { principal in unassign(call) { $0.principalID == principal.id } }
+            },
             Route("GET", "/v1.0/oauth2PermissionGrants") { call in listGrants(call) },
             Route("POST", "/v1.0/oauth2PermissionGrants") { call in createGrant(call) },
             Route("PATCH", "/v1.0/oauth2PermissionGrants/{id}") { call in updateGrant(call) },
@@ -141,6 +149,20 @@ struct ServicePrincipalsService: Sendable {
         return call.entity(
             201, Self.assignmentRepresentation(assignment, in: tenant),
             set: "servicePrincipals('\(principal.id.uuidString.lowercased())')/appRoleAssignedTo")
+    }
+
+    /// `DELETE …/appRoleAssignedTo/{id}` (or `…/appRoleAssignments/{id}`): 204 with no body; 404 for an id
+    /// that is not one of the addressed principal's assignments (`belongs`).
+    private func unassign(_ call: GraphCall, belongs: (SimAppRoleAssignment) -> Bool) -> SimResponse {
+        if let denied = call.require(["AppRoleAssignment.ReadWrite.All"]) { return denied }
+        let tenant = call.tenant
+        guard
+            let index = tenant.appRoleAssignments.firstIndex(where: {
+                belongs($0) && Self.assignmentID($0) == call["assignment"]
+            })
+        else { return call.notFound(call["assignment"]) }
+        tenant.appRoleAssignments.remove(at: index)
+        return SimResponse(status: 204)
     }
 
     private func listGrants(_ call: GraphCall) -> SimResponse {
@@ -267,7 +289,8 @@ struct ServicePrincipalsService: Sendable {
 
     static func assignmentRepresentation(_ assignment: SimAppRoleAssignment, in tenant: SimTenant) -> JSONValue {
         .object([
-            "id": .string(Base64URLID.make()), "principalId": .string(assignment.principalID.uuidString.lowercased()),
+            "id": .string(Self.assignmentID(assignment)),
+            "principalId": .string(assignment.principalID.uuidString.lowercased()),
             "resourceId": .string(assignment.resourceID.uuidString.lowercased()),
             "appRoleId": .string(assignment.appRoleID.uuidString.lowercased()),
             "principalType": .string("ServicePrincipal"),
@@ -275,6 +298,15 @@ struct ServicePrincipalsService: Sendable {
             "resourceDisplayName": .string(tenant.principals[assignment.resourceID]?.displayName ?? ""),
             "createdDateTime": .string(Timestamp.string(assignment.created)),
         ])
+    }
+
+    /// An assignment's id, the same in every answer (a DELETE names it): Graph's are 43 base64url characters,
+    /// 32 bytes — here the client principal's object id and the assignment's own.
+    static func assignmentID(_ assignment: SimAppRoleAssignment) -> String {
+        var bytes: [UInt8] = []
+        for id in [assignment.principalID, assignment.id] { withUnsafeBytes(of: id.uuid) { bytes += $0 } }
+        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     static func grantRepresentation(_ grant: SimPermissionGrant) -> JSONValue {

@@ -1,0 +1,131 @@
+-- The nightly drift audit (`onboarder audit`): enqueue one read-only `audit` job per onboarded customer,
+-- show what the audits found (dashboard.drift), and enqueue an onboarding for each drifted customer
+-- (`--repair`). The audit job itself (Sources/Pipeline/DriftAuditHandler.swift) writes the findings into
+-- onboarder.drift_findings as the worker login.
+--
+-- SECURITY DEFINER, for operators (who may not write jobs) and workers; acting is decided on the login
+-- (onboarder.acting_msps, may_act_for), so an operator audits and repairs its own MSPs' customers only.
+
+-- The customers an audit covers: onboarded, not offboarded since, of an MSP the login acts for, narrowed to
+-- p_msp and to p_customer (its tenant key, default domain or Entra tenant id) when given. Called only by
+-- enqueue_audits (with the owner's rights), never granted.
+CREATE OR REPLACE FUNCTION onboarder.audit_scope(p_msp text, p_customer text)
+RETURNS TABLE (tenant_id bigint, msp_id text, tenant_key text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.id, t.msp_id, t.tenant_key
+      FROM onboarder.tenants t JOIN onboarder.integrations i ON i.tenant_id = t.id
+     WHERE i.onboarded_at IS NOT NULL AND i.offboarded_at IS NULL
+       AND t.msp_id IN (SELECT onboarder.acting_msps())
+       AND (p_msp IS NULL OR t.msp_id = p_msp)
+       AND (p_customer IS NULL OR t.tenant_key = p_customer OR i.default_domain = lower(p_customer)
+            OR i.entra_tenant_id::text = lower(p_customer))
+     ORDER BY t.msp_id, t.tenant_key
+$$;
+
+-- One `audit` job per customer in scope (one active audit per tenant: a customer whose audit is still
+-- queued or running reports that job, created = false). Events: `enqueued`, with the actor. An MSP the
+-- login may not act for raises P0002 "no MSP X", as for an MSP that does not exist.
+CREATE OR REPLACE FUNCTION onboarder.enqueue_audits(p_msp text DEFAULT NULL, p_customer text DEFAULT NULL,
+                                                    p_actor text DEFAULT NULL)
+RETURNS TABLE (job_id bigint, tenant_id bigint, msp text, tenant_key text, created boolean)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor text := coalesce(p_actor, session_user);
+BEGIN
+    IF p_msp IS NOT NULL AND NOT (onboarder.may_act_for(p_msp) AND EXISTS (SELECT 1 FROM onboarder.msps m WHERE m.id = p_msp)) THEN
+        RAISE EXCEPTION 'no MSP %', p_msp USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY
+    WITH scope AS (
+        SELECT s.tenant_id, s.msp_id, s.tenant_key FROM onboarder.audit_scope(p_msp, p_customer) s
+    ), inserted AS (
+        INSERT INTO onboarder.jobs AS j (kind, msp_id, tenant_id, subject, payload)
+        SELECT 'audit', s.msp_id, s.tenant_id, '', '{}'::jsonb FROM scope s
+        ON CONFLICT DO NOTHING
+        RETURNING j.id, j.tenant_id
+    ), events AS (
+        INSERT INTO onboarder.events (job_id, kind, actor) SELECT n.id, 'enqueued', v_actor FROM inserted n
+    )
+    SELECT coalesce(n.id, a.id), s.tenant_id, s.msp_id, s.tenant_key, n.id IS NOT NULL
+      FROM scope s
+      LEFT JOIN inserted n ON n.tenant_id = s.tenant_id
+      LEFT JOIN onboarder.jobs a
+             ON n.id IS NULL AND a.tenant_id = s.tenant_id AND a.kind = 'audit' AND a.subject = ''
+            AND a.state IN ('queued', 'running', 'waiting', 'needs_attention')
+     ORDER BY s.msp_id, s.tenant_key;
+    PERFORM pg_notify('onboarder_jobs', '');
+END $$;
+
+-- An onboarding for each of p_tenants that has drift findings, with its last onboarding's payload: the
+-- pipeline's steps find what exists and put back only what is missing. One active onboarding per tenant
+-- (an active one is reported, created = false). A customer the login may not act for raises P0002 "no
+-- customer N", as for one that does not exist; one without findings, never onboarded or offboarded since
+-- is left out (nothing to repair). Events: `enqueued` with the actor and {"repair": true, "findings": […]}.
+CREATE OR REPLACE FUNCTION onboarder.repair_drift(p_tenants bigint[], p_actor text DEFAULT NULL)
+RETURNS TABLE (tenant_id bigint, tenant_key text, job_id bigint, created boolean, findings text[])
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor text := coalesce(p_actor, session_user);
+    v_tenant bigint;
+BEGIN
+    FOREACH v_tenant IN ARRAY coalesce(p_tenants, '{}') LOOP
+        PERFORM onboarder.require_tenant(v_tenant);
+    END LOOP;
+    RETURN QUERY
+    WITH wanted AS (
+        SELECT t.id AS tenant_id, t.msp_id, t.tenant_key,
+               (SELECT array_agg(DISTINCT f.finding ORDER BY f.finding) FROM onboarder.drift_findings f
+                 WHERE f.tenant_id = t.id) AS findings,
+               (SELECT j.payload FROM onboarder.jobs j WHERE j.tenant_id = t.id AND j.kind = 'onboard'
+                 ORDER BY j.id DESC LIMIT 1) AS payload
+          FROM onboarder.tenants t JOIN onboarder.integrations i ON i.tenant_id = t.id
+         WHERE t.id = ANY(p_tenants) AND i.onboarded_at IS NOT NULL AND i.offboarded_at IS NULL
+    ), drifted AS (
+        SELECT w.* FROM wanted w WHERE w.findings IS NOT NULL AND w.payload IS NOT NULL
+    ), inserted AS (
+        INSERT INTO onboarder.jobs AS j (kind, msp_id, tenant_id, subject, payload)
+        SELECT 'onboard', d.msp_id, d.tenant_id, '', d.payload FROM drifted d
+        ON CONFLICT DO NOTHING
+        RETURNING j.id, j.tenant_id
+    ), events AS (
+        INSERT INTO onboarder.events (job_id, kind, actor, detail)
+        SELECT n.id, 'enqueued', v_actor, jsonb_build_object('repair', true, 'findings', to_jsonb(d.findings))
+          FROM inserted n JOIN drifted d ON d.tenant_id = n.tenant_id
+    )
+    SELECT d.tenant_id, d.tenant_key, coalesce(n.id, a.id), n.id IS NOT NULL, d.findings
+      FROM drifted d
+      LEFT JOIN inserted n ON n.tenant_id = d.tenant_id
+      LEFT JOIN onboarder.jobs a
+             ON n.id IS NULL AND a.tenant_id = d.tenant_id AND a.kind = 'onboard' AND a.subject = ''
+            AND a.state IN ('queued', 'running', 'waiting', 'needs_attention')
+     ORDER BY d.tenant_key;
+    PERFORM pg_notify('onboarder_jobs', '');
+END $$;
+
+-- Per customer and finding: what the last audit found drifted from what Onboarder set up, since when, and
+-- when it was last seen. security_invoker: the viewer's row-level security on drift_findings, tenants and
+-- integrations applies, so an operator sees only its MSPs' customers.
+CREATE OR REPLACE VIEW dashboard.drift WITH (security_invoker = true) AS
+SELECT f.msp_id AS msp, t.tenant_key AS customer, coalesce(t.display_name, i.default_domain, t.tenant_key) AS display_name,
+       i.path, f.finding, f.subject, f.detail, f.since, f.seen_at, i.audited_at, f.job_id AS audit_job_id
+  FROM onboarder.drift_findings f
+  JOIN onboarder.tenants t ON t.id = f.tenant_id
+  LEFT JOIN onboarder.integrations i ON i.tenant_id = f.tenant_id;
+
+
+REVOKE ALL ON FUNCTION onboarder.audit_scope(text, text), onboarder.enqueue_audits(text, text, text),
+                       onboarder.repair_drift(bigint[], text)
+  FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
+-- Operators (the nightly `onboarder audit` runs as the operator login) and workers.
+GRANT EXECUTE ON FUNCTION onboarder.enqueue_audits(text, text, text), onboarder.repair_drift(bigint[], text)
+   TO onboarder_worker, onboarder_operator;
+REVOKE ALL ON dashboard.drift FROM PUBLIC, onboarder_enqueuer;
+GRANT SELECT ON dashboard.drift TO onboarder_worker, onboarder_operator;
