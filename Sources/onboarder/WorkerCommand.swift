@@ -58,6 +58,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 handlers.append(onboarding)
                 handlers.append(RotationHandler(onboarding: onboarding))
                 handlers.append(CertificateRotationHandler(onboarding: onboarding))
+                handlers.append(OffboardingHandler(onboarding: onboarding))
             } else {
                 logger.notice(
                     "no encryption key configured (secrets.key_file): onboard jobs are not run by this worker")

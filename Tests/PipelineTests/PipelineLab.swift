@@ -169,6 +169,7 @@ final class PipelineLab: @unchecked Sendable {
         switch command {
         case "enqueue": .enqueuer
         case "status", "show", "scripts", "retry", "resume", "cancel", "cert", "handover": .operator
+        case "offboard": .operator
         default: .worker  // worker, rotate-secrets, secret, keys
         }
     }

@@ -41,6 +41,9 @@ enum DeclaredFunctions {
             true, [worker, `operator`]
         ),
         "onboarder.handover_done(bigint,text)": (true, [worker, `operator`]),
+        // Offboarding (80_offboard.sql): operators enqueue it for their MSPs' customers; the worker's last step.
+        "onboarder.enqueue_offboard(text,text[],boolean[],boolean,text)": (true, [worker, `operator`]),
+        "onboarder.record_offboarded(bigint,bigint)": (false, [worker]),
         // Workers only.
         "onboarder.record_secret_export(bigint,text)": (true, [worker]),
         "onboarder.claim(text,integer,text[])": (false, [worker]),
