@@ -78,7 +78,7 @@ struct OffboardTests {
         #expect(lab.simulator.txtRecords(fqdn).isEmpty, "the TXT record is left: \(lab.simulator.txtRecords(fqdn))")
 
         // Rotation skips them: nothing is active to rotate.
-        let rotate = try await lab.onboarder(["rotate-secrets", "--force"])
+        let rotate = try await lab.onboarder(["rotate-secrets", "--within", "3650d"])
         #expect(rotate.status == 0, "\(rotate.output)")
         let rotations = try await lab.pool.query(
             "SELECT count(*)::int FROM onboarder.jobs WHERE kind LIKE 'rotate-%'"
@@ -175,8 +175,9 @@ struct OffboardTests {
         try await lab.pool.query(
             """
             WITH j AS (UPDATE onboarder.jobs SET state = 'succeeded', finished_at = now() WHERE id = \(done) RETURNING tenant_id)
-            INSERT INTO onboarder.integrations (tenant_id, path, entra_tenant_id, app_object_id, app_id)
-            SELECT tenant_id, 'm365', \(lab.tenant(mine).id.uuidString.lowercased())::uuid, gen_random_uuid(), gen_random_uuid() FROM j
+            INSERT INTO onboarder.integrations (tenant_id, path, entra_tenant_id, default_domain, app_object_id, app_id)
+            SELECT tenant_id, 'm365', \(lab.tenant(mine).id.uuidString.lowercased())::uuid, \(mine), gen_random_uuid(),
+                   gen_random_uuid() FROM j
             """)
         let busyJob = try await lab.enqueue(busy, path: "m365")
         let payload = try PostgresJSON(
@@ -191,21 +192,23 @@ struct OffboardTests {
             #expect(result.output.contains(expected), "\(arguments): \(result.output)")
             #expect(try await lab.offboardJobs().isEmpty, "\(arguments) enqueued")
         }
-        try await refused([theirs], "\(theirs): tenant: \(theirs) is not a customer of an MSP this login acts for")
+        // Customers are named as enqueued (here by tenant id), or by the default domain onboarding recorded.
+        let (theirsKey, busyKey) = (lab.tenant(theirs).id.uuidString.lowercased(), lab.tenant(busy).id.uuidString.lowercased())
+        try await refused([theirsKey], "\(theirsKey): tenant: \(theirsKey) is not a customer of an MSP this login acts for")
         try await refused(["nobody.example.com"], "is not a customer")
         try await refused(["--msp", "msp2", mine], "msp: msp2 is not an MSP this login may act for")
-        try await refused([busy], "has an active onboard job \(busyJob) (queued): cancel job \(busyJob) first")
-        try await refused([mine, busy], "\(busy): tenant:")
+        try await refused([busyKey], "has an active onboard job \(busyJob) (queued): cancel job \(busyJob) first")
+        try await refused([mine, busyKey], "\(busyKey): tenant:")
         #expect(try await lab.onboarder(["cancel", "--job", String(busyJob)]).status == 0)
-        try await refused([busy], "was never onboarded")
+        try await refused([busyKey], "was never onboarded")
         try await refused([], "name the customers, or give --file FILE")
 
         let file = lab.directory.appendingPathComponent("bad.csv").path
-        try "msp,tenant,keep_domain\nmsp1,\(mine),\nmsp1,\(busy),maybe\n".write(
+        try "msp,tenant,keep_domain\nmsp1,\(mine),\nmsp1,\(busyKey),maybe\n".write(
             toFile: file, atomically: true, encoding: .utf8)
         try await refused(["--file", file], "\(file):3: keep_domain: true or false")
-        try "msp,tenant\nmsp1,\(mine)\nmsp1,\(busy)\n".write(toFile: file, atomically: true, encoding: .utf8)
-        try await refused(["--file", file], "\(file):3: tenant: \(busy) was never onboarded")
+        try "msp,tenant\nmsp1,\(mine)\nmsp1,\(busyKey)\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try await refused(["--file", file], "\(file):3: tenant: \(busyKey) was never onboarded")
         try "msp,customer\nmsp1,\(mine)\n".write(toFile: file, atomically: true, encoding: .utf8)
         try await refused(["--file", file], "\(file):1: customer: unknown column")
 

@@ -58,12 +58,6 @@ BEGIN
         END IF;
         v_tenant := v_found[1];
         SELECT t.msp_id INTO v_msp FROM onboarder.tenants t WHERE t.id = v_tenant;
-        IF NOT EXISTS (SELECT 1 FROM onboarder.integrations i WHERE i.tenant_id = v_tenant AND i.app_object_id IS NOT NULL)
-        THEN
-            RAISE EXCEPTION 'row %: tenant: % was never onboarded (no app registration is recorded): nothing to offboard',
-                            v_ord, left(v_key, 253)
-                  USING ERRCODE = 'invalid_parameter_value';
-        END IF;
         SELECT j.id, j.kind, j.state INTO v_active FROM onboarder.jobs j
          WHERE j.tenant_id = v_tenant AND j.kind IN ('onboard', 'rotate-secret', 'rotate-certificate')
            AND j.state IN ('queued', 'running', 'waiting', 'needs_attention')
@@ -71,6 +65,12 @@ BEGIN
         IF FOUND THEN
             RAISE EXCEPTION 'row %: tenant: % has an active % job % (%): cancel job % first', v_ord, left(v_key, 253),
                             v_active.kind, v_active.id, v_active.state, v_active.id
+                  USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM onboarder.integrations i WHERE i.tenant_id = v_tenant AND i.app_object_id IS NOT NULL)
+        THEN
+            RAISE EXCEPTION 'row %: tenant: % was never onboarded (no app registration is recorded): nothing to offboard',
+                            v_ord, left(v_key, 253)
                   USING ERRCODE = 'invalid_parameter_value';
         END IF;
         SELECT j.payload INTO v_payload FROM onboarder.jobs j
