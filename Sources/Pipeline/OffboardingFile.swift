@@ -17,7 +17,9 @@ public enum OffboardingFile {
         var result = EnqueueFile.Result()
         var bytes = [UInt8](data)
         guard data.count <= EnqueueFile.Limits.fileBytes else {
-            return ([], [.init(file: name, line: 1, column: nil, reason: "the file has \(data.count) bytes: too large")])
+            return (
+                [], [.init(file: name, line: 1, column: nil, reason: "the file has \(data.count) bytes: too large")]
+            )
         }
         if let encoding = EnqueueFile.wideEncoding(bytes) {
             return ([], [.init(file: name, line: 1, column: nil, reason: "the file is \(encoding); save it as UTF-8")])

@@ -32,7 +32,8 @@ public struct OffboardingHandler: JobHandler {
         } catch {
             return .needsAttention(
                 step: nil,
-                message: "The offboarding's payload is unreadable (\(error)); cancel it and run onboarder offboard again.")
+                message:
+                    "The offboarding's payload is unreadable (\(error)); cancel it and run onboarder offboard again.")
         }
         let run: Run
         do { run = try await onboarding.run(of: job, payload: payload, context: context) } catch {

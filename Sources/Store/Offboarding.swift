@@ -59,8 +59,9 @@ public struct OffboardSurvey: Codable, Sendable, Equatable {
         public var teamsEnabled: Bool
         public var sbcFQDN: String?
 
-        public init(tenantID: String, applicationID: String, selectedUsers: [String], teamsEnabled: Bool, sbcFQDN: String?)
-        {
+        public init(
+            tenantID: String, applicationID: String, selectedUsers: [String], teamsEnabled: Bool, sbcFQDN: String?
+        ) {
             self.tenantID = tenantID
             self.applicationID = applicationID
             self.selectedUsers = selectedUsers
@@ -135,8 +136,9 @@ public enum Offboarding {
 
     /// The key ids (lowercased) and thumbprints of every credential Onboarder recorded for the customer, in
     /// any state: what the survey marks "recorded".
-    public static func recordedCredentials(tenant: Int64, on executor: some PostgresExecutor) async throws -> Set<String>
-    {
+    public static func recordedCredentials(tenant: Int64, on executor: some PostgresExecutor) async throws -> Set<
+        String
+    > {
         let rows = try await executor.query(
             """
             SELECT coalesce(lower(key_id::text), thumbprint) FROM onboarder.credentials

@@ -68,7 +68,8 @@ struct OffboardCommand: AsyncParsableCommand {
         }
         if let msp, let other = rows.first(where: { $0.msp != msp }) {
             throw CleanExit.message(
-                "\(file):\(other.line): msp: \(other.msp), but --msp \(msp) was given\nnothing enqueued", code: ExitCode(2))
+                "\(file):\(other.line): msp: \(other.msp), but --msp \(msp) was given\nnothing enqueued",
+                code: ExitCode(2))
         }
         return rows.map {
             Request(place: "\(file):\($0.line)", msp: $0.msp, key: $0.tenant, keepDomain: $0.keepDomain || keepDomain)
@@ -90,7 +91,8 @@ struct OffboardCommand: AsyncParsableCommand {
                     try await printPlans(zip(requests, jobs).map { ($0.key, $1.jobID) }, pool: pool)
                 } else {
                     print(
-                        "onboarder show CUSTOMER follows each one. Entra keeps a deleted app registration restorable for 30 days (Deleted applications).")
+                        "onboarder show CUSTOMER follows each one. Entra keeps a deleted app registration restorable for 30 days (Deleted applications)."
+                    )
                 }
             }
         }

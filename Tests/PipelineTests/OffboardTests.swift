@@ -41,9 +41,14 @@ struct OffboardTests {
         // The dry run reads the tenant: the secret added by hand is in the plan; nothing is removed.
         let dry = try await lab.onboarder(["offboard", m365, "--dry-run", "--wait", "60"])
         #expect(dry.status == 0, "\(dry.output)")
-        #expect(dry.output.contains("with client secret \(byHand.keyID.lowercased()) \"added by hand\" (not recorded by Onboarder)"), "\(dry.output)")
+        #expect(
+            dry.output.contains(
+                "with client secret \(byHand.keyID.lowercased()) \"added by hand\" (not recorded by Onboarder)"),
+            "\(dry.output)")
         #expect(dry.output.contains("remove application") && dry.output.contains("restorable for 30 days"))
-        #expect(dry.output.contains("remove PBX Microsoft 365 integration: TenantId \(lab.tenant(m365).id.uuidString.lowercased())"))
+        #expect(
+            dry.output.contains(
+                "remove PBX Microsoft 365 integration: TenantId \(lab.tenant(m365).id.uuidString.lowercased())"))
         let untouched = try await lab.inspect(m365)
         #expect((untouched["applications"] as! [[String: Any]]).count == 1)
         #expect((untouched["applications"] as! [[String: Any]])[0]["passwordKeyIds"] as? [String] != nil)
@@ -184,7 +189,8 @@ struct OffboardTests {
             encoding: OnboardingPayload(
                 path: "m365", pbxURL: "https://pbx.example", pbxClientID: "c", pbxSecret: "env:X"))
         try await lab.pool.query(
-            "SELECT * FROM onboarder.enqueue('msp2', \(lab.tenant(theirs).id.uuidString.lowercased()), 'onboard', \(payload))")
+            "SELECT * FROM onboarder.enqueue('msp2', \(lab.tenant(theirs).id.uuidString.lowercased()), 'onboard', \(payload))"
+        )
 
         func refused(_ arguments: [String], _ expected: String) async throws {
             let result = try await lab.onboarder(["offboard"] + arguments)
@@ -193,8 +199,11 @@ struct OffboardTests {
             #expect(try await lab.offboardJobs().isEmpty, "\(arguments) enqueued")
         }
         // Customers are named as enqueued (here by tenant id), or by the default domain onboarding recorded.
-        let (theirsKey, busyKey) = (lab.tenant(theirs).id.uuidString.lowercased(), lab.tenant(busy).id.uuidString.lowercased())
-        try await refused([theirsKey], "\(theirsKey): tenant: \(theirsKey) is not a customer of an MSP this login acts for")
+        let (theirsKey, busyKey) = (
+            lab.tenant(theirs).id.uuidString.lowercased(), lab.tenant(busy).id.uuidString.lowercased()
+        )
+        try await refused(
+            [theirsKey], "\(theirsKey): tenant: \(theirsKey) is not a customer of an MSP this login acts for")
         try await refused(["nobody.example.com"], "is not a customer")
         try await refused(["--msp", "msp2", mine], "msp: msp2 is not an MSP this login may act for")
         try await refused([busyKey], "has an active onboard job \(busyJob) (queued): cancel job \(busyJob) first")
@@ -244,7 +253,9 @@ extension PipelineLab {
     }
 
     /// The simulated DNS provider, through its Cloudflare-shaped API.
-    var dns: CloudflareDNSClient { CloudflareDNSClient(http: http, baseURL: "\(base)/client/v4", token: "dns-test-token") }
+    var dns: CloudflareDNSClient {
+        CloudflareDNSClient(http: http, baseURL: "\(base)/client/v4", token: "dns-test-token")
+    }
 
     /// Asserts an offboarded customer's end state, in the simulator and in the database: no app with Onboarder's
     /// unique name (the deleted one in Deleted applications), no service principal, role assignment or grant of
@@ -255,9 +266,12 @@ extension PipelineLab {
     ) async throws {
         let state = try await inspect(domain)
         let key = tenant(domain).id.uuidString.lowercased()
-        #expect((state["applications"] as! [[String: Any]]).isEmpty, "\(domain): apps left", sourceLocation: sourceLocation)
+        #expect(
+            (state["applications"] as! [[String: Any]]).isEmpty, "\(domain): apps left", sourceLocation: sourceLocation)
         let deleted = state["deletedApplications"] as! [[String: Any]]
-        #expect(deleted.count == 1 && deleted.first?["uniqueName"] as? String == "bvoip-msteams-integration", sourceLocation: sourceLocation)
+        #expect(
+            deleted.count == 1 && deleted.first?["uniqueName"] as? String == "bvoip-msteams-integration",
+            sourceLocation: sourceLocation)
         let appID = deleted.first?["appId"] as? String ?? "-"
         #expect(
             !(state["servicePrincipals"] as! [[String: Any]]).contains { $0["appId"] as? String == appID },
@@ -277,25 +291,37 @@ extension PipelineLab {
         #expect(!graphPrincipal.isEmpty, sourceLocation: sourceLocation)
         let pbx = state["pbx"] as! [String: Any]
         let m365 = pbx["microsoft365Integration"] as! [String: Any]
-        #expect(m365["TenantId"] as? String == "" && m365["ApplicationId"] as? String == "", "\(m365)", sourceLocation: sourceLocation)
-        #expect(((m365["AdUsers"] as? [String: Any])?["SelectedUsers"] as? [Any])?.isEmpty == true, sourceLocation: sourceLocation)
+        #expect(
+            m365["TenantId"] as? String == "" && m365["ApplicationId"] as? String == "", "\(m365)",
+            sourceLocation: sourceLocation)
+        #expect(
+            ((m365["AdUsers"] as? [String: Any])?["SelectedUsers"] as? [Any])?.isEmpty == true,
+            sourceLocation: sourceLocation)
         let teams = pbx["teamsIntegration"] as! [String: Any]
-        #expect(teams["Enabled"] as? Bool == false && (teams["SbcFQDN"] is NSNull || teams["SbcFQDN"] == nil), "\(teams)", sourceLocation: sourceLocation)
+        #expect(
+            teams["Enabled"] as? Bool == false && (teams["SbcFQDN"] is NSNull || teams["SbcFQDN"] == nil), "\(teams)",
+            sourceLocation: sourceLocation)
         if path == "teams" {
             let fqdn = OffboardTests.fqdn(domain)
             let hasDomain = (state["domains"] as! [[String: Any]]).contains { $0["id"] as? String == fqdn }
             let hasUser = (state["users"] as! [[String: Any]]).contains {
                 ($0["userPrincipalName"] as? String ?? "").hasSuffix("@\(fqdn)")
             }
-            #expect(hasDomain == keptDomain && hasUser == keptDomain, "\(domain): domain \(hasDomain), user \(hasUser)", sourceLocation: sourceLocation)
+            #expect(
+                hasDomain == keptDomain && hasUser == keptDomain, "\(domain): domain \(hasDomain), user \(hasUser)",
+                sourceLocation: sourceLocation)
         }
         // Tokens for the deleted app are refused (the PBX's secret no longer signs in).
         let signIn = try await http.execute(
             HTTPRequest(
                 method: "POST", url: "\(base)/\(key)/oauth2/v2.0/token",
                 headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                body: Array("grant_type=client_credentials&client_id=\(appID)&client_secret=x&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default".utf8)))
-        #expect(signIn.status == 400 && String(decoding: signIn.body, as: UTF8.self).contains("700016"), sourceLocation: sourceLocation)
+                body: Array(
+                    "grant_type=client_credentials&client_id=\(appID)&client_secret=x&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+                        .utf8)))
+        #expect(
+            signIn.status == 400 && String(decoding: signIn.body, as: UTF8.self).contains("700016"),
+            sourceLocation: sourceLocation)
         let rows = try await pool.query(
             """
             SELECT c.state, c.sealed IS NULL, c.removed_at IS NOT NULL, i.offboarded_at IS NOT NULL,

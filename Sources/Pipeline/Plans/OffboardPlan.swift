@@ -111,9 +111,12 @@ public enum OffboardPlan {
             }
         }
         if survey.keepDomain {
-            if let user = survey.activationUser { lines.append("keep activation user \(user.userPrincipalName) (--keep-domain)") }
+            if let user = survey.activationUser {
+                lines.append("keep activation user \(user.userPrincipalName) (--keep-domain)")
+            }
             if let domain = survey.sbcDomain, survey.domainInTenant {
-                lines.append("keep domain \(domain) and its DNS (--keep-domain: it stays activated for a later onboarding)")
+                lines.append(
+                    "keep domain \(domain) and its DNS (--keep-domain: it stays activated for a later onboarding)")
             }
         }
         lines += survey.unread.map { "not read: \($0)" }

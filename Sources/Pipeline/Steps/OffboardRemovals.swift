@@ -31,7 +31,8 @@ extension Run {
     mutating func offboardActivationUser() async throws {
         let graph = try graph()
         for case .deleteUser(let id, let upn) in OffboardPlan.actions(for: .offboardActivationUser, try survey()) {
-            let parked = try OffboardPlan.parkedName(of: upn, id: id, defaultDomain: require(facts.defaultDomain, "default domain"))
+            let parked = try OffboardPlan.parkedName(
+                of: upn, id: id, defaultDomain: require(facts.defaultDomain, "default domain"))
             do {
                 try await graph.renameUser(id, userPrincipalName: parked)
                 CrashPoint.check("after-call:offboard-activation-user")

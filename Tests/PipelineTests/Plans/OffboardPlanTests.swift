@@ -64,7 +64,8 @@ struct OffboardPlanTests {
             name: "what is already gone is not in the plan (a run after the removals, or removed by hand)",
             survey: {
                 var survey = OffboardSurvey(path: "teams", keepDomain: false)
-                survey.pbx = .init(tenantID: "", applicationID: "", selectedUsers: [], teamsEnabled: false, sbcFQDN: nil)
+                survey.pbx = .init(
+                    tenantID: "", applicationID: "", selectedUsers: [], teamsEnabled: false, sbcFQDN: nil)
                 survey.sbcDomain = "sbc.x"
                 survey.dns = .init(name: "sbc.x", zone: "x", manual: false, values: [])
                 return survey
@@ -93,7 +94,8 @@ struct OffboardPlanTests {
             }(),
             actions: [
                 .deleteUser(id: "u1", userPrincipalName: "teams-activation@sbc.x"),
-                .removeTXT(name: "sbc.x", zone: "x", values: ["MS=ms123"]), .deleteApplication(objectID: "o1", appID: "a1"),
+                .removeTXT(name: "sbc.x", zone: "x", values: ["MS=ms123"]),
+                .deleteApplication(objectID: "o1", appID: "a1"),
             ]),
     ]
 
@@ -124,16 +126,18 @@ struct OffboardPlanTests {
         let kept = OffboardPlan.lines(Self.teams(keepDomain: true)).joined(separator: "\n")
         #expect(kept.contains("keep domain sbc.x") && kept.contains("keep activation user"))
         #expect(!kept.contains("remove domain") && !kept.contains("remove activation user"))
-        #expect(OffboardPlan.lines(OffboardSurvey(path: "m365", keepDomain: false)) == [
-            "nothing to remove: the tenant and the PBX hold nothing of the integration"
-        ])
+        #expect(
+            OffboardPlan.lines(OffboardSurvey(path: "m365", keepDomain: false)) == [
+                "nothing to remove: the tenant and the PBX hold nothing of the integration"
+            ])
     }
 
     @Test(arguments: [
         ("teams-activation@sbc.x", "7F3A2B10-aaaa", "c.onmicrosoft.com", "teams-activation-7f3a2b10@c.onmicrosoft.com"),
         ("x@y.z", "1234", "d.example", "x-1234@d.example"),
     ])
-    func theActivationUserIsParkedOnTheDefaultDomain(_ upn: String, _ id: String, _ domain: String, _ expected: String) {
+    func theActivationUserIsParkedOnTheDefaultDomain(_ upn: String, _ id: String, _ domain: String, _ expected: String)
+    {
         #expect(OffboardPlan.parkedName(of: upn, id: id, defaultDomain: domain) == expected)
     }
 }

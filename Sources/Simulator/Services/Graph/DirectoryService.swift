@@ -106,7 +106,8 @@ struct DirectoryService: Sendable {
                 user(call) { user in
                     if let denied = call.require(["User.ReadWrite.All"]) { return denied }
                     let body = JSONValue.parse(call.request.body)
-                    if let upn = body?["userPrincipalName"]?.string, upn.lowercased() != user.userPrincipalName.lowercased()
+                    if let upn = body?["userPrincipalName"]?.string,
+                        upn.lowercased() != user.userPrincipalName.lowercased()
                     {
                         // A new name must be on a verified domain of the tenant, and no one else's.
                         let tenant = call.tenant
