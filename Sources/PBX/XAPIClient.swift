@@ -91,6 +91,38 @@ public final class XAPIClient: Sendable {
         ).value
     }
 
+    // MARK: Offboarding
+
+    /// The Teams page as the PBX holds it.
+    public struct Microsoft365TeamsIntegration: Codable, Sendable {
+        public var Enabled: Bool?
+        public var SbcFQDN: String?
+        public var SipDomain: String?
+    }
+
+    public func microsoft365TeamsIntegration() async throws -> Microsoft365TeamsIntegration {
+        try decode(
+            Microsoft365TeamsIntegration.self, try await call("GET", "/xapi/v1/Microsoft365TeamsIntegration"))
+    }
+
+    /// Clears the Microsoft 365 page: the two ids are non-nullable strings in the XAPI schema, so emptied
+    /// (as an unconfigured PBX answers them), and the user sync stops with an empty selection.
+    public func clearMicrosoft365Integration() async throws {
+        _ = try await call(
+            "PATCH", "/xapi/v1/Microsoft365Integration",
+            body: [
+                "TenantId": .string(""), "ApplicationId": .string(""),
+                "AdUsers": .object(["IsEnabled": .bool(false), "SelectedUsers": .array([])]),
+            ])
+    }
+
+    /// Turns the Teams integration off: disabled, no SBC name (SbcFQDN and SipDomain are nullable).
+    public func disableTeamsIntegration() async throws {
+        _ = try await call(
+            "PATCH", "/xapi/v1/Microsoft365TeamsIntegration",
+            body: ["Enabled": .bool(false), "SbcFQDN": .null, "SipDomain": .null])
+    }
+
     // MARK: The exchange
 
     /// One XAPI call, serialised with every other call to this PBX; a refused token is fetched again once.

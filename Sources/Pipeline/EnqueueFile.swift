@@ -331,7 +331,11 @@ public enum EnqueueFile {
     ///
     /// Scanned as UTF-8 bytes: every delimiter is ASCII, and no byte of a multi-byte character is, so a
     /// field's bytes are whole characters (and decoding each field once beats appending scalar by scalar).
-    static func csv(_ bytes: [UInt8], name: String, result: inout Result) -> [(line: Int, fields: [String: String])] {
+    /// `columns` and `required`: the header's (the enqueue file's unless given: `OffboardingFile` has its own).
+    static func csv(
+        _ bytes: [UInt8], name: String, result: inout Result, columns: [String] = columns,
+        required: Set<String> = required
+    ) -> [(line: Int, fields: [String: String])] {
         let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
         var records: [(line: Int, values: [String])] = []
         var values: [String] = []

@@ -35,7 +35,7 @@ public final class Simulator: Sendable {
         let graph = GraphSurface(
             directory: directory, tokens: tokens, counter: counter, scheme: { scheme.current },
             routes: GraphApplicationsService(faults: faults).routes + ServicePrincipalsService(faults: faults).routes
-                + DirectoryService(dns: dns).routes + GDAPService().routes)
+                + DirectoryService(dns: dns).routes + DeletionsService().routes + GDAPService().routes)
         let beta = GraphSurface(
             directory: directory, tokens: tokens, counter: counter, scheme: { scheme.current },
             routes: ReportsService().routes)
@@ -125,6 +125,9 @@ public final class Simulator: Sendable {
 
     /// Domain verification also looks TXT records up with `lookup` (a real DNS server), as Microsoft does.
     public func setDNSLookup(_ lookup: @escaping @Sendable (String) -> [String]) { dns.setLookup(lookup) }
+
+    /// The TXT values the simulated DNS provider holds for `name` (published and propagated).
+    public func txtRecords(_ name: String) -> [String] { dns.txtRecords(name) }
 
     /// Uploads a certificate to the partner app (what an MSP does once in its own tenant).
     public func addPartnerCertificate(_ certificate: Certificate) throws {

@@ -22,6 +22,7 @@ struct Onboarder: AsyncParsableCommand {
             ShowCommand.self,
             RotateSecretsCommand.self, RetryCommand.self, ResumeCommand.self,
             CancelCommand.self,
+            OffboardCommand.self,
             CertCommand.self, HandoverCommand.self, ConsentCommand.self, SecretCommand.self, ScriptsCommand.self,
             KeysCommand.self, MSPCommand.self, ConfigCommand.self,
             // Approval of large enqueues (issue 22).

@@ -58,6 +58,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 handlers.append(onboarding)
                 handlers.append(RotationHandler(onboarding: onboarding))
                 handlers.append(CertificateRotationHandler(onboarding: onboarding))
+                handlers.append(OffboardingHandler(onboarding: onboarding))
                 // The nightly drift audit: reads the tenant and the PBX with the same clients, writes neither.
                 handlers.append(DriftAuditHandler(onboarding: onboarding))
             } else {

@@ -168,7 +168,7 @@ final class PipelineLab: @unchecked Sendable {
     static func role(of command: String) -> StaffRole {
         switch command {
         case "enqueue": .enqueuer
-        case "status", "show", "scripts", "retry", "resume", "cancel", "cert", "handover", "audit": .operator
+        case "status", "show", "scripts", "retry", "resume", "cancel", "cert", "handover", "audit", "offboard": .operator
         // Approval of large enqueues: approvers approve; batch list|show|cancel are operators' too.
         case "approve": .approver
         case "batch": .operator

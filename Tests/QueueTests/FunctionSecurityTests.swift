@@ -46,6 +46,9 @@ enum DeclaredFunctions {
         // Approval of large enqueues (84_approval.sql): approvers approve; they and operators cancel.
         "onboarder.approve_batch(bigint,text)": (true, [approver]),
         "onboarder.cancel_batch(bigint,text)": (true, [approver, `operator`]),
+        // Offboarding (80_offboard.sql): operators enqueue it for their MSPs' customers; the worker's last step.
+        "onboarder.enqueue_offboard(text,text[],boolean[],boolean,text)": (true, [worker, `operator`]),
+        "onboarder.record_offboarded(bigint,bigint)": (false, [worker]),
         // Workers only.
         "onboarder.record_secret_export(bigint,text)": (true, [worker]),
         "onboarder.claim(text,integer,text[])": (false, [worker]),

@@ -180,7 +180,12 @@ BEGIN
         INSERT INTO onboarder.credentials (tenant_id, kind, source, state, thumbprint, display_name, certificate_pem,
                                            expires_at)
         VALUES (p_tenant, 'certificate', 'pbx', 'supplied', v_thumbprint, p_display_name, p_certificate_pem, p_expires_at)
-        ON CONFLICT (tenant_id, thumbprint) WHERE kind = 'certificate' DO NOTHING
+        ON CONFLICT (tenant_id, thumbprint) WHERE kind = 'certificate' DO UPDATE
+            -- A certificate removed before (an offboarded customer's PBX keeps its key pair) is supplied
+            -- anew for the onboarding that follows; one in any other state is recorded already.
+            SET state = 'supplied', removed_at = NULL, app_object_id = NULL, certificate_pem = EXCLUDED.certificate_pem,
+                display_name = EXCLUDED.display_name, expires_at = EXCLUDED.expires_at, updated_at = now()
+            WHERE onboarder.credentials.state = 'removed'
         RETURNING 1
     )
     SELECT EXISTS (SELECT 1 FROM added) INTO v_recorded;

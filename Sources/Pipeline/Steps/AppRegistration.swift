@@ -8,13 +8,21 @@ extension Run {
         let graph = try graph()
         let redirect = payload.redirectURI ?? settings.redirectURI(pbxURL: payload.pbxURL)
         let permissions = ResolvedPermissions(roles: facts.roleIDs ?? [:], scopes: facts.scopeIDs ?? [:])
+        let registration = ApplicationRegistration(
+            displayName: settings.appName, signInAudience: "AzureADMyOrg", redirectURIs: [redirect],
+            requiredResourceAccess: permissions.requiredResourceAccess)
         // The idempotent upsert: a create whose answer was lost, run again, updates the same app.
-        let app = try await graph.upsertApplication(
-            uniqueName: settings.appUniqueName,
-            ApplicationRegistration(
-                displayName: settings.appName, signInAudience: "AzureADMyOrg", redirectURIs: [redirect],
-                requiredResourceAccess: permissions.requiredResourceAccess),
-            context: context())
+        let app: GraphApplication
+        do {
+            app = try await graph.upsertApplication(
+                uniqueName: settings.appUniqueName, registration, context: context())
+        } catch let error as GraphError where error.status == 400 && error.message.contains("uniqueName") {
+            // An offboarded customer's deleted app holds the unique name in Deleted applications: purged
+            // (OffboardingReuse), then the upsert makes a new app.
+            guard try await purgeDeletedApplications(named: settings.appUniqueName, graph: graph) else { throw error }
+            app = try await graph.upsertApplication(
+                uniqueName: settings.appUniqueName, registration, context: context())
+        }
         facts.appObjectID = app.id.lowercased()
         facts.appID = app.appId.lowercased()
         facts.appRegisteredAt = facts.appRegisteredAt ?? Date()

@@ -15,5 +15,7 @@ extension Run {
         summary += " Client secret for the PBX: onboarder secret export \(job.tenantKey)."
         if !facts.warnings.isEmpty { summary += " \(facts.warnings.count) warning(s)." }
         try await OnboardingStore.recordIntegration(tenant: job.tenantID, summary: summary, onboarded: true, on: pool)
+        // A customer offboarded before is onboarded again.
+        try await Offboarding.clearOffboarded(tenant: job.tenantID, on: pool)
     }
 }

@@ -29,6 +29,14 @@ public enum Step: String, CaseIterable, Sendable, CustomStringConvertible {
     case rotateCertificateProve = "rotate-cert-prove"
     case rotateCertificateGrace = "rotate-cert-grace"
     case rotateCertificateRemoveOld = "rotate-cert-remove-old"
+    // Offboarding (OffboardingHandler): the survey, then the removals in the order OffboardPlan gives
+    case offboardSurvey = "offboard-survey"
+    case offboardPBX = "offboard-pbx"
+    case offboardActivationUser = "offboard-activation-user"
+    case offboardDomain = "offboard-domain"
+    case offboardDNS = "offboard-dns"
+    case offboardApp = "offboard-app"
+    case offboardRecords = "offboard-records"
 
     public var description: String { rawValue }
 
@@ -50,6 +58,17 @@ public enum Step: String, CaseIterable, Sendable, CustomStringConvertible {
     public static let certificateRotation: [Step] = [
         .rotateCertificateNew, .rotateCertificateProve, .rotateCertificateGrace, .rotateCertificateRemoveOld,
     ]
+
+    /// The steps of an offboarding: a dry run only surveys (it writes nothing anywhere). The Teams steps run
+    /// on the Microsoft 365 path too and find nothing to remove; the plan decides, not the list.
+    public static func offboarding(dryRun: Bool) -> [Step] {
+        dryRun
+            ? [.offboardSurvey]
+            : [
+                .offboardSurvey, .offboardPBX, .offboardActivationUser, .offboardDomain, .offboardDNS, .offboardApp,
+                .offboardRecords,
+            ]
+    }
 }
 
 extension Run {
@@ -78,6 +97,13 @@ extension Run {
         case .rotateRemoveOld: return try await rotateRemoveOld()
         case .rotateCertificateProve: try await rotateCertificateProve()
         case .rotateCertificateRemoveOld: return try await rotateCertificateRemoveOld()
+        case .offboardSurvey: try await offboardSurvey()
+        case .offboardPBX: try await offboardPBX()
+        case .offboardActivationUser: try await offboardActivationUser()
+        case .offboardDomain: try await offboardDomain()
+        case .offboardDNS: try await offboardDNS()
+        case .offboardApp: try await offboardApp()
+        case .offboardRecords: return try await offboardRecords()
         }
         return .done
     }

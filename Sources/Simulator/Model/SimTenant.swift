@@ -17,6 +17,10 @@ public final class SimTenant: @unchecked Sendable {
     public let graphPrincipal: SimServicePrincipal
     public var domains: [String: SimDomain] = [:]
     public var users: [UUID: SimUser] = [:]
+    /// Deleted items (Entra's recycle bin, restorable for 30 days): deleted applications keep their
+    /// `uniqueName` taken, deleted users keep referencing their UPN's domain. By object id, with when deleted.
+    public var deletedApplications: [UUID: (app: SimApplication, deleted: Date)] = [:]
+    public var deletedUsers: [UUID: (user: SimUser, deleted: Date)] = [:]
     public var skus: [SimSku] = []
     /// The default app-management policy's password lifetime cap, if the tenant set one.
     public var maxPasswordLifetimeDays: Int?
@@ -71,4 +75,33 @@ public final class SimTenant: @unchecked Sendable {
     }
 
     func application(appID: UUID) -> SimApplication? { applications.values.first { $0.appID == appID } }
+
+    /// Deletes an application as Entra does: it moves to Deleted applications, and its service principal
+    /// here goes with it, and with the principal every application permission granted to it and its delegated
+    /// grants (consent). Tokens for the app are refused from then on (it is no longer in `applications`).
+    func softDelete(_ app: SimApplication) {
+        applications[app.id] = nil
+        deletedApplications[app.id] = (app, Date())
+        if let principal = principal(appID: app.appID) {
+            principals[principal.id] = nil
+            appRoleAssignments.removeAll { $0.principalID == principal.id }
+            permissionGrants.removeAll { $0.clientID == principal.id }
+        }
+        tokensIssued[app.appID] = nil
+    }
+
+    /// Whether an application, live or in Deleted applications, holds `uniqueName`.
+    func uniqueNameTaken(_ name: String) -> Bool {
+        applications.values.contains { $0.properties["uniqueName"]?.string == name }
+            || deletedApplications.values.contains { $0.app.properties["uniqueName"]?.string == name }
+    }
+
+    /// The objects whose names use `domain` (or a subdomain of it): users, and deleted users too.
+    func references(toDomain domain: String) -> [String] {
+        let all = users.values.map(\.userPrincipalName) + deletedUsers.values.map(\.user.userPrincipalName)
+        return all.filter { upn in
+            let host = upn.split(separator: "@").last.map { String($0).lowercased() } ?? ""
+            return host == domain || host.hasSuffix("." + domain)
+        }.sorted()
+    }
 }

@@ -36,6 +36,8 @@ public struct OnboardingFacts: Codable, Sendable, Equatable {
     public var provenAt: Date?
     public var proofReportedAt: Date?
     public var rotatedThumbprint: String?
+    // Offboarding: what the survey read (`Offboarding.swift`)
+    public var offboardSurvey: OffboardSurvey?
 
     public init() {}
 }

@@ -166,6 +166,19 @@ struct AdminService: Sendable {
                         "skuIds": .array(user.skuIDs.map { .string($0.uuidString.lowercased()) }),
                     ])
                 }),
+            // Deleted items (restorable for 30 days): object ids, and the unique names they hold.
+            "deletedApplications": .array(
+                tenant.deletedApplications.values.sorted { $0.deleted < $1.deleted }.map { entry in
+                    .object([
+                        "id": .string(entry.app.id.uuidString.lowercased()),
+                        "appId": .string(entry.app.appID.uuidString.lowercased()),
+                        "uniqueName": entry.app.properties["uniqueName"] ?? .null,
+                    ])
+                }),
+            "deletedUsers": .array(
+                tenant.deletedUsers.values.sorted { $0.deleted < $1.deleted }.map {
+                    .string($0.user.userPrincipalName)
+                }),
             "partnerAppRoles": .array(
                 (tenant.servicePrincipals[(world.partner(msp: tenant.partnerMSP) ?? world.partners[0]).app.appID].map {
                     Array($0).sorted()

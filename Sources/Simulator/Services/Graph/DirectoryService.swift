@@ -105,7 +105,27 @@ struct DirectoryService: Sendable {
             Route("PATCH", "/v1.0/users/{id}") { call in
                 user(call) { user in
                     if let denied = call.require(["User.ReadWrite.All"]) { return denied }
-                    if let location = JSONValue.parse(call.request.body)?["usageLocation"]?.string {
+                    let body = JSONValue.parse(call.request.body)
+                    if let upn = body?["userPrincipalName"]?.string,
+                        upn.lowercased() != user.userPrincipalName.lowercased()
+                    {
+                        // A new name must be on a verified domain of the tenant, and no one else's.
+                        let tenant = call.tenant
+                        let domain = upn.split(separator: "@").last.map { String($0).lowercased() } ?? ""
+                        guard upn.contains("@"), tenant.domains[domain]?.isVerified == true else {
+                            return call.error(
+                                400, "Request_BadRequest",
+                                "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."
+                            )
+                        }
+                        guard tenant.user(upn) == nil else {
+                            return call.error(
+                                400, "Request_BadRequest",
+                                "Another object with the same value for property userPrincipalName already exists.")
+                        }
+                        user.userPrincipalName = upn
+                    }
+                    if let location = body?["usageLocation"]?.string {
                         user.usageLocation = location
                     }
                     return SimResponse(status: 204)

@@ -4,7 +4,7 @@ import Foundation
 /// Microsoft Graph v1.0 `/applications`: create, get, list with `$filter` / `$top` and `@odata.nextLink`,
 /// the `uniqueName` upsert, PATCH with `keyCredentials` replace semantics, delete, `addPassword` returning
 /// `secretText` once (within the tenant's password policy), `removePassword`. Objects are subject to
-/// replication lag.
+/// replication lag. A deleted application goes to Deleted applications (`SimTenant.softDelete`).
 struct GraphApplicationsService: Sendable {
     let faults: FaultController
 
@@ -63,7 +63,7 @@ struct GraphApplicationsService: Sendable {
             Route("DELETE", "/v1.0/applications/{id}") { call in
                 application(call) { app in
                     if let denied = call.require(Self.write) { return denied }
-                    call.tenant.applications[app.id] = nil
+                    call.tenant.softDelete(app)
                     return SimResponse(status: 204)
                 }
             },
@@ -122,6 +122,12 @@ struct GraphApplicationsService: Sendable {
             return call.error(400, "Request_BadRequest", "Required property 'displayName' is missing.")
         }
         if let problem = Self.validate(body) { return call.error(400, "Request_BadRequest", problem) }
+        if let name = body["uniqueName"]?.string, tenant.uniqueNameTaken(name) {
+            // Also by an application in Deleted applications: the name is free again once it is purged
+            // (or restored and renamed), not when it is deleted.
+            return call.error(
+                400, "Request_BadRequest", "Another object with the same value for property uniqueName already exists.")
+        }
         if let passwords = body["passwordCredentials"]?.array, !passwords.isEmpty {
             return call.error(
                 400, "Request_BadRequest",
