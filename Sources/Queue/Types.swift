@@ -11,6 +11,9 @@ public enum WaitReason: String, Sendable, Codable, CaseIterable {
     case replication
     /// An operator must supply something (a certificate file, a DNS record); not counted as a failure.
     case input
+    /// A job of a batch held for approval (`onboarder approve`). Only the database sets it (enqueue_many,
+    /// with run_at 'infinity'); a handler never returns it.
+    case approval
 }
 
 /// What a job handler says happened. The engine turns it into the job's next state and gives the job's

@@ -103,6 +103,6 @@ struct JobSettlementTests {
                 "cancelled",
             ])
         #expect(WorkerState.allCases.map(\.rawValue) == ["running", "draining", "stopped", "dead"])
-        #expect(WaitReason.allCases.map(\.rawValue) == ["retry", "throttled", "replication", "input"])
+        #expect(WaitReason.allCases.map(\.rawValue) == ["retry", "throttled", "replication", "input", "approval"])
     }
 }
