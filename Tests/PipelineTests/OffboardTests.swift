@@ -229,6 +229,19 @@ struct OffboardTests {
             "SELECT state, subject, payload->>'dry_run' FROM onboarder.jobs WHERE kind = 'offboard'"
         ).map { try $0.decode((String, String, String).self) }
         #expect(queued.count == 1 && queued.first! == ("queued", "dry-run", "true"))
+
+        // While its offboarding is active, the customer takes no onboarding (it would be undone): the
+        // database refuses it by row, naming the job. A dry run alone does not stop it.
+        #expect(try await lab.onboarder(["offboard", mine]).status == 0)
+        let offboarding = try #require(try await lab.offboardJobs().last)
+        do {
+            _ = try await lab.enqueue(mine, path: "m365")
+            Issue.record("an onboarding was enqueued while the customer is being offboarded")
+        } catch let error as PostgresError {
+            #expect(error.message.contains("is being offboarded (job \(offboarding))"), "\(error)")
+        }
+        #expect(try await lab.onboarder(["cancel", "--job", String(offboarding)]).status == 0)
+        _ = try await lab.enqueue(mine, path: "m365")
         try await lab.close()
     }
 

@@ -489,6 +489,20 @@ BEGIN
               USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
+    -- A customer being offboarded takes no new onboarding or rotation until its offboarding ends: the two
+    -- would run one after the other (one running job per tenant) and the offboarding would undo the other.
+    SELECT i.ord, i.tenant_key, o.id AS job_id INTO v_bad
+      FROM unnest(p_tenant_keys, p_kinds, v_tenants) WITH ORDINALITY AS i(tenant_key, kind, tenant_id, ord)
+      JOIN onboarder.jobs o ON o.tenant_id = i.tenant_id AND o.kind = 'offboard' AND o.subject = ''
+                           AND o.state IN ('queued', 'running', 'waiting', 'needs_attention')
+     WHERE i.kind IN ('onboard', 'rotate-secret', 'rotate-certificate')
+     ORDER BY i.ord LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'row %: tenant: % is being offboarded (job %): let it finish, or cancel it, then enqueue again',
+                        v_bad.ord, left(v_bad.tenant_key, 253), v_bad.job_id
+              USING ERRCODE = 'object_in_use';
+    END IF;
+
     -- Approval. A batch this login opened earlier in this transaction (enqueue's later statements) is
     -- joined whatever this call's count; the setting only finds it, the checks decide (a caller can set
     -- the setting, but a batch of another login or transaction is never joined).
