@@ -6,17 +6,29 @@
 -- (session_user), which a client cannot choose; --actor is recorded beside it as a claim. A batch that does
 -- not exist and one none of whose MSPs the login acts for raise the same P0002, as require_job does.
 
--- The batch, locked, if the login acts for at least one of its MSPs (else "no batch N").
+-- The batch, locked, when it is still held and the login acts for every one of its MSPs: "no batch N" (P0002)
+-- when the login acts for none of them, 42501 when for some only, 55000 when it is no longer held. What
+-- approving and cancelling both require.
 CREATE OR REPLACE FUNCTION onboarder.require_batch(p_batch bigint) RETURNS onboarder.batches
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_batch onboarder.batches;
+    v_msp text;
 BEGIN
     SELECT * INTO v_batch FROM onboarder.batches b WHERE b.id = p_batch FOR UPDATE;
     IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM unnest(v_batch.msp_ids) AS m WHERE onboarder.may_act_for(m)) THEN
         RAISE EXCEPTION 'no batch %', p_batch USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT m INTO v_msp FROM unnest(v_batch.msp_ids) AS m WHERE NOT onboarder.may_act_for(m) ORDER BY m LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'batch %: this login does not act for MSP %, one of the batch''s', p_batch, v_msp
+              USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF v_batch.state <> 'held' THEN
+        RAISE EXCEPTION 'batch % is % (by %), not held', p_batch, v_batch.state, v_batch.decided_by
+              USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     RETURN v_batch;
 END $$;
@@ -32,22 +44,12 @@ AS $$
 DECLARE
     v_actor text := coalesce(p_actor, session_user);
     v_batch onboarder.batches := onboarder.require_batch(p_batch);
-    v_msp text;
     v_released integer;
 BEGIN
     IF v_batch.created_by = session_user THEN
         RAISE EXCEPTION 'batch %: % enqueued it, so another login must approve it', p_batch, session_user
               USING ERRCODE = 'insufficient_privilege',
                     HINT = 'A member of onboarder_approver who acts for its MSPs runs onboarder approve.';
-    END IF;
-    SELECT m INTO v_msp FROM unnest(v_batch.msp_ids) AS m WHERE NOT onboarder.may_act_for(m) ORDER BY m LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'batch %: this login does not act for MSP %, one of the batch''s', p_batch, v_msp
-              USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF v_batch.state <> 'held' THEN
-        RAISE EXCEPTION 'batch % is % (by %), not held', p_batch, v_batch.state, v_batch.decided_by
-              USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     UPDATE onboarder.batches
        SET state = 'approved', decided_by = session_user, decided_actor = v_actor, decided_at = now()
@@ -77,18 +79,8 @@ AS $$
 DECLARE
     v_actor text := coalesce(p_actor, session_user);
     v_batch onboarder.batches := onboarder.require_batch(p_batch);
-    v_msp text;
     v_cancelled integer;
 BEGIN
-    SELECT m INTO v_msp FROM unnest(v_batch.msp_ids) AS m WHERE NOT onboarder.may_act_for(m) ORDER BY m LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'batch %: this login does not act for MSP %, one of the batch''s', p_batch, v_msp
-              USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    IF v_batch.state <> 'held' THEN
-        RAISE EXCEPTION 'batch % is % (by %), not held', p_batch, v_batch.state, v_batch.decided_by
-              USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
     UPDATE onboarder.batches
        SET state = 'cancelled', decided_by = session_user, decided_actor = v_actor, decided_at = now()
      WHERE id = p_batch;
