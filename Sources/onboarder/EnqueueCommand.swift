@@ -303,7 +303,8 @@ struct EnqueueCommand: AsyncParsableCommand {
 
 extension ResolvedConfiguration {
     /// What a batch's plan tells of `[onboarding]`: only the keys that say what is created in a tenant, so
-    /// an enqueuer's host needs no partner credential or DNS secret to print it.
+    /// an enqueuer's host needs no partner credential or DNS secret to print it. The worker's settings
+    /// (`onboardingSettings()`) start from these, so a plan says what the pipeline will make.
     func batchPlanSettings() -> OnboardingSettings {
         var settings = OnboardingSettings()
         settings.appName = string(.onboardingAppName)

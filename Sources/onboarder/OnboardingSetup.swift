@@ -33,7 +33,7 @@ extension ResolvedConfiguration {
     /// The onboarding pipeline's settings; the partner credential is read (certificate file) here, so a
     /// bad one stops the worker at start-up with its path, not every job later.
     func onboardingSettings() throws -> OnboardingSettings {
-        var settings = OnboardingSettings()
+        var settings = batchPlanSettings()
         settings.loginBaseURL = string(.loginBaseURL)
         settings.graphBaseURL = string(.graphBaseURL)
         settings.graphReportsBaseURLSetting = string(.graphReportsBaseURL)
@@ -58,15 +58,6 @@ extension ResolvedConfiguration {
         } else if !secret.isEmpty {
             settings.partnerCredential = .secret(secret)
         }
-        settings.appName = string(.onboardingAppName)
-        settings.roles = Self.list(string(.onboardingRoles))
-        settings.scopes = Self.list(string(.onboardingScopes))
-        settings.redirectURITemplate = string(.onboardingRedirectURITemplate)
-        settings.secretDisplayName = string(.onboardingSecretName)
-        settings.secretLifetimeDays = integer(.onboardingSecretLifetime)
-        settings.certificateSource = string(.onboardingCertificateSource)
-        settings.sbcParentDomain = string(.onboardingSBCParentDomain)
-        settings.usageLocation = string(.onboardingUsageLocation)
         settings.userBatchSize = integer(.onboardingUserBatch)
         settings.inputRecheck = .seconds(integer(.onboardingInputRecheck))
         settings.rotationGrace = .seconds(integer(.rotationGrace) * 3600)
