@@ -109,20 +109,7 @@ struct DirectoryService: Sendable {
                     if let upn = body?["userPrincipalName"]?.string,
                         upn.lowercased() != user.userPrincipalName.lowercased()
                     {
-                        // A new name must be on a verified domain of the tenant, and no one else's.
-                        let tenant = call.tenant
-                        let domain = upn.split(separator: "@").last.map { String($0).lowercased() } ?? ""
-                        guard upn.contains("@"), tenant.domains[domain]?.isVerified == true else {
-                            return call.error(
-                                400, "Request_BadRequest",
-                                "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."
-                            )
-                        }
-                        guard tenant.user(upn) == nil else {
-                            return call.error(
-                                400, "Request_BadRequest",
-                                "Another object with the same value for property userPrincipalName already exists.")
-                        }
+                        if let refused = Self.refusal(ofUserPrincipalName: upn, call) { return refused }
                         user.userPrincipalName = upn
                     }
                     if let location = body?["usageLocation"]?.string {
@@ -268,6 +255,24 @@ struct DirectoryService: Sendable {
         return call.entity(201, Self.domainJSON(domain), set: "domains")
     }
 
+    /// Entra's answer to a user name (a new user's, or a rename's) that is not on a verified domain of the
+    /// tenant, or that someone else has; nil when it may be taken.
+    static func refusal(ofUserPrincipalName upn: String, _ call: GraphCall) -> SimResponse? {
+        let domain = upn.split(separator: "@").last.map { String($0).lowercased() } ?? ""
+        guard upn.contains("@"), call.tenant.domains[domain]?.isVerified == true else {
+            return call.error(
+                400, "Request_BadRequest",
+                "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."
+            )
+        }
+        guard call.tenant.user(upn) == nil else {
+            return call.error(
+                400, "Request_BadRequest",
+                "Another object with the same value for property userPrincipalName already exists.")
+        }
+        return nil
+    }
+
     private func createUser(_ call: GraphCall) -> SimResponse {
         if let denied = call.require(["User.ReadWrite.All", "Directory.ReadWrite.All"]) { return denied }
         let tenant = call.tenant
@@ -279,18 +284,7 @@ struct DirectoryService: Sendable {
             return call.error(400, "Request_BadRequest", "Property '\(required)' is required when creating the entity.")
         }
         let upn = body["userPrincipalName"]?.string ?? ""
-        let domain = upn.split(separator: "@").last.map { String($0).lowercased() } ?? ""
-        guard upn.contains("@"), tenant.domains[domain]?.isVerified == true else {
-            return call.error(
-                400, "Request_BadRequest",
-                "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."
-            )
-        }
-        guard tenant.user(upn) == nil else {
-            return call.error(
-                400, "Request_BadRequest",
-                "Another object with the same value for property userPrincipalName already exists.")
-        }
+        if let refused = Self.refusal(ofUserPrincipalName: upn, call) { return refused }
         let user = SimUser(
             id: UUID(), userPrincipalName: upn, displayName: body["displayName"]?.string ?? "",
             usageLocation: body["usageLocation"]?.string, accountEnabled: body["accountEnabled"] == .bool(true))
