@@ -69,6 +69,15 @@ struct OffboardResidueTests {
         #expect(created == 201, "\(app)")
         let handAppID = try #require(app["appId"] as? String).lowercased()
         try await Self.pbx(lab, Self.teams).setMicrosoft365Application(tenantID: teamsKey, applicationID: "")
+        // And a sealed client secret back in the records (as a restore of an old backup would put it).
+        let undestroyed = try await lab.pool.query(
+            """
+            UPDATE onboarder.credentials SET sealed = 'og1.restored.AAAA'
+             WHERE id = (SELECT min(c.id) FROM onboarder.credentials c JOIN onboarder.tenants t ON t.id = c.tenant_id
+                          WHERE t.tenant_key = \(teamsKey) AND c.kind = 'password')
+            RETURNING lower(key_id::text)
+            """
+        ).single()[0].decode(String.self)
 
         let onboardsBefore = try await Self.onboardJobs(lab)
         let found = try await DriftAuditTests.audit(lab, ["--repair"])
@@ -79,7 +88,10 @@ struct OffboardResidueTests {
             "\(found.output)")
         #expect(!found.output.contains(keptKey), "\(found.output)")
         #expect(try await DriftAuditTests.findings(lab, Self.m365) == ["offboard-residue application \(handAppID)"])
-        #expect(try await DriftAuditTests.findings(lab, Self.teams) == ["offboard-residue pbx Microsoft365Integration"])
+        #expect(
+            try await DriftAuditTests.findings(lab, Self.teams) == [
+                "offboard-residue credential \(undestroyed)", "offboard-residue pbx Microsoft365Integration",
+            ])
         #expect(try await DriftAuditTests.findings(lab, Self.kept) == [])
         #expect(
             found.output.contains("msp1 \(m365Key)  offboard-residue  application \(handAppID)  since "),
@@ -95,7 +107,7 @@ struct OffboardResidueTests {
         let shown = try await lab.pool.query(
             "SELECT customer, finding, path FROM dashboard.drift ORDER BY customer"
         ).map { try $0.decode((String, String, String).self) }
-        #expect(shown.map(\.1) == ["offboard-residue", "offboard-residue"], "\(shown)")
+        #expect(shown.count == 3 && shown.allSatisfy { $0.1 == "offboard-residue" }, "\(shown)")
 
         // Offboarding again removes it; the next audit is clean, and says the findings cleared.
         #expect(try await lab.onboarder(["offboard", teamsKey, m365Key]).status == 0)
@@ -109,7 +121,11 @@ struct OffboardResidueTests {
         let cleared = try await lab.pool.query(
             "SELECT count(*)::int FROM onboarder.events WHERE kind = 'drift_cleared' AND detail->>'finding' = 'offboard-residue'"
         ).single()[0].decode(Int.self)
-        #expect(cleared == 2)
+        #expect(cleared == 3)
+        let destroyed = try await lab.pool.query(
+            "SELECT count(*)::int FROM onboarder.credentials WHERE state <> 'removed' OR sealed IS NOT NULL"
+        ).single()[0].decode(Int.self)
+        #expect(destroyed == 0)
 
         // Offboarded more than 30 days ago: out of the nightly audit, unless named.
         try await lab.pool.query(
