@@ -62,7 +62,8 @@ struct OffboardResidueTests {
         let deleted = try await DriftAuditTests.admin(
             lab, Self.m365, "GET", "directory/deletedItems/microsoft.graph.application")
         let deletedID = try #require((deleted.1["value"] as? [[String: Any]])?.first?["id"] as? String)
-        #expect(try await DriftAuditTests.admin(lab, Self.m365, "DELETE", "directory/deletedItems/\(deletedID)").0 == 204)
+        #expect(
+            try await DriftAuditTests.admin(lab, Self.m365, "DELETE", "directory/deletedItems/\(deletedID)").0 == 204)
         let (created, app) = try await DriftAuditTests.admin(
             lab, Self.m365, "POST", "applications",
             #"{"displayName": "3CX Teams integration (by hand)", "uniqueName": "bvoip-msteams-integration"}"#)

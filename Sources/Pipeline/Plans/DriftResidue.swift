@@ -127,7 +127,8 @@ extension DriftPlan {
                     residue, subject: "credential \(credential.id)",
                     credential.state == "removed"
                         ? "The \(credential.kind) \(credential.id) is recorded removed, but its sealed value is still stored. \(again)"
-                        : "The \(credential.kind) \(credential.id) is recorded \(credential.state), not removed. \(again)"))
+                        : "The \(credential.kind) \(credential.id) is recorded \(credential.state), not removed. \(again)"
+                ))
         }
         return found.sorted { ($0.finding, $0.subject) < ($1.finding, $1.subject) }
     }
