@@ -10,6 +10,10 @@ import Worker
 /// credentials, the last onboarding's payload and checkpoints), decides the findings (`DriftPlan`) and records
 /// them (`DriftFindings.store`). It never writes to the tenant or the PBX: every call it makes is a read.
 ///
+/// The same job for an offboarded customer checks instead that nothing of Onboarder's is left behind: the
+/// app, on the Teams path the activation user and the SBC domain (unless kept), the PBX's pages, the
+/// recorded credentials (`DriftPlan.residueFindings`, finding `offboard-residue`).
+///
 /// A tenant it cannot read (consent revoked, the partner app deleted from it) is itself a finding,
 /// `audit-failed`, not a pass; a transient failure (throttling, a 5xx) retries the job like any other.
 public struct DriftAuditHandler: JobHandler {
@@ -22,35 +26,48 @@ public struct DriftAuditHandler: JobHandler {
         let pool = context.pool
         do {
             let record = try await DriftFindings.record(tenant: job.tenantID, on: pool)
-            guard record.onboarded, !record.offboarded, let onboardJob = record.onboardJob,
-                let payloadJSON = record.onboardPayload
-            else {
-                // Offboarded or never onboarded to the end since the audit was enqueued: nothing to compare.
-                return .succeeded(warnings: ["The customer is not onboarded (or was offboarded): nothing audited."])
+            let observed: Observed
+            if record.offboarded {
+                // An offboarded customer: nothing of Onboarder's may be left behind (DriftPlan.residueFindings).
+                guard !record.lifecycleActive, let offboardJob = record.offboardJob,
+                    let payloadJSON = record.offboardPayload
+                else {
+                    return .succeeded(warnings: [
+                        "The customer is being onboarded or offboarded again: no residue audited."
+                    ])
+                }
+                let payload = try payloadJSON.decode(OnboardingPayload.self)
+                let keepDomain = try payloadJSON.decode(OffboardingHandler.Options.self).keep_domain ?? false
+                var run = try await onboarding.run(of: job, payload: payload, context: context)
+                run.allowedPBXHosts = try await OnboardingStore.load(job: offboardJob, on: pool).2
+                run.facts.entraTenantID = record.entraTenantID
+                observed = try await Self.observe {
+                    let baseline = try run.residueBaseline(record, keepDomain: keepDomain)
+                    let seen = try await run.observeResidue(baseline)
+                    return (DriftPlan.residueFindings(baseline, seen), seen.pbxUnread == nil)
+                }
+            } else {
+                guard record.onboarded, let onboardJob = record.onboardJob, let payloadJSON = record.onboardPayload
+                else {
+                    // Never onboarded to the end since the audit was enqueued: nothing to compare.
+                    return .succeeded(warnings: ["The customer is not onboarded: nothing audited."])
+                }
+                let payload = try payloadJSON.decode(OnboardingPayload.self)
+                var run = try await onboarding.run(of: job, payload: payload, context: context)
+                let (_, facts, hosts) = try await OnboardingStore.load(job: onboardJob, on: pool)
+                run.facts = facts
+                run.allowedPBXHosts = hosts
+                if run.facts.entraTenantID == nil { run.facts.entraTenantID = record.entraTenantID }
+                observed = try await Self.observe {
+                    let baseline = try run.driftBaseline(record)
+                    return (DriftPlan.findings(baseline, try await run.observeDrift(baseline)), true)
+                }
             }
-            let payload = try payloadJSON.decode(OnboardingPayload.self)
-            var run = try await onboarding.run(of: job, payload: payload, context: context)
-            let (_, facts, hosts) = try await OnboardingStore.load(job: onboardJob, on: pool)
-            run.facts = facts
-            run.allowedPBXHosts = hosts
-            if run.facts.entraTenantID == nil { run.facts.entraTenantID = record.entraTenantID }
             let findings: [DriftFinding]
             let complete: Bool
-            do {
-                let baseline = try run.driftBaseline(record)
-                findings = DriftPlan.findings(baseline, try await run.observeDrift(baseline))
-                complete = true
-            } catch let error as GraphError {
-                switch error.failure {
-                case .transient, .replication, .propagation: return OnboardingHandler.outcome(error, step: "audit")
-                case .needsAttention, .invalidRequest:
-                    findings = [DriftPlan.unreadable(error.description)]
-                    complete = false
-                }
-            } catch let stop as StepStop {
-                guard case .needsAttention = stop.kind else { return stop.outcome(step: "audit") }
-                findings = [DriftPlan.unreadable(stop.message)]
-                complete = false
+            switch observed {
+            case .findings(let seen, let whole): (findings, complete) = (seen, whole)
+            case .outcome(let outcome): return outcome
             }
             // A worker killed here or just after the store leaves the job running; the one that rescues it
             // reads again and stores the same findings: `since` and the events are not duplicated.
@@ -63,7 +80,7 @@ public struct DriftAuditHandler: JobHandler {
                 "audit done",
                 metadata: [
                     "job.id": "\(job.id)", "findings": "\(findings.count)", "new": "\(stored.found)",
-                    "cleared": "\(stored.cleared)",
+                    "cleared": "\(stored.cleared)", "offboarded": "\(record.offboarded)",
                 ])
             return .succeeded()
         } catch let error as PartnerAppError {
@@ -71,11 +88,43 @@ public struct DriftAuditHandler: JobHandler {
         } catch is DecodingError {
             return .needsAttention(
                 step: "audit",
-                message: "The customer's last onboarding payload is unreadable; onboard it again, then audit.")
+                message:
+                    "The customer's last onboarding (or offboarding) payload is unreadable; onboard (or offboard) it again, then audit."
+            )
         } catch is CancellationError {
             return .retry(step: "audit", reason: .retry, message: "cancelled at shutdown")
         } catch {
             return .retry(step: "audit", reason: .retry, message: "\(error)")
+        }
+    }
+}
+
+extension DriftAuditHandler {
+    /// What an audit's reads came to: its findings, and whether it read everything (findings it did not
+    /// look at again stay); or, for a transient failure, the job's outcome (a retry).
+    enum Observed {
+        case findings([DriftFinding], complete: Bool)
+        case outcome(JobOutcome)
+    }
+
+    /// Runs `audit`. A tenant it cannot read (consent revoked, the partner app deleted…) is itself a finding,
+    /// `audit-failed`, and the audit incomplete; throttling, a 5xx or a replication delay retry the job.
+    static func observe(_ audit: () async throws -> (findings: [DriftFinding], complete: Bool)) async throws
+        -> Observed
+    {
+        do {
+            let (findings, complete) = try await audit()
+            return .findings(findings, complete: complete)
+        } catch let error as GraphError {
+            switch error.failure {
+            case .transient, .replication, .propagation:
+                return .outcome(OnboardingHandler.outcome(error, step: "audit"))
+            case .needsAttention, .invalidRequest:
+                return .findings([DriftPlan.unreadable(error.description)], complete: false)
+            }
+        } catch let stop as StepStop {
+            guard case .needsAttention = stop.kind else { return .outcome(stop.outcome(step: "audit")) }
+            return .findings([DriftPlan.unreadable(stop.message)], complete: false)
         }
     }
 }

@@ -16,6 +16,15 @@ public struct AuditRecord: Sendable {
     public var onboardPayload: PostgresJSON?
     /// Recorded credentials other than removed ones: (kind, state, key id or thumbprint).
     public var credentials: [(kind: String, state: CredentialState, id: String)]
+    /// An offboarded customer: its last offboarding (its payload has the PBX and `keep_domain`).
+    public var offboardJob: Int64?
+    public var offboardPayload: PostgresJSON?
+    /// Whether an onboarding or a (real) offboarding of the customer is active: a residue audit would see
+    /// the objects it is making or removing.
+    public var lifecycleActive: Bool
+    /// The customer's credentials not destroyed: not `removed`, or removed with the sealed value still stored
+    /// (kind, state, key id or thumbprint). An offboarded customer has none.
+    public var undestroyedCredentials: [(kind: String, state: String, id: String, sealed: Bool)]
 }
 
 /// An audit's job, its customer, and whether it was enqueued by this call.
@@ -56,18 +65,25 @@ public enum DriftFindings {
             """
             SELECT i.path, i.entra_tenant_id::text, i.app_object_id::text, i.app_id::text,
                    i.service_principal_id::text, i.sbc_fqdn, i.onboarded_at IS NOT NULL, i.offboarded_at IS NOT NULL,
-                   j.id, j.payload
+                   j.id, j.payload, o.id, o.payload,
+                   EXISTS (SELECT 1 FROM onboarder.jobs a
+                            WHERE a.tenant_id = t.id AND a.state IN ('queued', 'running', 'waiting', 'needs_attention')
+                              AND (a.kind = 'onboard' OR (a.kind = 'offboard' AND a.subject = '')))
               FROM onboarder.tenants t
               LEFT JOIN onboarder.integrations i ON i.tenant_id = t.id
               LEFT JOIN LATERAL (SELECT j.id, j.payload FROM onboarder.jobs j
                                   WHERE j.tenant_id = t.id AND j.kind = 'onboard'
                                     AND j.state IN ('succeeded', 'succeeded_with_warnings')
                                   ORDER BY j.id DESC LIMIT 1) j ON true
+              LEFT JOIN onboarder.jobs o ON o.id = i.offboard_job_id
              WHERE t.id = \(tenant)
             """
         ).single()
         let (path, entra, appObject, appID, principal, sbc, onboarded, offboarded, job, payload) = try row.decode(
             (String?, String?, String?, String?, String?, String?, Bool?, Bool?, Int64?, PostgresJSON?).self)
+        let (offboardJob, offboardPayload, lifecycleActive) = try (
+            row[10].decode(Int64?.self), row[11].decode(PostgresJSON?.self), row[12].decode(Bool.self)
+        )
         // The app's credentials, whichever customer row recorded them (the same tenant under another key).
         let credentials = try await executor.query(
             """
@@ -79,10 +95,21 @@ public enum DriftFindings {
             let (kind, state, id) = try row.decode((String, CredentialState, String).self)
             return (kind: kind, state: state, id: id)
         }
+        let undestroyed = try await executor.query(
+            """
+            SELECT kind, state, coalesce(lower(key_id::text), thumbprint, 'row ' || id), sealed IS NOT NULL
+              FROM onboarder.credentials
+             WHERE tenant_id = \(tenant) AND (state <> 'removed' OR sealed IS NOT NULL) ORDER BY id
+            """
+        ).map { row in
+            let (kind, state, id, sealed) = try row.decode((String, String, String, Bool).self)
+            return (kind: kind, state: state, id: id, sealed: sealed)
+        }
         return AuditRecord(
             path: path, entraTenantID: entra, appObjectID: appObject, appID: appID, servicePrincipalID: principal,
             sbcFQDN: sbc, onboarded: onboarded ?? false, offboarded: offboarded ?? false, onboardJob: job,
-            onboardPayload: payload, credentials: credentials)
+            onboardPayload: payload, credentials: credentials, offboardJob: offboardJob,
+            offboardPayload: offboardPayload, lifecycleActive: lifecycleActive, undestroyedCredentials: undestroyed)
     }
 
     /// Records an audit's findings for customer row `tenant` in one transaction: each finding upserted (`since`

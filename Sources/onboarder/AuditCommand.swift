@@ -11,10 +11,12 @@ struct AuditCommand: AsyncParsableCommand {
         abstract:
             "Audit every onboarded customer for drift from what Onboarder set up (cron / a systemd timer, nightly).",
         discussion: """
-            Enqueues one read-only audit job per onboarded customer the login acts for (--msp, --customer \
-            narrow it), waits for them, and prints each finding: customer, finding, subject, since when, detail \
+            Enqueues one read-only audit job per onboarded customer the login acts for, and per customer \
+            offboarded in the last 30 days (or named by --customer): nothing of Onboarder's may be left behind \
+            (--msp, --customer narrow it); waits for them, and prints each finding: customer, finding, subject, since when, detail \
             (also in dashboard.drift). With --repair, enqueues an onboarding for each drifted customer (it puts \
-            back only what is missing, and never removes a credential Onboarder did not make). Exit status: 0 \
+            back only what is missing, and never removes a credential Onboarder did not make); never for an \
+            offboarded customer, whose residue `onboarder offboard CUSTOMER` removes again. Exit status: 0 \
             no drift, 5 drift found (the customers are named), 6 the audits did not finish within --wait, \
             3 no onboarded customer matches, 2 bad options, 1 error.
             """)
@@ -81,6 +83,15 @@ struct AuditCommand: AsyncParsableCommand {
             let customer = audits.first { $0.job == job.job }.map { "\($0.msp) \($0.tenantKey)" } ?? "?"
             print(TerminalText.sanitized("\(customer)  audit job \(job.job) \(job.state): \(job.reason)"))
         }
+        // Offboarded customers with something left behind: an onboarding would put the integration back, so
+        // --repair never enqueues one for them (onboarder.repair_drift skips them); offboarding again does.
+        let residual = Set(rows.filter { $0.finding == DriftFinding.offboardResidue }.map(\.customer)).sorted()
+        for customer in residual {
+            print(
+                TerminalText.sanitized(
+                    "\(repair ? "repair: " : "")\(customer): offboarded, with residue: `onboarder offboard \(customer)` removes it (offboarding is idempotent)\(repair ? "; no onboarding is enqueued for an offboarded customer" : "")"
+                ))
+        }
         var drifted = Set(rows.map { "\($0.msp) \($0.customer)" })
         for job in stopped {
             if let audit = audits.first(where: { $0.job == job.job }) {
@@ -100,7 +111,10 @@ struct AuditCommand: AsyncParsableCommand {
                         "repair: \(repair.tenantKey): onboarding job \(repair.job) \(repair.created ? "enqueued" : "already active") for \(repair.findings.joined(separator: ", "))"
                     ))
             }
-            for row in rows where !DriftFinding(row.finding, subject: row.subject, row.detail).repairable {
+            for row in rows
+            where !DriftFinding(row.finding, subject: row.subject, row.detail).repairable
+                && row.finding != DriftFinding.offboardResidue
+            {
                 print(
                     TerminalText.sanitized(
                         "repair: \(row.customer): \(row.finding) \(row.subject) is not repaired by an onboarding: \(Self.advice(row.finding))"

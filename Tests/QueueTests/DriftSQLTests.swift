@@ -8,18 +8,20 @@ import Testing
 /// writes directly.
 @Suite("The drift audit in SQL", .serialized)
 struct DriftSQLTests {
-    /// alpha's customers: onboarded, offboarded since, never onboarded to the end, and one onboarded without
-    /// findings; beta's: one onboarded. Findings for alpha's first and beta's.
+    /// alpha's customers: onboarded, offboarded 40 days ago, never onboarded to the end, one onboarded without
+    /// findings, and one offboarded yesterday (with residue); beta's: one onboarded. Findings for alpha's first
+    /// and last, and beta's.
     static let fixture = """
         INSERT INTO onboarder.msps (id, display_name) VALUES ('alpha', 'Alpha'), ('beta', 'Beta')
         ON CONFLICT (id) DO NOTHING;
         INSERT INTO onboarder.tenants (msp_id, tenant_key, display_name) VALUES
             ('alpha', 'drifted.example', 'Drifted'), ('alpha', 'gone.example', NULL), ('alpha', 'halfway.example', NULL),
-            ('alpha', 'clean.example', NULL), ('beta', 'beta.example', 'Beta customer');
+            ('alpha', 'clean.example', NULL), ('alpha', 'left.example', NULL), ('beta', 'beta.example', 'Beta customer');
         INSERT INTO onboarder.integrations (tenant_id, path, entra_tenant_id, default_domain, onboarded_at, offboarded_at)
         SELECT id, 'm365', md5(tenant_key)::uuid, tenant_key,
                CASE WHEN tenant_key <> 'halfway.example' THEN now() - interval '2 days' END,
-               CASE WHEN tenant_key = 'gone.example' THEN now() - interval '1 day' END
+               CASE tenant_key WHEN 'gone.example' THEN now() - interval '40 days'
+                               WHEN 'left.example' THEN now() - interval '1 day' END
           FROM onboarder.tenants;
         INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, state, finished_at, payload)
         SELECT 'onboard', msp_id, id, 'succeeded', now() - interval '2 days',
@@ -31,6 +33,7 @@ struct DriftSQLTests {
           FROM onboarder.tenants t JOIN (VALUES
             ('drifted.example', 'role-assignment-missing', 'User.Read.All', 'consent removed'),
             ('drifted.example', 'credential-unknown', 'k1', 'a secret added by hand'),
+            ('left.example', 'offboard-residue', 'application a1', 'an app with the unique name'),
             ('beta.example', 'pbx-test-failed', '', 'the PBX cannot sign in')
           ) AS f(key, finding, subject, detail) ON f.key = t.tenant_key;
         """
@@ -79,19 +82,24 @@ struct DriftSQLTests {
 
     @Test func anOperatorAuditsItsOwnOnboardedCustomersOnce() async throws {
         let lab = try await Lab()
-        // Neither the offboarded customer, nor the one never onboarded to the end, nor beta's.
+        // The onboarded customers and the one offboarded yesterday (its audit looks for residue); neither the one
+        // offboarded 40 days ago, nor the one never onboarded to the end, nor beta's.
         #expect(
-            try await Self.audits(lab.alpha) == ["alpha clean.example true", "alpha drifted.example true"])
+            try await Self.audits(lab.alpha) == [
+                "alpha clean.example true", "alpha drifted.example true", "alpha left.example true",
+            ])
         // One active audit per customer: the second run reports the jobs of the first.
         #expect(
-            try await Self.audits(lab.alpha) == ["alpha clean.example false", "alpha drifted.example false"])
+            try await Self.audits(lab.alpha) == [
+                "alpha clean.example false", "alpha drifted.example false", "alpha left.example false",
+            ])
         let events = try await lab.owner.query(
             """
             SELECT count(*)::int FROM onboarder.events e JOIN onboarder.jobs j ON j.id = e.job_id
              WHERE j.kind = 'audit' AND e.kind = 'enqueued' AND e.actor = 'nightly'
             """
         ).single()[0].decode(Int.self)
-        #expect(events == 2)
+        #expect(events == 3)
         // Narrowed to a customer, by its key or its tenant id; another MSP's customer is not found.
         #expect(try await Self.audits(lab.alpha, customer: "drifted.example") == ["alpha drifted.example false"])
         let entra = try await lab.owner.query(
@@ -99,6 +107,15 @@ struct DriftSQLTests {
         ).single()[0].decode(String.self)
         #expect(try await Self.audits(lab.alpha, customer: entra) == ["alpha clean.example false"])
         #expect(try await Self.audits(lab.alpha, customer: "beta.example") == [])
+        // Offboarded long ago: audited when named.
+        #expect(try await Self.audits(lab.alpha, customer: "gone.example") == ["alpha gone.example true"])
+        // Offboarded and being onboarded again: left out (its new app would look like residue).
+        try await lab.owner.query(
+            """
+            INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, payload)
+            SELECT 'onboard', msp_id, id, '{}'::jsonb FROM onboarder.tenants WHERE tenant_key = 'left.example'
+            """)
+        #expect(try await Self.audits(lab.alpha, customer: "left.example") == [])
         // Another MSP named outright: the same answer as an MSP that does not exist.
         for msp in ["beta", "nobody"] {
             await #expect(throws: PostgresError.self) { try await Self.audits(lab.alpha, msp: msp) }
@@ -109,7 +126,7 @@ struct DriftSQLTests {
         let jobs = try await lab.owner.query(
             "SELECT count(*)::int FROM onboarder.jobs WHERE kind = 'audit'"
         ).single()[0].decode(Int.self)
-        #expect(jobs == 3)
+        #expect(jobs == 5)
         try await lab.close()
     }
 
@@ -130,9 +147,11 @@ struct DriftSQLTests {
         await #expect(throws: PostgresError.self) { try await repair(lab.beta, [drifted]) }
         await #expect(throws: PostgresError.self) { try await repair(lab.alpha, [drifted, beta]) }
         await #expect(throws: PostgresError.self) { try await repair(lab.enqueuer, [drifted]) }
-        // A customer without findings has nothing to repair.
+        // A customer without findings has nothing to repair; an offboarded one's residue is not an
+        // onboarding's to repair (offboarding again removes it).
+        let left = try await lab.tenant("left.example")
         #expect(
-            try await repair(lab.alpha, [drifted, clean]) == [
+            try await repair(lab.alpha, [drifted, clean, left]) == [
                 "drifted.example true credential-unknown,role-assignment-missing"
             ])
         #expect(
@@ -169,6 +188,7 @@ struct DriftSQLTests {
         let alphaRows = [
             "alpha | drifted.example | Drifted | m365 | credential-unknown | k1 | 3",
             "alpha | drifted.example | Drifted | m365 | role-assignment-missing | User.Read.All | 3",
+            "alpha | left.example | left.example | m365 | offboard-residue | application a1 | 3",
         ]
         #expect(try await rows(lab.alpha) == alphaRows)
         #expect(try await rows(lab.beta) == ["beta | beta.example | Beta customer | m365 | pbx-test-failed |  | 3"])

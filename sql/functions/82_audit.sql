@@ -1,14 +1,22 @@
--- The nightly drift audit (`onboarder audit`): enqueue one read-only `audit` job per onboarded customer,
+-- The nightly drift audit (`onboarder audit`): enqueue one read-only `audit` job per onboarded customer (and
+-- per recently offboarded one),
 -- show what the audits found (dashboard.drift), and enqueue an onboarding for each drifted customer
--- (`--repair`). The audit job itself (Sources/Pipeline/DriftAuditHandler.swift) writes the findings into
+-- (`--repair`; never for an offboarded customer: its residue is removed by offboarding it again). The
+-- audit job itself (Sources/Pipeline/DriftAuditHandler.swift) writes the findings into
 -- onboarder.drift_findings as the worker login.
 --
 -- SECURITY DEFINER, for operators (who may not write jobs) and workers; acting is decided on the login
 -- (onboarder.acting_msps, may_act_for), so an operator audits and repairs its own MSPs' customers only.
 
--- The customers an audit covers: onboarded, not offboarded since, of an MSP the login acts for, narrowed to
--- p_msp and to p_customer (its tenant key, default domain or Entra tenant id) when given. Called only by
--- enqueue_audits (with the owner's rights), never granted.
+-- The customers an audit covers, of an MSP the login acts for, narrowed to p_msp and to p_customer (its
+-- tenant key, default domain or Entra tenant id) when given: the onboarded ones, and the offboarded ones
+-- (their audit checks that nothing of Onboarder's is left behind) offboarded within the last 30 days, or
+-- named by p_customer whenever they were offboarded. The bound: reading an offboarded customer's tenant
+-- needs the MSP's partner app's consent, which offboarding leaves (it is the MSP's app), but which a former
+-- customer withdraws sooner or later — it would be `audit-failed` every night from then on; and after 30
+-- days Entra has purged the deleted app for good, so nothing Onboarder removed can come back by a restore.
+-- An offboarded customer being onboarded or offboarded again is left out: its audit would see the objects
+-- that job is making or removing. Called only by enqueue_audits (with the owner's rights), never granted.
 CREATE OR REPLACE FUNCTION onboarder.audit_scope(p_msp text, p_customer text)
 RETURNS TABLE (tenant_id bigint, msp_id text, tenant_key text)
 LANGUAGE sql STABLE
@@ -16,7 +24,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT t.id, t.msp_id, t.tenant_key
       FROM onboarder.tenants t JOIN onboarder.integrations i ON i.tenant_id = t.id
-     WHERE i.onboarded_at IS NOT NULL AND i.offboarded_at IS NULL
+     WHERE ((i.onboarded_at IS NOT NULL AND i.offboarded_at IS NULL)
+            OR (i.offboarded_at IS NOT NULL
+                AND (i.offboarded_at > now() - interval '30 days' OR p_customer IS NOT NULL)
+                AND NOT EXISTS (SELECT 1 FROM onboarder.jobs a
+                                 WHERE a.tenant_id = t.id AND a.state IN ('queued', 'running', 'waiting', 'needs_attention')
+                                   AND (a.kind = 'onboard' OR (a.kind = 'offboard' AND a.subject = '')))))
        AND t.msp_id IN (SELECT onboarder.acting_msps())
        AND (p_msp IS NULL OR t.msp_id = p_msp)
        AND (p_customer IS NULL OR t.tenant_key = p_customer OR i.default_domain = lower(p_customer)

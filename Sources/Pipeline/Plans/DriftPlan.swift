@@ -87,6 +87,7 @@ enum DriftPlan {
     /// Findings an onboarding cannot put right (`DriftFinding.repairable`).
     static let notRepairable: Set<String> = [
         "credential-unknown", "user-missing", "user-disabled", "user-phone-system", "audit-failed",
+        DriftFinding.offboardResidue,
     ]
 
     static func findings(_ baseline: DriftBaseline, _ seen: DriftObservation) -> [DriftFinding] {
