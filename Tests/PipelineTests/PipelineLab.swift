@@ -168,10 +168,10 @@ final class PipelineLab: @unchecked Sendable {
     static func role(of command: String) -> StaffRole {
         switch command {
         case "enqueue": .enqueuer
-        case "status", "show", "scripts", "retry", "resume", "cancel", "cert", "handover", "audit", "offboard": .operator
-        // Approval of large enqueues: approvers approve; batch list|show|cancel are operators' too.
+        case "status", "show", "scripts", "retry", "resume", "cancel", "cert", "handover": .operator
+        // The customer's lifecycle: operators offboard, audit and handle batches; approvers approve.
+        case "offboard", "audit", "batch": .operator
         case "approve": .approver
-        case "batch": .operator
         default: .worker  // worker, rotate-secrets, secret, keys
         }
     }

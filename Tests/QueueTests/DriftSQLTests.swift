@@ -171,6 +171,18 @@ struct DriftSQLTests {
             "SELECT count(*)::int FROM onboarder.jobs WHERE kind = 'onboard' AND state = 'queued'"
         ).single()[0].decode(Int.self)
         #expect(onboardings == 1)
+
+        // A drifted customer being offboarded gets no onboarding: it would run after the offboarding and
+        // undo it.
+        try await lab.owner.query(
+            """
+            INSERT INTO onboarder.drift_findings (tenant_id, msp_id, finding, subject, detail)
+            VALUES (\(clean), 'alpha', 'pbx-test-failed', '', 'the PBX cannot sign in')
+            """)
+        try await lab.owner.query(
+            "INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, payload) VALUES ('offboard', 'alpha', \(clean), '{}')"
+        )
+        #expect(try await repair(lab.alpha, [clean]) == [])
         try await lab.close()
     }
 

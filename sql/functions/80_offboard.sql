@@ -112,7 +112,8 @@ BEGIN
 END $$;
 
 -- The offboarding's last step (offboard-records), in the worker's transaction: every credential of the
--- customer removed with its sealed value destroyed, the integration marked offboarded by the job. Returns
+-- customer removed with its sealed value destroyed, the integration marked offboarded by the job, the drift
+-- found while it was onboarded cleared (a drift_cleared event each). Returns
 -- the credentials it changed (kind, key id or thumbprint) for the events.
 CREATE OR REPLACE FUNCTION onboarder.record_offboarded(p_tenant bigint, p_job bigint)
 RETURNS TABLE (kind text, identifier text, previous_state text)
@@ -133,6 +134,15 @@ AS $$
         UPDATE onboarder.integrations i SET offboarded_at = now(), offboard_job_id = p_job, updated_at = now()
          WHERE i.tenant_id = p_tenant
         RETURNING 1
+    ), cleared AS (
+        -- What the audit found while the customer was onboarded means nothing now; the audit of an
+        -- offboarded customer records its own (offboard-residue).
+        DELETE FROM onboarder.drift_findings f WHERE f.tenant_id = p_tenant
+        RETURNING f.finding, f.subject
+    ), logged AS (
+        INSERT INTO onboarder.events (job_id, kind, detail)
+        SELECT p_job, 'drift_cleared', jsonb_build_object('finding', d.finding, 'subject', d.subject, 'why', 'offboarded')
+          FROM cleared d
     )
     SELECT c.kind, c.identifier, c.previous_state FROM changed c
 $$;

@@ -101,6 +101,10 @@ BEGIN
                  ORDER BY j.id DESC LIMIT 1) AS payload
           FROM onboarder.tenants t JOIN onboarder.integrations i ON i.tenant_id = t.id
          WHERE t.id = ANY(p_tenants) AND i.onboarded_at IS NOT NULL AND i.offboarded_at IS NULL
+           -- Nor one being offboarded: the onboarding would run after it and undo it (enqueue_many refuses it too).
+           AND NOT EXISTS (SELECT 1 FROM onboarder.jobs o
+                            WHERE o.tenant_id = t.id AND o.kind = 'offboard' AND o.subject = ''
+                              AND o.state IN ('queued', 'running', 'waiting', 'needs_attention'))
     ), drifted AS (
         SELECT w.* FROM wanted w WHERE w.findings IS NOT NULL AND w.payload IS NOT NULL
     ), inserted AS (
