@@ -54,6 +54,7 @@ public struct OffboardingHandler: JobHandler {
             run.facts.appRegisteredAt = .distantPast
             run.facts.offboardSurvey = OffboardSurvey(
                 path: integration.path ?? payload.path, keepDomain: options.keep_domain ?? false, dryRun: dryRun)
+            run.facts.offboardSurvey?.customerTenantID = tenant
         }
     }
 }

@@ -54,6 +54,8 @@ public struct DriftRepair: Sendable, Equatable {
     public var job: Int64
     public var created: Bool
     public var findings: [String]
+    /// The held batch the onboarding waits in for approval (more repairs than `approval_threshold`).
+    public var batch: Int64?
 }
 
 /// `onboarder.drift_findings`: the audit job's record of each customer's drift, and what `onboarder audit`
@@ -225,10 +227,15 @@ public enum DriftFindings {
         -> [DriftRepair]
     {
         try await executor.query(
-            "SELECT tenant_id, tenant_key, job_id, created, findings FROM onboarder.repair_drift(\(tenants), \(actor))"
+            """
+            SELECT tenant_id, tenant_key, job_id, created, findings, batch_id
+              FROM onboarder.repair_drift(\(tenants), \(actor))
+            """
         ).map { row in
-            let (tenant, key, job, created, findings) = try row.decode((Int64, String, Int64, Bool, [String]).self)
-            return DriftRepair(tenant: tenant, tenantKey: key, job: job, created: created, findings: findings)
+            let (tenant, key, job, created, findings, batch) = try row.decode(
+                (Int64, String, Int64, Bool, [String], Int64?).self)
+            return DriftRepair(
+                tenant: tenant, tenantKey: key, job: job, created: created, findings: findings, batch: batch)
         }
     }
 }

@@ -88,6 +88,9 @@ public struct OffboardSurvey: Codable, Sendable, Equatable {
 
     public var path: String
     public var keepDomain: Bool
+    /// The customer's Entra tenant id, as recorded: a PBX whose integration names another tenant serves that
+    /// one now, and is left alone (`OffboardPlan.servesCustomer`). nil in a survey checkpointed before it was kept.
+    public var customerTenantID: String?
     /// A dry run: the survey is all the job does, and what it cannot read is reported, not stopped on.
     public var dryRun: Bool = false
     public var apps: [App] = []

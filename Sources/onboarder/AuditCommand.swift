@@ -106,10 +106,16 @@ struct AuditCommand: AsyncParsableCommand {
             let tenants = audits.filter { drifted.contains("\($0.msp) \($0.tenantKey)") }.map(\.tenant)
             let repairs = try await DriftFindings.repair(tenants, actor: global.actingAs, on: pool)
             for repair in repairs {
+                let held = repair.batch.map { ", held for approval in batch \($0)" } ?? ""
                 print(
                     TerminalText.sanitized(
-                        "repair: \(repair.tenantKey): onboarding job \(repair.job) \(repair.created ? "enqueued" : "already active") for \(repair.findings.joined(separator: ", "))"
+                        "repair: \(repair.tenantKey): onboarding job \(repair.job) \(repair.created ? "enqueued" : "already active")\(held) for \(repair.findings.joined(separator: ", "))"
                     ))
+            }
+            for batch in Set(repairs.compactMap(\.batch)).sorted() {
+                print(
+                    "repair: batch \(batch) holds more onboardings than enqueue.approval_threshold: another login approves it (onboarder approve \(batch)) or cancels it (onboarder batch cancel \(batch))"
+                )
             }
             for row in rows
             where !DriftFinding(row.finding, subject: row.subject, row.detail).repairable

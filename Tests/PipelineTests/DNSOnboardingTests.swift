@@ -162,9 +162,20 @@ struct DNSOnboardingTests {
         #expect(try await looksAfterTheResume() >= 1, "the resumed job did not look and wait again")
         _ = try await waitingMessage(second)
         #expect(try await verified(lab, domains[1]) == false)
-        // Published, then resumed: it goes on at once, long before its next look was due.
-        let nextLook = try await lab.pool.query("SELECT run_at FROM onboarder.jobs WHERE id = \(second)").single()[0]
-            .decode(Date.self)
+        // Published, then resumed: it goes on at once, long before its next look was due. The next look is put
+        // an hour away first, so that a slow machine reaching the job's own look (5 s, 10 s … away) cannot pass
+        // for the resume.
+        var pushedLook: Date?
+        for _ in 0..<5 where pushedLook == nil {
+            pushedLook = try await lab.pool.query(
+                """
+                UPDATE onboarder.jobs SET run_at = now() + interval '1 hour'
+                 WHERE id = \(second) AND state = 'waiting' RETURNING run_at
+                """
+            ).first?[0].decode(Date.self)
+            if pushedLook == nil { _ = try await waitingMessage(second) }  // it was looking: let it wait again
+        }
+        let nextLook = try #require(pushedLook)
         let secondFQDN = try Self.fqdn(domains[1])
         try await TestBIND.client.publish(name: secondFQDN, value: try value(secondMessage), zone: zone)
         #expect(try await lab.onboarder(["resume", "--job", String(second)]).status == 0)

@@ -175,6 +175,7 @@ struct OffboardTests {
             """
         ).map { try $0.decode((String, Int).self) }
         #expect(removed.map(\.0) == ["application_removed", "domain_removed", "pbx_cleared", "user_removed"])
+        #expect(removed.allSatisfy { $0.1 == 1 }, "\(removed)")
         let destroyed = try await lab.pool.query(
             "SELECT count(*)::int FROM onboarder.events WHERE job_id = \(job) AND kind = 'credential_destroyed'"
         ).single()[0].decode(Int.self)

@@ -152,11 +152,11 @@ struct DriftSQLTests {
         let left = try await lab.tenant("left.example")
         #expect(
             try await repair(lab.alpha, [drifted, clean, left]) == [
-                "drifted.example true credential-unknown,role-assignment-missing"
+                "drifted.example true role-assignment-missing"
             ])
         #expect(
             try await repair(lab.alpha, [drifted]) == [
-                "drifted.example false credential-unknown,role-assignment-missing"
+                "drifted.example false role-assignment-missing"
             ])
         let row = try await lab.owner.query(
             """
@@ -183,6 +183,61 @@ struct DriftSQLTests {
             "INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, payload) VALUES ('offboard', 'alpha', \(clean), '{}')"
         )
         #expect(try await repair(lab.alpha, [clean]) == [])
+        try await lab.close()
+    }
+
+    /// The payload of the last onboarding that succeeded (not of a later one that failed); a customer with only
+    /// findings an onboarding cannot fix gets none; more repairs than `approval_threshold` wait in a held batch.
+    @Test func repairTakesTheLastSucceededOnboardingAndHoldsALargeRun() async throws {
+        let lab = try await Lab()
+        let drifted = try await lab.tenant("drifted.example")
+        let clean = try await lab.tenant("clean.example")
+        let halfway = try await lab.tenant("halfway.example")
+        try await lab.owner.executeScript(
+            unsafeSQL: """
+                INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, state, finished_at, payload)
+                SELECT 'onboard', msp_id, id, 'failed', now() - interval '1 day',
+                       '{"path": "m365", "pbx_url": "https://mistyped.example", "pbx_client_id": "onboarder"}'::jsonb
+                  FROM onboarder.tenants WHERE tenant_key = 'drifted.example';
+                UPDATE onboarder.integrations SET onboarded_at = now() - interval '2 days'
+                 WHERE tenant_id = (SELECT id FROM onboarder.tenants WHERE tenant_key = 'halfway.example');
+                INSERT INTO onboarder.drift_findings (tenant_id, msp_id, finding, subject, detail)
+                SELECT id, msp_id, f.finding, f.subject, 'x' FROM onboarder.tenants
+                  JOIN (VALUES ('clean.example', 'credential-unknown', 'k9'), ('clean.example', 'user-missing', 'u@x'),
+                               ('halfway.example', 'app-missing', 'a1')) AS f(key, finding, subject)
+                    ON f.key = tenant_key;
+                UPDATE onboarder.queue_limits SET approval_threshold = 1;
+                """)
+        let repairs = try await lab.alpha.query(
+            """
+            SELECT tenant_key, created, array_to_string(findings, ','), batch_id
+              FROM onboarder.repair_drift(\([drifted, clean, halfway]), 'alice')
+            """
+        ).map { try $0.decode((String, Bool, String, Int64?).self) }
+        // clean.example: a credential nobody recorded and a deleted user are not an onboarding's to fix.
+        // drifted.example's credential-unknown is left out of what its onboarding is for.
+        #expect(
+            repairs.map { "\($0.0) \($0.1) \($0.2)" } == [
+                "drifted.example true role-assignment-missing", "halfway.example true app-missing",
+            ])
+        // Two onboardings, over the threshold of 1: one held batch, its jobs waiting for approval.
+        let batch = try #require(repairs.first?.3)
+        #expect(repairs.allSatisfy { $0.3 == batch })
+        let held = try await lab.owner.query(
+            """
+            SELECT b.reason, b.jobs, b.plan->'customers'->0->>'tenant',
+                   (SELECT count(*)::int FROM onboarder.jobs j
+                     WHERE j.batch_id = b.id AND j.state = 'waiting' AND j.wait_reason = 'approval'),
+                   (SELECT count(*)::int FROM onboarder.events e JOIN onboarder.jobs j ON j.id = e.job_id
+                     WHERE j.batch_id = b.id AND e.kind = 'held')
+              FROM onboarder.batches b WHERE b.id = \(batch)
+            """
+        ).single().decode((String, Int, String, Int, Int).self)
+        #expect(held.0 == "repair" && held.1 == 2 && held.2 == "drifted.example" && held.3 == 2 && held.4 == 2)
+        let url = try await lab.owner.query(
+            "SELECT payload->>'pbx_url' FROM onboarder.jobs WHERE tenant_id = \(drifted) AND batch_id = \(batch)"
+        ).single()[0].decode(String.self)
+        #expect(url == "https://pbx.example/drifted.example")
         try await lab.close()
     }
 

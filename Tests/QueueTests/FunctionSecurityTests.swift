@@ -62,6 +62,7 @@ enum DeclaredFunctions {
         "onboarder.enqueue_audits(text,text,text)": (true, [worker, `operator`]),
         "onboarder.repair_drift(bigint[],text)": (true, [worker, `operator`]),
         "onboarder.audit_scope(text,text)": (false, []),
+        "onboarder.drift_repairable(text)": (false, []),
         // Called only by other functions or as a trigger.
         "onboarder.wake_input_waiters(bigint,text,text)": (false, []),
         "onboarder.require_job(bigint)": (false, []),

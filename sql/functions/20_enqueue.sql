@@ -491,6 +491,11 @@ BEGIN
 
     -- A customer being offboarded takes no new onboarding or rotation until its offboarding ends: the two
     -- would run one after the other (one running job per tenant) and the offboarding would undo the other.
+    -- The lock first (ROW EXCLUSIVE: what the insert below takes anyway, so enqueues and workers never wait
+    -- for it): it waits for an offboarding being enqueued (enqueue_offboard's SHARE ROW EXCLUSIVE), and the
+    -- check, a later statement, then sees that offboarding; one enqueued after waits for this call's
+    -- transaction and sees its jobs.
+    LOCK TABLE onboarder.jobs IN ROW EXCLUSIVE MODE;
     SELECT i.ord, i.tenant_key, o.id AS job_id INTO v_bad
       FROM unnest(p_tenant_keys, p_kinds, v_tenants) WITH ORDINALITY AS i(tenant_key, kind, tenant_id, ord)
       JOIN onboarder.jobs o ON o.tenant_id = i.tenant_id AND o.kind = 'offboard' AND o.subject = ''

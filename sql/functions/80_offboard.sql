@@ -40,6 +40,16 @@ BEGIN
     IF p_keep_domain IS NOT NULL AND cardinality(p_keep_domain) <> cardinality(p_keys) THEN
         RAISE EXCEPTION 'p_keep_domain must have one entry per key' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- An onboarding or rotation enqueued at the same moment as this offboarding would pass this call's
+    -- check (it is not committed yet) while this job passes its (the same): both would run. This lock
+    -- conflicts with the ROW EXCLUSIVE every job insert takes (enqueue_many, repair_drift, rotations), so
+    -- it waits for those transactions to end and holds new ones until this one commits; the checks below
+    -- are later statements and see what they wrote. Enqueues and workers wait for an offboarding's
+    -- enqueue, a short transaction; they never wait for one another. Self-conflicting: two offboarding
+    -- enqueues run one after the other instead of deadlocking on their inserts.
+    IF NOT coalesce(p_dry_run, false) THEN
+        LOCK TABLE onboarder.jobs IN SHARE ROW EXCLUSIVE MODE;
+    END IF;
     FOR v_key, v_ord IN SELECT k.key, k.ord::integer FROM unnest(p_keys) WITH ORDINALITY AS k(key, ord) LOOP
         -- Another MSP's customer is refused exactly like one that does not exist: its name tells nothing.
         v_found := ARRAY(

@@ -74,13 +74,29 @@ BEGIN
     PERFORM pg_notify('onboarder_jobs', '');
 END $$;
 
--- An onboarding for each of p_tenants that has drift findings, with its last onboarding's payload: the
+-- Findings an onboarding does not put right (DriftPlan.notRepairable in Sources/Pipeline/Plans/DriftPlan.swift
+-- says why for each; DriftSQLTests checks the two lists agree): a customer with only these gets no repair.
+CREATE OR REPLACE FUNCTION onboarder.drift_repairable(p_finding text) RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p_finding NOT IN ('credential-unknown', 'user-missing', 'user-disabled', 'user-phone-system',
+                             'audit-failed', 'offboard-residue')
+$$;
+
+-- An onboarding for each of p_tenants that has repairable drift findings, with the payload of its last
+-- onboarding that succeeded (a later one that failed may carry a mistyped PBX URL or user list): the
 -- pipeline's steps find what exists and put back only what is missing. One active onboarding per tenant
 -- (an active one is reported, created = false). A customer the login may not act for raises P0002 "no
--- customer N", as for one that does not exist; one without findings, never onboarded or offboarded since
--- is left out (nothing to repair). Events: `enqueued` with the actor and {"repair": true, "findings": […]}.
+-- customer N", as for one that does not exist; one without repairable findings, never onboarded, offboarded
+-- since, or being offboarded is left out (nothing to repair). More onboardings than
+-- queue_limits.approval_threshold are held like an enqueue of that size: one batch (reason 'repair', its
+-- plan the customers and their findings), the jobs waiting for approval with a 'held' event each.
+-- Events: `enqueued` with the actor and {"repair": true, "findings": […]}.
+-- Before 0017 the result had no batch_id.
+DROP FUNCTION IF EXISTS onboarder.repair_drift(bigint[], text);
 CREATE OR REPLACE FUNCTION onboarder.repair_drift(p_tenants bigint[], p_actor text DEFAULT NULL)
-RETURNS TABLE (tenant_id bigint, tenant_key text, job_id bigint, created boolean, findings text[])
+RETURNS TABLE (tenant_id bigint, tenant_key text, job_id bigint, created boolean, findings text[], batch_id bigint)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -88,16 +104,27 @@ AS $$
 DECLARE
     v_actor text := coalesce(p_actor, session_user);
     v_tenant bigint;
+    v_drifted bigint[];
+    v_findings jsonb[];
+    v_payloads jsonb[];
+    v_creates integer;
+    v_threshold integer;
+    v_batch bigint;
 BEGIN
     FOREACH v_tenant IN ARRAY coalesce(p_tenants, '{}') LOOP
         PERFORM onboarder.require_tenant(v_tenant);
     END LOOP;
-    RETURN QUERY
-    WITH wanted AS (
-        SELECT t.id AS tenant_id, t.msp_id, t.tenant_key,
+    -- Waits for an offboarding being enqueued, whose job the check below must see (enqueue_many says why).
+    LOCK TABLE onboarder.jobs IN ROW EXCLUSIVE MODE;
+    SELECT array_agg(w.tenant_id ORDER BY w.tenant_key), array_agg(to_jsonb(w.findings) ORDER BY w.tenant_key),
+           array_agg(w.payload ORDER BY w.tenant_key)
+      INTO v_drifted, v_findings, v_payloads
+      FROM (
+        SELECT t.id AS tenant_id, t.tenant_key,
                (SELECT array_agg(DISTINCT f.finding ORDER BY f.finding) FROM onboarder.drift_findings f
-                 WHERE f.tenant_id = t.id) AS findings,
-               (SELECT j.payload FROM onboarder.jobs j WHERE j.tenant_id = t.id AND j.kind = 'onboard'
+                 WHERE f.tenant_id = t.id AND onboarder.drift_repairable(f.finding)) AS findings,
+               (SELECT j.payload FROM onboarder.jobs j
+                 WHERE j.tenant_id = t.id AND j.kind = 'onboard' AND j.state = 'succeeded'
                  ORDER BY j.id DESC LIMIT 1) AS payload
           FROM onboarder.tenants t JOIN onboarder.integrations i ON i.tenant_id = t.id
          WHERE t.id = ANY(p_tenants) AND i.onboarded_at IS NOT NULL AND i.offboarded_at IS NULL
@@ -105,25 +132,65 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM onboarder.jobs o
                             WHERE o.tenant_id = t.id AND o.kind = 'offboard' AND o.subject = ''
                               AND o.state IN ('queued', 'running', 'waiting', 'needs_attention'))
-    ), drifted AS (
-        SELECT w.* FROM wanted w WHERE w.findings IS NOT NULL AND w.payload IS NOT NULL
+      ) w
+     WHERE w.findings IS NOT NULL AND w.payload IS NOT NULL;
+
+    -- Approval: as many new onboardings as the enqueue of that many customers would be held for.
+    SELECT count(*) INTO v_creates FROM unnest(v_drifted) AS d(tenant_id)
+     WHERE NOT EXISTS (SELECT 1 FROM onboarder.jobs a
+                        WHERE a.tenant_id = d.tenant_id AND a.kind = 'onboard' AND a.subject = ''
+                          AND a.state IN ('queued', 'running', 'waiting', 'needs_attention'));
+    SELECT l.approval_threshold INTO v_threshold FROM onboarder.queue_limits l WHERE l.singleton;
+    IF v_creates > v_threshold THEN
+        INSERT INTO onboarder.batches (msp_ids, reason, plan, created_actor)
+        SELECT array_agg(DISTINCT t.msp_id ORDER BY t.msp_id), 'repair',
+               jsonb_build_object('repair', true, 'customers', jsonb_agg(
+                   jsonb_build_object('msp', t.msp_id, 'tenant', t.tenant_key, 'path', d.payload ->> 'path',
+                                      'pbx_url', d.payload ->> 'pbx_url', 'findings', d.findings)
+                   ORDER BY t.msp_id, t.tenant_key)),
+               v_actor
+          FROM unnest(v_drifted, v_findings, v_payloads) AS d(tenant_id, findings, payload)
+          JOIN onboarder.tenants t ON t.id = d.tenant_id
+        RETURNING id INTO v_batch;
+    END IF;
+
+    RETURN QUERY
+    WITH drifted AS (
+        SELECT d.tenant_id, t.msp_id, t.tenant_key, ARRAY(SELECT jsonb_array_elements_text(d.findings)) AS findings,
+               d.payload
+          FROM unnest(v_drifted, v_findings, v_payloads) AS d(tenant_id, findings, payload)
+          JOIN onboarder.tenants t ON t.id = d.tenant_id
     ), inserted AS (
-        INSERT INTO onboarder.jobs AS j (kind, msp_id, tenant_id, subject, payload)
-        SELECT 'onboard', d.msp_id, d.tenant_id, '', d.payload FROM drifted d
+        -- A held batch's jobs wait for approval, where no claim reaches them (as enqueue_many's).
+        INSERT INTO onboarder.jobs AS j (kind, msp_id, tenant_id, subject, payload, state, wait_reason, run_at, batch_id)
+        SELECT 'onboard', d.msp_id, d.tenant_id, '', d.payload,
+               CASE WHEN v_batch IS NULL THEN 'queued' ELSE 'waiting' END,
+               CASE WHEN v_batch IS NOT NULL THEN 'approval' END,
+               CASE WHEN v_batch IS NULL THEN now() ELSE 'infinity' END, v_batch
+          FROM drifted d
         ON CONFLICT DO NOTHING
-        RETURNING j.id, j.tenant_id
+        RETURNING j.id, j.tenant_id, j.batch_id
     ), events AS (
         INSERT INTO onboarder.events (job_id, kind, actor, detail)
         SELECT n.id, 'enqueued', v_actor, jsonb_build_object('repair', true, 'findings', to_jsonb(d.findings))
           FROM inserted n JOIN drifted d ON d.tenant_id = n.tenant_id
+        UNION ALL
+        SELECT n.id, 'held', v_actor, jsonb_build_object('batch', n.batch_id, 'reason', 'repair')
+          FROM inserted n WHERE n.batch_id IS NOT NULL
     )
-    SELECT d.tenant_id, d.tenant_key, coalesce(n.id, a.id), n.id IS NOT NULL, d.findings
+    SELECT d.tenant_id, d.tenant_key, coalesce(n.id, a.id), n.id IS NOT NULL, d.findings,
+           CASE WHEN n.id IS NOT NULL THEN n.batch_id ELSE a.batch_id END
       FROM drifted d
       LEFT JOIN inserted n ON n.tenant_id = d.tenant_id
       LEFT JOIN onboarder.jobs a
              ON n.id IS NULL AND a.tenant_id = d.tenant_id AND a.kind = 'onboard' AND a.subject = ''
             AND a.state IN ('queued', 'running', 'waiting', 'needs_attention')
      ORDER BY d.tenant_key;
+    IF v_batch IS NOT NULL THEN
+        -- The jobs count in a statement of its own: the insert above is not visible to its own statement.
+        UPDATE onboarder.batches b SET jobs = (SELECT count(*) FROM onboarder.jobs j WHERE j.batch_id = b.id)
+         WHERE b.id = v_batch;
+    END IF;
     PERFORM pg_notify('onboarder_jobs', '');
 END $$;
 
@@ -139,7 +206,7 @@ SELECT f.msp_id AS msp, t.tenant_key AS customer, coalesce(t.display_name, i.def
 
 
 REVOKE ALL ON FUNCTION onboarder.audit_scope(text, text), onboarder.enqueue_audits(text, text, text),
-                       onboarder.repair_drift(bigint[], text)
+                       onboarder.repair_drift(bigint[], text), onboarder.drift_repairable(text)
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 -- Operators (the nightly `onboarder audit` runs as the operator login) and workers.
 GRANT EXECUTE ON FUNCTION onboarder.enqueue_audits(text, text, text), onboarder.repair_drift(bigint[], text)

@@ -28,7 +28,7 @@ public enum OffboardPlan {
     /// Every action, in order.
     public static func actions(_ survey: OffboardSurvey) -> [Action] {
         var actions: [Action] = []
-        if let pbx = survey.pbx {
+        if let pbx = survey.pbx, servesCustomer(survey) {
             if !pbx.tenantID.isEmpty || !pbx.applicationID.isEmpty || !pbx.selectedUsers.isEmpty {
                 actions.append(.clearMicrosoft365)
             }
@@ -49,6 +49,15 @@ public enum OffboardPlan {
         }
         actions += survey.apps.map { .deleteApplication(objectID: $0.objectID, appID: $0.appID) }
         return actions
+    }
+
+    /// Whether the PBX's integration is this customer's: its TenantId is the customer's tenant, or empty (the
+    /// Teams page alone, or a half-made integration). A PBX since pointed at another tenant (its URL reused
+    /// for another customer, or a payload's URL mistyped) serves that tenant: clearing it would cut off the
+    /// other customer, so it is kept and the plan says why.
+    public static func servesCustomer(_ survey: OffboardSurvey) -> Bool {
+        guard let pbx = survey.pbx, !pbx.tenantID.isEmpty, let mine = survey.customerTenantID else { return true }
+        return pbx.tenantID.lowercased() == mine.lowercased()
     }
 
     /// The actions `step` applies.
@@ -109,6 +118,11 @@ public enum OffboardPlan {
                 }
                 lines.append("  (Entra keeps a deleted application restorable for 30 days in Deleted applications)")
             }
+        }
+        if let pbx = survey.pbx, !servesCustomer(survey) {
+            lines.append(
+                "keep the PBX's integration: it serves another tenant now (TenantId \(pbx.tenantID), not \(survey.customerTenantID ?? "?"))"
+            )
         }
         if survey.keepDomain {
             if let user = survey.activationUser {

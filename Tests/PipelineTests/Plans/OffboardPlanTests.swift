@@ -23,6 +23,7 @@ struct OffboardPlanTests {
     /// A Teams customer as onboarding leaves it: PBX configured, user, domain, a leftover TXT value, the app.
     static func teams(keepDomain: Bool = false, manualDNS: Bool = false) -> OffboardSurvey {
         var survey = OffboardSurvey(path: "teams", keepDomain: keepDomain)
+        survey.customerTenantID = "t"
         survey.apps = [app]
         survey.pbx = .init(tenantID: "t", applicationID: "a1", selectedUsers: [], teamsEnabled: true, sbcFQDN: "sbc.x")
         survey.sbcDomain = "sbc.x"
@@ -97,6 +98,35 @@ struct OffboardPlanTests {
                 .removeTXT(name: "sbc.x", zone: "x", values: ["MS=ms123"]),
                 .deleteApplication(objectID: "o1", appID: "a1"),
             ]),
+        Case(
+            name: "a PBX pointed at another tenant since serves that one: kept, the rest removed",
+            survey: {
+                var survey = teams()
+                survey.pbx?.tenantID = "another"
+                return survey
+            }(),
+            actions: [
+                .deleteUser(id: "u1", userPrincipalName: "teams-activation@sbc.x"), .deleteDomain("sbc.x"),
+                .removeTXT(name: "sbc.x", zone: "x", values: ["MS=ms123"]),
+                .deleteApplication(objectID: "o1", appID: "a1"),
+            ]),
+        Case(
+            name: "the tenant id is compared without regard to case",
+            survey: {
+                var survey = teams(keepDomain: true)
+                survey.pbx?.tenantID = "T"
+                return survey
+            }(),
+            actions: [.clearMicrosoft365, .disableTeams, .deleteApplication(objectID: "o1", appID: "a1")]),
+        Case(
+            name: "a survey checkpointed before the tenant id was kept clears the PBX as before",
+            survey: {
+                var survey = teams(keepDomain: true)
+                survey.customerTenantID = nil
+                survey.pbx?.tenantID = "another"
+                return survey
+            }(),
+            actions: [.clearMicrosoft365, .disableTeams, .deleteApplication(objectID: "o1", appID: "a1")]),
     ]
 
     @Test(arguments: cases) func actions(_ example: Case) {
@@ -123,6 +153,12 @@ struct OffboardPlanTests {
         ] {
             #expect(lines.contains(expected), "missing: \(expected)\n\(lines)")
         }
+        var elsewhere = Self.teams()
+        elsewhere.pbx?.tenantID = "another"
+        let keptPBX = OffboardPlan.lines(elsewhere).joined(separator: "\n")
+        #expect(
+            keptPBX.contains("keep the PBX's integration: it serves another tenant now (TenantId another, not t)")
+                && !keptPBX.contains("remove PBX"), "\(keptPBX)")
         let kept = OffboardPlan.lines(Self.teams(keepDomain: true)).joined(separator: "\n")
         #expect(kept.contains("keep domain sbc.x") && kept.contains("keep activation user"))
         #expect(!kept.contains("remove domain") && !kept.contains("remove activation user"))
