@@ -116,6 +116,13 @@ struct DriftSQLTests {
             SELECT 'onboard', msp_id, id, '{}'::jsonb FROM onboarder.tenants WHERE tenant_key = 'left.example'
             """)
         #expect(try await Self.audits(lab.alpha, customer: "left.example") == [])
+        // Onboarded and being offboarded: left out too (its objects are being removed, not drifting).
+        try await lab.owner.query(
+            """
+            INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, payload)
+            SELECT 'offboard', msp_id, id, '{}'::jsonb FROM onboarder.tenants WHERE tenant_key = 'clean.example'
+            """)
+        #expect(try await Self.audits(lab.alpha, customer: "clean.example") == [])
         // Another MSP named outright: the same answer as an MSP that does not exist.
         for msp in ["beta", "nobody"] {
             await #expect(throws: PostgresError.self) { try await Self.audits(lab.alpha, msp: msp) }

@@ -15,8 +15,8 @@
 -- needs the MSP's partner app's consent, which offboarding leaves (it is the MSP's app), but which a former
 -- customer withdraws sooner or later — it would be `audit-failed` every night from then on; and after 30
 -- days Entra has purged the deleted app for good, so nothing Onboarder removed can come back by a restore.
--- An offboarded customer being onboarded or offboarded again is left out: its audit would see the objects
--- that job is making or removing. Called only by enqueue_audits (with the owner's rights), never granted.
+-- An onboarded customer being offboarded, and an offboarded one being onboarded or offboarded again, are
+-- left out: the audit would see the objects that job is removing or making, as drift. Called only by enqueue_audits (with the owner's rights), never granted.
 CREATE OR REPLACE FUNCTION onboarder.audit_scope(p_msp text, p_customer text)
 RETURNS TABLE (tenant_id bigint, msp_id text, tenant_key text)
 LANGUAGE sql STABLE
@@ -24,7 +24,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT t.id, t.msp_id, t.tenant_key
       FROM onboarder.tenants t JOIN onboarder.integrations i ON i.tenant_id = t.id
-     WHERE ((i.onboarded_at IS NOT NULL AND i.offboarded_at IS NULL)
+     WHERE ((i.onboarded_at IS NOT NULL AND i.offboarded_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM onboarder.jobs a
+                              WHERE a.tenant_id = t.id AND a.state IN ('queued', 'running', 'waiting', 'needs_attention')
+                                AND a.kind = 'offboard' AND a.subject = ''))
             OR (i.offboarded_at IS NOT NULL
                 AND (i.offboarded_at > now() - interval '30 days' OR p_customer IS NOT NULL)
                 AND NOT EXISTS (SELECT 1 FROM onboarder.jobs a
