@@ -147,7 +147,8 @@ extension Run {
             knownCertificates: Set(
                 ids("certificate", [.active, .superseded, .pending, .supplied]).map { $0.uppercased() }),
             sbcFQDN: record.sbcFQDN ?? facts.sbcFQDN, activationUPN: facts.activationUPN,
-            selectedUsers: facts.selectedUsers ?? payload.users ?? [])
+            selectedUsers: facts.selectedUsers ?? payload.users ?? [],
+            withoutPhoneSystemWhenOnboarded: Set((facts.usersWithoutPhoneSystem ?? []).map { $0.lowercased() }))
     }
 
     /// Reads, never writes: the app, its service principal and consent, the PBX's check, and the path's

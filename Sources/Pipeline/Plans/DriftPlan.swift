@@ -41,8 +41,10 @@ struct DriftBaseline: Sendable, Equatable {
     /// Teams path: the SBC domain and the activation user.
     var sbcFQDN: String?
     var activationUPN: String?
-    /// Microsoft 365 path: the UPNs the PBX syncs.
+    /// Microsoft 365 path: the UPNs the PBX syncs, and those of them that held no Phone System when onboarded
+    /// (lower case; the onboarding warned, so the state it left is not drift).
     var selectedUsers: [String]
+    var withoutPhoneSystemWhenOnboarded: Set<String> = []
 }
 
 /// What an audit read in the tenant and at the PBX (nothing written). nil where a part was not read.
@@ -272,7 +274,7 @@ enum DriftPlan {
                         "The user \(upn) the PBX syncs is disabled (accountEnabled false): it cannot sign in to Teams.")
                 )
             }
-            if !user.licensed {
+            if !user.licensed && !baseline.withoutPhoneSystemWhenOnboarded.contains(upn.lowercased()) {
                 found.append(
                     DriftFinding(
                         "user-phone-system", subject: upn,

@@ -41,5 +41,6 @@ extension Run {
             try await pbx.setSelectedUsers(selection)
         }
         facts.selectedUsers = upns
+        facts.usersWithoutPhoneSystem = withoutPhone
     }
 }

@@ -25,6 +25,9 @@ public struct OnboardingFacts: Codable, Sendable, Equatable {
     public var sbcFQDN: String?
     public var activationUPN: String?
     public var selectedUsers: [String]?
+    /// Those of `selectedUsers` without Phone System when `m365-users` ran (its warning): the drift audit does
+    /// not call that drift. nil for an onboarding from before it was recorded.
+    public var usersWithoutPhoneSystem: [String]?
     public var warnings: [String] = []
     // Rotation
     public var rotatedCredentialID: Int64?

@@ -61,11 +61,13 @@ struct DriftPlanTests {
             ("pbx fails", ["pbx-test-failed"]),
             ("user deleted", ["user-missing Bob@c.example"]),
             ("licence removed", ["user-phone-system alice@c.example"]),
+            ("no Phone System since onboarding, which warned", []),
             ("user not read", []),
             ("user disabled", ["user-disabled Bob@c.example"]),
         ] as [(String, [String])])
     func eachDrift(_ change: String, _ expected: [String]) {
         var seen = Self.clean()
+        var baseline = Self.baseline()
         switch change {
         case "app deleted": seen.application = nil
         case "redirect changed": seen.application?.redirectURIs = ["https://elsewhere.example/callback"]
@@ -83,11 +85,14 @@ struct DriftPlanTests {
         case "pbx fails": seen.pbxProblem = "AADSTS7000215: Invalid client secret provided."
         case "user deleted": seen.users["bob@c.example"] = .some(nil)
         case "licence removed": seen.users["alice@c.example"] = .init(enabled: true, licensed: false)
+        case "no Phone System since onboarding, which warned":
+            baseline.withoutPhoneSystemWhenOnboarded = ["bob@c.example"]
+            seen.users["bob@c.example"] = .init(enabled: true, licensed: false)
         case "user not read": seen.users["alice@c.example"] = nil
         case "user disabled": seen.users["bob@c.example"] = .init(enabled: false, licensed: true)
         default: Issue.record("no such change \(change)")
         }
-        #expect(Self.names(DriftPlan.findings(Self.baseline(), seen)) == expected, "\(change)")
+        #expect(Self.names(DriftPlan.findings(baseline, seen)) == expected, "\(change)")
     }
 
     @Test(
