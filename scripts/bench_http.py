@@ -68,13 +68,14 @@ def sim(bin_dir: str) -> None:
 
 
 def http(bin_dir: str) -> None:
-    """onboarder's HTTP client (onboarder-bench http) against curl itself: GETs at concurrency 1, 16, 64."""
+    """onboarder's HTTP client (onboarder-bench http) against curl itself: GETs at concurrency 1, 16, 64 and 200
+    (the end-to-end benchmark's)."""
     n = int(os.environ.get("BENCH_REQUESTS", 10000))
     with simulated(bin_dir, 100) as (simulator, token, work):
         target = f"{simulator.url}/v1.0/organization"
         curl_config(f"{work}/urls", target, n, write_out="%{num_connects}\\n")
         rows, ratios = [], []
-        for c in (1, 16, 64):
+        for c in (1, 16, 64, 200):
             ours = json.loads(subprocess.run(
                 [f"{bin_dir}/onboarder-bench", "http", target, "--requests", str(n), "--concurrency", str(c),
                  "--header", f"Authorization: Bearer {token}"], capture_output=True, text=True, check=True).stdout)
@@ -83,6 +84,7 @@ def http(bin_dir: str) -> None:
             rows.append([c, ours["requests_per_s"], round(float(ours["cpu_s"]) / n * 1e6), ours["connections"],
                          curl_rate, round(cpu / n * 1e6), sum(int(line) for line in connects.split())])
             ratios.append(f"http ratio vs curl at concurrency {c}: {ratio(float(ours['requests_per_s']), curl_rate)}")
+            ratios.append(f"http CPU per request vs curl at concurrency {c}: {ratio(float(ours['cpu_s']), cpu)}")
         harness.table(["concurrency", "onboarder requests/s", "onboarder CPU µs/request", "onboarder TCP connections",
                        "curl requests/s", "curl CPU µs/request", "curl TCP connections"], rows)
         print("\n".join(ratios))
