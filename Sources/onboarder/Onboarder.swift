@@ -107,6 +107,9 @@ extension AsyncParsableCommand {
             // Line breaks are the message's own (a list of problems); everything else is escaped.
             let lines = exit.description.split(separator: "\n", omittingEmptySubsequences: false)
             let text = lines.map { TerminalText.sanitized(String($0)) }.joined(separator: "\n")
+            // What the command printed before comes first where both go to one file or pipe (a cron job's
+            // log, `2>&1 | tee`): standard output is buffered there, standard error is not.
+            fflush(nil)  // every C stream, standard output among them
             FileHandle.standardError.write(Data((text + "\n").utf8))
             throw exit.code
         }

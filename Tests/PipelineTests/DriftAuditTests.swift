@@ -120,6 +120,10 @@ struct DriftAuditTests {
         let drifted = try await Self.audit(lab)
         #expect(drifted.status == 5, "\(drifted.output)")
         #expect(drifted.output.contains("drift in 1 customer(s): msp1 \(teamsKey)"), "\(drifted.output)")
+        // In a cron job's log (standard output and error in one file) the verdict comes after the findings.
+        #expect(
+            drifted.output.split(separator: "\n").last?.hasPrefix("audit: drift in 1 customer(s)") == true,
+            "\(drifted.output)")
         #expect(drifted.output.contains("role-assignment-missing  Calendars.Read  since "), "\(drifted.output)")
         #expect(!drifted.output.contains(m365Key))
         #expect(
