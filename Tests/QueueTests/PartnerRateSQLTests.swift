@@ -200,11 +200,13 @@ struct PartnerRateSQLTests {
             }
         }
         #expect(worst.excess <= 1e-6, "over the limit: \(worst.window)")
-        // The waits were counted: some takes got nothing (three bursts cannot go at once).
+        // The waits were counted: every take that got nothing, once. (How many there are depends on the
+        // machine's pace — a slow one takes so slowly that the refill keeps up — so the count is compared with
+        // the takes, not with a number.)
         let waits = try await PostgresConnection.connect(owner)
         let waited = try await waits.query("SELECT waits_total FROM onboarder.partner_rates").single()[0].decode(
             Int.self)
-        #expect(waited > 0)
+        #expect(waited == takes.filter { $0.granted == 0 }.count)
         await waits.close()
         try await TestDatabase.dropScratchDatabase(name)
     }
