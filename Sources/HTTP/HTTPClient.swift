@@ -9,8 +9,8 @@ import Synchronization
 ///
 /// One dedicated I/O thread drives a `curl_multi` handle on libcurl's socket interface: it adds submitted
 /// transfers, sleeps in `epoll_wait` until a socket libcurl watches is ready, libcurl's next timeout is due
-/// or a new request wakes it, and hands libcurl the ready sockets (`CurlEngine`). No libcurl call ever runs on Swift's cooperative pool, and a thousand requests in flight cost one
-/// thread, not a thousand. Connections are kept alive and reused across requests to the same host
+/// or a new request wakes it, and hands libcurl the ready sockets (`CurlEngine`). No libcurl call ever runs
+/// on Swift's cooperative pool, and a thousand requests in flight cost one thread, not a thousand. Connections are kept alive and reused across requests to the same host
 /// (libcurl's connection cache lives in the multi handle); HTTP/2 is used where the server offers it.
 /// libcurl reads the standard proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …) itself.
 ///
@@ -244,10 +244,10 @@ private let headerCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, I
 /// The I/O thread and its multi handle, on libcurl's socket interface: libcurl says which sockets it wants
 /// watched (`CURLMOPT_SOCKETFUNCTION`) and when it next needs a call for its timeouts
 /// (`CURLMOPT_TIMERFUNCTION`); the thread keeps those sockets in an epoll set and hands libcurl only the
-/// sockets that are ready (`curl_multi_socket_action`). A wake-up costs the ready sockets, not every open
-/// connection, as `curl_multi_poll` did (which rebuilt a pollfd per socket on each call: a quarter of the
-/// worker's CPU at 200 transfers in flight). New requests, cancellations and shutdown wake it through an
-/// eventfd in the same set.
+/// sockets that are ready (`curl_multi_socket_action`). A wake-up costs the ready sockets, not every socket
+/// of every transfer, as `curl_multi_poll` did (it rebuilt a pollfd for each on every call); with every
+/// socket busy the two cost about the same (BENCHMARKS.md, "The socket interface"). New requests,
+/// cancellations and shutdown wake it through an eventfd in the same set.
 final class CurlEngine: @unchecked Sendable {
     private struct Shared {
         var submitted: [Transfer] = []

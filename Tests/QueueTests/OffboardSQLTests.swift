@@ -85,17 +85,6 @@ struct OffboardSQLTests {
         }
     }
 
-    static func failure(_ body: () async throws -> Void) async -> PostgresError? {
-        do {
-            try await body()
-            return nil
-        } catch let error as PostgresError {
-            return error
-        } catch {
-            return nil
-        }
-    }
-
     /// The offboarding's transaction is open when the onboarding is enqueued: the onboarding waits for it, then
     /// sees the offboard job and is refused. Without the lock it would pass its check (the offboarding is not
     /// committed) and both would run.
@@ -103,7 +92,7 @@ struct OffboardSQLTests {
         let lab = try await Lab()
         try await lab.operator.executeScript(unsafeSQL: "BEGIN")
         try await lab.offboard()
-        let onboarding = Task { await Self.failure { try await lab.onboard() } }
+        let onboarding = Task { await failure { try await lab.onboard() } }
         #expect(try await lab.waitUntilBlocked(lab.enqueuerPID), "the onboarding did not wait for the offboarding")
         try await lab.operator.executeScript(unsafeSQL: "COMMIT")
         let error = await onboarding.value
@@ -120,7 +109,7 @@ struct OffboardSQLTests {
         let lab = try await Lab()
         try await lab.enqueuer.executeScript(unsafeSQL: "BEGIN")
         try await lab.onboard()
-        let offboarding = Task { await Self.failure { try await lab.offboard() } }
+        let offboarding = Task { await failure { try await lab.offboard() } }
         #expect(try await lab.waitUntilBlocked(lab.operatorPID), "the offboarding did not wait for the onboarding")
         try await lab.enqueuer.executeScript(unsafeSQL: "COMMIT")
         let error = await offboarding.value

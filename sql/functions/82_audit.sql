@@ -16,7 +16,8 @@
 -- customer withdraws sooner or later — it would be `audit-failed` every night from then on; and after 30
 -- days Entra has purged the deleted app for good, so nothing Onboarder removed can come back by a restore.
 -- An onboarded customer being offboarded, and an offboarded one being onboarded or offboarded again, are
--- left out: the audit would see the objects that job is removing or making, as drift. Called only by enqueue_audits (with the owner's rights), never granted.
+-- left out: the audit would see the objects that job is removing or making, as drift. Called only by
+-- enqueue_audits (with the owner's rights), never granted.
 CREATE OR REPLACE FUNCTION onboarder.audit_scope(p_msp text, p_customer text)
 RETURNS TABLE (tenant_id bigint, msp_id text, tenant_key text)
 LANGUAGE sql STABLE
@@ -78,7 +79,7 @@ BEGIN
 END $$;
 
 -- Findings an onboarding does not put right (DriftPlan.notRepairable in Sources/Pipeline/Plans/DriftPlan.swift
--- says why for each; DriftSQLTests checks the two lists agree): a customer with only these gets no repair.
+-- says why for each; DriftRepairableTests checks the two lists agree): a customer with only these gets no repair.
 CREATE OR REPLACE FUNCTION onboarder.drift_repairable(p_finding text) RETURNS boolean
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
