@@ -3,7 +3,6 @@
 // The target graph is the architecture (docs/ARCHITECTURE.md):
 //
 //   C libraries     CLibPQ   CCurl + CCurlShims   COpenSSL + COpenSSLShims   (system libraries, pkg-config)
-//                   CLinux (epoll, eventfd: HTTP's I/O thread and the simulator's server)
 //   thin wrappers   Postgres (PostgresExecutor)  HTTP  Crypto                (no C type leaks above here)
 //   API clients     Graph (tokens, failure classification, Endpoints/: one typed file per resource)
 //                   PBX (3CX XAPI, DNS providers)
@@ -12,7 +11,7 @@
 //                   Store (every other statement, on a PostgresExecutor; Store/Onboarding: the pipeline's)
 //   services        Worker (pure WorkerMachine + JobSettlement, the loop, heartbeat and reaper services)
 //                   Pipeline (Steps/, pure Plans/, Custody/: onboarding and rotation)
-//   simulator       Simulator (a service per surface behind routes; never imports the client) SimTLS
+//   simulator       Simulator (a service per surface behind routes; never imports the client) SimTLS CLinux
 //   executables     onboarder (CLI + daemon: parsing and output only)   onboarder-sim
 import PackageDescription
 
@@ -53,9 +52,7 @@ let package = Package(
 
         // MARK: Thin Swift wrappers
         .target(name: "Postgres", dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")]),
-        .target(
-            name: "HTTP",
-            dependencies: ["CCurl", "CCurlShims", "CLinux", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "HTTP", dependencies: ["CCurl", "CCurlShims", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Crypto", dependencies: ["COpenSSL", "COpenSSLShims"]),
 
         // MARK: Core

@@ -7,6 +7,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import time
 from contextlib import contextmanager
@@ -88,4 +89,33 @@ def http(bin_dir: str) -> None:
         harness.table(["concurrency", "onboarder requests/s", "onboarder CPU µs/request", "onboarder TCP connections",
                        "curl requests/s", "curl CPU µs/request", "curl TCP connections"], rows)
         print("\n".join(ratios))
+        baseline = os.environ.get("BENCH_HTTP_BASELINE")
+        if baseline:
+            against(bin_dir, baseline, target, token, n)
+
+
+def against(bin_dir: str, baseline: str, target: str, token: str, n: int) -> None:
+    """This build's HTTP client against another build's (BENCH_HTTP_BASELINE: the folder of its release
+    onboarder-bench, e.g. a worktree of an earlier commit), alternating, BENCH_REPEATS times (default 3) at
+    concurrency 16 and 200, against the same simulator: medians and each repeat."""
+    repeats = int(os.environ.get("BENCH_REPEATS", 3))
+    runs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for _ in range(repeats):
+        for name, folder in (("baseline", baseline), ("this build", bin_dir)):
+            for c in (16, 200):
+                out = json.loads(subprocess.run(
+                    [f"{folder}/onboarder-bench", "http", target, "--requests", str(n), "--concurrency", str(c),
+                     "--header", f"Authorization: Bearer {token}"], capture_output=True, text=True, check=True).stdout)
+                runs.setdefault((name, c), []).append((float(out["cpu_s"]) / n * 1e6, float(out["requests_per_s"])))
+    rows, ratios = [], []
+    for c in (16, 200):
+        ours, theirs = runs[("this build", c)], runs[("baseline", c)]
+        cpu = [statistics.median(x[0] for x in r) for r in (ours, theirs)]
+        rate = [statistics.median(x[1] for x in r) for r in (ours, theirs)]
+        rows.append([c, f"{cpu[0]:.0f} ({', '.join(f'{x[0]:.0f}' for x in ours)})",
+                     f"{cpu[1]:.0f} ({', '.join(f'{x[0]:.0f}' for x in theirs)})", round(rate[0]), round(rate[1])])
+        ratios.append(f"http CPU per request vs the baseline at concurrency {c}: {ratio(cpu[0], cpu[1])}")
+    harness.table(["concurrency", "CPU µs/request, this build", "CPU µs/request, baseline", "requests/s, this build",
+                   "requests/s, baseline"], rows)
+    print("\n".join(ratios))
 

@@ -19,14 +19,4 @@ CURLcode CCurlShims_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) 
 CURLMcode CCurlShims_multi_setopt_long(CURLM *handle, CURLMoption option, long value) {
     return curl_multi_setopt(handle, option, value);
 }
-CURLMcode CCurlShims_multi_setopt_pointer(CURLM *handle, CURLMoption option, void *value) {
-    return curl_multi_setopt(handle, option, value);
-}
-CURLMcode CCurlShims_multi_setopt_socket_callback(CURLM *handle,
-                                                  int (*callback)(CURL *, curl_socket_t, int, void *, void *)) {
-    return curl_multi_setopt(handle, CURLMOPT_SOCKETFUNCTION, callback);
-}
-CURLMcode CCurlShims_multi_setopt_timer_callback(CURLM *handle, int (*callback)(CURLM *, long, void *)) {
-    return curl_multi_setopt(handle, CURLMOPT_TIMERFUNCTION, callback);
-}
 curl_version_info_data *CCurlShims_version_info(void) { return curl_version_info(CURLVERSION_NOW); }

@@ -1,16 +1,15 @@
 import CCurl
 import CCurlShims
-import CLinux
 import Foundation
 import Logging
 import Synchronization
 
 /// An async HTTP client over libcurl's multi interface.
 ///
-/// One dedicated I/O thread drives a `curl_multi` handle on libcurl's socket interface: it adds submitted
-/// transfers, sleeps in `epoll_wait` until a socket libcurl watches is ready, libcurl's next timeout is due
-/// or a new request wakes it, and hands libcurl the ready sockets (`CurlEngine`). No libcurl call ever runs
-/// on Swift's cooperative pool, and a thousand requests in flight cost one thread, not a thousand. Connections are kept alive and reused across requests to the same host
+/// One dedicated I/O thread drives a `curl_multi` handle: it adds submitted transfers, runs
+/// `curl_multi_perform`, and sleeps in `curl_multi_poll` until a socket is ready or a new request wakes
+/// it. No libcurl call ever runs on Swift's cooperative pool, and a thousand requests in flight cost one
+/// thread, not a thousand. Connections are kept alive and reused across requests to the same host
 /// (libcurl's connection cache lives in the multi handle); HTTP/2 is used where the server offers it.
 /// libcurl reads the standard proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …) itself.
 ///
@@ -241,13 +240,7 @@ private let headerCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, I
     return size * count
 }
 
-/// The I/O thread and its multi handle, on libcurl's socket interface: libcurl says which sockets it wants
-/// watched (`CURLMOPT_SOCKETFUNCTION`) and when it next needs a call for its timeouts
-/// (`CURLMOPT_TIMERFUNCTION`); the thread keeps those sockets in an epoll set and hands libcurl only the
-/// sockets that are ready (`curl_multi_socket_action`). A wake-up costs the ready sockets, not every socket
-/// of every transfer, as `curl_multi_poll` did (it rebuilt a pollfd for each on every call); with every
-/// socket busy the two cost about the same (BENCHMARKS.md, "The socket interface"). New requests,
-/// cancellations and shutdown wake it through an eventfd in the same set.
+/// The I/O thread and its multi handle.
 final class CurlEngine: @unchecked Sendable {
     private struct Shared {
         var submitted: [Transfer] = []
@@ -261,31 +254,18 @@ final class CurlEngine: @unchecked Sendable {
 
     private let multi: UnsafeMutableRawPointer
     private let shared = Mutex(Shared())
-    private let epollFD: Int32
-    private let wakeFD: Int32
-    // I/O thread only (the callbacks below run inside libcurl calls the thread makes).
-    private var active: [Int: Transfer] = [:]  // keyed by the easy handle's address
-    private var watched: Set<Int32> = []  // sockets in the epoll set
-    private var deadline: ContinuousClock.Instant?  // libcurl's next timeout, nil: none
+    private var active: [Int: Transfer] = [:]  // I/O thread only, keyed by the easy handle's address
+    private let done = Mutex(false)
 
     init(configuration: HTTPClientConfiguration) {
         _ = Self.globalInit
         multi = curl_multi_init()
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
-        var wake = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: wakeFD))
-        epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &wake)
         _ = CCurlShims_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
         _ = CCurlShims_multi_setopt_long(multi, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
         // The connection cache otherwise tracks the number of transfers in flight and closes connections
         // whenever that number drops: keep enough for every host's connections (measured: 274 connections
         // for 10,000 requests at concurrency 16 without this, 16 with it).
         _ = CCurlShims_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(256, configuration.maxConnectionsPerHost * 4))
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        _ = CCurlShims_multi_setopt_socket_callback(multi, socketCallback)
-        _ = CCurlShims_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, context)
-        _ = CCurlShims_multi_setopt_timer_callback(multi, timerCallback)
-        _ = CCurlShims_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, context)
         let thread = Thread { [self] in self.run() }
         thread.name = "onboarder.http"
         thread.start()
@@ -303,13 +283,13 @@ final class CurlEngine: @unchecked Sendable {
         if refused {
             transfer.resume(with: .failure(transfer.error(.shutdown, "the HTTP client is shut down")))
         } else {
-            wake()
+            curl_multi_wakeup(multi)
         }
     }
 
     func cancel(_ transfer: Transfer) {
         shared.withLock { $0.cancelled.append(ObjectIdentifier(transfer)) }
-        wake()
+        curl_multi_wakeup(multi)
     }
 
     func shutdown() {
@@ -317,45 +297,10 @@ final class CurlEngine: @unchecked Sendable {
             defer { state.stopping = true }
             return state.stopping
         }
-        if !already { wake() }
-    }
-
-    private func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-    }
-
-    /// libcurl's CURLMOPT_SOCKETFUNCTION: watch `socket` for `what` (CURL_POLL_IN, _OUT, _INOUT), or stop
-    /// watching it (CURL_POLL_REMOVE, before libcurl closes it). I/O thread.
-    fileprivate func watch(_ socket: Int32, _ what: Int32) {
-        if what == CURL_POLL_REMOVE {
-            if watched.remove(socket) != nil { epoll_ctl(epollFD, EPOLL_CTL_DEL, socket, nil) }
-            return
-        }
-        var events: UInt32 = 0
-        if what == CURL_POLL_IN || what == CURL_POLL_INOUT { events |= EPOLLIN.rawValue }
-        if what == CURL_POLL_OUT || what == CURL_POLL_INOUT { events |= EPOLLOUT.rawValue }
-        var event = epoll_event(events: events, data: epoll_data_t(fd: socket))
-        if watched.insert(socket).inserted {
-            // A socket number libcurl closed without REMOVE and reused is still in the set: modify it then.
-            if epoll_ctl(epollFD, EPOLL_CTL_ADD, socket, &event) != 0 && errno == EEXIST {
-                epoll_ctl(epollFD, EPOLL_CTL_MOD, socket, &event)
-            }
-        } else if epoll_ctl(epollFD, EPOLL_CTL_MOD, socket, &event) != 0 && errno == ENOENT {
-            // Closed and reopened under the same number between two calls: the kernel dropped it.
-            epoll_ctl(epollFD, EPOLL_CTL_ADD, socket, &event)
-        }
-    }
-
-    /// libcurl's CURLMOPT_TIMERFUNCTION: call `curl_multi_socket_action(CURL_SOCKET_TIMEOUT)` in
-    /// `milliseconds` (-1: no timeout pending). I/O thread.
-    fileprivate func setTimer(_ milliseconds: Int) {
-        deadline = milliseconds < 0 ? nil : .now + .milliseconds(milliseconds)
+        if !already { curl_multi_wakeup(multi) }
     }
 
     private func run() {
-        var events = [epoll_event](repeating: epoll_event(), count: 256)
-        var running: Int32 = 0
         while true {
             let (newTransfers, cancellations, stopping) = shared.withLock { state in
                 defer {
@@ -367,7 +312,6 @@ final class CurlEngine: @unchecked Sendable {
             for transfer in newTransfers {
                 do {
                     let easy = try transfer.prepare()
-                    // Adding a handle sets a timeout of 0 (timerCallback): the transfer starts below.
                     guard curl_multi_add_handle(multi, easy) == CURLM_OK else {
                         transfer.resume(with: .failure(transfer.error(.other, "curl_multi_add_handle failed")))
                         continue
@@ -393,32 +337,8 @@ final class CurlEngine: @unchecked Sendable {
                 active = [:]
                 break
             }
-
-            // Sleep until a watched socket is ready, libcurl's timeout is due, or a request wakes us.
-            var wait: Int32 = 1000
-            if let deadline {
-                let left = deadline - .now
-                wait = left <= .zero ? 0 : Int32(min(1000, milliseconds(left) + 1))
-            }
-            let ready = epoll_wait(epollFD, &events, Int32(events.count), wait)
-            for event in events.prefix(Int(max(ready, 0))) {
-                let fd = event.data.fd
-                if fd == wakeFD {
-                    var count: UInt64 = 0
-                    _ = read(wakeFD, &count, 8)
-                    continue
-                }
-                var mask: Int32 = 0
-                if event.events & EPOLLIN.rawValue != 0 { mask |= CURL_CSELECT_IN }
-                if event.events & EPOLLOUT.rawValue != 0 { mask |= CURL_CSELECT_OUT }
-                if event.events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { mask |= CURL_CSELECT_ERR }
-                curl_multi_socket_action(multi, fd, mask, &running)
-            }
-            if let deadline, deadline <= .now {
-                self.deadline = nil  // the call below sets the next one
-                curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running)
-            }
-
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
             var queued: Int32 = 0
             while let message = curl_multi_info_read(multi, &queued) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
@@ -431,25 +351,8 @@ final class CurlEngine: @unchecked Sendable {
                 curl_multi_remove_handle(multi, easy)
                 transfer.resume(with: transfer.complete(result))
             }
+            curl_multi_poll(multi, nil, 0, 1000, nil)
         }
         curl_multi_cleanup(multi)
-        close(epollFD)
-        close(wakeFD)
     }
-}
-
-private let socketCallback:
-    @convention(c) (
-        UnsafeMutableRawPointer?, curl_socket_t, Int32, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?
-    ) -> Int32 = { _, socket, what, context, _ in
-        guard let context else { return 0 }
-        Unmanaged<CurlEngine>.fromOpaque(context).takeUnretainedValue().watch(socket, what)
-        return 0
-    }
-
-private let timerCallback: @convention(c) (UnsafeMutableRawPointer?, Int, UnsafeMutableRawPointer?) -> Int32 = {
-    _, milliseconds, context in
-    guard let context else { return 0 }
-    Unmanaged<CurlEngine>.fromOpaque(context).takeUnretainedValue().setTimer(milliseconds)
-    return 0
 }

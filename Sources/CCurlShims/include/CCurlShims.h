@@ -11,11 +11,6 @@ CURLcode CCurlShims_easy_setopt_write_callback(CURL *handle, CURLoption option,
                                                size_t (*callback)(char *, size_t, size_t, void *));
 CURLcode CCurlShims_easy_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLMcode CCurlShims_multi_setopt_long(CURLM *handle, CURLMoption option, long value);
-CURLMcode CCurlShims_multi_setopt_pointer(CURLM *handle, CURLMoption option, void *value);
-// The socket interface's callbacks (CURLMOPT_SOCKETFUNCTION, CURLMOPT_TIMERFUNCTION).
-CURLMcode CCurlShims_multi_setopt_socket_callback(CURLM *handle,
-                                                  int (*callback)(CURL *, curl_socket_t, int, void *, void *));
-CURLMcode CCurlShims_multi_setopt_timer_callback(CURLM *handle, int (*callback)(CURLM *, long, void *));
 // CURLVERSION_NOW is a macro naming the newest version-info layout this header knows.
 curl_version_info_data *CCurlShims_version_info(void);
 #endif
