@@ -47,6 +47,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--throttled", default="500:3", help="the run repeated with throttling on ('' skips it)")
     parser.add_argument("--profile", default="200:1", help="the run whose worker perf profiles ('' skips it)")
     parser.add_argument("--log", default=".local/bench-e2e-worker.log")
+    parser.add_argument("--top-statements", type=int, default=0,
+                        help="print the N statements that took most of PostgreSQL's time in each run")
     return parser.parse_args(argv)
 
 
@@ -115,6 +117,7 @@ class Run:
     sim_cpu: float = 0.0
     pg_cpu: float = 0.0
     statements: int | None = None
+    top_statements: str = ""
     outcome: dict[str, str] = field(default_factory=dict)
     profile: str | None = None
     in_flight: float = 0.0  # onboardings running, on average
@@ -194,6 +197,14 @@ def measure(run: Run) -> Run:
         run.statements = int(psql(db.admin, """SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
                                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                                    AND query NOT LIKE '%pg_stat_statements%'"""))
+        if args.top_statements:
+            # Where PostgreSQL's time went, per customer: the statements that took most of it.
+            run.top_statements = psql(db.admin, f"""
+                SELECT round((total_exec_time / {args.tenants})::numeric, 2) || ' ms, ' ||
+                       round((calls::numeric / {args.tenants}), 1) || ' calls | ' ||
+                       left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+                  FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 ORDER BY total_exec_time DESC LIMIT {args.top_statements}""")
     sim.stop()
     shutil.rmtree(work, ignore_errors=True)  # it holds the run's key file
     run.bound = run.slow * args.latency_ms / 1000 / run.concurrency
@@ -222,6 +233,9 @@ def report(r: Run, idle: int) -> None:
           f"PostgreSQL {r.pg_cpu / n * 1000:.1f} ms = {busy / (r.wall * cores) * 100:.0f}% of {cores} cores", flush=True)
     if r.statements is not None:
         print(f"  PostgreSQL statements per tenant: {r.statements / n:.0f}", flush=True)
+    if r.top_statements:
+        print("  PostgreSQL's time per tenant, by statement:\n" + "\n".join(f"    {line}" for line in r.top_statements.splitlines()),
+              flush=True)
     if r.throttled:
         print(f"  429s provoked per tenant: {r.throttled_429 / n:.2f} "
               f"(of them after a Retry-After in the same window: {r.throttled_again})", flush=True)

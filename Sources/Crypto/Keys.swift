@@ -17,6 +17,8 @@ public final class PrivateKey: @unchecked Sendable {
     package let raw: OpaquePointer
 
     private init(raw: OpaquePointer) { self.raw = raw }
+    /// Takes ownership of an `EVP_PKEY` made in this package (SharedPrimeRSA).
+    package convenience init(adopting raw: OpaquePointer) { self.init(raw: raw) }
     deinit { EVP_PKEY_free(raw) }
 
     /// A new RSA key of `bits` (2048 or 3072; Entra ID requires at least 2048).

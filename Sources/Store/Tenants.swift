@@ -1,3 +1,4 @@
+import Foundation
 import Postgres
 
 /// A customer as the store knows it: its row id, its MSP and the tenant key it was enqueued with.
@@ -16,14 +17,20 @@ public enum Tenants {
     public static func matching(
         _ name: String, msp: String? = nil, on executor: some PostgresExecutor
     ) async throws -> [TenantRecord] {
+        // Each name by its own index (0018_customer_lookup.sql): an OR across the two tables read them whole.
+        let tenantID = UUID(uuidString: name)?.uuidString.lowercased()
         let rows = try await executor.query(
             """
             SELECT t.id, t.msp_id, t.tenant_key FROM onboarder.tenants t
-              LEFT JOIN onboarder.integrations i ON i.tenant_id = t.id
-             WHERE (lower(t.tenant_key) = lower(\(name)) OR t.entra_tenant_id::text = lower(\(name))
-                    OR i.entra_tenant_id::text = lower(\(name))
-                    OR i.default_domain = lower(\(name)))
+             WHERE t.id IN (SELECT k.id FROM onboarder.tenants k WHERE lower(k.tenant_key) = lower(\(name))
+                            UNION ALL
+                            SELECT e.id FROM onboarder.tenants e WHERE e.entra_tenant_id = \(tenantID)::uuid
+                            UNION ALL
+                            SELECT i.tenant_id FROM onboarder.integrations i WHERE i.entra_tenant_id = \(tenantID)::uuid
+                            UNION ALL
+                            SELECT d.tenant_id FROM onboarder.integrations d WHERE d.default_domain = lower(\(name)))
                AND (\(msp)::text IS NULL OR t.msp_id = \(msp))
+             ORDER BY t.id
             """)
         return try rows.map { row in
             let (id, msp, key) = try row.decode((Int64, String, String).self)

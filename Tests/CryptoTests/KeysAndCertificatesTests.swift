@@ -221,3 +221,26 @@ struct AESGCMTests {
         #expect(status == 0 && output.contains("interop ✓"), "\(output)")
     }
 }
+
+@Suite("Shared-prime RSA keys (the simulated PBXs' key pairs)")
+struct SharedPrimeRSATests {
+    /// Each key a distinct, consistent RSA-2048 key: openssl's `pkey -check` verifies n = pq, d, and the CRT
+    /// parameters; a signature verifies under its own key and no other. Four keys take three primes.
+    @Test func everyKeyIsADistinctValidRSA2048Key() async throws {
+        let supply = SharedPrimeRSA()
+        let keys = try (0..<4).map { _ in try supply.take() }
+        let publicKeys = try keys.map { try $0.publicKey }
+        #expect(Set(try publicKeys.map { try $0.rsaComponents.modulus }).count == 4)
+        let message = Array("a PBX signs in".utf8)
+        for (index, key) in keys.enumerated() {
+            #expect(publicKeys[index].bits == 2048)
+            #expect(try publicKeys[index].rsaComponents.exponent == [0x01, 0x00, 0x01])
+            let path = try temporaryFile(try key.pem())
+            let (status, output) = try await runCommand(["openssl", "pkey", "-in", path, "-check", "-noout"])
+            #expect(status == 0 && output.contains("Key is valid"), "key \(index): \(output)")
+            let signature = try key.sign(message, algorithm: .rs256)
+            #expect(publicKeys[index].verify(signature, of: message, algorithm: .rs256))
+            #expect(!publicKeys[(index + 1) % keys.count].verify(signature, of: message, algorithm: .rs256))
+        }
+    }
+}

@@ -200,6 +200,22 @@ struct QueueSQLTests {
         try await db.drop()
     }
 
+    /// enqueue_many's insert, planned for a 5,000-row call, passes the server's JIT cost thresholds, and
+    /// compiling it took 1.9 s of every such call (`scripts/bench enqueue`: 2,008 rows/s with it, BENCHMARKS.md).
+    /// The function turns JIT off for itself, whatever the server's setting.
+    @Test func enqueueManyRunsWithoutJIT() async throws {
+        let db = try await QueueDatabase.make("nojit")
+        let config = try await db.pool.query(
+            """
+            SELECT array_to_string(proconfig, ',') AS config FROM pg_catalog.pg_proc
+             WHERE oid = 'onboarder.enqueue_many(text[], text[], text[], jsonb[], integer[], timestamptz[], text[], text[],
+                          text, uuid[], text, jsonb)'::regprocedure
+            """
+        ).single().decode(String.self, column: "config")
+        #expect(config.split(separator: ",").contains("jit=off"), "\(config)")
+        try await db.drop()
+    }
+
     @Test func stateConstraintsRejectInconsistentRows() async throws {
         let db = try await QueueDatabase.make("checks")
         _ = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t", kind: "k"))

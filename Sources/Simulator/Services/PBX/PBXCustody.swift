@@ -17,10 +17,12 @@ struct PBXCustody: Sendable {
     var signedIn: SignIn?
 }
 
-/// RSA key pairs made ahead on a background thread: generating one takes a good part of a second, and
-/// the simulator's one I/O thread must not stop for it while a technician (or a benchmark playing
-/// hundreds of them) asks for new key pairs.
+/// RSA key pairs made ahead on a background thread, the simulator's one I/O thread never stopping for one while a
+/// technician (or a benchmark playing hundreds of them) asks for new key pairs. Each is a distinct RSA-2048 key,
+/// as the PBX's page makes, but made from primes shared with other PBXs' keys (SharedPrimeRSA): a prime search
+/// for every key was most of the simulator's CPU per customer. FIDELITY.md says so.
 final class KeyPairSupply: Sendable {
+    private let primes = SharedPrimeRSA()
     private let ready = Mutex<[PrivateKey]>([])
     private let filling = Atomic<Bool>(false)
     private let depth = 4
@@ -29,14 +31,14 @@ final class KeyPairSupply: Sendable {
     func take() throws -> PrivateKey {
         let made = ready.withLock { $0.popLast() }
         refill()
-        return try made ?? PrivateKey.generateRSA(bits: 2048)
+        return try made ?? primes.take()
     }
 
     private func refill() {
         guard filling.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return }
         let thread = Thread { [self] in
-            while ready.withLock({ $0.count }) < depth, let key = try? PrivateKey.generateRSA(bits: 2048) {
+            while ready.withLock({ $0.count }) < depth, let key = try? primes.take() {
                 ready.withLock { $0.append(key) }
             }
             filling.store(false, ordering: .releasing)

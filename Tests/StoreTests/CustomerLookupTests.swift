@@ -1,0 +1,55 @@
+import Foundation
+import Postgres
+import Store
+import TestSupport
+import Testing
+
+@Suite("Finding a customer by name")
+struct CustomerLookupTests {
+    /// `handover done`, `cert add --dir` and the operator commands name customers one at a time: each name must
+    /// be found by an index, not by reading every customer (a scan of 10,000 per name made a benchmark's
+    /// hand-over quadratic). Among 3,000 customers, each kind of name finds its customer, and the tables'
+    /// statistics show neither tenants nor integrations read whole.
+    @Test func eachNameFindsItsCustomerByIndex() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("lookup")
+        let pool = PostgresPool(configuration: owner, maxConnections: 1)
+        let customers = 3_000
+        _ = try await Jobs.enqueueAll(
+            (0..<customers).map { onboard($0 % 2 == 0 ? "alpha" : "beta", "c\($0).example") }, actor: nil, on: pool)
+        let tenantID = "1b1e2d3c-0000-4000-8000-00000000002a", onboardedID = "1b1e2d3c-0000-4000-8000-00000000002b"
+        try await pool.query(
+            "UPDATE onboarder.tenants SET entra_tenant_id = \(tenantID)::uuid WHERE tenant_key = 'c42.example'")
+        try await pool.query(
+            """
+            INSERT INTO onboarder.integrations (tenant_id, path, entra_tenant_id, default_domain)
+            SELECT id, 'teams', CASE WHEN tenant_key = 'c43.example' THEN \(onboardedID)::uuid ELSE gen_random_uuid() END,
+                   replace(tenant_key, '.example', '.onmicrosoft.com')
+              FROM onboarder.tenants
+            """)
+        try await pool.query("ANALYZE onboarder.tenants")
+        try await pool.query("ANALYZE onboarder.integrations")
+        func scanned() async throws -> Int {
+            try await pool.query("SELECT pg_stat_force_next_flush()")
+            try await pool.query("SELECT pg_stat_clear_snapshot()")
+            return try await pool.query(
+                """
+                SELECT sum(seq_tup_read)::int AS n FROM pg_stat_user_tables
+                 WHERE relid IN ('onboarder.tenants'::regclass, 'onboarder.integrations'::regclass)
+                """
+            ).single().decode(Int.self, column: "n")
+        }
+        let before = try await scanned()
+        for (customerName, key) in [
+            ("C41.Example", "c41.example"), (tenantID.uppercased(), "c42.example"), (onboardedID, "c43.example"),
+            ("c44.onmicrosoft.com", "c44.example"),
+        ] {
+            #expect(try await Tenants.matching(customerName, on: pool).map(\.key) == [key], "\(customerName)")
+        }
+        #expect(try await Tenants.matching("c41.example", msp: "alpha", on: pool).isEmpty)
+        #expect(try await Tenants.matching("c41.example", msp: "beta", on: pool).map(\.msp) == ["beta"])
+        #expect(try await Tenants.matching("nobody.example", on: pool).isEmpty)
+        #expect(try await scanned() == before, "a customer was looked up by reading a whole table")
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+}
