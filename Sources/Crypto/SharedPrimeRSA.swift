@@ -23,7 +23,9 @@ package final class SharedPrimeRSA: Sendable {
         let (p, q): (OpaquePointer, OpaquePointer) = try state.withLock { (state) throws(CryptoError) in
             // Pairs in order (1,0) (2,0) (2,1) (3,0)…: a new prime only when the newest one has met every other.
             while state.primes.count <= state.pair.newer {
-                guard let prime = COpenSSLShims_RSA_prime(1024) else { throw CryptoError(operation: "RSA prime search") }
+                guard let prime = COpenSSLShims_RSA_prime(1024) else {
+                    throw CryptoError(operation: "RSA prime search")
+                }
                 state.primes.append(prime)
             }
             let pair = (state.primes[state.pair.newer], state.primes[state.pair.older])
