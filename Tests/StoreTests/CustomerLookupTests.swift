@@ -8,8 +8,9 @@ import Testing
 struct CustomerLookupTests {
     /// `handover done`, `cert add --dir` and the operator commands name customers one at a time: each name must
     /// be found by an index, not by reading every customer (a scan of 10,000 per name made a benchmark's
-    /// hand-over quadratic). Among 3,000 customers, each kind of name finds its customer, and the tables'
-    /// statistics show neither tenants nor integrations read whole.
+    /// hand-over quadratic). Among 3,000 customers, each kind of name finds its customer, for the owner and for
+    /// an operator under row-level security, and the tables' statistics show neither tenants nor integrations
+    /// read whole.
     @Test func eachNameFindsItsCustomerByIndex() async throws {
         let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("lookup")
         let pool = PostgresPool(configuration: owner, maxConnections: 1)
@@ -48,6 +49,14 @@ struct CustomerLookupTests {
         #expect(try await Tenants.matching("c41.example", msp: "alpha", on: pool).isEmpty)
         #expect(try await Tenants.matching("c41.example", msp: "beta", on: pool).map(\.msp) == ["beta"])
         #expect(try await Tenants.matching("nobody.example", on: pool).isEmpty)
+        // An operator of alpha (row-level security on the tables): alpha's customers only, still by index.
+        let operatorLogin = try await TestDatabase.login(.operator, msps: ["alpha"], database: name, owner: owner)
+        let staff = PostgresPool(configuration: operatorLogin, maxConnections: 1)
+        #expect(try await Tenants.matching("C40.example", on: staff).map(\.key) == ["c40.example"])
+        #expect(try await Tenants.matching("c44.onmicrosoft.com", on: staff).map(\.key) == ["c44.example"])
+        #expect(try await Tenants.matching("c41.example", on: staff).isEmpty)
+        #expect(try await Tenants.matching(onboardedID, on: staff).isEmpty)
+        await staff.close()
         #expect(try await scanned() == before, "a customer was looked up by reading a whole table")
         await pool.close()
         try await TestDatabase.dropScratchDatabase(name)

@@ -35,3 +35,42 @@ REVOKE ALL ON FUNCTION onboarder.msp_clouds(text[]), onboarder.customers_of_othe
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 GRANT EXECUTE ON FUNCTION onboarder.msp_clouds(text[]), onboarder.customers_of_other_msps(text[], uuid[])
    TO onboarder_worker, onboarder_enqueuer;
+
+-- p_text as a GUID (any case), or NULL when it is not one.
+CREATE OR REPLACE FUNCTION onboarder.guid_or_null(p_text text) RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN lower(p_text) ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN lower(p_text)::uuid END
+$$;
+
+-- The customers `p_name` may mean (Tenants.matching: `onboarder handover done`, `cert add --dir`, the operator
+-- commands): its tenant key as enqueued, case-insensitively; its Entra tenant id (the row's, or the one
+-- onboarding recorded); its default domain. Only p_msp's when given; only MSPs the login acts for, as the
+-- tables' row-level security shows an operator. SECURITY DEFINER so that each name is found by its index
+-- (0018_customer_lookup.sql): under row-level security lower() is not leakproof, so the planner must apply the
+-- policy first and read every customer visible, per name.
+CREATE OR REPLACE FUNCTION onboarder.customers_named(p_name text, p_msp text DEFAULT NULL)
+RETURNS TABLE (id bigint, msp_id text, tenant_key text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.id, t.msp_id, t.tenant_key FROM onboarder.tenants t
+     WHERE t.id IN (SELECT k.id FROM onboarder.tenants k WHERE lower(k.tenant_key) = lower(p_name)
+                    UNION ALL
+                    SELECT e.id FROM onboarder.tenants e WHERE e.entra_tenant_id = onboarder.guid_or_null(p_name)
+                    UNION ALL
+                    SELECT i.tenant_id FROM onboarder.integrations i WHERE i.entra_tenant_id = onboarder.guid_or_null(p_name)
+                    UNION ALL
+                    SELECT d.tenant_id FROM onboarder.integrations d WHERE d.default_domain = lower(p_name))
+       AND (p_msp IS NULL OR t.msp_id = p_msp)
+       AND onboarder.may_act_for(t.msp_id)
+     ORDER BY t.id
+$$;
+
+REVOKE ALL ON FUNCTION onboarder.guid_or_null(text), onboarder.customers_named(text, text)
+  FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
+-- Those who may read customers: workers (the service login's commands) and operators.
+GRANT EXECUTE ON FUNCTION onboarder.guid_or_null(text), onboarder.customers_named(text, text)
+   TO onboarder_worker, onboarder_operator;
