@@ -34,6 +34,9 @@ enum DeclaredFunctions {
         // One customer, one tenant: the MSPs' clouds, for enqueue's tenant-id lookups.
         "onboarder.msp_clouds(text[])": (true, [worker, enqueuer]),
         "onboarder.customers_of_other_msps(text[],uuid[])": (true, [worker, enqueuer]),
+        // A customer by any of its names, by index (Tenants.matching): those who may read customers.
+        "onboarder.customers_named(text,text)": (true, [worker, `operator`]),
+        "onboarder.guid_or_null(text)": (false, [worker, `operator`]),
         // Operator actions.
         "onboarder.retry_job(bigint,text)": (true, [worker, `operator`]),
         "onboarder.resume_job(bigint,text)": (true, [worker, `operator`]),
