@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--throttled", default="500:3", help="the run repeated with throttling on ('' skips it)")
     parser.add_argument("--profile", default="200:1", help="the run whose worker perf profiles ('' skips it)")
     parser.add_argument("--log", default=".local/bench-e2e-worker.log")
+    parser.add_argument("--baseline", default="",
+                        help="the release folder of another build: each run also with its worker, simulator and CLI, "
+                             "alternating with this build's, --repeats times")
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--top-statements", type=int, default=0,
                         help="print the N statements that took most of PostgreSQL's time in each run")
     return parser.parse_args(argv)
@@ -125,11 +130,12 @@ class Run:
     anon_kib: list[int] = field(default_factory=list)  # peak anonymous memory per worker: heap and stacks
     handover: harness.HandoverWait = field(default_factory=harness.HandoverWait)  # waits for the technician
     technician_rounds: int = 0
+    build: str = ""  # "" this build, else "baseline" (--baseline)
 
     @property
     def label(self) -> str:
         text = f"concurrency {self.concurrency}, {self.workers} worker{'s' if self.workers > 1 else ''}"
-        return text + (", throttled" if self.throttled else "")
+        return text + (", throttled" if self.throttled else "") + (f", {self.build}" if self.build else "")
 
 
 def worker_shares(concurrency: int, workers: int) -> list[int]:
@@ -250,13 +256,14 @@ def summary(results: list[Run], idle: int) -> None:
                    "429s per tenant", "peak RSS per worker, MiB", "peak anonymous, MiB", "KiB per in-flight onboarding",
                    "CPU ms per tenant: worker / sim / PostgreSQL", "statements per tenant",
                    "hand-over wait per waiting job, s: median / p90 / max"],
-                  ([r.concurrency, r.workers, "scaled Graph limits" if r.throttled else "off", f"{r.wall:.0f}",
+                  ([f"{r.concurrency}{' (baseline)' if r.build else ''}", r.workers,
+                    "scaled Graph limits" if r.throttled else "off", f"{r.wall:.0f}",
                     f"{r.bound:.0f}", f"{r.wall / r.bound:.2f}x", f"{r.calls / n:.1f}", f"{r.throttled_429 / n:.2f}",
                     f"{max(r.peaks_kib) / 1024:.0f}", f"{max(r.anon_kib) / 1024:.0f}", f"{per_flight_kib(r, idle):.0f}",
                     f"{r.worker_cpu / n * 1000:.1f} / {r.sim_cpu / n * 1000:.1f} / {r.pg_cpu / n * 1000:.1f}",
                     f"{r.statements / n:.0f}" if r.statements is not None else "n/a",
                     handover_cell(r)] for r in results))
-    ones = sorted((r for r in results if r.workers == 1 and not r.throttled), key=lambda r: r.concurrency)
+    ones = sorted((r for r in results if r.workers == 1 and not r.throttled and not r.build), key=lambda r: r.concurrency)
     if len(ones) >= 2 and ones[-1].concurrency > ones[0].concurrency:
         lo, hi = ones[0], ones[-1]
         slope = (max(hi.anon_kib) - max(lo.anon_kib)) / (hi.concurrency - lo.concurrency)
@@ -288,8 +295,45 @@ def main(argv: list[str]) -> None:
     idle_total, idle = idle_memory_kib()
     log(f"an idle worker: {idle_total / 1024:.1f} MiB resident, of it {idle / 1024:.1f} MiB anonymous")
     results = []
-    for run in plan():
-        log(f"run: concurrency {run.concurrency} on {run.workers} worker(s){' with throttling' if run.throttled else ''}")
-        results.append(measure(run))
-        report(run, idle)
+    for planned in plan():
+        for _ in range(args.repeats if args.baseline else 1):
+            builds = [("baseline", args.baseline), ("", "")] if args.baseline else [("", "")]
+            for build, folder in builds:
+                run = Run(planned.concurrency, planned.workers, planned.throttled, build=build)
+                log(f"run: {run.label}")
+                results.append(with_build(folder, lambda: measure(run)))
+                report(run, idle)
     summary(results, idle)
+    if args.baseline:
+        against_baseline(results)
+
+
+def with_build(folder: str, body):
+    """Runs `body` with another build's onboarder and onboarder-sim (folder), or this build's ("")."""
+    if not folder:
+        return body()
+    ours = (args.onboarder, args.sim)
+    args.onboarder, args.sim = f"{folder}/onboarder", f"{folder}/onboarder-sim"
+    try:
+        return body()
+    finally:
+        args.onboarder, args.sim = ours
+
+
+def against_baseline(results: list[Run]) -> None:
+    """This build's CPU per customer and wall time against the baseline's, medians over the repeats of each run."""
+    n = args.tenants
+    print()
+    for key in sorted({(r.concurrency, r.workers, r.throttled) for r in results}):
+        same = [r for r in results if (r.concurrency, r.workers, r.throttled) == key]
+        ours = [r for r in same if not r.build]
+        theirs = [r for r in same if r.build]
+        for name, value in (("worker CPU per customer", lambda r: r.worker_cpu), ("simulator CPU per customer", lambda r: r.sim_cpu),
+                            ("PostgreSQL CPU per customer", lambda r: r.pg_cpu),
+                            ("CPU per customer, all three", lambda r: r.worker_cpu + r.sim_cpu + r.pg_cpu),
+                            ("wall", lambda r: r.wall)):
+            a, b = (statistics.median(value(r) for r in group) for group in (ours, theirs))
+            unit = "s" if name == "wall" else "ms"
+            scale = 1 if name == "wall" else 1000 / n
+            print(f"{name} vs the baseline ({ours[0].label}): {harness.ratio(a, b)} "
+                  f"({a * scale:.1f} against {b * scale:.1f} {unit})")

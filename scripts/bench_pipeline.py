@@ -120,6 +120,23 @@ VIEWS = ["queue_overview", "tenant_status", "needs_attention", "step_latency", "
          "tenant_status WHERE tenant = 'c4242.example.com'", "credentials_expiry WHERE days_left < 30"]
 
 
+def enqueue_against(admin_url: str, onboarder: str, baseline: str, rows: str, n: int, msps: list[str]) -> None:
+    """The write against another build's (BENCH_BASELINE: the folder of its release binaries), alternating,
+    BENCH_REPEATS times (default 3), each on a fresh database its own build migrated: medians and each repeat."""
+    repeats = int(os.environ.get("BENCH_REPEATS", 3))
+    rates: dict[str, list[int]] = {"this build": [], "baseline": []}
+    for _ in range(repeats):
+        for name, binary in (("baseline", baseline), ("this build", onboarder)):
+            db = harness.fresh_db(admin_url, "bench_enqueue", binary)
+            env = {**os.environ,
+                   "ONBOARDER_DATABASE_URL": harness.staff_login(db, "bench_enqueuer", "onboarder_enqueuer", msps)}
+            rates[name].append(rate(n, 0, timed([binary, "enqueue", "--no-resolve", rows], env)))
+    print()
+    harness.table(["onboarder enqueue of the same file, rows/s", "this build", "baseline"],
+                  [["median (each repeat)", harness.cell(rates["this build"]), harness.cell(rates["baseline"])]])
+    print(f"enqueue ratio vs the baseline: {harness.ratio(harness.median(rates['this build']), harness.median(rates['baseline']))}")
+
+
 def timed(command: list[str], env: dict) -> float:
     started = time.time()
     subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
@@ -144,6 +161,9 @@ def enqueue(admin_url: str, bin_dir: str) -> None:
             ["onboarder enqueue --dry-run (parse + validate), rows/s", rate(n, 0, parse)],
             ["onboarder enqueue (parse + validate + write, one transaction), rows/s", rate(n, 0, write)],
         ])
+        baseline = os.environ.get("BENCH_BASELINE")
+        if baseline:
+            enqueue_against(admin_url, onboarder, f"{baseline}/onboarder", f"{work}/rows.csv", n, msps)
         psql(db.admin, VIEWS_FIXTURE)
         print()
         rows = []
