@@ -5,40 +5,48 @@
 
 -- True when the session's login acts for every MSP: the tables' owner (or a member of it; a superuser is
 -- a member of every role) or a member of onboarder_worker.
+-- PL/pgSQL, as the two below: a SQL function's statement is parsed and planned again at every call (0.5–2 ms
+-- each, measured for issue 23, and operator commands call them per customer); PL/pgSQL keeps its plans for the
+-- session. The statements are the same.
 CREATE OR REPLACE FUNCTION onboarder.acts_for_every_msp() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.pg_has_role(session_user, c.relowner, 'MEMBER')
-           OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                       WHERE r.rolname = 'onboarder_worker' AND pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))
-      FROM pg_catalog.pg_class c
-     WHERE c.oid = 'onboarder.jobs'::pg_catalog.regclass
-$$;
+BEGIN
+    RETURN (SELECT pg_catalog.pg_has_role(session_user, c.relowner, 'MEMBER')
+                   OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                               WHERE r.rolname = 'onboarder_worker'
+                                 AND pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))
+              FROM pg_catalog.pg_class c
+             WHERE c.oid = 'onboarder.jobs'::pg_catalog.regclass);
+END $$;
 
 -- The MSPs the session's login acts for: every MSP for the owner and workers, else those mapped to it
 -- (or to a role it is a member of).
 CREATE OR REPLACE FUNCTION onboarder.acting_msps() RETURNS SETOF text
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     SELECT m.id FROM onboarder.msps m WHERE onboarder.acts_for_every_msp()
     UNION
     SELECT o.msp_id FROM onboarder.operator_msps o JOIN pg_catalog.pg_roles r ON r.rolname = o.role_name
-     WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
-$$;
+     WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER');
+END $$;
 
 -- Whether the session's login may act for p_msp. For the owner and workers also an MSP that does not
 -- exist yet (enqueue creates it); for anyone else only a mapped, hence existing, MSP.
 CREATE OR REPLACE FUNCTION onboarder.may_act_for(p_msp text) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT p_msp IS NOT NULL
+BEGIN
+    RETURN p_msp IS NOT NULL
            AND (onboarder.acts_for_every_msp()
                 OR EXISTS (SELECT 1 FROM onboarder.operator_msps o JOIN pg_catalog.pg_roles r ON r.rolname = o.role_name
-                            WHERE o.msp_id = p_msp AND pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')))
-$$;
+                            WHERE o.msp_id = p_msp AND pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')));
+END $$;
 
 -- The policies' helpers run as the querying role (current_user), as 0004 wrote them, but can no longer
 -- be pointed at the caller's objects.

@@ -53,21 +53,31 @@ $$;
 -- policy first and read every customer visible, per name.
 CREATE OR REPLACE FUNCTION onboarder.customers_named(p_name text, p_msp text DEFAULT NULL)
 RETURNS TABLE (id bigint, msp_id text, tenant_key text)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+DECLARE
+    -- The login's MSPs once per call (may_act_for's answer, as acting_msps lists it), not once per row: the
+    -- helpers are SQL functions, planned again at every call. PL/pgSQL keeps this body's plans for the session
+    -- (`cert add --dir` looks up every PBX's customer in one).
+    v_every boolean := onboarder.acts_for_every_msp();
+    v_mine text[] := CASE WHEN NOT v_every THEN ARRAY(SELECT onboarder.acting_msps()) END;
+    v_tenant_id uuid := onboarder.guid_or_null(p_name);
+BEGIN
+    RETURN QUERY
     SELECT t.id, t.msp_id, t.tenant_key FROM onboarder.tenants t
      WHERE t.id IN (SELECT k.id FROM onboarder.tenants k WHERE lower(k.tenant_key) = lower(p_name)
                     UNION ALL
-                    SELECT e.id FROM onboarder.tenants e WHERE e.entra_tenant_id = onboarder.guid_or_null(p_name)
+                    SELECT e.id FROM onboarder.tenants e WHERE e.entra_tenant_id = v_tenant_id
                     UNION ALL
-                    SELECT i.tenant_id FROM onboarder.integrations i WHERE i.entra_tenant_id = onboarder.guid_or_null(p_name)
+                    SELECT i.tenant_id FROM onboarder.integrations i WHERE i.entra_tenant_id = v_tenant_id
                     UNION ALL
                     SELECT d.tenant_id FROM onboarder.integrations d WHERE d.default_domain = lower(p_name))
        AND (p_msp IS NULL OR t.msp_id = p_msp)
-       AND onboarder.may_act_for(t.msp_id)
-     ORDER BY t.id
-$$;
+       AND (v_every OR t.msp_id = ANY (v_mine))
+     ORDER BY t.id;
+END $$;
 
 REVOKE ALL ON FUNCTION onboarder.guid_or_null(text), onboarder.customers_named(text, text)
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
