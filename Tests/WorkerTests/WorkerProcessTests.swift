@@ -145,8 +145,10 @@ struct WorkerProcessTests {
 
     @Test func aKilledWorkersJobsAreRescuedAndNeverRunTwiceAtOnce() async throws {
         let lab = try await WorkerLab.make("kill")
+        // Long enough that all six run at once even when a loaded machine spreads their starts (at 1.5 s a clean
+        // clone's CI once saw the first end before the last began).
         _ = try await lab.queue.enqueue(
-            sleepJobs(6, msps: ["m"], tenants: 6, payload: #"{"sleep_ms": 1500, "record": true}"#))
+            sleepJobs(6, msps: ["m"], tenants: 6, payload: #"{"sleep_ms": 5000, "record": true}"#))
         let victim = try lab.startWorker("victim", concurrency: 10)
         try await lab.waitUntil(30, "the victim runs all 6 jobs") {
             try await lab.int("SELECT count(*)::int FROM onboarder_test.running WHERE worker_id = 'victim'") == 6
