@@ -16,9 +16,8 @@ public final class PrivateKey: @unchecked Sendable {
     /// `package`: the simulator's TLS server (SimTLS) loads it into its context.
     package let raw: OpaquePointer
 
-    private init(raw: OpaquePointer) { self.raw = raw }
-    /// Takes ownership of an `EVP_PKEY` made in this package (SharedPrimeRSA).
-    package convenience init(adopting raw: OpaquePointer) { self.init(raw: raw) }
+    /// Takes ownership of `raw` (`package`: SharedPrimeRSA makes its keys itself).
+    package init(raw: OpaquePointer) { self.raw = raw }
     deinit { EVP_PKEY_free(raw) }
 
     /// A new RSA key of `bits` (2048 or 3072; Entra ID requires at least 2048).

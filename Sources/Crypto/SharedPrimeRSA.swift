@@ -34,6 +34,6 @@ package final class SharedPrimeRSA: Sendable {
             return pair
         }
         guard let key = COpenSSLShims_RSA_from_primes(p, q) else { throw CryptoError(operation: "RSA key from primes") }
-        return PrivateKey(adopting: key)
+        return PrivateKey(raw: key)
     }
 }
