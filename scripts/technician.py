@@ -5,7 +5,8 @@ A round takes one hand-over sheet (`onboarder handover sheet --format json`, as 
 key file) and, for every customer on it, does what the README's "The technician's part" asks of a person: at the
 PBX's Microsoft 365 page the secret pasted, "Generate New Key Pair" when the certificate is still needed (its
 certificate saved into a folder, named after the customer) and "Log into Microsoft 365"; then the batch's folder
-handed over with `onboarder cert add --dir`, and `onboarder handover done CUSTOMER` (both as an operator login). The PBX's buttons are the simulator's technician endpoints (`/_sim/pbx/{pbx}/m365/...`).
+handed over with `onboarder cert add --dir`, and `onboarder handover done CUSTOMER...` (both as an operator login, one
+call per MSP for the round's customers). The PBX's buttons are the simulator's technician endpoints (`/_sim/pbx/{pbx}/m365/...`).
 
 A secret the sheet showed before (`secret_shown_before`) is taken from this player's memory, or from one
 `--again` sheet when it was shown to someone else (the demo prints the sheet first). Secrets stay in memory: never
@@ -68,7 +69,7 @@ class RoundResult:
     certificates: int = 0
     secrets: int = 0
     signed_in: int = 0
-    handed_over: int = 0  # `handover done` run
+    handed_over: int = 0  # customers named to `handover done`
     resumed: int = 0  # of them, those that resumed a waiting job (the others had gone on after `cert add`)
     problems: list[str] = field(default_factory=list)
 
@@ -183,7 +184,7 @@ class Technician:
     def play_round(self) -> RoundResult:
         """One sheet, played in a technician's order: at each PBX the secret, the key pair and the sign-in; then
         the batch's certificates handed over (`cert add --dir`, which wakes the jobs: everything they check is
-        in place by then); then `handover done` per customer."""
+        in place by then); then one `handover done` per MSP for its customers."""
         result = RoundResult()
         self.rounds += 1
         rows = self.current_sheet()
@@ -208,11 +209,14 @@ class Technician:
         result.certificates = len(taken)
         done = [row for row, pem in ready if pem is None or row["job_id"] in taken]
         result.handed_over = len(done)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.threads) as pool:
-            for resumed, problem in pool.map(self.handover_done, done):
-                result.resumed += resumed
-                if problem:
-                    result.problems.append(problem)
+        by_msp: dict[str, list[str]] = {}
+        for row in done:
+            by_msp.setdefault(row["msp"], []).append(row["customer"])
+        for msp, customers in by_msp.items():
+            resumed, problem = self.handover_done(msp, customers)
+            result.resumed += resumed
+            if problem:
+                result.problems.append(problem)
         return result
 
     def at_pbx(self, row: dict) -> tuple[str | None, str | None]:
@@ -281,16 +285,17 @@ class Technician:
                                    f"{report.strip()[-600:]}")
         return taken
 
-    def handover_done(self, row: dict) -> tuple[int, str | None]:
-        """`onboarder handover done CUSTOMER`: (1 when it resumed a job, else 0; a problem or None)."""
-        done = subprocess.run([self.onboarder, "handover", "done", row["customer"], "--msp", row["msp"]],
+    def handover_done(self, msp: str, customers: list[str]) -> tuple[int, str | None]:
+        """`onboarder handover done CUSTOMER...` for one MSP's customers of the round, in one call: (how many
+        resumed a waiting job; a problem or None). Exit 4 alone is no problem: the certificate's wake-up already
+        let those go on."""
+        done = subprocess.run([self.onboarder, "handover", "done", *customers, "--msp", msp],
                               env=self.operator_env, capture_output=True, text=True)
-        if done.returncode == 0:
-            return 1, None
-        if done.returncode == 4:  # nothing waits any more: the certificate's wake-up already let it go on
-            return 0, None
-        return 0, (f"{row['customer']}: onboarder handover done exited {done.returncode}: "
-                   f"{(done.stdout + done.stderr).strip()[-300:]}")
+        resumed = sum(1 for line in done.stdout.splitlines() if line.startswith("handover done for "))
+        if done.returncode in (0, 4):
+            return resumed, None
+        return resumed, (f"onboarder handover done ({msp}, {len(customers)} customers) exited {done.returncode}: "
+                         f"{(done.stdout + done.stderr).strip()[-300:]}")
 
     # MARK: until done
 

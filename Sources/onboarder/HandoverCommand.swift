@@ -71,34 +71,71 @@ struct HandoverCommand: AsyncParsableCommand {
 
     struct Done: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Tell Onboarder the technician finished at a customer's PBX: its waiting jobs check now.",
+            abstract: "Tell Onboarder the technician finished at customers' PBXs: their waiting jobs check now.",
             discussion: """
                 The technician entered the secret (and certificate) and did "Log into Microsoft 365". Every job \
-                of the customer waiting at the hand-over runs its check at once and records who said so (a job \
-                waiting for a DNS record is not woken). Exit 3: no such customer; 4: none of its jobs waits at \
-                the hand-over (one may be running its check: try again shortly).
+                of each customer named waiting at the hand-over runs its check at once and records who said so (a \
+                job waiting for a DNS record is not woken). A line per customer; the customers are taken one by \
+                one, so one that fails leaves the others done. Exit 3: some customer is not known (or is \
+                several MSPs' without --msp); else 4: for some customer none of its jobs waits at the hand-over \
+                (one may be running its check: try again shortly); else 0.
                 """)
 
         @OptionGroup var global: GlobalOptions
-        @OptionGroup var selector: TenantSelector
+        @Argument(help: "The customers: tenant id (GUID) or domain, as enqueued.") var customers: [String]
+        @Option(help: "The MSP, when several have a customer.") var msp: String?
+
+        func validate() throws {
+            guard !customers.isEmpty else { throw ValidationError("name at least one customer") }
+        }
 
         func run() async throws {
             try await reportingErrors {
-                try await withDatabase(global) { _, pool in
-                    let tenant = try await selector.resolve(pool)
-                    let key = TerminalText.sanitized(tenant.key)
-                    guard let woken = try await Handover.done(tenant: tenant.id, actor: global.actingAs, on: pool)
-                    else {
-                        throw CleanExit.message("no customer \(key) is known", code: ExitCode(3))
+                // One session for all of them: a technician's batch of customers costs one connection. Each
+                // customer's line is printed as it is done, so an error midway leaves the lines of those done.
+                let problems = try await withDatabase(global) { _, pool in
+                    var problems: [HandoverDoneOutcome] = []
+                    for name in customers {
+                        let outcome = try await done(name, on: pool)
+                        guard outcome.exitCode == 0 else {
+                            problems.append(outcome)
+                            continue
+                        }
+                        print(TerminalText.sanitized(outcome.line))
                     }
-                    guard woken > 0 else {
-                        throw CleanExit.message(
-                            "nothing of \(key) waits for its technician (a job may be running its check now: try again in a minute)",
-                            code: ExitCode(4))
-                    }
-                    print("handover done for \(key): \(woken) waiting job(s) resumed")
+                    return problems
                 }
+                guard let worst = problems.map(\.exitCode).min() else { return }
+                throw CleanExit.message(problems.map(\.line).joined(separator: "\n"), code: ExitCode(worst))
             }
         }
+
+        func done(_ name: String, on pool: PostgresPool) async throws -> HandoverDoneOutcome {
+            let matches = try await Tenants.matching(name, msp: msp, on: pool)
+            guard matches.count == 1 else {
+                return HandoverDoneOutcome(
+                    exitCode: 3,
+                    line: matches.isEmpty
+                        ? "no customer \(name)\(msp.map { " for MSP \($0)" } ?? "") is known"
+                        : "\(name) is a customer of several MSPs; name one with --msp")
+            }
+            let key = matches[0].key
+            guard let woken = try await Handover.done(tenant: matches[0].id, actor: global.actingAs, on: pool) else {
+                return HandoverDoneOutcome(exitCode: 3, line: "no customer \(key) is known")
+            }
+            guard woken > 0 else {
+                return HandoverDoneOutcome(
+                    exitCode: 4,
+                    line: "nothing of \(key) waits for its technician (a job may be running its check now: try again in a minute)")
+            }
+            return HandoverDoneOutcome(exitCode: 0, line: "handover done for \(key): \(woken) waiting job(s) resumed")
+        }
     }
+}
+
+/// What `handover done` says of one customer: its line (not yet made safe for a terminal), and the exit status
+/// it alone would give.
+struct HandoverDoneOutcome {
+    let exitCode: Int32
+    let line: String
 }

@@ -157,4 +157,29 @@ struct HandoverCommandTests {
             try await lab.strings("SELECT count(*)::text FROM onboarder.events WHERE kind = 'handover_done'") == ["1"])
         try await lab.close()
     }
+
+    @Test func doneTakesManyCustomersInOneCallEachOnItsOwn() async throws {
+        let lab = try await CommandLab("done-many")
+        // a and c wait at their hand-over; nobody is unknown; e's job is queued, not waiting.
+        let done = try await lab.onboarder(
+            ["handover", "done", "a.example", "nobody.example", "e.example", "c.example"], as: .operator)
+        #expect(done.status == 3, "\(done.output)")
+        for line in [
+            "handover done for a.example: 1 waiting job(s) resumed", "no customer nobody.example is known",
+            "nothing of e.example waits", "handover done for c.example: 1 waiting job(s) resumed",
+        ] {
+            #expect(done.output.contains(line), "\(done.output)")
+        }
+        #expect(
+            try await lab.strings(
+                """
+                SELECT t.tenant_key FROM onboarder.events e JOIN onboarder.jobs j ON j.id = e.job_id
+                  JOIN onboarder.tenants t ON t.id = j.tenant_id WHERE e.kind = 'handover_done' ORDER BY 1
+                """) == ["a.example", "c.example"])
+        // Without an unknown customer, nothing waiting is the worst: 4.
+        let again = try await lab.onboarder(["handover", "done", "e.example", "d.example"], as: .operator)
+        #expect(again.status == 4, "\(again.output)")
+        #expect(again.output.contains("handover done for d.example: 1 waiting job(s) resumed"), "\(again.output)")
+        try await lab.close()
+    }
 }
