@@ -151,6 +151,7 @@ class Technician:
         self.played: dict[tuple, float] = {}  # row signature -> when it was played
         self.rounds = 0
         self.stop = threading.Event()
+        self._done_takes_many: bool | None = None
 
     # MARK: the sheet
 
@@ -209,14 +210,16 @@ class Technician:
         result.certificates = len(taken)
         done = [row for row, pem in ready if pem is None or row["job_id"] in taken]
         result.handed_over = len(done)
-        by_msp: dict[str, list[str]] = {}
+        by_msp: dict[str, dict[str, None]] = {}  # msp -> its customers, in order, each once (a row is a job)
         for row in done:
-            by_msp.setdefault(row["msp"], []).append(row["customer"])
-        for msp, customers in by_msp.items():
-            resumed, problem = self.handover_done(msp, customers)
-            result.resumed += resumed
-            if problem:
-                result.problems.append(problem)
+            by_msp.setdefault(row["msp"], {})[row["customer"]] = None
+        calls = [(msp, list(customers)) for msp, customers in by_msp.items()] if self.done_takes_many() else \
+            [(msp, [customer]) for msp, customers in by_msp.items() for customer in customers]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.threads) as pool:
+            for resumed, problem in pool.map(lambda call: self.handover_done(*call), calls):
+                result.resumed += resumed
+                if problem:
+                    result.problems.append(problem)
         return result
 
     def at_pbx(self, row: dict) -> tuple[str | None, str | None]:
@@ -284,6 +287,14 @@ class Technician:
             result.problems.append(f"onboarder cert add --dir ({msp}) exited {outcome.returncode}: "
                                    f"{report.strip()[-600:]}")
         return taken
+
+    def done_takes_many(self) -> bool:
+        """Whether this `onboarder` takes several customers in one `handover done` (since commit e32faac). An
+        older build (a benchmark's baseline) is called once per customer, as its technician did then."""
+        if self._done_takes_many is None:
+            usage = subprocess.run([self.onboarder, "handover", "done", "--help"], capture_output=True, text=True)
+            self._done_takes_many = "<customers> ..." in usage.stdout
+        return self._done_takes_many
 
     def handover_done(self, msp: str, customers: list[str]) -> tuple[int, str | None]:
         """`onboarder handover done CUSTOMER...` for one MSP's customers of the round, in one call: (how many
