@@ -96,9 +96,7 @@ extension Run {
     /// `certificateNeeded`: this look found the PBX's certificate missing from the app (`dashboard.handover_waiting`
     /// reads it from the event).
     func handoverWait(step: Step, message: String, certificateNeeded: Bool = false) async throws -> StepResult {
-        let since = try await OnboardingStore.inputWaitStarted(job: job.id, step: step.rawValue, on: pool)
-        let checks = try await OnboardingStore.handoverChecks(
-            job: job.id, step: step.rawValue, since: since, on: pool)
+        let checks = try await OnboardingStore.handoverChecks(job: job.id, step: step.rawValue, on: pool)
         let delay = HandoverProof.recheck(checks: checks, cap: settings.inputRecheck)
         try await OnboardingStore.event(
             job: job.id, kind: "handover_check", step: step.rawValue,

@@ -87,13 +87,19 @@ extension OnboardingStore {
     {
         try await executor.query(
             """
-            SELECT greatest(
-                (SELECT started_at FROM onboarder.job_steps WHERE job_id = \(job) AND step = \(step)),
-                (SELECT max(at) FROM onboarder.events WHERE job_id = \(job) AND kind IN ('resumed', 'retried', 'woken', 'handover_done'))
-            ) AS since
+            WITH p (job, step) AS (SELECT \(job)::bigint, \(step)::text)
+            SELECT \(unsafeSQL: inputWaitSince) AS since FROM p
             """
         ).single().decode(Date?.self, column: "since")
     }
+
+    /// `inputWaitStarted` as an expression over `p.job` and `p.step`, for the statements that need it.
+    static let inputWaitSince = """
+        greatest(
+            (SELECT s.started_at FROM onboarder.job_steps s WHERE s.job_id = p.job AND s.step = p.step),
+            (SELECT max(e.at) FROM onboarder.events e
+              WHERE e.job_id = p.job AND e.kind IN ('resumed', 'retried', 'woken', 'handover_done')))
+        """
 
     /// When the technician last said the PBX's part is done for this job (`onboarder handover done`, which
     /// records a `handover_done` event on each job it wakes), or nil.
@@ -103,16 +109,19 @@ extension OnboardingStore {
         ).single().decode(Date?.self, column: "at")
     }
 
-    /// How many times the job looked at the PBX's hand-over at `step` since `since` (the `handover_check`
-    /// events): the count the next look's delay doubles with.
-    public static func handoverChecks(job: Int64, step: String, since: Date?, on executor: some PostgresExecutor)
-        async throws -> Int
+    /// How many times the job looked at the PBX's hand-over at `step` (the `handover_check` events) since its
+    /// wait began or was last woken (`inputWaitStarted`): the count the next look's delay doubles with. One
+    /// statement: a job waiting for its technician looks every 30 s or more.
+    public static func handoverChecks(job: Int64, step: String, on executor: some PostgresExecutor) async throws
+        -> Int
     {
         try await executor.query(
             """
-            SELECT count(*)::int AS n FROM onboarder.events
-             WHERE job_id = \(job) AND kind = 'handover_check' AND step = \(step)
-               AND at >= coalesce(\(since), '-infinity'::timestamptz)
+            WITH p (job, step) AS (SELECT \(job)::bigint, \(step)::text),
+                 w AS (SELECT p.job, p.step, \(unsafeSQL: inputWaitSince) AS since FROM p)
+            SELECT count(*)::int AS n FROM w JOIN onboarder.events e
+                ON e.job_id = w.job AND e.kind = 'handover_check' AND e.step = w.step
+               AND e.at >= coalesce(w.since, '-infinity'::timestamptz)
             """
         ).single().decode(Int.self, column: "n")
     }
