@@ -39,7 +39,7 @@ public struct DriftAuditHandler: JobHandler {
                 let payload = try payloadJSON.decode(OnboardingPayload.self)
                 let keepDomain = try payloadJSON.decode(OffboardingHandler.Options.self).keep_domain ?? false
                 var run = try await onboarding.run(of: job, payload: payload, context: context)
-                run.allowedPBXHosts = try await OnboardingStore.load(job: offboardJob, on: pool).2
+                run.allowedPBXHosts = try await OnboardingStore.load(job: offboardJob, on: pool).allowedPBXHosts
                 run.facts.entraTenantID = record.entraTenantID
                 observed = try await Self.observe {
                     let baseline = try run.residueBaseline(record, keepDomain: keepDomain)
@@ -54,7 +54,7 @@ public struct DriftAuditHandler: JobHandler {
                 }
                 let payload = try payloadJSON.decode(OnboardingPayload.self)
                 var run = try await onboarding.run(of: job, payload: payload, context: context)
-                let (_, facts, hosts) = try await OnboardingStore.load(job: onboardJob, on: pool)
+                let (_, facts, hosts, _) = try await OnboardingStore.load(job: onboardJob, on: pool)
                 run.facts = facts
                 run.allowedPBXHosts = hosts
                 if run.facts.entraTenantID == nil { run.facts.entraTenantID = record.entraTenantID }

@@ -94,26 +94,32 @@ public struct OnboardingHandler: JobHandler {
         var step = "resume"
         do {
             let done: Set<String>
-            (done, run.facts, run.allowedPBXHosts) = try await OnboardingStore.load(job: job.id, on: pool)
+            let running: String?
+            (done, run.facts, run.allowedPBXHosts, running) = try await OnboardingStore.load(job: job.id, on: pool)
             run.done = Set(done.compactMap(Step.init(rawValue:)))
             if run.done.isEmpty, let prepare { try await prepare(&run) }
             let pending = steps.filter { !run.done.contains($0) }
-            var started = false  // marked running by the previous step's checkpoint
+            // Marked running already: by the previous step's checkpoint, or (the first) before the job's wait.
+            var started = pending.first.map { $0.rawValue == running } ?? false
             for (index, name) in pending.enumerated() {
                 step = name.rawValue
                 if !started { try await OnboardingStore.start(job: job.id, step: name.rawValue, on: pool) }
                 CrashPoint.check("before:\(name)")
                 let result = try await run.perform(name)
                 started = false
+                let learnt = run.integration.map { (record: $0, tenant: job.tenantID) }
+                run.integration = nil
                 switch result {
                 case .done:
                     let next = index + 1 < pending.count ? pending[index + 1] : nil
                     try await OnboardingStore.complete(
-                        job: job.id, step: name.rawValue, facts: run.facts, next: next?.rawValue, on: pool)
+                        job: job.id, step: name.rawValue, facts: run.facts, next: next?.rawValue, integration: learnt,
+                        on: pool)
                     started = next != nil
                 case .committed:
-                    break
+                    if let learnt { try await OnboardingStore.record(learnt.record, tenant: learnt.tenant, on: pool) }
                 case .wait(let until, let message):
+                    if let learnt { try await OnboardingStore.record(learnt.record, tenant: learnt.tenant, on: pool) }
                     return .wait(step: name.rawValue, reason: .input, until: until, message: message)
                 }
                 run.done.insert(name)

@@ -24,6 +24,8 @@ struct Run {
     let logger: Logger
     var done = Set<Step>()
     var facts = OnboardingFacts()
+    /// What the current step learnt of the tenant's integration: recorded with its checkpoint.
+    var integration: IntegrationRecord?
     /// The MSP's allowed PBX hosts as the run began (nil: any host).
     var allowedPBXHosts: [String]?
 
@@ -89,6 +91,11 @@ struct Run {
                 "The PBX's API secret cannot be read: \(error). Make it available to the worker, then onboarder retry.")
         }
         return pbxes.client(baseURL: payload.pbxURL, clientID: payload.pbxClientID, secret: secret)
+    }
+
+    /// Records `learnt` with the step's checkpoint (or on its own, when the step ends otherwise).
+    mutating func record(_ learnt: IntegrationRecord) {
+        integration = integration.map { $0.merged(with: learnt) } ?? learnt
     }
 
     mutating func warn(_ warning: String) {

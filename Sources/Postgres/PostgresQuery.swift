@@ -59,10 +59,73 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
         public mutating func appendInterpolation(unsafeSQL text: String) {
             sql += text
         }
+
+        /// Inserts a piece of statement built elsewhere: its values become parameters numbered from here.
+        public mutating func appendInterpolation(_ fragment: PostgresFragment) {
+            for part in fragment.parts {
+                switch part {
+                case .sql(let text): sql += text
+                case .bind(let bind):
+                    binds.append(bind)
+                    sql += "$\(binds.count)"
+                }
+            }
+        }
     }
 
     /// `"name"` with embedded quotes doubled, as `quote_ident` does.
     public static func quoteIdentifier(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+/// A piece of a statement with its values, written like a `PostgresQuery` and interpolated into one
+/// (`"WITH i AS (\(upsert)) ..."`): one piece of SQL shared by the statements that need it, its values
+/// numbered where it lands. Empty (`""`) adds nothing.
+public struct PostgresFragment: Sendable, ExpressibleByStringInterpolation {
+    enum Part: Sendable {
+        case sql(String)
+        case bind(PostgresBind)
+    }
+    var parts: [Part]
+
+    public init(stringLiteral value: String) {
+        parts = value.isEmpty ? [] : [.sql(value)]
+    }
+
+    public init(stringInterpolation: StringInterpolation) {
+        parts = stringInterpolation.parts
+    }
+
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var parts: [Part] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            parts.reserveCapacity(interpolationCount * 2 + 1)
+        }
+
+        public mutating func appendLiteral(_ literal: String) {
+            if !literal.isEmpty { parts.append(.sql(literal)) }
+        }
+
+        /// Binds `value` as a parameter.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value) {
+            parts.append(.bind(PostgresBind(type: Value.postgresType, value: value.postgresValue)))
+        }
+
+        /// Binds `value` as a parameter, NULL when nil.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            parts.append(.bind(PostgresBind(type: Value.postgresType, value: value.postgresValue)))
+        }
+
+        /// Inserts raw SQL text. The caller vouches that it holds no untrusted input.
+        public mutating func appendInterpolation(unsafeSQL text: String) {
+            parts.append(.sql(text))
+        }
+
+        /// Inserts another fragment.
+        public mutating func appendInterpolation(_ fragment: PostgresFragment) {
+            parts += fragment.parts
+        }
     }
 }

@@ -167,15 +167,6 @@ public enum Offboarding {
         return rows.count
     }
 
-    /// Onboarding again (its `finish` step): the customer is no longer offboarded.
-    public static func clearOffboarded(tenant: Int64, on executor: some PostgresExecutor) async throws {
-        try await executor.query(
-            """
-            UPDATE onboarder.integrations SET offboarded_at = NULL, offboard_job_id = NULL, updated_at = now()
-             WHERE tenant_id = \(tenant) AND offboarded_at IS NOT NULL
-            """)
-    }
-
     /// The survey a job checkpointed (`offboard-survey`), and the job's state: what `offboard --dry-run` prints.
     public static func survey(job: Int64, on executor: some PostgresExecutor) async throws -> (
         state: String, attention: String?, survey: OffboardSurvey?

@@ -38,6 +38,22 @@ struct ConnectionTests {
         await connection.close()
     }
 
+    /// A fragment's values become parameters numbered where it lands, after the statement's own, nested or
+    /// not; an empty fragment adds nothing; a hostile value stays a value.
+    @Test func fragmentsNumberTheirValuesWhereTheyLand() async throws {
+        let hostile = "x'); DROP TABLE notes; --"
+        let inner: PostgresFragment = "SELECT \(2)::int AS b, \(hostile)::text AS c"
+        let outer: PostgresFragment = "x AS (\(inner)),"
+        let empty: PostgresFragment = ""
+        let query: PostgresQuery = "WITH \(empty)\(outer) y AS (SELECT \(1)::int AS a) SELECT a, b, c, \(4)::int AS d FROM x, y"
+        #expect(
+            query.sql == "WITH x AS (SELECT $1::int AS b, $2::text AS c), y AS (SELECT $3::int AS a) SELECT a, b, c, $4::int AS d FROM x, y")
+        let connection = try await PostgresConnection.connect(TestDatabase.configuration)
+        let row = try await connection.query(query).single()
+        #expect(try row.decode((Int, Int, String, Int).self) == (1, 2, hostile, 4))
+        await connection.close()
+    }
+
     @Test func interpolatedValuesAreParametersNotSQL() async throws {
         let hostile = "x'); DROP TABLE notes; --"
         let query: PostgresQuery = "INSERT INTO notes (body) VALUES (\(hostile))"

@@ -26,8 +26,7 @@ extension Run {
         facts.appObjectID = app.id.lowercased()
         facts.appID = app.appId.lowercased()
         facts.appRegisteredAt = facts.appRegisteredAt ?? Date()
-        try await OnboardingStore.recordIntegration(
-            tenant: job.tenantID, appObjectID: facts.appObjectID, appID: facts.appID, on: pool)
+        record(IntegrationRecord(appObjectID: facts.appObjectID, appID: facts.appID))
     }
 
     /// `service-principal`: the app's service principal, found by appId or created.
@@ -48,7 +47,6 @@ extension Run {
             }
         }
         facts.servicePrincipalID = principal.id.lowercased()
-        try await OnboardingStore.recordIntegration(
-            tenant: job.tenantID, servicePrincipalID: facts.servicePrincipalID, on: pool)
+        record(IntegrationRecord(servicePrincipalID: facts.servicePrincipalID))
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Store
 
 extension Run {
-    /// `finish`: the integration's summary, and the tenant marked onboarded.
+    /// `finish`: the integration's summary, and the tenant marked onboarded (again, if it was offboarded before).
     mutating func finish() async throws {
         var summary: String
         if payload.path == "teams" {
@@ -14,8 +14,6 @@ extension Run {
         }
         summary += " Client secret for the PBX: onboarder secret export \(job.tenantKey)."
         if !facts.warnings.isEmpty { summary += " \(facts.warnings.count) warning(s)." }
-        try await OnboardingStore.recordIntegration(tenant: job.tenantID, summary: summary, onboarded: true, on: pool)
-        // A customer offboarded before is onboarded again.
-        try await Offboarding.clearOffboarded(tenant: job.tenantID, on: pool)
+        record(IntegrationRecord(summary: summary, onboarded: true))
     }
 }

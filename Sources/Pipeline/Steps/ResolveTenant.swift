@@ -52,10 +52,10 @@ extension Run {
                 "No subscription of this tenant includes Phone System (MCOEV): users cannot call through Teams until one is bought (Teams Phone Standard, or Microsoft 365 E5)."
             )
         }
-        try await OnboardingStore.recordIntegration(
-            tenant: job.tenantID, path: payload.path, entraTenantID: id,
-            defaultDomain: organization.defaultDomain?.lowercased(), phoneSystem: phoneSystem,
-            pbxURL: payload.pbxURL, on: pool)
+        record(
+            IntegrationRecord(
+                path: payload.path, entraTenantID: id, defaultDomain: organization.defaultDomain?.lowercased(),
+                phoneSystem: phoneSystem, pbxURL: payload.pbxURL))
         return .done
     }
 }

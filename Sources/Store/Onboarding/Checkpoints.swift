@@ -4,30 +4,38 @@ import Postgres
 /// A job's steps: what is done with the facts learnt, the current step, the events of the way.
 extension OnboardingStore {
     /// The steps a job has done, the facts of the latest one, and its MSP's allowed PBX hosts (nil: any), read
-    /// once per run: every PBX step checks its URL against them before a secret leaves the worker.
+    /// once per run: every PBX step checks its URL against them before a secret leaves the worker. `running`:
+    /// the job's current step when it is marked running already (a job woken from a wait at it), which the
+    /// run need not mark again.
     public static func load(job: Int64, on executor: some PostgresExecutor) async throws -> (
-        done: Set<String>, facts: OnboardingFacts, allowedPBXHosts: [String]?
+        done: Set<String>, facts: OnboardingFacts, allowedPBXHosts: [String]?, running: String?
     ) {
         let rows = try await executor.query(
             """
-            SELECT s.step, s.output::text, m.allowed_pbx_hosts
+            SELECT s.step, s.output::text, m.allowed_pbx_hosts, s.state = 'running' AS running
               FROM onboarder.jobs j JOIN onboarder.msps m ON m.id = j.msp_id
-              LEFT JOIN onboarder.job_steps s ON s.job_id = j.id AND s.state = 'done'
+              LEFT JOIN onboarder.job_steps s
+                ON s.job_id = j.id AND (s.state = 'done' OR (s.state = 'running' AND s.step = j.current_step))
              WHERE j.id = \(job) ORDER BY s.finished_at, s.step
             """)
         var done = Set<String>()
         var facts = OnboardingFacts()
         var allowedPBXHosts: [String]?
+        var running: String?
         for row in rows {
-            let (step, output, hosts) = try row.decode((String?, String?, [String]?).self)
+            let (step, output, hosts, isRunning) = try row.decode((String?, String?, [String]?, Bool?).self)
             allowedPBXHosts = hosts
             guard let step else { continue }
+            guard isRunning != true else {
+                running = step
+                continue
+            }
             done.insert(step)
             if let output, let decoded = try? decoder.decode(OnboardingFacts.self, from: Data(output.utf8)) {
                 facts = decoded
             }
         }
-        return (done, facts, allowedPBXHosts)
+        return (done, facts, allowedPBXHosts, running)
     }
 
     /// Marks `step` running (what the dashboard shows as the job's current step).
@@ -44,15 +52,19 @@ extension OnboardingStore {
     }
 
     /// Checkpoints `step` as done with `facts` (inside the caller's transaction when the step stores
-    /// something with it); with `next`, the same statement marks that step running (one round trip per step
-    /// instead of two: `scripts/bench e2e` counts statements per customer).
+    /// something with it); with `next`, the same statement marks that step running, and with `integration`
+    /// records what the step learnt of the tenant's integration (one round trip per step instead of two or
+    /// three: `scripts/bench e2e` counts statements per customer).
     public static func complete(
-        job: Int64, step: String, facts: OnboardingFacts, next: String? = nil, on executor: some PostgresExecutor
+        job: Int64, step: String, facts: OnboardingFacts, next: String? = nil,
+        integration: (record: IntegrationRecord, tenant: Int64)? = nil, on executor: some PostgresExecutor
     ) async throws {
         let output = PostgresJSON(text: String(decoding: try encoder.encode(facts), as: UTF8.self))
+        let recorded: PostgresFragment =
+            integration.map { "rec AS (\(integrationUpsert($0.record, tenant: $0.tenant)) RETURNING 1)," } ?? ""
         try await executor.query(
             """
-            WITH s AS (
+            WITH \(recorded) s AS (
                 INSERT INTO onboarder.job_steps AS s (job_id, step, state, output, started_at, finished_at)
                 VALUES (\(job), \(step), 'done', \(output), now(), clock_timestamp())
                 ON CONFLICT (job_id, step) DO UPDATE

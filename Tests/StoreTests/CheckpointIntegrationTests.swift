@@ -1,0 +1,63 @@
+import Foundation
+import Postgres
+import Store
+import TestSupport
+import Testing
+
+@Suite("A step's checkpoint with what it learnt of the integration")
+struct CheckpointIntegrationTests {
+    /// What a step learnt of the tenant's integration is recorded by its checkpoint's own statement: both or
+    /// neither. Columns it does not name stay; `onboarded` marks the tenant onboarded and clears an earlier
+    /// offboarding.
+    @Test func theCheckpointRecordsTheIntegrationInTheSameStatement() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("checkpointintegration")
+        let pool = PostgresPool(configuration: owner, maxConnections: 1)
+        let job = try #require(
+            try await Jobs.enqueueAll([onboard("alpha", "ckpt.example")], actor: nil, on: pool)[0]).jobID
+        let tenant = try await pool.query("SELECT tenant_id FROM onboarder.jobs WHERE id = \(job)").single()[0]
+            .decode(Int64.self)
+        try await pool.query(
+            "INSERT INTO onboarder.integrations (tenant_id, path, offboarded_at) VALUES (\(tenant), 'm365', now())")
+        func integration() async throws -> [String] {
+            let row = try await pool.query(
+                """
+                SELECT path, app_id::text, app_object_id::text, summary, (onboarded_at IS NOT NULL)::text,
+                       (offboarded_at IS NOT NULL)::text
+                  FROM onboarder.integrations WHERE tenant_id = \(tenant)
+                """
+            ).single()
+            return try (0..<6).map { try row[$0].decode(String?.self) ?? "-" }
+        }
+        func steps() async throws -> [String] {
+            try await pool.query(
+                "SELECT step || ' ' || state FROM onboarder.job_steps WHERE job_id = \(job) ORDER BY step"
+            ).map { try $0[0].decode(String.self) }
+        }
+        let app = "0a0a0a0a-0000-4000-8000-000000000001", object = "0b0b0b0b-0000-4000-8000-000000000002"
+
+        try await OnboardingStore.complete(
+            job: job, step: "app-registration", facts: OnboardingFacts(), next: "service-principal",
+            integration: (IntegrationRecord(appObjectID: object, appID: app), tenant), on: pool)
+        #expect(try await integration() == ["m365", app, object, "-", "false", "true"])
+        #expect(try await steps() == ["app-registration done", "service-principal running"])
+
+        // A value the table refuses fails the checkpoint too: nothing of either is recorded.
+        await #expect(throws: PostgresError.self) {
+            try await OnboardingStore.complete(
+                job: job, step: "service-principal", facts: OnboardingFacts(), next: "consent",
+                integration: (IntegrationRecord(servicePrincipalID: "not a GUID"), tenant), on: pool)
+        }
+        #expect(try await steps() == ["app-registration done", "service-principal running"])
+
+        try await OnboardingStore.complete(
+            job: job, step: "finish", facts: OnboardingFacts(),
+            integration: (IntegrationRecord(summary: "onboarded", onboarded: true), tenant), on: pool)
+        #expect(try await integration() == ["m365", app, object, "onboarded", "true", "false"])
+        #expect(
+            try await pool.query(
+                "SELECT count(*)::int FROM onboarder.events WHERE job_id = \(job) AND kind = 'step_done'"
+            ).single()[0].decode(Int.self) == 2)
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+}
