@@ -126,7 +126,9 @@ struct HandoverCommand: AsyncParsableCommand {
             guard woken > 0 else {
                 return HandoverDoneOutcome(
                     exitCode: 4,
-                    line: "nothing of \(key) waits for its technician (a job may be running its check now: try again in a minute)")
+                    line:
+                        "nothing of \(key) waits for its technician (a job may be running its check now: try again in a minute)"
+                )
             }
             return HandoverDoneOutcome(exitCode: 0, line: "handover done for \(key): \(woken) waiting job(s) resumed")
         }

@@ -45,9 +45,12 @@ struct ConnectionTests {
         let inner: PostgresFragment = "SELECT \(2)::int AS b, \(hostile)::text AS c"
         let outer: PostgresFragment = "x AS (\(inner)),"
         let empty: PostgresFragment = ""
-        let query: PostgresQuery = "WITH \(empty)\(outer) y AS (SELECT \(1)::int AS a) SELECT a, b, c, \(4)::int AS d FROM x, y"
+        let query: PostgresQuery =
+            "WITH \(empty)\(outer) y AS (SELECT \(1)::int AS a) SELECT a, b, c, \(4)::int AS d FROM x, y"
         #expect(
-            query.sql == "WITH x AS (SELECT $1::int AS b, $2::text AS c), y AS (SELECT $3::int AS a) SELECT a, b, c, $4::int AS d FROM x, y")
+            query.sql
+                == "WITH x AS (SELECT $1::int AS b, $2::text AS c), y AS (SELECT $3::int AS a) SELECT a, b, c, $4::int AS d FROM x, y"
+        )
         let connection = try await PostgresConnection.connect(TestDatabase.configuration)
         let row = try await connection.query(query).single()
         #expect(try row.decode((Int, Int, String, Int).self) == (1, 2, hostile, 4))

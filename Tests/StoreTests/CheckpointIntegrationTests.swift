@@ -13,7 +13,8 @@ struct CheckpointIntegrationTests {
         let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("checkpointintegration")
         let pool = PostgresPool(configuration: owner, maxConnections: 1)
         let job = try #require(
-            try await Jobs.enqueueAll([onboard("alpha", "ckpt.example")], actor: nil, on: pool)[0]).jobID
+            try await Jobs.enqueueAll([onboard("alpha", "ckpt.example")], actor: nil, on: pool)[0]
+        ).jobID
         let tenant = try await pool.query("SELECT tenant_id FROM onboarder.jobs WHERE id = \(job)").single()[0]
             .decode(Int64.self)
         try await pool.query(

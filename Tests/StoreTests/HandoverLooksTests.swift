@@ -12,7 +12,8 @@ struct HandoverLooksTests {
     @Test func looksAreCountedSinceTheWaitBeganOrWasLastWoken() async throws {
         let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("handoverlooks")
         let pool = PostgresPool(configuration: owner, maxConnections: 1)
-        let job = try #require(try await Jobs.enqueueAll([onboard("alpha", "looks.example")], actor: nil, on: pool)[0]).jobID
+        let job = try #require(try await Jobs.enqueueAll([onboard("alpha", "looks.example")], actor: nil, on: pool)[0])
+            .jobID
         func event(_ kind: String, _ step: String?, minutesAgo: Int) async throws {
             try await pool.query(
                 """
@@ -20,7 +21,9 @@ struct HandoverLooksTests {
                 VALUES (\(job), \(kind), \(step), now() - \(minutesAgo) * interval '1 minute')
                 """)
         }
-        func looks() async throws -> Int { try await OnboardingStore.handoverChecks(job: job, step: "verify", on: pool) }
+        func looks() async throws -> Int {
+            try await OnboardingStore.handoverChecks(job: job, step: "verify", on: pool)
+        }
         #expect(try await looks() == 0, "no step, no look")
         try await pool.query(
             """

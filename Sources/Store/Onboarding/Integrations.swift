@@ -28,7 +28,8 @@ public struct IntegrationRecord: Sendable, Equatable {
             defaultDomain: newer.defaultDomain ?? defaultDomain, appObjectID: newer.appObjectID ?? appObjectID,
             appID: newer.appID ?? appID, servicePrincipalID: newer.servicePrincipalID ?? servicePrincipalID,
             phoneSystem: newer.phoneSystem ?? phoneSystem, pbxURL: newer.pbxURL ?? pbxURL,
-            sbcFQDN: newer.sbcFQDN ?? sbcFQDN, summary: newer.summary ?? summary, onboarded: newer.onboarded || onboarded)
+            sbcFQDN: newer.sbcFQDN ?? sbcFQDN, summary: newer.summary ?? summary,
+            onboarded: newer.onboarded || onboarded)
     }
 }
 
