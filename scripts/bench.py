@@ -19,8 +19,9 @@ BENCH_CONCURRENCY (1000), BENCH_CLAIM_BATCH (250), BENCH_REPEATS (3), BENCH_FLOO
 profile adds perf), BENCH_REQUESTS (sim 20000, http 10000), BENCH_TENANTS (onboard 1000, e2e 10000),
 BENCH_ONBOARD_CONCURRENCY (100), BENCH_LATENCY_MS (100), BENCH_RUNS (onboard), BENCH_ROWS (100000),
 BENCH_E2E_RUNS, BENCH_E2E_THROTTLED, BENCH_E2E_PROFILE, BENCH_E2E_TOP_STATEMENTS (e2e; see scripts/bench_e2e.py), BENCH_HTTP_BASELINE (http: the
-release folder of another build to compare the HTTP client with), BENCH_BASELINE (enqueue, e2e: the release folder
-of another build to run the same measurement with, alternating, BENCH_REPEATS times).
+release folder of another build to compare the HTTP client with), BENCH_BASELINE (enqueue, e2e, and queue's idle
+latency: the release folder of another build, in a checkout of its own whose sql/ it migrates with, to run the same
+measurement with, alternating, BENCH_REPEATS times).
 
 The benchmarks get their own PostgreSQL cluster (.local/pg-bench; ONBOARDER_PG_DIR and ONBOARDER_PG_PORT, default
 54349, choose another), made by scripts/dev-db with the roles of sql/bootstrap.sql.

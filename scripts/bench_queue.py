@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import tempfile
 import time
@@ -252,6 +253,22 @@ def jobs_per_s(pgbench_output: str, batch: int) -> int:
     return 0
 
 
+def latency_against(q: Queue, baseline: Queue) -> None:
+    """The idle latency again with another build's worker and schema (BENCH_BASELINE: the folder of its release
+    binaries, in a checkout of its own), alternating with this build's, BENCH_REPEATS times: each p50 / p99 and
+    the medians' ratio."""
+    runs: dict[str, list[tuple[str, str]]] = {"this build": [], "baseline": []}
+    for r in range(1, q.s.repeats + 1):
+        log(f"latency against the baseline, repeat {r}/{q.s.repeats}")
+        for name, queue_ in (("baseline", baseline), ("this build", q)):
+            runs[name].append(queue_.latency())
+    harness.table(["idle enqueue-to-start latency p50 / p99, ms", "this build", "baseline"],
+                  [[f"repeat {i + 1}", f"{ours[0]} / {ours[1]}", f"{theirs[0]} / {theirs[1]}"]
+                   for i, (ours, theirs) in enumerate(zip(runs["this build"], runs["baseline"]))])
+    p50s = {name: statistics.median(float(p50) for p50, _ in results) for name, results in runs.items()}
+    print(f"latency p50 vs the baseline: {ratio(p50s['this build'], p50s['baseline'])}")
+
+
 def queue(q: Queue) -> None:
     s = q.s
     drains, enqueues, limited, steadies = [], [], [], []
@@ -262,6 +279,9 @@ def queue(q: Queue) -> None:
     log(f"idle enqueue-to-start latency over {s.latency_jobs} jobs (onboarder, pgqueuer)")
     p50, p99 = q.latency()
     pgq_latency = q.pgqueuer("latency", "--jobs", str(s.latency_jobs))
+    baseline = os.environ.get("BENCH_BASELINE")
+    if baseline:
+        latency_against(q, Queue(q.admin, f"{baseline}/onboarder", s))
     pgq: dict = {}
     for r in range(1, s.repeats + 1):
         log(f"repeat {r}/{s.repeats}: drain {s.jobs} pre-queued no-op jobs (onboarder, pgqueuer), "

@@ -133,8 +133,13 @@ def fresh_db(admin_url: str, name: str, onboarder: str | None = None, settle: bo
     db = Database(name, role_url(admin_url, database=name), role_url(admin_url, OWNER_ROLE, name),
                   role_url(admin_url, SERVICE_ROLE, name))
     if onboarder:
-        subprocess.run([onboarder, "migrate"], env={**os.environ, "ONBOARDER_DATABASE_URL": db.owner},
-                       capture_output=True, check=True)
+        env = {**os.environ, "ONBOARDER_DATABASE_URL": db.owner}
+        # A build in another checkout (a benchmark's baseline, <checkout>/.build/release) migrates with its own
+        # checkout's SQL, not this one's: each build is measured with its own schema and functions.
+        own_sql = os.path.join(os.path.dirname(os.path.abspath(onboarder)), "..", "..", "sql", "migrations")
+        if os.path.isdir(own_sql):
+            env["ONBOARDER_DATABASE_MIGRATIONS_DIR"] = os.path.normpath(own_sql)
+        subprocess.run([onboarder, "migrate"], env=env, capture_output=True, check=True)
     return db
 
 

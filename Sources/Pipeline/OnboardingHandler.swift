@@ -105,19 +105,21 @@ public struct OnboardingHandler: JobHandler {
                 step = name.rawValue
                 if !started { try await OnboardingStore.start(job: job.id, step: name.rawValue, on: pool) }
                 CrashPoint.check("before:\(name)")
+                let next = index + 1 < pending.count ? pending[index + 1] : nil
+                run.next = next
                 let result = try await run.perform(name)
                 started = false
                 let learnt = run.integration.map { (record: $0, tenant: job.tenantID) }
                 run.integration = nil
                 switch result {
                 case .done:
-                    let next = index + 1 < pending.count ? pending[index + 1] : nil
                     try await OnboardingStore.complete(
                         job: job.id, step: name.rawValue, facts: run.facts, next: next?.rawValue, integration: learnt,
                         on: pool)
                     started = next != nil
-                case .committed:
+                case .committed:  // the step's own checkpoint marked `next` running
                     if let learnt { try await OnboardingStore.record(learnt.record, tenant: learnt.tenant, on: pool) }
+                    started = next != nil
                 case .wait(let until, let message):
                     if let learnt { try await OnboardingStore.record(learnt.record, tenant: learnt.tenant, on: pool) }
                     return .wait(step: name.rawValue, reason: .input, until: until, message: message)

@@ -26,6 +26,9 @@ struct Run {
     var facts = OnboardingFacts()
     /// What the current step learnt of the tenant's integration: recorded with its checkpoint.
     var integration: IntegrationRecord?
+    /// The step after the current one, if any: a step that checkpoints itself (`.committed`) marks it running
+    /// in the same statement, as `drive` does for the others.
+    var next: Step?
     /// The MSP's allowed PBX hosts as the run began (nil: any host).
     var allowedPBXHosts: [String]?
 

@@ -24,7 +24,7 @@ extension Run {
         do {
             let sealed = try vault.seal(
                 added.secret, context: SecretVault.context(kind: "password", tenantID: job.tenantID))
-            let (facts, job) = (self.facts, self.job)
+            let (facts, job, next) = (self.facts, self.job, self.next)
             return try await pool.transaction { connection in
                 var facts = facts
                 let id = try await OnboardingStore.insertPassword(
@@ -32,7 +32,8 @@ extension Run {
                     displayName: displayName, sealed: sealed, expires: Self.date(added.end), state: state,
                     on: connection)
                 if state == .pending { facts.newCredentialID = id }
-                try await OnboardingStore.complete(job: job.id, step: step.rawValue, facts: facts, on: connection)
+                try await OnboardingStore.complete(
+                    job: job.id, step: step.rawValue, facts: facts, next: next?.rawValue, on: connection)
                 return id
             }
         } catch {

@@ -62,11 +62,12 @@ extension Run {
                 )
             }
         }
-        let (facts, job) = (self.facts, self.job)
+        let (facts, job, next) = (self.facts, self.job, self.next)
         try await pool.transaction { connection in
             try await OnboardingStore.activateCertificate(
                 id: candidate.id, appObjectID: appObject, keyID: nil, on: connection)
-            try await OnboardingStore.complete(job: job.id, step: step.rawValue, facts: facts, on: connection)
+            try await OnboardingStore.complete(
+                job: job.id, step: step.rawValue, facts: facts, next: next?.rawValue, on: connection)
         }
         return .committed
     }

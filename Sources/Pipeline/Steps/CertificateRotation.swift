@@ -27,11 +27,12 @@ extension Run {
         _ = try await apply(CertificatePlan.decide(onApp: onApp, stored: stored, removing: old), to: appObject) {
             "The app holds certificates Onboarder does not know (\($0)); removing the old one would remove them too. Add them with onboarder cert add, then onboarder retry."
         }
-        let (facts, job) = (self.facts, self.job)
+        let (facts, job, next) = (self.facts, self.job, self.next)
         try await pool.transaction { connection in
             try await OnboardingStore.markRemoved(credential: facts.rotatedCredentialID, on: connection)
             try await OnboardingStore.complete(
-                job: job.id, step: Step.rotateCertificateRemoveOld.rawValue, facts: facts, on: connection)
+                job: job.id, step: Step.rotateCertificateRemoveOld.rawValue, facts: facts, next: next?.rawValue,
+                on: connection)
         }
         return .committed
     }

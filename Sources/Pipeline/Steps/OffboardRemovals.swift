@@ -134,13 +134,13 @@ extension Run {
             summary +=
                 ". Entra keeps a deleted application restorable for 30 days (Entra admin center → App registrations → Deleted applications); onboarding the customer again makes a new one."
         }
-        let (facts, job) = (self.facts, self.job)
+        let (facts, job, next) = (self.facts, self.job, self.next)
         try await pool.transaction { connection in
             _ = try await Offboarding.recordOffboarded(
                 tenant: job.tenantID, job: job.id, step: Step.offboardRecords.rawValue, on: connection)
             try await OnboardingStore.recordIntegration(tenant: job.tenantID, summary: summary, on: connection)
             try await OnboardingStore.complete(
-                job: job.id, step: Step.offboardRecords.rawValue, facts: facts, on: connection)
+                job: job.id, step: Step.offboardRecords.rawValue, facts: facts, next: next?.rawValue, on: connection)
         }
         return .committed
     }

@@ -107,12 +107,12 @@ extension Run {
         let old = try require(facts.rotatedKeyID, "old key id")
         try await removePassword(graph, appObject: appObject, keyID: old)
         CrashPoint.check("after-call:\(Step.rotateRemoveOld)")
-        let (facts, job) = (self.facts, self.job)
+        let (facts, job, next) = (self.facts, self.job, self.next)
         try await pool.transaction { connection in
             try await OnboardingStore.replacePassword(
                 old: facts.rotatedCredentialID, new: facts.newCredentialID, on: connection)
             try await OnboardingStore.complete(
-                job: job.id, step: Step.rotateRemoveOld.rawValue, facts: facts, on: connection)
+                job: job.id, step: Step.rotateRemoveOld.rawValue, facts: facts, next: next?.rawValue, on: connection)
         }
         return .committed
     }

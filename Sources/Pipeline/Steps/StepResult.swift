@@ -27,7 +27,7 @@ struct StepStop: Error {
 enum StepResult {
     /// Checkpoint the facts now.
     case done
-    /// The step checkpointed itself, in the transaction that stored what it made.
+    /// The step checkpointed itself, in the transaction that stored what it made (marking `Run.next` running).
     case committed
     /// Waiting for an operator (a certificate, a DNS record).
     case wait(until: Date, message: String)
