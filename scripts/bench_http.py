@@ -54,18 +54,43 @@ def simulated(bin_dir: str, tenants: int) -> Iterator[tuple[harness.Simulator, s
 
 
 def sim(bin_dir: str) -> None:
-    """Requests/s of a simple authenticated Graph GET, driven by curl --parallel with keep-alive; memory."""
+    """Requests/s of a simple authenticated Graph GET, driven by curl --parallel with keep-alive; memory. With
+    BENCH_BASELINE (another build's release folder), the same with its simulator, alternating, BENCH_REPEATS times
+    (default 3), and the medians' ratio of CPU per request."""
     n = int(os.environ.get("BENCH_REQUESTS", 20000))
+    baseline = os.environ.get("BENCH_BASELINE")
+    if not baseline:
+        rate, cpu, rss = sim_run(bin_dir, n)
+        harness.table(["measurement", "onboarder-sim"], [
+            [f"GET /v1.0/organization, {n} requests, curl --parallel 16 keep-alive, requests/s", rate],
+            ["simulator CPU per request, µs", cpu],
+            ["resident memory with 10,000 customer tenants, MiB", rss],
+        ])
+        return
+    runs: dict[str, list[tuple[int, int, int]]] = {"this build": [], "baseline": []}
+    for _ in range(int(os.environ.get("BENCH_REPEATS", 3))):
+        for name, folder in (("baseline", baseline), ("this build", bin_dir)):
+            runs[name].append(sim_run(folder, n))
+    harness.table(["measurement", "this build", "baseline"], [
+        [f"GET /v1.0/organization, {n} requests, curl --parallel 16 keep-alive, requests/s",
+         harness.cell([r[0] for r in runs["this build"]]), harness.cell([r[0] for r in runs["baseline"]])],
+        ["simulator CPU per request, µs", harness.cell([r[1] for r in runs["this build"]]),
+         harness.cell([r[1] for r in runs["baseline"]])],
+        ["resident memory with 10,000 customer tenants, MiB", harness.cell([r[2] for r in runs["this build"]]),
+         harness.cell([r[2] for r in runs["baseline"]])],
+    ])
+    cpu = {name: harness.median(r[1] for r in results) for name, results in runs.items()}
+    print(f"simulator CPU per request vs the baseline: {harness.ratio(cpu['this build'], cpu['baseline'])}")
+
+
+def sim_run(bin_dir: str, n: int) -> tuple[int, int, int]:
+    """One run of the simulator of `bin_dir`: requests/s, CPU per request in µs, resident MiB."""
     with simulated(bin_dir, 10000) as (simulator, token, work):
         curl_config(f"{work}/urls", f"{simulator.url}/v1.0/organization", n)
         cpu_before = simulator.cpu()  # world generation is not per request
         wall, _, _ = curl(f"{work}/urls", token, 16)
         cpu = simulator.cpu() - cpu_before
-        harness.table(["measurement", "onboarder-sim"], [
-            [f"GET /v1.0/organization, {n} requests, curl --parallel 16 keep-alive, requests/s", round(n / wall)],
-            ["simulator CPU per request, µs", round(cpu / n * 1e6)],
-            ["resident memory with 10,000 customer tenants, MiB", simulator.rss_kib() // 1024],
-        ])
+        return round(n / wall), round(cpu / n * 1e6), simulator.rss_kib() // 1024
 
 
 def http(bin_dir: str) -> None:
