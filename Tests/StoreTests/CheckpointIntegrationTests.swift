@@ -61,4 +61,31 @@ struct CheckpointIntegrationTests {
         await pool.close()
         try await TestDatabase.dropScratchDatabase(name)
     }
+
+    /// A run resumes with the facts of the step done last, and with the step it is marked running at; a
+    /// latest output that no longer decodes (another version's) gives the one before it.
+    @Test func aRunResumesWithTheLatestFactsThatDecode() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("checkpointload")
+        let pool = PostgresPool(configuration: owner, maxConnections: 1)
+        let job = try #require(
+            try await Jobs.enqueueAll([onboard("alpha", "load.example")], actor: nil, on: pool)[0]
+        ).jobID
+        var first = OnboardingFacts()
+        first.appID = "first"
+        try await OnboardingStore.complete(job: job, step: "resolve-tenant", facts: first, on: pool)
+        var second = OnboardingFacts()
+        second.appID = "second"
+        try await OnboardingStore.complete(
+            job: job, step: "app-registration", facts: second, next: "service-principal", on: pool)
+        var loaded = try await OnboardingStore.load(job: job, on: pool)
+        #expect(loaded.done == ["resolve-tenant", "app-registration"])
+        #expect(loaded.facts.appID == "second")
+        #expect(loaded.running == "service-principal")
+        try await pool.query(
+            "UPDATE onboarder.job_steps SET output = '[]' WHERE job_id = \(job) AND step = 'app-registration'")
+        loaded = try await OnboardingStore.load(job: job, on: pool)
+        #expect(loaded.facts.appID == "first")
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
 }

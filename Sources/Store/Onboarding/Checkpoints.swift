@@ -19,7 +19,7 @@ extension OnboardingStore {
              WHERE j.id = \(job) ORDER BY s.finished_at, s.step
             """)
         var done = Set<String>()
-        var facts = OnboardingFacts()
+        var outputs: [String] = []  // the done steps' facts, in the order they were done
         var allowedPBXHosts: [String]?
         var running: String?
         for row in rows {
@@ -31,10 +31,13 @@ extension OnboardingStore {
                 continue
             }
             done.insert(step)
-            if let output, let decoded = try? decoder.decode(OnboardingFacts.self, from: Data(output.utf8)) {
-                facts = decoded
-            }
+            if let output { outputs.append(output) }
         }
+        // The latest facts that decode: one decoding, not one per step done (a job resumed late in its
+        // pipeline has ten).
+        let facts =
+            outputs.reversed().lazy.compactMap { try? decoder.decode(OnboardingFacts.self, from: Data($0.utf8)) }.first
+            ?? OnboardingFacts()
         return (done, facts, allowedPBXHosts, running)
     }
 
