@@ -134,13 +134,25 @@ def fresh_db(admin_url: str, name: str, onboarder: str | None = None, settle: bo
                   role_url(admin_url, SERVICE_ROLE, name))
     if onboarder:
         env = {**os.environ, "ONBOARDER_DATABASE_URL": db.owner}
-        # A build in another checkout (a benchmark's baseline, <checkout>/.build/release) migrates with its own
-        # checkout's SQL, not this one's: each build is measured with its own schema and functions.
-        own_sql = os.path.join(os.path.dirname(os.path.abspath(onboarder)), "..", "..", "sql", "migrations")
-        if os.path.isdir(own_sql):
-            env["ONBOARDER_DATABASE_MIGRATIONS_DIR"] = os.path.normpath(own_sql)
+        # A build in another checkout (a benchmark's baseline) migrates with its own checkout's SQL, not this
+        # one's: each build is measured with its own schema and functions.
+        own_sql = checkout_migrations(onboarder)
+        if own_sql:
+            env["ONBOARDER_DATABASE_MIGRATIONS_DIR"] = own_sql
         subprocess.run([onboarder, "migrate"], env=env, capture_output=True, check=True)
     return db
+
+
+def checkout_migrations(binary: str) -> str | None:
+    """sql/migrations of the checkout a binary was built in (the nearest folder above it with a Package.swift
+    and sql/migrations), or None."""
+    folder = os.path.dirname(os.path.abspath(binary))
+    while folder != os.path.dirname(folder):
+        migrations = os.path.join(folder, "sql", "migrations")
+        if os.path.isfile(os.path.join(folder, "Package.swift")) and os.path.isdir(migrations):
+            return migrations
+        folder = os.path.dirname(folder)
+    return None
 
 
 def staff_login(db: Database, name: str, group: str, msps: Sequence[str]) -> str:

@@ -209,10 +209,10 @@ class Technician:
         taken = self.hand_over_certificates([(row, pem) for row, pem in ready if pem is not None], result)
         result.certificates = len(taken)
         done = [row for row, pem in ready if pem is None or row["job_id"] in taken]
-        result.handed_over = len(done)
         by_msp: dict[str, dict[str, None]] = {}  # msp -> its customers, in order, each once (a row is a job)
         for row in done:
             by_msp.setdefault(row["msp"], {})[row["customer"]] = None
+        result.handed_over = sum(len(customers) for customers in by_msp.values())
         calls = [(msp, list(customers)) for msp, customers in by_msp.items()] if self.done_takes_many() else \
             [(msp, [customer]) for msp, customers in by_msp.items() for customer in customers]
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.threads) as pool:

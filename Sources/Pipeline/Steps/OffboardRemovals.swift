@@ -138,7 +138,7 @@ extension Run {
         try await pool.transaction { connection in
             _ = try await Offboarding.recordOffboarded(
                 tenant: job.tenantID, job: job.id, step: Step.offboardRecords.rawValue, on: connection)
-            try await OnboardingStore.recordIntegration(tenant: job.tenantID, summary: summary, on: connection)
+            try await OnboardingStore.record(IntegrationRecord(summary: summary), tenant: job.tenantID, on: connection)
             try await OnboardingStore.complete(
                 job: job.id, step: Step.offboardRecords.rawValue, facts: facts, next: next?.rawValue, on: connection)
         }

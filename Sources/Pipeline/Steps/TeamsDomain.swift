@@ -17,7 +17,8 @@ extension Run {
         }
         if facts.sbcFQDN != fqdn {
             facts.sbcFQDN = fqdn
-            try await OnboardingStore.recordIntegration(tenant: job.tenantID, sbcFQDN: fqdn, on: pool)
+            // Recorded now, not with the checkpoint: the step may wait for its DNS record for days.
+            try await OnboardingStore.record(IntegrationRecord(sbcFQDN: fqdn), tenant: job.tenantID, on: pool)
         }
         var domain: GraphDomain
         do {

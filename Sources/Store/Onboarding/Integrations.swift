@@ -35,21 +35,6 @@ public struct IntegrationRecord: Sendable, Equatable {
 
 /// A tenant's integration as onboarding records it, and the PBX's Teams scripts.
 extension OnboardingStore {
-    /// Records what is known of the tenant's integration (NULLs leave a column as it was).
-    public static func recordIntegration(
-        tenant: Int64, path: String? = nil, entraTenantID: String? = nil, defaultDomain: String? = nil,
-        appObjectID: String? = nil, appID: String? = nil, servicePrincipalID: String? = nil, phoneSystem: Bool? = nil,
-        pbxURL: String? = nil, sbcFQDN: String? = nil, summary: String? = nil, onboarded: Bool = false,
-        on executor: some PostgresExecutor
-    ) async throws {
-        try await record(
-            IntegrationRecord(
-                path: path, entraTenantID: entraTenantID, defaultDomain: defaultDomain, appObjectID: appObjectID,
-                appID: appID, servicePrincipalID: servicePrincipalID, phoneSystem: phoneSystem, pbxURL: pbxURL,
-                sbcFQDN: sbcFQDN, summary: summary, onboarded: onboarded),
-            tenant: tenant, on: executor)
-    }
-
     /// Records `integration` for `tenant` on its own (a step's checkpoint records it with the step: `complete`).
     public static func record(
         _ integration: IntegrationRecord, tenant: Int64, on executor: some PostgresExecutor
