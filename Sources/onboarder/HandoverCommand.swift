@@ -112,12 +112,8 @@ struct HandoverCommand: AsyncParsableCommand {
 
         func done(_ name: String, on pool: PostgresPool) async throws -> HandoverDoneOutcome {
             let matches = try await Tenants.matching(name, msp: msp, on: pool)
-            guard matches.count == 1 else {
-                return HandoverDoneOutcome(
-                    exitCode: 3,
-                    line: matches.isEmpty
-                        ? "no customer \(name)\(msp.map { " for MSP \($0)" } ?? "") is known"
-                        : "\(name) is a customer of several MSPs; name one with --msp")
+            if let problem = TenantSelector.problem(matching: matches, name: name, msp: msp) {
+                return HandoverDoneOutcome(exitCode: 3, line: problem)
             }
             let key = matches[0].key
             guard let woken = try await Handover.done(tenant: matches[0].id, actor: global.actingAs, on: pool) else {

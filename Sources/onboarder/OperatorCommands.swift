@@ -21,13 +21,19 @@ struct TenantSelector: ParsableArguments {
 
     func resolve(_ pool: PostgresPool) async throws -> TenantRecord {
         let rows = try await Tenants.matching(tenant, msp: msp, on: pool)
-        guard rows.count == 1 else {
-            throw CleanExit.message(
-                rows.isEmpty
-                    ? "no customer \(tenant)\(msp.map { " for MSP \($0)" } ?? "") is known"
-                    : "\(tenant) is a customer of several MSPs; name one with --msp", code: ExitCode(3))
+        if let problem = Self.problem(matching: rows, name: tenant, msp: msp) {
+            throw CleanExit.message(problem, code: ExitCode(3))
         }
         return rows[0]
+    }
+
+    /// Why `rows`, the customers `name` matched, are not one customer (exit status 3); nil when they are.
+    static func problem(matching rows: [TenantRecord], name: String, msp: String?) -> String? {
+        switch rows.count {
+        case 1: nil
+        case 0: "no customer \(name)\(msp.map { " for MSP \($0)" } ?? "") is known"
+        default: "\(name) is a customer of several MSPs; name one with --msp"
+        }
     }
 }
 

@@ -29,6 +29,11 @@ struct HandoverTests {
             ).single().decode((String, String?, String?, String?).self)
             last = "\(state) at \(current ?? "-") (\(reason ?? "-")): \(message ?? "")"
             #expect(!state.hasPrefix("succeeded"), "job \(job) succeeded without the PBX's part: \(last)")
+            // The step it waits at is the one the dashboards show (marked running by the checkpoint before it,
+            // also when that step checkpointed itself: the client secret's).
+            if state == "waiting", reason == "input", let current, let message {
+                #expect(message.hasPrefix("\(current): "), "job \(job) waits at a step it is not marked at: \(last)")
+            }
             if state.hasPrefix("succeeded") || state == "failed" || state == "needs_attention" { break }
             if state == "waiting", reason == "input", current == step, let message,
                 words.allSatisfy(message.contains)

@@ -58,8 +58,9 @@ enum FormBody {
         return String(decoding: out, as: UTF8.self)
     }
 
+    private static let hex = Array("0123456789ABCDEF".utf8)
+
     private static func encode(_ text: String, into out: inout [UInt8]) {
-        let hex = Array("0123456789ABCDEF".utf8)
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),

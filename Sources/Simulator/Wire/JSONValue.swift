@@ -113,6 +113,8 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     /// A JSON string: the UTF-8 copied in runs, escaping only `"`, `\` and the control characters.
     private static func writeString(_ value: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
@@ -128,9 +130,8 @@ public enum JSONValue: Sendable, Equatable, Codable {
                 case 0x0D: out += #"\r"#.utf8
                 case 0x09: out += #"\t"#.utf8
                 default:
-                    let hex = Array("0123456789abcdef".utf8)
                     out += #"\u00"#.utf8
-                    out += [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                    out += [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
                 }
                 run = index + 1
             }
