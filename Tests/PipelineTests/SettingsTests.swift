@@ -20,8 +20,8 @@ struct SettingsTests {
 
     @Test(
         arguments: [
-            ("{pbx_url}/api/microsoft365/callback", "https://pbx.example.com/", "https://pbx.example.com/api/microsoft365/callback"),
-            ("{pbx_url}/cb?from={pbx_url}", "https://pbx.example.com", "https://pbx.example.com/cb?from=https://pbx.example.com"),
+            ("{pbx_url}/api/callback", "https://pbx.example.com/", "https://pbx.example.com/api/callback"),
+            ("{pbx_url}/cb?from={pbx_url}", "https://pbx.example", "https://pbx.example/cb?from=https://pbx.example"),
             ("https://fixed.example/cb", "https://pbx.example.com", "https://fixed.example/cb"),
             ("{pbx_url", "https://pbx.example.com", "{pbx_url"),
             ("x{pbx_url}{pbx_url}", "https://p", "xhttps://phttps://p"),
