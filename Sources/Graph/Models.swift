@@ -67,6 +67,13 @@ public struct GraphServicePrincipal: Decodable, Sendable {
     public var displayName: String?
     public var appRoles: [GraphAppRole]?
     public var oauth2PermissionScopes: [GraphAppRole]?
+    /// Microsoft Graph's: the roles and scopes are the process's remembered lists, not this answer's
+    /// (`microsoftGraphServicePrincipal`).
+    public var remembered = false
+
+    enum CodingKeys: String, CodingKey {
+        case id, appId, displayName, appRoles, oauth2PermissionScopes
+    }
 }
 
 public struct GraphAppRoleAssignment: Decodable, Sendable {

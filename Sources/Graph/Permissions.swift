@@ -31,7 +31,22 @@ extension GraphClient {
     /// and checks the ids against the cross-checked list. A name the tenant does not
     /// know — like the vendor page's `Domain.Read` or `UserReadWrite.All` — is an error that names it.
     public func resolvePermissions(roles: [String], scopes: [String]) async throws -> ResolvedPermissions {
-        try Self.resolve(roles: roles, scopes: scopes, offeredBy: try await microsoftGraphServicePrincipal())
+        try await resolvePermissions(roles: roles, scopes: scopes, offeredBy: try await microsoftGraphServicePrincipal())
+            .resolved
+    }
+
+    /// Resolves against `graph` (Microsoft Graph's service principal as read already); when its lists are the
+    /// remembered ones and a name is not in them, against a fresh read — a permission Microsoft added since
+    /// they were read. Returns the service principal the names were resolved against.
+    public func resolvePermissions(roles: [String], scopes: [String], offeredBy graph: GraphServicePrincipal)
+        async throws -> (resolved: ResolvedPermissions, graph: GraphServicePrincipal)
+    {
+        do {
+            return (try Self.resolve(roles: roles, scopes: scopes, offeredBy: graph), graph)
+        } catch is PermissionError where graph.remembered {
+            let fresh = try await microsoftGraphServicePrincipal(fresh: true)
+            return (try Self.resolve(roles: roles, scopes: scopes, offeredBy: fresh), fresh)
+        }
     }
 
     /// Resolves `roles` and `scopes` against what Microsoft Graph's service principal `graph` offers.
@@ -46,6 +61,26 @@ extension GraphClient {
         return try resolve(
             roles: roles, scopes: scopes, availableRoles: byValue(graph.appRoles),
             availableScopes: byValue(graph.oauth2PermissionScopes))
+    }
+
+    /// Microsoft Graph's application roles by id → name, from `graph` (its service principal as read already);
+    /// when its lists are the remembered ones and one of `assignments` to it has an id they lack, from a fresh
+    /// read — a role Microsoft added since they were read. Returns the service principal the names came from.
+    public func appRoleNames(
+        naming assignments: [GraphAppRoleAssignment], offeredBy graph: GraphServicePrincipal,
+        context: FailureContext = FailureContext()
+    ) async throws -> (names: [String: String], graph: GraphServicePrincipal) {
+        func names(_ graph: GraphServicePrincipal) -> [String: String] {
+            Dictionary(
+                (graph.appRoles ?? []).compactMap { role in role.value.map { (role.id, $0) } },
+                uniquingKeysWith: { first, _ in first })
+        }
+        let known = names(graph)
+        guard graph.remembered,
+            assignments.contains(where: { $0.resourceId == graph.id && known[$0.appRoleId] == nil })
+        else { return (known, graph) }
+        let fresh = try await microsoftGraphServicePrincipal(context: context, fresh: true)
+        return (names(fresh), fresh)
     }
 
     /// The pure part of `resolvePermissions`.

@@ -53,14 +53,13 @@ extension Run {
     ) {
         let context = context()
         do {
-            let microsoftGraph = try await graph.microsoftGraphServicePrincipal(context: context)
+            let read = try await graph.microsoftGraphServicePrincipal(context: context)
             guard let principal = try await graph.servicePrincipal(appID: graph.clientID, context: context) else {
-                return (.noServicePrincipal, microsoftGraph)
+                return (.noServicePrincipal, read)
             }
             let assignments = try await graph.appRoleAssignments(principalID: principal.id, context: context)
-            let appRoles = Dictionary(
-                (microsoftGraph.appRoles ?? []).compactMap { role in role.value.map { (role.id, $0) } },
-                uniquingKeysWith: { first, _ in first })
+            let (appRoles, microsoftGraph) = try await graph.appRoleNames(
+                naming: assignments, offeredBy: read, context: context)
             let names = PartnerConsent.grantedRoleNames(
                 assignedRoleIDs: assignments.map { ($0.resourceId, $0.appRoleId) }, resource: microsoftGraph.id,
                 appRoles: appRoles)

@@ -36,8 +36,9 @@ extension Run {
         }
         facts.graphServicePrincipalID = microsoftGraph.id.lowercased()
         do {
-            let resolved = try GraphClient.resolve(
-                roles: settings.roles, scopes: settings.scopes, offeredBy: microsoftGraph)
+            let resolved = try await graph.resolvePermissions(
+                roles: settings.roles, scopes: settings.scopes, offeredBy: microsoftGraph
+            ).resolved
             facts.roleIDs = resolved.roles
             facts.scopeIDs = resolved.scopes
         } catch let error as PermissionError {
