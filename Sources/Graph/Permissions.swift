@@ -31,8 +31,10 @@ extension GraphClient {
     /// and checks the ids against the cross-checked list. A name the tenant does not
     /// know — like the vendor page's `Domain.Read` or `UserReadWrite.All` — is an error that names it.
     public func resolvePermissions(roles: [String], scopes: [String]) async throws -> ResolvedPermissions {
-        try await resolvePermissions(roles: roles, scopes: scopes, offeredBy: try await microsoftGraphServicePrincipal())
-            .resolved
+        try await resolvePermissions(
+            roles: roles, scopes: scopes, offeredBy: try await microsoftGraphServicePrincipal()
+        )
+        .resolved
     }
 
     /// Resolves against `graph` (Microsoft Graph's service principal as read already); when its lists are the

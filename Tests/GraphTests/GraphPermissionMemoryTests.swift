@@ -28,7 +28,8 @@ struct GraphPermissionMemoryTests {
             let text = try String(contentsOfFile: journal, encoding: .utf8)
             return text.split(separator: "\n").compactMap { line in
                 guard let entry = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                    (entry["path"] as? String)?.contains("servicePrincipals(appId='\(KnownGraphPermissions.resourceAppID)')")
+                    (entry["path"] as? String)?.contains(
+                        "servicePrincipals(appId='\(KnownGraphPermissions.resourceAppID)')")
                         == true
                 else { return nil }
                 return (entry["query"] as? [String: String])?["$select"] ?? "(everything)"
@@ -75,7 +76,9 @@ struct GraphPermissionMemoryTests {
         let resolved = try await graph.resolvePermissions(roles: ["User.Read.All"], scopes: [])
         #expect(resolved.roles["User.Read.All"] == added.id)
         #expect(try lab.graphReads() == [Self.full, "id,appId", Self.full])
-        #expect(await GraphPermissionMemory.shared.lists(for: graph.baseURL)?.appRoles.contains { $0.id == added.id } == true)
+        #expect(
+            await GraphPermissionMemory.shared.lists(for: graph.baseURL)?.appRoles.contains { $0.id == added.id }
+                == true)
 
         await GraphPermissionMemory.shared.remember(older, for: graph.baseURL)
         let stale = try await graph.microsoftGraphServicePrincipal()
