@@ -9,7 +9,8 @@ baseline on the same machine in the same run and prints ratios.
   scripts/bench http      onboarder's HTTP client against curl: requests/s, CPU, TCP connections
   scripts/bench onboard   the onboarding pipeline, both paths: calls per tenant, wall time beside the bound, and
                           apart from it the time jobs waited for the technician (scripts/technician.py plays it)
-  scripts/bench enqueue   onboarder enqueue of 100,000 CSV rows, and each dashboard view over them
+  scripts/bench enqueue   onboarder enqueue of 100,000 CSV rows beside the write floor of the same rows (bare SQL),
+                          and each dashboard view over them
   scripts/bench e2e       10,000 customers end to end at concurrency 50/200/500 on 1 and 3 workers, then
                           throttled (about an hour on 2 cores; BENCH_TENANTS, BENCH_E2E_RUNS to shorten), the
                           technician played during each run and its hand-over wait reported apart from the bound
