@@ -32,22 +32,20 @@ extension GraphClient {
     /// know — like the vendor page's `Domain.Read` or `UserReadWrite.All` — is an error that names it.
     public func resolvePermissions(roles: [String], scopes: [String]) async throws -> ResolvedPermissions {
         try await resolvePermissions(
-            roles: roles, scopes: scopes, offeredBy: try await microsoftGraphServicePrincipal()
-        )
-        .resolved
+            roles: roles, scopes: scopes, offeredBy: try await microsoftGraphServicePrincipal())
     }
 
     /// Resolves against `graph` (Microsoft Graph's service principal as read already); when its lists are the
     /// remembered ones and a name is not in them, against a fresh read — a permission Microsoft added since
-    /// they were read. Returns the service principal the names were resolved against.
+    /// they were read.
     public func resolvePermissions(roles: [String], scopes: [String], offeredBy graph: GraphServicePrincipal)
-        async throws -> (resolved: ResolvedPermissions, graph: GraphServicePrincipal)
+        async throws -> ResolvedPermissions
     {
         do {
-            return (try Self.resolve(roles: roles, scopes: scopes, offeredBy: graph), graph)
+            return try Self.resolve(roles: roles, scopes: scopes, offeredBy: graph)
         } catch is PermissionError where graph.remembered {
-            let fresh = try await microsoftGraphServicePrincipal(fresh: true)
-            return (try Self.resolve(roles: roles, scopes: scopes, offeredBy: fresh), fresh)
+            return try Self.resolve(
+                roles: roles, scopes: scopes, offeredBy: try await microsoftGraphServicePrincipal(fresh: true))
         }
     }
 

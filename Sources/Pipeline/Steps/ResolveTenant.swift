@@ -37,8 +37,7 @@ extension Run {
         facts.graphServicePrincipalID = microsoftGraph.id.lowercased()
         do {
             let resolved = try await graph.resolvePermissions(
-                roles: settings.roles, scopes: settings.scopes, offeredBy: microsoftGraph
-            ).resolved
+                roles: settings.roles, scopes: settings.scopes, offeredBy: microsoftGraph)
             facts.roleIDs = resolved.roles
             facts.scopeIDs = resolved.scopes
         } catch let error as PermissionError {
