@@ -19,6 +19,8 @@ Environment: BENCH_JOBS (50000; profile: 100000), BENCH_SECONDS (30), BENCH_LATE
 BENCH_CONCURRENCY (1000), BENCH_CLAIM_BATCH (250), BENCH_REPEATS (3), BENCH_FLOOR_CLIENTS (2), BENCH_PERF (0; 1:
 profile adds perf), BENCH_REQUESTS (sim 20000, http 10000), BENCH_TENANTS (onboard 1000, e2e 10000),
 BENCH_ONBOARD_CONCURRENCY (100), BENCH_LATENCY_MS (100), BENCH_RUNS (onboard), BENCH_ROWS (100000),
+BENCH_ENQUEUE_TOP_STATEMENTS (enqueue: the N statements, nested ones included, that took most of PostgreSQL's time
+per row), BENCH_AUTOVACUUM (queue and floor: off turns autovacuum off on onboarder's tables),
 BENCH_E2E_RUNS, BENCH_E2E_THROTTLED, BENCH_E2E_PROFILE, BENCH_E2E_TOP_STATEMENTS (e2e; see scripts/bench_e2e.py), BENCH_HTTP_BASELINE (http: the
 release folder of another build to compare the HTTP client with), BENCH_BASELINE (enqueue, e2e, sim, and queue's idle
 latency: the release folder of another build, in a checkout of its own whose sql/ it migrates with, to run the same

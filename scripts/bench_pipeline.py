@@ -191,21 +191,40 @@ def timed(command: list[str], env: dict) -> float:
 def enqueue(admin_url: str, bin_dir: str) -> None:
     """`onboarder enqueue` of BENCH_ROWS CSV rows (as an MSP staff login), then each dashboard view's time."""
     n = int(os.environ.get("BENCH_ROWS", 100000))
+    top = int(os.environ.get("BENCH_ENQUEUE_TOP_STATEMENTS", 0))
     onboarder = f"{bin_dir}/onboarder"
     work = harness.workdir("onboarder-bench-enqueue-")
     try:
         msps = rows_csv(f"{work}/rows.csv", n)
+        if top:
+            harness.load_pg_stat_statements(admin_url)
         db = harness.fresh_db(admin_url, "bench_views", onboarder)
+        if top:
+            # The statements inside enqueue_many too (nested), for this database's sessions; tracking them
+            # slows the write a little, which the rate below then includes.
+            psql(db.admin, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            psql(db.admin, f"ALTER DATABASE {db.name} SET pg_stat_statements.track = 'all'")
         env = {**os.environ, "ONBOARDER_DATABASE_URL": harness.staff_login(db, "bench_enqueuer", "onboarder_enqueuer", msps)}
         # --no-resolve: the rows name made-up domains, and this measures parsing, checks and the write.
         dry_run = [onboarder, "enqueue", "--dry-run", "--no-resolve", f"{work}/rows.csv"]
         timed(dry_run, env)  # the first run warms the page cache and the binary
         parse = timed(dry_run, env)
+        if top:
+            psql(db.admin, "SELECT pg_stat_statements_reset()")
         write = timed([onboarder, "enqueue", "--no-resolve", f"{work}/rows.csv"], env)
         harness.table(["measurement", "value"], [
             ["onboarder enqueue --dry-run (parse + validate), rows/s", rate(n, 0, parse)],
             ["onboarder enqueue (parse + validate + write, one transaction), rows/s", rate(n, 0, write)],
         ])
+        if top:
+            # Where PostgreSQL's time went, per row: the statements (the functions' own included) that took most.
+            print("PostgreSQL's time per row, by statement:")
+            print("\n".join("  " + line for line in psql(db.admin, f"""
+                SELECT round((total_exec_time * 1000 / {n})::numeric, 1) || ' µs, ' || calls || ' calls | ' ||
+                       left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+                  FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND query NOT LIKE '%pg_stat_statements%'
+                 ORDER BY total_exec_time DESC LIMIT {top}""").splitlines()))
         floor = write_floor(admin_url, onboarder, n)
         print()
         harness.table(["the same rows written by bare SQL, rows/s (the write floor of the schema)", "value"], [

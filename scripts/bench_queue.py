@@ -56,7 +56,14 @@ class Queue:
     # MARK: onboarder
 
     def database(self, name: str = "bench_onb") -> Database:
-        return harness.fresh_db(self.admin, name, self.onboarder, settle=True)
+        db = harness.fresh_db(self.admin, name, self.onboarder, settle=True)
+        if os.environ.get("BENCH_AUTOVACUUM") == "off":
+            # To tell autovacuum's share of a measurement (the latency's p99): none on onboarder's tables.
+            psql(db.admin, """DO $$ DECLARE t text; BEGIN
+    FOR t IN SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = 'onboarder' LOOP
+        EXECUTE format('ALTER TABLE %s SET (autovacuum_enabled = false)', t);
+    END LOOP; END $$""")
+        return db
 
     def enqueue_sql(self, jobs: int, tenants: int) -> str:
         """One enqueue_many call of `jobs` no-op jobs over `tenants` tenants of one MSP."""
