@@ -53,7 +53,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                              "alternating with this build's, --repeats times")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--top-statements", type=int, default=0,
-                        help="print the N statements that took most of PostgreSQL's time in each run")
+                        help="print the N statements that took most of PostgreSQL's time in each run, and its "
+                             "statement time by login (workers, technician, the benchmark's sampler)")
     return parser.parse_args(argv)
 
 
@@ -123,6 +124,7 @@ class Run:
     pg_cpu: float = 0.0
     statements: int | None = None
     top_statements: str = ""
+    time_by_login: str = ""
     outcome: dict[str, str] = field(default_factory=dict)
     profile: str | None = None
     in_flight: float = 0.0  # onboardings running, on average
@@ -211,6 +213,15 @@ def measure(run: Run) -> Run:
                        left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
                   FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                  ORDER BY total_exec_time DESC LIMIT {args.top_statements}""")
+            # And by login: the workers (the service login, which the technician's sheet also uses), the
+            # technician's operator logins, the benchmark's own sampler (the superuser).
+            run.time_by_login = psql(db.admin, f"""
+                SELECT r.rolname || ' ' || round((sum(s.total_exec_time) / {args.tenants})::numeric, 2) || ' ms, ' ||
+                       round((sum(s.calls)::numeric / {args.tenants}), 1) || ' statements'
+                  FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+                 WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND s.query NOT LIKE '%pg_stat_statements%'
+                 GROUP BY r.rolname ORDER BY sum(s.total_exec_time) DESC""")
     sim.stop()
     shutil.rmtree(work, ignore_errors=True)  # it holds the run's key file
     run.bound = run.slow * args.latency_ms / 1000 / run.concurrency
@@ -239,6 +250,9 @@ def report(r: Run, idle: int) -> None:
           f"PostgreSQL {r.pg_cpu / n * 1000:.1f} ms = {busy / (r.wall * cores) * 100:.0f}% of {cores} cores", flush=True)
     if r.statements is not None:
         print(f"  PostgreSQL statements per tenant: {r.statements / n:.0f}", flush=True)
+    if r.time_by_login:
+        print("  PostgreSQL's statement time per tenant, by login: " + "; ".join(r.time_by_login.splitlines()),
+              flush=True)
     if r.top_statements:
         print("  PostgreSQL's time per tenant, by statement:\n" + "\n".join(f"    {line}" for line in r.top_statements.splitlines()),
               flush=True)

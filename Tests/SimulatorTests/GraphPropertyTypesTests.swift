@@ -16,6 +16,7 @@ struct GraphPropertyTypesTests {
             ("2028-11-26T00:00:00.5Z", "2028-11-26T00:00:00Z"),
             ("2028-11-26T10:30:00.1234567+02:00", "2028-11-26T08:30:00Z"),
             ("2028-11-26T10:30:00.123456789012-05:30", "2028-11-26T16:00:00Z"),
+            ("2028-11-26T00:00:00z", "2028-11-26T00:00:00Z"),
         ])
     func dateTimeOffsetsParse(_ text: String, _ utc: String) throws {
         #expect(Timestamp.string(try #require(Timestamp.date(text))) == utc)
@@ -23,6 +24,9 @@ struct GraphPropertyTypesTests {
 
     @Test(arguments: [
         "next year", "2028-11-26", "2028-11-26T00:00:00", "2028-11-26T00:00:00.Z", "2028-13-01T00:00:00Z",
+        "2028-11-26T00:00:00.1234567890123Z", "2028-11-26T00:00:00+0200", "2028-11-26T00:00:00Z ",
+        " 2028-11-26T00:00:00Z",
+        "028-11-26T00:00:00Z", "2028-1-26T00:00:00Z", "2028-11-26T00:00:00+02:00:00", "２０２８-11-26T00:00:00Z",
     ])
     func notDateTimeOffsets(_ text: String) {
         #expect(Timestamp.date(text) == nil)

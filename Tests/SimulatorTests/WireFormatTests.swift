@@ -45,4 +45,35 @@ struct WireFormatTests {
         )
         #expect(FormBody.parse(encoded) == fields)
     }
+
+    /// Every answer's `Date` header: IMF-fixdate (RFC 9110 §5.6.7), two-digit day and time fields.
+    @Test(arguments: [
+        (0.0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        (1_796_083_200, "Tue, 01 Dec 2026 00:00:00 GMT"),
+        (1_798_761_599, "Thu, 31 Dec 2026 23:59:59 GMT"),
+        (1_764_985_509, "Sat, 06 Dec 2025 01:45:09 GMT"),
+    ])
+    func datesAreIMFFixdate(_ seconds: Double, _ expected: String) {
+        #expect(HTTPParser.httpDate(Date(timeIntervalSince1970: seconds)) == expected)
+    }
+}
+
+/// The one-object `$filter` of the service principal and grant lists.
+@Suite("The simulator's id equality filter")
+struct IDEqualityFilterTests {
+    @Test(arguments: [
+        ("appId eq '00000003-0000-0000-c000-000000000000'", "appId", "00000003-0000-0000-c000-000000000000"),
+        ("clientId eq 'ABCDEF-12'", "clientId", "ABCDEF-12"),
+    ])
+    func readsTheValue(_ filter: String, _ property: String, _ value: String) {
+        #expect(IDEqualityFilter.value(of: property, in: filter) == Substring(value))
+    }
+
+    @Test(arguments: [
+        "appId eq ''", "appId eq 'xyz'", "appId eq '1' or appId eq '2'", "appid eq '12'", "appId  eq '12'",
+        "appId eq 12", "appId eq '12", " appId eq '12'", "appId eq '12' ", "clientId eq '12'", "appId eq '1'2'",
+    ])
+    func refusesAnythingElse(_ filter: String) {
+        #expect(IDEqualityFilter.value(of: "appId", in: filter) == nil)
+    }
 }

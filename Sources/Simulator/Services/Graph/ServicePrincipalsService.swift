@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Microsoft Graph v1.0: service principals, application-permission grants (`appRoleAssignedTo`) and
@@ -77,13 +78,13 @@ struct ServicePrincipalsService: Sendable {
         let tenant = call.tenant
         var principals = tenant.principals.values.filter(isVisible).sorted { $0.displayName < $1.displayName }
         if let filter = call.request.query["$filter"] {
-            guard let match = filter.wholeMatch(of: /appId eq '([0-9a-fA-F-]+)'/) else {
+            guard let appID = IDEqualityFilter.value(of: "appId", in: filter) else {
                 return call.error(
                     400, "Request_UnsupportedQuery",
                     "Unsupported or invalid query filter clause specified for property '\(filter)' of resource 'ServicePrincipal'."
                 )
             }
-            principals = principals.filter { $0.appID.uuidString.lowercased() == match.output.1.lowercased() }
+            principals = principals.filter { $0.appID.uuidString.lowercased() == appID.lowercased() }
         }
         return call.collection(principals.map { Self.representation($0, in: tenant) }, path: "servicePrincipals")
     }
@@ -172,13 +173,13 @@ struct ServicePrincipalsService: Sendable {
         let tenant = call.tenant
         var grants = tenant.permissionGrants
         if let filter = call.request.query["$filter"] {
-            guard let match = filter.wholeMatch(of: /clientId eq '([0-9a-fA-F-]+)'/) else {
+            guard let clientID = IDEqualityFilter.value(of: "clientId", in: filter) else {
                 return call.error(
                     400, "Request_UnsupportedQuery",
                     "Unsupported or invalid query filter clause specified for property '\(filter)' of resource 'OAuth2PermissionGrant'."
                 )
             }
-            grants = grants.filter { $0.clientID.uuidString.lowercased() == match.output.1.lowercased() }
+            grants = grants.filter { $0.clientID.uuidString.lowercased() == clientID.lowercased() }
         }
         return call.collection(grants.map(Self.grantRepresentation), path: "oauth2PermissionGrants")
     }
@@ -305,8 +306,7 @@ struct ServicePrincipalsService: Sendable {
     static func assignmentID(_ assignment: SimAppRoleAssignment) -> String {
         var bytes: [UInt8] = []
         for id in [assignment.principalID, assignment.id] { withUnsafeBytes(of: id.uuid) { bytes += $0 } }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        return Base64URL.encode(bytes)
     }
 
     static func grantRepresentation(_ grant: SimPermissionGrant) -> JSONValue {
