@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One OS thread that runs submitted closures in submission order.
 ///
@@ -13,6 +14,10 @@ final class BlockingThread: @unchecked Sendable {
     private var jobs: [@Sendable () -> Void] = []  // guarded by `condition`
     private var head = 0  // guarded by `condition`
     private var stopping = false  // guarded by `condition`
+    private let submitted = Atomic<Int>(0)
+
+    /// Jobs submitted so far: each is a wake-up of this thread and, for `run`, of the awaiting task.
+    var jobsSubmitted: Int { submitted.load(ordering: .relaxed) }
 
     init(name: String) {
         let thread = Thread { [self] in self.loop() }
@@ -41,6 +46,7 @@ final class BlockingThread: @unchecked Sendable {
 
     /// Queues `job`. After `stop()`, jobs still run (the thread drains its queue before it exits).
     func submit(_ job: @escaping @Sendable () -> Void) {
+        submitted.add(1, ordering: .relaxed)
         condition.lock()
         jobs.append(job)
         condition.signal()

@@ -215,12 +215,13 @@ final class NoticeSink: Sendable {
 /// are serialised in arrival order, but interleaving statements of different logical transactions is the
 /// caller's problem: check connections out of a `PostgresPool` so each has one user at a time.
 ///
-/// Sendable: the libpq handle is touched only on the connection's thread (or in `deinit`, when no job
-/// can be pending, since every job holds a strong reference).
+/// Sendable: the libpq handle is touched on the connection's thread; outside it only where no job can be
+/// pending — in `deinit` (every job holds a strong reference) and by the pool between two users
+/// (`prepareForUse`, `cleanUpAfterUse`), which only read libpq's local state.
 public final class PostgresConnection: @unchecked Sendable {
     public let configuration: PostgresConfiguration
     private let thread: BlockingThread
-    private var raw: OpaquePointer?  // confined to `thread`
+    private var raw: OpaquePointer?  // on `thread`; read between users by the pool (see prepareForUse)
     private let notices: NoticeSink
     /// Statements prepared on this session; confined to `thread`, emptied whenever the session is new.
     private var statements = PreparedStatements()
@@ -330,9 +331,17 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Pool support
 
+    // The pool calls these two between users, when none of the connection's jobs is pending: the last one's
+    // completion resumed the user that checked it in, so its effects are visible to whichever task holds the
+    // connection now. They read libpq's local state (`PQstatus`, `PQtransactionStatus`, a zero-timeout poll of
+    // the socket) from that task and hop to the connection's thread only to talk to the server. Each hop is a
+    // wake-up of that thread and of the task again: with a hop for each, a one-statement `pool.query` cost
+    // three instead of one (issue 23, BENCHMARKS.md).
+
     /// Makes a pooled connection ready for its next user: reconnects if the server closed it (restart,
     /// failover, idle timeout). Throws `connectionFailed` when the server cannot be reached.
     func prepareForUse() async throws(PostgresError) {
+        if let raw, LibPQ.isHealthy(raw) { return }
         try await onThread { () throws(PostgresError) in
             guard let raw = self.raw else {
                 self.statements = PreparedStatements()
@@ -348,17 +357,18 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Ends whatever transaction a previous user left open. Returns false if the connection is unusable.
     func cleanUpAfterUse() async -> Bool {
-        (try? await onThread { () throws(PostgresError) -> Bool in
-            guard let raw = self.raw, PQstatus(raw) == CONNECTION_OK else { return false }
-            switch PQtransactionStatus(raw) {
-            case PQTRANS_IDLE: return true
-            case PQTRANS_INTRANS, PQTRANS_INERROR:
-                _ = try self.run("ROLLBACK")
-                return true
-            default: return false
-            }
-        }) ?? false
+        guard let raw, PQstatus(raw) == CONNECTION_OK else { return false }
+        switch PQtransactionStatus(raw) {
+        case PQTRANS_IDLE: return true
+        case PQTRANS_INTRANS, PQTRANS_INERROR:
+            let rolledBack = try? await onThread { () throws(PostgresError) in _ = try self.run("ROLLBACK") }
+            return rolledBack != nil
+        default: return false
+        }
     }
+
+    /// How many jobs the connection has handed to its thread (tests count the pool's hops with it).
+    var hopsToItsThread: Int { thread.jobsSubmitted }
 
     // MARK: Thread confinement
 
