@@ -226,16 +226,10 @@ private let headerCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, I
     data, size, count, context in
     guard let data, let context else { return 0 }
     let transfer = Unmanaged<Transfer>.fromOpaque(context).takeUnretainedValue()
-    let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)
-    if line.hasPrefix("HTTP/") {
-        transfer.headers = []  // a new response (after a redirect or 100 Continue): keep only the final one
-    } else if let colon = line.firstIndex(of: ":") {
-        transfer.headers.append(
-            (
-                name: line[..<colon].lowercased(),
-                value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            ))
+    switch ResponseHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count)) {
+    case .status: transfer.headers = []  // a new response (after a redirect or 100 Continue): keep only the final one
+    case .field(let name, let value): transfer.headers.append((name: name, value: value))
+    case .other: break
     }
     return size * count
 }
