@@ -383,7 +383,14 @@ def handover_waiting(db_url: str) -> list[int]:
 
 class HandoverWait:
     """Per job, the time it spent waiting for its technician, from samples of the jobs waiting (each `sample()`
-    credits the time since the previous one to the jobs that were waiting then)."""
+    credits the time since the previous one to the jobs that were waiting then).
+
+    The view computes each waiting job's columns (since when, which certificate): at 10,000 waiting jobs a read
+    took 255 ms of PostgreSQL, twice a second, more than half of PostgreSQL's CPU in the run. A sample is skipped
+    until `BUDGET` times its last read's duration has passed, so the measurement costs PostgreSQL at most about
+    1/BUDGET of the wall; the waits stay exact to that interval (5 s at 10,000 waiting jobs)."""
+
+    BUDGET = 20
 
     def __init__(self):
         self.seconds: dict[int, float] = {}
@@ -391,9 +398,14 @@ class HandoverWait:
         self.last: float | None = None
         self.first_seen: float | None = None
         self.last_seen: float | None = None
+        self.due = 0.0
 
     def sample(self, db_url: str) -> None:
-        now, waiting = time.time(), handover_waiting(db_url)
+        now = time.time()
+        if now < self.due:
+            return
+        waiting = handover_waiting(db_url)
+        self.due = now + self.BUDGET * (time.time() - now)
         if self.last is not None:
             for job in self.waiting:
                 self.seconds[job] = self.seconds.get(job, 0.0) + now - self.last

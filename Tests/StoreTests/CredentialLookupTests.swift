@@ -1,0 +1,65 @@
+import Foundation
+import Postgres
+import Store
+import TestSupport
+import Testing
+
+@Suite("An app's credentials, whichever customer row recorded them")
+struct CredentialLookupTests {
+    /// Onboarding's custody of a new secret and the drift audit ask for the credentials of a customer row or of
+    /// its app (the same Entra tenant enqueued under another key is another row). Among 3,000 customers each
+    /// finds both rows' passwords, and the table's statistics show credentials read a handful, not all (without
+    /// the app's index each call read every password: quadratic over a run).
+    @Test func anAppsCredentialsAreFoundByIndex() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("credapp")
+        let pool = PostgresPool(configuration: owner, maxConnections: 1)
+        _ = try await Jobs.enqueueAll((0..<3_000).map { onboard("alpha", "c\($0).example") }, actor: nil, on: pool)
+        try await pool.query(
+            """
+            INSERT INTO onboarder.integrations (tenant_id, path, entra_tenant_id, default_domain, app_object_id)
+            SELECT id, 'teams', gen_random_uuid(), replace(tenant_key, '.example', '.onmicrosoft.com'), gen_random_uuid()
+              FROM onboarder.tenants
+            """)
+        try await pool.query(
+            """
+            INSERT INTO onboarder.credentials (tenant_id, kind, source, state, app_object_id, key_id, display_name, sealed)
+            SELECT tenant_id, 'password', 'addPassword', 'active', app_object_id, gen_random_uuid(), 'Onboarder', 'og1.k.AAAA'
+              FROM onboarder.integrations
+            """)
+        let row = try await pool.query(
+            """
+            SELECT t.id, i.app_object_id::text AS app FROM onboarder.tenants t
+              JOIN onboarder.integrations i ON i.tenant_id = t.id WHERE t.tenant_key = 'c42.example'
+            """
+        ).single()
+        let (tenant, app) = try row.decode((Int64, String).self)
+        // c43's row holds a password of c42's app too (the same Entra tenant, enqueued again under another key).
+        let shared = "5e1f0000-0000-4000-8000-000000000043"
+        try await pool.query(
+            """
+            INSERT INTO onboarder.credentials (tenant_id, kind, source, state, app_object_id, key_id, display_name, sealed)
+            SELECT id, 'password', 'addPassword', 'active', \(app)::uuid, \(shared)::uuid, 'Onboarder', 'og1.k.AAAA'
+              FROM onboarder.tenants WHERE tenant_key = 'c43.example'
+            """)
+        try await pool.query("ANALYZE onboarder.credentials")
+        func read() async throws -> Int {
+            try await pool.query("SELECT pg_stat_force_next_flush()")
+            try await pool.query("SELECT pg_stat_clear_snapshot()")
+            return try await pool.query(
+                """
+                SELECT (seq_tup_read + coalesce(idx_tup_fetch, 0))::int AS n FROM pg_stat_user_tables
+                 WHERE relid = 'onboarder.credentials'::regclass
+                """
+            ).single().decode(Int.self, column: "n")
+        }
+        let before = try await read()
+        let recorded = try await OnboardingStore.recordedPasswordKeyIDs(tenant: tenant, appObjectID: app, on: pool)
+        #expect(recorded.count == 2 && recorded.contains(shared))
+        let audit = try await DriftFindings.record(tenant: tenant, on: pool)
+        #expect(audit.credentials.count == 2 && audit.credentials.contains { $0.id == shared })
+        let reads = try await read() - before
+        #expect(reads < 20, "the credentials table was read \(reads) rows for two lookups of two rows each")
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+}
