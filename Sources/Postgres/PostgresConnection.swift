@@ -361,7 +361,7 @@ public final class PostgresConnection: @unchecked Sendable {
         switch PQtransactionStatus(raw) {
         case PQTRANS_IDLE: return true
         case PQTRANS_INTRANS, PQTRANS_INERROR:
-            let rolledBack = try? await onThread { () throws(PostgresError) in _ = try self.run("ROLLBACK") }
+            let rolledBack: Void? = try? await onThread { () throws(PostgresError) in _ = try self.run("ROLLBACK") }
             return rolledBack != nil
         default: return false
         }

@@ -5,8 +5,8 @@ import Testing
 
 /// Row-level security is on every statement the worker and the operators run, so what a policy calls runs
 /// in every one of them. A SQL-language function with a SET clause is never inlined, and PostgreSQL parses
-/// and plans its statement again at each call: the policies called one (sees_all_msps) and the worker's
-/// statements cost twice what the owner's did (migration 0019, BENCHMARKS.md). The policies may call
+/// and plans its statement again at each call: the policies called one (sees_all_msps), and it was most of the
+/// worker's statements' time (migration 0019, BENCHMARKS.md). The policies may call
 /// PL/pgSQL functions (plans kept for the session) and built-ins, not SQL functions.
 enum PolicyCalls {
     /// "table.policy: function" for each SQL-language function of ours a policy's expression calls.

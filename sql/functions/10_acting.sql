@@ -52,8 +52,7 @@ END $$;
 -- be pointed at the caller's objects. The policies test what sees_all_msps() says inline (0019: a SQL
 -- function is parsed and planned again in every statement that calls it); it stays for SQL users, with the
 -- same test. my_msps() is PL/pgSQL for the same reason: every operator's statement under the policies calls
--- it, and PL/pgSQL keeps its plan for the session (0.47 against 0.25 ms for an operator's one-row read of
--- jobs in pgbench; issue 23).
+-- it, and PL/pgSQL keeps its plan for the session (issue 23; BENCHMARKS.md, the operators' statement time).
 CREATE OR REPLACE FUNCTION onboarder.sees_all_msps() RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp

@@ -1,12 +1,12 @@
 -- Row-level security's "sees every MSP" test written into each policy instead of a call of
 -- onboarder.sees_all_msps(). A SQL function with a SET clause is never inlined: PostgreSQL parsed and planned
 -- its statement again in every statement that touched one of these tables — for the worker, whose every
--- statement is under these policies, half of an event's insert (0.45 against 0.27 ms in pgbench, as the
--- service login) and of a step's checkpoint (0.87 against 0.44 ms; issue 23, BENCHMARKS.md). A policy's
--- expression is stored parsed, its function and operator resolved when it was created, so nothing of the
--- caller's search_path reaches it. Still an initplan ((SELECT …)): evaluated once per statement. The rule is
--- sees_all_msps()'s: the querying role (current_user) is a member of onboarder_worker, a role every
--- installation has (bootstrap.sql creates it).
+-- statement is under these policies, most of its statements' time (44.6 against 12.5 ms per customer in
+-- scripts/bench e2e; issue 23, BENCHMARKS.md). A policy's expression is stored parsed, its function and operator
+-- resolved when it was created, so nothing of the caller's search_path reaches it. Still an initplan
+-- ((SELECT …)): evaluated once per statement. The rule is sees_all_msps()'s: the querying role (current_user) is
+-- a member of onboarder_worker, a role every installation has (bootstrap.sql creates it); without it
+-- pg_has_role raises an error and every statement under these policies fails: closed, not open.
 ALTER POLICY msp_rows ON onboarder.msps
     USING ((SELECT pg_catalog.pg_has_role(current_user, 'onboarder_worker', 'MEMBER'))
            OR id IN (SELECT onboarder.my_msps()));
