@@ -47,14 +47,19 @@ public enum Base64URL {
         }
     }
 
-    /// The bytes `text` encodes, or nil when it is not base64url: a character outside the URL-safe
-    /// alphabet (`+` and `/` included) or a length no encoding has (4n + 1). Up to two trailing `=` are
-    /// read as padding.
+    /// The bytes `text` encodes, or nil when it is not their one base64url encoding: a character outside the
+    /// URL-safe alphabet (standard base64's `+` and `/` among them), a length no encoding has (4n + 1), unused
+    /// bits of the last character that are not zero (so that no two texts decode to the same signature), or
+    /// `=` padding that does not complete the last group.
     public static func decode(_ text: String) -> [UInt8]? {
         var utf8 = Substring(text).utf8
-        while utf8.last == UInt8(ascii: "="), text.utf8.count - utf8.count < 2 { utf8 = utf8.dropLast() }
+        var padding = 0
+        while utf8.last == UInt8(ascii: "="), padding < 2 {
+            utf8 = utf8.dropLast()
+            padding += 1
+        }
         let count = utf8.count
-        guard count % 4 != 1 else { return nil }
+        guard count % 4 != 1, padding == 0 || (count + padding) % 4 == 0 else { return nil }
         var output: [UInt8] = []
         output.reserveCapacity(count / 4 * 3 + 2)
         var group: UInt32 = 0
@@ -73,8 +78,11 @@ public enum Base64URL {
             }
         }
         switch filled {
-        case 2: output.append(UInt8(truncatingIfNeeded: group >> 4))
+        case 2:
+            guard group & 0xF == 0 else { return nil }
+            output.append(UInt8(truncatingIfNeeded: group >> 4))
         case 3:
+            guard group & 0x3 == 0 else { return nil }
             output.append(UInt8(truncatingIfNeeded: group >> 10))
             output.append(UInt8(truncatingIfNeeded: group >> 2))
         default: break

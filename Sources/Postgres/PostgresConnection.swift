@@ -217,7 +217,7 @@ final class NoticeSink: Sendable {
 ///
 /// Sendable: the libpq handle is touched on the connection's thread; outside it only where no job can be
 /// pending — in `deinit` (every job holds a strong reference) and by the pool between two users
-/// (`prepareForUse`, `cleanUpAfterUse`), which only read libpq's local state.
+/// (`prepareForUse`, `cleanUpAfterUse`, which look without blocking).
 public final class PostgresConnection: @unchecked Sendable {
     public let configuration: PostgresConfiguration
     private let thread: BlockingThread
@@ -331,27 +331,28 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Pool support
 
-    // The pool calls these two between users, when none of the connection's jobs is pending: the last one's
-    // completion resumed the user that checked it in, so its effects are visible to whichever task holds the
-    // connection now. They read libpq's local state (`PQstatus`, `PQtransactionStatus`, a zero-timeout poll of
-    // the socket) from that task and hop to the connection's thread only to talk to the server. Each hop is a
-    // wake-up of that thread and of the task again: with a hop for each, a one-statement `pool.query` cost
-    // three instead of one (issue 23, BENCHMARKS.md).
+    // The pool calls these two between users, when none of the connection's jobs is pending (a job resumes the
+    // task that submitted it as its last act, and a pooled connection's user is done with it when it is checked
+    // in; a connection kept past `withConnection` would break this): the last job's effects are visible to
+    // whichever task holds the connection now.
+    // They look at libpq's state without blocking (`PQstatus`, `PQtransactionStatus`; `isHealthy` polls the
+    // socket with no timeout and may consume what the server sent, logging a notice) from that task, and hop to
+    // the connection's thread only to talk to the server. Each hop is a wake-up of that thread and of the task
+    // again: with a hop for each, a one-statement `pool.query` cost three instead of one (issue 23, BENCHMARKS.md).
 
     /// Makes a pooled connection ready for its next user: reconnects if the server closed it (restart,
     /// failover, idle timeout). Throws `connectionFailed` when the server cannot be reached.
     func prepareForUse() async throws(PostgresError) {
         if let raw, LibPQ.isHealthy(raw) { return }
+        // Found dead (or never opened): reopened without looking again — the look above may have consumed the
+        // server's goodbye, and a second one, before the socket's end arrives, would find it healthy.
         try await onThread { () throws(PostgresError) in
+            self.statements = PreparedStatements()  // a new session: the server forgot them
             guard let raw = self.raw else {
-                self.statements = PreparedStatements()
                 self.raw = try LibPQ.connect(self.configuration, notices: self.notices)
                 return
             }
-            if !LibPQ.isHealthy(raw) {
-                self.statements = PreparedStatements()  // a new session: the server forgot them
-                try LibPQ.reset(raw)
-            }
+            try LibPQ.reset(raw)
         }
     }
 

@@ -29,9 +29,11 @@ struct Base64URLTests {
     }
 
     @Test(arguments: [
-        ("Zm9v+", "a character of standard base64"), ("Zm9/", "a character of standard base64"),
-        ("Zm9vY", "a length no encoding has (4n + 1)"), ("Zm 9v", "a space"), ("Zm9v\n", "a newline"),
+        ("Zm9+", "a character of standard base64"), ("Zm9/", "a character of standard base64"),
+        ("Zm9vY", "a length no encoding has (4n + 1)"), ("Zm 9", "a space"), ("Zm9v\nA", "a newline"),
         ("Zm9vé", "a character outside ASCII"), ("Zg===", "three padding characters"),
+        ("Zh", "unused bits that are not zero (Zg is f)"), ("Zm9", "unused bits that are not zero (Zm8 is fo)"),
+        ("Zm9v==", "padding after a complete group"), ("Zg=", "padding that does not complete the group"),
     ])
     func refuses(text: String, why: String) {
         #expect(Base64URL.decode(text) == nil, "\(why)")

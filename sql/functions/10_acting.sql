@@ -51,8 +51,9 @@ END $$;
 -- The policies' helpers run as the querying role (current_user), as 0004 wrote them, but can no longer
 -- be pointed at the caller's objects. The policies test what sees_all_msps() says inline (0019: a SQL
 -- function is parsed and planned again in every statement that calls it); it stays for SQL users, with the
--- same test. my_msps() is PL/pgSQL for the same reason: every operator's statement under the policies calls
--- it, and PL/pgSQL keeps its plan for the session (issue 23; BENCHMARKS.md, the operators' statement time).
+-- same test (which raises, as the policies do, where the role onboarder_worker does not exist). my_msps()
+-- is PL/pgSQL for the same reason: every operator's statement under the policies calls it, and PL/pgSQL
+-- keeps its plan for the session (issue 23; BENCHMARKS.md, the operators' statement time).
 CREATE OR REPLACE FUNCTION onboarder.sees_all_msps() RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
