@@ -323,7 +323,6 @@ enum Base64URLID {
     static func make() -> String {
         var random = SystemRandomNumberGenerator()
         let bytes = (0..<33).map { _ in UInt8.random(in: 0...255, using: &random) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(
-            of: "/", with: "_")
+        return Base64URL.encode(bytes)
     }
 }
