@@ -88,9 +88,10 @@ struct CertCommand: AsyncParsableCommand {
             }
             var failed = plan.problems
             try await withDatabase(global) { _, pool in
-                for assignment in plan.assignments {
+                // Every file's customer found in one statement (a technician's round hands over hundreds).
+                let matches = try await Tenants.matching(plan.assignments.map(\.customer), msp: msp, on: pool)
+                for (assignment, customers) in zip(plan.assignments, matches) {
                     let file = assignment.file
-                    let customers = try await Tenants.matching(assignment.customer, msp: msp, on: pool)
                     guard customers.count == 1 else {
                         failed.append(
                             customers.isEmpty

@@ -34,8 +34,10 @@ enum DeclaredFunctions {
         // One customer, one tenant: the MSPs' clouds, for enqueue's tenant-id lookups.
         "onboarder.msp_clouds(text[])": (true, [worker, enqueuer]),
         "onboarder.customers_of_other_msps(text[],uuid[])": (true, [worker, enqueuer]),
-        // A customer by any of its names, by index (Tenants.matching): those who may read customers.
-        "onboarder.customers_named(text,text)": (true, [worker, `operator`]),
+        // Customers by any of their names, by index (Tenants.matching): those who may read customers. The
+        // one-name form (for SQL users) calls the many-name one, which checks the login's MSPs.
+        "onboarder.customers_named_many(text[],text)": (true, [worker, `operator`]),
+        "onboarder.customers_named(text,text)": (false, [worker, `operator`]),
         "onboarder.guid_or_null(text)": (false, [worker, `operator`]),
         // Operator actions.
         "onboarder.retry_job(bigint,text)": (true, [worker, `operator`]),
@@ -45,7 +47,9 @@ enum DeclaredFunctions {
         "onboarder.supply_certificate(bigint,text,text,text,timestamp with time zone,text)": (
             true, [worker, `operator`]
         ),
-        "onboarder.handover_done(bigint,text)": (true, [worker, `operator`]),
+        "onboarder.handover_done_many(bigint[],text)": (true, [worker, `operator`]),
+        // (The one-customer form, for SQL users, calls the many-customer one.)
+        "onboarder.handover_done(bigint,text)": (false, [worker, `operator`]),
         // Approval of large enqueues (84_approval.sql): approvers approve; they and operators cancel.
         "onboarder.approve_batch(bigint,text)": (true, [approver]),
         "onboarder.cancel_batch(bigint,text)": (true, [approver, `operator`]),

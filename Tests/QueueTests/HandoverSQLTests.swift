@@ -194,7 +194,10 @@ struct HandoverSQLTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
-    @Test func handoverDoneWakesTheCustomersWaitingJobsAndRecordsWhoSaidSo() async throws {
+    /// One customer at a time (`handover_done`, for SQL users) or all in one call (`handover_done_many`, what
+    /// `onboarder handover done` calls): the same jobs woken, the same events.
+    @Test(arguments: [false, true])
+    func handoverDoneWakesTheCustomersWaitingJobsAndRecordsWhoSaidSo(inOneCall: Bool) async throws {
         let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("handoverdone")
         let connection = try await PostgresConnection.connect(owner)
         try await connection.executeScript(
@@ -209,22 +212,41 @@ struct HandoverSQLTests {
             try await connection.query("SELECT id FROM onboarder.tenants WHERE tenant_key = \(key)").single()[0]
                 .decode(Int64.self)
         }
-        let (verify, retrying, beta) = (
-            try await tenant("verify.example"), try await tenant("retrying.example"), try await tenant("beta.example")
+        let (verify, retrying, dns, beta) = (
+            try await tenant("verify.example"), try await tenant("retrying.example"), try await tenant("dns.example"),
+            try await tenant("beta.example")
         )
+        let missing = try await connection.query("SELECT max(id) + 1 FROM onboarder.tenants").single()[0]
+            .decode(Int64.self)
         let alphaOperator = try await TestDatabase.login(.operator, msps: ["alpha"], database: name, owner: owner)
         let operatorConnection = try await PostgresConnection.connect(alphaOperator)
-        func done(_ tenant: Int64) async throws -> Int {
-            try await operatorConnection.query("SELECT onboarder.handover_done(\(tenant), 'tech.tom')").single()[0]
-                .decode(Int.self)
+        if inOneCall {
+            // Each customer once, whatever the repeats; another MSP's customer and one that does not exist alike.
+            let answers = try await operatorConnection.query(
+                """
+                SELECT tenant || ' ' || coalesce(woken::text, 'null') FROM onboarder.handover_done_many(
+                    \([verify, retrying, dns, beta, verify, missing]), 'tech.tom')
+                """
+            ).map { try $0[0].decode(String.self) }
+            let expected: [(Int64, String)] = [
+                (verify, "2"), (retrying, "0"), (dns, "0"), (beta, "null"), (missing, "null"),
+            ]
+            #expect(answers == expected.sorted { $0.0 < $1.0 }.map { "\($0.0) \($0.1)" })
+        } else {
+            func done(_ tenant: Int64) async throws -> Int {
+                try await operatorConnection.query("SELECT onboarder.handover_done(\(tenant), 'tech.tom')").single()[0]
+                    .decode(Int.self)
+            }
+            #expect(try await done(verify) == 2)
+            // Waiting for a retry's backoff is not waiting for the technician.
+            #expect(try await done(retrying) == 0)
+            // Nor is waiting for a DNS record published by hand: the technician's word says nothing of it.
+            #expect(try await done(dns) == 0)
+            for unknown in [beta, missing] {
+                let other = await failure { _ = try await done(unknown) }
+                #expect(other?.sqlState == "P0002" && other?.message == "no customer \(unknown)")
+            }
         }
-        #expect(try await done(verify) == 2)
-        // Waiting for a retry's backoff is not waiting for the technician.
-        #expect(try await done(retrying) == 0)
-        // Nor is waiting for a DNS record published by hand: the technician's word says nothing of it.
-        #expect(try await done(try await tenant("dns.example")) == 0)
-        let other = await failure { _ = try await done(beta) }
-        #expect(other?.sqlState == "P0002" && other?.message == "no customer \(beta)")
         await operatorConnection.close()
 
         let due = try await connection.query(

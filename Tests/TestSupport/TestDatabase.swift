@@ -121,6 +121,35 @@ public enum TestDatabase {
         }
     }
 
+    /// Makes every later session of `database` count the calls of its PL/pgSQL functions
+    /// (`track_functions = 'pl'`, a setting only a superuser may make), for `functionCalls`.
+    public static func countFunctionCalls(database name: String) async throws {
+        try await asAdministrator { admin in
+            try await admin.query("ALTER DATABASE \(identifier: name) SET track_functions = 'pl'")
+        }
+    }
+
+    /// How many times the sessions that ended called each of `functions` (`schema.name`, counted since
+    /// `countFunctionCalls`), once a session that called any of them has ended and reported: a command's
+    /// server session ends a moment after the command exits.
+    public static func functionCalls(_ functions: [String], on pool: PostgresPool) async throws -> [String: Int] {
+        for _ in 0..<100 {
+            try await pool.query("SELECT pg_stat_clear_snapshot()")
+            let rows = try await pool.query(
+                """
+                SELECT schemaname || '.' || funcname, calls::int FROM pg_stat_user_functions
+                 WHERE schemaname || '.' || funcname = ANY (\(functions))
+                """)
+            let calls = try rows.reduce(into: [String: Int]()) { calls, row in
+                let (name, count) = try row.decode((String, Int).self)
+                calls[name, default: 0] += count
+            }
+            if !calls.isEmpty { return calls }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return [:]
+    }
+
     /// Logins made by `login`, by database, for `dropScratchDatabase`.
     private static let logins = Mutex<[String: [String]]>([:])
 

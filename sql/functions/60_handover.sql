@@ -62,47 +62,79 @@ SELECT j.msp_id AS msp, t.tenant_key AS customer,
    AND j.current_step IN ('certificate', 'verify', 'rotate-handover', 'rotate-test-pbx', 'rotate-cert-new')
  ORDER BY waiting_since, j.id;
 
--- The technician says the PBX part is done for a customer (secret pasted, certificate uploaded, "Log into
--- Microsoft 365" done): every job of the customer waiting at the hand-over (the steps of the view above) runs
+-- The technician says the PBX part is done for customers (secret pasted, certificate uploaded, "Log into
+-- Microsoft 365" done): every job of each customer waiting at the hand-over (the steps of the view above) runs
 -- its check now, and each gets a `handover_done` event with who said so (the pipeline reads it: for a rotation
 -- whose sign-in report is not available, the technician's word is the evidence it records). A job waiting for
 -- other input (a DNS record published by hand) is neither woken nor recorded: the technician said nothing of
--- it. Returns how many jobs were woken: 0 when none waits at the hand-over (nothing is recorded then). A
--- customer that does not exist and one of an MSP the login may not act for raise the same P0002 ("no
--- customer N"), as the other operator actions do.
-CREATE OR REPLACE FUNCTION onboarder.handover_done(p_tenant bigint, p_actor text DEFAULT NULL) RETURNS integer
+-- it. One row per distinct customer of p_tenants: how many of its jobs were woken, 0 when none waits at the
+-- hand-over (nothing is recorded for it then), NULL when no such customer exists or it is a customer of an MSP
+-- the login may not act for (the two alike, as the other operator actions answer). A technician's round
+-- names hundreds of customers (`onboarder handover done`): one call, one lock pass, one notification.
+CREATE OR REPLACE FUNCTION onboarder.handover_done_many(p_tenants bigint[], p_actor text DEFAULT NULL)
+RETURNS TABLE (tenant bigint, woken integer)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     v_actor text := coalesce(p_actor, session_user);
+    -- The login's MSPs once per call (may_act_for's answer, as acting_msps lists it), not once per customer.
+    v_every boolean := onboarder.acts_for_every_msp();
+    v_mine text[] := CASE WHEN NOT v_every THEN ARRAY(SELECT onboarder.acting_msps()) END;
+    v_known bigint[];
     v_jobs bigint[];
 BEGIN
-    PERFORM onboarder.require_tenant(p_tenant);
-    -- Locked, so that the jobs recorded are the jobs woken: a worker's claim skips them until this commits.
-    -- Which jobs wait at the hand-over is the view's to say (its steps are written once, there).
+    SELECT array_agg(t.id) INTO v_known FROM onboarder.tenants t
+     WHERE t.id = ANY (p_tenants) AND (v_every OR t.msp_id = ANY (v_mine));
+    -- Locked in id order (two technicians' calls never wait on each other in a cycle), so that the jobs
+    -- recorded are the jobs woken: a worker's claim skips them until this commits. Which jobs wait at the
+    -- hand-over is the view's to say (its steps are written once, there).
     SELECT array_agg(w.id ORDER BY w.id) INTO v_jobs
       FROM (SELECT j.id FROM onboarder.jobs j
-             WHERE j.id IN (SELECT h.job_id FROM dashboard.handover_waiting h WHERE h.customer_id = p_tenant)
+             WHERE j.id IN (SELECT h.job_id FROM dashboard.handover_waiting h WHERE h.customer_id = ANY (v_known))
                AND j.state = 'waiting' AND j.wait_reason = 'input'
+             ORDER BY j.id
                FOR UPDATE) w;
-    IF v_jobs IS NULL THEN
-        RETURN 0;
+    IF v_jobs IS NOT NULL THEN
+        INSERT INTO onboarder.events (job_id, kind, step, actor, detail)
+        SELECT j.id, 'handover_done', j.current_step, v_actor, jsonb_build_object('tenant_id', j.tenant_id)
+          FROM onboarder.jobs j WHERE j.id = ANY (v_jobs) ORDER BY j.id;
+        UPDATE onboarder.jobs SET run_at = now(), updated_at = now() WHERE id = ANY (v_jobs);
+        INSERT INTO onboarder.events (job_id, kind, actor, detail)
+        SELECT id, 'woken', v_actor, jsonb_build_object('why', 'handover done') FROM unnest(v_jobs) AS id;
+        PERFORM pg_notify('onboarder_jobs', '');
     END IF;
-    INSERT INTO onboarder.events (job_id, kind, step, actor, detail)
-    SELECT j.id, 'handover_done', j.current_step, v_actor, jsonb_build_object('tenant_id', p_tenant)
-      FROM onboarder.jobs j WHERE j.id = ANY (v_jobs) ORDER BY j.id;
-    UPDATE onboarder.jobs SET run_at = now(), updated_at = now() WHERE id = ANY (v_jobs);
-    INSERT INTO onboarder.events (job_id, kind, actor, detail)
-    SELECT id, 'woken', v_actor, jsonb_build_object('why', 'handover done') FROM unnest(v_jobs) AS id;
-    PERFORM pg_notify('onboarder_jobs', '');
-    RETURN cardinality(v_jobs);
+    RETURN QUERY
+    SELECT c.id, CASE WHEN c.id = ANY (v_known)
+                      THEN (SELECT count(*)::integer FROM onboarder.jobs j
+                             WHERE j.id = ANY (coalesce(v_jobs, '{}')) AND j.tenant_id = c.id) END
+      FROM (SELECT DISTINCT u.id FROM unnest(p_tenants) AS u(id) WHERE u.id IS NOT NULL) c
+     ORDER BY c.id;
 END $$;
 
-REVOKE ALL ON FUNCTION onboarder.handover_done(bigint, text)
+-- One customer's hand-over, as handover_done_many records it, for SQL users (psql): how many jobs were woken;
+-- a customer that does not exist and one of an MSP the login may not act for raise the same P0002 ("no
+-- customer N"), as the other operator actions do.
+CREATE OR REPLACE FUNCTION onboarder.handover_done(p_tenant bigint, p_actor text DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_woken integer;
+BEGIN
+    SELECT d.woken INTO v_woken FROM onboarder.handover_done_many(ARRAY[p_tenant], p_actor) d;
+    IF v_woken IS NULL THEN
+        RAISE EXCEPTION 'no customer %', p_tenant USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN v_woken;
+END $$;
+
+REVOKE ALL ON FUNCTION onboarder.handover_done(bigint, text), onboarder.handover_done_many(bigint[], text)
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 -- Operators and workers, as the other operator actions.
-GRANT EXECUTE ON FUNCTION onboarder.handover_done(bigint, text) TO onboarder_worker, onboarder_operator;
+GRANT EXECUTE ON FUNCTION onboarder.handover_done(bigint, text), onboarder.handover_done_many(bigint[], text)
+   TO onboarder_worker, onboarder_operator;
 -- Read-only, as the other dashboard views: operators, and the service login that prints the sheet.
 REVOKE ALL ON dashboard.handover_waiting FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 GRANT SELECT ON dashboard.handover_waiting TO onboarder_worker, onboarder_operator;
