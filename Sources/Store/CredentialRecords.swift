@@ -59,14 +59,22 @@ public enum CredentialRecords {
         ).first.map(secretRecord)
     }
 
-    /// Records that an operator was handed the secret (who, when, which key id — never the value) and
-    /// wakes a rotation waiting for the hand-over. Returns the job that was told.
+    /// Records that an operator was handed the secrets `credentials` (who, when, which key id — never the
+    /// value) and wakes their rotations waiting for the hand-over, in one statement (a sheet shows hundreds);
+    /// all or none. Returns each credential's job (nil: none).
     @discardableResult
-    public static func recordExport(credential: Int64, actor: String?, on executor: some PostgresExecutor)
-        async throws -> Int64?
+    public static func recordExports(credentials: [Int64], actor: String?, on executor: some PostgresExecutor)
+        async throws -> [Int64: Int64?]
     {
-        try await executor.query("SELECT onboarder.record_secret_export(\(credential), \(actor)) AS job").single()
-            .decode(Int64?.self, column: "job")
+        guard !credentials.isEmpty else { return [:] }
+        var jobs: [Int64: Int64?] = [:]
+        for row in try await executor.query(
+            "SELECT credential, job FROM onboarder.record_secret_exports(\(credentials), \(actor))")
+        {
+            let (credential, job) = try row.decode((Int64, Int64?).self)
+            jobs[credential] = job
+        }
+        return jobs
     }
 
     /// Re-seals up to `limit` stored secrets that are not sealed under `keyID` yet, in one transaction

@@ -46,14 +46,10 @@ struct HandoverCommand: AsyncParsableCommand {
                                 secret.sealed, context: SecretVault.context(kind: "password", tenantID: job.customerID))
                         }
                     }
-                    // Recorded, all in one transaction, before the sheet is printed, as `secret export` does:
+                    // Recorded, all in one statement, before the sheet is printed, as `secret export` does:
                     // a showing nobody recorded never happens.
-                    try await pool.transaction { connection in
-                        for credential in shown.keys.sorted() {
-                            try await CredentialRecords.recordExport(
-                                credential: credential, actor: global.actingAs, on: connection)
-                        }
-                    }
+                    try await CredentialRecords.recordExports(
+                        credentials: shown.keys.sorted(), actor: global.actingAs, on: pool)
                     let entries = waiting.map { job in
                         let secret = stored[job.jobID]
                         return HandoverSheetEntry(

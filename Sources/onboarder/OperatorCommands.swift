@@ -93,7 +93,8 @@ struct SecretCommand: AsyncParsableCommand {
                         stored.sealed, context: SecretVault.context(kind: "password", tenantID: tenant.id))
                     // Recorded (who, when, which key id — never the value) and a rotation waiting for this
                     // hand-over woken, before the secret is printed: an export nobody recorded never happens.
-                    try await CredentialRecords.recordExport(credential: stored.id, actor: global.actingAs, on: pool)
+                    try await CredentialRecords.recordExports(
+                        credentials: [stored.id], actor: global.actingAs, on: pool)
                     let formatter = ISO8601DateFormatter()
                     FileHandle.standardError.write(
                         Data(

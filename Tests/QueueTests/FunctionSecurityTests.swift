@@ -57,7 +57,7 @@ enum DeclaredFunctions {
         "onboarder.enqueue_offboard(text,text[],boolean[],boolean,text)": (true, [worker, `operator`]),
         "onboarder.record_offboarded(bigint,bigint)": (false, [worker]),
         // Workers only.
-        "onboarder.record_secret_export(bigint,text)": (true, [worker]),
+        "onboarder.record_secret_exports(bigint[],text)": (true, [worker]),
         "onboarder.claim(text,integer,text[])": (false, [worker]),
         "onboarder.finish(text,jsonb)": (false, [worker]),
         "onboarder.heartbeat(text)": (false, [worker]),

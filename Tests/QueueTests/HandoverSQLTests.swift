@@ -194,6 +194,75 @@ struct HandoverSQLTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
+    /// A sheet's showings in one call (`record_secret_exports`): each secret's export recorded with its key id,
+    /// each customer's waiting jobs woken once however many of its secrets were shown; a credential that is
+    /// not a client secret (or does not exist) refuses the whole call, naming it, and records nothing.
+    @Test func theSecretsShownAreRecordedInOneCallAllOrNothing() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("secretexports")
+        let connection = try await PostgresConnection.connect(owner)
+        try await connection.executeScript(
+            unsafeSQL: Self.fixture + """
+                UPDATE onboarder.jobs SET run_at = now() + interval '1 hour' WHERE state = 'waiting';
+                -- rotsecret.example: the old secret and the rotation's new one; beta.example: its secret.
+                INSERT INTO onboarder.credentials (tenant_id, kind, source, state, key_id, display_name, sealed, job_id)
+                SELECT t.id, 'password', 'addPassword', p.state, md5(t.tenant_key || p.state)::uuid, 'PBX Secret',
+                       'og1.k1.c2VhbGVk', j.id
+                  FROM onboarder.tenants t JOIN onboarder.jobs j ON j.tenant_id = t.id
+                  JOIN (VALUES ('rotsecret.example', 'active'), ('rotsecret.example', 'pending'),
+                               ('beta.example', 'active')) AS p(key, state) ON p.key = t.tenant_key;
+                """)
+        let worker = try await PostgresConnection.connect(
+            try await TestDatabase.login(.worker, database: name, owner: owner))
+        func ids(_ sql: PostgresQuery) async throws -> [Int64] {
+            try await connection.query(sql).map { try $0[0].decode(Int64.self) }
+        }
+        let secrets = try await ids("SELECT id FROM onboarder.credentials WHERE kind = 'password' ORDER BY id")
+        let certificate = try await ids("SELECT min(id) FROM onboarder.credentials WHERE kind = 'certificate'")[0]
+        func recorded() async throws -> [String] {
+            try await connection.query(
+                """
+                SELECT l.line FROM (
+                    SELECT e.kind || ' ' || t.tenant_key || ' ' || coalesce(e.detail->>'key_id', e.detail->>'why')
+                      FROM onboarder.events e JOIN onboarder.jobs j ON j.id = e.job_id
+                      JOIN onboarder.tenants t ON t.id = j.tenant_id
+                     WHERE e.kind IN ('secret_exported', 'woken')) AS l(line)
+                 ORDER BY l.line COLLATE "C"
+                """
+            ).map { try $0[0].decode(String.self) }
+        }
+        for refused in [certificate, secrets.last! + 1000] {
+            let error = await failure {
+                _ = try await worker.query(
+                    "SELECT * FROM onboarder.record_secret_exports(\(secrets + [refused]), 'tech.tom')")
+            }
+            #expect(error?.sqlState == "P0002" && error?.message == "no client secret \(refused)", "\(refused)")
+        }
+        #expect(try await recorded().isEmpty, "a refused call recorded something")
+        let jobs = try await worker.query(
+            "SELECT credential, job FROM onboarder.record_secret_exports(\(secrets), 'tech.tom')"
+        ).map { try $0.decode((Int64, Int64).self).0 }
+        #expect(jobs == secrets)
+        let key = { (customer: String, state: String) in
+            try await connection.query("SELECT md5(\(customer + state))::uuid::text").single()[0].decode(String.self)
+        }
+        let exported = [
+            "secret_exported rotsecret.example \(try await key("rotsecret.example", "active"))",
+            "secret_exported rotsecret.example \(try await key("rotsecret.example", "pending"))",
+            "secret_exported beta.example \(try await key("beta.example", "active"))",
+        ]
+        // Once per customer: rotsecret.example's rotation is woken once for its two secrets.
+        let events = try await recorded()
+        #expect(
+            events
+                == (exported + ["woken beta.example secret exported", "woken rotsecret.example secret exported"]).sorted(),
+            "\(events)")
+        #expect(
+            try await ids("SELECT id FROM onboarder.credentials WHERE exported_at IS NOT NULL ORDER BY id") == secrets)
+        await worker.close()
+        await connection.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
     /// One customer at a time (`handover_done`, for SQL users) or all in one call (`handover_done_many`, what
     /// `onboarder handover done` calls): the same jobs woken, the same events.
     @Test(arguments: [false, true])

@@ -196,34 +196,64 @@ BEGIN
     RETURN QUERY SELECT v_recorded, onboarder.wake_input_waiters(p_tenant, 'certificate supplied', v_actor);
 END $$;
 
--- Records that a client secret was handed to an operator (`onboarder secret export`, after it opened the
--- secret on a worker host: only workers hold the key, so only workers call this): exported_at, an event
--- with the key id (never the value) and who, and wakes the rotation waiting for the hand-over. Returns
--- the credential's job.
-CREATE OR REPLACE FUNCTION onboarder.record_secret_export(p_credential bigint, p_actor text) RETURNS bigint
+-- Records that client secrets were handed to an operator (`onboarder handover sheet`, `secret export`, after
+-- they were opened on a worker host: only workers hold the key, so only workers call this): exported_at, an
+-- event per secret with the key id (never the value) and who, and wakes each customer's rotation waiting for
+-- the hand-over (once per customer, however many of its secrets). All or nothing: a credential that is not a
+-- client secret, or is one of an MSP the login may not act for, raises P0002 ("no client secret N", the
+-- lowest such) and records none. A sheet shows hundreds: one call. Returns each credential's job.
+CREATE OR REPLACE FUNCTION onboarder.record_secret_exports(p_credentials bigint[], p_actor text)
+RETURNS TABLE (credential bigint, job bigint)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     v_actor text := coalesce(p_actor, session_user);
-    v_tenant bigint;
-    v_msp text;
-    v_job bigint;
-    v_key uuid;
+    -- The login's MSPs once per call (may_act_for's answer, as acting_msps lists it), not once per secret.
+    v_every boolean := onboarder.acts_for_every_msp();
+    v_mine text[] := CASE WHEN NOT v_every THEN ARRAY(SELECT onboarder.acting_msps()) END;
+    v_refused bigint;
+    v_ids bigint[];
+    v_woken integer;
 BEGIN
-    SELECT c.tenant_id, t.msp_id, c.job_id, c.key_id INTO v_tenant, v_msp, v_job, v_key
-      FROM onboarder.credentials c JOIN onboarder.tenants t ON t.id = c.tenant_id
-     WHERE c.id = p_credential AND c.kind = 'password';
-    IF NOT FOUND OR NOT onboarder.may_act_for(v_msp) THEN
-        RAISE EXCEPTION 'no client secret %', p_credential USING ERRCODE = 'no_data_found';
+    SELECT u.id INTO v_refused FROM unnest(p_credentials) AS u(id)
+     WHERE NOT EXISTS (SELECT 1 FROM onboarder.credentials c JOIN onboarder.tenants t ON t.id = c.tenant_id
+                        WHERE c.id = u.id AND c.kind = 'password' AND (v_every OR t.msp_id = ANY (v_mine)))
+     ORDER BY u.id NULLS FIRST LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'no client secret %', coalesce(v_refused::text, 'NULL') USING ERRCODE = 'no_data_found';
     END IF;
-    UPDATE onboarder.credentials SET exported_at = now(), updated_at = now() WHERE id = p_credential;
+    -- Locked in id order: two sheets at once never wait on each other in a cycle.
+    SELECT array_agg(l.id ORDER BY l.id) INTO v_ids
+      FROM (SELECT c.id FROM onboarder.credentials c WHERE c.id = ANY (p_credentials) ORDER BY c.id FOR UPDATE) l;
+    IF v_ids IS NULL THEN
+        RETURN;
+    END IF;
+    UPDATE onboarder.credentials SET exported_at = now(), updated_at = now() WHERE id = ANY (v_ids);
     INSERT INTO onboarder.events (job_id, kind, actor, detail)
-    VALUES (v_job, 'secret_exported', v_actor, jsonb_build_object('key_id', v_key, 'credential_id', p_credential));
-    PERFORM onboarder.wake_input_waiters(v_tenant, 'secret exported', v_actor);
-    RETURN v_job;
+    SELECT c.job_id, 'secret_exported', v_actor, jsonb_build_object('key_id', c.key_id, 'credential_id', c.id)
+      FROM onboarder.credentials c WHERE c.id = ANY (v_ids) ORDER BY c.id;
+    -- wake_input_waiters, for every customer at once.
+    WITH woken AS (
+        UPDATE onboarder.jobs SET run_at = now(), updated_at = now()
+         WHERE tenant_id IN (SELECT c.tenant_id FROM onboarder.credentials c WHERE c.id = ANY (v_ids))
+           AND state = 'waiting' AND wait_reason = 'input'
+        RETURNING id
+    ), logged AS (
+        INSERT INTO onboarder.events (job_id, kind, actor, detail)
+        SELECT id, 'woken', v_actor, jsonb_build_object('why', 'secret exported') FROM woken
+    )
+    SELECT count(*) INTO v_woken FROM woken;
+    IF v_woken > 0 THEN
+        PERFORM pg_notify('onboarder_jobs', '');
+    END IF;
+    RETURN QUERY SELECT c.id, c.job_id FROM onboarder.credentials c WHERE c.id = ANY (v_ids) ORDER BY c.id;
 END $$;
 
+-- The one-secret form it replaces (the CLI calls record_secret_exports for one secret too; workers only, so
+-- no SQL user calls it).
+DROP FUNCTION IF EXISTS onboarder.record_secret_export(bigint, text);
 
 REVOKE ALL ON FUNCTION
       onboarder.wake_input_waiters(bigint, text, text), onboarder.require_job(bigint), onboarder.require_tenant(bigint),
@@ -231,7 +261,7 @@ REVOKE ALL ON FUNCTION
       onboarder.retry_job(bigint, text), onboarder.resume_job(bigint, text), onboarder.cancel_job(bigint, text),
       onboarder.wake_tenant(bigint, text, text),
       onboarder.supply_certificate(bigint, text, text, text, timestamptz, text),
-      onboarder.record_secret_export(bigint, text)
+      onboarder.record_secret_exports(bigint[], text)
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 -- Operators and workers: the operator actions.
 GRANT EXECUTE ON FUNCTION
@@ -240,4 +270,4 @@ GRANT EXECUTE ON FUNCTION
       onboarder.supply_certificate(bigint, text, text, text, timestamptz, text)
    TO onboarder_worker, onboarder_operator;
 -- Workers: the secret hand-over (only they hold the key that opens the secret).
-GRANT EXECUTE ON FUNCTION onboarder.record_secret_export(bigint, text) TO onboarder_worker;
+GRANT EXECUTE ON FUNCTION onboarder.record_secret_exports(bigint[], text) TO onboarder_worker;
