@@ -252,10 +252,8 @@ struct HandoverSQLTests {
         ]
         // Once per customer: rotsecret.example's rotation is woken once for its two secrets.
         let events = try await recorded()
-        #expect(
-            events
-                == (exported + ["woken beta.example secret exported", "woken rotsecret.example secret exported"]).sorted(),
-            "\(events)")
+        let woken = ["woken beta.example secret exported", "woken rotsecret.example secret exported"]
+        #expect(events == (exported + woken).sorted(), "\(events)")
         #expect(
             try await ids("SELECT id FROM onboarder.credentials WHERE exported_at IS NOT NULL ORDER BY id") == secrets)
         await worker.close()
