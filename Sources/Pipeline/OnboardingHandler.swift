@@ -110,18 +110,21 @@ public struct OnboardingHandler: JobHandler {
                 let result = try await run.perform(name)
                 started = false
                 let learnt = run.integration.map { (record: $0, tenant: job.tenantID) }
-                run.integration = nil
+                let events = run.stepEvents
+                (run.integration, run.stepEvents) = (nil, [])
                 switch result {
                 case .done:
                     try await OnboardingStore.complete(
                         job: job.id, step: name.rawValue, facts: run.facts, next: next?.rawValue, integration: learnt,
-                        on: pool)
+                        events: events, on: pool)
                     started = next != nil
                 case .committed:  // the step's own checkpoint marked `next` running
                     if let learnt { try await OnboardingStore.record(learnt.record, tenant: learnt.tenant, on: pool) }
+                    try await OnboardingStore.record(events: events, job: job.id, step: name.rawValue, on: pool)
                     started = next != nil
                 case .wait(let until, let message):
                     if let learnt { try await OnboardingStore.record(learnt.record, tenant: learnt.tenant, on: pool) }
+                    try await OnboardingStore.record(events: events, job: job.id, step: name.rawValue, on: pool)
                     return .wait(step: name.rawValue, reason: .input, until: until, message: message)
                 }
                 run.done.insert(name)

@@ -62,6 +62,46 @@ struct CheckpointIntegrationTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
+    /// A step's events (`handover_started`, `handover_proven`) are written by its checkpoint's statement,
+    /// before its `step_done`: a checkpoint that fails writes none of them.
+    @Test func aStepsEventsAreRecordedByItsCheckpoint() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("checkpointevents")
+        let pool = PostgresPool(configuration: owner, maxConnections: 1)
+        let job = try #require(
+            try await Jobs.enqueueAll([onboard("alpha", "events.example")], actor: nil, on: pool)[0]
+        ).jobID
+        func events() async throws -> [String] {
+            try await pool.query(
+                """
+                SELECT job_id::text || ' ' || kind || ' ' || step || ' ' || coalesce(detail::text, '-')
+                  FROM onboarder.events WHERE kind <> 'enqueued' ORDER BY id
+                """
+            ).map { try $0[0].decode(String.self) }
+        }
+        let proven = OnboardingStore.StepEvent(kind: "handover_proven", detail: ["evidence": "the PBX's check"])
+        let started = OnboardingStore.StepEvent(kind: "handover_started", detail: ["pbx_url": "https://pbx"])
+        // A job that does not exist: the checkpoint fails, and records no event.
+        await #expect(throws: PostgresError.self) {
+            try await OnboardingStore.complete(
+                job: job + 1000, step: "verify", facts: OnboardingFacts(), events: [proven], on: pool)
+        }
+        #expect(try await events().isEmpty)
+        try await OnboardingStore.complete(
+            job: job, step: "verify", facts: OnboardingFacts(), next: "finish", events: [started, proven], on: pool)
+        try await OnboardingStore.complete(job: job, step: "finish", facts: OnboardingFacts(), on: pool)
+        try await OnboardingStore.record(events: [], job: job, step: "finish", on: pool)
+        try await OnboardingStore.record(events: [proven], job: job, step: "rotate-test-pbx", on: pool)
+        let evidence = "{\"evidence\": \"the PBX's check\"}"
+        #expect(
+            try await events() == [
+                "\(job) handover_started verify {\"pbx_url\": \"https://pbx\"}",
+                "\(job) handover_proven verify \(evidence)", "\(job) step_done verify -", "\(job) step_done finish -",
+                "\(job) handover_proven rotate-test-pbx \(evidence)",
+            ])
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
     /// A run resumes with the facts of the step done last, and with the step it is marked running at; a
     /// latest output that no longer decodes (another version's) gives the one before it.
     @Test func aRunResumesWithTheLatestFactsThatDecode() async throws {

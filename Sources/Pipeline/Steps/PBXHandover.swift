@@ -6,7 +6,8 @@ import Store
 extension Run {
     /// `pbx-handover`: the PBX's Microsoft 365 integration names the tenant and the app. The XAPI has no
     /// call for the secret, the key pair or the sign-in (Tests/Fixtures/3cx/README.md): those are the
-    /// technician's, and `certificate` and `verify` wait for them; this step records when that part began.
+    /// technician's, and `certificate` and `verify` wait for them; this step records when that part began
+    /// (with its checkpoint).
     mutating func pbxHandover() async throws {
         let pbx = try await pbx()
         let appID = try require(facts.appID, "app id")
@@ -16,10 +17,10 @@ extension Run {
         }
         if facts.handoverStartedAt == nil {
             facts.handoverStartedAt = Date()
-            try await OnboardingStore.event(
-                job: job.id, kind: "handover_started", step: Step.pbxHandover.rawValue,
-                detail: ["key_id": facts.passwordKeyID ?? "", "pbx_url": payload.pbxURL, "application_id": appID],
-                on: pool)
+            stepEvents.append(
+                .init(
+                    kind: "handover_started",
+                    detail: ["key_id": facts.passwordKeyID ?? "", "pbx_url": payload.pbxURL, "application_id": appID]))
         }
     }
 
@@ -72,14 +73,14 @@ extension Run {
         HandoverProof.Todo(customer: job.tenantKey, pbxURL: payload.pbxURL, certificateNeeded: certificateNeeded)
     }
 
-    /// `proof` as the step's result: proven records its evidence; a wait looks again with backoff.
+    /// `proof` as the step's result: proven records its evidence (with the step's checkpoint); a wait looks again
+    /// with backoff.
     mutating func settle(_ proof: HandoverProof, step: Step, certificateNeeded: Bool = false) async throws -> StepResult
     {
         switch proof {
         case .proven(let evidence):
             facts.handoverEvidence = evidence
-            try await OnboardingStore.event(
-                job: job.id, kind: "handover_proven", step: step.rawValue, detail: ["evidence": evidence], on: pool)
+            stepEvents.append(.init(kind: "handover_proven", detail: ["evidence": evidence]))
             return .done
         case .wait(let message):
             return try await handoverWait(step: step, message: message, certificateNeeded: certificateNeeded)

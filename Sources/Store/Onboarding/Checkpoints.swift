@@ -55,16 +55,28 @@ extension OnboardingStore {
     }
 
     /// Checkpoints `step` as done with `facts` (inside the caller's transaction when the step stores
-    /// something with it); with `next`, the same statement marks that step running, and with `integration`
-    /// records what the step learnt of the tenant's integration (one round trip per step instead of two or
-    /// three: `scripts/bench e2e` counts statements per customer).
+    /// something with it); with `next`, the same statement marks that step running, with `integration`
+    /// records what the step learnt of the tenant's integration, and with `events` records the step's events
+    /// before its `step_done` (one round trip per step instead of two to four: `scripts/bench e2e` counts
+    /// statements per customer).
     public static func complete(
         job: Int64, step: String, facts: OnboardingFacts, next: String? = nil,
-        integration: (record: IntegrationRecord, tenant: Int64)? = nil, on executor: some PostgresExecutor
+        integration: (record: IntegrationRecord, tenant: Int64)? = nil, events: [StepEvent] = [],
+        on executor: some PostgresExecutor
     ) async throws {
         let output = PostgresJSON(text: String(decoding: try encoder.encode(facts), as: UTF8.self))
         let recorded: PostgresFragment =
             integration.map { "rec AS (\(integrationUpsert($0.record, tenant: $0.tenant)) RETURNING 1)," } ?? ""
+        // The step's events, then step_done: in that order of ids, as they happened.
+        let stepEvents: PostgresFragment =
+            events.isEmpty
+            ? "VALUES (\(job), 'step_done', \(step), NULL::jsonb)"
+            : """
+            SELECT \(job), e.kind, \(step), e.detail::jsonb
+              FROM unnest(\(events.map(\.kind) + ["step_done"]), \(try events.map { Optional(try $0.json()) } + [nil]))
+                   WITH ORDINALITY AS e(kind, detail, n)
+             ORDER BY e.n
+            """
         try await executor.query(
             """
             WITH \(recorded) s AS (
@@ -83,7 +95,36 @@ extension OnboardingStore {
                 UPDATE onboarder.jobs SET current_step = \(next)::text, updated_at = now()
                  WHERE id = \(job) AND \(next)::text IS NOT NULL
                 RETURNING 1)
-            INSERT INTO onboarder.events (job_id, kind, step) VALUES (\(job), 'step_done', \(step))
+            INSERT INTO onboarder.events (job_id, kind, step, detail) \(stepEvents)
+            """)
+    }
+
+    /// An event of a step that is true once the step is done (`handover_started`, `handover_proven`): recorded
+    /// by the step's checkpoint (`complete`), in the same statement, so a crash before it records neither.
+    public struct StepEvent: Sendable, Equatable {
+        public let kind: String
+        public let detail: [String: String]
+
+        public init(kind: String, detail: [String: String]) {
+            self.kind = kind
+            self.detail = detail
+        }
+
+        func json() throws -> String { String(decoding: try encoder.encode(detail), as: UTF8.self) }
+    }
+
+    /// Records `events` of `step` now, for a step whose result is not its checkpoint (it waits, or checkpoints
+    /// itself); nothing when there are none.
+    public static func record(events: [StepEvent], job: Int64, step: String, on executor: some PostgresExecutor)
+        async throws
+    {
+        guard !events.isEmpty else { return }
+        try await executor.query(
+            """
+            INSERT INTO onboarder.events (job_id, kind, step, detail)
+            SELECT \(job), e.kind, \(step), e.detail::jsonb
+              FROM unnest(\(events.map(\.kind)), \(try events.map { try $0.json() })) WITH ORDINALITY AS e(kind, detail, n)
+             ORDER BY e.n
             """)
     }
 
