@@ -102,6 +102,62 @@ struct CheckpointIntegrationTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
+    /// A step's own write (its password recorded, its certificate activated) is made by its checkpoint's
+    /// statement: with the step done, or not at all when the checkpoint fails.
+    @Test func aStepsOwnWriteIsMadeByItsCheckpoint() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("checkpointwrite")
+        let pool = PostgresPool(configuration: owner, maxConnections: 1)
+        let job = try #require(
+            try await Jobs.enqueueAll([onboard("alpha", "write.example")], actor: nil, on: pool)[0]
+        ).jobID
+        let tenant = try await pool.query("SELECT tenant_id FROM onboarder.jobs WHERE id = \(job)").single()[0]
+            .decode(Int64.self)
+        let appObject = "5f0e1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
+        let password = { (job: Int64) in
+            OnboardingStore.passwordRecord(
+                tenant: tenant, job: job, appObjectID: appObject, keyID: "0a1b2c3d-0000-4000-8000-000000000001",
+                displayName: "PBX Secret", sealed: "og1.k1.c2VhbGVk", expires: nil)
+        }
+        func state() async throws -> [String] {
+            try await pool.query(
+                """
+                SELECT 'credential ' || kind || ' ' || state FROM onboarder.credentials
+                UNION ALL SELECT 'step ' || step || ' ' || state FROM onboarder.job_steps
+                ORDER BY 1
+                """
+            ).map { try $0[0].decode(String.self) }
+        }
+        // The checkpoint of a job that does not exist fails, and the password is not recorded either.
+        await #expect(throws: PostgresError.self) {
+            try await OnboardingStore.complete(
+                job: job + 1000, step: "client-secret", facts: OnboardingFacts(), alongside: password(job + 1000),
+                on: pool)
+        }
+        #expect(try await state().isEmpty)
+        try await OnboardingStore.complete(
+            job: job, step: "client-secret", facts: OnboardingFacts(), alongside: password(job), on: pool)
+        #expect(try await state() == ["credential password active", "step client-secret done"])
+        let thumbprint = String(repeating: "AB", count: 20)
+        try await OnboardingStore.insertCertificate(
+            tenant: tenant, job: job, state: .supplied, source: "pbx", thumbprint: thumbprint,
+            pem: "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n", sealedKey: nil,
+            displayName: "PBX certificate", expires: Date(timeIntervalSinceNow: 86_400), on: pool)
+        let certificate = try await pool.query(
+            "SELECT id FROM onboarder.credentials WHERE kind = 'certificate'"
+        ).single()[0].decode(Int64.self)
+        try await OnboardingStore.complete(
+            job: job, step: "certificate", facts: OnboardingFacts(),
+            alongside: OnboardingStore.certificateActivation(id: certificate, appObjectID: appObject, keyID: nil),
+            on: pool)
+        #expect(
+            try await state() == [
+                "credential certificate active", "credential password active", "step certificate done",
+                "step client-secret done",
+            ])
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
     /// A run resumes with the facts of the step done last, and with the step it is marked running at; a
     /// latest output that no longer decodes (another version's) gives the one before it.
     @Test func aRunResumesWithTheLatestFactsThatDecode() async throws {

@@ -9,12 +9,13 @@ import Store
 /// checkpoints the step — or taken off the app again when it cannot be stored — and proven or opened
 /// later from its sealed record.
 extension Run {
-    /// Adds a password for `step`, seals it and records it as `state` in the transaction that completes
-    /// `step` with the facts. `forbidden` finishes the sentence that tells the operator what to do when
-    /// the tenant's policy forbids secrets. Returns the credential id.
+    /// Adds a password for `step`, seals it and records it as `state` with the checkpoint that completes
+    /// `step` with the facts (in its statement, or its transaction). `forbidden` finishes the sentence that
+    /// tells the operator what to do when the tenant's policy forbids secrets. Returns a pending secret's
+    /// credential id (nil for an active one).
     mutating func addAndStorePassword(
         _ graph: GraphClient, appObject: String, step: Step, state: CredentialState, forbidden: String
-    ) async throws -> Int64 {
+    ) async throws -> Int64? {
         let displayName = "\(settings.passwordMarker) job \(job.id)"
         let added = try await addClampedPassword(
             graph, appObject: appObject, displayName: displayName, forbidden: forbidden)
@@ -25,13 +26,24 @@ extension Run {
             let sealed = try vault.seal(
                 added.secret, context: SecretVault.context(kind: "password", tenantID: job.tenantID))
             let (facts, job, next) = (self.facts, self.job, self.next)
+            guard state == .pending else {
+                // An onboarding's secret: recorded by the checkpoint's statement (nothing needs its id).
+                try await OnboardingStore.complete(
+                    job: job.id, step: step.rawValue, facts: facts, next: next?.rawValue,
+                    alongside: OnboardingStore.passwordRecord(
+                        tenant: job.tenantID, job: job.id, appObjectID: appObject, keyID: added.keyID,
+                        displayName: displayName, sealed: sealed, expires: Self.date(added.end), state: state),
+                    on: pool)
+                return nil
+            }
+            // A rotation's new secret: its id goes into the facts the checkpoint stores.
             return try await pool.transaction { connection in
                 var facts = facts
                 let id = try await OnboardingStore.insertPassword(
                     tenant: job.tenantID, job: job.id, appObjectID: appObject, keyID: added.keyID,
                     displayName: displayName, sealed: sealed, expires: Self.date(added.end), state: state,
                     on: connection)
-                if state == .pending { facts.newCredentialID = id }
+                facts.newCredentialID = id
                 try await OnboardingStore.complete(
                     job: job.id, step: step.rawValue, facts: facts, next: next?.rawValue, on: connection)
                 return id

@@ -5,7 +5,7 @@ import Store
 extension Run {
     /// `certificate` (and `rotate-cert-new`): the PBX's supplied certificate (`onboarder cert add`), or a
     /// generated one (`certificate_source = generate`), on the app beside the certificates to keep
-    /// (`CertificatePlan`), recorded active in the step's transaction. A rotation's new certificate is
+    /// (`CertificatePlan`), recorded active by the step's checkpoint. A rotation's new certificate is
     /// recorded active only once the PBX's check passes with it on the app: the old one goes after that.
     mutating func certificate(step: Step) async throws -> StepResult {
         let graph = try graph()
@@ -62,13 +62,10 @@ extension Run {
                 )
             }
         }
-        let (facts, job, next) = (self.facts, self.job, self.next)
-        try await pool.transaction { connection in
-            try await OnboardingStore.activateCertificate(
-                id: candidate.id, appObjectID: appObject, keyID: nil, on: connection)
-            try await OnboardingStore.complete(
-                job: job.id, step: step.rawValue, facts: facts, next: next?.rawValue, on: connection)
-        }
+        try await OnboardingStore.complete(
+            job: job.id, step: step.rawValue, facts: facts, next: next?.rawValue,
+            alongside: OnboardingStore.certificateActivation(id: candidate.id, appObjectID: appObject, keyID: nil),
+            on: pool)
         return .committed
     }
 }

@@ -56,15 +56,18 @@ extension OnboardingStore {
 
     /// Checkpoints `step` as done with `facts` (inside the caller's transaction when the step stores
     /// something with it); with `next`, the same statement marks that step running, with `integration`
-    /// records what the step learnt of the tenant's integration, and with `events` records the step's events
-    /// before its `step_done` (one round trip per step instead of two to four: `scripts/bench e2e` counts
-    /// statements per customer).
+    /// records what the step learnt of the tenant's integration, with `alongside` makes the step's own write
+    /// (its credential recorded or activated), and with `events` records the step's events before its
+    /// `step_done`: one statement, where a transaction of the write and the checkpoint was four round trips
+    /// (`scripts/bench e2e` counts statements per customer). All of it or none of it.
     public static func complete(
         job: Int64, step: String, facts: OnboardingFacts, next: String? = nil,
-        integration: (record: IntegrationRecord, tenant: Int64)? = nil, events: [StepEvent] = [],
-        on executor: some PostgresExecutor
+        integration: (record: IntegrationRecord, tenant: Int64)? = nil, alongside: CheckpointWrite? = nil,
+        events: [StepEvent] = [], on executor: some PostgresExecutor
     ) async throws {
         let output = PostgresJSON(text: String(decoding: try encoder.encode(facts), as: UTF8.self))
+        // PostgreSQL runs every data-modifying WITH clause once, to completion, read or not.
+        let written: PostgresFragment = alongside.map { "w AS (\($0.statement) RETURNING 1)," } ?? ""
         let recorded: PostgresFragment =
             integration.map { "rec AS (\(integrationUpsert($0.record, tenant: $0.tenant)) RETURNING 1)," } ?? ""
         // The step's events, then step_done: in that order of ids, as they happened.
@@ -79,7 +82,7 @@ extension OnboardingStore {
             """
         try await executor.query(
             """
-            WITH \(recorded) s AS (
+            WITH \(written) \(recorded) s AS (
                 INSERT INTO onboarder.job_steps AS s (job_id, step, state, output, started_at, finished_at)
                 VALUES (\(job), \(step), 'done', \(output), now(), clock_timestamp())
                 ON CONFLICT (job_id, step) DO UPDATE
@@ -97,6 +100,13 @@ extension OnboardingStore {
                 RETURNING 1)
             INSERT INTO onboarder.events (job_id, kind, step, detail) \(stepEvents)
             """)
+    }
+
+    /// A write of a step's own (`passwordRecord`, `certificateActivation`) that its checkpoint makes in the same
+    /// statement (`complete(alongside:)`): one INSERT, UPDATE or DELETE without RETURNING, on a table the
+    /// checkpoint does not write.
+    public struct CheckpointWrite: Sendable {
+        let statement: PostgresFragment
     }
 
     /// An event of a step that is true once the step is done (`handover_started`, `handover_proven`): recorded

@@ -105,15 +105,25 @@ extension OnboardingStore {
         tenant: Int64, job: Int64, appObjectID: String, keyID: String, displayName: String, sealed: String,
         expires: Date?, state: CredentialState = .active, on executor: some PostgresExecutor
     ) async throws -> Int64 {
-        try await executor.query(
-            """
-            INSERT INTO onboarder.credentials (tenant_id, kind, source, state, app_object_id, key_id, display_name,
-                sealed, expires_at, job_id)
-            VALUES (\(tenant), 'password', 'addPassword', \(state), \(appObjectID)::uuid, \(keyID)::uuid,
-                \(displayName), \(sealed), \(expires), \(job))
-            RETURNING id
-            """
-        ).single()[0].decode(Int64.self)
+        let record = passwordRecord(
+            tenant: tenant, job: job, appObjectID: appObjectID, keyID: keyID, displayName: displayName,
+            sealed: sealed, expires: expires, state: state)
+        return try await executor.query("\(record.statement) RETURNING id").single()[0].decode(Int64.self)
+    }
+
+    /// `insertPassword` as a write of the step's checkpoint (`complete(alongside:)`), when the step needs
+    /// not the credential's id.
+    public static func passwordRecord(
+        tenant: Int64, job: Int64, appObjectID: String, keyID: String, displayName: String, sealed: String,
+        expires: Date?, state: CredentialState = .active
+    ) -> CheckpointWrite {
+        CheckpointWrite(
+            statement: """
+                INSERT INTO onboarder.credentials (tenant_id, kind, source, state, app_object_id, key_id, display_name,
+                    sealed, expires_at, job_id)
+                VALUES (\(tenant), 'password', 'addPassword', \(state), \(appObjectID)::uuid, \(keyID)::uuid,
+                    \(displayName), \(sealed), \(expires), \(job))
+                """)
     }
 
     /// The sealed client secret of the tenant's newest active password.
@@ -202,12 +212,17 @@ extension OnboardingStore {
     public static func activateCertificate(
         id: Int64, appObjectID: String, keyID: String?, on executor: some PostgresExecutor
     ) async throws {
-        try await executor.query(
-            """
-            UPDATE onboarder.credentials SET state = 'active', app_object_id = \(appObjectID)::uuid,
-                   key_id = \(keyID)::uuid, updated_at = now()
-             WHERE id = \(id)
-            """)
+        try await executor.query("\(certificateActivation(id: id, appObjectID: appObjectID, keyID: keyID).statement)")
+    }
+
+    /// `activateCertificate` as a write of the step's checkpoint (`complete(alongside:)`).
+    public static func certificateActivation(id: Int64, appObjectID: String, keyID: String?) -> CheckpointWrite {
+        CheckpointWrite(
+            statement: """
+                UPDATE onboarder.credentials SET state = 'active', app_object_id = \(appObjectID)::uuid,
+                       key_id = \(keyID)::uuid, updated_at = now()
+                 WHERE id = \(id)
+                """)
     }
 
     /// The credential of `kind` (`password`, `certificate`) a rotation job replaces, nil when the tenant
