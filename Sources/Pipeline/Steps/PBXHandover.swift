@@ -27,12 +27,13 @@ extension Run {
     /// `verify`: Onboarder's own proof that the secret works, then the PBX's check (`TestSubscription`),
     /// attributed to this job's credentials by `HandoverProof`; until then the job waits for the technician.
     mutating func verify() async throws -> StepResult {
-        guard let password = try await OnboardingStore.activePassword(tenant: job.tenantID, on: pool) else {
+        let looks = try await OnboardingStore.handoverLooks(
+            job: job.id, tenant: job.tenantID, step: Step.verify.rawValue, on: pool)
+        guard let password = looks.activePassword else {
             throw StepStop.attention("No client secret is recorded for this tenant; onboarder retry adds one.")
         }
         try await prove(.secret(try openPassword(password.sealed)), addedAt: facts.passwordAddedAt)
-        let stored = try await addSuppliedCertificate(
-            try await OnboardingStore.certificates(tenant: job.tenantID, on: pool))
+        let stored = try await addSuppliedCertificate(looks.certificates)
         if let active = stored.first(where: { $0.state == .active && $0.thumbprint == facts.certificateThumbprint }),
             let credential = try credential(of: active)
         {
@@ -40,19 +41,20 @@ extension Run {
         }
         let test = try await pbx().testSubscription()
         let observation = try await handoverObservation(
-            .onboarding(secretKeyID: password.keyID), test: test, stored: stored)
+            .onboarding(secretKeyID: password.keyID), test: test, stored: stored, looks: looks)
         // The PBX's check names its key pair or its certificate: the sheet and the dashboard say a certificate
         // is needed, whatever an earlier onboarding left recorded.
         let certificateNeeded = !test.IsSubscriptionAvailable && HandoverProof.namesCertificate(test.ExceptionMessage)
         return try await settle(
             HandoverProof.decide(observation, todo: todo(certificateNeeded: certificateNeeded)), step: .verify,
-            certificateNeeded: certificateNeeded)
+            looks: looks, certificateNeeded: certificateNeeded)
     }
 
-    /// What `HandoverProof` decides from: the check's answer and the app's credentials as Graph lists them.
+    /// What `HandoverProof` decides from: the check's answer, the app's credentials as Graph lists them, and
+    /// the technician's word as `looks` read it.
     func handoverObservation(
         _ handover: HandoverProof.Handover, test: XAPIClient.SubscriptionTest, stored: [StoredCertificate],
-        signIns: HandoverProof.SignIns = .notRead
+        looks: HandoverLooks, signIns: HandoverProof.SignIns = .notRead
     ) async throws -> HandoverProof.Observation {
         let graph = try graph()
         let appObject = try require(facts.appObjectID, "application object id")
@@ -64,7 +66,7 @@ extension Run {
             passwordKeyIDs: passwords.map(\.keyId),
             certificateThumbprints: CertificatePlan.thumbprints(onApp: certificates),
             heldThumbprints: Set(stored.map(\.thumbprint)), signIns: signIns,
-            handoverDoneAt: try await OnboardingStore.handoverDoneAt(job: job.id, on: pool),
+            handoverDoneAt: looks.handoverDoneAt,
             credentialAddedAt: facts.passwordAddedAt, now: Date(), replicationWindow: settings.replicationWindow)
     }
 
@@ -75,7 +77,8 @@ extension Run {
 
     /// `proof` as the step's result: proven records its evidence (with the step's checkpoint); a wait looks again
     /// with backoff.
-    mutating func settle(_ proof: HandoverProof, step: Step, certificateNeeded: Bool = false) async throws -> StepResult
+    mutating func settle(_ proof: HandoverProof, step: Step, looks: HandoverLooks, certificateNeeded: Bool = false)
+        async throws -> StepResult
     {
         switch proof {
         case .proven(let evidence):
@@ -83,7 +86,8 @@ extension Run {
             stepEvents.append(.init(kind: "handover_proven", detail: ["evidence": evidence]))
             return .done
         case .wait(let message):
-            return try await handoverWait(step: step, message: message, certificateNeeded: certificateNeeded)
+            return try await handoverWait(
+                step: step, message: message, certificateNeeded: certificateNeeded, checks: looks.checks)
         case .propagating(let message):
             throw StepStop.retry(.replication, "the PBX's Microsoft 365 check does not pass yet: \(message)")
         case .attention(let message):
@@ -95,9 +99,14 @@ extension Run {
     /// the wait began or was last woken, the next one 30 s after the first, doubling up to
     /// `onboarding.input_recheck_seconds`. A wake (`handover done`, `cert add`, the sheet) runs the job at once.
     /// `certificateNeeded`: this look found the PBX's certificate missing from the app (`dashboard.handover_waiting`
-    /// reads it from the event).
-    func handoverWait(step: Step, message: String, certificateNeeded: Bool = false) async throws -> StepResult {
-        let checks = try await OnboardingStore.handoverChecks(job: job.id, step: step.rawValue, on: pool)
+    /// reads it from the event). `checks`: the looks counted already (`HandoverLooks`), else counted here.
+    func handoverWait(step: Step, message: String, certificateNeeded: Bool = false, checks: Int? = nil)
+        async throws -> StepResult
+    {
+        let checks =
+            if let checks { checks } else {
+                try await OnboardingStore.handoverChecks(job: job.id, step: step.rawValue, on: pool)
+            }
         let delay = HandoverProof.recheck(checks: checks, cap: settings.inputRecheck)
         try await OnboardingStore.event(
             job: job.id, kind: "handover_check", step: step.rawValue,

@@ -62,10 +62,12 @@ extension Run {
         let signIns: HandoverProof.SignIns = test.IsSubscriptionAvailable ? try await credentialSignIns() : .notRead
         let proof: HandoverProof.ProofTime? =
             facts.proofReportedAt.map { .reported($0) } ?? facts.provenAt.map { .local($0) }
+        let looks = try await OnboardingStore.handoverLooks(
+            job: job.id, tenant: job.tenantID, step: Step.rotateTestPBX.rawValue, on: pool)
         let observation = try await handoverObservation(
             .rotation(old: old, new: new, proof: proof, handedOverAt: facts.handedOverAt), test: test,
-            stored: try await OnboardingStore.certificates(tenant: job.tenantID, on: pool), signIns: signIns)
-        return try await settle(HandoverProof.decide(observation, todo: todo()), step: .rotateTestPBX)
+            stored: looks.certificates, looks: looks, signIns: signIns)
+        return try await settle(HandoverProof.decide(observation, todo: todo()), step: .rotateTestPBX, looks: looks)
     }
 
     /// The app's per-credential sign-ins (last one per keyId, lower-case), or why the tenant does not serve them.

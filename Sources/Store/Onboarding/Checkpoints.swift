@@ -170,9 +170,13 @@ extension OnboardingStore {
     /// When the technician last said the PBX's part is done for this job (`onboarder handover done`, which
     /// records a `handover_done` event on each job it wakes), or nil.
     public static func handoverDoneAt(job: Int64, on executor: some PostgresExecutor) async throws -> Date? {
-        try await executor.query(
-            "SELECT max(at) AS at FROM onboarder.events WHERE job_id = \(job) AND kind = 'handover_done'"
-        ).single().decode(Date?.self, column: "at")
+        try await executor.query("SELECT (\(handoverDoneAtQuery(job: job))) AS at").single().decode(
+            Date?.self, column: "at")
+    }
+
+    /// `handoverDoneAt`'s statement, a scalar subquery.
+    static func handoverDoneAtQuery(job: Int64) -> PostgresFragment {
+        "SELECT max(at) FROM onboarder.events WHERE job_id = \(job) AND kind = 'handover_done'"
     }
 
     /// How many times the job looked at the PBX's hand-over at `step` (the `handover_check` events) since its
@@ -183,12 +187,16 @@ extension OnboardingStore {
     {
         try await executor.query(
             """
-            WITH p (job, step) AS (SELECT \(job)::bigint, \(step)::text),
-                 w AS (SELECT p.job, p.step, \(unsafeSQL: inputWaitSince) AS since FROM p)
-            SELECT count(*)::int AS n FROM w JOIN onboarder.events e
-                ON e.job_id = w.job AND e.kind = 'handover_check' AND e.step = w.step
-               AND e.at >= coalesce(w.since, '-infinity'::timestamptz)
+            WITH p (job, step) AS (SELECT \(job)::bigint, \(step)::text)
+            SELECT (\(unsafeSQL: handoverChecksSince)) AS n FROM p
             """
         ).single().decode(Int.self, column: "n")
     }
+
+    /// `handoverChecks` as a scalar subquery over `p.job` and `p.step`, for the statements that need it.
+    static let handoverChecksSince = """
+        SELECT count(*)::int FROM onboarder.events e
+         WHERE e.job_id = p.job AND e.kind = 'handover_check' AND e.step = p.step
+           AND e.at >= coalesce(\(inputWaitSince), '-infinity'::timestamptz)
+        """
 }

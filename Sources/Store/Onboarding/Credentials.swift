@@ -127,17 +127,21 @@ extension OnboardingStore {
     }
 
     /// The sealed client secret of the tenant's newest active password.
-    public static func activePassword(tenant: Int64, on executor: some PostgresExecutor) async throws -> (
-        id: Int64, keyID: String, sealed: String
-    )? {
-        let rows = try await executor.query(
-            """
-            SELECT id, key_id::text, sealed FROM onboarder.credentials
-             WHERE tenant_id = \(tenant) AND kind = 'password' AND state = 'active' ORDER BY id DESC LIMIT 1
-            """)
+    public static func activePassword(tenant: Int64, on executor: some PostgresExecutor) async throws
+        -> ActivePassword?
+    {
+        let rows = try await executor.query("\(activePasswordQuery(tenant: tenant))")
         guard let row = rows.first else { return nil }
         let (id, keyID, sealed) = try row.decode((Int64, String, String).self)
-        return (id, keyID, sealed)
+        return ActivePassword(id: id, keyID: keyID, sealed: sealed)
+    }
+
+    /// `activePassword`'s statement: its row, or none.
+    static func activePasswordQuery(tenant: Int64) -> PostgresFragment {
+        """
+        SELECT id, key_id::text, sealed FROM onboarder.credentials
+         WHERE tenant_id = \(tenant) AND kind = 'password' AND state = 'active' ORDER BY id DESC LIMIT 1
+        """
     }
 
     /// The sealed secret (or key) of credential `id`.
@@ -175,19 +179,21 @@ extension OnboardingStore {
     public static func certificates(tenant: Int64, on executor: some PostgresExecutor) async throws
         -> [StoredCertificate]
     {
-        let rows = try await executor.query(
-            """
-            SELECT id, state, source, thumbprint, certificate_pem, sealed, display_name FROM onboarder.credentials
-             WHERE tenant_id = \(tenant) AND kind = 'certificate' AND state IN ('supplied', 'pending', 'active', 'superseded')
-             ORDER BY id
-            """)
-        return try rows.map { row in
+        try await executor.query("\(certificatesQuery(tenant: tenant)) ORDER BY id").map { row in
             let (id, state, source, thumbprint, pem, sealed, name) = try row.decode(
                 (Int64, CredentialState, String, String, String, String?, String).self)
             return StoredCertificate(
                 id: id, state: state, source: source, thumbprint: thumbprint, pem: pem, sealedKey: sealed,
                 displayName: name)
         }
+    }
+
+    /// `certificates`' statement, unordered.
+    static func certificatesQuery(tenant: Int64) -> PostgresFragment {
+        """
+        SELECT id, state, source, thumbprint, certificate_pem, sealed, display_name FROM onboarder.credentials
+         WHERE tenant_id = \(tenant) AND kind = 'certificate' AND state IN ('supplied', 'pending', 'active', 'superseded')
+        """
     }
 
     /// Records a certificate: `pending` (generated, about to be uploaded) or `supplied` (from the PBX).
