@@ -53,12 +53,39 @@ struct CredentialLookupTests {
             ).single().decode(Int.self, column: "n")
         }
         let before = try await read()
-        let recorded = try await OnboardingStore.recordedPasswordKeyIDs(tenant: tenant, appObjectID: app, on: pool)
+        let recorded = try await OnboardingStore.passwordCustody(tenant: tenant, appObjectID: app, jobs: [], on: pool)
+            .recorded
         #expect(recorded.count == 2 && recorded.contains(shared))
         let audit = try await DriftFindings.record(tenant: tenant, on: pool)
         #expect(audit.credentials.count == 2 && audit.credentials.contains { $0.id == shared })
         let reads = try await read() - before
         #expect(reads < 20, "the credentials table was read \(reads) rows for two lookups of two rows each")
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
+    /// The sweep's one statement names, among the jobs the app's passwords are named after, only this customer
+    /// row's jobs as its own (`ours`), and those still at work as `busy`: another row's job, or a job that does
+    /// not exist, is neither.
+    @Test func theSweepCountsOnlyThisRowsJobsAsItsOwn() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("credjobs")
+        let pool = PostgresPool(configuration: owner, maxConnections: 1)
+        let jobs = try await Jobs.enqueueAll(
+            [onboard("alpha", "mine.example"), onboard("alpha", "other.example")], actor: nil, on: pool
+        ).map { try #require($0).jobID }
+        let (mine, other) = (jobs[0], jobs[1])
+        let tenant = try await pool.query("SELECT tenant_id FROM onboarder.jobs WHERE id = \(mine)").single()[0]
+            .decode(Int64.self)
+        // A finished job of this row: its own, no longer at work.
+        let finished = try await pool.query(
+            """
+            INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, state, finished_at)
+            VALUES ('rotate-secret', 'alpha', \(tenant), 'succeeded', now()) RETURNING id
+            """
+        ).single()[0].decode(Int64.self)
+        let records = try await OnboardingStore.passwordCustody(
+            tenant: tenant, appObjectID: nil, jobs: [mine, other, finished, mine, other + 1000], on: pool)
+        #expect(records.recorded.isEmpty && records.ours == [mine, finished] && records.busy == [mine], "\(records)")
         await pool.close()
         try await TestDatabase.dropScratchDatabase(name)
     }

@@ -100,15 +100,14 @@ extension Run {
     func removeOrphanPasswords(_ graph: GraphClient, appObject: String, listed: [GraphPasswordCredential], step: Step)
         async throws
     {
-        let recorded = try await OnboardingStore.recordedPasswordKeyIDs(
-            tenant: job.tenantID, appObjectID: appObject, on: pool)
         let makers = listed.compactMap {
             PasswordPlan.job(named: $0.displayName ?? "", marker: settings.passwordMarker)
         }
-        let (ours, busy) = try await OnboardingStore.jobsOfTenant(among: makers, tenant: job.tenantID, on: pool)
+        let records = try await OnboardingStore.passwordCustody(
+            tenant: job.tenantID, appObjectID: appObject, jobs: makers, on: pool)
         for keyID in PasswordPlan.orphans(
-            listed: listed, recorded: recorded, marker: settings.passwordMarker, job: job.id, ours: ours,
-            busyJobs: busy)
+            listed: listed, recorded: records.recorded, marker: settings.passwordMarker, job: job.id,
+            ours: records.ours, busyJobs: records.busy)
         {
             try await removePassword(graph, appObject: appObject, keyID: keyID)
             try await OnboardingStore.event(

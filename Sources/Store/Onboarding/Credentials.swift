@@ -59,43 +59,44 @@ public struct RotationTarget: Sendable {
     public var state: CredentialState
 }
 
+/// `OnboardingStore.passwordCustody`'s answer.
+public struct PasswordCustodyRecords: Sendable, Equatable {
+    public var recorded: Set<String> = []
+    public var ours: Set<Int64> = []
+    public var busy: Set<Int64> = []
+}
+
 /// The tenant's client secrets and certificates.
 extension OnboardingStore {
-    /// Key ids of the passwords Onboarder recorded for the tenant (any state but removed).
-    public static func recordedPasswordKeyIDs(
-        tenant: Int64, appObjectID: String? = nil, on executor: some PostgresExecutor
-    ) async throws -> Set<String> {
-        // The app's, whichever customer row recorded them: the same Entra tenant enqueued under another key
-        // (or by another MSP) is another row, and its PBX holds one of them.
+    /// What the orphan-password sweep (`PasswordPlan.orphans`) needs of the store, in one statement: the key
+    /// ids of the passwords Onboarder recorded for the tenant's app (any state but removed), and which of
+    /// `jobs` (the jobs the app's passwords are named after) are Onboarder's jobs of customer row `tenant`
+    /// (`ours`) and which of those may still record what they made (`busy`: queued, running or waiting). A job
+    /// of another row, or no job at all, is in neither: what it names is not this row's to remove.
+    public static func passwordCustody(
+        tenant: Int64, appObjectID: String?, jobs: [Int64], on executor: some PostgresExecutor
+    ) async throws -> PasswordCustodyRecords {
+        // The app's key ids, whichever customer row recorded them: the same Entra tenant enqueued under another
+        // key (or by another MSP) is another row, and its PBX holds one of them.
         let rows = try await executor.query(
             """
-            SELECT key_id::text FROM onboarder.credentials
+            SELECT key_id::text, NULL::bigint, NULL::boolean FROM onboarder.credentials
              WHERE (tenant_id = \(tenant) OR app_object_id = \(appObjectID)::uuid)
                AND kind = 'password' AND state <> 'removed' AND key_id IS NOT NULL
-            """)
-        return Set(try rows.map { try $0[0].decode(String.self).lowercased() })
-    }
-
-    /// Which of `jobs` are Onboarder's jobs of customer row `tenant` (`ours`), and which of those may still
-    /// record what they made (`busy`: queued, running or waiting). A job of another row, or no job at all,
-    /// is in neither: what it names is not this row's to remove.
-    public static func jobsOfTenant(among jobs: [Int64], tenant: Int64, on executor: some PostgresExecutor)
-        async throws -> (ours: Set<Int64>, busy: Set<Int64>)
-    {
-        guard !jobs.isEmpty else { return ([], []) }
-        let rows = try await executor.query(
-            """
-            SELECT id, state IN ('queued', 'running', 'waiting') FROM onboarder.jobs
+            UNION ALL
+            SELECT NULL, id, state IN ('queued', 'running', 'waiting') FROM onboarder.jobs
              WHERE id = ANY(\(Array(Set(jobs)))) AND tenant_id = \(tenant)
             """)
-        var ours: Set<Int64> = []
-        var busy: Set<Int64> = []
+        var records = PasswordCustodyRecords()
         for row in rows {
-            let (id, working) = try row.decode((Int64, Bool).self)
-            ours.insert(id)
-            if working { busy.insert(id) }
+            let (keyID, job, working) = try row.decode((String?, Int64?, Bool?).self)
+            if let keyID { records.recorded.insert(keyID.lowercased()) }
+            if let job {
+                records.ours.insert(job)
+                if working == true { records.busy.insert(job) }
+            }
         }
-        return (ours, busy)
+        return records
     }
 
     /// Records a password Onboarder added (`active`, or `pending` while a rotation proves and hands it
