@@ -29,34 +29,62 @@ public enum CredentialRecords {
     public static func currentSecret(tenant: Int64, on executor: some PostgresExecutor) async throws
         -> SealedSecretRecord?
     {
-        try await executor.query(
+        try await executor.query("\(currentSecretQuery(tenant: "\(tenant)"))").first.map(secretRecord)
+    }
+
+    /// The secret each of `waiting` hands over (`HandoverWaiting.handsOverASecret`), by job id, in one
+    /// statement (a sheet lists hundreds): a secret rotation's new, pending secret; for an onboarding the
+    /// customer's current one, as `currentSecret` finds it. A job with none recorded yet is absent.
+    public static func handedOver(for waiting: [HandoverWaiting], on executor: some PostgresExecutor) async throws
+        -> [Int64: SealedSecretRecord]
+    {
+        let jobs = waiting.filter(\.handsOverASecret)
+        guard !jobs.isEmpty else { return [:] }
+        let rows = try await executor.query(
             """
-            SELECT id, key_id::text, sealed, exported_at IS NOT NULL AS exported, expires_at
-              FROM onboarder.credentials
-             WHERE tenant_id = \(tenant) AND kind = 'password' AND state IN ('pending', 'active')
-             ORDER BY state = 'pending' DESC, id DESC LIMIT 1
-            """
-        ).first.map(secretRecord)
+            SELECT w.job, s.id, s.key_id, s.sealed, s.exported, s.expires_at
+              FROM unnest(\(jobs.map(\.jobID)), \(jobs.map(\.customerID)), \(jobs.map { $0.kind == "rotate-secret" }))
+                   AS w(job, tenant, rotation)
+             CROSS JOIN LATERAL (
+                   SELECT * FROM (\(pendingSecretQuery(job: "w.job"))) p WHERE w.rotation
+                   UNION ALL
+                   SELECT * FROM (\(currentSecretQuery(tenant: "w.tenant"))) c WHERE NOT w.rotation) s
+            """)
+        var secrets: [Int64: SealedSecretRecord] = [:]
+        for row in rows {
+            let (job, id, keyID, sealed, exported, expires) = try row.decode(
+                (Int64, Int64, String, String, Bool, Date?).self)
+            secrets[job] = SealedSecretRecord(
+                id: id, keyID: keyID, sealed: sealed, exported: exported, expiresAt: expires)
+        }
+        return secrets
+    }
+
+    /// `currentSecret`'s statement for the customer `tenant` (a bound value, or a column of the statement
+    /// it goes into).
+    private static func currentSecretQuery(tenant: PostgresFragment) -> PostgresFragment {
+        """
+        SELECT id, key_id::text AS key_id, sealed, exported_at IS NOT NULL AS exported, expires_at
+          FROM onboarder.credentials
+         WHERE tenant_id = \(tenant) AND kind = 'password' AND state IN ('pending', 'active')
+         ORDER BY state = 'pending' DESC, id DESC LIMIT 1
+        """
+    }
+
+    /// The new secret rotation `job` made and has not put in use yet (`pending`): what its technician
+    /// enters in the PBX.
+    private static func pendingSecretQuery(job: PostgresFragment) -> PostgresFragment {
+        """
+        SELECT id, key_id::text AS key_id, sealed, exported_at IS NOT NULL AS exported, expires_at
+          FROM onboarder.credentials
+         WHERE job_id = \(job) AND kind = 'password' AND state = 'pending'
+         ORDER BY id DESC LIMIT 1
+        """
     }
 
     private static func secretRecord(_ row: PostgresRow) throws -> SealedSecretRecord {
         let (id, keyID, sealed, exported, expires) = try row.decode((Int64, String, String, Bool, Date?).self)
         return SealedSecretRecord(id: id, keyID: keyID, sealed: sealed, exported: exported, expiresAt: expires)
-    }
-
-    /// The new secret rotation `job` made and has not put in use yet (`pending`): what its technician
-    /// enters in the PBX.
-    public static func pendingSecret(job: Int64, on executor: some PostgresExecutor) async throws
-        -> SealedSecretRecord?
-    {
-        try await executor.query(
-            """
-            SELECT id, key_id::text, sealed, exported_at IS NOT NULL AS exported, expires_at
-              FROM onboarder.credentials
-             WHERE job_id = \(job) AND kind = 'password' AND state = 'pending'
-             ORDER BY id DESC LIMIT 1
-            """
-        ).first.map(secretRecord)
     }
 
     /// Records that an operator was handed the secrets `credentials` (who, when, which key id — never the

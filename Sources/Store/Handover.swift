@@ -47,8 +47,8 @@ public struct HandoverWaiting: Sendable, Equatable {
     public var handsOverASecret: Bool { kind != "rotate-certificate" }
 }
 
-/// The technician's hand-over (`sql/functions/60_handover.sql`): who waits for it, the secret each one
-/// gets, and the technician's word that the PBX part is done.
+/// The technician's hand-over (`sql/functions/60_handover.sql`): who waits for it, and the technician's word
+/// that the PBX part is done (the secret each one gets: `CredentialRecords.handedOver`).
 public enum Handover {
     /// The jobs waiting for their technician, oldest wait first; only `msp`'s when given. Row-level
     /// security limits an operator to its MSPs.
@@ -73,19 +73,6 @@ public enum Handover {
                 waitingSince: since, message: message, pbxURL: pbx, applicationID: app, certificateNeeded: needed,
                 customerID: customerID)
         }
-    }
-
-    /// The client secret the technician enters for `waiting` (sealed), nil when it hands over none or none
-    /// is recorded yet: the rotation's new, pending secret; for an onboarding the customer's current one,
-    /// as `onboarder secret export` finds it.
-    public static func secret(for waiting: HandoverWaiting, on executor: some PostgresExecutor) async throws
-        -> SealedSecretRecord?
-    {
-        guard waiting.handsOverASecret else { return nil }
-        if waiting.kind == "rotate-secret" {
-            return try await CredentialRecords.pendingSecret(job: waiting.jobID, on: executor)
-        }
-        return try await CredentialRecords.currentSecret(tenant: waiting.customerID, on: executor)
     }
 
     /// Records the technician's word that the PBX part is done for each customer of `tenants` and wakes their

@@ -32,8 +32,7 @@ struct HandoverCommand: AsyncParsableCommand {
             try await reportingErrors {
                 try await withDatabase(global) { config, pool in
                     let waiting = try await Handover.waiting(msp: msp, on: pool)
-                    var stored: [Int64: SealedSecretRecord] = [:]
-                    for job in waiting { stored[job.jobID] = try await Handover.secret(for: job, on: pool) }
+                    let stored = try await CredentialRecords.handedOver(for: waiting, on: pool)
                     // Opened before anything is recorded: a key file that cannot open them records nothing.
                     let toShow = waiting.compactMap { job in
                         stored[job.jobID].flatMap { !$0.exported || again ? (job, $0) : nil }

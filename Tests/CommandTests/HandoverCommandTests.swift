@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Store
 import TestSupport
 import Testing
 
@@ -126,6 +127,26 @@ struct HandoverCommandTests {
         #expect(refused.status == 1 && refused.output.contains("permission denied"), "\(refused.output)")
         for secret in CommandLab.secrets.values { #expect(!refused.output.contains(secret)) }
         #expect(try await Self.exports(lab).count == 6)
+        try await lab.close()
+    }
+
+    /// The sheet's secrets, read in one statement for every waiting job (`CredentialRecords.handedOver`): a
+    /// secret rotation's new, pending secret; an onboarding's current one (the pending before the active);
+    /// none for a certificate rotation.
+    @Test func theSheetsSecretsAreEachJobsOwn() async throws {
+        let lab = try await CommandLab("handedover")
+        let waiting = try await Handover.waiting(msp: nil, on: lab.pool)
+        let secrets = try await CredentialRecords.handedOver(for: waiting, on: lab.pool)
+        let byCustomer = Dictionary(
+            uniqueKeysWithValues: waiting.compactMap { job in secrets[job.jobID].map { (job.customer, $0.keyID) } })
+        #expect(
+            byCustomer == [
+                "a.example": CommandLab.keyID("a"), "b.example": CommandLab.keyID("b-new"),
+                "d.example": CommandLab.keyID("d"), "z.example": CommandLab.keyID("z"),
+            ])
+        #expect(waiting.map(\.customer).contains("c.example"), "the certificate rotation waits, with no secret")
+        #expect(secrets.values.filter(\.exported).map(\.keyID) == [CommandLab.keyID("d")])
+        #expect(try await CredentialRecords.handedOver(for: [], on: lab.pool).isEmpty)
         try await lab.close()
     }
 
