@@ -88,7 +88,7 @@ struct HandoverCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 // One session and two statements for all of them: a technician's round names hundreds of
-                // customers (a statement per customer cost the server 0.3 ms each for the lookup alone).
+                // customers (BENCHMARKS.md, "The technician's round in a few statements").
                 let outcomes = try await withDatabase(global) { _, pool in
                     let matches = try await Tenants.matching(customers, msp: msp, on: pool)
                     let found = zip(customers, matches).compactMap { name, rows in

@@ -180,8 +180,7 @@ struct HandoverCommandTests {
     }
 
     /// Each customer gets its own line and exit status, and all of them are looked up in one statement and
-    /// recorded in another (a technician's round names hundreds: a statement per customer cost the server
-    /// 0.3 ms each).
+    /// recorded in another (a technician's round names hundreds).
     @Test func doneTakesManyCustomersInOneCallEachOnItsOwn() async throws {
         let lab = try await CommandLab("done-many")
         try await TestDatabase.countFunctionCalls(database: lab.name)

@@ -51,8 +51,8 @@ $$;
 -- p_msp's when given; only MSPs the login acts for, as the tables' row-level security shows an operator.
 -- SECURITY DEFINER so that each name is found by its index (0018_customer_lookup.sql): under row-level
 -- security lower() is not leakproof, so the planner must apply the policy first and read every customer
--- visible, per name. A technician's round names hundreds of customers: one call finds them all (a call per
--- name cost 0.3 ms of the server's time each, most of it the call and the login's MSPs looked up again).
+-- visible, per name. A technician's round names hundreds of customers: one call finds them all, the login's
+-- MSPs looked up once (BENCHMARKS.md, "The technician's round in a few statements").
 CREATE OR REPLACE FUNCTION onboarder.customers_named_many(p_names text[], p_msp text DEFAULT NULL)
 RETURNS TABLE (ordinal integer, id bigint, msp_id text, tenant_key text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
