@@ -74,12 +74,7 @@ extension OnboardingStore {
         let stepEvents: PostgresFragment =
             events.isEmpty
             ? "VALUES (\(job), 'step_done', \(step), NULL::jsonb)"
-            : """
-            SELECT \(job), e.kind, \(step), e.detail::jsonb
-              FROM unnest(\(events.map(\.kind) + ["step_done"]), \(try events.map { Optional(try $0.json()) } + [nil]))
-                   WITH ORDINALITY AS e(kind, detail, n)
-             ORDER BY e.n
-            """
+            : try eventRows(job: job, step: step, events + [StepEvent(kind: "step_done", detail: nil)])
         try await executor.query(
             """
             WITH \(written) \(recorded) s AS (
@@ -113,14 +108,25 @@ extension OnboardingStore {
     /// by the step's checkpoint (`complete`), in the same statement, so a crash before it records neither.
     public struct StepEvent: Sendable, Equatable {
         public let kind: String
-        public let detail: [String: String]
+        /// The event's `detail` (nil: none, as `step_done` has).
+        public let detail: [String: String]?
 
-        public init(kind: String, detail: [String: String]) {
+        public init(kind: String, detail: [String: String]?) {
             self.kind = kind
             self.detail = detail
         }
+    }
 
-        func json() throws -> String { String(decoding: try encoder.encode(detail), as: UTF8.self) }
+    /// `events` of `step` as rows for `INSERT INTO onboarder.events (job_id, kind, step, detail)`, in order.
+    static func eventRows(job: Int64, step: String, _ events: [StepEvent]) throws -> PostgresFragment {
+        let details = try events.map { event in
+            try event.detail.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        }
+        return """
+            SELECT \(job), e.kind, \(step), e.detail::jsonb
+              FROM unnest(\(events.map(\.kind)), \(details)) WITH ORDINALITY AS e(kind, detail, n)
+             ORDER BY e.n
+            """
     }
 
     /// Records `events` of `step` now, for a step whose result is not its checkpoint (it waits, or checkpoints
@@ -130,12 +136,7 @@ extension OnboardingStore {
     {
         guard !events.isEmpty else { return }
         try await executor.query(
-            """
-            INSERT INTO onboarder.events (job_id, kind, step, detail)
-            SELECT \(job), e.kind, \(step), e.detail::jsonb
-              FROM unnest(\(events.map(\.kind)), \(try events.map { try $0.json() })) WITH ORDINALITY AS e(kind, detail, n)
-             ORDER BY e.n
-            """)
+            "INSERT INTO onboarder.events (job_id, kind, step, detail) \(try eventRows(job: job, step: step, events))")
     }
 
     public static func event(
