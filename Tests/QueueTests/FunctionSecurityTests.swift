@@ -48,6 +48,8 @@ enum DeclaredFunctions {
             true, [worker, `operator`]
         ),
         "onboarder.handover_done_many(bigint[],text)": (true, [worker, `operator`]),
+        // The hand-over's steps: called by dashboard.handover_waiting, which its readers read as themselves.
+        "onboarder.handover_steps()": (false, [worker, `operator`]),
         // (The one-customer form, for SQL users, calls the many-customer one.)
         "onboarder.handover_done(bigint,text)": (false, [worker, `operator`]),
         // Approval of large enqueues (84_approval.sql): approvers approve; they and operators cancel.

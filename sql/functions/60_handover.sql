@@ -14,6 +14,16 @@
 --                       needs one supplied after the rotation began; the old one does not count), or the job's
 --                       latest look found the PBX's certificate missing from the app and none was supplied since
 --   customer_id         onboarder.tenants.id: what onboarder.handover_done takes
+-- The steps at which a job waiting for input waits for its technician: what the view below lists and
+-- handover_done_many wakes (a job waiting for other input, a DNS record published by hand, is neither). Written
+-- once, here; IMMUTABLE, so the planner folds it into a constant array where it is used.
+CREATE OR REPLACE FUNCTION onboarder.handover_steps() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY['certificate', 'verify', 'rotate-handover', 'rotate-test-pbx', 'rotate-cert-new']
+$$;
+
 -- security_invoker: the viewer's row-level security applies (an operator sees only its MSPs' customers).
 CREATE OR REPLACE VIEW dashboard.handover_waiting WITH (security_invoker = true) AS
 SELECT j.msp_id AS msp, t.tenant_key AS customer,
@@ -59,7 +69,7 @@ SELECT j.msp_id AS msp, t.tenant_key AS customer,
        ORDER BY e.id DESC LIMIT 1
   ) k ON true
  WHERE j.state = 'waiting' AND j.wait_reason = 'input'
-   AND j.current_step IN ('certificate', 'verify', 'rotate-handover', 'rotate-test-pbx', 'rotate-cert-new')
+   AND j.current_step = ANY (onboarder.handover_steps())
  ORDER BY waiting_since, j.id;
 
 -- The technician says the PBX part is done for customers (secret pasted, certificate uploaded, "Log into
@@ -88,12 +98,13 @@ BEGIN
     SELECT array_agg(t.id) INTO v_known FROM onboarder.tenants t
      WHERE t.id = ANY (p_tenants) AND (v_every OR t.msp_id = ANY (v_mine));
     -- Locked in id order (two technicians' calls never wait on each other in a cycle), so that the jobs
-    -- recorded are the jobs woken: a worker's claim skips them until this commits. Which jobs wait at the
-    -- hand-over is the view's to say (its steps are written once, there).
+    -- recorded are the jobs woken: a worker's claim skips them until this commits. The jobs the view lists,
+    -- by its conditions, not through it: the view works out each waiting job's columns (its wait's start,
+    -- from the job's events), which this needs none of.
     SELECT array_agg(w.id ORDER BY w.id) INTO v_jobs
       FROM (SELECT j.id FROM onboarder.jobs j
-             WHERE j.id IN (SELECT h.job_id FROM dashboard.handover_waiting h WHERE h.customer_id = ANY (v_known))
-               AND j.state = 'waiting' AND j.wait_reason = 'input'
+             WHERE j.tenant_id = ANY (v_known)
+               AND j.state = 'waiting' AND j.wait_reason = 'input' AND j.current_step = ANY (onboarder.handover_steps())
              ORDER BY j.id
                FOR UPDATE) w;
     IF v_jobs IS NOT NULL THEN
@@ -130,10 +141,13 @@ BEGIN
     RETURN v_woken;
 END $$;
 
-REVOKE ALL ON FUNCTION onboarder.handover_done(bigint, text), onboarder.handover_done_many(bigint[], text)
+REVOKE ALL ON FUNCTION onboarder.handover_done(bigint, text), onboarder.handover_done_many(bigint[], text),
+                       onboarder.handover_steps()
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 -- Operators and workers, as the other operator actions.
-GRANT EXECUTE ON FUNCTION onboarder.handover_done(bigint, text), onboarder.handover_done_many(bigint[], text)
+-- (handover_steps: those who read the view, which calls it.)
+GRANT EXECUTE ON FUNCTION onboarder.handover_done(bigint, text), onboarder.handover_done_many(bigint[], text),
+                          onboarder.handover_steps()
    TO onboarder_worker, onboarder_operator;
 -- Read-only, as the other dashboard views: operators, and the service login that prints the sheet.
 REVOKE ALL ON dashboard.handover_waiting FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
