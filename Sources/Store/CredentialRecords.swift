@@ -46,7 +46,7 @@ public enum CredentialRecords {
               FROM unnest(\(jobs.map(\.jobID)), \(jobs.map(\.customerID)), \(jobs.map { $0.kind == "rotate-secret" }))
                    AS w(job, tenant, rotation)
              CROSS JOIN LATERAL (
-                   SELECT * FROM (\(pendingSecretQuery(job: "w.job"))) p WHERE w.rotation
+                   SELECT * FROM (\(pendingSecretQuery(job: "w.job", tenant: "w.tenant"))) p WHERE w.rotation
                    UNION ALL
                    SELECT * FROM (\(currentSecretQuery(tenant: "w.tenant"))) c WHERE NOT w.rotation) s
             """)
@@ -71,13 +71,13 @@ public enum CredentialRecords {
         """
     }
 
-    /// The new secret rotation `job` made and has not put in use yet (`pending`): what its technician
-    /// enters in the PBX.
-    private static func pendingSecretQuery(job: PostgresFragment) -> PostgresFragment {
+    /// The new secret rotation `job` of customer `tenant` made and has not put in use yet (`pending`): what its
+    /// technician enters in the PBX. (The customer, for the credentials' index by customer: none by job.)
+    private static func pendingSecretQuery(job: PostgresFragment, tenant: PostgresFragment) -> PostgresFragment {
         """
         SELECT id, key_id::text AS key_id, sealed, exported_at IS NOT NULL AS exported, expires_at
           FROM onboarder.credentials
-         WHERE job_id = \(job) AND kind = 'password' AND state = 'pending'
+         WHERE tenant_id = \(tenant) AND job_id = \(job) AND kind = 'password' AND state = 'pending'
          ORDER BY id DESC LIMIT 1
         """
     }
