@@ -12,8 +12,10 @@ public struct ActivePassword: Sendable, Equatable {
 /// asks Graph and the PBX: the customer's active client secret and certificates, when the technician last
 /// said the PBX part is done, and how many looks this wait made. One statement where it was four: a
 /// customer's hand-over is looked at two or three times (`scripts/bench e2e` counts statements per customer).
-/// None of it changes while the job runs: the technician's word and the operators' wake-ups apply to a
-/// waiting job only, and only the job itself records its looks.
+/// Read before the look asks Graph and the PBX, where the certificates and the technician's word were read
+/// after: the technician's word applies to a waiting job only, and only the job records its looks, so neither
+/// changes meanwhile; a certificate `cert add` records meanwhile is seen at the next look, as one recorded just
+/// after the old read was.
 public struct HandoverLooks: Sendable {
     public let activePassword: ActivePassword?
     public let certificates: [StoredCertificate]
