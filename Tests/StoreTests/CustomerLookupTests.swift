@@ -72,6 +72,13 @@ struct CustomerLookupTests {
         #expect(
             try await Tenants.matching(["c41.example", "c40.example", onboardedID], on: staff).map { $0.map(\.key) }
                 == [[], ["c40.example"], []])
+        // The one-name function SQL users call: the same answer, through the many-name one.
+        for (customerName, keys) in [("C40.EXAMPLE", ["c40.example"]), ("c41.example", [])] {
+            #expect(
+                try await staff.query("SELECT tenant_key FROM onboarder.customers_named(\(customerName))").map {
+                    try $0[0].decode(String.self)
+                } == keys, "\(customerName)")
+        }
         await staff.close()
         #expect(try await scanned() == before, "a customer was looked up by reading a whole table")
         await pool.close()

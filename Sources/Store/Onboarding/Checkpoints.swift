@@ -168,14 +168,8 @@ extension OnboardingStore {
               WHERE e.job_id = p.job AND e.kind IN ('resumed', 'retried', 'woken', 'handover_done')))
         """
 
-    /// When the technician last said the PBX's part is done for this job (`onboarder handover done`, which
-    /// records a `handover_done` event on each job it wakes), or nil.
-    public static func handoverDoneAt(job: Int64, on executor: some PostgresExecutor) async throws -> Date? {
-        try await executor.query("SELECT (\(handoverDoneAtQuery(job: job))) AS at").single().decode(
-            Date?.self, column: "at")
-    }
-
-    /// `handoverDoneAt`'s statement, a scalar subquery.
+    /// When the technician last said the PBX's part is done for `job` (`onboarder handover done`, which records
+    /// a `handover_done` event on each job it wakes), or NULL: a scalar subquery (`HandoverLooks`).
     static func handoverDoneAtQuery(job: Int64) -> PostgresFragment {
         "SELECT max(at) FROM onboarder.events WHERE job_id = \(job) AND kind = 'handover_done'"
     }
