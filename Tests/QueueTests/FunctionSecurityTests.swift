@@ -73,7 +73,7 @@ enum DeclaredFunctions {
         "onboarder.audit_scope(text,text)": (false, []),
         "onboarder.drift_repairable(text)": (false, []),
         // Called only by other functions or as a trigger.
-        "onboarder.wake_input_waiters(bigint,text,text)": (false, []),
+        "onboarder.wake_input_waiters(bigint[],text,text)": (false, []),
         "onboarder.require_job(bigint)": (false, []),
         "onboarder.require_tenant(bigint)": (false, []),
         "onboarder.require_batch(bigint)": (false, []),

@@ -5,9 +5,12 @@
 -- customer N"), so ids of other MSPs' rows tell nothing. A job in a state the action does not apply to
 -- gives NULL. Every action's event records the actor (p_actor, default the login) beside the login.
 
--- Wakes the tenant's jobs that wait for operator input: they run now instead of at their next check.
--- The checks are its callers'; granted to nobody.
-CREATE OR REPLACE FUNCTION onboarder.wake_input_waiters(p_tenant bigint, p_why text, p_actor text) RETURNS integer
+-- Wakes the tenants' jobs that wait for operator input: they run now instead of at their next check; one
+-- notification however many. Returns how many were woken. The checks are its callers'; granted to nobody.
+-- (The DROP removes the one-tenant form 0007_security.sql made.)
+DROP FUNCTION IF EXISTS onboarder.wake_input_waiters(bigint, text, text);
+CREATE OR REPLACE FUNCTION onboarder.wake_input_waiters(p_tenants bigint[], p_why text, p_actor text)
+RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -16,7 +19,7 @@ DECLARE
 BEGIN
     WITH woken AS (
         UPDATE onboarder.jobs SET run_at = now(), updated_at = now()
-         WHERE tenant_id = p_tenant AND state = 'waiting' AND wait_reason = 'input'
+         WHERE tenant_id = ANY (p_tenants) AND state = 'waiting' AND wait_reason = 'input'
         RETURNING id
     ), logged AS (
         INSERT INTO onboarder.events (job_id, kind, actor, detail)
@@ -143,7 +146,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM onboarder.require_tenant(p_tenant);
-    RETURN onboarder.wake_input_waiters(p_tenant, p_why, coalesce(p_actor, session_user));
+    RETURN onboarder.wake_input_waiters(ARRAY[p_tenant], p_why, coalesce(p_actor, session_user));
 END $$;
 
 -- Records the PBX's certificate for a customer (`onboarder cert add`: the CLI parsed it and computed the
@@ -193,7 +196,7 @@ BEGIN
     INSERT INTO onboarder.events (job_id, kind, actor, detail)
     VALUES (v_job, 'certificate_supplied', v_actor,
             jsonb_build_object('tenant_id', p_tenant, 'thumbprint', v_thumbprint, 'recorded', v_recorded));
-    RETURN QUERY SELECT v_recorded, onboarder.wake_input_waiters(p_tenant, 'certificate supplied', v_actor);
+    RETURN QUERY SELECT v_recorded, onboarder.wake_input_waiters(ARRAY[p_tenant], 'certificate supplied', v_actor);
 END $$;
 
 -- Records that client secrets were handed to an operator (`onboarder handover sheet`, `secret export`, after
@@ -215,7 +218,6 @@ DECLARE
     v_mine text[] := CASE WHEN NOT v_every THEN ARRAY(SELECT onboarder.acting_msps()) END;
     v_refused bigint;
     v_ids bigint[];
-    v_woken integer;
 BEGIN
     SELECT u.id INTO v_refused FROM unnest(p_credentials) AS u(id)
      WHERE NOT EXISTS (SELECT 1 FROM onboarder.credentials c JOIN onboarder.tenants t ON t.id = c.tenant_id
@@ -234,20 +236,9 @@ BEGIN
     INSERT INTO onboarder.events (job_id, kind, actor, detail)
     SELECT c.job_id, 'secret_exported', v_actor, jsonb_build_object('key_id', c.key_id, 'credential_id', c.id)
       FROM onboarder.credentials c WHERE c.id = ANY (v_ids) ORDER BY c.id;
-    -- wake_input_waiters, for every customer at once.
-    WITH woken AS (
-        UPDATE onboarder.jobs SET run_at = now(), updated_at = now()
-         WHERE tenant_id IN (SELECT c.tenant_id FROM onboarder.credentials c WHERE c.id = ANY (v_ids))
-           AND state = 'waiting' AND wait_reason = 'input'
-        RETURNING id
-    ), logged AS (
-        INSERT INTO onboarder.events (job_id, kind, actor, detail)
-        SELECT id, 'woken', v_actor, jsonb_build_object('why', 'secret exported') FROM woken
-    )
-    SELECT count(*) INTO v_woken FROM woken;
-    IF v_woken > 0 THEN
-        PERFORM pg_notify('onboarder_jobs', '');
-    END IF;
+    PERFORM onboarder.wake_input_waiters(
+        ARRAY(SELECT DISTINCT c.tenant_id FROM onboarder.credentials c WHERE c.id = ANY (v_ids)), 'secret exported',
+        v_actor);
     RETURN QUERY SELECT c.id, c.job_id FROM onboarder.credentials c WHERE c.id = ANY (v_ids) ORDER BY c.id;
 END $$;
 
@@ -256,7 +247,7 @@ END $$;
 DROP FUNCTION IF EXISTS onboarder.record_secret_export(bigint, text);
 
 REVOKE ALL ON FUNCTION
-      onboarder.wake_input_waiters(bigint, text, text), onboarder.require_job(bigint), onboarder.require_tenant(bigint),
+      onboarder.wake_input_waiters(bigint[], text, text), onboarder.require_job(bigint), onboarder.require_tenant(bigint),
       onboarder.released_from_approval(text, bigint),
       onboarder.retry_job(bigint, text), onboarder.resume_job(bigint, text), onboarder.cancel_job(bigint, text),
       onboarder.wake_tenant(bigint, text, text),
