@@ -89,20 +89,12 @@ public enum CredentialRecords {
 
     /// Records that an operator was handed the secrets `credentials` (who, when, which key id — never the
     /// value) and wakes their rotations waiting for the hand-over, in one statement (a sheet shows hundreds);
-    /// all or none. Returns each credential's job (nil: none).
-    @discardableResult
+    /// all or none.
     public static func recordExports(credentials: [Int64], actor: String?, on executor: some PostgresExecutor)
-        async throws -> [Int64: Int64?]
+        async throws
     {
-        guard !credentials.isEmpty else { return [:] }
-        var jobs: [Int64: Int64?] = [:]
-        for row in try await executor.query(
-            "SELECT credential, job FROM onboarder.record_secret_exports(\(credentials), \(actor))")
-        {
-            let (credential, job) = try row.decode((Int64, Int64?).self)
-            jobs[credential] = job
-        }
-        return jobs
+        guard !credentials.isEmpty else { return }
+        try await executor.query("SELECT count(*) FROM onboarder.record_secret_exports(\(credentials), \(actor))")
     }
 
     /// Re-seals up to `limit` stored secrets that are not sealed under `keyID` yet, in one transaction
