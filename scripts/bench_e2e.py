@@ -132,6 +132,8 @@ class Run:
     anon_kib: list[int] = field(default_factory=list)  # peak anonymous memory per worker: heap and stacks
     handover: harness.HandoverWait = field(default_factory=harness.HandoverWait)  # waits for the technician
     technician_rounds: int = 0
+    technician_spent: str = ""  # technician.Spent.summary()
+    harness_cpu: float = 0.0  # this Python process's CPU: the technician's threads and the samplers
     build: str = ""  # "" this build, else "baseline" (--baseline)
 
     @property
@@ -185,11 +187,14 @@ def measure(run: Run) -> Run:
     started = time.time()
     procs = [harness.Worker(args.onboarder, env, share, args.log) for share in worker_shares(run.concurrency, run.workers)]
     hands = technician.TechnicianThread(player, lambda: harness.unfinished(db.admin) == 0, pause=1.0)
+    harness_cpu0 = time.process_time()
     hands.start()
     watch(run, db, procs, started)
     run.wall = time.time() - started
     hands.halt()
+    run.harness_cpu = time.process_time() - harness_cpu0
     run.technician_rounds = player.rounds
+    run.technician_spent = player.spent.summary()
     run.worker_cpu = sum(p.cpu() for p in procs)
     run.peaks_kib = [p.peak_rss_kib() for p in procs]
     run.sim_cpu, run.pg_cpu = sim.cpu() - sim_cpu0, harness.postgres_cpu(args.admin_url) - pg_cpu0
@@ -243,6 +248,8 @@ def report(r: Run, idle: int) -> None:
           f"outcome {r.outcome}; {r.in_flight:.0f} onboardings running on average", flush=True)
     print(f"  hand-over wait (not in the bound): {r.handover.summary(n)} ({r.technician_rounds} technician rounds)",
           flush=True)
+    print(f"  the technician: {r.technician_spent}; this harness's own CPU (the technician's threads, the samplers) "
+          f"{r.harness_cpu:.1f} s", flush=True)
     print(f"  memory: peak {max(r.peaks_kib) / 1024:.0f} MiB resident per worker (shared libraries' pages included), "
           f"{max(r.anon_kib) / 1024:.0f} MiB anonymous; {per_flight_kib(r, idle):.0f} KiB per in-flight onboarding "
           f"above an idle worker's {idle / 1024:.0f} MiB anonymous", flush=True)

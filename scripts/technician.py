@@ -40,6 +40,62 @@ def log(message: str) -> None:
     print(f"\033[1m==> {message}\033[0m", file=sys.stderr, flush=True)
 
 
+class _Reaped(subprocess.Popen):
+    """A child whose resource usage is kept when it is reaped (CPython's POSIX `_try_wait`, with wait4 for
+    waitpid): the benchmark counts the CPU of the technician's `onboarder` commands, which share the machine."""
+
+    rusage = None
+
+    def _try_wait(self, wait_flags):
+        try:
+            pid, status, usage = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            return self.pid, 0
+        if pid == self.pid:
+            self.rusage = usage
+        return pid, status
+
+
+def run(command: list[str], env: dict, spent: "Spent") -> subprocess.CompletedProcess:
+    """`subprocess.run(command, env=env, capture_output=True, text=True)`, its CPU added to `spent`."""
+    with _Reaped(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        out, err = child.communicate()
+    usage = child.rusage
+    spent.add_cpu((usage.ru_utime + usage.ru_stime) if usage else 0.0)
+    return subprocess.CompletedProcess(command, child.returncode, out, err)
+
+
+@dataclass
+class Spent:
+    """Where a technician's time went over its rounds: wall seconds by phase (the sheet, the PBXs, `cert add`,
+    `handover done`), and the CPU seconds of its `onboarder` commands. Thread-safe."""
+
+    wall: dict[str, float] = field(default_factory=dict)
+    command_cpu: float = 0.0
+    sign_in_refusals: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add_wall(self, phase: str, since: float) -> float:
+        """Adds the wall time from `since` (time.monotonic()) to now to `phase`; returns now."""
+        now = time.monotonic()
+        with self.lock:
+            self.wall[phase] = self.wall.get(phase, 0.0) + now - since
+        return now
+
+    def add_cpu(self, seconds: float) -> None:
+        with self.lock:
+            self.command_cpu += seconds
+
+    def refused(self) -> None:
+        with self.lock:
+            self.sign_in_refusals += 1
+
+    def summary(self) -> str:
+        phases = ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in self.wall.items())
+        return (f"wall by phase: {phases}; the onboarder commands' CPU {self.command_cpu:.1f} s; "
+                f"{self.sign_in_refusals} sign-ins refused and tried again")
+
+
 def pbx_name(pbx_url: str) -> str:
     """The simulator's name of a PBX: the last path segment of its URL `{sim}/pbx/{name}`.
 
@@ -151,6 +207,7 @@ class Technician:
         self.played: dict[tuple, float] = {}  # row signature -> when it was played
         self.rounds = 0
         self.stop = threading.Event()
+        self.spent = Spent()
         self._done_takes_many: bool | None = None
 
     # MARK: the sheet
@@ -158,7 +215,7 @@ class Technician:
     def sheet(self, again: bool = False) -> list[dict]:
         """The hand-over sheet, as the service login gets it. Its output holds secrets: kept in memory only."""
         command = [self.onboarder, "handover", "sheet", "--format", "json"] + (["--again"] if again else [])
-        result = subprocess.run(command, env=self.service_env, capture_output=True, text=True)
+        result = run(command, self.service_env, self.spent)
         if result.returncode != 0:
             raise RuntimeError(f"onboarder handover sheet exited {result.returncode}: {result.stderr.strip()[-600:]}")
         rows = json.loads(result.stdout or "[]")
@@ -188,7 +245,9 @@ class Technician:
         in place by then); then one `handover done` per MSP for its customers."""
         result = RoundResult()
         self.rounds += 1
+        since = time.monotonic()
         rows = self.current_sheet()
+        since = self.spent.add_wall("the sheet", since)
         result.rows = len(rows)
         todo = self.due(rows, time.monotonic())
         if self.rng:
@@ -197,6 +256,7 @@ class Technician:
             return result
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.threads) as pool:
             at_pbx = list(pool.map(self.at_pbx, todo))
+        since = self.spent.add_wall("at the PBXs", since)
         ready = []
         for row, (pem, problem) in zip(todo, at_pbx):
             result.played += 1
@@ -208,6 +268,7 @@ class Technician:
             ready.append((row, pem))
         taken = self.hand_over_certificates([(row, pem) for row, pem in ready if pem is not None], result)
         result.certificates = len(taken)
+        since = self.spent.add_wall("cert add", since)
         done = [row for row, pem in ready if pem is None or row["job_id"] in taken]
         by_msp: dict[str, dict[str, None]] = {}  # msp -> its customers, in order, each once (a row is a job)
         for row in done:
@@ -220,6 +281,7 @@ class Technician:
                 result.resumed += resumed
                 if problem:
                     result.problems.append(problem)
+        self.spent.add_wall("handover done", since)
         return result
 
     def at_pbx(self, row: dict) -> tuple[str | None, str | None]:
@@ -243,6 +305,7 @@ class Technician:
                 refusal = pbx.sign_in()
                 if refusal is None:
                     return pem, None
+                self.spent.refused()
                 time.sleep(min(0.5 * 2**attempt, 4))  # the app or its redirect URI may not be visible yet
             return None, f"{customer}: Log into Microsoft 365 refused: {refusal}"  # the next round tries again
         except (OSError, RuntimeError, ValueError) as error:
@@ -276,7 +339,7 @@ class Technician:
         taken: set[int] = set()
         for msp, names in files.items():
             command = [self.onboarder, "cert", "add", "--dir", os.path.join(batch, msp), "--msp", msp]
-            outcome = subprocess.run(command, env=self.operator_env, capture_output=True, text=True)
+            outcome = run(command, self.operator_env, self.spent)
             report = outcome.stdout + outcome.stderr
             if outcome.returncode == 0:
                 taken.update(names.values())
@@ -300,8 +363,7 @@ class Technician:
         """`onboarder handover done CUSTOMER...` for one MSP's customers of the round, in one call: (how many
         resumed a waiting job; a problem or None). Exit 4 alone is no problem: the certificate's wake-up already
         let those go on."""
-        done = subprocess.run([self.onboarder, "handover", "done", *customers, "--msp", msp],
-                              env=self.operator_env, capture_output=True, text=True)
+        done = run([self.onboarder, "handover", "done", *customers, "--msp", msp], self.operator_env, self.spent)
         resumed = sum(1 for line in done.stdout.splitlines() if line.startswith("handover done for "))
         if done.returncode in (0, 4):
             return resumed, None

@@ -294,6 +294,41 @@ struct HandoverSQLTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
+    /// The sheet reads of each waiting job only the events that say when its wait began and what its last look
+    /// found (the partial index events_job_waits), not every event the job has: a job at the hand-over has
+    /// about 30, and the sheet lists every waiting job on each round. Here 400 more per job, which the view's
+    /// reads (the table's statistics: rows fetched through its indexes) must not grow with.
+    @Test func theSheetReadsOnlyEachWaitingJobsWaitEvents() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("handoversheetreads")
+        let connection = try await PostgresConnection.connect(owner)
+        try await connection.executeScript(unsafeSQL: Self.fixture)
+        func eventRowsFetched() async throws -> Int {
+            try await connection.query("SELECT pg_stat_force_next_flush()")
+            try await connection.query("SELECT pg_stat_clear_snapshot()")
+            return try await connection.query(
+                """
+                SELECT (seq_tup_read + coalesce(idx_tup_fetch, 0))::int FROM pg_stat_user_tables
+                 WHERE relid = 'onboarder.events'::regclass
+                """
+            ).single()[0].decode(Int.self)
+        }
+        let rows = try await Self.waitingRows(connection)
+        try await connection.executeScript(
+            unsafeSQL: """
+                INSERT INTO onboarder.events (job_id, kind, step, at)
+                SELECT j.id, 'step_done', 'step' || k, now() - interval '12 hours'
+                  FROM onboarder.jobs j, generate_series(1, 400) AS k;
+                ANALYZE onboarder.events;
+                """)
+        let before = try await eventRowsFetched()
+        #expect(try await Self.waitingRows(connection) == rows, "the other events changed what the sheet says")
+        let fetched = try await eventRowsFetched() - before
+        // The fixture's wait events are 9 in all; each waiting job's are read at most twice (its wait, its look).
+        #expect(fetched <= 2 * 9 + 6, "the sheet read \(fetched) event rows for \(rows.count) waiting jobs")
+        await connection.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
     /// One customer at a time (`handover_done`, for SQL users) or all in one call (`handover_done_many`, what
     /// `onboarder handover done` calls): the same jobs woken, the same events.
     @Test(arguments: [false, true])

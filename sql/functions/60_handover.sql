@@ -50,16 +50,15 @@ SELECT j.msp_id AS msp, t.tenant_key AS customer,
   JOIN onboarder.tenants t ON t.id = j.tenant_id
   LEFT JOIN onboarder.integrations i ON i.tenant_id = j.tenant_id
   LEFT JOIN onboarder.job_steps s ON s.job_id = j.id AND s.step = j.current_step
-  -- Every event of the job read once by events_by_job, the wait's conditions a FILTER: as a WHERE the planner
-  -- combined the job's events with a walk of every recent wait (the partial index events_recent_waits), 0.15 ms
-  -- a waiting job, and the sheet lists every waiting job.
+  -- The wait began at the job's first wait for input at this step since an operator last retried it. Read
+  -- through events_job_waits (migration 0021), which holds only the kinds this view asks for: the sheet lists
+  -- every waiting job, and each has about 30 events.
   LEFT JOIN LATERAL (
-      SELECT min(e.at) FILTER (
-                 WHERE e.kind = 'rescheduled' AND e.step = j.current_step AND e.detail->>'wait_reason' = 'input'
-                   AND e.at > coalesce((SELECT max(r.at) FROM onboarder.events r
-                                         WHERE r.job_id = j.id AND r.kind = 'retried'), '-infinity')) AS since
-        FROM onboarder.events e
-       WHERE e.job_id = j.id
+      SELECT min(e.at) AS since FROM onboarder.events e
+       WHERE e.job_id = j.id AND e.kind = 'rescheduled' AND e.step = j.current_step
+         AND e.detail->>'wait_reason' = 'input'
+         AND e.at > coalesce((SELECT max(r.at) FROM onboarder.events r
+                               WHERE r.job_id = j.id AND r.kind = 'retried'), '-infinity')
   ) w ON true
   -- The job's latest look at this step: the PBX's check found its certificate missing from the app (an earlier
   -- onboarding's is recorded, but the PBX — reinstalled, or re-keyed — signs with another key).
