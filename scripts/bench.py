@@ -21,10 +21,10 @@ profile adds perf), BENCH_REQUESTS (sim 20000, http 10000), BENCH_TENANTS (onboa
 BENCH_ONBOARD_CONCURRENCY (100), BENCH_LATENCY_MS (100), BENCH_RUNS (onboard), BENCH_ROWS (100000),
 BENCH_ENQUEUE_TOP_STATEMENTS (enqueue: the N statements, nested ones included, that took most of PostgreSQL's time
 per row), BENCH_AUTOVACUUM (queue and floor: off turns autovacuum off on onboarder's tables),
-BENCH_E2E_RUNS, BENCH_E2E_THROTTLED, BENCH_E2E_PROFILE, BENCH_E2E_TOP_STATEMENTS (e2e; see scripts/bench_e2e.py), BENCH_HTTP_BASELINE (http: the
-release folder of another build to compare the HTTP client with), BENCH_BASELINE (enqueue, e2e, sim, and queue's idle
-latency: the release folder of another build, in a checkout of its own whose sql/ it migrates with, to run the same
-measurement with, alternating, BENCH_REPEATS times).
+BENCH_E2E_RUNS, BENCH_E2E_THROTTLED, BENCH_E2E_PROFILE, BENCH_E2E_TOP_STATEMENTS, BENCH_E2E_TECHNICIANS (e2e; see
+scripts/bench_e2e.py), BENCH_HTTP_BASELINE (http: the release folder of another build to compare the HTTP client
+with), BENCH_BASELINE (enqueue, e2e, sim, and queue's idle latency: the release folder of another build, in a
+checkout of its own whose sql/ it migrates with, to run the same measurement with, alternating, BENCH_REPEATS times).
 
 The benchmarks get their own PostgreSQL cluster (.local/pg-bench; ONBOARDER_PG_DIR and ONBOARDER_PG_PORT, default
 54349, choose another), made by scripts/dev-db with the roles of sql/bootstrap.sql.
@@ -61,7 +61,8 @@ def e2e(admin_url: str, bin_dir: str) -> None:
                     "--tenants", env("BENCH_TENANTS", "10000"), "--latency-ms", env("BENCH_LATENCY_MS", "100"),
                     "--runs", env("BENCH_E2E_RUNS", "50:1 50:3 200:1 200:3 500:1 500:3"),
                     "--throttled", env("BENCH_E2E_THROTTLED", "500:3"), "--profile", env("BENCH_E2E_PROFILE", "200:1"),
-                    "--top-statements", env("BENCH_E2E_TOP_STATEMENTS", "0"), "--baseline", env("BENCH_BASELINE", ""),
+                    "--top-statements", env("BENCH_E2E_TOP_STATEMENTS", "0"),
+                    "--technicians", env("BENCH_E2E_TECHNICIANS", "8"), "--baseline", env("BENCH_BASELINE", ""),
                     "--repeats", env("BENCH_REPEATS", "1")])
 
 

@@ -55,6 +55,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--top-statements", type=int, default=0,
                         help="print the N statements that took most of PostgreSQL's time in each run, and its "
                              "statement time by login (workers, technician, the benchmark's sampler)")
+    parser.add_argument("--technicians", type=int, default=8,
+                        help="customers the technician plays at once (its threads): how many people stand at PBXs")
     return parser.parse_args(argv)
 
 
@@ -177,8 +179,8 @@ def measure(run: Run) -> Run:
     db = harness.fresh_db(args.admin_url, "bench_e2e", args.onboarder)
     env = unpaced(harness.onboarder_env(args.onboarder, sim, db))
     msps = harness.enqueue_customers(args.onboarder, env, db, sim, args.tenants, msps=3)
-    player = harness.technician(args.onboarder, env, db, sim, msps, cooldown=20, threads=8)
-    psql(db.admin, "VACUUM ANALYZE")
+    player = harness.technician(args.onboarder, env, db, sim, msps, cooldown=20, threads=args.technicians)
+    harness.analyze_filled(db.admin)
     statements = harness.statements_loaded(args.admin_url)
     if statements:
         psql(db.admin, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()")
