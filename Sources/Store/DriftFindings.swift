@@ -86,11 +86,15 @@ public enum DriftFindings {
         let (offboardJob, offboardPayload, lifecycleActive) = try (
             row[10].decode(Int64?.self), row[11].decode(PostgresJSON?.self), row[12].decode(Bool.self)
         )
-        // The app's credentials, whichever customer row recorded them (the same tenant under another key).
+        // The app's credentials, whichever customer row recorded them (the same tenant under another key): the
+        // row's and the app's, each by its own index (OnboardingStore.passwordCustody says why).
         let credentials = try await executor.query(
             """
             SELECT kind, state, coalesce(lower(key_id::text), thumbprint) FROM onboarder.credentials
-             WHERE (tenant_id = \(tenant) OR app_object_id = \(appObject)::uuid) AND state <> 'removed'
+             WHERE tenant_id = \(tenant) AND state <> 'removed' AND coalesce(key_id::text, thumbprint) IS NOT NULL
+            UNION ALL
+            SELECT kind, state, coalesce(lower(key_id::text), thumbprint) FROM onboarder.credentials
+             WHERE app_object_id = \(appObject)::uuid AND tenant_id <> \(tenant) AND state <> 'removed'
                AND coalesce(key_id::text, thumbprint) IS NOT NULL
             """
         ).map { row in

@@ -10,10 +10,27 @@ struct CredentialLookupTests {
     /// its app (the same Entra tenant enqueued under another key is another row). Among 3,000 customers each
     /// finds both rows' passwords, and the table's statistics show credentials read a handful, not all (without
     /// the app's index each call read every password: quadratic over a run).
-    @Test func anAppsCredentialsAreFoundByIndex() async throws {
+    ///
+    /// `plannedBeforeTheTableFilled`: the session plans both lookups (the generic plans a prepared statement
+    /// keeps) while the credentials table is empty and was never analyzed, as a new installation's worker does
+    /// for its first customers, and the table is not analyzed after it fills. The plan of `tenant_id = … OR
+    /// app_object_id = …` made then walked every password by its kind (3,000 rows a lookup).
+    @Test(arguments: [false, true])
+    func anAppsCredentialsAreFoundByIndex(plannedBeforeTheTableFilled: Bool) async throws {
         let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("credapp")
+        if plannedBeforeTheTableFilled {
+            let admin = try await PostgresConnection.connect(owner)
+            try await admin.executeScript(unsafeSQL: "ALTER DATABASE \(name) SET plan_cache_mode = force_generic_plan")
+            await admin.close()
+        }
         let pool = PostgresPool(configuration: owner, maxConnections: 1)
         _ = try await Jobs.enqueueAll((0..<3_000).map { onboard("alpha", "c\($0).example") }, actor: nil, on: pool)
+        if plannedBeforeTheTableFilled {
+            let first = try await pool.query("SELECT min(id) FROM onboarder.tenants").single()[0].decode(Int64.self)
+            _ = try await OnboardingStore.passwordCustody(
+                tenant: first, appObjectID: "5e1f0000-0000-4000-8000-000000000001", jobs: [], on: pool)
+            _ = try await DriftFindings.record(tenant: first, on: pool)
+        }
         try await pool.query(
             """
             INSERT INTO onboarder.integrations (tenant_id, path, entra_tenant_id, default_domain, app_object_id)
@@ -41,7 +58,9 @@ struct CredentialLookupTests {
             SELECT id, 'password', 'addPassword', 'active', \(app)::uuid, \(shared)::uuid, 'Onboarder', 'og1.k.AAAA'
               FROM onboarder.tenants WHERE tenant_key = 'c43.example'
             """)
-        try await pool.query("ANALYZE onboarder.credentials")
+        if !plannedBeforeTheTableFilled {
+            try await pool.query("ANALYZE onboarder.credentials")
+        }
         func read() async throws -> Int {
             try await pool.query("SELECT pg_stat_force_next_flush()")
             try await pool.query("SELECT pg_stat_clear_snapshot()")

@@ -77,20 +77,26 @@ extension OnboardingStore {
         tenant: Int64, appObjectID: String?, jobs: [Int64], on executor: some PostgresExecutor
     ) async throws -> PasswordCustodyRecords {
         // The app's key ids, whichever customer row recorded them: the same Entra tenant enqueued under another
-        // key (or by another MSP) is another row, and its PBX holds one of them.
+        // key (or by another MSP) is another row, and its PBX holds one of them. The row's credentials and the
+        // app's are two lookups, each by its own index, and the kind is checked here, not in the WHERE: for
+        // `tenant_id = … OR app_object_id = …` with `kind = 'password'`, the plan PostgreSQL made while the table
+        // had no statistics yet (a new installation's first customers) walked every password by the kind, and
+        // a worker's session kept that plan as the table grew (`CredentialLookupTests`).
         let rows = try await executor.query(
             """
-            SELECT key_id::text, NULL::bigint, NULL::boolean FROM onboarder.credentials
-             WHERE (tenant_id = \(tenant) OR app_object_id = \(appObjectID)::uuid)
-               AND kind = 'password' AND state <> 'removed' AND key_id IS NOT NULL
+            SELECT kind, key_id::text, NULL::bigint, NULL::boolean FROM onboarder.credentials
+             WHERE tenant_id = \(tenant) AND state <> 'removed'
             UNION ALL
-            SELECT NULL, id, state IN ('queued', 'running', 'waiting') FROM onboarder.jobs
+            SELECT kind, key_id::text, NULL, NULL FROM onboarder.credentials
+             WHERE app_object_id = \(appObjectID)::uuid AND tenant_id <> \(tenant) AND state <> 'removed'
+            UNION ALL
+            SELECT NULL, NULL, id, state IN ('queued', 'running', 'waiting') FROM onboarder.jobs
              WHERE id = ANY(\(Array(Set(jobs)))) AND tenant_id = \(tenant)
             """)
         var records = PasswordCustodyRecords()
         for row in rows {
-            let (keyID, job, working) = try row.decode((String?, Int64?, Bool?).self)
-            if let keyID { records.recorded.insert(keyID.lowercased()) }
+            let (kind, keyID, job, working) = try row.decode((String?, String?, Int64?, Bool?).self)
+            if kind == "password", let keyID { records.recorded.insert(keyID.lowercased()) }
             if let job {
                 records.ours.insert(job)
                 if working == true { records.busy.insert(job) }
