@@ -124,8 +124,10 @@ public struct OnboardingHandler: JobHandler {
                     started = next != nil
                 case .wait(let until, let message):
                     if let learnt { try await OnboardingStore.record(learnt.record, tenant: learnt.tenant, on: pool) }
-                    try await OnboardingStore.record(events: events, job: job.id, step: name.rawValue, on: pool)
-                    return .wait(step: name.rawValue, reason: .input, until: until, message: message)
+                    // The step's events (a look at the PBX) are recorded by the finish that sets the job waiting.
+                    return .wait(
+                        step: name.rawValue, reason: .input, until: until, message: message,
+                        events: events.map { JobEvent(kind: $0.kind, step: name.rawValue, detail: $0.detail) })
                 }
                 run.done.insert(name)
                 context.logger.debug("step done", metadata: ["job.id": "\(job.id)", "step.name": "\(name)"])

@@ -13,11 +13,14 @@ public struct JobCompletion: Sendable, Encodable, Equatable {
     public var attention: String?
     public var warnings: [String]?
     public var uncount: Bool?
+    /// Recorded by the finish, before its own event (`JobOutcome.wait`'s events); nil: none.
+    public var events: [JobEvent]?
 
     public init(
         id: Int64, state: String, runAt: Date? = nil, delay: Duration? = nil, waitReason: WaitReason? = nil,
         errorClass: String? = nil,
-        error: String? = nil, attention: String? = nil, warnings: [String]? = nil, uncount: Bool = false
+        error: String? = nil, attention: String? = nil, warnings: [String]? = nil, uncount: Bool = false,
+        events: [JobEvent] = []
     ) {
         self.id = id
         self.state = state
@@ -38,17 +41,18 @@ public struct JobCompletion: Sendable, Encodable, Equatable {
         self.attention = attention
         self.warnings = warnings
         self.uncount = uncount ? true : nil
+        self.events = events.isEmpty ? nil : events
     }
 
     /// The same, with the state typed.
     public init(
         id: Int64, state: JobState, runAt: Date? = nil, delay: Duration? = nil, waitReason: WaitReason? = nil,
         errorClass: String? = nil, error: String? = nil, attention: String? = nil, warnings: [String]? = nil,
-        uncount: Bool = false
+        uncount: Bool = false, events: [JobEvent] = []
     ) {
         self.init(
             id: id, state: state.rawValue, runAt: runAt, delay: delay, waitReason: waitReason, errorClass: errorClass,
-            error: error, attention: attention, warnings: warnings, uncount: uncount)
+            error: error, attention: attention, warnings: warnings, uncount: uncount, events: events)
     }
 
     /// The state as an enum (nil only for a string no SQL state spells).
@@ -83,6 +87,27 @@ public struct JobCompletion: Sendable, Encodable, Equatable {
                 out.append(UInt8(ascii: "]"))
             }
             if item.uncount == true { out.append(contentsOf: #","uncount":true"#.utf8) }
+            if let events = item.events {
+                out.append(contentsOf: #","events":["#.utf8)
+                for (n, event) in events.enumerated() {
+                    if n > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(contentsOf: #"{"kind":"#.utf8)
+                    string(event.kind, &out)
+                    if let step = event.step { field("step", step, &out) }
+                    if let detail = event.detail {
+                        out.append(contentsOf: #","detail":{"#.utf8)
+                        for (m, (key, value)) in detail.sorted(by: { $0.key < $1.key }).enumerated() {
+                            if m > 0 { out.append(UInt8(ascii: ",")) }
+                            string(key, &out)
+                            out.append(UInt8(ascii: ":"))
+                            string(value, &out)
+                        }
+                        out.append(UInt8(ascii: "}"))
+                    }
+                    out.append(UInt8(ascii: "}"))
+                }
+                out.append(UInt8(ascii: "]"))
+            }
             out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "]"))

@@ -24,12 +24,29 @@ public enum JobOutcome: Sendable, Equatable {
     /// `step` failed in a way that may pass: retried with exponential backoff and full jitter, the server's
     /// `Retry-After` winning, until the retry policy's attempts for that step run out (then `failed`).
     case retry(step: String, reason: WaitReason, message: String, retryAfter: Duration? = nil)
-    /// Waits until `until` without counting a failure (e.g. waiting for operator input, a DNS TTL).
-    case wait(step: String, reason: WaitReason, until: Date, message: String? = nil)
+    /// Waits until `until` without counting a failure (e.g. waiting for operator input, a DNS TTL). `events`
+    /// are recorded by the finish that sets the job waiting, in the same statement (a look at the PBX is
+    /// recorded with the wait it decided, or not at all).
+    case wait(step: String, reason: WaitReason, until: Date, message: String? = nil, events: [JobEvent] = [])
     /// Stops until an operator acts; `message` tells them what to do.
     case needsAttention(step: String?, message: String)
     /// Gives up for good.
     case failed(step: String?, message: String)
+}
+
+/// An event a handler's outcome has recorded with the job's finish (`JobOutcome.wait`): in the finish's
+/// statement, before the finish's own event (`rescheduled`), by the worker that finished the job.
+public struct JobEvent: Sendable, Equatable, Encodable {
+    public var kind: String
+    public var step: String?
+    /// The event's `detail` (nil: none).
+    public var detail: [String: String]?
+
+    public init(kind: String, step: String?, detail: [String: String]? = nil) {
+        self.kind = kind
+        self.step = step
+        self.detail = detail
+    }
 }
 
 /// A job a worker claimed.

@@ -27,11 +27,11 @@ public struct JobSettlement: Sendable, Equatable {
             return .init(
                 completion: .init(
                     id: job, state: warnings.isEmpty ? .succeeded : .succeededWithWarnings, warnings: warnings))
-        case .wait(let step, let reason, let until, let message):
+        case .wait(let step, let reason, let until, let message, let events):
             return .init(
                 completion: .init(
                     id: job, state: .waiting, runAt: until, waitReason: reason, errorClass: reason.rawValue,
-                    error: message.map { "\(step): \($0)" }))
+                    error: message.map { "\(step): \($0)" }, events: events))
         case .needsAttention(let step, let message):
             return .init(
                 completion: .init(

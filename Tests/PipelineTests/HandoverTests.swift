@@ -75,6 +75,16 @@ struct HandoverTests {
             "SELECT count(*)::int FROM onboarder.events WHERE job_id = \(job) AND kind = 'handover_check'"
         ).single()[0].decode(Int.self)
         #expect(checks >= 2, "\(checks) looks")
+        // Each look is recorded by the finish that set the job waiting (one transaction), not before it.
+        let alone = try await lab.pool.query(
+            """
+            SELECT count(*)::int FROM onboarder.events c
+             WHERE c.job_id = \(job) AND c.kind = 'handover_check'
+               AND NOT EXISTS (SELECT 1 FROM onboarder.events r WHERE r.job_id = c.job_id AND r.kind = 'rescheduled'
+                                  AND r.xmin::text = c.xmin::text AND r.id > c.id)
+            """
+        ).single()[0].decode(Int.self)
+        #expect(alone == 0, "\(alone) of \(checks) looks were recorded apart from their wait")
         // Once the technician does that part too, the job completes.
         lab.playedHandovers.removeAll()
         try await lab.waitFor([job], seconds: 90)
@@ -86,7 +96,8 @@ struct HandoverTests {
     }
 
     /// kill -9 while the job waits for the technician (the worker killed outright, or killing itself right
-    /// after recording a look): nothing is lost or made twice, and the job completes once handed over.
+    /// after deciding a look, before the finish records it with the wait): nothing is lost or made twice, and
+    /// the job completes once handed over.
     @Test(arguments: ["sigkill-while-waiting", "waiting:certificate", "waiting:verify"])
     func killNineDuringTheHandoverWait(_ how: String) async throws {
         let domain = "handover-kill.onmicrosoft.com"

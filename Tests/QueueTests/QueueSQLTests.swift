@@ -171,6 +171,44 @@ struct QueueSQLTests {
         try await db.drop()
     }
 
+    /// A completion's events (what the handler saw before it waited) are recorded by the finish, in the same
+    /// statement and transaction as the job's new state, before the finish's own event and in their order —
+    /// and not at all for a job the worker no longer holds.
+    @Test func aCompletionsEventsAreRecordedByItsFinish() async throws {
+        let db = try await QueueDatabase.make("finishevents")
+        try await db.registerWorker("w1")
+        try await db.registerWorker("w2")
+        _ = try await db.queue.enqueue((0..<2).map { EnqueueRequest(msp: "acme", tenantKey: "t\($0)", kind: "k") })
+        let jobs = try await db.queue.claim(worker: "w1", limit: 5, kinds: ["k"]).map(\.id).sorted()
+        let looks = [
+            JobEvent(kind: "handover_check", step: "verify", detail: ["check": "1", "note": "a \"quoted\" word"]),
+            JobEvent(kind: "handover_started", step: "verify"),
+        ]
+        let wait = JobCompletion(
+            id: jobs[0], state: .waiting, delay: .seconds(60), waitReason: .input, error: "verify: waits", events: looks)
+        // Not w2's job: refused, and none of its events recorded.
+        #expect(try await db.queue.finish(worker: "w2", [wait]).isEmpty)
+        #expect(try await db.count("SELECT count(*)::int FROM onboarder.events WHERE kind LIKE 'handover%'") == 0)
+        #expect(
+            try await db.queue.finish(worker: "w1", [wait, .init(id: jobs[1], state: "succeeded")]) == Set(jobs))
+        let events = try await db.pool.query(
+            """
+            SELECT kind || ' ' || coalesce(step, '-') || ' ' || coalesce(detail::text, '-') || ' ' || worker_id,
+                   xmin::text = (SELECT xmin::text FROM onboarder.jobs WHERE id = \(jobs[0]))
+              FROM onboarder.events WHERE job_id = \(jobs[0]) AND kind <> 'enqueued' ORDER BY id
+            """
+        ).map { try $0.decode((String, Bool).self) }
+        #expect(
+            events.map(\.0) == [
+                #"handover_check verify {"note": "a \"quoted\" word", "check": "1"} w1"#,
+                "handover_started verify - w1",
+                #"rescheduled - {"wait_reason": "input"} w1"#,
+            ], "\(events)")
+        #expect(events.allSatisfy { $0.1 }, "the events and the job's wait were written by one transaction")
+        #expect(try await db.count("SELECT count(*)::int FROM onboarder.events WHERE job_id = \(jobs[1])") == 2)
+        try await db.drop()
+    }
+
     @Test func reapRequeuesTheJobsOfDeadWorkers() async throws {
         let db = try await QueueDatabase.make("reap")
         try await db.registerWorker("alive")

@@ -89,7 +89,8 @@ BEGIN
 END $$;
 
 -- Moves jobs a worker holds out of 'running' (which frees their place in every limit); returns the ids
--- it moved. Input and ownership rules as in 0002; events as in 0004.
+-- it moved. Input and ownership rules as in 0002; events as in 0004, after the item's own `events` (kind, step,
+-- detail: what the job's handler saw before it waited), recorded by this statement or not at all.
 CREATE OR REPLACE FUNCTION onboarder.finish(p_worker text, p_items jsonb) RETURNS SETOF bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -100,7 +101,7 @@ BEGIN
     WITH input AS MATERIALIZED (
         SELECT * FROM jsonb_to_recordset(p_items)
                  AS i(id bigint, state text, run_at timestamptz, delay_ms bigint, wait_reason text,
-                      error_class text, error text, attention text, warnings jsonb, uncount boolean)
+                      error_class text, error text, attention text, warnings jsonb, uncount boolean, events jsonb)
     ), done AS (
         UPDATE onboarder.jobs j
            SET state = i.state,
@@ -123,10 +124,21 @@ BEGIN
          WHERE j.id = i.id AND j.id = ANY (ARRAY(SELECT x.id FROM input x)) AND j.worker_id = p_worker
         RETURNING j.id, j.msp_id, j.tenant_id, j.state, j.wait_reason, j.current_step
     ), logged AS (
+        -- Each finished job's own events first (what its handler saw before it waited: a look at the PBX), in
+        -- their order, then the finish's; only for the jobs this worker still held.
         INSERT INTO onboarder.events (job_id, kind, worker_id, step, detail)
-        SELECT id, CASE state WHEN 'queued' THEN 'released' WHEN 'waiting' THEN 'rescheduled' ELSE state END, p_worker,
-               current_step, CASE WHEN wait_reason IS NOT NULL THEN jsonb_build_object('wait_reason', wait_reason) END
-          FROM done
+        SELECT e.job, e.kind, p_worker, e.step, e.detail
+          FROM (SELECT d.id AS job, x.kind, x.step, x.detail, 0 AS last, x.n
+                  FROM input i JOIN done d ON d.id = i.id
+                 CROSS JOIN LATERAL ROWS FROM (jsonb_to_recordset(i.events) AS (kind text, step text, detail jsonb))
+                       WITH ORDINALITY AS x(kind, step, detail, n)
+                 WHERE i.events IS NOT NULL
+                UNION ALL
+                SELECT d.id, CASE d.state WHEN 'queued' THEN 'released' WHEN 'waiting' THEN 'rescheduled' ELSE d.state END,
+                       d.current_step,
+                       CASE WHEN d.wait_reason IS NOT NULL THEN jsonb_build_object('wait_reason', d.wait_reason) END, 1, 0
+                  FROM done d) e
+         ORDER BY e.job, e.last, e.n
     )
     SELECT array_agg(id) INTO ids FROM done;
     -- Freed places may let other jobs start: wake the workers.

@@ -95,12 +95,13 @@ extension Run {
         }
     }
 
-    /// A wait for the PBX's technician at `step`: each look is recorded (`handover_check`) and counted since
-    /// the wait began or was last woken, the next one 30 s after the first, doubling up to
-    /// `onboarding.input_recheck_seconds`. A wake (`handover done`, `cert add`, the sheet) runs the job at once.
-    /// `certificateNeeded`: this look found the PBX's certificate missing from the app (`dashboard.handover_waiting`
-    /// reads it from the event). `checks`: the looks counted already (`HandoverLooks`), else counted here.
-    func handoverWait(step: Step, message: String, certificateNeeded: Bool = false, checks: Int? = nil)
+    /// A wait for the PBX's technician at `step`: each look is recorded (`handover_check`, by the finish that
+    /// sets the job waiting: a look is recorded with its wait or not at all) and counted since the wait began or
+    /// was last woken, the next one 30 s after the first, doubling up to `onboarding.input_recheck_seconds`. A
+    /// wake (`handover done`, `cert add`, the sheet) runs the job at once. `certificateNeeded`: this look found
+    /// the PBX's certificate missing from the app (`dashboard.handover_waiting` reads it from the event).
+    /// `checks`: the looks counted already (`HandoverLooks`), else counted here.
+    mutating func handoverWait(step: Step, message: String, certificateNeeded: Bool = false, checks: Int? = nil)
         async throws -> StepResult
     {
         let checks =
@@ -108,12 +109,13 @@ extension Run {
                 try await OnboardingStore.handoverChecks(job: job.id, step: step.rawValue, on: pool)
             }
         let delay = HandoverProof.recheck(checks: checks, cap: settings.inputRecheck)
-        try await OnboardingStore.event(
-            job: job.id, kind: "handover_check", step: step.rawValue,
-            detail: [
-                "check": String(checks + 1), "next_in_seconds": String(delay.components.seconds),
-                "certificate_needed": String(certificateNeeded),
-            ], on: pool)
+        stepEvents.append(
+            .init(
+                kind: "handover_check",
+                detail: [
+                    "check": String(checks + 1), "next_in_seconds": String(delay.components.seconds),
+                    "certificate_needed": String(certificateNeeded),
+                ]))
         CrashPoint.check("waiting:\(step)")
         return .wait(
             until: Date(timeIntervalSinceNow: Double(delay.components.seconds)),
