@@ -157,8 +157,8 @@ def watch(run: Run, db: harness.Database, procs: list[harness.Worker], started: 
     in_flight = []
     run.anon_kib = [0] * len(procs)
     while True:
-        # Each by its partial index (jobs_running, jobs_claimable), not a scan of the whole jobs table, dead rows
-        # and all: the benchmark's samples share PostgreSQL, and its CPU, with what they measure.
+        # Each by its partial index (jobs_running, jobs_claimable): the benchmark's samples share PostgreSQL, and
+        # its CPU, with what they measure, and a scan of the whole jobs table reads its dead rows too.
         running, other = (int(x) for x in psql(
             db.admin, "SELECT (SELECT count(*) FROM onboarder.jobs WHERE state = 'running'), "
                       "(SELECT count(*) FROM onboarder.jobs WHERE state IN ('queued', 'waiting'))").split("|"))
@@ -192,7 +192,7 @@ def measure(run: Run) -> Run:
     sim_cpu0, pg_cpu0 = sim.cpu(), harness.postgres_cpu(args.admin_url)
     started = time.time()
     procs = [harness.Worker(args.onboarder, env, share, args.log) for share in worker_shares(run.concurrency, run.workers)]
-    # The technician stops when the samples below see no job left (not a query of its own each round).
+    # The technician stops when the samples below see no job left.
     hands = technician.TechnicianThread(player, lambda: run.left == 0, pause=1.0)
     harness_cpu0 = time.process_time()
     hands.start()

@@ -25,8 +25,8 @@ public enum JobOutcome: Sendable, Equatable {
     /// `Retry-After` winning, until the retry policy's attempts for that step run out (then `failed`).
     case retry(step: String, reason: WaitReason, message: String, retryAfter: Duration? = nil)
     /// Waits until `until` without counting a failure (e.g. waiting for operator input, a DNS TTL). `events`
-    /// are recorded by the finish that sets the job waiting, in the same statement (a look at the PBX is
-    /// recorded with the wait it decided, or not at all).
+    /// are recorded by the finish that sets the job waiting, in the same statement, at its time (a look at the
+    /// PBX's hand-over or at the customer's consent is recorded with the wait it decided, or not at all).
     case wait(step: String, reason: WaitReason, until: Date, message: String? = nil, events: [JobEvent] = [])
     /// Stops until an operator acts; `message` tells them what to do.
     case needsAttention(step: String?, message: String)

@@ -120,6 +120,16 @@ struct ConsentWaitTests {
         #expect(counts["retried"] == nil, "\(counts)")
         #expect((counts["consent_check"] ?? 0) >= 4, "each job looked at least twice: \(counts)")
         #expect(counts["consent_granted"] == 2, "\(counts)")
+        // Each look is recorded by the finish that set the job waiting (one transaction), not before it.
+        let alone = try await lab.pool.query(
+            """
+            SELECT count(*)::int FROM onboarder.events c
+             WHERE c.job_id IN (\(none), \(partial)) AND c.kind = 'consent_check'
+               AND NOT EXISTS (SELECT 1 FROM onboarder.events r WHERE r.job_id = c.job_id AND r.kind = 'rescheduled'
+                                  AND r.xmin::text = c.xmin::text AND r.id > c.id)
+            """
+        ).single()[0].decode(Int.self)
+        #expect(alone == 0, "\(alone) consent looks were recorded apart from their wait")
         let after = try await lab.onboarder(["consent", "links"], as: .operator)
         #expect(after.output.contains("No customer waits"), "\(after.output)")
         worker.signal(SIGTERM)

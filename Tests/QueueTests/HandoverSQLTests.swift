@@ -302,15 +302,17 @@ struct HandoverSQLTests {
         let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("handoversheetreads")
         let connection = try await PostgresConnection.connect(owner)
         try await connection.executeScript(unsafeSQL: Self.fixture)
-        func eventRowsFetched() async throws -> Int {
+        /// Rows of the events table read, and entries of every recent wait's index walked.
+        func eventRowsFetched() async throws -> (rows: Int, recentWaits: Int) {
             try await connection.query("SELECT pg_stat_force_next_flush()")
             try await connection.query("SELECT pg_stat_clear_snapshot()")
             return try await connection.query(
                 """
-                SELECT (seq_tup_read + coalesce(idx_tup_fetch, 0))::int FROM pg_stat_user_tables
-                 WHERE relid = 'onboarder.events'::regclass
+                SELECT (seq_tup_read + coalesce(idx_tup_fetch, 0))::int,
+                       (SELECT idx_tup_read::int FROM pg_stat_user_indexes WHERE indexrelname = 'events_recent_waits')
+                  FROM pg_stat_user_tables WHERE relid = 'onboarder.events'::regclass
                 """
-            ).single()[0].decode(Int.self)
+            ).single().decode((Int, Int).self)
         }
         let rows = try await Self.waitingRows(connection)
         try await connection.executeScript(
@@ -322,9 +324,11 @@ struct HandoverSQLTests {
                 """)
         let before = try await eventRowsFetched()
         #expect(try await Self.waitingRows(connection) == rows, "the other events changed what the sheet says")
-        let fetched = try await eventRowsFetched() - before
+        let after = try await eventRowsFetched()
+        let fetched = after.rows - before.rows
         // The fixture's wait events are 9 in all; each waiting job's are read at most twice (its wait, its look).
         #expect(fetched <= 2 * 9 + 6, "the sheet read \(fetched) event rows for \(rows.count) waiting jobs")
+        #expect(after.recentWaits == before.recentWaits, "the sheet walked the index of every recent wait")
         await connection.close()
         try await TestDatabase.dropScratchDatabase(name)
     }

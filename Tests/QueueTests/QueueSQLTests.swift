@@ -185,7 +185,8 @@ struct QueueSQLTests {
             JobEvent(kind: "handover_started", step: "verify"),
         ]
         let wait = JobCompletion(
-            id: jobs[0], state: .waiting, delay: .seconds(60), waitReason: .input, error: "verify: waits", events: looks)
+            id: jobs[0], state: .waiting, delay: .seconds(60), waitReason: .input, error: "verify: waits", events: looks
+        )
         // Not w2's job: refused, and none of its events recorded.
         #expect(try await db.queue.finish(worker: "w2", [wait]).isEmpty)
         #expect(try await db.count("SELECT count(*)::int FROM onboarder.events WHERE kind LIKE 'handover%'") == 0)

@@ -73,11 +73,19 @@ struct RetryPolicyTests {
             JobQueue.Completion(id: 5, state: "needs_attention", attention: "Consent \"pending\" in the tenant"),
             JobQueue.Completion(id: 6, state: "queued", error: "released at worker shutdown", uncount: true),
             JobQueue.Completion(id: 7, state: "failed", warnings: []),
+            JobQueue.Completion(
+                id: 8, state: "waiting", delay: .seconds(30), waitReason: .input,
+                events: [
+                    JobEvent(
+                        kind: "handover_check", step: "verify",
+                        detail: ["check": "1", "a \"quoted\" key\\": "line\none\u{01} \"é\" back\\slash"]),
+                    JobEvent(kind: "consent_check", step: nil),
+                ]),
         ]
         let byHand = try JSONSerialization.jsonObject(with: Data(JobQueue.Completion.jsonArray(completions).utf8))
         let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(completions))
         #expect((byHand as? NSArray) == (encoded as? NSArray))
-        #expect((byHand as? [[String: Any]])?.count == 7)
+        #expect((byHand as? [[String: Any]])?.count == 8)
         #expect(JobQueue.Completion.jsonArray([]) == "[]")
     }
 

@@ -19,8 +19,13 @@ struct CredentialLookupTests {
     func anAppsCredentialsAreFoundByIndex(plannedBeforeTheTableFilled: Bool) async throws {
         let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("credapp")
         if plannedBeforeTheTableFilled {
+            // Autovacuum's ANALYZE of the filled table would make the session plan again, and hide the old plan.
             let admin = try await PostgresConnection.connect(owner)
-            try await admin.executeScript(unsafeSQL: "ALTER DATABASE \(name) SET plan_cache_mode = force_generic_plan")
+            try await admin.executeScript(
+                unsafeSQL: """
+                    ALTER DATABASE \(name) SET plan_cache_mode = force_generic_plan;
+                    ALTER TABLE onboarder.credentials SET (autovacuum_enabled = off);
+                    """)
             await admin.close()
         }
         let pool = PostgresPool(configuration: owner, maxConnections: 1)

@@ -35,6 +35,15 @@ struct JobSettlementTests {
                     error: "dns: add the record")
             ),
             (
+                .wait(
+                    step: "verify", reason: .input, until: until, message: "hand it over",
+                    events: [JobEvent(kind: "handover_check", step: "verify", detail: ["check": "2"])]),
+                .init(
+                    id: 42, state: .waiting, runAt: until, waitReason: .input, errorClass: "input",
+                    error: "verify: hand it over",
+                    events: [JobEvent(kind: "handover_check", step: "verify", detail: ["check": "2"])])
+            ),
+            (
                 .needsAttention(step: "consent", message: "grant it"),
                 .init(
                     id: 42, state: .needsAttention, errorClass: "needs_attention", error: "consent: grant it",

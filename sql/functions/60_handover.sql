@@ -61,7 +61,9 @@ SELECT j.msp_id AS msp, t.tenant_key AS customer,
                                WHERE r.job_id = j.id AND r.kind = 'retried'), '-infinity')
   ) w ON true
   -- The job's latest look at this step: the PBX's check found its certificate missing from the app (an earlier
-  -- onboarding's is recorded, but the PBX — reinstalled, or re-keyed — signs with another key).
+  -- onboarding's is recorded, but the PBX — reinstalled, or re-keyed — signs with another key). A look is recorded
+  -- by the finish that set the job waiting, at the finish's time: a certificate `cert add` records between the
+  -- look and its finish counts as before the look, and the sheet asks for it until the next look.
   LEFT JOIN LATERAL (
       SELECT e.at, (e.detail->>'certificate_needed')::boolean AS certificate_needed FROM onboarder.events e
        WHERE e.job_id = j.id AND e.kind = 'handover_check' AND e.step = j.current_step

@@ -79,8 +79,9 @@ extension Run {
                 scope: graph.scope))
     }
 
-    /// The wait for consent: recorded (`consent_check`: what is missing, the link), next look with backoff.
-    private func consentWait(
+    /// The wait for consent: recorded (`consent_check`: what is missing, the link, by the finish that sets the
+    /// job waiting: a look is recorded with its wait or not at all), next look with backoff.
+    private mutating func consentWait(
         missing: [String], servicePrincipal: Bool, partnerCenter: String? = nil, notBefore: Duration? = nil
     ) async throws -> StepResult {
         let step = Step.resolveTenant.rawValue
@@ -90,13 +91,14 @@ extension Run {
         let since = try await OnboardingStore.inputWaitStarted(job: job.id, step: step, on: pool)
         let checks = try await OnboardingStore.consentChecks(job: job.id, since: since, on: pool)
         let delay = max(HandoverProof.recheck(checks: checks, cap: settings.inputRecheck), notBefore ?? .zero)
-        try await OnboardingStore.event(
-            job: job.id, kind: "consent_check", step: step,
-            detail: [
-                "check": String(checks + 1), "next_in_seconds": String(delay.components.seconds),
-                "missing": missing.joined(separator: ","), "consent_url": url, "client_id": clientID,
-                "service_principal": String(servicePrincipal),
-            ], on: pool)
+        stepEvents.append(
+            .init(
+                kind: "consent_check",
+                detail: [
+                    "check": String(checks + 1), "next_in_seconds": String(delay.components.seconds),
+                    "missing": missing.joined(separator: ","), "consent_url": url, "client_id": clientID,
+                    "service_principal": String(servicePrincipal),
+                ]))
         CrashPoint.check("waiting:\(step)")
         let message = PartnerConsent.waitMessage(
             customer: job.tenantKey, clientID: clientID, missing: missing, servicePrincipal: servicePrincipal, url: url,

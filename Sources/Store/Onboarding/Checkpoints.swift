@@ -129,8 +129,8 @@ extension OnboardingStore {
             """
     }
 
-    /// Records `events` of `step` now, for a step whose result is not its checkpoint (it waits, or checkpoints
-    /// itself); nothing when there are none.
+    /// Records `events` of `step` now, for a step that checkpoints itself (a wait's events go with the job's
+    /// finish instead: `JobOutcome.wait`); nothing when there are none.
     public static func record(events: [StepEvent], job: Int64, step: String, on executor: some PostgresExecutor)
         async throws
     {
