@@ -47,6 +47,47 @@ public enum OperatorActions {
             Int.self, column: "n")
     }
 
+    /// A certificate for `supplyCertificates`.
+    public struct SuppliedCertificate: Sendable {
+        public let tenant: Int64
+        public let thumbprint: String
+        public let pem: String
+        public let displayName: String
+        public let expiresAt: Date
+
+        public init(tenant: Int64, thumbprint: String, pem: String, displayName: String, expiresAt: Date) {
+            (self.tenant, self.thumbprint, self.pem, self.displayName, self.expiresAt) =
+                (tenant, thumbprint, pem, displayName, expiresAt)
+        }
+    }
+
+    /// What `supplyCertificates` did with one certificate: recorded (false: recorded before) and the jobs it
+    /// woke, or the database's refusal (a customer this login may not act for, a value out of bounds).
+    public enum SupplyOutcome: Sendable, Equatable {
+        case supplied(recorded: Bool, woken: Int)
+        case refused(String)
+    }
+
+    /// Records many customers' PBX certificates in one call (`onboarder cert add --dir`), each on its own:
+    /// one refused leaves the others recorded. Outcomes in the order of `certificates`.
+    public static func supplyCertificates(
+        _ certificates: [SuppliedCertificate], actor: String?, on executor: some PostgresExecutor
+    ) async throws -> [SupplyOutcome] {
+        guard !certificates.isEmpty else { return [] }
+        let rows = try await executor.query(
+            """
+            SELECT ordinal, recorded, woken, refusal FROM onboarder.supply_certificates(
+                \(certificates.map(\.tenant)), \(certificates.map(\.thumbprint)), \(certificates.map(\.pem)),
+                \(certificates.map(\.displayName)), \(certificates.map(\.expiresAt))::timestamptz[], \(actor))
+             ORDER BY ordinal
+            """)
+        return try rows.map { row in
+            let (_, recorded, woken, refusal) = try row.decode((Int, Bool?, Int?, String?).self)
+            if let refusal { return .refused(refusal) }
+            return .supplied(recorded: recorded ?? false, woken: woken ?? 0)
+        }
+    }
+
     /// Records the PBX's certificate for a customer and wakes its job waiting for it. `recorded` is false
     /// when that certificate was recorded before; `woken` counts the jobs woken.
     public static func supplyCertificate(

@@ -20,7 +20,8 @@ struct CertCommand: AsyncParsableCommand {
                 With --dir, every .pem, .cer or .crt file in DIR named after a customer (contoso.example.pem), \
                 or listed in DIR/index.csv (a header line file,customer, then one line per file), is added: a \
                 line per file, and a line naming each file or index line that could not be matched or read. \
-                Exit 0 when every file was added, 2 when any failed (the others are recorded all the same).
+                The certificates are recorded together, each on its own: exit 0 when every file was added, 2 \
+                when any failed (the others are recorded all the same); a database error records none.
                 """)
 
         @OptionGroup var global: GlobalOptions
@@ -88,8 +89,11 @@ struct CertCommand: AsyncParsableCommand {
             }
             var failed = plan.problems
             try await withDatabase(global) { _, pool in
-                // Every file's customer found in one statement (a technician's round hands over hundreds).
+                // Every file's customer found in one statement, and every certificate recorded in one more (a
+                // technician's round hands over hundreds).
                 let matches = try await Tenants.matching(plan.assignments.map(\.customer), msp: msp, on: pool)
+                var loaded: [(file: String, tenant: TenantRecord, certificate: OperatorActions.SuppliedCertificate)] =
+                    []
                 for (assignment, customers) in zip(plan.assignments, matches) {
                     let file = assignment.file
                     guard customers.count == 1 else {
@@ -101,16 +105,24 @@ struct CertCommand: AsyncParsableCommand {
                     }
                     do {
                         let certificate = try PBXCertificateFile.load(folder.appendingPathComponent(file).path)
-                        print(
-                            "\(TerminalText.sanitized(file)): "
-                                + (try await supply(certificate, to: customers[0], on: pool)))
+                        loaded.append((file, customers[0], try supplied(certificate, to: customers[0])))
                     } catch let problem as PBXCertificateFile.Problem {
                         // The path was the folder's; the line names the file as the folder lists it.
                         failed.append(
                             problem.description.replacingOccurrences(
                                 of: folder.appendingPathComponent(file).path, with: file))
-                    } catch let error as PostgresError {
-                        failed.append("\(file): refused: \(error.message)")
+                    }
+                }
+                let outcomes = try await OperatorActions.supplyCertificates(
+                    loaded.map(\.certificate), actor: global.actingAs, on: pool)
+                for (item, outcome) in zip(loaded, outcomes) {
+                    switch outcome {
+                    case .supplied(let recorded, let woken):
+                        print(
+                            "\(TerminalText.sanitized(item.file)): "
+                                + Self.said(item.certificate, of: item.tenant, recorded: recorded, woken: woken))
+                    case .refused(let reason):
+                        failed.append("\(item.file): refused: \(reason)")
                     }
                 }
             }
@@ -124,15 +136,31 @@ struct CertCommand: AsyncParsableCommand {
         /// Records `certificate` for `tenant` through the function operators may call: it checks the customer
         /// is one of this login's MSPs, records the certificate, wakes the waiting job and records who.
         func supply(_ certificate: Certificate, to tenant: TenantRecord, on pool: PostgresPool) async throws -> String {
-            let thumbprint = try certificate.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()
-            let name = "PBX certificate \(certificate.commonName ?? thumbprint.prefix(8).description)"
+            let record = try supplied(certificate, to: tenant)
             let (added, woken) = try await OperatorActions.supplyCertificate(
-                tenant: tenant.id, thumbprint: thumbprint, pem: certificate.pem, displayName: name,
-                expiresAt: certificate.notAfter, actor: global.actingAs, on: pool)
+                tenant: tenant.id, thumbprint: record.thumbprint, pem: record.pem, displayName: record.displayName,
+                expiresAt: record.expiresAt, actor: global.actingAs, on: pool)
+            return Self.said(record, of: tenant, recorded: added, woken: woken)
+        }
+
+        /// What the database records of `certificate` for `tenant`: its SHA-1 thumbprint and a display name.
+        func supplied(_ certificate: Certificate, to tenant: TenantRecord) throws -> OperatorActions.SuppliedCertificate
+        {
+            let thumbprint = try certificate.sha1Thumbprint.map { String(format: "%02X", $0) }.joined()
+            return try OperatorActions.SuppliedCertificate(
+                tenant: tenant.id, thumbprint: thumbprint, pem: certificate.pem,
+                displayName: "PBX certificate \(certificate.commonName ?? thumbprint.prefix(8).description)",
+                expiresAt: certificate.notAfter)
+        }
+
+        /// The line a supplied certificate gets.
+        static func said(
+            _ certificate: OperatorActions.SuppliedCertificate, of tenant: TenantRecord, recorded: Bool, woken: Int
+        ) -> String {
             let key = TerminalText.sanitized(tenant.key)
-            return added
-                ? "certificate \(thumbprint) recorded for \(key); \(woken) waiting job(s) resumed"
-                : "certificate \(thumbprint) was already recorded for \(key)"
+            return recorded
+                ? "certificate \(certificate.thumbprint) recorded for \(key); \(woken) waiting job(s) resumed"
+                : "certificate \(certificate.thumbprint) was already recorded for \(key)"
         }
     }
 }

@@ -38,9 +38,15 @@ struct CertAddFolderTests {
         write("README.txt", Data("the PBX certificates".utf8))
         write("index.csv", Data("file,customer\npbx-c.crt,c.example\nmissing.pem,e.example\n".utf8))
 
+        try await TestDatabase.countFunctionCalls(database: lab.name)
         let result = try await lab.onboarder(
             ["cert", "add", "--dir", folder.path, "--actor", "tech.tom"], as: .operator)
         #expect(result.status == 2, "\(result.output)")
+        // The three certificates recorded in one call, each on its own.
+        #expect(
+            try await TestDatabase.functionCalls(
+                ["onboarder.supply_certificates", "onboarder.supply_certificate"], on: lab.pool)
+                == ["onboarder.supply_certificates": 1])
         let lines = result.output.split(separator: "\n").map(String.init)
         for (file, customer, certificate) in [
             ("a.example.pem", "a.example", a), ("B.EXAMPLE.CER", "b.example", b), ("pbx-c.crt", "c.example", c),

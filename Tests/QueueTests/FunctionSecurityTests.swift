@@ -47,6 +47,9 @@ enum DeclaredFunctions {
         "onboarder.supply_certificate(bigint,text,text,text,timestamp with time zone,text)": (
             true, [worker, `operator`]
         ),
+        "onboarder.supply_certificates(bigint[],text[],text[],text[],timestamp with time zone[],text)": (
+            true, [worker, `operator`]
+        ),
         "onboarder.handover_done_many(bigint[],text)": (true, [worker, `operator`]),
         // The hand-over's steps: called by dashboard.handover_waiting, which its readers read as themselves.
         "onboarder.handover_steps()": (false, [worker, `operator`]),

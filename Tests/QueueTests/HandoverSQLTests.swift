@@ -333,6 +333,73 @@ struct HandoverSQLTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
+    /// Many customers' certificates in one call (`cert add --dir`), each row on its own: a customer of another
+    /// MSP and one that does not exist refused alike, a value out of bounds refused, the others recorded; a
+    /// customer's waiting jobs woken on its first row only. The one-certificate form raises the row's refusal.
+    @Test func certificatesAreSuppliedManyAtOnceEachOnItsOwn() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("supplymany")
+        let connection = try await PostgresConnection.connect(owner)
+        try await connection.executeScript(unsafeSQL: Self.fixture)
+        func tenant(_ key: String) async throws -> Int64 {
+            try await connection.query("SELECT id FROM onboarder.tenants WHERE tenant_key = \(key)").single()[0]
+                .decode(Int64.self)
+        }
+        let (cert, beta, verify) = (
+            try await tenant("cert.example"), try await tenant("beta.example"), try await tenant("verify.example")
+        )
+        let missing = try await connection.query("SELECT max(id) + 1 FROM onboarder.tenants").single()[0]
+            .decode(Int64.self)
+        let alphaOperator = try await TestDatabase.login(.operator, msps: ["alpha"], database: name, owner: owner)
+        let operatorConnection = try await PostgresConnection.connect(alphaOperator)
+        let pem = "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"
+        let rows: [(Int64, String)] = [
+            (cert, String(repeating: "A1", count: 20)), (beta, String(repeating: "B2", count: 20)),
+            (missing, String(repeating: "C3", count: 20)), (verify, "not a thumbprint"),
+            (cert, String(repeating: "d4", count: 20)),
+        ]
+        let answers = try await operatorConnection.query(
+            """
+            SELECT ordinal || ' ' || coalesce(recorded::text, '-') || ' ' || coalesce(woken::text, '-') || ' '
+                   || coalesce(code, '-') || ' ' || coalesce(refusal, '-')
+              FROM onboarder.supply_certificates(\(rows.map(\.0)), \(rows.map(\.1)), \(rows.map { _ in pem }),
+                                                 \(rows.map { _ in "PBX certificate" }),
+                                                 \(rows.map { _ in Date().addingTimeInterval(86_400) })::timestamptz[],
+                                                 'tech.tom')
+             ORDER BY ordinal
+            """
+        ).map { try $0[0].decode(String.self) }
+        #expect(
+            answers == [
+                "1 true 1 - -", "2 - - P0002 no customer \(beta)", "3 - - P0002 no customer \(missing)",
+                "4 - - 22023 thumbprint: a SHA-1 thumbprint is 40 hexadecimal digits", "5 true 0 - -",
+            ], "\(answers)")
+        let recorded = try await connection.query(
+            """
+            SELECT t.tenant_key || ' ' || c.thumbprint || ' ' || c.state FROM onboarder.credentials c
+              JOIN onboarder.tenants t ON t.id = c.tenant_id WHERE c.source = 'pbx' AND c.state = 'supplied'
+             ORDER BY c.id
+            """
+        ).map { try $0[0].decode(String.self) }
+        #expect(
+            recorded == [
+                "cert.example \(String(repeating: "A1", count: 20)) supplied",
+                "cert.example \(String(repeating: "D4", count: 20)) supplied",
+            ], "\(recorded)")
+        // The one-certificate form: the refusal raised with its code.
+        let refused = await failure {
+            _ = try await operatorConnection.query(
+                """
+                SELECT * FROM onboarder.supply_certificate(\(beta), \(String(repeating: "B2", count: 20)), \(pem),
+                                                           'PBX certificate', now() + interval '1 day', 'tech.tom')
+                """)
+        }
+        #expect(refused?.sqlState == "P0002", "\(String(describing: refused))")
+        #expect(refused?.message.contains("no customer \(beta)") == true, "\(String(describing: refused))")
+        await operatorConnection.close()
+        await connection.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
     /// One customer at a time (`handover_done`, for SQL users) or all in one call (`handover_done_many`, what
     /// `onboarder handover done` calls): the same jobs woken, the same events.
     @Test(arguments: [false, true])

@@ -149,9 +149,93 @@ BEGIN
     RETURN onboarder.wake_input_waiters(ARRAY[p_tenant], p_why, coalesce(p_actor, session_user));
 END $$;
 
--- Records the PBX's certificate for a customer (`onboarder cert add`: the CLI parsed it and computed the
--- SHA-1 thumbprint) and wakes the jobs waiting for it. recorded = false when that certificate was
--- recorded before (the jobs are woken all the same). Operators may not write credentials otherwise.
+-- Records the PBX certificates of customers (`onboarder cert add`: the CLI parsed each and computed its SHA-1
+-- thumbprint; `cert add --dir` hands over a technician's round, hundreds, in one call) and wakes the jobs
+-- waiting for them. Each row on its own, in order: a row refused — a customer that does not exist or is one of
+-- an MSP the login may not act for (the two alike: "no customer N"), a value out of bounds — records nothing
+-- and says why (`refusal`, `code` its SQLSTATE); the others are recorded. recorded = false when that
+-- certificate was recorded before (the jobs are woken all the same); woken counts the customer's jobs woken,
+-- on its first row in the call (0 on its later ones); one notification however many. Operators may not write
+-- credentials otherwise.
+CREATE OR REPLACE FUNCTION onboarder.supply_certificates(
+    p_tenants bigint[], p_thumbprints text[], p_certificate_pems text[], p_display_names text[],
+    p_expires_ats timestamptz[], p_actor text DEFAULT NULL
+) RETURNS TABLE (ordinal integer, recorded boolean, woken integer, code text, refusal text)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_actor text := coalesce(p_actor, session_user);
+    -- The login's MSPs once per call (may_act_for's answer, as acting_msps lists it), not once per row.
+    v_every boolean := onboarder.acts_for_every_msp();
+    v_mine text[] := CASE WHEN NOT v_every THEN ARRAY(SELECT onboarder.acting_msps()) END;
+    v_seen bigint[] := '{}';
+    r record;
+    v_thumbprint text;
+    v_recorded boolean;
+    v_job bigint;
+BEGIN
+    FOR r IN SELECT u.tenant, u.thumbprint, u.pem, u.display_name, u.expires_at, u.ord::integer AS ord
+               FROM unnest(p_tenants, p_thumbprints, p_certificate_pems, p_display_names, p_expires_ats)
+                    WITH ORDINALITY AS u(tenant, thumbprint, pem, display_name, expires_at, ord)
+    LOOP
+        v_thumbprint := upper(r.thumbprint);
+        ordinal := r.ord;
+        recorded := NULL;
+        woken := NULL;
+        code := NULL;
+        refusal := NULL;
+        IF r.tenant IS NULL OR NOT EXISTS (SELECT 1 FROM onboarder.tenants t
+                                            WHERE t.id = r.tenant AND (v_every OR t.msp_id = ANY (v_mine))) THEN
+            code := 'P0002';
+            refusal := format('no customer %s', coalesce(r.tenant::text, 'NULL'));
+        ELSIF v_thumbprint IS NULL OR v_thumbprint !~ '^[0-9A-F]{40}$' THEN
+            code := '22023';
+            refusal := 'thumbprint: a SHA-1 thumbprint is 40 hexadecimal digits';
+        ELSIF r.pem IS NULL OR octet_length(r.pem) > 16384
+              OR r.pem !~ '^\s*(-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+$' THEN
+            code := '22023';
+            refusal := 'certificate_pem: one or more PEM certificates (-----BEGIN CERTIFICATE-----), at most 16 KiB, nothing else';
+        ELSIF r.display_name IS NULL OR r.display_name = '' OR length(r.display_name) > 256
+              OR r.display_name ~ '[\x01-\x1f\x7f]' THEN
+            code := '22023';
+            refusal := 'display_name: 1 to 256 characters, no control characters';
+        ELSIF r.expires_at IS NOT NULL AND r.expires_at <= now() THEN
+            code := '22023';
+            refusal := 'expires_at: the certificate has expired';
+        END IF;
+        IF refusal IS NOT NULL THEN
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        WITH added AS (
+            INSERT INTO onboarder.credentials (tenant_id, kind, source, state, thumbprint, display_name,
+                                               certificate_pem, expires_at)
+            VALUES (r.tenant, 'certificate', 'pbx', 'supplied', v_thumbprint, r.display_name, r.pem, r.expires_at)
+            ON CONFLICT (tenant_id, thumbprint) WHERE kind = 'certificate' DO UPDATE
+                -- A certificate removed before (an offboarded customer's PBX keeps its key pair) is supplied
+                -- anew for the onboarding that follows; one in any other state is recorded already.
+                SET state = 'supplied', removed_at = NULL, app_object_id = NULL, certificate_pem = EXCLUDED.certificate_pem,
+                    display_name = EXCLUDED.display_name, expires_at = EXCLUDED.expires_at, updated_at = now()
+                WHERE onboarder.credentials.state = 'removed'
+            RETURNING 1
+        )
+        SELECT EXISTS (SELECT 1 FROM added) INTO v_recorded;
+        SELECT max(j.id) INTO v_job FROM onboarder.jobs j WHERE j.tenant_id = r.tenant;
+        INSERT INTO onboarder.events (job_id, kind, actor, detail)
+        VALUES (v_job, 'certificate_supplied', v_actor,
+                jsonb_build_object('tenant_id', r.tenant, 'thumbprint', v_thumbprint, 'recorded', v_recorded));
+        recorded := v_recorded;
+        woken := CASE WHEN r.tenant = ANY (v_seen) THEN 0
+                      ELSE onboarder.wake_input_waiters(ARRAY[r.tenant], 'certificate supplied', v_actor) END;
+        v_seen := v_seen || r.tenant;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+
+-- One customer's certificate, for SQL users: supply_certificates' row, its refusal raised (P0002 "no customer
+-- N", 22023 for a value out of bounds).
 CREATE OR REPLACE FUNCTION onboarder.supply_certificate(
     p_tenant bigint, p_thumbprint text, p_certificate_pem text, p_display_name text, p_expires_at timestamptz,
     p_actor text DEFAULT NULL
@@ -159,44 +243,15 @@ CREATE OR REPLACE FUNCTION onboarder.supply_certificate(
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
 DECLARE
-    v_actor text := coalesce(p_actor, session_user);
-    v_thumbprint text := upper(p_thumbprint);
-    v_recorded boolean;
-    v_job bigint;
+    r record;
 BEGIN
-    PERFORM onboarder.require_tenant(p_tenant);
-    IF v_thumbprint IS NULL OR v_thumbprint !~ '^[0-9A-F]{40}$' THEN
-        RAISE EXCEPTION 'thumbprint: a SHA-1 thumbprint is 40 hexadecimal digits' USING ERRCODE = 'invalid_parameter_value';
-    ELSIF p_certificate_pem IS NULL OR octet_length(p_certificate_pem) > 16384
-          OR p_certificate_pem !~ '^\s*(-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*)+$' THEN
-        RAISE EXCEPTION 'certificate_pem: one or more PEM certificates (-----BEGIN CERTIFICATE-----), at most 16 KiB, nothing else'
-              USING ERRCODE = 'invalid_parameter_value';
-    ELSIF p_display_name IS NULL OR p_display_name = '' OR length(p_display_name) > 256
-          OR p_display_name ~ '[\x01-\x1f\x7f]' THEN
-        RAISE EXCEPTION 'display_name: 1 to 256 characters, no control characters' USING ERRCODE = 'invalid_parameter_value';
-    ELSIF p_expires_at IS NOT NULL AND p_expires_at <= now() THEN
-        RAISE EXCEPTION 'expires_at: the certificate has expired' USING ERRCODE = 'invalid_parameter_value';
+    SELECT * INTO r FROM onboarder.supply_certificates(ARRAY[p_tenant], ARRAY[p_thumbprint], ARRAY[p_certificate_pem],
+                                                       ARRAY[p_display_name], ARRAY[p_expires_at], p_actor);
+    IF r.refusal IS NOT NULL THEN
+        RAISE EXCEPTION '%', r.refusal USING ERRCODE = r.code;
     END IF;
-    WITH added AS (
-        INSERT INTO onboarder.credentials (tenant_id, kind, source, state, thumbprint, display_name, certificate_pem,
-                                           expires_at)
-        VALUES (p_tenant, 'certificate', 'pbx', 'supplied', v_thumbprint, p_display_name, p_certificate_pem, p_expires_at)
-        ON CONFLICT (tenant_id, thumbprint) WHERE kind = 'certificate' DO UPDATE
-            -- A certificate removed before (an offboarded customer's PBX keeps its key pair) is supplied
-            -- anew for the onboarding that follows; one in any other state is recorded already.
-            SET state = 'supplied', removed_at = NULL, app_object_id = NULL, certificate_pem = EXCLUDED.certificate_pem,
-                display_name = EXCLUDED.display_name, expires_at = EXCLUDED.expires_at, updated_at = now()
-            WHERE onboarder.credentials.state = 'removed'
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM added) INTO v_recorded;
-    SELECT max(j.id) INTO v_job FROM onboarder.jobs j WHERE j.tenant_id = p_tenant;
-    INSERT INTO onboarder.events (job_id, kind, actor, detail)
-    VALUES (v_job, 'certificate_supplied', v_actor,
-            jsonb_build_object('tenant_id', p_tenant, 'thumbprint', v_thumbprint, 'recorded', v_recorded));
-    RETURN QUERY SELECT v_recorded, onboarder.wake_input_waiters(ARRAY[p_tenant], 'certificate supplied', v_actor);
+    RETURN QUERY SELECT r.recorded, r.woken;
 END $$;
 
 -- Records that client secrets were handed to an operator (`onboarder handover sheet`, `secret export`, after
@@ -252,13 +307,15 @@ REVOKE ALL ON FUNCTION
       onboarder.retry_job(bigint, text), onboarder.resume_job(bigint, text), onboarder.cancel_job(bigint, text),
       onboarder.wake_tenant(bigint, text, text),
       onboarder.supply_certificate(bigint, text, text, text, timestamptz, text),
+      onboarder.supply_certificates(bigint[], text[], text[], text[], timestamptz[], text),
       onboarder.record_secret_exports(bigint[], text)
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 -- Operators and workers: the operator actions.
 GRANT EXECUTE ON FUNCTION
       onboarder.retry_job(bigint, text), onboarder.resume_job(bigint, text), onboarder.cancel_job(bigint, text),
       onboarder.wake_tenant(bigint, text, text),
-      onboarder.supply_certificate(bigint, text, text, text, timestamptz, text)
+      onboarder.supply_certificate(bigint, text, text, text, timestamptz, text),
+      onboarder.supply_certificates(bigint[], text[], text[], text[], timestamptz[], text)
    TO onboarder_worker, onboarder_operator;
 -- Workers: the secret hand-over (only they hold the key that opens the secret).
 GRANT EXECUTE ON FUNCTION onboarder.record_secret_exports(bigint[], text) TO onboarder_worker;
