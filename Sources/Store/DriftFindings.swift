@@ -86,16 +86,12 @@ public enum DriftFindings {
         let (offboardJob, offboardPayload, lifecycleActive) = try (
             row[10].decode(Int64?.self), row[11].decode(PostgresJSON?.self), row[12].decode(Bool.self)
         )
-        // The app's credentials, whichever customer row recorded them (the same tenant under another key): the
-        // row's and the app's, each by its own index (OnboardingStore.passwordCustody says why).
+        // The app's credentials, whichever customer row recorded them (the same tenant under another key).
         let credentials = try await executor.query(
             """
-            SELECT kind, state, coalesce(lower(key_id::text), thumbprint) FROM onboarder.credentials
-             WHERE tenant_id = \(tenant) AND state <> 'removed' AND coalesce(key_id::text, thumbprint) IS NOT NULL
-            UNION ALL
-            SELECT kind, state, coalesce(lower(key_id::text), thumbprint) FROM onboarder.credentials
-             WHERE app_object_id = \(appObject)::uuid AND tenant_id <> \(tenant) AND state <> 'removed'
-               AND coalesce(key_id::text, thumbprint) IS NOT NULL
+            SELECT c.kind, c.state, coalesce(lower(c.key_id::text), c.thumbprint)
+              FROM (\(OnboardingStore.rowAndAppCredentials(tenant: tenant, appObjectID: appObject))) c
+             WHERE coalesce(c.key_id::text, c.thumbprint) IS NOT NULL
             """
         ).map { row in
             let (kind, state, id) = try row.decode((String, CredentialState, String).self)

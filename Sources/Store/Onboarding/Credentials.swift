@@ -76,19 +76,11 @@ extension OnboardingStore {
     public static func passwordCustody(
         tenant: Int64, appObjectID: String?, jobs: [Int64], on executor: some PostgresExecutor
     ) async throws -> PasswordCustodyRecords {
-        // The app's key ids, whichever customer row recorded them: the same Entra tenant enqueued under another
-        // key (or by another MSP) is another row, and its PBX holds one of them. The row's credentials and the
-        // app's are two lookups, each by its own index, and the kind is checked here, not in the WHERE: for
-        // `tenant_id = … OR app_object_id = …` with `kind = 'password'`, the plan PostgreSQL made while the table
-        // had no statistics yet (a new installation's first customers) walked every password by the kind, and
-        // a worker's session kept that plan as the table grew (`CredentialLookupTests`).
+        // The kind is checked here, not in SQL (`rowAndAppCredentials` says why).
         let rows = try await executor.query(
             """
-            SELECT kind, key_id::text, NULL::bigint, NULL::boolean FROM onboarder.credentials
-             WHERE tenant_id = \(tenant) AND state <> 'removed'
-            UNION ALL
-            SELECT kind, key_id::text, NULL, NULL FROM onboarder.credentials
-             WHERE app_object_id = \(appObjectID)::uuid AND tenant_id <> \(tenant) AND state <> 'removed'
+            SELECT c.kind, c.key_id::text, NULL::bigint, NULL::boolean
+              FROM (\(rowAndAppCredentials(tenant: tenant, appObjectID: appObjectID))) c
             UNION ALL
             SELECT NULL, NULL, id, state IN ('queued', 'running', 'waiting') FROM onboarder.jobs
              WHERE id = ANY(\(Array(Set(jobs)))) AND tenant_id = \(tenant)
@@ -103,6 +95,22 @@ extension OnboardingStore {
             }
         }
         return records
+    }
+
+    /// The credentials (any state but removed) of customer row `tenant` and of its app, whichever customer row
+    /// recorded them: the same Entra tenant enqueued under another key (or by another MSP) is another row, and its
+    /// PBX holds one of them. Rows of `onboarder.credentials`, for a statement to select from. Two lookups, each
+    /// by its own index, and no condition on the kind: for `tenant_id = … OR app_object_id = …` with `kind =
+    /// 'password'`, the plan PostgreSQL made while the table had no statistics yet (a new installation's first
+    /// customers) walked every password by the kind, and a worker's session kept that plan as the table grew
+    /// (`CredentialLookupTests`).
+    static func rowAndAppCredentials(tenant: Int64, appObjectID: String?) -> PostgresFragment {
+        """
+        SELECT * FROM onboarder.credentials WHERE tenant_id = \(tenant) AND state <> 'removed'
+        UNION ALL
+        SELECT * FROM onboarder.credentials
+         WHERE app_object_id = \(appObjectID)::uuid AND tenant_id <> \(tenant) AND state <> 'removed'
+        """
     }
 
     /// Records a password Onboarder added (`active`, or `pending` while a rotation proves and hands it
