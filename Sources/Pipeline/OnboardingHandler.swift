@@ -127,7 +127,9 @@ public struct OnboardingHandler: JobHandler {
                     // The step's events (a look at the PBX) are recorded by the finish that sets the job waiting.
                     return .wait(
                         step: name.rawValue, reason: .input, until: until, message: message,
-                        events: events.map { JobEvent(kind: $0.kind, step: name.rawValue, detail: $0.detail) })
+                        events: events.map {
+                            JobEvent(kind: $0.kind, step: $0.step ?? name.rawValue, detail: $0.detail)
+                        })
                 }
                 run.done.insert(name)
                 context.logger.debug("step done", metadata: ["job.id": "\(job.id)", "step.name": "\(name)"])

@@ -26,8 +26,9 @@ struct Run {
     var facts = OnboardingFacts()
     /// What the current step learnt of the tenant's integration: recorded with its checkpoint.
     var integration: IntegrationRecord?
-    /// The current step's events that hold once it is done: recorded with its checkpoint.
-    var stepEvents: [OnboardingStore.StepEvent] = []
+    /// The current step's events: recorded with its checkpoint when it is done, with the job's finish when it
+    /// waits.
+    var stepEvents: [JobEvent] = []
     /// The step after the current one, if any: a step that checkpoints itself (`.committed`) marks it running
     /// in the same statement, as `drive` does for the others.
     var next: Step?

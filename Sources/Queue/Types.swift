@@ -34,15 +34,17 @@ public enum JobOutcome: Sendable, Equatable {
     case failed(step: String?, message: String)
 }
 
-/// An event a handler's outcome has recorded with the job's finish (`JobOutcome.wait`): in the finish's
-/// statement, before the finish's own event (`rescheduled`), by the worker that finished the job.
+/// An event a job's run records with one of its statements, so that a crash before it records neither: with
+/// the job's finish (`JobOutcome.wait`: in the finish's statement, before its own `rescheduled`), or with a
+/// step's checkpoint (a step's events that are true once it is done: `handover_started`, `handover_proven`).
 public struct JobEvent: Sendable, Equatable, Encodable {
     public var kind: String
+    /// The step it belongs to (nil: none; a checkpoint's events are its step's).
     public var step: String?
     /// The event's `detail` (nil: none).
     public var detail: [String: String]?
 
-    public init(kind: String, step: String?, detail: [String: String]? = nil) {
+    public init(kind: String, step: String? = nil, detail: [String: String]? = nil) {
         self.kind = kind
         self.step = step
         self.detail = detail

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Queue
 import Store
 import TestSupport
 import Testing
@@ -78,8 +79,8 @@ struct CheckpointIntegrationTests {
                 """
             ).map { try $0[0].decode(String.self) }
         }
-        let proven = OnboardingStore.StepEvent(kind: "handover_proven", detail: ["evidence": "the PBX's check"])
-        let started = OnboardingStore.StepEvent(kind: "handover_started", detail: ["pbx_url": "https://pbx"])
+        let proven = JobEvent(kind: "handover_proven", detail: ["evidence": "the PBX's check"])
+        let started = JobEvent(kind: "handover_started", detail: ["pbx_url": "https://pbx"])
         // A job that does not exist: the checkpoint fails, and records no event.
         await #expect(throws: PostgresError.self) {
             try await OnboardingStore.complete(

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Queue
 
 /// A job's steps: what is done with the facts learnt, the current step, the events of the way.
 extension OnboardingStore {
@@ -63,7 +64,7 @@ extension OnboardingStore {
     public static func complete(
         job: Int64, step: String, facts: OnboardingFacts, next: String? = nil,
         integration: (record: IntegrationRecord, tenant: Int64)? = nil, alongside: CheckpointWrite? = nil,
-        events: [StepEvent] = [], on executor: some PostgresExecutor
+        events: [JobEvent] = [], on executor: some PostgresExecutor
     ) async throws {
         let output = PostgresJSON(text: String(decoding: try encoder.encode(facts), as: UTF8.self))
         // PostgreSQL runs every data-modifying WITH clause once, to completion, read or not.
@@ -74,7 +75,7 @@ extension OnboardingStore {
         let stepEvents: PostgresFragment =
             events.isEmpty
             ? "VALUES (\(job), 'step_done', \(step), NULL::jsonb)"
-            : try eventRows(job: job, step: step, events + [StepEvent(kind: "step_done", detail: nil)])
+            : try eventRows(job: job, step: step, events + [JobEvent(kind: "step_done")])
         try await executor.query(
             """
             WITH \(written) \(recorded) s AS (
@@ -104,21 +105,8 @@ extension OnboardingStore {
         let statement: PostgresFragment
     }
 
-    /// An event of a step that is true once the step is done (`handover_started`, `handover_proven`): recorded
-    /// by the step's checkpoint (`complete`), in the same statement, so a crash before it records neither.
-    public struct StepEvent: Sendable, Equatable {
-        public let kind: String
-        /// The event's `detail` (nil: none, as `step_done` has).
-        public let detail: [String: String]?
-
-        public init(kind: String, detail: [String: String]?) {
-            self.kind = kind
-            self.detail = detail
-        }
-    }
-
-    /// `events` of `step` as rows for `INSERT INTO onboarder.events (job_id, kind, step, detail)`, in order.
-    static func eventRows(job: Int64, step: String, _ events: [StepEvent]) throws -> PostgresFragment {
+    /// `events` as rows of `step` for `INSERT INTO onboarder.events (job_id, kind, step, detail)`, in order.
+    static func eventRows(job: Int64, step: String, _ events: [JobEvent]) throws -> PostgresFragment {
         let details = try events.map { event in
             try event.detail.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         }
@@ -131,7 +119,7 @@ extension OnboardingStore {
 
     /// Records `events` of `step` now, for a step that checkpoints itself (a wait's events go with the job's
     /// finish instead: `JobOutcome.wait`); nothing when there are none.
-    public static func record(events: [StepEvent], job: Int64, step: String, on executor: some PostgresExecutor)
+    public static func record(events: [JobEvent], job: Int64, step: String, on executor: some PostgresExecutor)
         async throws
     {
         guard !events.isEmpty else { return }
