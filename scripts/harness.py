@@ -144,8 +144,8 @@ def fresh_db(admin_url: str, name: str, onboarder: str | None = None, settle: bo
 
 
 def analyze_filled(admin_url: str) -> None:
-    """VACUUM ANALYZE the tables that hold rows (the customers, jobs and events an enqueue wrote), not the empty
-    ones. An empty table that was analyzed is known to be empty: PostgreSQL then plans a lookup in it as a
+    """VACUUM ANALYZE the tables that were written (the customers, jobs and events an enqueue wrote: their files
+    are not empty), not the empty ones. An empty table that was analyzed is known to be empty: PostgreSQL then plans a lookup in it as a
     sequential scan of nothing, and a worker's session keeps that plan (a prepared statement's generic plan) as
     the table fills, until autovacuum analyzes it a minute or more later — every step's facts read by scanning
     the whole of job_steps (BENCHMARKS.md, 2026-12-03). A table never analyzed is assumed to hold some pages, as
@@ -153,9 +153,7 @@ def analyze_filled(admin_url: str) -> None:
     tables = psql(admin_url, """
         SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY c.relname)
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'onboarder' AND c.relkind = 'r'
-           AND (xpath('/row/c/text()', query_to_xml(format('SELECT EXISTS (SELECT 1 FROM %I.%I) AS c', n.nspname,
-                                                             c.relname), false, true, '')))[1]::text = 'true'""")
+         WHERE n.nspname = 'onboarder' AND c.relkind = 'r' AND pg_relation_size(c.oid) > 0""")
     if tables:
         psql(admin_url, f"VACUUM ANALYZE {tables}")
 
