@@ -70,7 +70,13 @@ struct QueueSQLTests {
         let replay = try await db.queue.enqueue(
             EnqueueRequest(msp: "acme", tenantKey: "t2", kind: "sync", idempotencyKey: "import-7"))
         #expect(keyed.created && !replay.created && replay.jobID == keyed.jobID)
-        #expect(try await db.count("SELECT count(*)::int FROM onboarder.jobs") == 4)
+        // A key names its job before the customer's own active job of the kind does.
+        let active = try await db.queue.enqueue(EnqueueRequest(msp: "acme", tenantKey: "t3", kind: "sync"))
+        let replayedThere = try await db.queue.enqueue(
+            EnqueueRequest(msp: "acme", tenantKey: "t3", kind: "sync", idempotencyKey: "import-7"))
+        #expect(active.created && !replayedThere.created && replayedThere.jobID == keyed.jobID)
+        #expect(replayedThere.existingKey == "t1")
+        #expect(try await db.count("SELECT count(*)::int FROM onboarder.jobs") == 5)
         try await db.drop()
     }
 
@@ -341,6 +347,44 @@ struct QueueFairnessTests {
         after = try await reads()
         #expect(after.tenantsScanned == before.tenantsScanned, "enqueue scanned the tenants table")
         #expect(after.jobsScanned == before.jobsScanned, "enqueue scanned the jobs table")
+        await one.close()
+        try await db.drop()
+    }
+
+    /// The customers an enqueue inserts answer for their rows from the insert itself: no row's customer is
+    /// looked up by key a second time (only a conflict with another call's insert makes that necessary).
+    @Test func aBulkEnqueueOfNewCustomersLooksEachOneUpOnce() async throws {
+        let db = try await QueueDatabase.make("newcustomers")
+        try await db.pool.query("INSERT INTO onboarder.msps (id, display_name) VALUES ('acme', 'Acme')")
+        // One connection, so the statistics it flushes are the work it did.
+        let one = PostgresPool(configuration: db.configuration, maxConnections: 1)
+        func lookupsByKey() async throws -> Int {
+            try await one.query("SELECT pg_stat_force_next_flush()")
+            try await one.query("SELECT pg_stat_clear_snapshot()")
+            return try await one.query(
+                """
+                SELECT idx_scan::int FROM pg_stat_user_indexes
+                 WHERE indexrelid = 'onboarder.tenants_msp_id_tenant_key_key'::regclass
+                """
+            ).single().decode(Int.self, at: 0)
+        }
+        let rows = 600, customers = 200
+        let before = try await lookupsByKey()
+        let results = try await JobQueue.enqueue(
+            (0..<rows).map { EnqueueRequest(msp: "acme", tenantKey: "c\($0 % customers)", kind: "k", subject: "\($0)") },
+            on: one)
+        let lookups = try await lookupsByKey() - before
+        #expect(results.allSatisfy { $0?.created == true })
+        #expect(try await db.count("SELECT count(DISTINCT tenant_id)::int FROM onboarder.jobs") == customers)
+        #expect(
+            try await db.count(
+                """
+                SELECT count(*)::int FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
+                 WHERE t.tenant_key <> 'c' || (j.subject::int % \(customers))
+                """) == 0, "a job went to another row's customer")
+        // Each row's lookup before the insert, and the insert's check of each new customer's key; a second
+        // lookup of every row would add as many again.
+        #expect(lookups <= rows + customers, "\(lookups) lookups by key for \(rows) rows of \(customers) new customers")
         await one.close()
         try await db.drop()
     }

@@ -325,6 +325,8 @@ SET plan_cache_mode = force_custom_plan
 -- No JIT: the insert's estimated cost passes jit_optimize_above_cost at a few thousand rows, and compiling
 -- it took 1.9 s of every 5,000-row call (37 s of a 100,000-row enqueue) to save milliseconds.
 SET jit = off
+-- A large call's sorts in memory: with the default 4 MB those of a 50,000-row call went to disk.
+SET work_mem = '64MB'
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -341,6 +343,13 @@ DECLARE
     v_reason text;
     v_batch bigint;
     v_plan jsonb;
+    v_jobs bigint[];
+    v_created bigint[];
+    v_new_tenants bigint[];    -- the customers this call inserted: ids, MSPs, keys, tenant ids
+    v_new_msps text[];
+    v_new_keys text[];
+    v_new_ids uuid[];
+    v_plan_mode text;
 BEGIN
     -- A call of a few rows (an onboarding, a rotation the scheduler enqueues) may use the plans kept from the
     -- session's earlier calls: planning its dozen statements afresh was most of a one-row call (0.9 of 1.2 ms,
@@ -349,6 +358,7 @@ BEGIN
     IF cardinality(p_msps) <= 100 THEN
         PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
     END IF;
+    v_plan_mode := current_setting('plan_cache_mode');
     IF p_hold IS NOT NULL AND p_hold NOT IN ('gdap', 'threshold') THEN
         RAISE EXCEPTION 'p_hold: gdap, threshold or NULL, not %', left(p_hold, 63) USING ERRCODE = 'invalid_parameter_value';
     ELSIF p_plan IS NOT NULL AND (jsonb_typeof(p_plan) <> 'object' OR jsonb_typeof(p_plan -> 'customers') <> 'array') THEN
@@ -467,13 +477,32 @@ BEGIN
         END IF;
         -- One row per customer: per tenant id when known, else per MSP and key (the first row's key). Any
         -- conflict — the key, or the tenant id, taken by another call meanwhile — is left to the lookup.
-        INSERT INTO onboarder.tenants (msp_id, tenant_key, entra_tenant_id)
-        SELECT DISTINCT ON (coalesce(i.entra::text, i.msp || '/' || i.tenant_key)) i.msp, i.tenant_key, i.entra
-          FROM unnest(p_msps, p_tenant_keys, v_ids, v_tenants) WITH ORDINALITY AS i(msp, tenant_key, entra, tenant_id, ord)
-         WHERE i.tenant_id IS NULL
-         ORDER BY coalesce(i.entra::text, i.msp || '/' || i.tenant_key), i.ord
-        ON CONFLICT DO NOTHING;
-        v_raced := true;
+        -- Planned generically, as the jobs' insert below says.
+        PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
+        WITH inserted AS (
+            INSERT INTO onboarder.tenants AS t (msp_id, tenant_key, entra_tenant_id)
+            SELECT DISTINCT ON (coalesce(i.entra::text, i.msp || '/' || i.tenant_key)) i.msp, i.tenant_key, i.entra
+              FROM unnest(p_msps, p_tenant_keys, v_ids, v_tenants) WITH ORDINALITY AS i(msp, tenant_key, entra, tenant_id, ord)
+             WHERE i.tenant_id IS NULL
+             ORDER BY coalesce(i.entra::text, i.msp || '/' || i.tenant_key), i.ord
+            ON CONFLICT DO NOTHING
+            RETURNING t.id, t.msp_id, t.tenant_key, t.entra_tenant_id
+        )
+        SELECT array_agg(n.id), array_agg(n.msp_id), array_agg(n.tenant_key), array_agg(n.entra_tenant_id)
+          INTO v_new_tenants, v_new_msps, v_new_keys, v_new_ids
+          FROM inserted n;
+        PERFORM set_config('plan_cache_mode', v_plan_mode, true);
+        -- The rows without a customer take the one inserted for them (by tenant id when they have one, else
+        -- by key: the lookup's order); a row left without (a conflict) has every row looked up again.
+        v_tenants := ARRAY(
+            SELECT coalesce(i.tenant_id, by_entra.id, by_key.id)
+              FROM unnest(p_msps, p_tenant_keys, v_ids, v_tenants) WITH ORDINALITY AS i(msp, tenant_key, entra, tenant_id, ord)
+              LEFT JOIN unnest(v_new_tenants, v_new_ids) AS by_entra(id, entra)
+                     ON i.tenant_id IS NULL AND by_entra.entra = i.entra
+              LEFT JOIN unnest(v_new_tenants, v_new_msps, v_new_keys) AS by_key(id, msp, tenant_key)
+                     ON i.tenant_id IS NULL AND i.entra IS NULL AND by_key.msp = i.msp AND by_key.tenant_key = i.tenant_key
+             ORDER BY i.ord);
+        v_raced := v_raced OR array_position(v_tenants, NULL) IS NOT NULL;
     END IF;
     IF v_raced THEN
         v_tenants := ARRAY(
@@ -567,68 +596,79 @@ BEGIN
         END IF;
     END IF;
 
-    RETURN QUERY
-    WITH input AS (
-        SELECT i.ord::integer AS ordinal, i.msp AS msp_id, i.kind, coalesce(i.payload, '{}') AS payload,
-               coalesce(i.priority, 0) AS priority, coalesce(i.run_at, now()) AS run_at, i.idem AS idempotency_key,
-               coalesce(i.subject, '') AS subject, i.tenant_id
-          FROM unnest(p_msps, p_kinds, p_payloads, p_priorities, p_run_ats, p_idempotency_keys, p_subjects, v_tenants)
-               WITH ORDINALITY AS i(msp, kind, payload, priority, run_at, idem, subject, tenant_id, ord)
-    ), inserted AS (
-        -- A held batch's onboard jobs wait for approval, where no claim reaches them.
-        INSERT INTO onboarder.jobs AS j (kind, msp_id, tenant_id, subject, payload, priority, run_at, idempotency_key,
+    -- Each row's job id, drawn before the insert: a row that creates its job answers with its own id, so
+    -- nothing has to match the inserted jobs back to the rows (joins, sorts and a window over every row, in
+    -- the version before). A skipped row's id is drawn and lost, as a default's would be: ON CONFLICT
+    -- evaluates a row's defaults before it checks the row.
+    v_jobs := ARRAY(SELECT nextval('onboarder.jobs_id_seq') FROM generate_series(1, cardinality(p_msps)));
+    -- Planned generically whatever the call's size: its plan is a scan of the arrays, which no row count
+    -- changes; and the foreign-key checks (each job's customer, as each new customer's MSP above) run on
+    -- cached plans of their own, which plan_cache_mode governs too: under force_custom_plan every check is
+    -- planned again for its row (BENCHMARKS.md, bulk enqueue: 3.4 times the checks' cost).
+    PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
+    WITH inserted AS (
+        -- A held batch's onboard jobs wait for approval, where no claim reaches them. In the rows' order:
+        -- of two rows for one job, the first creates it.
+        INSERT INTO onboarder.jobs AS j (id, kind, msp_id, tenant_id, subject, payload, priority, run_at, idempotency_key,
                                          state, wait_reason, batch_id)
-        SELECT i.kind, i.msp_id, i.tenant_id, i.subject, i.payload, i.priority,
-               CASE WHEN h.held THEN 'infinity' ELSE i.run_at END, i.idempotency_key,
+        OVERRIDING SYSTEM VALUE
+        SELECT i.id, i.kind, i.msp, i.tenant_id, coalesce(i.subject, ''), coalesce(i.payload, '{}'), coalesce(i.priority, 0),
+               CASE WHEN h.held THEN 'infinity' ELSE coalesce(i.run_at, now()) END, i.idem,
                CASE WHEN h.held THEN 'waiting' ELSE 'queued' END, CASE WHEN h.held THEN 'approval' END,
                CASE WHEN h.held THEN v_batch END
-          FROM input i CROSS JOIN LATERAL (SELECT v_batch IS NOT NULL AND i.kind = 'onboard' AS held) h
-         ORDER BY i.ordinal
+          FROM unnest(v_jobs, p_msps, p_kinds, p_payloads, p_priorities, p_run_ats, p_idempotency_keys, p_subjects,
+                      v_tenants) WITH ORDINALITY AS i(id, msp, kind, payload, priority, run_at, idem, subject, tenant_id, ord)
+         CROSS JOIN LATERAL (SELECT v_batch IS NOT NULL AND i.kind = 'onboard' AS held) h
+         ORDER BY i.ord
         ON CONFLICT DO NOTHING
-        RETURNING j.id, j.tenant_id, j.kind, j.subject, j.idempotency_key, j.state, j.batch_id
+        RETURNING j.id, j.batch_id
     ), events AS (
         INSERT INTO onboarder.events (job_id, kind, actor, detail)
         SELECT n.id, 'enqueued', v_actor, NULL::jsonb FROM inserted n
         UNION ALL
         SELECT n.id, 'held', v_actor, jsonb_build_object('batch', n.batch_id, 'reason', v_reason)
           FROM inserted n WHERE n.batch_id IS NOT NULL
-    ), matched AS (
-        -- Equality joins only (hash joins and index lookups): a 100,000-row enqueue stays linear.
-        SELECT i.ordinal, i.msp_id, i.tenant_id, i.kind, i.subject, i.idempotency_key,
-               coalesce(by_key.id, by_tenant.id) AS job_id, coalesce(by_key.state, by_tenant.state) AS state,
-               coalesce(by_key.batch_id, by_tenant.batch_id) AS batch_id
-          FROM input i
-          LEFT JOIN inserted by_key ON by_key.idempotency_key = i.idempotency_key
-          LEFT JOIN inserted by_tenant
-                 ON i.idempotency_key IS NULL
-                AND by_tenant.tenant_id = i.tenant_id AND by_tenant.kind = i.kind AND by_tenant.subject = i.subject
     )
-    SELECT q.ordinal, q.job_id, q.created, q.state,
-           CASE WHEN NOT q.created THEN (SELECT t.tenant_key FROM onboarder.tenants t WHERE t.id = q.tenant_id) END,
-           q.batch_id
-      FROM (
-    SELECT r.ordinal, r.job_id, r.inserted AND row_number() OVER (PARTITION BY r.job_id ORDER BY r.ordinal) = 1
-           AS created, r.state, r.tenant_id, r.batch_id
-      FROM (
-        SELECT m.ordinal, m.job_id, true AS inserted, m.state, m.tenant_id, m.batch_id
-          FROM matched m WHERE m.job_id IS NOT NULL
-        UNION ALL
-        -- Rows not inserted: the job that was there before (same key, or active for the tenant and kind).
-        -- Never another MSP's job for a login held to its MSPs (the check above; this covers a job that
-        -- took the key since).
-        SELECT m.ordinal, coalesce(old_by_key.id, old_active.id), false, coalesce(old_by_key.state, old_active.state),
-               coalesce(old_by_key.tenant_id, m.tenant_id),
-               CASE WHEN old_by_key.id IS NOT NULL THEN old_by_key.batch_id ELSE old_active.batch_id END
-          FROM matched m
-          LEFT JOIN onboarder.jobs old_by_key
-                 ON old_by_key.idempotency_key = m.idempotency_key AND (v_every_msp OR old_by_key.msp_id = m.msp_id)
-          LEFT JOIN onboarder.jobs old_active
-                 ON old_active.tenant_id = m.tenant_id AND old_active.kind = m.kind AND old_active.subject = m.subject
-                AND old_active.state IN ('queued', 'running', 'waiting', 'needs_attention')
-         WHERE m.job_id IS NULL
-      ) r
-      ) q
-     ORDER BY q.ordinal;
+    SELECT ARRAY(SELECT n.id FROM inserted n) INTO v_created;
+    PERFORM set_config('plan_cache_mode', v_plan_mode, true);
+
+    IF cardinality(v_created) = cardinality(p_msps) THEN
+        -- Every row created its job: a bulk enqueue of new customers, a rotation, an onboarding.
+        RETURN QUERY
+        SELECT i.ord::integer, i.id, true, CASE WHEN v_batch IS NOT NULL AND i.kind = 'onboard' THEN 'waiting' ELSE 'queued' END,
+               NULL::text, CASE WHEN v_batch IS NOT NULL AND i.kind = 'onboard' THEN v_batch END
+          FROM unnest(v_jobs, p_kinds) WITH ORDINALITY AS i(id, kind, ord)
+         ORDER BY i.ord;
+    ELSE
+        -- A row that created none reports the job that is there — this call's (an earlier row's), or one
+        -- from before — by its key, else as the customer's active job of the kind; this statement sees the
+        -- insert's jobs. Never another MSP's job for a login held to its MSPs (the check above; this
+        -- covers a job that took the key since).
+        RETURN QUERY
+        SELECT i.ord::integer, coalesce(n.id, there.id), n.id IS NOT NULL,
+               CASE WHEN n.id IS NOT NULL
+                    THEN CASE WHEN v_batch IS NOT NULL AND i.kind = 'onboard' THEN 'waiting' ELSE 'queued' END
+                    ELSE there.state END,
+               CASE WHEN n.id IS NULL
+                    THEN (SELECT t.tenant_key FROM onboarder.tenants t WHERE t.id = coalesce(there.tenant_id, i.tenant_id)) END,
+               CASE WHEN n.id IS NOT NULL THEN CASE WHEN v_batch IS NOT NULL AND i.kind = 'onboard' THEN v_batch END
+                    ELSE there.batch_id END
+          FROM unnest(v_jobs, p_msps, p_kinds, p_idempotency_keys, p_subjects, v_tenants) WITH ORDINALITY
+               AS i(id, msp, kind, idem, subject, tenant_id, ord)
+          LEFT JOIN unnest(v_created) AS n(id) ON n.id = i.id
+          -- Looked up by index, and only for the rows that created none.
+          LEFT JOIN LATERAL (
+              SELECT o.id, o.state, o.tenant_id, o.batch_id
+                FROM (SELECT j.id, j.state, j.tenant_id, j.batch_id, 1 AS rank FROM onboarder.jobs j
+                       WHERE j.idempotency_key = i.idem AND (v_every_msp OR j.msp_id = i.msp)
+                      UNION ALL
+                      SELECT j.id, j.state, j.tenant_id, j.batch_id, 2 FROM onboarder.jobs j
+                       WHERE j.tenant_id = i.tenant_id AND j.kind = i.kind AND j.subject = coalesce(i.subject, '')
+                         AND j.state IN ('queued', 'running', 'waiting', 'needs_attention')) o
+               WHERE n.id IS NULL
+               ORDER BY o.rank LIMIT 1) there ON true
+         ORDER BY i.ord;
+    END IF;
 
     -- A bulk enqueue that grows the table a lot leaves the planner with stale (or, on a new install, no)
     -- statistics until autovacuum gets to it, and the claim's plan was measured ten times slower then.
