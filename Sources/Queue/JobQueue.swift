@@ -36,16 +36,28 @@ public struct JobQueue: Sendable {
         on executor: some PostgresExecutor
     ) async throws -> [EnqueueResult?] {
         guard !requests.isEmpty else { return [] }
-        let rows = try await executor.query(
-            """
-            SELECT ordinal, job_id, created, state, existing_key, batch_id FROM onboarder.enqueue_many(
-                \(requests.map(\.msp)), \(requests.map(\.tenantKey)), \(requests.map(\.kind)),
-                \(requests.map(\.payload.text))::jsonb[], \(requests.map(\.priority))::integer[],
-                \(requests.map(\.runAt))::timestamptz[], \(requests.map(\.idempotencyKey)),
-                \(requests.map(\.subject)), \(actor), \(requests.map(\.entraTenantID))::uuid[], \(hold),
-                \(plan?.text)::jsonb)
-            """)
-        return try rows.map { row in
+        return try enqueueResults(
+            try await executor.query(enqueueStatement(requests, actor: actor, hold: hold, plan: plan)))
+    }
+
+    /// `enqueue`'s statement, apart from running it: a caller that enqueues in several statements builds the
+    /// next one while the database runs this one.
+    public static func enqueueStatement(
+        _ requests: [EnqueueRequest], actor: String?, hold: String?, plan: PostgresJSON?
+    ) -> PostgresQuery {
+        """
+        SELECT ordinal, job_id, created, state, existing_key, batch_id FROM onboarder.enqueue_many(
+            \(requests.map(\.msp)), \(requests.map(\.tenantKey)), \(requests.map(\.kind)),
+            \(requests.map(\.payload.text))::jsonb[], \(requests.map(\.priority))::integer[],
+            \(requests.map(\.runAt))::timestamptz[], \(requests.map(\.idempotencyKey)),
+            \(requests.map(\.subject)), \(actor), \(requests.map(\.entraTenantID))::uuid[], \(hold),
+            \(plan?.text)::jsonb)
+        """
+    }
+
+    /// `enqueueStatement`'s rows as results, in request order.
+    public static func enqueueResults(_ rows: PostgresRows) throws -> [EnqueueResult?] {
+        try rows.map { row in
             guard let job = try row.decode(Int64?.self, column: "job_id") else { return nil }
             return EnqueueResult(
                 jobID: job, created: try row.decode(Bool.self, column: "created"),

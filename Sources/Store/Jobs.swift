@@ -28,16 +28,22 @@ public enum Jobs {
         plan: (Range<Int>) throws -> PostgresJSON? = { _ in nil }, batchSize: Int = Jobs.batchSize,
         on executor: some PostgresExecutor, progress: (Int) -> Void = { _ in }
     ) async throws -> [EnqueueResult?] {
-        try await executor.transaction(isolation: #isolation) { connection in
+        func statement(_ range: Range<Int>) throws -> PostgresQuery {
+            JobQueue.enqueueStatement(Array(requests[range]), actor: actor, hold: hold, plan: try plan(range))
+        }
+        return try await executor.transaction(isolation: #isolation) { connection in
             var results: [EnqueueResult?] = []
             results.reserveCapacity(requests.count)
-            var start = 0
-            while start < requests.count {
-                let range = start..<min(start + batchSize, requests.count)
-                results += try await JobQueue.enqueue(
-                    Array(requests[range]), actor: actor, hold: hold, plan: try plan(range), on: connection)
-                start = range.upperBound
-                progress(start)
+            var range = 0..<min(batchSize, requests.count)
+            var next = range.isEmpty ? nil : try statement(range)
+            while let current = next {
+                // The database runs this call while the next one's arrays are written here (a core each).
+                async let rows = connection.query(current)
+                let following = range.upperBound..<min(range.upperBound + batchSize, requests.count)
+                next = following.isEmpty ? nil : try statement(following)
+                results += try JobQueue.enqueueResults(try await rows)
+                progress(range.upperBound)
+                range = following
             }
             let created = zip(requests, results).compactMap { request, result in
                 request.kind == "onboard" && result?.created == true ? result : nil
