@@ -23,8 +23,9 @@ BENCH_ENQUEUE_TOP_STATEMENTS (enqueue: the N statements, nested ones included, t
 per row), BENCH_AUTOVACUUM (queue and floor: off turns autovacuum off on onboarder's tables),
 BENCH_E2E_RUNS, BENCH_E2E_THROTTLED, BENCH_E2E_PROFILE, BENCH_E2E_TOP_STATEMENTS, BENCH_E2E_TECHNICIANS (e2e; see
 scripts/bench_e2e.py), BENCH_HTTP_BASELINE (http: the release folder of another build to compare the HTTP client
-with), BENCH_BASELINE (enqueue, e2e, sim, and queue's idle latency: the release folder of another build, in a
-checkout of its own whose sql/ it migrates with, to run the same measurement with, alternating, BENCH_REPEATS times).
+with), BENCH_BASELINE (enqueue, e2e, sim, and queue's idle latency and bulk enqueue: the release folder of another
+build, in a checkout of its own whose sql/ it migrates with, to run the same measurement with, alternating,
+BENCH_REPEATS times).
 
 The benchmarks get their own PostgreSQL cluster (.local/pg-bench; ONBOARDER_PG_DIR and ONBOARDER_PG_PORT, default
 54349, choose another), made by scripts/dev-db with the roles of sql/bootstrap.sql.

@@ -113,12 +113,16 @@ class Queue:
             poll.stdin.close()
             poll.wait()
 
+    def enqueue(self, db: Database) -> int:
+        """`jobs` no-op jobs over 5,000 new tenants in one enqueue_many call: rows/s."""
+        t0 = time.time()
+        psql(db.admin, self.enqueue_sql(self.s.jobs, 5000))
+        return rate(self.s.jobs, t0, time.time())
+
     def drain(self, limits: bool) -> tuple[int, int]:
         """Enqueue `jobs` no-op jobs, then drain them: (enqueue rows/s, drain jobs/s)."""
         db = self.database()
-        t0 = time.time()
-        psql(db.admin, self.enqueue_sql(self.s.jobs, 5000))
-        t1 = time.time()
+        enqueued = self.enqueue(db)
         if limits:
             psql(db.admin, "UPDATE onboarder.queue_limits SET max_running = 1000; UPDATE onboarder.msps SET max_running = 1000")
         else:
@@ -128,7 +132,7 @@ class Queue:
         with self.worker(db) as worker:
             self.wait_drained(db.admin, self.s.jobs, worker)
             ended = time.time()
-        return rate(self.s.jobs, t0, t1), rate(self.s.jobs, started, ended)
+        return enqueued, rate(self.s.jobs, started, ended)
 
     # MARK: steady load
 
@@ -276,6 +280,19 @@ def latency_against(q: Queue, baseline: Queue) -> None:
     print(f"latency p50 vs the baseline: {ratio(p50s['this build'], p50s['baseline'])}")
 
 
+def enqueue_against(q: Queue, baseline: Queue) -> None:
+    """The bulk enqueue again on databases of another build's schema (BENCH_BASELINE), alternating with this
+    build's, BENCH_REPEATS times, each on a fresh database: rows/s and the medians' ratio."""
+    rates: dict[str, list[int]] = {"this build": [], "baseline": []}
+    for r in range(1, q.s.repeats + 1):
+        log(f"bulk enqueue against the baseline, repeat {r}/{q.s.repeats}")
+        for name, queue_ in (("baseline", baseline), ("this build", q)):
+            rates[name].append(queue_.enqueue(queue_.database()))
+    harness.table([f"bulk enqueue of {q.s.jobs} jobs over 5,000 new tenants, rows/s", "this build", "baseline"],
+                  [["median (each repeat)", cell(rates["this build"]), cell(rates["baseline"])]])
+    print(f"bulk enqueue vs the baseline: {ratio(median(rates['this build']), median(rates['baseline']))}")
+
+
 def queue(q: Queue) -> None:
     s = q.s
     drains, enqueues, limited, steadies = [], [], [], []
@@ -289,6 +306,7 @@ def queue(q: Queue) -> None:
     baseline = os.environ.get("BENCH_BASELINE")
     if baseline:
         latency_against(q, Queue(q.admin, f"{baseline}/onboarder", s))
+        enqueue_against(q, Queue(q.admin, f"{baseline}/onboarder", s))
     pgq: dict = {}
     for r in range(1, s.repeats + 1):
         log(f"repeat {r}/{s.repeats}: drain {s.jobs} pre-queued no-op jobs (onboarder, pgqueuer), "
