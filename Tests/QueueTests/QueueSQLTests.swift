@@ -370,9 +370,10 @@ struct QueueFairnessTests {
         }
         let rows = 600, customers = 200
         let before = try await lookupsByKey()
-        let results = try await JobQueue.enqueue(
-            (0..<rows).map { EnqueueRequest(msp: "acme", tenantKey: "c\($0 % customers)", kind: "k", subject: "\($0)") },
-            on: one)
+        let requests = (0..<rows).map {
+            EnqueueRequest(msp: "acme", tenantKey: "c\($0 % customers)", kind: "k", subject: "\($0)")
+        }
+        let results = try await JobQueue.enqueue(requests, on: one)
         let lookups = try await lookupsByKey() - before
         #expect(results.allSatisfy { $0?.created == true })
         #expect(try await db.count("SELECT count(DISTINCT tenant_id)::int FROM onboarder.jobs") == customers)
