@@ -27,10 +27,12 @@ public struct JobQueue: Sendable {
     /// The one call of `onboarder.enqueue_many`: many jobs in one statement (one NOTIFY), on `executor`
     /// (a connection inside the caller's transaction, to enqueue together with other writes), recording
     /// `actor` in the 'enqueued' events (nil: the login). Results come back in request order; nil for a
-    /// request whose idempotency key a concurrent enqueue used in the same instant (the key kept that job
-    /// single, and this statement's snapshot cannot see it). `hold` ("gdap", "threshold") holds the onboard
-    /// jobs for approval whatever their count, `plan` is what a held batch stores (nil: the database's plan
-    /// of the rows); the database holds them anyway when they are more than its approval threshold.
+    /// request that created no job and whose job the call then did not find: another MSP's, which took its
+    /// idempotency key after the call's check, or a concurrent enqueue's, finished before the call looked for
+    /// it (the call looks, by key and by the customer's active job, after its insert). `hold` ("gdap",
+    /// "threshold") holds the onboard jobs for approval whatever their count, `plan` is what a held batch
+    /// stores (nil: the database's plan of the rows); the database holds them anyway when they are more than
+    /// its approval threshold.
     public static func enqueue(
         _ requests: [EnqueueRequest], actor: String? = nil, hold: String? = nil, plan: PostgresJSON? = nil,
         on executor: some PostgresExecutor
