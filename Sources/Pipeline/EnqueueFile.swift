@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// An enqueue file (CSV per RFC 4180, or JSON Lines) read into validated onboarding requests. Every row
 /// is checked before anything is written; every problem is reported with its file, line and column.
@@ -138,108 +139,151 @@ public enum EnqueueFile {
         }
         bytes = []
         if result.rejectedWhole { return result }
+        // Each record on its own first (on every core for a large file: the checks are most of reading it),
+        // then in the file's order: a customer's second row refused, the rows and the problems collected.
+        let checked = checkEach(records) { record in check(record, name: name, rules: rules) }
         var seen: [String: Int] = [:]
-        for record in records {
-            var problems: [Problem] = []
-            func problem(_ column: String?, _ reason: String) {
-                problems.append(Problem(file: name, line: record.line, column: column, reason: reason))
-            }
-            // Control characters and lengths first, for every column: a value refused here is left out of
-            // the checks below (none of them would quote it back, nor report it missing).
-            var f = record.fields.mapValues(Self.trimmed)
-            var refused: Set<String> = []
-            if f.contains(where: { fieldProblem($0.key, $0.value) != nil }) {
-                // Again in the columns' order, so that a row's problems are listed the same way every time
-                // (a dictionary's order changes from run to run); most rows never get here.
-                for column in columns {
-                    if let value = f[column], let reason = fieldProblem(column, value) {
-                        problem(column, reason)
-                        refused.insert(column)
-                        f[column] = nil
-                    }
-                }
-            }
-            for column in required where (f[column] ?? "").isEmpty && !refused.contains(column) {
-                problem(column, "required")
-            }
-            let msp = f["msp"] ?? ""
-            if !msp.isEmpty, !Validation.isMSPID(msp) {
-                problem("msp", "an MSP id is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
-            }
-            let tenant = (f["tenant"] ?? "").lowercased()
-            if !tenant.isEmpty, let reason = Validation.tenantProblem(tenant) { problem("tenant", reason) }
-            let path = f["path"] ?? ""
-            if !path.isEmpty && path != "teams" && path != "m365" {
-                problem("path", "must be teams or m365, not \(quoted(path))")
-            }
-            let pbxURL = f["pbx_url"] ?? ""
-            if !pbxURL.isEmpty, let reason = rules.pbxEndpoints.problem(pbxURL, allowedHosts: nil) {
-                problem("pbx_url", reason)
-            }
-            let secret = f["pbx_secret"] ?? ""
-            if !secret.isEmpty, let reason = rules.secretReferenceProblem(secret, msp: msp) {
-                problem("pbx_secret", reason)
-            }
-            if let uri = f["redirect_uri"], !uri.isEmpty, let reason = Validation.redirectURIProblem(uri) {
-                problem("redirect_uri", reason)
-            }
-            let sbc = f["sbc_domain"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
-            if let sbc {
-                if path == "m365" { problem("sbc_domain", "only the teams path uses an SBC domain") }
-                if !Validation.isDNSName(sbc) && !Validation.isDNSLabel(Substring(sbc)) {
-                    problem("sbc_domain", "not a domain name or a DNS label: \(quoted(sbc))")
-                }
-            }
-            var users: [String]?
-            if let text = f["users"], !text.isEmpty {
-                if path == "teams" { problem("users", "only the m365 path selects users") }
-                let list = Validation.userList(text)
-                if list.count > Limits.usersPerRow {
-                    problem("users", "\(list.count) users; a row lists at most \(Limits.usersPerRow)")
+        for (record, check) in zip(records, checked) {
+            var problems = check.problems
+            if let customer = check.customer {
+                if let first = seen[customer.key] {
+                    problems.append(
+                        Problem(
+                            file: name, line: record.line, column: "tenant",
+                            reason: "the customer \(customer.tenant) of \(customer.msp) is also on line \(first)"))
                 } else {
-                    for upn in list {
-                        if upn.unicodeScalars.count > Limits.user {
-                            problem(
-                                "users", "a user principal name has at most \(Limits.user) characters: \(quoted(upn))")
-                        } else if !Validation.isUPN(upn) {
-                            problem("users", "not a user principal name: \(quoted(upn))")
-                        }
-                    }
-                    if Set(list.map { $0.lowercased() }).count != list.count {
-                        problem("users", "a user is listed twice")
-                    }
-                }
-                users = list
-            }
-            var priority = 0
-            if let text = f["priority"], !text.isEmpty {
-                if let value = Int(text), abs(value) <= 1_000_000 {
-                    priority = value
-                } else {
-                    problem("priority", "an integer between -1000000 and 1000000, not \(quoted(text))")
+                    seen[customer.key] = record.line
                 }
             }
-            let key = "\(msp.lowercased())\n\(tenant)"
-            if !msp.isEmpty && !tenant.isEmpty {
-                if let first = seen[key] {
-                    problem("tenant", "the customer \(tenant) of \(msp) is also on line \(first)")
-                } else {
-                    seen[key] = record.line
-                }
-            }
-            if problems.isEmpty {
-                let payload = OnboardingPayload(
-                    path: path, displayName: f["display_name"].flatMap { $0.isEmpty ? nil : $0 }, pbxURL: pbxURL,
-                    pbxClientID: f["pbx_client_id"] ?? "", pbxSecret: secret,
-                    redirectURI: f["redirect_uri"].flatMap { $0.isEmpty ? nil : $0 }, sbcDomain: sbc, users: users)
-                result.rows.append(
-                    Row(line: record.line, msp: msp, tenant: tenant, priority: priority, payload: payload))
+            if problems.isEmpty, let row = check.row {
+                result.rows.append(row)
             } else {
                 result.problems += problems
                 result.rejectedLines.insert(record.line)
             }
         }
         return result
+    }
+
+    /// What one record's own checks found: its problems, or the row it makes; and the customer it names (MSP
+    /// and tenant), which no other row may name again.
+    struct Checked: Sendable {
+        var problems: [Problem] = []
+        var row: Row?
+        var customer: (key: String, msp: String, tenant: String)?
+    }
+
+    /// `check` of every record, in their order: on as many threads as the machine has cores when there are
+    /// enough records to share (the checks of one record read nothing of another's).
+    static func checkEach(
+        _ records: [(line: Int, fields: [String: String])],
+        _ check: @Sendable ((line: Int, fields: [String: String])) -> Checked
+    ) -> [Checked] {
+        let parts = min(ProcessInfo.processInfo.activeProcessorCount, records.count / 2_000)
+        guard parts > 1 else { return records.map(check) }
+        let results = Mutex([[Checked]](repeating: [], count: parts))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let checked = records[(records.count * part / parts)..<(records.count * (part + 1) / parts)].map(check)
+            results.withLock { $0[part] = checked }
+        }
+        return results.withLock { $0.flatMap { $0 } }
+    }
+
+    /// One record's checks (everything but the duplicate customer, which needs the rows before it).
+    static func check(_ record: (line: Int, fields: [String: String]), name: String, rules: EnqueueRules) -> Checked {
+        var problems: [Problem] = []
+        func problem(_ column: String?, _ reason: String) {
+            problems.append(Problem(file: name, line: record.line, column: column, reason: reason))
+        }
+        // Control characters and lengths first, for every column: a value refused here is left out of
+        // the checks below (none of them would quote it back, nor report it missing).
+        var f = record.fields.mapValues(Self.trimmed)
+        var refused: Set<String> = []
+        if f.contains(where: { fieldProblem($0.key, $0.value) != nil }) {
+            // Again in the columns' order, so that a row's problems are listed the same way every time
+            // (a dictionary's order changes from run to run); most rows never get here.
+            for column in columns {
+                if let value = f[column], let reason = fieldProblem(column, value) {
+                    problem(column, reason)
+                    refused.insert(column)
+                    f[column] = nil
+                }
+            }
+        }
+        for column in required where (f[column] ?? "").isEmpty && !refused.contains(column) {
+            problem(column, "required")
+        }
+        let msp = f["msp"] ?? ""
+        if !msp.isEmpty, !Validation.isMSPID(msp) {
+            problem("msp", "an MSP id is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        }
+        let tenant = (f["tenant"] ?? "").lowercased()
+        if !tenant.isEmpty, let reason = Validation.tenantProblem(tenant) { problem("tenant", reason) }
+        let path = f["path"] ?? ""
+        if !path.isEmpty && path != "teams" && path != "m365" {
+            problem("path", "must be teams or m365, not \(quoted(path))")
+        }
+        let pbxURL = f["pbx_url"] ?? ""
+        if !pbxURL.isEmpty, let reason = rules.pbxEndpoints.problem(pbxURL, allowedHosts: nil) {
+            problem("pbx_url", reason)
+        }
+        let secret = f["pbx_secret"] ?? ""
+        if !secret.isEmpty, let reason = rules.secretReferenceProblem(secret, msp: msp) {
+            problem("pbx_secret", reason)
+        }
+        if let uri = f["redirect_uri"], !uri.isEmpty, let reason = Validation.redirectURIProblem(uri) {
+            problem("redirect_uri", reason)
+        }
+        let sbc = f["sbc_domain"].flatMap { $0.isEmpty ? nil : $0.lowercased() }
+        if let sbc {
+            if path == "m365" { problem("sbc_domain", "only the teams path uses an SBC domain") }
+            if !Validation.isDNSName(sbc) && !Validation.isDNSLabel(Substring(sbc)) {
+                problem("sbc_domain", "not a domain name or a DNS label: \(quoted(sbc))")
+            }
+        }
+        var users: [String]?
+        if let text = f["users"], !text.isEmpty {
+            if path == "teams" { problem("users", "only the m365 path selects users") }
+            let list = Validation.userList(text)
+            if list.count > Limits.usersPerRow {
+                problem("users", "\(list.count) users; a row lists at most \(Limits.usersPerRow)")
+            } else {
+                for upn in list {
+                    if upn.unicodeScalars.count > Limits.user {
+                        problem(
+                            "users", "a user principal name has at most \(Limits.user) characters: \(quoted(upn))")
+                    } else if !Validation.isUPN(upn) {
+                        problem("users", "not a user principal name: \(quoted(upn))")
+                    }
+                }
+                if Set(list.map { $0.lowercased() }).count != list.count {
+                    problem("users", "a user is listed twice")
+                }
+            }
+            users = list
+        }
+        var priority = 0
+        if let text = f["priority"], !text.isEmpty {
+            if let value = Int(text), abs(value) <= 1_000_000 {
+                priority = value
+            } else {
+                problem("priority", "an integer between -1000000 and 1000000, not \(quoted(text))")
+            }
+        }
+        var checked = Checked()
+        if !msp.isEmpty && !tenant.isEmpty {
+            checked.customer = (key: "\(msp.lowercased())\n\(tenant)", msp: msp, tenant: tenant)
+        }
+        if problems.isEmpty {
+            let payload = OnboardingPayload(
+                path: path, displayName: f["display_name"].flatMap { $0.isEmpty ? nil : $0 }, pbxURL: pbxURL,
+                pbxClientID: f["pbx_client_id"] ?? "", pbxSecret: secret,
+                redirectURI: f["redirect_uri"].flatMap { $0.isEmpty ? nil : $0 }, sbcDomain: sbc, users: users)
+            checked.row = Row(line: record.line, msp: msp, tenant: tenant, priority: priority, payload: payload)
+        } else {
+            checked.problems = problems
+        }
+        return checked
     }
 
     /// Without leading and trailing spaces and tabs (Foundation's trimming costs a bridge per call).

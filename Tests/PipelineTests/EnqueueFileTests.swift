@@ -85,6 +85,28 @@ struct EnqueueFileTests {
                 == "customers.csv:2: path: must be teams or m365, not 'fax'")
     }
 
+    /// A file large enough to be checked on several threads reads as one row after another would: its rows and
+    /// problems in the file's order, each row's own, and a customer's second row refused across the parts.
+    @Test func aLargeFileReadsInTheFilesOrder() {
+        let count = 6_000
+        var text = Self.header
+        for i in 0..<count {
+            // Every 997th row has a bad path; the last names the first row's customer again.
+            let tenant = i == count - 1 ? "c0.example.com" : "c\(i).example.com"
+            let path = i % 997 == 5 ? "fax" : "m365"
+            text += "acme,\(tenant),,\(path),https://pbx.example,onboarder,env:PBX_SECRET_X,,,,\(i % 7)\n"
+        }
+        let result = read(text)
+        let badPaths = (0..<count).filter { $0 % 997 == 5 }.map { $0 + 2 }  // row i is on line i + 2
+        #expect(result.problems.map(\.line) == badPaths + [count + 1])
+        #expect(result.problems.dropLast().allSatisfy { $0.column == "path" })
+        #expect(result.problems.last?.reason == "the customer c0.example.com of acme is also on line 2")
+        let rowLines = (2...(count + 1)).filter { !badPaths.contains($0) && $0 != count + 1 }
+        #expect(result.rows.map(\.line) == rowLines)
+        #expect(result.rows.allSatisfy { $0.tenant == "c\($0.line - 2).example.com" && $0.priority == ($0.line - 2) % 7 })
+        #expect(result.rejectedLines == Set(badPaths + [count + 1]))
+    }
+
     @Test func unknownAndMissingColumnsRejectTheFile() {
         let result = read("msp,tenant,colour,path\nacme,a.example.com,blue,m365\n")
         #expect(result.rows.isEmpty)
