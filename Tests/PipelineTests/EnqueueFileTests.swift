@@ -103,7 +103,8 @@ struct EnqueueFileTests {
         #expect(result.problems.last?.reason == "the customer c0.example.com of acme is also on line 2")
         let rowLines = (2...(count + 1)).filter { !badPaths.contains($0) && $0 != count + 1 }
         #expect(result.rows.map(\.line) == rowLines)
-        #expect(result.rows.allSatisfy { $0.tenant == "c\($0.line - 2).example.com" && $0.priority == ($0.line - 2) % 7 })
+        #expect(
+            result.rows.allSatisfy { $0.tenant == "c\($0.line - 2).example.com" && $0.priority == ($0.line - 2) % 7 })
         #expect(result.rejectedLines == Set(badPaths + [count + 1]))
     }
 
