@@ -143,9 +143,9 @@ public enum EnqueueFile {
         // then in the file's order: a customer's second row refused, the rows and the problems collected.
         let checked = checkEach(records) { record in check(record, name: name, rules: rules) }
         var seen: [String: Int] = [:]
-        for (record, check) in zip(records, checked) {
-            var problems = check.problems
-            if let customer = check.customer {
+        for (record, own) in zip(records, checked) {
+            var problems = own.problems
+            if let customer = own.customer {
                 if let first = seen[customer.key] {
                     problems.append(
                         Problem(
@@ -155,7 +155,7 @@ public enum EnqueueFile {
                     seen[customer.key] = record.line
                 }
             }
-            if problems.isEmpty, let row = check.row {
+            if problems.isEmpty, let row = own.row {
                 result.rows.append(row)
             } else {
                 result.problems += problems
