@@ -146,10 +146,12 @@ public struct JobQueue: Sendable {
             Bool.self, column: "alive")
     }
 
-    /// Declares workers silent for `lease` dead and requeues their jobs. Returns how many were rescued.
+    /// Declares workers silent for `lease` dead, apart from `reaper` (the worker asking: its own lateness is
+    /// for the others to judge), and requeues their jobs. Returns how many were rescued.
     @discardableResult
-    public func reap(lease: Duration) async throws -> Int {
-        try await pool.query("SELECT onboarder.reap(\(lease)) AS n").single().decode(Int.self, column: "n")
+    public func reap(lease: Duration, reaper: String) async throws -> Int {
+        try await pool.query("SELECT onboarder.reap(\(lease), \(reaper)) AS n").single().decode(
+            Int.self, column: "n")
     }
 
     /// A step's failed tries so far (zero for a step that never failed).

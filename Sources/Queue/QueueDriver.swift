@@ -18,8 +18,9 @@ public protocol QueueDriver: Sendable {
     func finish(worker: String, _ completions: [JobCompletion], stepFailures: [StepFailure]) async throws -> Set<Int64>
     /// Proves the worker alive; false means it was declared dead and must stop.
     func heartbeat(worker: String) async throws -> Bool
-    /// Declares workers silent for `lease` dead and requeues their jobs; returns how many were rescued.
-    func reap(lease: Duration) async throws -> Int
+    /// Declares workers silent for `lease` dead, apart from `reaper` itself, and requeues their jobs; returns
+    /// how many were rescued.
+    func reap(lease: Duration, reaper: String) async throws -> Int
     /// Wake-ups when work may have arrived (enqueues, finished jobs, a reconnect); nil for a driver that
     /// has none, whose workers rely on the poll.
     func listen() -> QueueWakeUps?

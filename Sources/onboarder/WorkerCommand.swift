@@ -84,7 +84,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 queue: queue, workerID: settings.id, interval: settings.heartbeatInterval, lease: settings.lease,
                 logger: logger, healthChanged: { worker.heartbeatChanged(healthy: $0) })
             let reaper = ReaperService(
-                queue: queue, interval: settings.reapInterval, lease: settings.lease, logger: logger)
+                queue: queue, workerID: settings.id, interval: settings.reapInterval, lease: settings.lease,
+                logger: logger)
             // Graceful shutdown runs in reverse order: the worker drains first, while the heartbeat still beats.
             let group = ServiceGroup(
                 configuration: .init(

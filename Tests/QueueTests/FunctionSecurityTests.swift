@@ -66,7 +66,7 @@ enum DeclaredFunctions {
         "onboarder.claim(text,integer,text[])": (false, [worker]),
         "onboarder.finish(text,jsonb)": (false, [worker]),
         "onboarder.heartbeat(text)": (false, [worker]),
-        "onboarder.reap(interval)": (false, [worker]),
+        "onboarder.reap(interval,text)": (false, [worker]),
         // Writes per second per partner app (70_partner_rates.sql): the bucket is written only through it.
         "onboarder.take_partner_writes(text,integer,real,boolean,timestamp with time zone)": (true, [worker]),
         // The nightly drift audit (82_audit.sql): operators (`onboarder audit`) and workers; the scope helper

@@ -144,7 +144,7 @@ final class InMemoryQueue: QueueDriver, Sendable {
         }
     }
 
-    func reap(lease: Duration) async throws -> Int { 0 }
+    func reap(lease: Duration, reaper: String) async throws -> Int { 0 }
 
     func listen() -> QueueWakeUps? {
         let (events, continuation) = AsyncStream.makeStream(of: Void.self)

@@ -405,6 +405,51 @@ struct WorkerProcessTests {
         try await lab.drop()
     }
 
+    /// A worker's own reaper never declares it dead: when its beats come late (the process or the database
+    /// paused past the lease), whether it lost its jobs is for the other workers to judge. Alone, it would
+    /// otherwise stop and leave every job to wait for a restart. Other silent workers it still declares dead.
+    @Test func aWorkersOwnReaperDoesNotDeclareItDead() async throws {
+        let lab = try await WorkerLab.make("selfreap")
+        let worker = try lab.startWorker("paused", concurrency: 2)
+        try await lab.waitUntil(30, "the worker registered") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE id = 'paused'") == 1
+        }
+        // Its beats stop reaching the table (it is still told whether it is alive), and its last one is old.
+        try await lab.pool.query(
+            """
+            CREATE OR REPLACE FUNCTION onboarder.heartbeat(p_worker text) RETURNS boolean LANGUAGE sql AS $$
+                SELECT EXISTS (SELECT 1 FROM onboarder.workers WHERE id = p_worker AND state IN ('running', 'draining'))
+            $$
+            """)
+        try await lab.pool.query(
+            "UPDATE onboarder.workers SET heartbeat_at = now() - interval '1 hour' WHERE id = 'paused'")
+        // Another worker, silent as long, holding a job: this worker's reaper declares it dead and takes the job.
+        try await lab.pool.query(
+            """
+            INSERT INTO onboarder.workers (id, host, pid, concurrency, version, heartbeat_at)
+            VALUES ('gone', 'elsewhere', 1, 1, 'test', now() - interval '1 hour')
+            """)
+        let job = try await lab.queue.enqueue(sleepJobs(1, msps: ["m"], tenants: 1, payload: #"{"sleep_ms": 10}"#))[0]
+        try await lab.pool.query(
+            "UPDATE onboarder.jobs SET state = 'running', worker_id = 'gone', attempts = 1 WHERE id = \(job.jobID)")
+        try await lab.waitUntil(30, "the other silent worker declared dead, its job rescued and run") {
+            try await lab.int(
+                "SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded' AND rescues = 1") == 1
+        }
+        try await Task.sleep(for: .seconds(3))  // three reaps past this worker's own lease
+        #expect(
+            try await lab.pool.query("SELECT state FROM onboarder.workers WHERE id = 'paused'").single()[0].decode(
+                String.self) == "running")
+        #expect(!worker.output.contains("declared dead"))
+        _ = try await lab.queue.enqueue(sleepJobs(2, msps: ["n"], tenants: 2, payload: #"{"sleep_ms": 10}"#))
+        try await lab.waitUntil(30, "the worker still claims") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded'") == 3
+        }
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        try await lab.drop()
+    }
+
     /// A worker whose heartbeats fail stops claiming (others may soon take its jobs), and claims again
     /// once its heartbeat is back.
     @Test func aWorkerThatCannotHeartbeatStopsClaiming() async throws {

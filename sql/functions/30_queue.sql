@@ -160,8 +160,13 @@ AS $$
 $$;
 
 -- Declares workers without a heartbeat for p_lease dead and puts their jobs back in the queue, counting
--- the rescue. Safe to run from every worker at once.
-CREATE OR REPLACE FUNCTION onboarder.reap(p_lease interval) RETURNS integer
+-- the rescue. Safe to run from every worker at once. Never the reaper itself (p_reaper): a worker that can
+-- reap is alive, and one whose beats came late (its process or the database paused past the lease) would
+-- otherwise declare itself dead, stop, and — alone — leave every job waiting for a restart; whether it lost
+-- its jobs is for the other workers to judge. 0002's reap(interval) is replaced: a worker of an earlier
+-- version still calls it with one argument during an upgrade, and then spares no one (p_reaper NULL).
+DROP FUNCTION IF EXISTS onboarder.reap(interval);
+CREATE OR REPLACE FUNCTION onboarder.reap(p_lease interval, p_reaper text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -169,7 +174,8 @@ DECLARE
     rescued integer;
 BEGIN
     UPDATE onboarder.workers SET state = 'dead', stopped_at = now()
-     WHERE state IN ('running', 'draining') AND heartbeat_at < now() - p_lease;
+     WHERE state IN ('running', 'draining') AND heartbeat_at < now() - p_lease
+       AND id IS DISTINCT FROM p_reaper;
     -- Cheap exit, without the global lock, when no job belongs to a worker that is not alive.
     PERFORM 1 FROM onboarder.jobs j JOIN onboarder.workers w ON w.id = j.worker_id
      WHERE j.state = 'running' AND w.state IN ('dead', 'stopped') LIMIT 1;
@@ -198,8 +204,8 @@ END $$;
 
 
 REVOKE ALL ON FUNCTION onboarder.claim(text, integer, text[]), onboarder.finish(text, jsonb),
-                       onboarder.heartbeat(text), onboarder.reap(interval)
+                       onboarder.heartbeat(text), onboarder.reap(interval, text)
   FROM PUBLIC, onboarder_worker, onboarder_enqueuer, onboarder_operator;
 GRANT EXECUTE ON FUNCTION onboarder.claim(text, integer, text[]), onboarder.finish(text, jsonb),
-                          onboarder.heartbeat(text), onboarder.reap(interval)
+                          onboarder.heartbeat(text), onboarder.reap(interval, text)
    TO onboarder_worker;
