@@ -6,6 +6,7 @@ import Pipeline
 import Postgres
 import Queue
 import Simulator
+import Synchronization
 import TestSupport
 import Testing
 
@@ -34,6 +35,8 @@ final class PipelineLab: @unchecked Sendable {
     var technician = Technician.everything
     /// The (job, step) pairs the technician has played, so each wait is played once.
     var playedHandovers = Set<String>()
+    /// The secret last entered in each customer's PBX (by domain): `secretInPBX`.
+    let pastedSecrets = Mutex<[String: String]>([:])
     static let sbcParent = "sbc.msp.example"
 
     init(_ label: String, world: WorldDescription) async throws {
@@ -199,13 +202,37 @@ final class PipelineLab: @unchecked Sendable {
             try await playTechnician(technician ?? self.technician)
             try await Task.sleep(for: .milliseconds(200))
         }
-        var report = ""
-        for job in jobs {
-            let (state, error, _) = try await self.state(job)
-            report += "\n  job \(job): \(state) \(error ?? "")"
-        }
-        Issue.record("timed out after \(seconds) s waiting for \(states.sorted()):\(report)")
+        Issue.record("timed out after \(seconds) s waiting for \(states.sorted()):\(try await report(jobs))")
         throw CancellationError()
+    }
+
+    /// What a timed-out wait says: each job's state, step, wait and last error; each worker's state and
+    /// heartbeat; the last lines of each worker's log (a worker that stopped says why there).
+    func report(_ jobs: [Int64]) async throws -> String {
+        var report = ""
+        for row in try await pool.query(
+            """
+            SELECT id, state, current_step, wait_reason, round(extract(epoch FROM run_at - now()))::bigint,
+                   attempts, last_error
+              FROM onboarder.jobs WHERE id = ANY(\(jobs)) ORDER BY id
+            """)
+        {
+            let (id, state, step, wait, runIn, attempts, error) = try row.decode(
+                (Int64, String, String?, String?, Int64, Int, String?).self)
+            report +=
+                "\n  job \(id): \(state) at \(step ?? "-") (wait \(wait ?? "-"), runs in \(runIn) s, attempt \(attempts)) \(error ?? "")"
+        }
+        let workers = try await pool.query(
+            "SELECT id, state, extract(epoch FROM now() - heartbeat_at)::bigint FROM onboarder.workers ORDER BY id")
+        for row in workers {
+            let (id, state, age) = try row.decode((String, String, Int64).self)
+            report += "\n  worker \(id): \(state), last heartbeat \(age) s ago"
+        }
+        for log in workerLogs {
+            let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(3)
+            report += "\n  \((log as NSString).lastPathComponent):" + lines.map { "\n    \($0)" }.joined()
+        }
+        return report
     }
 
     /// The simulator's view of a tenant, read over HTTP like an operator would.

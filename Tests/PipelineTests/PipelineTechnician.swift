@@ -49,7 +49,12 @@ extension PipelineLab {
             HTTPRequest(method: "PUT", url: "\(base)/_sim/pbx/\(pbxName(domain))/m365/secret", body: Array(secret.utf8))
         )
         #expect(response.status == 204, "paste secret: \(response.status)")
+        if response.status == 204 { pastedSecrets.withLock { $0[domain] = secret } }
     }
+
+    /// The secret last entered in `domain`'s PBX (by a test or by the technician at a hand-over): what the
+    /// PBX signs in with (the simulator never shows it).
+    func secretInPBX(_ domain: String) -> String? { pastedSecrets.withLock { $0[domain] } }
 
     /// "Log into Microsoft 365" on the PBX; the error text when Entra refused it.
     @discardableResult
