@@ -44,7 +44,11 @@ public struct HTTPResponse: Sendable {
         elapsed: Duration = .zero
     ) {
         self.status = status
-        self.headers = headers.map { (name: $0.name.lowercased(), value: $0.value) }
+        // The client's own headers come lower-cased already (`ResponseHeaderLine`): kept as they are.
+        let lowered = headers.allSatisfy { header in
+            !header.name.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+        }
+        self.headers = lowered ? headers : headers.map { (name: $0.name.lowercased(), value: $0.value) }
         self.body = body
         self.clientRequestID = clientRequestID
         self.elapsed = elapsed

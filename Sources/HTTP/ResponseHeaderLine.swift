@@ -28,11 +28,18 @@ enum ResponseHeaderLine: Equatable {
             self = .other
             return
         }
-        let name = line[start..<colon].map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }
+        // Lower-cased straight into the string's storage: no array between (one allocation a header, if any).
+        let nameBytes = UnsafeRawBufferPointer(rebasing: line[start..<colon])
+        let name = String(unsafeUninitializedCapacity: nameBytes.count) { storage in
+            for (index, byte) in nameBytes.enumerated() {
+                storage[index] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            }
+            return nameBytes.count
+        }
         var valueStart = colon + 1
         while valueStart < end, isWhitespace(line[valueStart]) { valueStart += 1 }
         self = .field(
-            name: String(decoding: name, as: UTF8.self),
+            name: name,
             value: String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<end]), as: UTF8.self))
     }
 }

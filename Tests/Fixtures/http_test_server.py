@@ -9,6 +9,7 @@
 /drop            closes the connection without answering (a lost response)
 /redirect?to=U   302 to U (?code=307: that status instead)
 /_stats          {"connections": accepted TCP connections so far}
+HEAD (any path)  the headers of a two-byte answer, no body
 """
 import argparse, json, socket, ssl, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +68,13 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, {"error": "not found"})
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = handle_any
+
+    def do_HEAD(self):
+        # Any path: the headers of a two-byte JSON answer, and no body (a client that waits for one hangs).
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
 
 
 def main():

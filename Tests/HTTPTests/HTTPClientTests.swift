@@ -65,6 +65,34 @@ struct HTTPClientTests {
         await server.stop()
     }
 
+    /// The engine reuses a finished request's libcurl handle for the next: nothing of the earlier request (its
+    /// method, body, headers, HEAD's no-body) reaches the later one.
+    @Test func aRequestCarriesNothingOfTheOneBefore() async throws {
+        let server = try await TestServer.start()
+        let client = HTTPClient()
+        func echo(_ method: String = "GET") async throws -> (method: String?, body: String?, headers: [String: String])
+        {
+            let response = try await client.execute(HTTPRequest(method: method, url: "\(server.base)/echo"))
+            let echoed = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+            let headers = echoed?["headers"] as? [String: String] ?? [:]
+            return (echoed?["method"] as? String, echoed?["body"] as? String, headers)
+        }
+        _ = try await client.execute(
+            HTTPRequest(
+                method: "PATCH", url: "\(server.base)/echo", headers: [("Authorization", "Bearer earlier")],
+                body: Array(#"{"secret":"s1"}"#.utf8)))
+        let after = try await echo()
+        #expect(after.method == "GET" && after.body == "", "\(after)")
+        #expect(after.headers["authorization"] == nil && after.headers["content-length"] == nil, "\(after.headers)")
+        let head = try await client.execute(HTTPRequest(method: "HEAD", url: "\(server.base)/echo"))
+        #expect(head.status == 200 && head.body.isEmpty)
+        #expect(try await echo().method == "GET")  // with its body again: the JSON decoded
+        #expect(try await echo("DELETE").method == "DELETE")
+        #expect(try await echo().method == "GET")
+        client.shutdown()
+        await server.stop()
+    }
+
     @Test func connectionsAreReusedAndManyRequestsRunAtOnce() async throws {
         let server = try await TestServer.start()
         let client = HTTPClient()
