@@ -410,20 +410,7 @@ struct WorkerProcessTests {
     /// otherwise stop and leave every job to wait for a restart. Other silent workers it still declares dead.
     @Test func aWorkersOwnReaperDoesNotDeclareItDead() async throws {
         let lab = try await WorkerLab.make("selfreap")
-        let worker = try lab.startWorker("paused", concurrency: 2)
-        try await lab.waitUntil(30, "the worker registered") {
-            try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE id = 'paused'") == 1
-        }
-        // Its beats stop reaching the table (it is still told whether it is alive), and its last one is old.
-        try await lab.pool.query(
-            """
-            CREATE OR REPLACE FUNCTION onboarder.heartbeat(p_worker text) RETURNS boolean LANGUAGE sql AS $$
-                SELECT EXISTS (SELECT 1 FROM onboarder.workers WHERE id = p_worker AND state IN ('running', 'draining'))
-            $$
-            """)
-        try await lab.pool.query(
-            "UPDATE onboarder.workers SET heartbeat_at = now() - interval '1 hour' WHERE id = 'paused'")
-        // Another worker, silent as long, holding a job: this worker's reaper declares it dead and takes the job.
+        // Another worker, silent for an hour, holding a job (set up before this worker can claim the job itself).
         try await lab.pool.query(
             """
             INSERT INTO onboarder.workers (id, host, pid, concurrency, version, heartbeat_at)
@@ -432,15 +419,32 @@ struct WorkerProcessTests {
         let job = try await lab.queue.enqueue(sleepJobs(1, msps: ["m"], tenants: 1, payload: #"{"sleep_ms": 10}"#))[0]
         try await lab.pool.query(
             "UPDATE onboarder.jobs SET state = 'running', worker_id = 'gone', attempts = 1 WHERE id = \(job.jobID)")
+        // This worker's beats stop reaching the table (it is still told whether it is alive), and once it has
+        // registered its last one is an hour old.
+        try await lab.pool.query(
+            """
+            CREATE OR REPLACE FUNCTION onboarder.heartbeat(p_worker text) RETURNS boolean LANGUAGE sql AS $$
+                SELECT EXISTS (SELECT 1 FROM onboarder.workers WHERE id = p_worker AND state IN ('running', 'draining'))
+            $$
+            """)
+        let worker = try lab.startWorker("paused", concurrency: 2)
+        try await lab.waitUntil(30, "the worker registered") {
+            try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE id = 'paused'") == 1
+        }
+        try await lab.pool.query(
+            "UPDATE onboarder.workers SET heartbeat_at = now() - interval '1 hour' WHERE id = 'paused'")
+        // The other silent worker: declared dead by this one's reaper, its job rescued and run here.
         try await lab.waitUntil(30, "the other silent worker declared dead, its job rescued and run") {
             try await lab.int(
                 "SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded' AND rescues = 1") == 1
         }
+        #expect(
+            try await lab.int("SELECT count(*)::int FROM onboarder.workers WHERE id = 'gone' AND state = 'dead'") == 1)
         try await Task.sleep(for: .seconds(3))  // three reaps past this worker's own lease
         #expect(
             try await lab.pool.query("SELECT state FROM onboarder.workers WHERE id = 'paused'").single()[0].decode(
                 String.self) == "running")
-        #expect(!worker.output.contains("declared dead"))
+        #expect(!worker.output.contains("declared dead by another worker"))
         _ = try await lab.queue.enqueue(sleepJobs(2, msps: ["n"], tenants: 2, payload: #"{"sleep_ms": 10}"#))
         try await lab.waitUntil(30, "the worker still claims") {
             try await lab.int("SELECT count(*)::int FROM onboarder.jobs WHERE state = 'succeeded'") == 3
