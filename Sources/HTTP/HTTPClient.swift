@@ -266,8 +266,10 @@ final class CurlEngine: @unchecked Sendable {
         // The connection cache otherwise tracks the number of transfers in flight and closes connections
         // whenever that number drops: keep enough for every host's connections (measured: 274 connections
         // for 10,000 requests at concurrency 16 without this, 16 with it).
-        _ = CCurlShims_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(256, configuration.maxConnectionsPerHost * 4))
-        idleLimit = max(256, configuration.maxConnectionsPerHost * 4)
+        let cached = max(256, configuration.maxConnectionsPerHost * 4)
+        _ = CCurlShims_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, cached)
+        // As many idle handles as connections: a burst that used them all finds them again.
+        idleLimit = cached
         let thread = Thread { [self] in self.run() }
         thread.name = "onboarder.http"
         thread.start()
