@@ -100,6 +100,7 @@ UPDATE onboarder.jobs SET state = 'succeeded', started_at = now() - interval '1 
 UPDATE onboarder.jobs SET state = 'waiting', wait_reason = CASE WHEN id % 2 = 0 THEN 'throttled' ELSE 'retry' END,
        run_at = now() + interval '1 minute', current_step = 'consent' WHERE id % 10 = 7;
 UPDATE onboarder.jobs SET state = 'needs_attention', attention = 'The partner app has not been consented in this tenant.',
+       attention_at = now() - (id % 120) * interval '1 minute',
        current_step = 'resolve-tenant' WHERE id % 10 = 8 AND id % 20 = 8;
 UPDATE onboarder.jobs SET state = 'running', worker_id = 'bench-w' WHERE id % 1000 = 9;
 INSERT INTO onboarder.job_steps (job_id, step, state, started_at, finished_at)

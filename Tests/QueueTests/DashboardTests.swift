@@ -19,7 +19,8 @@ struct DashboardTests {
         // A second, later job for some tenants: tenant_status must show the latest.
         try await pool.query(
             """
-            UPDATE onboarder.jobs SET state = 'failed', finished_at = now(), last_error = 'old' WHERE id % 10 = 0;
+            UPDATE onboarder.jobs SET state = 'failed', finished_at = now(), attention_at = now(), last_error = 'old'
+             WHERE id % 10 = 0;
             """)
         _ = try await queue.enqueue(
             (0..<120).filter { $0 % 10 == 9 }.map {
@@ -35,6 +36,7 @@ struct DashboardTests {
                     WHEN 1 THEN 'succeeded' WHEN 2 THEN 'succeeded_with_warnings' WHEN 3 THEN 'needs_attention'
                     WHEN 4 THEN 'waiting' ELSE state END,
                    attention = CASE WHEN id % 6 = 3 THEN 'do this' END,
+                   attention_at = CASE WHEN id % 6 = 3 THEN now() END,
                    wait_reason = CASE WHEN id % 6 = 4 THEN 'throttled' END,
                    finished_at = CASE WHEN id % 6 IN (1, 2) THEN now() - (id % 90) * interval '1 minute' END
              WHERE state = 'queued' AND id % 6 BETWEEN 1 AND 4
@@ -71,6 +73,12 @@ struct DashboardTests {
             attention
                 == (try await pool.query(
                     "SELECT count(*)::int FROM onboarder.jobs WHERE state = 'needs_attention'"
+                ).single()[0].decode(Int.self)))
+        // recent_failures: every job that entered needs_attention or failed in the last day (attention_at).
+        #expect(
+            try await pool.query("SELECT count(*)::int FROM dashboard.recent_failures").single()[0].decode(Int.self)
+                == (try await pool.query(
+                    "SELECT count(*)::int FROM onboarder.jobs WHERE state IN ('needs_attention', 'failed')"
                 ).single()[0].decode(Int.self)))
         // tenant_status: one row per tenant, its latest job.
         let mismatched = try await pool.query(

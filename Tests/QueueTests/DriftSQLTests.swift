@@ -202,8 +202,8 @@ struct DriftSQLTests {
         let halfway = try await lab.tenant("halfway.example")
         try await lab.owner.executeScript(
             unsafeSQL: """
-                INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, state, finished_at, payload)
-                SELECT 'onboard', msp_id, id, 'failed', now() - interval '1 day',
+                INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, state, finished_at, attention_at, payload)
+                SELECT 'onboard', msp_id, id, 'failed', now() - interval '1 day', now() - interval '1 day',
                        '{"path": "m365", "pbx_url": "https://mistyped.example", "pbx_client_id": "onboarder"}'::jsonb
                   FROM onboarder.tenants WHERE tenant_key = 'drifted.example';
                 UPDATE onboarder.integrations SET onboarded_at = now() - interval '2 days'

@@ -272,6 +272,7 @@ struct QueueSQLTests {
             ("UPDATE onboarder.jobs SET state = 'running'", "jobs_running_has_worker"),
             ("UPDATE onboarder.jobs SET state = 'succeeded'", "jobs_finished_at"),
             ("UPDATE onboarder.jobs SET state = 'needs_attention'", "jobs_attention_explained"),
+            ("UPDATE onboarder.jobs SET state = 'failed', finished_at = now()", "jobs_attention_timed"),
         ] {
             let error = await #expect(throws: PostgresError.self) {
                 try await db.pool.query(PostgresQuery(unsafeSQL: sql))

@@ -21,8 +21,9 @@ struct TwoMSPs {
                     SELECT m, m || n || '.example.com' FROM unnest(ARRAY['alpha', 'beta']) AS m, generate_series(1, 3) AS n;
                     -- Customer 1 needs attention, 2 waits for input, 3 is queued; 1 also failed once before.
                     INSERT INTO onboarder.jobs (kind, msp_id, tenant_id, state, wait_reason, attention, finished_at,
-                                                updated_at)
-                    SELECT 'onboard', t.msp_id, t.id, s.state, s.wait_reason, s.attention, s.finished_at, now()
+                                                updated_at, attention_at)
+                    SELECT 'onboard', t.msp_id, t.id, s.state, s.wait_reason, s.attention, s.finished_at, now(),
+                           CASE WHEN s.state IN ('failed', 'needs_attention') THEN now() END
                       FROM onboarder.tenants t
                       JOIN (VALUES (1, 'failed', NULL, NULL, now()), (1, 'needs_attention', NULL, 'fix it', NULL),
                                    (2, 'waiting', 'input', NULL, NULL), (3, 'queued', NULL, NULL, NULL))

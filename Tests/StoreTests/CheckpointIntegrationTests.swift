@@ -63,6 +63,34 @@ struct CheckpointIntegrationTests {
         try await TestDatabase.dropScratchDatabase(name)
     }
 
+    /// A checkpoint's and a step start's update of the job (its current step, updated_at) is a HOT update: no
+    /// index of `jobs` names those columns, so the row's index entries are not written again (each update
+    /// wrote four before `jobs_attention` moved from updated_at to attention_at, migration 0022).
+    @Test func aCheckpointWritesNoIndexEntryOfTheJob() async throws {
+        let (owner, name) = try await TestDatabase.makeMigratedScratchDatabase("checkpointhot")
+        let pool = PostgresPool(configuration: owner, maxConnections: 1)
+        let job = try #require(
+            try await Jobs.enqueueAll([onboard("alpha", "hot.example")], actor: nil, on: pool)[0]
+        ).jobID
+        let (updated, hot) = try await pool.transaction { connection in
+            try await OnboardingStore.start(job: job, step: "resolve-tenant", on: connection)
+            for (step, next) in [("resolve-tenant", "app-registration"), ("app-registration", "service-principal")] {
+                try await OnboardingStore.complete(
+                    job: job, step: step, facts: OnboardingFacts(), next: next, on: connection)
+            }
+            // This transaction's own counts (the cumulative statistics are written later, asynchronously).
+            return try await connection.query(
+                """
+                SELECT pg_stat_get_xact_tuples_updated('onboarder.jobs'::regclass)::int,
+                       pg_stat_get_xact_tuples_hot_updated('onboarder.jobs'::regclass)::int
+                """
+            ).single().decode((Int, Int).self)
+        }
+        #expect(updated == 3 && hot == 3, "\(hot) of \(updated) updates of the job were HOT")
+        await pool.close()
+        try await TestDatabase.dropScratchDatabase(name)
+    }
+
     /// A step's events (`handover_started`, `handover_proven`) are written by its checkpoint's statement,
     /// before its `step_done`: a checkpoint that fails writes none of them.
     @Test func aStepsEventsAreRecordedByItsCheckpoint() async throws {

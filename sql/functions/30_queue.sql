@@ -112,6 +112,7 @@ BEGIN
                last_error_class = coalesce(i.error_class, j.last_error_class),
                last_error = coalesce(i.error, j.last_error),
                attention = CASE WHEN i.state = 'needs_attention' THEN i.attention END,
+               attention_at = CASE WHEN i.state IN ('needs_attention', 'failed') THEN now() END,
                warnings = j.warnings || coalesce(i.warnings, '[]'),
                finished_at = CASE WHEN i.state IN ('succeeded', 'succeeded_with_warnings', 'failed', 'cancelled')
                                   THEN now() END,

@@ -31,7 +31,7 @@ SELECT t.msp_id AS msp, t.tenant_key AS tenant, i.default_domain, j.id AS job_id
 -- What an operator must act on, with the fix in words.
 CREATE OR REPLACE VIEW dashboard.needs_attention WITH (security_invoker = true) AS
 SELECT j.msp_id AS msp, t.tenant_key AS tenant, j.id AS job_id, j.kind, j.current_step AS step, j.attention,
-       j.updated_at AS since
+       j.attention_at AS since
   FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
  WHERE j.state = 'needs_attention';
 
@@ -74,9 +74,9 @@ SELECT w.id AS worker, w.host, w.pid, w.state, w.concurrency, w.version, w.start
 -- Jobs that failed or stopped in the last 24 hours.
 CREATE OR REPLACE VIEW dashboard.recent_failures WITH (security_invoker = true) AS
 SELECT j.msp_id AS msp, t.tenant_key AS tenant, j.id AS job_id, j.kind, j.state, j.current_step AS step,
-       j.last_error_class AS error_class, j.last_error AS error, j.updated_at AS at
+       j.last_error_class AS error_class, j.last_error AS error, j.attention_at AS at
   FROM onboarder.jobs j JOIN onboarder.tenants t ON t.id = j.tenant_id
- WHERE j.state IN ('failed', 'needs_attention') AND j.updated_at > now() - interval '24 hours';
+ WHERE j.state IN ('failed', 'needs_attention') AND j.attention_at > now() - interval '24 hours';
 
 
 GRANT SELECT ON dashboard.queue_overview, dashboard.tenant_status, dashboard.needs_attention,
