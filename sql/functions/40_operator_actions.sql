@@ -78,8 +78,8 @@ DECLARE
 BEGIN
     PERFORM onboarder.require_job(p_job);
     UPDATE onboarder.jobs j
-       SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, finished_at = NULL,
-           updated_at = now()
+       SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, attention_at = NULL,
+           finished_at = NULL, updated_at = now()
      WHERE j.id = p_job AND j.state IN ('needs_attention', 'failed', 'cancelled', 'waiting')
        AND onboarder.released_from_approval(j.wait_reason, j.batch_id)
        AND NOT EXISTS (SELECT 1 FROM onboarder.jobs o
@@ -107,7 +107,8 @@ DECLARE
 BEGIN
     PERFORM onboarder.require_job(p_job);
     UPDATE onboarder.jobs j
-       SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, updated_at = now()
+       SET state = 'queued', wait_reason = NULL, run_at = now(), attention = NULL, attention_at = NULL,
+           updated_at = now()
      WHERE j.id = p_job AND j.state IN ('waiting', 'needs_attention')
        AND onboarder.released_from_approval(j.wait_reason, j.batch_id)
     RETURNING j.state INTO result;
@@ -129,7 +130,8 @@ DECLARE
 BEGIN
     PERFORM onboarder.require_job(p_job);
     UPDATE onboarder.jobs j
-       SET state = 'cancelled', wait_reason = NULL, attention = NULL, finished_at = now(), updated_at = now()
+       SET state = 'cancelled', wait_reason = NULL, attention = NULL, attention_at = NULL, finished_at = now(),
+           updated_at = now()
      WHERE j.id = p_job AND j.state IN ('queued', 'waiting', 'needs_attention')
     RETURNING j.state INTO result;
     IF result IS NOT NULL THEN
