@@ -74,10 +74,11 @@ let package = Package(
         .target(name: "CLinux"),
         // The simulator's HTTPS server side (OpenSSL over non-blocking sockets); the product never serves TLS.
         .target(name: "SimTLS", dependencies: ["Crypto", "COpenSSL"]),
-        // Resources: the vendored Microsoft Graph permission list (its own data, not the client's table).
+        // Resources: the vendored Microsoft Graph permission list (its own data, not the client's table) and the
+        // primes of the simulated PBXs' keys (made ahead: see KeyPairSupply).
         .target(
             name: "Simulator", dependencies: ["Crypto", "SimTLS", "CLinux"],
-            resources: [.copy("Resources/graph-permissions.tsv")]),
+            resources: [.copy("Resources/graph-permissions.tsv"), .copy("Resources/pbx-primes.txt")]),
         .target(name: "PBX", dependencies: ["HTTP", "Graph", "Crypto"]),
 
         // MARK: Services

@@ -1,6 +1,7 @@
 #include "COpenSSLShims.h"
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
+#include <string.h>
 
 void COpenSSLShims_free(void *pointer) { OPENSSL_free(pointer); }
 
@@ -24,6 +25,24 @@ BIGNUM *COpenSSLShims_RSA_prime(int bits) {
     BN_free(e);
     BN_CTX_free(ctx);
     return result;
+}
+
+BIGNUM *COpenSSLShims_RSA_prime_from_hex(const char *hex, int bits) {
+    BIGNUM *p = NULL, *p1 = BN_new(), *g = BN_new(), *e = BN_new();
+    BN_CTX *ctx = BN_CTX_new();
+    // BN_hex2bn returns how many characters it read: all of them, or the text is not one number.
+    int ok = p1 && g && e && ctx && BN_set_word(e, RSA_F4) && BN_hex2bn(&p, hex) == (int)strlen(hex)
+        && BN_num_bits(p) == bits && BN_is_bit_set(p, bits - 2) && BN_check_prime(p, ctx, NULL) == 1
+        && BN_sub(p1, p, BN_value_one()) && BN_gcd(g, p1, e, ctx) && BN_is_one(g);
+    if (!ok) {
+        BN_free(p);
+        p = NULL;
+    }
+    BN_free(p1);
+    BN_free(g);
+    BN_free(e);
+    BN_CTX_free(ctx);
+    return p;
 }
 
 EVP_PKEY *COpenSSLShims_RSA_from_primes(const BIGNUM *p, const BIGNUM *q) {

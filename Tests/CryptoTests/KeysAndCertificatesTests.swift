@@ -243,4 +243,55 @@ struct SharedPrimeRSATests {
             #expect(!publicKeys[(index + 1) % keys.count].verify(signature, of: message, algorithm: .rs256))
         }
     }
+
+    /// Primes made ahead are used first, in order — three primes, three keys, each a valid key made of the two the
+    /// pairing names — and a search takes over when they run out.
+    @Test func primesMadeAheadMakeTheFirstKeys() async throws {
+        let listed = try madeAheadPrimes(3)
+        let supply = SharedPrimeRSA(madeAhead: listed)
+        for pair in [(1, 0), (2, 0), (2, 1)] {
+            let pem = try supply.take().pem()
+            #expect(try await rsaPrimes(ofKeyPEM: pem) == [listed[pair.0], listed[pair.1]])
+            let (status, output) = try await runCommand([
+                "openssl", "pkey", "-in", try temporaryFile(pem), "-check", "-noout",
+            ])
+            #expect(status == 0 && output.contains("Key is valid"), "\(output)")
+        }
+        let searched = try await rsaPrimes(ofKeyPEM: try supply.take().pem())
+        #expect(searched.count == 2 && searched.contains(listed[0]) && searched.isDisjoint(with: listed[1...]))
+    }
+
+    /// A listed number that is not a usable prime fails the key that needs it, naming which one: a damaged list
+    /// is an error, never a weak key.
+    @Test func aDamagedPrimeMadeAheadIsRefused() throws {
+        let listed = try madeAheadPrimes(1)
+        let damaged = [
+            // 2¹⁰²⁴ − 1: 1,024 bits, the top two set, odd, and divisible by 3.
+            "composite": String(repeating: "F", count: 256),
+            // A 512-bit prime (made with Python's Miller-Rabin for this test): prime, but half the size.
+            "short": "C4F59A805D490E886F18C1FF879CB2E357FBBAB86BB3E5996877B570302AC24FDBEE697B510A615CF78B83D16DC88C9B"
+                + "8210199A7280A27CDE744DCABB46F6A7",
+            // A 1,024-bit prime p with p ≡ 1 (mod 65537): e = 65537 has no inverse modulo p − 1.
+            "p - 1 shares e":
+                "C00000000000000000000000000390C52391667C685BA3D0ECD84A63B6D3D737FBDF86070F12357554C029061D71769C"
+                + "BFA8C39ED65D7D5AB95AACF35A7187CEACC2F7B3D0DD37D846766C6D134E99A72D8EF5FB2795E211002A7141195B626A"
+                + "DA631AAF41BE3B8F8C2D26744AF409638C214DAC33D5FFDF408BA0CB0C777991",
+            "not hexadecimal": "0x" + listed[0],
+        ]
+        for (name, number) in damaged {
+            let supply = SharedPrimeRSA(madeAhead: [listed[0], number])
+            do {
+                _ = try supply.take()
+                Issue.record("\(name): a key was made of it")
+            } catch {
+                #expect(error.operation.contains("number 2"), "\(name): \(error)")
+            }
+        }
+    }
+
+    /// The simulator's vendored primes, read from the repository (the tests run from its root).
+    private func madeAheadPrimes(_ count: Int) throws -> [String] {
+        let text = try String(contentsOfFile: "Sources/Simulator/Resources/pbx-primes.txt", encoding: .utf8)
+        return Array(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.prefix(count).map(String.init))
+    }
 }

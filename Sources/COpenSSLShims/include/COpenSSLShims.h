@@ -15,6 +15,9 @@ EVP_PKEY *COpenSSLShims_EVP_RSA_gen(unsigned int bits);
 // A prime of `bits` (its top two bits set, so two of them multiply to 2 × bits) usable with e = 65537; NULL on
 // failure. For the simulator's shared-prime PBX keys only (see Crypto's SharedPrimeRSA).
 BIGNUM *COpenSSLShims_RSA_prime(int bits);
+// The prime `hex` names, if it is one such a search could have returned (`bits` long, its top two bits set, prime
+// by BN_check_prime, p - 1 coprime to 65537); NULL otherwise. For primes made ahead (the simulator's resource).
+BIGNUM *COpenSSLShims_RSA_prime_from_hex(const char *hex, int bits);
 // The RSA key of the distinct primes p and q with e = 65537 (CRT parameters included); NULL on failure.
 EVP_PKEY *COpenSSLShims_RSA_from_primes(const BIGNUM *p, const BIGNUM *q);
 #endif

@@ -19,10 +19,12 @@ struct PBXCustody: Sendable {
 
 /// RSA key pairs made ahead on a background thread, the simulator's one I/O thread never stopping for one while a
 /// technician (or a benchmark playing hundreds of them) asks for new key pairs. Each is a distinct RSA-2048 key,
-/// as the PBX's page makes, but made from primes shared with other PBXs' keys (SharedPrimeRSA): a prime search
-/// for every key was most of the simulator's CPU per customer. FIDELITY.md says so.
+/// as the PBX's page makes, but made from primes shared with other PBXs' keys (SharedPrimeRSA), the first 160 of
+/// them read from the vendored `Resources/pbx-primes.txt` (12,720 keys): a prime search for every key was most of
+/// the simulator's CPU per customer, and the searches for the shared primes still a third of it in a
+/// 1,000-customer run. FIDELITY.md says so.
 final class KeyPairSupply: Sendable {
-    private let primes = SharedPrimeRSA()
+    private let primes = SharedPrimeRSA(madeAhead: KeyPairSupply.vendoredPrimes)
     private let ready = Mutex<[PrivateKey]>([])
     private let filling = Atomic<Bool>(false)
     private let depth = 4
@@ -46,4 +48,12 @@ final class KeyPairSupply: Sendable {
         thread.name = "onboarder-sim.keypairs"
         thread.start()
     }
+
+    /// The primes of `Resources/pbx-primes.txt` (hexadecimal, one a line; `#` lines say where they come from).
+    static let vendoredPrimes: [String] = {
+        guard let url = Bundle.module.url(forResource: "pbx-primes", withExtension: "txt"),
+            let text = try? String(contentsOf: url, encoding: .utf8)
+        else { fatalError("the simulator's resource pbx-primes.txt is missing from its bundle") }
+        return text.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map(String.init)
+    }()
 }
